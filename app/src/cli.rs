@@ -1,0 +1,223 @@
+//! The command line: `serve`, `plugins list`, `plugins info`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use plexichat::info::PluginInfo;
+use plexichat::{Registry, Runtime, server};
+
+/// PlexiChat: an application server composed from plugins at compile time.
+#[derive(Debug, Parser)]
+#[command(name = "plexichat", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the compiled-in plugins over HTTP until SIGINT or SIGTERM.
+    Serve {
+        /// Address to listen on (an IP address and port).
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        bind: SocketAddr,
+    },
+    /// Describe the compiled-in plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginsCommand {
+    /// Every compiled-in plugin with its version, type, dependencies, routes and handlers.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One plugin's manifest and registrations.
+    Info {
+        /// Plugin name, as `plugins list` shows it.
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// An error that is the user's to fix, reported with exit code 2.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub(crate) fn main(enabled: &[&str]) -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(cli, enabled) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            if error.is::<UsageError>() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
+    let registry = Registry::linked().context("the compiled-in plugins cannot run together")?;
+    registry
+        .expect_exactly(enabled)
+        .context("refusing to start")?;
+    match cli.command {
+        Command::Serve { bind } => serve(registry, bind),
+        Command::Plugins { command } => match command {
+            PluginsCommand::List { json } => list(&registry, json),
+            PluginsCommand::Info { name, json } => info(&registry, &name, json),
+        },
+    }
+}
+
+fn serve(registry: Registry, bind: SocketAddr) -> anyhow::Result<()> {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    tokio.block_on(async {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        let names: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
+        tracing::info!(plugins = ?names, backend = plexichat::registry::BACKEND, "starting");
+        server::serve(listener, Runtime::new(registry), server::shutdown_signal())
+            .await
+            .context("server failed")
+    })
+}
+
+fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {
+    let infos = PluginInfo::all(registry);
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &infos)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if infos.is_empty() {
+        writeln!(out, "no plugins compiled in")?;
+        return Ok(());
+    }
+    let width = infos
+        .iter()
+        .map(|info| info.manifest.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    writeln!(
+        out,
+        "{:<width$}  {:<8}  {:<13}  DEPENDENCIES",
+        "NAME", "VERSION", "TYPE"
+    )?;
+    for info in &infos {
+        let manifest = info.manifest;
+        let dependencies = if manifest.dependencies.is_empty() {
+            "-".to_string()
+        } else {
+            manifest.dependencies.join(", ")
+        };
+        writeln!(
+            out,
+            "{:<width$}  {:<8}  {:<13}  {dependencies}",
+            manifest.name,
+            manifest.version,
+            manifest.kind.as_str()
+        )?;
+        write_registrations(&mut out, info, "    ")?;
+    }
+    Ok(())
+}
+
+fn info(registry: &Registry, name: &str, json: bool) -> anyhow::Result<()> {
+    let Some(plugin) = registry.plugin(name) else {
+        let known: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
+        return Err(UsageError(format!(
+            "unknown plugin `{name}`; compiled-in plugins: {}",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ))
+        .into());
+    };
+    let info = PluginInfo::new(registry, plugin);
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &info)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let manifest = info.manifest;
+    writeln!(out, "{} {}", manifest.name, manifest.version)?;
+    writeln!(out, "  {}", manifest.description)?;
+    let fields = [
+        ("type", manifest.kind.as_str().to_string()),
+        ("author", manifest.author.to_string()),
+        ("dependencies", manifest.dependencies.join(", ")),
+        ("permissions", manifest.permissions.join(", ")),
+        ("prefix", manifest.prefix.to_string()),
+        ("category", manifest.category.to_string()),
+        ("tags", manifest.tags.join(", ")),
+        ("license", manifest.license.unwrap_or("").to_string()),
+        ("webhooks", manifest.webhooks.join(", ")),
+    ];
+    for (label, value) in fields {
+        if !value.is_empty() {
+            writeln!(out, "  {label}: {value}")?;
+        }
+    }
+    write_registrations(&mut out, &info, "  ")
+}
+
+fn write_registrations(
+    out: &mut impl Write,
+    info: &PluginInfo,
+    indent: &str,
+) -> anyhow::Result<()> {
+    for route in &info.routes {
+        writeln!(
+            out,
+            "{indent}route  {} {} -> {}",
+            route.method, route.path, route.handler
+        )?;
+    }
+    for handler in &info.event_handlers {
+        writeln!(
+            out,
+            "{indent}event  {} -> {} (priority {})",
+            handler.event, handler.handler, handler.priority
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! Typed events: the [`Event`] trait that `#[event]` implements, the handler registrations that
+//! `#[on_event]` writes, and the core lifecycle events.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::Serialize;
+
+use crate::runtime::Runtime;
+
+/// A value that can be published on the event bus.
+///
+/// Declared with `#[plexichat::event(name = "awesome.action.completed")]`, which also derives
+/// `Serialize` so that every event can leave the process (webhooks, audit logs) unchanged.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a PlexiChat event",
+    label = "this type is not declared with `#[event]`",
+    note = "declare the type with `#[plexichat::event(name = \"my.event.name\")]`"
+)]
+pub trait Event: Serialize + Send + Sync + 'static {
+    /// Stable dotted name, used in listings, logs and webhooks.
+    const NAME: &'static str;
+}
+
+/// Published once every plugin has started, before the server accepts connections.
+#[derive(Clone, Debug, Serialize)]
+pub struct Startup {
+    /// Names of the plugins that started, in start order.
+    pub plugins: Vec<&'static str>,
+}
+
+impl Event for Startup {
+    const NAME: &'static str = "startup";
+}
+
+/// Published when shutdown begins, after the server stops accepting connections.
+#[derive(Clone, Debug, Serialize)]
+pub struct Shutdown {
+    /// Why the server is stopping.
+    pub reason: String,
+}
+
+impl Event for Shutdown {
+    const NAME: &'static str = "shutdown";
+}
+
+/// The boxed future an async handler shim returns.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// A type-erased handler, written by `#[on_event]` around the user's function.
+#[derive(Clone, Copy)]
+pub enum HandlerFn {
+    /// A plain `fn`, called inline by the publisher.
+    Sync(fn(&Runtime, &(dyn Any + Send + Sync)) -> Result<(), String>),
+    /// An `async fn`, awaited by the publisher in priority order.
+    Async(for<'a> fn(&'a Runtime, &'a (dyn Any + Send + Sync)) -> HandlerFuture<'a>),
+}
+
+/// One `#[on_event]` registration.
+pub struct EventHandlerDescriptor {
+    /// The event's [`Event::NAME`].
+    pub event: &'static str,
+    /// The event's type; dispatch is by type, the name is for people.
+    pub event_type: fn() -> TypeId,
+    /// Name of the handler function.
+    pub handler: &'static str,
+    /// Crate that declared the handler; it belongs to that crate's plugin.
+    pub crate_name: &'static str,
+    /// Source location, for messages.
+    pub location: &'static str,
+    /// Higher runs first; equal priorities run in (plugin, handler) name order.
+    pub priority: i32,
+    /// The shim that downcasts the event and calls the user's function.
+    pub call: HandlerFn,
+}
+
+impl fmt::Debug for EventHandlerDescriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} on {} (priority {}, {})",
+            self.handler, self.event, self.priority, self.location
+        )
+    }
+}
+
+/// What an event handler may return: nothing, or a `Result` whose error is reported.
+#[diagnostic::on_unimplemented(
+    message = "an event handler must return `()` or `Result<(), E>` where `E: Display`",
+    label = "`{Self}` cannot be reported as a handler outcome"
+)]
+pub trait HandlerOutcome {
+    /// Converts the outcome into the bus's uniform result.
+    fn into_outcome(self) -> Result<(), String>;
+}
+
+impl HandlerOutcome for () {
+    fn into_outcome(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: fmt::Display> HandlerOutcome for Result<(), E> {
+    fn into_outcome(self) -> Result<(), String> {
+        self.map_err(|error| error.to_string())
+    }
+}

@@ -1,0 +1,194 @@
+//! What a plugin is: the [`Plugin`] trait that `#[plugin]` implements, and the static
+//! [`PluginDescriptor`] (the seed's manifest) that it registers.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// A type declared with `#[plugin(...)]`.
+///
+/// Implemented only by the macro. Naming a type in another plugin's `dependencies` requires
+/// this trait, which is how a misspelt or non-plugin dependency becomes a compile error.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a PlexiChat plugin",
+    label = "not declared with `#[plugin]`",
+    note = "a plugin dependency must name a type annotated with `#[plexichat::plugin(...)]`"
+)]
+pub trait Plugin: Send + Sync + 'static {
+    /// The plugin's unique name, as in its manifest.
+    const NAME: &'static str;
+}
+
+/// The sixteen plugin kinds of the PlexiChat manifest (`"type"` in `plugin.json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginType {
+    /// Core system functionality.
+    Core,
+    /// Feature plugins (most common).
+    Feature,
+    /// Third-party integrations.
+    Integration,
+    /// Self-contained applications.
+    MicroApp,
+    /// AI/ML functionality.
+    AiNode,
+    /// Security features.
+    SecurityNode,
+    /// Storage and backup.
+    StorageNode,
+    /// Extensions to existing features.
+    Extension,
+    /// UI themes and customization.
+    Theme,
+    /// Authentication providers.
+    AuthProvider,
+    /// Notification systems.
+    Notification,
+    /// Analytics and reporting.
+    Analytics,
+    /// Backup and recovery.
+    Backup,
+    /// System monitoring.
+    Monitoring,
+    /// Workflow automation.
+    Automation,
+    /// Anything else.
+    Custom,
+}
+
+impl PluginType {
+    /// Every kind, in manifest order; the macro's error message lists these names.
+    pub const ALL: [PluginType; 16] = [
+        PluginType::Core,
+        PluginType::Feature,
+        PluginType::Integration,
+        PluginType::MicroApp,
+        PluginType::AiNode,
+        PluginType::SecurityNode,
+        PluginType::StorageNode,
+        PluginType::Extension,
+        PluginType::Theme,
+        PluginType::AuthProvider,
+        PluginType::Notification,
+        PluginType::Analytics,
+        PluginType::Backup,
+        PluginType::Monitoring,
+        PluginType::Automation,
+        PluginType::Custom,
+    ];
+
+    /// The manifest spelling, e.g. `micro_app`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PluginType::Core => "core",
+            PluginType::Feature => "feature",
+            PluginType::Integration => "integration",
+            PluginType::MicroApp => "micro_app",
+            PluginType::AiNode => "ai_node",
+            PluginType::SecurityNode => "security_node",
+            PluginType::StorageNode => "storage_node",
+            PluginType::Extension => "extension",
+            PluginType::Theme => "theme",
+            PluginType::AuthProvider => "auth_provider",
+            PluginType::Notification => "notification",
+            PluginType::Analytics => "analytics",
+            PluginType::Backup => "backup",
+            PluginType::Monitoring => "monitoring",
+            PluginType::Automation => "automation",
+            PluginType::Custom => "custom",
+        }
+    }
+}
+
+impl fmt::Display for PluginType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A web page a plugin contributes (`ui_pages` in the manifest).
+#[derive(Debug, Serialize)]
+pub struct UiPage {
+    /// Short identifier, unique within the plugin.
+    pub name: &'static str,
+    /// Path of the page's files, relative to the plugin crate.
+    pub path: &'static str,
+    /// Title shown in navigation.
+    pub title: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+}
+
+/// The static manifest of one compiled-in plugin, written by `#[plugin]`.
+///
+/// Every field is `'static` so that the descriptor can live in a link section; nothing here
+/// runs code until the runtime calls [`PluginDescriptor::construct`].
+#[derive(Serialize)]
+pub struct PluginDescriptor {
+    /// Unique name (`my_awesome_plugin`).
+    pub name: &'static str,
+    /// Semantic version; defaults to the crate version.
+    pub version: &'static str,
+    /// One paragraph; defaults to the type's doc comment.
+    pub description: &'static str,
+    /// Author, free text.
+    pub author: &'static str,
+    /// Manifest `type`.
+    #[serde(rename = "type")]
+    pub kind: PluginType,
+    /// Names of the plugins this one needs; each was checked to be a plugin at compile time.
+    pub dependencies: &'static [&'static str],
+    /// Permissions requested, e.g. `plugin:read`.
+    pub permissions: &'static [&'static str],
+    /// Plugin API version the plugin was written against.
+    pub api_version: &'static str,
+    /// Oldest PlexiChat version the plugin supports.
+    pub min_plexichat_version: &'static str,
+    /// Marketplace category.
+    pub category: &'static str,
+    /// Free-form tags.
+    pub tags: &'static [&'static str],
+    /// Project home page.
+    pub homepage: Option<&'static str>,
+    /// Source repository.
+    pub repository: Option<&'static str>,
+    /// SPDX license expression.
+    pub license: Option<&'static str>,
+    /// Icon name.
+    pub icon: Option<&'static str>,
+    /// Web pages the plugin contributes.
+    pub ui_pages: &'static [UiPage],
+    /// Event names the plugin emits for webhooks.
+    pub webhooks: &'static [&'static str],
+    /// Whether the plugin starts with the server.
+    pub auto_start: bool,
+    /// Where the plugin's routes are mounted (`/api/v1/<name>` unless set).
+    pub prefix: &'static str,
+    /// The crate that declared the plugin; routes and handlers of that crate belong to it.
+    #[serde(skip)]
+    pub crate_name: &'static str,
+    /// Rust path of the plugin type, for messages.
+    #[serde(skip)]
+    pub type_name: &'static str,
+    /// `TypeId` of the plugin type, so extractors can find the instance.
+    #[serde(skip)]
+    pub type_id: fn() -> TypeId,
+    /// Creates the plugin's state when the runtime starts.
+    #[serde(skip)]
+    pub construct: fn() -> Arc<dyn Any + Send + Sync>,
+}
+
+impl fmt::Debug for PluginDescriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginDescriptor")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("type", &self.kind)
+            .field("crate_name", &self.crate_name)
+            .field("dependencies", &self.dependencies)
+            .finish_non_exhaustive()
+    }
+}

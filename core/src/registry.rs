@@ -1,0 +1,560 @@
+//! The link-time registry: the only distributed slices in the program, and the [`Registry`]
+//! that checks what they collected (unique names, unique routes, dependencies present and
+//! acyclic) and puts it in a deterministic order.
+//!
+//! Neither linkme nor inventory orders or de-duplicates what it collects, and an unreferenced
+//! crate's entries silently vanish; every check that they skip happens here, before anything
+//! starts, and names both parties of a conflict.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use crate::event::EventHandlerDescriptor;
+use crate::plugin::PluginDescriptor;
+use crate::route::{Method, RouteDescriptor};
+
+#[cfg(not(feature = "inventory"))]
+mod backend {
+    use super::*;
+
+    /// Every `#[plugin]` in the program.
+    #[linkme::distributed_slice]
+    pub static PLEXICHAT_PLUGINS: [PluginDescriptor];
+
+    /// Every `#[route]` in the program.
+    #[linkme::distributed_slice]
+    pub static PLEXICHAT_ROUTES: [RouteDescriptor];
+
+    /// Every `#[on_event]` in the program.
+    #[linkme::distributed_slice]
+    pub static PLEXICHAT_EVENT_HANDLERS: [EventHandlerDescriptor];
+
+    pub(crate) fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
+        PLEXICHAT_PLUGINS.iter()
+    }
+    pub(crate) fn routes() -> impl Iterator<Item = &'static RouteDescriptor> {
+        PLEXICHAT_ROUTES.iter()
+    }
+    pub(crate) fn handlers() -> impl Iterator<Item = &'static EventHandlerDescriptor> {
+        PLEXICHAT_EVENT_HANDLERS.iter()
+    }
+
+    /// Adds one element to a slice; generated code reaches it as
+    /// `::plexichat::__private::register!`.
+    #[doc(hidden)]
+    #[macro_export]
+    macro_rules! __plexichat_register {
+        ($slice:ident, $ty:ty, $value:expr) => {
+            const _: () = {
+                #[::plexichat::__private::linkme::distributed_slice(::plexichat::__private::$slice)]
+                #[linkme(crate = ::plexichat::__private::linkme)]
+                #[automatically_derived]
+                static ELEMENT: $ty = $value;
+            };
+        };
+    }
+}
+
+#[cfg(feature = "inventory")]
+mod backend {
+    use super::*;
+
+    inventory::collect!(PluginDescriptor);
+    inventory::collect!(RouteDescriptor);
+    inventory::collect!(EventHandlerDescriptor);
+
+    pub(crate) fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
+        inventory::iter::<PluginDescriptor>.into_iter()
+    }
+    pub(crate) fn routes() -> impl Iterator<Item = &'static RouteDescriptor> {
+        inventory::iter::<RouteDescriptor>.into_iter()
+    }
+    pub(crate) fn handlers() -> impl Iterator<Item = &'static EventHandlerDescriptor> {
+        inventory::iter::<EventHandlerDescriptor>.into_iter()
+    }
+
+    /// Adds one element to a collection; generated code reaches it as
+    /// `::plexichat::__private::register!`.
+    #[doc(hidden)]
+    #[macro_export]
+    macro_rules! __plexichat_register {
+        ($slice:ident, $ty:ty, $value:expr) => {
+            ::plexichat::__private::inventory::submit! { $value }
+        };
+    }
+}
+
+#[cfg(not(feature = "inventory"))]
+#[doc(hidden)]
+pub use backend::{PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES};
+
+/// Which collection mechanism this build uses, for listings and bug reports.
+pub const BACKEND: &str = if cfg!(feature = "inventory") {
+    "inventory"
+} else {
+    "linkme"
+};
+
+/// A reason the collected registrations cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// Two plugins registered the same name.
+    #[error("duplicate plugin name `{name}`: declared by `{first}` and by `{second}`")]
+    DuplicatePlugin {
+        /// The contested name.
+        name: &'static str,
+        /// Type of the first declaration.
+        first: &'static str,
+        /// Type of the second declaration.
+        second: &'static str,
+    },
+    /// One crate declared two plugins (the macro rejects this; a second backend could not).
+    #[error(
+        "crate `{crate_name}` declares two plugins, `{first}` and `{second}`; a crate is one plugin"
+    )]
+    TwoPluginsInCrate {
+        /// The crate.
+        crate_name: &'static str,
+        /// First plugin name.
+        first: &'static str,
+        /// Second plugin name.
+        second: &'static str,
+    },
+    /// Two routes answer the same method and path.
+    #[error("duplicate route {method} {path}: `{first}` and `{second}`")]
+    DuplicateRoute {
+        /// HTTP method.
+        method: Method,
+        /// Full path, prefix included.
+        path: String,
+        /// First handler, as `plugin::handler (file:line)`.
+        first: String,
+        /// Second handler.
+        second: String,
+    },
+    /// A plugin depends on a plugin that is not compiled in.
+    #[error(
+        "plugin `{plugin}` depends on `{dependency}`, which is not compiled in; enable the `{dependency}` feature"
+    )]
+    MissingDependency {
+        /// The dependent plugin.
+        plugin: &'static str,
+        /// The absent dependency.
+        dependency: &'static str,
+    },
+    /// Dependencies form a cycle.
+    #[error("dependency cycle: {}", .cycle.join(" -> "))]
+    DependencyCycle {
+        /// The plugins on the cycle, the first repeated at the end.
+        cycle: Vec<&'static str>,
+    },
+    /// A route or handler lives in a crate that declares no plugin.
+    #[error(
+        "{what} `{item}` ({location}) is in crate `{crate_name}`, which declares no `#[plugin]`"
+    )]
+    Orphan {
+        /// `route` or `event handler`.
+        what: &'static str,
+        /// Handler function name.
+        item: &'static str,
+        /// Source location.
+        location: &'static str,
+        /// The crate.
+        crate_name: &'static str,
+    },
+    /// The registered plugins differ from the ones the binary was built to contain.
+    #[error("{}", mismatch_message(.missing, .unexpected))]
+    Mismatch {
+        /// Enabled but not registered: the linker dropped them.
+        missing: Vec<String>,
+        /// Registered but not enabled.
+        unexpected: Vec<String>,
+    },
+}
+
+fn mismatch_message(missing: &[String], unexpected: &[String]) -> String {
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!(
+            "enabled plugins missing from the registry: {} (their registrations were not linked; \
+             the binary must reference each enabled plugin crate with `extern crate name as _;`)",
+            missing.join(", ")
+        ));
+    }
+    if !unexpected.is_empty() {
+        parts.push(format!(
+            "registered plugins that were not enabled: {}",
+            unexpected.join(", ")
+        ));
+    }
+    parts.join("; ")
+}
+
+/// Every problem found in one pass, so that a build with three mistakes shows three messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryErrors(pub Vec<RegistryError>);
+
+impl fmt::Display for RegistryErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, error) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RegistryErrors {}
+
+/// A route with its owning plugin resolved and its full path computed.
+#[derive(Debug)]
+pub struct ResolvedRoute {
+    /// Owning plugin.
+    pub plugin: &'static str,
+    /// Prefix plus route path.
+    pub full_path: String,
+    /// The registration.
+    pub descriptor: &'static RouteDescriptor,
+}
+
+/// An event handler with its owning plugin resolved.
+#[derive(Debug)]
+pub struct ResolvedHandler {
+    /// Owning plugin.
+    pub plugin: &'static str,
+    /// The registration.
+    pub descriptor: &'static EventHandlerDescriptor,
+}
+
+/// The checked, ordered set of everything compiled in.
+#[derive(Debug)]
+pub struct Registry {
+    /// Plugins in start order: dependencies first, then by name.
+    plugins: Vec<&'static PluginDescriptor>,
+    by_name: HashMap<&'static str, usize>,
+    /// Routes by plugin, then method and path.
+    routes: Vec<ResolvedRoute>,
+    /// Handlers by event name, then descending priority, then plugin and handler name.
+    handlers: Vec<ResolvedHandler>,
+}
+
+impl Registry {
+    /// Checks and orders everything linked into this program.
+    pub fn linked() -> Result<Self, RegistryErrors> {
+        Self::from_parts(
+            backend::plugins().collect(),
+            backend::routes().collect(),
+            backend::handlers().collect(),
+        )
+    }
+
+    /// Checks and orders an explicit set of registrations (tests build registries this way).
+    pub fn from_parts(
+        mut plugins: Vec<&'static PluginDescriptor>,
+        routes: Vec<&'static RouteDescriptor>,
+        handlers: Vec<&'static EventHandlerDescriptor>,
+    ) -> Result<Self, RegistryErrors> {
+        let mut errors = Vec::new();
+        // Link order is unspecified, so every listing and check works on sorted input.
+        plugins.sort_by_key(|plugin| (plugin.name, plugin.type_name));
+
+        let mut by_crate: HashMap<&'static str, &'static PluginDescriptor> = HashMap::new();
+        let mut unique: Vec<&'static PluginDescriptor> = Vec::with_capacity(plugins.len());
+        for plugin in plugins {
+            if let Some(first) = unique.last().filter(|first| first.name == plugin.name) {
+                errors.push(RegistryError::DuplicatePlugin {
+                    name: plugin.name,
+                    first: first.type_name,
+                    second: plugin.type_name,
+                });
+                continue;
+            }
+            if let Some(first) = by_crate.insert(plugin.crate_name, plugin) {
+                errors.push(RegistryError::TwoPluginsInCrate {
+                    crate_name: plugin.crate_name,
+                    first: first.name,
+                    second: plugin.name,
+                });
+            }
+            unique.push(plugin);
+        }
+
+        let order = match start_order(&unique) {
+            Ok(order) => order,
+            Err(mut order_errors) => {
+                errors.append(&mut order_errors);
+                unique.clone()
+            }
+        };
+
+        let mut resolved_routes = Vec::with_capacity(routes.len());
+        for route in routes {
+            match by_crate.get(route.crate_name) {
+                Some(plugin) => resolved_routes.push(ResolvedRoute {
+                    plugin: plugin.name,
+                    full_path: join_path(plugin.prefix, route.path),
+                    descriptor: route,
+                }),
+                None => errors.push(RegistryError::Orphan {
+                    what: "route",
+                    item: route.handler,
+                    location: route.location,
+                    crate_name: route.crate_name,
+                }),
+            }
+        }
+        resolved_routes.sort_by(|a, b| {
+            (
+                a.plugin,
+                &a.full_path,
+                a.descriptor.method,
+                a.descriptor.location,
+            )
+                .cmp(&(
+                    b.plugin,
+                    &b.full_path,
+                    b.descriptor.method,
+                    b.descriptor.location,
+                ))
+        });
+        // Paths that differ only in parameter names (`/{id}` and `/{key}`) match the same
+        // requests, so they are compared in a normalised form.
+        let mut seen: HashMap<(Method, String), &ResolvedRoute> = HashMap::new();
+        for route in &resolved_routes {
+            let key = (route.descriptor.method, normalize_params(&route.full_path));
+            if let Some(first) = seen.get(&key) {
+                errors.push(RegistryError::DuplicateRoute {
+                    method: route.descriptor.method,
+                    path: route.full_path.clone(),
+                    first: describe_route(first),
+                    second: describe_route(route),
+                });
+            } else {
+                seen.insert(key, route);
+            }
+        }
+
+        let mut resolved_handlers = Vec::with_capacity(handlers.len());
+        for handler in handlers {
+            match by_crate.get(handler.crate_name) {
+                Some(plugin) => resolved_handlers.push(ResolvedHandler {
+                    plugin: plugin.name,
+                    descriptor: handler,
+                }),
+                None => errors.push(RegistryError::Orphan {
+                    what: "event handler",
+                    item: handler.handler,
+                    location: handler.location,
+                    crate_name: handler.crate_name,
+                }),
+            }
+        }
+        resolved_handlers.sort_by(|a, b| {
+            let key = |h: &ResolvedHandler| {
+                (
+                    h.descriptor.event,
+                    std::cmp::Reverse(h.descriptor.priority),
+                    h.plugin,
+                    h.descriptor.handler,
+                    h.descriptor.location,
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+
+        if !errors.is_empty() {
+            return Err(RegistryErrors(errors));
+        }
+        let by_name = order
+            .iter()
+            .enumerate()
+            .map(|(index, plugin)| (plugin.name, index))
+            .collect();
+        Ok(Registry {
+            plugins: order,
+            by_name,
+            routes: resolved_routes,
+            handlers: resolved_handlers,
+        })
+    }
+
+    /// Fails unless the registered plugin names are exactly `enabled`.
+    ///
+    /// The binary calls this at start with the list its cargo features produced, which is how
+    /// a registration dropped by the linker becomes a refusal to start instead of a missing
+    /// feature discovered in production.
+    pub fn expect_exactly(&self, enabled: &[&str]) -> Result<(), RegistryError> {
+        let enabled: BTreeSet<&str> = enabled.iter().copied().collect();
+        let registered: BTreeSet<&str> = self.by_name.keys().copied().collect();
+        let missing: Vec<String> = enabled
+            .difference(&registered)
+            .map(|name| name.to_string())
+            .collect();
+        let unexpected: Vec<String> = registered
+            .difference(&enabled)
+            .map(|name| name.to_string())
+            .collect();
+        if missing.is_empty() && unexpected.is_empty() {
+            Ok(())
+        } else {
+            Err(RegistryError::Mismatch {
+                missing,
+                unexpected,
+            })
+        }
+    }
+
+    /// Plugins in start order (dependencies before dependents).
+    pub fn plugins(&self) -> &[&'static PluginDescriptor] {
+        &self.plugins
+    }
+
+    /// Looks a plugin up by name without scanning.
+    pub fn plugin(&self, name: &str) -> Option<&'static PluginDescriptor> {
+        self.by_name.get(name).map(|&index| self.plugins[index])
+    }
+
+    /// Every route, sorted by plugin and path.
+    pub fn routes(&self) -> &[ResolvedRoute] {
+        &self.routes
+    }
+
+    /// Routes of one plugin.
+    pub fn routes_of<'a>(&'a self, plugin: &'a str) -> impl Iterator<Item = &'a ResolvedRoute> {
+        self.routes
+            .iter()
+            .filter(move |route| route.plugin == plugin)
+    }
+
+    /// Every event handler, in dispatch order per event.
+    pub fn handlers(&self) -> &[ResolvedHandler] {
+        &self.handlers
+    }
+
+    /// Event handlers of one plugin.
+    pub fn handlers_of<'a>(&'a self, plugin: &'a str) -> impl Iterator<Item = &'a ResolvedHandler> {
+        self.handlers
+            .iter()
+            .filter(move |handler| handler.plugin == plugin)
+    }
+}
+
+/// Orders plugins so that each comes after its dependencies; ties are broken by name so the
+/// order is the same on every build.
+fn start_order(
+    plugins: &[&'static PluginDescriptor],
+) -> Result<Vec<&'static PluginDescriptor>, Vec<RegistryError>> {
+    let by_name: BTreeMap<&str, &'static PluginDescriptor> = plugins
+        .iter()
+        .map(|plugin| (plugin.name, *plugin))
+        .collect();
+    let mut errors = Vec::new();
+    for plugin in plugins {
+        for dependency in plugin.dependencies {
+            if !by_name.contains_key(dependency) {
+                errors.push(RegistryError::MissingDependency {
+                    plugin: plugin.name,
+                    dependency,
+                });
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let mut remaining: BTreeMap<&str, usize> = plugins
+        .iter()
+        .map(|plugin| (plugin.name, plugin.dependencies.len()))
+        .collect();
+    let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
+    for plugin in plugins {
+        for dependency in plugin.dependencies {
+            dependents.entry(dependency).or_default().push(plugin.name);
+        }
+    }
+    let mut ready: BTreeSet<&str> = remaining
+        .iter()
+        .filter(|(_, count)| **count == 0)
+        .map(|(name, _)| *name)
+        .collect();
+    let mut order = Vec::with_capacity(plugins.len());
+    while let Some(name) = ready.pop_first() {
+        remaining.remove(name);
+        order.push(by_name[name]);
+        for dependent in dependents.get(name).into_iter().flatten() {
+            let count = remaining.get_mut(dependent).expect("dependent is pending");
+            *count -= 1;
+            if *count == 0 {
+                ready.insert(dependent);
+            }
+        }
+    }
+    if remaining.is_empty() {
+        return Ok(order);
+    }
+    Err(vec![RegistryError::DependencyCycle {
+        cycle: find_cycle(&by_name, &remaining),
+    }])
+}
+
+/// Walks dependency edges among the plugins left over by the topological sort until a name
+/// repeats. Every leftover plugin still waits on a leftover dependency, so the walk never
+/// stops before it finds a cycle.
+fn find_cycle(
+    by_name: &BTreeMap<&str, &'static PluginDescriptor>,
+    leftover: &BTreeMap<&str, usize>,
+) -> Vec<&'static str> {
+    let start = *leftover.keys().next().expect("a cycle leaves plugins over");
+    let mut path: Vec<&'static str> = vec![by_name[start].name];
+    loop {
+        let current = by_name[path.last().expect("path is never empty")];
+        let next = current
+            .dependencies
+            .iter()
+            .copied()
+            .filter(|dependency| leftover.contains_key(dependency))
+            .min()
+            .expect("a leftover plugin waits on a leftover dependency");
+        if let Some(position) = path.iter().position(|name| *name == next) {
+            let mut cycle = path.split_off(position);
+            cycle.push(next);
+            return cycle;
+        }
+        path.push(next);
+    }
+}
+
+fn describe_route(route: &ResolvedRoute) -> String {
+    format!(
+        "{}::{} ({})",
+        route.plugin, route.descriptor.handler, route.descriptor.location
+    )
+}
+
+/// Joins a prefix and a route path; the route `/` maps to the prefix itself.
+pub(crate) fn join_path(prefix: &str, path: &str) -> String {
+    let prefix = prefix.trim_end_matches('/');
+    if path == "/" && !prefix.is_empty() {
+        prefix.to_string()
+    } else {
+        format!("{prefix}{path}")
+    }
+}
+
+fn normalize_params(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.starts_with("{*") {
+                "{*}"
+            } else if segment.starts_with('{') {
+                "{}"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}

@@ -1,0 +1,96 @@
+//! HTTP routes registered by `#[route(METHOD, "/path")]`.
+
+use std::fmt;
+
+use axum::routing::{MethodFilter, MethodRouter};
+use serde::Serialize;
+
+/// The HTTP methods `#[route]` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `POST`
+    Post,
+    /// `PUT`
+    Put,
+    /// `PATCH`
+    Patch,
+    /// `DELETE`
+    Delete,
+    /// `HEAD`
+    Head,
+    /// `OPTIONS`
+    Options,
+    /// `TRACE`
+    Trace,
+}
+
+impl Method {
+    /// The upper-case wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+            Method::Trace => "TRACE",
+        }
+    }
+
+    pub(crate) fn filter(self) -> MethodFilter {
+        match self {
+            Method::Get => MethodFilter::GET,
+            Method::Post => MethodFilter::POST,
+            Method::Put => MethodFilter::PUT,
+            Method::Patch => MethodFilter::PATCH,
+            Method::Delete => MethodFilter::DELETE,
+            Method::Head => MethodFilter::HEAD,
+            Method::Options => MethodFilter::OPTIONS,
+            Method::Trace => MethodFilter::TRACE,
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One route, as registered by `#[route]`; its path is relative to the plugin's prefix.
+pub struct RouteDescriptor {
+    /// HTTP method.
+    pub method: Method,
+    /// Path below the plugin prefix, checked at compile time (starts with `/`, `{param}` syntax).
+    pub path: &'static str,
+    /// Name of the handler function, for listings and messages.
+    pub handler: &'static str,
+    /// Crate that declared the route; it belongs to that crate's plugin.
+    pub crate_name: &'static str,
+    /// Source location, so duplicate-route errors can name both parties.
+    pub location: &'static str,
+    /// Builds the axum method router for the handler.
+    pub make: fn() -> MethodRouter,
+}
+
+impl fmt::Debug for RouteDescriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} ({})", self.method, self.path, self.location)
+    }
+}
+
+/// Wraps an axum handler for a route descriptor; generated code calls this so that a handler
+/// that axum cannot serve is reported by axum's own diagnostic on the user's function.
+#[doc(hidden)]
+pub fn method_router<H, T>(method: Method, handler: H) -> MethodRouter
+where
+    H: axum::handler::Handler<T, ()>,
+    T: 'static,
+{
+    axum::routing::on(method.filter(), handler)
+}

@@ -1,0 +1,88 @@
+//! Helpers for plugin tests: the linked plugins served through `oneshot`, no socket needed.
+//!
+//! ```ignore
+//! let app = plexichat::testing::TestApp::linked();
+//! let (status, body) = app.get("/api/v1/awesome/status").await;
+//! ```
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::registry::Registry;
+use crate::runtime::Runtime;
+use crate::server;
+
+/// Every plugin linked into the test binary, with its router.
+#[derive(Debug)]
+pub struct TestApp {
+    /// The runtime, for publishing events or reaching plugin state directly.
+    pub runtime: Runtime,
+    router: Router,
+}
+
+impl TestApp {
+    /// Builds the app from the linked registry; panics with the registry's errors, which is
+    /// what a test wants.
+    pub fn linked() -> TestApp {
+        let registry = Registry::linked().unwrap_or_else(|errors| panic!("{errors}"));
+        TestApp::new(Runtime::new(registry))
+    }
+
+    /// Builds the app around an existing runtime.
+    pub fn new(runtime: Runtime) -> TestApp {
+        let router = server::app(&runtime).unwrap_or_else(|error| panic!("{error}"));
+        TestApp { runtime, router }
+    }
+
+    /// `GET path`; returns the status and the body parsed as JSON (`Null` when empty).
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.request("GET", path, None).await
+    }
+
+    /// `POST path` with an optional JSON body.
+    pub async fn post(&self, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.request("POST", path, body).await
+    }
+
+    /// Any method, optional JSON body.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        let body = match body {
+            Some(json) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let request = request.body(body).expect("valid test request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router is infallible");
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("in-memory body")
+            .to_bytes();
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (status, json)
+    }
+}

@@ -1,0 +1,47 @@
+//! The proc macros behind `plexichat`'s `#[plugin]`, `#[route]`, `#[on_event]` and `#[event]`.
+//!
+//! A private implementation detail: plugins depend on the `plexichat` facade, which pins this
+//! crate with `=version` and re-exports the macros. Every macro is parse → validate → expand;
+//! all mistakes in one invocation are reported together, each at the offending token, and the
+//! user's item is emitted unchanged even on error so one mistake gives one message.
+//! Generated code names only `::core::…` and `::plexichat::__private::…`.
+
+mod args;
+mod event;
+mod on_event;
+mod plugin;
+mod route;
+
+use proc_macro::TokenStream;
+
+/// Declares the crate's plugin: its manifest, and the type that holds its state.
+///
+/// ```ignore
+/// /// An awesome plugin for PlexiChat.
+/// #[plugin(author = "Your Name", type = feature, prefix = "/api/v1/awesome")]
+/// #[derive(Default)]
+/// pub struct AwesomePlugin { /* state */ }
+/// ```
+#[proc_macro_attribute]
+pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
+    plugin::expand(args.into(), item.into()).into()
+}
+
+/// Registers an async axum handler at a path below the plugin's prefix: `#[route(GET, "/status")]`.
+#[proc_macro_attribute]
+pub fn route(args: TokenStream, item: TokenStream) -> TokenStream {
+    route::expand(args.into(), item.into()).into()
+}
+
+/// Registers a handler for a typed event: `fn(&Event)` or `fn(&MyPlugin, &Event)`, sync or
+/// async, optionally `#[on_event(priority = 10)]` (higher runs first).
+#[proc_macro_attribute]
+pub fn on_event(args: TokenStream, item: TokenStream) -> TokenStream {
+    on_event::expand(args.into(), item.into()).into()
+}
+
+/// Declares an event type with its stable name: `#[event(name = "awesome.action.completed")]`.
+#[proc_macro_attribute]
+pub fn event(args: TokenStream, item: TokenStream) -> TokenStream {
+    event::expand(args.into(), item.into()).into()
+}

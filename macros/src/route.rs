@@ -1,0 +1,220 @@
+//! `#[route(METHOD, "/path")]`: an axum handler registered into `PLEXICHAT_ROUTES`.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::parse::{Parse, ParseStream};
+use syn::{Ident, LitStr, Token};
+
+use crate::args::{self, Errors};
+
+const METHODS: &[(&str, &str)] = &[
+    ("GET", "Get"),
+    ("POST", "Post"),
+    ("PUT", "Put"),
+    ("PATCH", "Patch"),
+    ("DELETE", "Delete"),
+    ("HEAD", "Head"),
+    ("OPTIONS", "Options"),
+    ("TRACE", "Trace"),
+];
+
+struct RouteArgs {
+    method: Ident,
+    path: LitStr,
+}
+
+impl Parse for RouteArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        const SHAPE: &str =
+            "expected `#[route(METHOD, \"/path\")]`, e.g. `#[route(GET, \"/status\")]`";
+        if input.is_empty() {
+            return Err(input.error(SHAPE));
+        }
+        let method: Ident = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), SHAPE))?;
+        input
+            .parse::<Token![,]>()
+            .map_err(|e| syn::Error::new(e.span(), SHAPE))?;
+        let path: LitStr = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), SHAPE))?;
+        input.parse::<Option<Token![,]>>()?;
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after the route path"));
+        }
+        Ok(RouteArgs { method, path })
+    }
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let route = match syn::parse2::<RouteArgs>(args) {
+        Ok(route) => Some(route),
+        Err(error) => {
+            errors.push(error);
+            None
+        }
+    };
+    let variant = route
+        .as_ref()
+        .and_then(|route| method(&route.method, &mut errors));
+    if let Some(route) = &route {
+        if let Some(problem) = path_problem(&route.path.value()) {
+            errors.spanned(&route.path, problem);
+        }
+    }
+    let function = match syn::parse2::<syn::ItemFn>(item.clone()) {
+        Ok(function) => {
+            check_signature(&function.sig, &mut errors);
+            Some(function)
+        }
+        Err(_) => {
+            errors.spanned(&item, "`#[route]` must be placed on an `async fn` handler");
+            None
+        }
+    };
+    let crate_name = args::crate_name(&mut errors);
+    if let Some(output) = errors.finish(&item) {
+        return output;
+    }
+    let (route, variant, function) = (
+        route.expect("checked"),
+        variant.expect("checked"),
+        function.expect("checked"),
+    );
+    let ident = &function.sig.ident;
+    let handler_name = ident.to_string();
+    let path = &route.path;
+    let location = args::location(ident.span());
+    // Spanned at the function name so that axum's "not a handler" diagnostic points there.
+    let make = quote_spanned! {ident.span()=>
+        ::plexichat::__private::method_router(::plexichat::__private::Method::#variant, #ident)
+    };
+    quote! {
+        #item
+
+        const _: () = {
+            fn make() -> ::plexichat::__private::MethodRouter {
+                #make
+            }
+
+            ::plexichat::__private::register!(
+                PLEXICHAT_ROUTES,
+                ::plexichat::__private::RouteDescriptor,
+                ::plexichat::__private::RouteDescriptor {
+                    method: ::plexichat::__private::Method::#variant,
+                    path: #path,
+                    handler: #handler_name,
+                    crate_name: #crate_name,
+                    location: #location,
+                    make,
+                }
+            );
+        };
+    }
+}
+
+fn method(method: &Ident, errors: &mut Errors) -> Option<Ident> {
+    let text = method.to_string();
+    if let Some((_, variant)) = METHODS.iter().find(|(name, _)| *name == text) {
+        return Some(Ident::new(variant, method.span()));
+    }
+    let names: Vec<&str> = METHODS.iter().map(|(name, _)| *name).collect();
+    let hint = METHODS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(&text))
+        .map(|(name, _)| format!(" (methods are upper case: `{name}`)"))
+        .unwrap_or_default();
+    errors.spanned(
+        method,
+        format!(
+            "unknown HTTP method `{text}`{hint}; expected one of: {}",
+            names.join(", ")
+        ),
+    );
+    None
+}
+
+fn check_signature(sig: &syn::Signature, errors: &mut Errors) {
+    if sig.asyncness.is_none() {
+        let (fn_token, ident) = (&sig.fn_token, &sig.ident);
+        errors.spanned(
+            quote!(#fn_token #ident),
+            "a `#[route]` handler must be an `async fn`",
+        );
+    }
+    if !sig.generics.params.is_empty() {
+        errors.spanned(&sig.generics, "a `#[route]` handler cannot be generic");
+    }
+    if let Some(receiver) = sig.receiver() {
+        errors.spanned(
+            receiver,
+            "a `#[route]` handler is a free function; take the plugin's state as `PluginState<MyPlugin>`",
+        );
+    }
+}
+
+/// Checks a route path against axum's syntax, so a bad path fails the build instead of
+/// panicking in the router at start-up.
+fn path_problem(path: &str) -> Option<String> {
+    if !path.starts_with('/') {
+        return Some(format!("route path must start with `/` (got `{path}`)"));
+    }
+    if path == "/" {
+        return None;
+    }
+    if path.ends_with('/') {
+        return Some(format!(
+            "route path must not end with `/` (got `{path}`; use `{}`)",
+            path.trim_end_matches('/')
+        ));
+    }
+    let segments: Vec<&str> = path[1..].split('/').collect();
+    let mut names = Vec::new();
+    for (index, segment) in segments.iter().enumerate() {
+        if segment.is_empty() {
+            return Some(format!("route path `{path}` has an empty segment (`//`)"));
+        }
+        if let Some(name) = segment.strip_prefix(':') {
+            return Some(format!(
+                "`:{name}` is not a path parameter here; write `{{{name}}}`"
+            ));
+        }
+        if let Some(inner) = segment.strip_prefix('{') {
+            let Some(inner) = inner.strip_suffix('}') else {
+                return Some(format!(
+                    "path segment `{segment}` must be a whole parameter `{{name}}` or plain text"
+                ));
+            };
+            let (wildcard, name) = match inner.strip_prefix('*') {
+                Some(name) => (true, name),
+                None => (false, inner),
+            };
+            if wildcard && index + 1 != segments.len() {
+                return Some(format!(
+                    "wildcard `{{*{name}}}` must be the last segment of the path"
+                ));
+            }
+            if syn::parse_str::<Ident>(name).is_err() {
+                return Some(format!(
+                    "path parameter `{{{inner}}}` must be named with an identifier"
+                ));
+            }
+            if names.contains(&name) {
+                return Some(format!("path parameter `{name}` appears twice"));
+            }
+            names.push(name);
+            continue;
+        }
+        if let Some(bad) = segment
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "-._~".contains(*c)))
+        {
+            return Some(format!(
+                "route path `{path}` has `{bad}`; use letters, digits, `-._~` and `{{param}}` segments"
+            ));
+        }
+    }
+    None
+}

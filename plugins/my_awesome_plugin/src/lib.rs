@@ -1,0 +1,169 @@
+//! The seed tutorial's `my_awesome_plugin`, in Rust: `GET /api/v1/awesome/status` reports its
+//! configuration and statistics, `POST /api/v1/awesome/action` performs an action, counts it
+//! and publishes `awesome.action.completed` for other plugins (see `awesome_audit`).
+
+use std::sync::Mutex;
+
+use plexichat::prelude::*;
+use plexichat::serde::Serialize;
+
+/// An awesome plugin for PlexiChat.
+#[plugin(
+    author = "Your Name",
+    type = feature,
+    permissions = ["plugin:read", "plugin:write"],
+    api_version = "1.0",
+    category = "utility",
+    tags = ["awesome", "example", "demo"],
+    homepage = "https://github.com/yourusername/my-awesome-plugin",
+    repository = "https://github.com/yourusername/my-awesome-plugin",
+    license = "MIT",
+    icon = "star",
+    ui_pages = [{
+        name = "dashboard",
+        path = "ui/dashboard",
+        title = "Awesome Dashboard",
+        description = "Main dashboard for the awesome plugin",
+    }],
+    webhooks = ["awesome.action.completed"],
+    auto_start = true,
+    prefix = "/api/v1/awesome",
+)]
+#[derive(Default)]
+pub struct AwesomePlugin {
+    config: AwesomeConfig,
+    stats: Mutex<Stats>,
+}
+
+/// The seed's settings schema: `enabled` and `interval` (1..=3600 seconds).
+#[derive(Clone, Debug, Serialize)]
+#[serde(crate = "plexichat::serde")]
+pub struct AwesomeConfig {
+    /// Enable the awesome feature; when false, actions are refused.
+    pub enabled: bool,
+    /// Action interval in seconds.
+    pub interval: u32,
+}
+
+impl Default for AwesomeConfig {
+    fn default() -> Self {
+        AwesomeConfig {
+            enabled: true,
+            interval: 60,
+        }
+    }
+}
+
+/// What the plugin has done since start.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(crate = "plexichat::serde")]
+pub struct Stats {
+    /// Actions performed.
+    pub actions_performed: u64,
+    /// RFC 3339 time of the last action.
+    pub last_action: Option<String>,
+    /// Failed actions.
+    pub errors: u64,
+    /// RFC 3339 time the server started, recorded from the core `startup` event.
+    pub started_at: Option<String>,
+}
+
+impl AwesomePlugin {
+    /// A snapshot of the statistics.
+    pub fn stats(&self) -> Stats {
+        self.lock_stats().clone()
+    }
+
+    /// A poisoned lock only means another request panicked mid-update; the counters are
+    /// still meaningful, so keep serving them.
+    fn lock_stats(&self) -> std::sync::MutexGuard<'_, Stats> {
+        self.stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Published after every successful action.
+#[event(name = "awesome.action.completed")]
+#[derive(Clone, Debug)]
+pub struct ActionCompleted {
+    /// The action's sequence number, starting at 1.
+    pub action_number: u64,
+    /// RFC 3339 time of the action.
+    pub timestamp: String,
+}
+
+#[route(GET, "/status")]
+async fn get_status(plugin: PluginState<AwesomePlugin>) -> Json<Value> {
+    Json(json!({
+        "status": "awesome",
+        "enabled": plugin.config.enabled,
+        "stats": plugin.stats(),
+        "config": plugin.config,
+    }))
+}
+
+#[route(POST, "/action")]
+async fn perform_action(
+    plugin: PluginState<AwesomePlugin>,
+    events: Events,
+) -> Result<Json<Value>, ApiError> {
+    if !plugin.config.enabled {
+        return Err(ApiError::bad_request("Plugin is disabled"));
+    }
+    let event = {
+        let mut stats = plugin.lock_stats();
+        stats.actions_performed += 1;
+        let timestamp = plexichat::timestamp();
+        stats.last_action = Some(timestamp.clone());
+        ActionCompleted {
+            action_number: stats.actions_performed,
+            timestamp,
+        }
+    };
+    events.publish(&event).await;
+    Ok(Json(json!({
+        "success": true,
+        "message": "Awesome action performed!",
+        "timestamp": event.timestamp,
+    })))
+}
+
+#[on_event]
+fn on_startup(plugin: &AwesomePlugin, _event: &Startup) {
+    plugin.lock_stats().started_at = Some(plexichat::timestamp());
+}
+
+#[cfg(test)]
+mod tests {
+    use plexichat::testing::TestApp;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn action_is_counted_and_shown_in_status() {
+        let app = TestApp::linked();
+        let (status, body) = app.get("/api/v1/awesome/status").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "awesome");
+        assert_eq!(body["stats"]["actions_performed"], 0);
+        assert_eq!(body["config"], json!({ "enabled": true, "interval": 60 }));
+
+        let (status, body) = app.post("/api/v1/awesome/action", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["success"], true);
+        let timestamp = body["timestamp"].as_str().expect("timestamp string");
+
+        let (_, body) = app.get("/api/v1/awesome/status").await;
+        assert_eq!(body["stats"]["actions_performed"], 1);
+        assert_eq!(body["stats"]["last_action"], timestamp);
+    }
+
+    #[tokio::test]
+    async fn startup_event_is_recorded() {
+        let app = TestApp::linked();
+        app.runtime.publish(&Startup { plugins: vec![] }).await;
+        let (_, body) = app.get("/api/v1/awesome/status").await;
+        assert!(body["stats"]["started_at"].is_string(), "{body}");
+    }
+}
