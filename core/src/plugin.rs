@@ -14,7 +14,7 @@ use serde::Serialize;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a PlexiChat plugin",
     label = "not declared with `#[plugin]`",
-    note = "a plugin dependency must name a type annotated with `#[plexichat::plugin(...)]`"
+    note = "only a type annotated with `#[plexichat::plugin(...)]` can be named as a plugin: in `dependencies = [...]`, in `PluginState<_>`, or as the first of an event handler's two arguments"
 )]
 pub trait Plugin: Send + Sync + 'static {
     /// The plugin's unique name, as in its manifest.

@@ -1,1 +1,193 @@
-fn main() {}
+//! `cargo xtask`: build, run, scaffold and test PlexiChat. See `cargo xtask --help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use xtask::build::{self, Selection};
+use xtask::{codegen, new_plugin, workspace};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "PlexiChat project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Choice {
+    /// Comma-separated plugins to compile in (their dependencies come with them).
+    #[arg(long, value_delimiter = ',', conflicts_with = "all")]
+    plugins: Option<Vec<String>>,
+    /// Compile in every workspace plugin.
+    #[arg(long)]
+    all: bool,
+    /// Optimised build.
+    #[arg(long)]
+    release: bool,
+}
+
+impl Choice {
+    fn selection(&self) -> Selection {
+        match (&self.plugins, self.all) {
+            (_, true) => Selection::All,
+            (Some(names), false) => Selection::Only(
+                names
+                    .iter()
+                    .map(|name| name.trim().to_string())
+                    .filter(|name| !name.is_empty())
+                    .collect(),
+            ),
+            (None, false) => Selection::Default,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build one statically linked binary with the chosen plugins (default: dist/plexichat).
+    BuildApp {
+        #[command(flatten)]
+        choice: Choice,
+        /// Where to write the binary.
+        #[arg(long, default_value = "dist/plexichat")]
+        out: PathBuf,
+    },
+    /// Build, then serve: the one-command way to see it working.
+    Run {
+        #[command(flatten)]
+        choice: Choice,
+        /// Arguments for `plexichat serve`, after `--` (e.g. `-- --bind 127.0.0.1:9000`).
+        #[arg(last = true)]
+        serve_args: Vec<String>,
+    },
+    /// Scaffold a plugin crate in plugins/<name> and wire its feature into the app.
+    NewPlugin {
+        /// snake_case name; also the crate, feature and plugin name.
+        name: String,
+    },
+    /// List the workspace's plugins with type and dependencies.
+    ListPlugins,
+    /// Regenerate the app's plugin wiring (app/Cargo.toml features, app/src/plugins.rs).
+    Codegen {
+        /// Fail instead of writing when something is out of date.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run every test: the workspace with the linkme backend, then the runtime tests again
+    /// with the inventory backend.
+    Test,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let root = workspace::root();
+    match cli.command {
+        Command::BuildApp { choice, out } => {
+            build::build_app(&build::Options {
+                selection: choice.selection(),
+                release: choice.release,
+                out,
+            })?;
+        }
+        Command::Run { choice, serve_args } => {
+            let binary = build::build_app(&build::Options {
+                selection: choice.selection(),
+                release: choice.release,
+                out: "dist/plexichat".into(),
+            })?;
+            let status = std::process::Command::new(&binary)
+                .arg("serve")
+                .args(&serve_args)
+                .status()
+                .with_context(|| format!("cannot run {}", binary.display()))?;
+            anyhow::ensure!(status.success(), "plexichat exited with {status}");
+        }
+        Command::NewPlugin { name } => {
+            let dir = new_plugin::new_plugin(&root, &name)?;
+            eprintln!(
+                "created {}\nnext: cargo test -p {name}\n      cargo xtask run --plugins {name}\n      \
+                 curl http://127.0.0.1:8000/api/v1/{}/hello",
+                dir.display(),
+                name.replace('_', "-")
+            );
+        }
+        Command::ListPlugins => {
+            let plugins = workspace::plugins(&root)?;
+            let width = plugins
+                .iter()
+                .map(|p| p.name.len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
+            println!(
+                "{:<width$}  {:<13}  {:<30}  DESCRIPTION",
+                "NAME", "TYPE", "DEPENDENCIES"
+            );
+            for plugin in plugins {
+                let dependencies = if plugin.dependencies.is_empty() {
+                    "-".to_string()
+                } else {
+                    plugin.dependencies.join(", ")
+                };
+                println!(
+                    "{:<width$}  {:<13}  {dependencies:<30}  {}",
+                    plugin.name, plugin.kind, plugin.description
+                );
+            }
+        }
+        Command::Codegen { check } => {
+            if check {
+                let stale = codegen::stale(&root)?;
+                anyhow::ensure!(
+                    stale.is_empty(),
+                    "{} out of date: run `cargo xtask codegen` and commit the result",
+                    stale.join(", ")
+                );
+            } else {
+                for path in codegen::write(&root)? {
+                    eprintln!("updated {path}");
+                }
+            }
+        }
+        Command::Test => {
+            cargo_test(&root, &["--workspace"])?;
+            cargo_test(
+                &root,
+                &[
+                    "--package",
+                    "plexichat-tests",
+                    "--package",
+                    "my_awesome_plugin",
+                    "--package",
+                    "awesome_audit",
+                    "--features",
+                    "plexichat-tests/inventory",
+                ],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn cargo_test(root: &std::path::Path, args: &[&str]) -> anyhow::Result<()> {
+    eprintln!("cargo test {}", args.join(" "));
+    let status = workspace::cargo()
+        .current_dir(root)
+        .arg("test")
+        .args(args)
+        .status()
+        .context("cannot run cargo")?;
+    anyhow::ensure!(status.success(), "cargo test {} failed", args.join(" "));
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! The built binary: the enabled features decide exactly which plugins it contains, and it is
+//! statically linked. Builds through `cargo xtask build-app`, as an operator would.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use plexichat_tests::workspace_root;
+use serde_json::Value;
+
+/// Builds the app with `args` into a scratch path under `target/` and returns it.
+fn build_app(name: &str, args: &[&str]) -> PathBuf {
+    let out = workspace_root()
+        .join("target/feature-sets")
+        .join(name)
+        .join("plexichat");
+    let status = Command::new(env!("CARGO"))
+        .current_dir(workspace_root())
+        .args(["run", "--quiet", "--package", "xtask", "--", "build-app"])
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo xtask build-app {args:?} failed");
+    out
+}
+
+fn listed_plugins(binary: &Path) -> Vec<String> {
+    let output = Command::new(binary)
+        .args(["plugins", "list", "--json"])
+        .output()
+        .expect("binary runs");
+    assert!(
+        output.status.success(),
+        "plugins list failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON list");
+    listed
+        .iter()
+        .map(|plugin| plugin["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+#[test]
+fn features_decide_exactly_what_is_in_the_static_binary() {
+    let one = build_app("one", &["--plugins", "my_awesome_plugin"]);
+    let all = build_app("all", &["--all"]);
+
+    assert_eq!(listed_plugins(&one), ["my_awesome_plugin"]);
+    assert_eq!(listed_plugins(&all), ["my_awesome_plugin", "awesome_audit"]);
+
+    // awesome_audit's description comes from its doc comment and exists nowhere else: if
+    // any of its code were linked in, the string would be.
+    let marker = "Audits awesome actions";
+    assert!(contains(&std::fs::read(&all).unwrap(), marker));
+    assert!(!contains(&std::fs::read(&one).unwrap(), marker));
+
+    for binary in [&one, &all] {
+        let linkage = xtask::elf::linkage(binary).unwrap();
+        assert!(linkage.is_static(), "{}: {linkage:?}", binary.display());
+    }
+}
+
+#[test]
+fn enabling_a_plugin_enables_its_dependencies() {
+    let audit = build_app("audit", &["--plugins", "awesome_audit"]);
+    assert_eq!(
+        listed_plugins(&audit),
+        ["my_awesome_plugin", "awesome_audit"]
+    );
+
+    let output = Command::new(&audit)
+        .args(["plugins", "info", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "unknown plugin `nope`; compiled-in plugins: my_awesome_plugin, awesome_audit"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_plugins_are_refused_by_the_xtask() {
+    let output = Command::new(env!("CARGO"))
+        .current_dir(workspace_root())
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--",
+            "build-app",
+            "--plugins",
+            "nope",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown plugin `nope` in --plugins"),
+        "{stderr}"
+    );
+}

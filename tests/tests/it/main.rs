@@ -1,0 +1,93 @@
+//! Integration tests, compiled as one binary. The binary links both workspace plugins plus
+//! the `test_harness` plugin below, whose handlers record what the event bus delivers.
+
+mod binary;
+mod events;
+mod http;
+mod registry;
+mod tidy;
+
+use std::sync::Mutex;
+
+use my_awesome_plugin::{ActionCompleted, AwesomePlugin};
+use plexichat::prelude::*;
+
+// The workspace plugins are only used through their registrations; name them so the linker
+// keeps those, as the app does.
+extern crate awesome_audit as _;
+
+/// Records event deliveries for the tests.
+#[plugin(name = "test_harness", dependencies = [AwesomePlugin], prefix = "/test")]
+#[derive(Default)]
+pub struct Harness {
+    log: Mutex<Vec<String>>,
+}
+
+impl Harness {
+    fn record(&self, entry: impl Into<String>) {
+        self.log.lock().unwrap().push(entry.into());
+    }
+
+    /// Everything recorded so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// A test event with handlers at several priorities, some of which fail.
+#[event(name = "test.ping")]
+pub struct Ping {
+    /// Identifies the publish.
+    pub id: u64,
+}
+
+#[on_event(priority = 100)]
+fn ping_first(harness: &Harness, ping: &Ping) {
+    harness.record(format!("first {}", ping.id));
+}
+
+#[on_event(priority = 50)]
+async fn ping_async(harness: &Harness, ping: &Ping) {
+    // Yield so that a bus that did not await handlers in order would show it.
+    tokio::task::yield_now().await;
+    harness.record(format!("async {}", ping.id));
+}
+
+#[on_event(priority = 10)]
+fn ping_fails(harness: &Harness, ping: &Ping) -> Result<(), String> {
+    harness.record(format!("fails {}", ping.id));
+    Err("refused on purpose".to_string())
+}
+
+#[on_event(priority = 5)]
+fn ping_panics(harness: &Harness, ping: &Ping) {
+    harness.record(format!("panics {}", ping.id));
+    panic!("handler panicked on purpose");
+}
+
+#[on_event(priority = -1)]
+async fn ping_last(harness: &Harness, ping: &Ping) -> Result<(), std::fmt::Error> {
+    harness.record(format!("last {}", ping.id));
+    Ok(())
+}
+
+/// Runs before `awesome_audit`'s handler (priority 10) of the same event in another crate.
+#[on_event(priority = 20)]
+fn action_seen(harness: &Harness, event: &ActionCompleted) {
+    harness.record(format!("action {}", event.action_number));
+}
+
+#[on_event]
+fn started(harness: &Harness, event: &Startup) {
+    harness.record(format!("startup {}", event.plugins.join(",")));
+}
+
+#[on_event]
+async fn stopped(harness: &Harness, _event: &Shutdown) {
+    harness.record("shutdown");
+}
+
+#[route(GET, "/items/{id}")]
+async fn item(Path(id): Path<u32>) -> Json<Value> {
+    Json(json!({ "id": id }))
+}

@@ -1,0 +1,247 @@
+//! What the registry refuses before anything starts, each error naming both parties.
+
+use std::any::{Any, TypeId};
+use std::sync::Arc;
+
+use plexichat::event::{EventHandlerDescriptor, HandlerFn};
+use plexichat::plugin::PluginDescriptor;
+use plexichat::route::{Method, RouteDescriptor};
+use plexichat::{PluginType, Registry, RegistryError};
+
+fn plugin(
+    name: &'static str,
+    crate_name: &'static str,
+    deps: &[&'static str],
+) -> &'static PluginDescriptor {
+    plugin_at(
+        name,
+        crate_name,
+        deps,
+        Box::leak(format!("/api/v1/{name}").into_boxed_str()),
+    )
+}
+
+fn plugin_at(
+    name: &'static str,
+    crate_name: &'static str,
+    deps: &[&'static str],
+    prefix: &'static str,
+) -> &'static PluginDescriptor {
+    fn construct() -> Arc<dyn Any + Send + Sync> {
+        Arc::new(())
+    }
+    Box::leak(Box::new(PluginDescriptor {
+        name,
+        version: "1.0.0",
+        description: "",
+        author: "",
+        kind: PluginType::Feature,
+        dependencies: Box::leak(deps.to_vec().into_boxed_slice()),
+        permissions: &[],
+        api_version: "1.0",
+        min_plexichat_version: "0.1.0",
+        category: "",
+        tags: &[],
+        homepage: None,
+        repository: None,
+        license: None,
+        icon: None,
+        ui_pages: &[],
+        webhooks: &[],
+        auto_start: true,
+        prefix,
+        crate_name,
+        type_name: Box::leak(format!("{crate_name}::Plugin").into_boxed_str()),
+        type_id: TypeId::of::<()>,
+        construct,
+    }))
+}
+
+fn route(
+    crate_name: &'static str,
+    method: Method,
+    path: &'static str,
+    handler: &'static str,
+) -> &'static RouteDescriptor {
+    Box::leak(Box::new(RouteDescriptor {
+        method,
+        path,
+        handler,
+        crate_name,
+        location: "src/lib.rs:1",
+        make: || axum_get(),
+    }))
+}
+
+fn axum_get() -> plexichat::axum::routing::MethodRouter {
+    plexichat::axum::routing::get(|| async {})
+}
+
+fn handler(crate_name: &'static str, handler: &'static str) -> &'static EventHandlerDescriptor {
+    fn call(_: &plexichat::Runtime, _: &(dyn Any + Send + Sync)) -> Result<(), String> {
+        Ok(())
+    }
+    Box::leak(Box::new(EventHandlerDescriptor {
+        event: "test.event",
+        event_type: TypeId::of::<()>,
+        handler,
+        crate_name,
+        location: "src/lib.rs:1",
+        priority: 0,
+        call: HandlerFn::Sync(call),
+    }))
+}
+
+/// Builds a registry and returns its errors as messages (empty when it is valid).
+fn check(
+    plugins: Vec<&'static PluginDescriptor>,
+    routes: Vec<&'static RouteDescriptor>,
+    handlers: Vec<&'static EventHandlerDescriptor>,
+) -> Vec<String> {
+    match Registry::from_parts(plugins, routes, handlers) {
+        Ok(_) => vec![],
+        Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn duplicate_plugin_names_name_both_types() {
+    let errors = check(
+        vec![plugin("chat", "a", &[]), plugin("chat", "b", &[])],
+        vec![],
+        vec![],
+    );
+    assert_eq!(
+        errors,
+        ["duplicate plugin name `chat`: declared by `a::Plugin` and by `b::Plugin`"]
+    );
+}
+
+#[test]
+fn two_plugins_in_one_crate_are_refused() {
+    let errors = check(
+        vec![plugin("one", "c", &[]), plugin("two", "c", &[])],
+        vec![],
+        vec![],
+    );
+    assert_eq!(
+        errors,
+        ["crate `c` declares two plugins, `one` and `two`; a crate is one plugin"]
+    );
+}
+
+#[test]
+fn duplicate_routes_name_both_handlers_even_with_different_parameter_names() {
+    // Both plugins share a prefix, so their routes can collide.
+    let first = plugin_at("first", "first", &[], "/api");
+    let second = plugin_at("second", "second", &[], "/api");
+    let errors = check(
+        vec![first, second],
+        vec![
+            route("first", Method::Get, "/items/{id}", "get_item"),
+            route("second", Method::Get, "/items/{key}", "fetch"),
+            route("second", Method::Post, "/items/{key}", "create"),
+        ],
+        vec![],
+    );
+    assert_eq!(
+        errors,
+        [
+            "duplicate route GET /api/items/{key}: `first::get_item (src/lib.rs:1)` and `second::fetch (src/lib.rs:1)`"
+        ]
+    );
+}
+
+#[test]
+fn a_missing_dependency_names_the_feature_to_enable() {
+    let errors = check(vec![plugin("audit", "audit", &["awesome"])], vec![], vec![]);
+    assert_eq!(
+        errors,
+        [
+            "plugin `audit` depends on `awesome`, which is not compiled in; enable the `awesome` feature"
+        ]
+    );
+}
+
+#[test]
+fn a_dependency_cycle_is_named() {
+    let errors = check(
+        vec![
+            plugin("a", "a", &["b"]),
+            plugin("b", "b", &["c"]),
+            plugin("c", "c", &["a"]),
+            plugin("d", "d", &["a"]),
+        ],
+        vec![],
+        vec![],
+    );
+    assert_eq!(errors, ["dependency cycle: a -> b -> c -> a"]);
+}
+
+#[test]
+fn start_order_puts_dependencies_first_and_is_deterministic() {
+    let registry = Registry::from_parts(
+        vec![
+            plugin("zeta", "zeta", &[]),
+            plugin("audit", "audit", &["zeta", "base"]),
+            plugin("base", "base", &[]),
+        ],
+        vec![],
+        vec![],
+    )
+    .unwrap();
+    let order: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
+    assert_eq!(order, ["base", "zeta", "audit"]);
+    assert_eq!(registry.plugin("audit").map(|p| p.name), Some("audit"));
+}
+
+#[test]
+fn routes_and_handlers_outside_a_plugin_crate_are_refused() {
+    let errors = check(
+        vec![],
+        vec![route("loose", Method::Get, "/x", "x")],
+        vec![handler("loose", "on_x")],
+    );
+    assert_eq!(
+        errors,
+        [
+            "route `x` (src/lib.rs:1) is in crate `loose`, which declares no `#[plugin]`",
+            "event handler `on_x` (src/lib.rs:1) is in crate `loose`, which declares no `#[plugin]`",
+        ]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let errors = check(
+        vec![plugin("x", "x", &["gone"]), plugin("x", "y", &[])],
+        vec![route("loose", Method::Get, "/x", "x")],
+        vec![],
+    );
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+}
+
+#[test]
+fn the_enabled_set_must_equal_the_registered_set() {
+    let registry = Registry::from_parts(
+        vec![plugin("a", "a", &[]), plugin("b", "b", &[])],
+        vec![],
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(registry.expect_exactly(&["b", "a"]), Ok(()));
+    let error = registry.expect_exactly(&["a", "c"]).unwrap_err();
+    assert_eq!(
+        error,
+        RegistryError::Mismatch {
+            missing: vec!["c".into()],
+            unexpected: vec!["b".into()],
+        }
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("enabled plugins missing from the registry: c"),
+        "{message}"
+    );
+    assert!(message.contains("extern crate"), "{message}");
+}

@@ -1,0 +1,6 @@
+use plexichat::prelude::*;
+
+#[on_event]
+fn on_nothing() {}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use plexichat::prelude::*;
+
+/// A plugin.
+#[plugin(type = widget)]
+#[derive(Default)]
+struct MyPlugin;
+
+fn main() {}

@@ -1,0 +1,10 @@
+use plexichat::prelude::*;
+
+struct JustAStruct;
+
+/// A plugin.
+#[plugin(dependencies = [JustAStruct])]
+#[derive(Default)]
+struct MyPlugin;
+
+fn main() {}

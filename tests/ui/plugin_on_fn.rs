@@ -1,0 +1,6 @@
+use plexichat::prelude::*;
+
+#[plugin]
+fn my_plugin() {}
+
+fn main() {}

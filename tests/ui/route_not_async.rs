@@ -1,0 +1,8 @@
+use plexichat::prelude::*;
+
+#[route(GET, "/status")]
+fn status() -> Json<Value> {
+    Json(json!({}))
+}
+
+fn main() {}

@@ -1,0 +1,203 @@
+//! `cargo xtask build-app`: one statically linked `plexichat` with the chosen plugins.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use anyhow::{Context, bail};
+
+use crate::elf;
+use crate::workspace;
+
+/// Which plugins to compile in.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// The app's `default` feature.
+    Default,
+    /// Every workspace plugin (`all`).
+    All,
+    /// Exactly these (and what they depend on).
+    Only(Vec<String>),
+}
+
+/// What `build-app` was asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Plugins to compile in.
+    pub selection: Selection,
+    /// Optimised build.
+    pub release: bool,
+    /// Where to put the binary.
+    pub out: PathBuf,
+}
+
+/// How the binary was linked, for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flavor {
+    /// The musl target: static by default.
+    Musl(String),
+    /// The host glibc target with `crt-static`.
+    GlibcStatic(String),
+}
+
+impl Flavor {
+    fn target(&self) -> &str {
+        match self {
+            Flavor::Musl(target) | Flavor::GlibcStatic(target) => target,
+        }
+    }
+}
+
+/// Picks musl when its standard library is installed, else static glibc.
+pub fn flavor() -> anyhow::Result<Flavor> {
+    let host = rustc_output(&["-vV"])?
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .context("rustc -vV printed no host")?
+        .to_string();
+    let sysroot = rustc_output(&["--print", "sysroot"])?;
+    let musl = host.replace("-gnu", "-musl");
+    if musl != host
+        && Path::new(sysroot.trim())
+            .join("lib/rustlib")
+            .join(&musl)
+            .join("lib")
+            .is_dir()
+    {
+        Ok(Flavor::Musl(musl))
+    } else {
+        Ok(Flavor::GlibcStatic(host))
+    }
+}
+
+fn rustc_output(args: &[&str]) -> anyhow::Result<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let output = std::process::Command::new(rustc)
+        .args(args)
+        .output()
+        .context("cannot run rustc")?;
+    anyhow::ensure!(output.status.success(), "rustc {} failed", args.join(" "));
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// The cargo feature arguments for a selection, after checking plugin names.
+pub fn feature_args(root: &Path, selection: &Selection) -> anyhow::Result<Vec<String>> {
+    Ok(match selection {
+        Selection::Default => vec![],
+        Selection::All => vec!["--features".into(), "all".into()],
+        Selection::Only(names) => {
+            let known: Vec<String> = workspace::plugins(root)?
+                .into_iter()
+                .map(|plugin| plugin.name)
+                .collect();
+            for name in names {
+                if !known.contains(name) {
+                    bail!(
+                        "unknown plugin `{name}` in --plugins; workspace plugins: {}",
+                        known.join(", ")
+                    );
+                }
+            }
+            vec![
+                "--no-default-features".into(),
+                "--features".into(),
+                names.join(","),
+            ]
+        }
+    })
+}
+
+/// Builds the binary, copies it to `options.out`, and checks that it is static.
+pub fn build_app(options: &Options) -> anyhow::Result<PathBuf> {
+    let root = workspace::root();
+    let features = feature_args(&root, &options.selection)?;
+    let flavor = flavor()?;
+    let mut cargo = workspace::cargo();
+    cargo
+        .current_dir(&root)
+        .args(["build", "--package", "plexichat-app", "--bin", "plexichat"])
+        .args(["--target", flavor.target()])
+        .args(&features)
+        .args(["--message-format", "json-render-diagnostics"])
+        .stdout(Stdio::piped());
+    if options.release {
+        cargo.arg("--release");
+    }
+    if let Flavor::GlibcStatic(_) = flavor {
+        // `--target` keeps these flags off build scripts and proc macros, which must stay
+        // dynamic to be loaded by the compiler.
+        let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+        flags.push_str(" -C target-feature=+crt-static");
+        cargo.env("RUSTFLAGS", flags.trim());
+    }
+    eprintln!(
+        "building plexichat for {} ({})",
+        flavor.target(),
+        describe_selection(&options.selection)
+    );
+    let output = cargo
+        .spawn()
+        .context("cannot run cargo")?
+        .wait_with_output()?;
+    anyhow::ensure!(output.status.success(), "cargo build failed");
+    let executable = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter(|message| message["target"]["name"] == "plexichat")
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .context("cargo reported no plexichat executable")?;
+
+    let out = if options.out.is_absolute() {
+        options.out.clone()
+    } else {
+        root.join(&options.out)
+    };
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    // Copy to a temporary name and rename, so a running `dist/plexichat` is never half-written.
+    let partial = out.with_extension("partial");
+    std::fs::copy(&executable, &partial).with_context(|| {
+        format!(
+            "cannot copy {} to {}",
+            executable.display(),
+            partial.display()
+        )
+    })?;
+    std::fs::rename(&partial, &out)?;
+
+    let linkage = elf::linkage(&out)?;
+    let size = std::fs::metadata(&out)?.len();
+    let how = match &flavor {
+        Flavor::Musl(target) => format!("musl ({target})"),
+        Flavor::GlibcStatic(target) => format!(
+            "glibc with crt-static ({target}; the musl target is not installed: \
+             `rustup target add {}` gives a musl build)",
+            target.replace("-gnu", "-musl")
+        ),
+    };
+    if !linkage.is_static() {
+        bail!(
+            "{} is not static: interpreter {:?}, needs {:?}",
+            out.display(),
+            linkage.interpreter,
+            linkage.needed
+        );
+    }
+    eprintln!(
+        "wrote {} ({:.1} MiB), statically linked against {how}",
+        out.display(),
+        size as f64 / (1024.0 * 1024.0)
+    );
+    Ok(out)
+}
+
+fn describe_selection(selection: &Selection) -> String {
+    match selection {
+        Selection::Default => "default plugins".to_string(),
+        Selection::All => "all plugins".to_string(),
+        Selection::Only(names) if names.is_empty() => "no plugins".to_string(),
+        Selection::Only(names) => format!("plugins: {}", names.join(", ")),
+    }
+}

@@ -1,0 +1,8 @@
+//! Project automation behind `cargo xtask`, as a library so that the test suite checks the
+//! same facts (generated files fresh, binaries static) that the commands report.
+
+pub mod build;
+pub mod codegen;
+pub mod elf;
+pub mod new_plugin;
+pub mod workspace;
