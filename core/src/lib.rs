@@ -5,7 +5,7 @@
 //! macros register into link-time slices declared here, and the `plexichat` binary serves
 //! whatever cargo features compiled in. See the README's "your first plugin".
 //!
-//! ```ignore
+//! ```
 //! use plexichat::prelude::*;
 //!
 //! /// Says hello.
@@ -17,6 +17,7 @@
 //! async fn greeting() -> Json<Value> {
 //!     Json(json!({ "hello": "world" }))
 //! }
+//! # fn main() {}
 //! ```
 
 // Generated code names `::plexichat::…`; this lets the crate's own tests use the macros too.

@@ -1,8 +1,13 @@
 //! Helpers for plugin tests: the linked plugins served through `oneshot`, no socket needed.
 //!
-//! ```ignore
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
 //! let app = plexichat::testing::TestApp::linked();
-//! let (status, body) = app.get("/api/v1/awesome/status").await;
+//! let (status, body) = app.get("/health").await;
+//! assert_eq!(status, 200);
+//! assert_eq!(body["status"], "ok");
+//! # }
 //! ```
 
 use axum::Router;

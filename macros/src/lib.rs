@@ -16,7 +16,7 @@ use proc_macro::TokenStream;
 
 /// Declares the crate's plugin: its manifest, and the type that holds its state.
 ///
-/// ```ignore
+/// ```text
 /// /// An awesome plugin for PlexiChat.
 /// #[plugin(author = "Your Name", type = feature, prefix = "/api/v1/awesome")]
 /// #[derive(Default)]

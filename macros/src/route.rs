@@ -59,10 +59,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let variant = route
         .as_ref()
         .and_then(|route| method(&route.method, &mut errors));
-    if let Some(route) = &route {
-        if let Some(problem) = path_problem(&route.path.value()) {
-            errors.spanned(&route.path, problem);
-        }
+    if let Some(route) = &route
+        && let Some(problem) = path_problem(&route.path.value())
+    {
+        errors.spanned(&route.path, problem);
     }
     let function = match syn::parse2::<syn::ItemFn>(item.clone()) {
         Ok(function) => {

@@ -156,8 +156,9 @@ pub fn build_app(options: &Options) -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    // Copy to a temporary name and rename, so a running `dist/plexichat` is never half-written.
-    let partial = out.with_extension("partial");
+    // Copy to a temporary name and rename, so a running `dist/plexichat` is never half-written
+    // and two builds writing the same path at once each rename a complete file.
+    let partial = out.with_extension(format!("partial-{}", std::process::id()));
     std::fs::copy(&executable, &partial).with_context(|| {
         format!(
             "cannot copy {} to {}",

@@ -113,3 +113,73 @@ fn unknown_plugins_are_refused_by_the_xtask() {
         "{stderr}"
     );
 }
+
+/// Starts `binary serve` on an ephemeral loopback port and returns the child and its address,
+/// read from the "serving" log line.
+fn spawn_server(
+    binary: &Path,
+) -> (
+    std::process::Child,
+    std::net::SocketAddr,
+    std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+) {
+    use std::io::BufRead;
+    let mut child = Command::new(binary)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server printed no `serving` line before exiting")
+            .unwrap();
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.trim().parse().expect("socket address");
+        }
+    };
+    (child, addr, lines)
+}
+
+#[test]
+fn the_binary_serves_and_stops_gracefully_on_sigterm() {
+    let binary = build_app("all", &["--all"]);
+    let (mut child, addr, lines) = spawn_server(&binary);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (status, body) = plexichat_tests::request(addr, "POST", "/api/v1/awesome/action").await;
+        assert_eq!((status, &body["success"]), (200, &Value::Bool(true)));
+        let (status, body) = plexichat_tests::request(addr, "GET", "/api/v1/plugins").await;
+        assert_eq!(status, 200);
+        assert_eq!(body["plugins"].as_array().unwrap().len(), 2);
+    });
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(status.success(), "exit {status}; stderr: {rest:#?}");
+    assert!(
+        rest.iter().any(|line| line.contains("SIGTERM received")),
+        "{rest:#?}"
+    );
+}
+
+#[test]
+fn a_bad_bind_address_exits_2_naming_the_argument() {
+    let binary = build_app("one", &["--plugins", "my_awesome_plugin"]);
+    let output = Command::new(&binary)
+        .args(["serve", "--bind", "localhost"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--bind"), "{stderr}");
+}

@@ -245,3 +245,21 @@ fn the_enabled_set_must_equal_the_registered_set() {
     );
     assert!(message.contains("extern crate"), "{message}");
 }
+
+#[test]
+fn the_backend_is_the_one_the_feature_selects() {
+    let expected = if cfg!(feature = "inventory") {
+        "inventory"
+    } else {
+        "linkme"
+    };
+    assert_eq!(plexichat::registry::BACKEND, expected);
+    // Both backends collect the same registrations.
+    let registry = Registry::linked().expect("linked registry");
+    let names: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
+    assert_eq!(
+        names,
+        ["my_awesome_plugin", "awesome_audit", "test_harness"]
+    );
+    assert_eq!(registry.routes().len(), 4);
+}
