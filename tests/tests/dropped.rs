@@ -11,7 +11,11 @@ extern crate my_awesome_plugin as _;
 fn an_unreferenced_plugin_crate_is_missing_and_the_start_up_check_says_so() {
     let registry = Registry::linked().expect("registry");
     let names: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
-    assert_eq!(names, ["my_awesome_plugin"], "awesome_audit was not referenced");
+    assert_eq!(
+        names,
+        ["my_awesome_plugin"],
+        "awesome_audit was not referenced"
+    );
 
     let error = registry
         .expect_exactly(&["my_awesome_plugin", "awesome_audit"])
