@@ -153,6 +153,9 @@ fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {
             manifest.version,
             manifest.kind.as_str()
         )?;
+        if !manifest.description.is_empty() {
+            writeln!(out, "    {}", manifest.description)?;
+        }
         write_registrations(&mut out, info, "    ")?;
     }
     Ok(())

@@ -105,6 +105,42 @@ pub mod __private {
         if value.is_empty() { None } else { Some(value) }
     }
 
+    /// Fails the build when a plugin needs a newer PlexiChat than the facade it is compiled
+    /// against. Both versions are `major.minor.patch`; the macro checked the plugin's syntax.
+    pub const fn check_min_version(required: &str) {
+        let (need, have) = (
+            parse_version(required.as_bytes()),
+            parse_version(crate::VERSION.as_bytes()),
+        );
+        let newer = need[0] > have[0]
+            || (need[0] == have[0] && need[1] > have[1])
+            || (need[0] == have[0] && need[1] == have[1] && need[2] > have[2]);
+        if newer {
+            panic!(
+                "this plugin's `min_plexichat_version` is newer than the plexichat it is built against"
+            );
+        }
+    }
+
+    /// `major.minor.patch` as numbers; stops at the first character that is not a digit or a
+    /// dot, so pre-release suffixes are ignored.
+    const fn parse_version(text: &[u8]) -> [u64; 3] {
+        let mut parts = [0u64; 3];
+        let (mut index, mut part) = (0, 0);
+        while index < text.len() && part < 3 {
+            let byte = text[index];
+            if byte == b'.' {
+                part += 1;
+            } else if byte.is_ascii_digit() {
+                parts[part] = parts[part] * 10 + (byte - b'0') as u64;
+            } else {
+                break;
+            }
+            index += 1;
+        }
+        parts
+    }
+
     /// Creates a plugin's state; `#[plugin]` types implement `Default`.
     pub fn construct<P: Default + Send + Sync + 'static>() -> Arc<dyn Any + Send + Sync> {
         Arc::new(P::default())

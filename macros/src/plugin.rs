@@ -212,7 +212,7 @@ fn validate(parsed: Vec<args::Arg>, errors: &mut Errors) -> Manifest {
                     ok
                 })
             }
-            "version" => manifest.version = text(errors),
+            "version" => manifest.version = text(errors).filter(|lit| semver(lit, errors)),
             "description" => manifest.description = text(errors),
             "author" => manifest.author = text(errors),
             "type" => manifest.kind = plugin_type(&value, errors),
@@ -233,7 +233,9 @@ fn validate(parsed: Vec<args::Arg>, errors: &mut Errors) -> Manifest {
                 manifest.permissions = args::string_list(&value, &key, errors).unwrap_or_default()
             }
             "api_version" => manifest.api_version = text(errors),
-            "min_plexichat_version" => manifest.min_plexichat_version = text(errors),
+            "min_plexichat_version" => {
+                manifest.min_plexichat_version = text(errors).filter(|lit| semver(lit, errors))
+            }
             "category" => manifest.category = text(errors),
             "tags" => manifest.tags = args::string_list(&value, &key, errors).unwrap_or_default(),
             "homepage" => manifest.homepage = text(errors),
@@ -357,6 +359,24 @@ fn ui_page(element: &args::Value, errors: &mut Errors) -> Option<UiPage> {
     })
 }
 
+/// Accepts `major.minor.patch` with an optional `-pre` or `+build` suffix.
+fn semver(lit: &LitStr, errors: &mut Errors) -> bool {
+    let value = lit.value();
+    let core = value.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    let ok = parts.len() == 3
+        && parts
+            .iter()
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+    if !ok {
+        errors.spanned(
+            lit,
+            format!("`{value}` is not a version; write `major.minor.patch`, e.g. `1.0.0`"),
+        );
+    }
+    ok
+}
+
 fn is_snake_case(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b'a'..=b'z'))
@@ -429,9 +449,14 @@ fn generate(
         .kind
         .unwrap_or_else(|| Ident::new("Feature", Span::call_site()));
     let api_version = or_text(&manifest.api_version, "1.0");
-    let min_version = match &manifest.min_plexichat_version {
-        Some(lit) => quote!(#lit),
-        None => quote!(::plexichat::VERSION),
+    let (min_version, min_version_check) = match &manifest.min_plexichat_version {
+        Some(lit) => (
+            quote!(#lit),
+            quote_spanned! {lit.span()=>
+                const _: () = ::plexichat::__private::check_min_version(#lit);
+            },
+        ),
+        None => (quote!(::plexichat::VERSION), quote!()),
     };
     let category = or_text(&manifest.category, "general");
     let homepage = optional(&manifest.homepage, "CARGO_PKG_HOMEPAGE");
@@ -474,6 +499,7 @@ fn generate(
 
         const _: () = {
             const _: () = ::plexichat::__private::check_macros_version(#macros_version);
+            #min_version_check
 
             #[automatically_derived]
             impl ::plexichat::__private::Plugin for #ident {

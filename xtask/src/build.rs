@@ -26,6 +26,8 @@ pub struct Options {
     pub selection: Selection,
     /// Optimised build.
     pub release: bool,
+    /// Skip static linking (the host's default, dynamic glibc).
+    pub dynamic: bool,
     /// Where to put the binary.
     pub out: PathBuf,
 }
@@ -37,23 +39,29 @@ pub enum Flavor {
     Musl(String),
     /// The host glibc target with `crt-static`.
     GlibcStatic(String),
+    /// The host target, linked dynamically as rustc does by default (`--dynamic`).
+    Dynamic(String),
 }
 
 impl Flavor {
     fn target(&self) -> &str {
         match self {
-            Flavor::Musl(target) | Flavor::GlibcStatic(target) => target,
+            Flavor::Musl(target) | Flavor::GlibcStatic(target) | Flavor::Dynamic(target) => target,
         }
     }
 }
 
-/// Picks musl when its standard library is installed, else static glibc.
-pub fn flavor() -> anyhow::Result<Flavor> {
+/// Picks musl when its standard library is installed, else static glibc; or the dynamic
+/// host target when asked.
+pub fn flavor(dynamic: bool) -> anyhow::Result<Flavor> {
     let host = rustc_output(&["-vV"])?
         .lines()
         .find_map(|line| line.strip_prefix("host: "))
         .context("rustc -vV printed no host")?
         .to_string();
+    if dynamic {
+        return Ok(Flavor::Dynamic(host));
+    }
     let sysroot = rustc_output(&["--print", "sysroot"])?;
     let musl = host.replace("-gnu", "-musl");
     if musl != host
@@ -110,7 +118,7 @@ pub fn feature_args(root: &Path, selection: &Selection) -> anyhow::Result<Vec<St
 pub fn build_app(options: &Options) -> anyhow::Result<PathBuf> {
     let root = workspace::root();
     let features = feature_args(&root, &options.selection)?;
-    let flavor = flavor()?;
+    let flavor = flavor(options.dynamic)?;
     let mut cargo = workspace::cargo();
     cargo
         .current_dir(&root)
@@ -177,6 +185,15 @@ pub fn build_app(options: &Options) -> anyhow::Result<PathBuf> {
              `rustup target add {}` gives a musl build)",
             target.replace("-gnu", "-musl")
         ),
+        Flavor::Dynamic(target) => {
+            eprintln!(
+                "wrote {} ({:.1} MiB), dynamically linked ({target}), needs {}",
+                out.display(),
+                size as f64 / (1024.0 * 1024.0),
+                linkage.needed.join(", ")
+            );
+            return Ok(out);
+        }
     };
     if !linkage.is_static() {
         bail!(

@@ -26,6 +26,9 @@ struct Choice {
     /// Optimised build.
     #[arg(long)]
     release: bool,
+    /// Link dynamically against the host's C library instead of statically.
+    #[arg(long)]
+    dynamic: bool,
 }
 
 impl Choice {
@@ -97,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             build::build_app(&build::Options {
                 selection: choice.selection(),
                 release: choice.release,
+                dynamic: choice.dynamic,
                 out,
             })?;
         }
@@ -104,6 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let binary = build::build_app(&build::Options {
                 selection: choice.selection(),
                 release: choice.release,
+                dynamic: choice.dynamic,
                 out: "dist/plexichat".into(),
             })?;
             let status = std::process::Command::new(&binary)
