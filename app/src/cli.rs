@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -24,6 +25,12 @@ enum Command {
         /// Address to listen on (an IP address and port).
         #[arg(long, default_value = "127.0.0.1:8000")]
         bind: SocketAddr,
+        /// Answer 408 to a request not finished within this time (e.g. `30s`, `2m`).
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        request_timeout: Duration,
+        /// Answer 413 to a request body larger than this many bytes.
+        #[arg(long, default_value_t = 1024 * 1024)]
+        body_limit: usize,
     },
     /// Describe the compiled-in plugins.
     Plugins {
@@ -91,7 +98,18 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
         .expect_exactly(enabled)
         .context("refusing to start")?;
     match cli.command {
-        Command::Serve { bind } => serve(registry, bind),
+        Command::Serve {
+            bind,
+            request_timeout,
+            body_limit,
+        } => serve(
+            registry,
+            bind,
+            server::ServerOptions {
+                request_timeout,
+                body_limit,
+            },
+        ),
         Command::Plugins { command } => match command {
             PluginsCommand::List { json } => list(&registry, json),
             PluginsCommand::Info { name, json } => info(&registry, &name, json),
@@ -99,7 +117,11 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
     }
 }
 
-fn serve(registry: Registry, bind: SocketAddr) -> anyhow::Result<()> {
+fn serve(
+    registry: Registry,
+    bind: SocketAddr,
+    options: server::ServerOptions,
+) -> anyhow::Result<()> {
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -110,9 +132,14 @@ fn serve(registry: Registry, bind: SocketAddr) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {bind}"))?;
         let names: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
         tracing::info!(plugins = ?names, backend = plexichat::registry::BACKEND, "starting");
-        server::serve(listener, Runtime::new(registry), server::shutdown_signal())
-            .await
-            .context("server failed")
+        server::serve(
+            listener,
+            Runtime::new(registry),
+            options,
+            server::shutdown_signal(),
+        )
+        .await
+        .context("server failed")
     })
 }
 

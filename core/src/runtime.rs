@@ -26,6 +26,22 @@ struct Inner {
     /// Handlers per event type, already in dispatch order, so that publishing is one hash
     /// lookup and a walk over a slice.
     handlers: HashMap<TypeId, Box<[Subscriber]>>,
+    /// Per-plugin route counters, shared with the panic handler of that plugin's routes.
+    routes: HashMap<&'static str, Arc<RouteCounters>>,
+}
+
+/// Counters of one plugin's routes.
+#[derive(Debug, Default)]
+pub struct RouteCounters {
+    /// Requests whose handler panicked (answered 500).
+    pub panics: AtomicU64,
+}
+
+/// A snapshot of [`RouteCounters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RouteStats {
+    /// Requests whose handler panicked (answered 500).
+    pub panics: u64,
 }
 
 struct Subscriber {
@@ -93,11 +109,17 @@ impl Runtime {
             .into_iter()
             .map(|(event, subscribers)| (event, subscribers.into_boxed_slice()))
             .collect();
+        let routes = registry
+            .plugins()
+            .iter()
+            .map(|plugin| (plugin.name, Arc::default()))
+            .collect();
         Runtime {
             inner: Arc::new(Inner {
                 registry,
                 instances,
                 handlers,
+                routes,
             }),
         }
     }
@@ -167,6 +189,22 @@ impl Runtime {
             }
         }
         report
+    }
+
+    /// The route counters of `plugin`, for the server to update.
+    pub(crate) fn route_counters(&self, plugin: &str) -> Option<Arc<RouteCounters>> {
+        self.inner.routes.get(plugin).cloned()
+    }
+
+    /// A snapshot of `plugin`'s route counters (zero for an unknown plugin).
+    pub fn route_stats(&self, plugin: &str) -> RouteStats {
+        RouteStats {
+            panics: self
+                .inner
+                .routes
+                .get(plugin)
+                .map_or(0, |counters| counters.panics.load(Ordering::Relaxed)),
+        }
     }
 
     /// Counters of every handler of `plugin`.

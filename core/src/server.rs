@@ -1,21 +1,48 @@
 //! The HTTP server: the core routes, every plugin's routes under its prefix, and a serve loop
 //! that publishes the `startup` and `shutdown` events around graceful shutdown.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Path, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
-use axum::{Extension, Json, Router};
+use axum::{BoxError, Extension, Json, Router};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::error::ApiError;
 use crate::event::{Shutdown, Startup};
 use crate::info::PluginInfo;
-use crate::runtime::{HandlerStats, Runtime, panic_message};
+use crate::runtime::{HandlerStats, RouteStats, Runtime, panic_message};
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// A request that has not been answered by then gets `408` and its handler is dropped.
+    pub request_timeout: Duration,
+    /// Largest accepted request body in bytes; larger bodies get `413`.
+    pub body_limit: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            request_timeout: Duration::from_secs(30),
+            body_limit: 1024 * 1024,
+        }
+    }
+}
 
 /// Why the server could not be built or run.
 #[derive(Debug, thiserror::Error)]
@@ -35,10 +62,16 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
-/// Builds the whole application: core routes, plugin routes, and the shared runtime.
+/// Builds the whole application with default [`ServerOptions`].
+pub fn app(runtime: &Runtime) -> Result<Router, ServerError> {
+    app_with(runtime, &ServerOptions::default())
+}
+
+/// Builds the whole application: core routes, plugin routes, the shared runtime, and the
+/// middleware that enforces `options`.
 ///
 /// Tests drive this with `oneshot`; [`serve`] puts it on a socket.
-pub fn app(runtime: &Runtime) -> Result<Router, ServerError> {
+pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, ServerError> {
     let mut router = Router::new()
         .route("/health", get(health))
         .route("/api/v1/plugins", get(list_plugins))
@@ -48,7 +81,7 @@ pub fn app(runtime: &Runtime) -> Result<Router, ServerError> {
     // makes the merge explicit and keeps every insertion a distinct path.
     let mut by_path: BTreeMap<&str, (&'static str, MethodRouter)> = BTreeMap::new();
     for route in runtime.registry().routes() {
-        let method_router = (route.descriptor.make)();
+        let method_router = (route.descriptor.make)().layer(contain_panics(runtime, route.plugin));
         match by_path.remove(route.full_path.as_str()) {
             Some((plugin, existing)) => {
                 by_path.insert(&route.full_path, (plugin, existing.merge(method_router)));
@@ -70,7 +103,81 @@ pub fn app(runtime: &Runtime) -> Result<Router, ServerError> {
             })?;
     }
 
-    Ok(router.fallback(not_found).layer(Extension(runtime.clone())))
+    let timeout = options.request_timeout;
+    // `ServiceBuilder` runs top to bottom: the first layer sees the request first and the
+    // response last.
+    let middleware = ServiceBuilder::new()
+        // Last word on every answer: an error without a JSON body gets one, including the
+        // ones produced by the layers below and by axum itself (405, extractor rejections).
+        .layer(axum::middleware::map_response(json_error_body))
+        // The timeout below fails the service; this turns that failure into a 408 answer.
+        .layer(HandleErrorLayer::new(move |error: BoxError| async move {
+            if error.is::<tower::timeout::error::Elapsed>() {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "request not answered within {}",
+                        humantime::format_duration(timeout)
+                    ),
+                )
+            } else {
+                ApiError::internal(error)
+            }
+        }))
+        .timeout(timeout)
+        .layer(RequestBodyLimitLayer::new(options.body_limit))
+        .layer(Extension(runtime.clone()));
+    Ok(router.fallback(not_found).layer(middleware))
+}
+
+/// Turns a panic in one of `plugin`'s handlers into a 500 for that request only: logged with
+/// the plugin's name and counted in its route stats, while every other request goes on.
+fn contain_panics(
+    runtime: &Runtime,
+    plugin: &'static str,
+) -> CatchPanicLayer<impl Fn(Box<dyn Any + Send + 'static>) -> Response + Clone + use<>> {
+    let counters = runtime
+        .route_counters(plugin)
+        .expect("every registered plugin has route counters");
+    CatchPanicLayer::custom(move |panic: Box<dyn Any + Send + 'static>| {
+        counters.panics.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(plugin, error = %panic_message(panic.as_ref()), "route handler panicked");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+            .with_details(json!({ "plugin": plugin }))
+            .into_response()
+    })
+}
+
+/// Gives an error response without a JSON body one: `{"error": <its text or reason>}`.
+async fn json_error_body(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // These bodies come from axum and tower-http and are a sentence long; the cap only keeps
+    // a misbehaving plugin's large plain-text error from being buffered whole.
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let mut json = ApiError::new(status, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
 }
 
 /// Serves `runtime` on `listener` until `shutdown` resolves, then drains connections.
@@ -79,9 +186,10 @@ pub fn app(runtime: &Runtime) -> Result<Router, ServerError> {
 pub async fn serve(
     listener: TcpListener,
     runtime: Runtime,
+    options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let router = app(&runtime)?;
+    let router = app_with(&runtime, &options)?;
     let plugins = runtime
         .registry()
         .plugins()
@@ -141,11 +249,13 @@ struct PluginStatus {
     info: PluginInfo,
     status: &'static str,
     handler_stats: Vec<HandlerStats>,
+    route_stats: RouteStats,
 }
 
 fn status_of(runtime: &Runtime, info: PluginInfo) -> PluginStatus {
     PluginStatus {
         handler_stats: runtime.handler_stats(info.manifest.name),
+        route_stats: runtime.route_stats(info.manifest.name),
         info,
         status: "running",
     }

@@ -39,7 +39,12 @@ impl TestApp {
 
     /// Builds the app around an existing runtime.
     pub fn new(runtime: Runtime) -> TestApp {
-        let router = server::app(&runtime).unwrap_or_else(|error| panic!("{error}"));
+        TestApp::with_options(runtime, &server::ServerOptions::default())
+    }
+
+    /// Builds the app with non-default limits.
+    pub fn with_options(runtime: Runtime, options: &server::ServerOptions) -> TestApp {
+        let router = server::app_with(&runtime, options).unwrap_or_else(|error| panic!("{error}"));
         TestApp { runtime, router }
     }
 
@@ -68,7 +73,12 @@ impl TestApp {
             }
             None => Body::empty(),
         };
-        let request = request.body(body).expect("valid test request");
+        self.send(request.body(body).expect("valid test request"))
+            .await
+    }
+
+    /// Sends a request built by the test; returns the status and the body as JSON.
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
         let response = self
             .router
             .clone()

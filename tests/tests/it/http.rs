@@ -99,7 +99,8 @@ async fn a_real_socket_serves_until_shutdown_and_lifecycle_events_fire() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::serve(listener, runtime.clone(), async {
+    let options = server::ServerOptions::default();
+    let server = tokio::spawn(server::serve(listener, runtime.clone(), options, async {
         stopped.await.ok();
     }));
 

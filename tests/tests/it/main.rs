@@ -6,6 +6,7 @@
 mod binary;
 mod events;
 mod http;
+mod limits;
 mod registry;
 mod tidy;
 
@@ -92,4 +93,20 @@ async fn stopped(harness: &Harness, _event: &Shutdown) {
 #[route(GET, "/items/{id}")]
 async fn item(Path(id): Path<u32>) -> Json<Value> {
     Json(json!({ "id": id }))
+}
+
+#[route(GET, "/panic")]
+async fn panics() -> Json<Value> {
+    panic!("route panicked on purpose");
+}
+
+#[route(GET, "/slow")]
+async fn slow() -> Json<Value> {
+    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    Json(json!({ "finished": true }))
+}
+
+#[route(POST, "/echo")]
+async fn echo(body: plexichat::axum::body::Bytes) -> Json<Value> {
+    Json(json!({ "length": body.len() }))
 }

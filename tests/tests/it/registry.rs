@@ -261,5 +261,21 @@ fn the_backend_is_the_one_the_feature_selects() {
         names,
         ["my_awesome_plugin", "awesome_audit", "test_harness"]
     );
-    assert_eq!(registry.routes().len(), 4);
+    let routes: Vec<&str> = registry
+        .routes()
+        .iter()
+        .map(|r| r.full_path.as_str())
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            "/api/v1/awesome-audit/events",
+            "/api/v1/awesome/action",
+            "/api/v1/awesome/status",
+            "/test/echo",
+            "/test/items/{id}",
+            "/test/panic",
+            "/test/slow",
+        ]
+    );
 }
