@@ -2,11 +2,13 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use plexichat::config::{self, Config};
 use plexichat::info::PluginInfo;
 use plexichat::{Registry, Runtime, server};
 
@@ -22,21 +24,45 @@ struct Cli {
 enum Command {
     /// Serve the compiled-in plugins over HTTP until SIGINT or SIGTERM.
     Serve {
-        /// Address to listen on (an IP address and port).
-        #[arg(long, default_value = "127.0.0.1:8000")]
-        bind: SocketAddr,
-        /// Answer 408 to a request not finished within this time (e.g. `30s`, `2m`).
-        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-        request_timeout: Duration,
-        /// Answer 413 to a request body larger than this many bytes.
-        #[arg(long, default_value_t = 1024 * 1024)]
-        body_limit: usize,
+        /// Configuration file [default: plexichat.toml if it exists, else built-in defaults].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on, an IP address and port [default: `[server] bind`].
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+        /// Answer 408 to a request not finished within this time, e.g. `30s`
+        /// [default: `[server] request_timeout`].
+        #[arg(long, value_parser = humantime::parse_duration)]
+        request_timeout: Option<Duration>,
+        /// Answer 413 to a request body larger than this many bytes
+        /// [default: `[server] body_limit`].
+        #[arg(long)]
+        body_limit: Option<usize>,
+    },
+    /// Check, describe or generate the configuration file.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Describe the compiled-in plugins.
     Plugins {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration (with environment overrides applied) and report every
+    /// problem; starts nothing. Exit 0 when valid, 2 when not.
+    Check {
+        /// The file [default: plexichat.toml if it exists, else built-in defaults].
+        file: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of the configuration for exactly this binary's plugins.
+    Schema,
+    /// Print a complete, commented configuration with every default.
+    Example,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,17 +125,44 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
         .context("refusing to start")?;
     match cli.command {
         Command::Serve {
+            config,
             bind,
             request_timeout,
             body_limit,
-        } => serve(
-            registry,
-            bind,
-            server::ServerOptions {
-                request_timeout,
-                body_limit,
-            },
-        ),
+        } => {
+            let config = load_config(&registry, config.as_deref())?;
+            // Command-line flags beat the file and the environment.
+            let mut options = config.server_options();
+            options.request_timeout = request_timeout.unwrap_or(options.request_timeout);
+            options.body_limit = body_limit.unwrap_or(options.body_limit);
+            let bind = bind.unwrap_or(config.server.bind);
+            serve(registry, config, bind, options)
+        }
+        Command::Config { command } => match command {
+            ConfigCommand::Check { file } => {
+                let config = load_config(&registry, file.as_deref())?;
+                let configured: Vec<&str> = config.plugin_values.keys().copied().collect();
+                println!(
+                    "ok: configuration is valid; configured plugins: {}",
+                    if configured.is_empty() {
+                        "none".to_string()
+                    } else {
+                        configured.join(", ")
+                    }
+                );
+                Ok(())
+            }
+            ConfigCommand::Schema => {
+                let mut out = std::io::stdout().lock();
+                serde_json::to_writer_pretty(&mut out, &config::schema(&registry))?;
+                writeln!(out)?;
+                Ok(())
+            }
+            ConfigCommand::Example => {
+                print!("{}", config::example(&registry));
+                Ok(())
+            }
+        },
         Command::Plugins { command } => match command {
             PluginsCommand::List { json } => list(&registry, json),
             PluginsCommand::Info { name, json } => info(&registry, &name, json),
@@ -117,11 +170,48 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
     }
 }
 
+/// Reads `path` (or `plexichat.toml` if present, or nothing), applies the environment, and
+/// validates. Any problem is the user's to fix, so it exits 2 with every issue listed.
+fn load_config(registry: &Registry, path: Option<&Path>) -> anyhow::Result<Config> {
+    let default = Path::new(config::DEFAULT_FILE);
+    let (text, source) = match path {
+        Some(path) => (
+            std::fs::read_to_string(path).map_err(|error| {
+                UsageError(format!(
+                    "cannot read configuration {}: {error}",
+                    path.display()
+                ))
+            })?,
+            path.display().to_string(),
+        ),
+        None if default.exists() => (
+            std::fs::read_to_string(default).map_err(|error| {
+                UsageError(format!("cannot read {}: {error}", default.display()))
+            })?,
+            default.display().to_string(),
+        ),
+        None => (String::new(), "the built-in defaults".to_string()),
+    };
+    // Variables that are not UTF-8 cannot be overrides; skipping them beats panicking.
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
+    Config::parse(&text, &env, registry, &source)
+        .map_err(|errors| UsageError(errors.to_string()).into())
+}
+
 fn serve(
     registry: Registry,
+    config: Config,
     bind: SocketAddr,
     options: server::ServerOptions,
 ) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data.dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data.dir.display()
+        )
+    })?;
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

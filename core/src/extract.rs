@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 
 use crate::error::ApiError;
 use crate::event::Event;
-use crate::plugin::Plugin;
+use crate::plugin::{Configurable, Plugin};
 use crate::runtime::{DispatchReport, Runtime};
 
 fn runtime(parts: &Parts) -> Result<&Runtime, ApiError> {
@@ -63,5 +63,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Events {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         runtime(parts).cloned().map(Events)
+    }
+}
+
+/// The current configuration of plugin `P` (its `[plugins.<name>]` section), for a route
+/// handler: `config: PluginConfig<MyPlugin>` derefs to `MyPlugin`'s config type.
+#[derive(Debug)]
+pub struct PluginConfig<P: Configurable>(pub Arc<P::Config>);
+
+impl<P: Configurable> Deref for PluginConfig<P> {
+    type Target = P::Config;
+    fn deref(&self) -> &P::Config {
+        &self.0
+    }
+}
+
+impl<P: Configurable, S: Send + Sync> FromRequestParts<S> for PluginConfig<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        runtime(parts)?
+            .config::<P>()
+            .map(PluginConfig)
+            .ok_or_else(|| ApiError::unavailable(format!("plugin `{}` is not running", P::NAME)))
     }
 }

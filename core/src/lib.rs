@@ -23,6 +23,7 @@
 // Generated code names `::plexichat::…`; this lets the crate's own tests use the macros too.
 extern crate self as plexichat;
 
+pub mod config;
 pub mod error;
 pub mod event;
 pub mod extract;
@@ -38,11 +39,13 @@ pub mod testing;
 pub use axum;
 pub use error::ApiError;
 pub use event::{Event, Shutdown, Startup};
-pub use extract::{Events, PluginState};
-pub use plexichat_macros::{event, on_event, plugin, route};
+pub use extract::{Events, PluginConfig, PluginState};
+pub use plexichat_macros::{config, event, on_event, plugin, route};
 pub use plugin::{Plugin, PluginDescriptor, PluginType};
 pub use registry::{Registry, RegistryError, RegistryErrors};
 pub use runtime::{DispatchReport, Runtime};
+/// Re-exported for `#[config]` types (`#[schemars(range(min = 1))]` and friends).
+pub use schemars;
 /// Re-exported so that plugins need no direct serde dependency (`#[serde(crate = "plexichat::serde")]`).
 pub use serde;
 /// Re-exported so that plugins build JSON with the same version the framework serialises with.
@@ -63,7 +66,8 @@ pub mod prelude {
     pub use crate::axum::http::StatusCode;
     pub use crate::serde_json::{Value, json};
     pub use crate::{
-        ApiError, Event, Events, PluginState, Shutdown, Startup, event, on_event, plugin, route,
+        ApiError, Event, Events, PluginConfig, PluginState, Shutdown, Startup, config, event,
+        on_event, plugin, route,
     };
 }
 
@@ -72,10 +76,11 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__plexichat_register as register;
+    pub use crate::config::{ConfigSpec, defaults_of, parse_as, schema_of};
     pub use crate::event::{
         Event, EventHandlerDescriptor, HandlerFn, HandlerFuture, HandlerOutcome,
     };
-    pub use crate::plugin::{Plugin, PluginDescriptor, PluginType, UiPage};
+    pub use crate::plugin::{Configurable, Plugin, PluginDescriptor, PluginType, UiPage};
     #[cfg(not(feature = "inventory"))]
     pub use crate::registry::{PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES};
     pub use crate::route::{Method, RouteDescriptor, method_router};
@@ -84,6 +89,7 @@ pub mod __private {
     #[cfg(feature = "inventory")]
     pub use inventory;
     pub use linkme;
+    pub use schemars;
     pub use serde;
 
     pub use std::any::{Any, TypeId};

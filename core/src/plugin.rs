@@ -59,6 +59,12 @@ pub enum PluginType {
     Custom,
 }
 
+/// A plugin declared with `#[plugin(config = T)]`; `T` is its `[plugins.<name>]` section.
+pub trait Configurable: Plugin {
+    /// The configuration type.
+    type Config: Send + Sync + 'static;
+}
+
 impl PluginType {
     /// Every kind, in manifest order; the macro's error message lists these names.
     pub const ALL: [PluginType; 16] = [
@@ -167,6 +173,9 @@ pub struct PluginDescriptor {
     pub auto_start: bool,
     /// Where the plugin's routes are mounted (`/api/v1/<name>` unless set).
     pub prefix: &'static str,
+    /// The plugin's configuration type, from `#[plugin(config = T)]`.
+    #[serde(skip)]
+    pub config: Option<&'static crate::config::ConfigSpec>,
     /// The crate that declared the plugin; routes and handlers of that crate belong to it.
     #[serde(skip)]
     pub crate_name: &'static str,

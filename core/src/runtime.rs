@@ -10,8 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures_util::FutureExt;
 use serde::Serialize;
 
+use std::sync::RwLock;
+
+use crate::config::Config;
 use crate::event::{Event, EventHandlerDescriptor, HandlerFn};
-use crate::plugin::Plugin;
+use crate::plugin::{Configurable, Plugin};
 use crate::registry::Registry;
 
 /// A handle to the running plugins; cheap to clone, shared by the server and every handler.
@@ -28,6 +31,8 @@ struct Inner {
     handlers: HashMap<TypeId, Box<[Subscriber]>>,
     /// Per-plugin route counters, shared with the panic handler of that plugin's routes.
     routes: HashMap<&'static str, Arc<RouteCounters>>,
+    /// The configuration the runtime was started with.
+    config: RwLock<Config>,
 }
 
 /// Counters of one plugin's routes.
@@ -85,8 +90,14 @@ pub struct HandlerStats {
 }
 
 impl Runtime {
-    /// Creates every plugin's state, in start order.
+    /// Creates every plugin's state with the default configuration.
     pub fn new(registry: Registry) -> Runtime {
+        let config = Config::defaults(&registry);
+        Runtime::with_config(registry, config)
+    }
+
+    /// Creates every plugin's state, in start order, with a validated configuration.
+    pub fn with_config(registry: Registry, config: Config) -> Runtime {
         let instances = registry
             .plugins()
             .iter()
@@ -120,6 +131,7 @@ impl Runtime {
                 instances,
                 handlers,
                 routes,
+                config: RwLock::new(config),
             }),
         }
     }
@@ -189,6 +201,25 @@ impl Runtime {
             }
         }
         report
+    }
+
+    /// The current typed configuration of plugin `P`.
+    pub fn config<P: Configurable>(&self) -> Option<Arc<P::Config>> {
+        self.inner
+            .config
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .plugin_config(P::NAME)
+            .and_then(|config| config.downcast::<P::Config>().ok())
+    }
+
+    /// A copy of the whole current configuration.
+    pub fn current_config(&self) -> Config {
+        self.inner
+            .config
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// The route counters of `plugin`, for the server to update.

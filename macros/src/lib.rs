@@ -7,6 +7,7 @@
 //! Generated code names only `::core::…` and `::plexichat::__private::…`.
 
 mod args;
+mod config;
 mod event;
 mod on_event;
 mod plugin;
@@ -44,4 +45,13 @@ pub fn on_event(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn event(args: TokenStream, item: TokenStream) -> TokenStream {
     event::expand(args.into(), item.into()).into()
+}
+
+/// Makes a struct a plugin configuration section: derives `Serialize`, `Deserialize` and
+/// `JsonSchema` through the facade, fills missing keys from `Default`, and rejects unknown
+/// keys. Doc comments become the schema's descriptions; `#[schemars(range(min = 1))]` and
+/// friends become its constraints.
+#[proc_macro_attribute]
+pub fn config(args: TokenStream, item: TokenStream) -> TokenStream {
+    config::expand(args.into(), item.into()).into()
 }

@@ -29,6 +29,7 @@ const KEYS: &[&str] = &[
     "webhooks",
     "auto_start",
     "prefix",
+    "config",
 ];
 
 /// The sixteen manifest types; `PluginType` in core has the same variants in the same order.
@@ -75,6 +76,7 @@ struct Manifest {
     webhooks: Vec<LitStr>,
     auto_start: Option<bool>,
     prefix: Option<LitStr>,
+    config: Option<syn::Path>,
 }
 
 struct UiPage {
@@ -271,6 +273,15 @@ fn validate(parsed: Vec<args::Arg>, errors: &mut Errors) -> Manifest {
                     problem.is_none()
                 })
             }
+            "config" => match &value {
+                args::Value::Expr(syn::Expr::Path(path)) if path.qself.is_none() => {
+                    manifest.config = Some(path.path.clone())
+                }
+                other => errors.spanned(
+                    other,
+                    "`config` expects the plugin's configuration type, e.g. `config = MyConfig`",
+                ),
+            },
             _ => unreachable!("every key in KEYS is handled"),
         }
     }
@@ -484,6 +495,27 @@ fn generate(
         }
     });
     let construct = quote_spanned! {ident.span()=> ::plexichat::__private::construct::<#ident> };
+    // Spanned at the type the user named, so a missing `Deserialize` or `JsonSchema` is
+    // reported on it.
+    let (config, configurable) = match &manifest.config {
+        Some(path) => (
+            quote_spanned! {path.span()=>
+                ::core::option::Option::Some(&::plexichat::__private::ConfigSpec {
+                    type_name: ::core::stringify!(#path),
+                    schema: ::plexichat::__private::schema_of::<#path>,
+                    defaults: ::plexichat::__private::defaults_of::<#path>,
+                    parse: ::plexichat::__private::parse_as::<#path>,
+                })
+            },
+            quote! {
+                #[automatically_derived]
+                impl ::plexichat::__private::Configurable for #ident {
+                    type Config = #path;
+                }
+            },
+        ),
+        None => (quote!(::core::option::Option::None), quote!()),
+    };
     let macros_version = env!("CARGO_PKG_VERSION");
     let type_name = ident.to_string();
     // One `#[macro_export]` name per crate: a second `#[plugin]` in the same crate defines it
@@ -505,6 +537,8 @@ fn generate(
             impl ::plexichat::__private::Plugin for #ident {
                 const NAME: &'static str = #name;
             }
+
+            #configurable
 
             ::plexichat::__private::register!(
                 PLEXICHAT_PLUGINS,
@@ -529,6 +563,7 @@ fn generate(
                     webhooks: &[#(#webhooks),*],
                     auto_start: #auto_start,
                     prefix: #prefix,
+                    config: #config,
                     crate_name: #crate_name,
                     type_name: ::core::concat!(::core::module_path!(), "::", #type_name),
                     type_id: ::plexichat::__private::TypeId::of::<#ident>,

@@ -28,20 +28,21 @@ use plexichat::serde::Serialize;
     webhooks = ["awesome.action.completed"],
     auto_start = true,
     prefix = "/api/v1/awesome",
+    config = AwesomeConfig,
 )]
 #[derive(Default)]
 pub struct AwesomePlugin {
-    config: AwesomeConfig,
     stats: Mutex<Stats>,
 }
 
-/// The seed's settings schema: `enabled` and `interval` (1..=3600 seconds).
-#[derive(Clone, Debug, Serialize)]
-#[serde(crate = "plexichat::serde")]
+/// The seed's settings schema: `[plugins.my_awesome_plugin]` in `plexichat.toml`.
+#[config]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AwesomeConfig {
     /// Enable the awesome feature; when false, actions are refused.
     pub enabled: bool,
     /// Action interval in seconds.
+    #[schemars(range(min = 1, max = 3600))]
     pub interval: u32,
 }
 
@@ -94,21 +95,25 @@ pub struct ActionCompleted {
 }
 
 #[route(GET, "/status")]
-async fn get_status(plugin: PluginState<AwesomePlugin>) -> Json<Value> {
+async fn get_status(
+    plugin: PluginState<AwesomePlugin>,
+    config: PluginConfig<AwesomePlugin>,
+) -> Json<Value> {
     Json(json!({
         "status": "awesome",
-        "enabled": plugin.config.enabled,
+        "enabled": config.enabled,
         "stats": plugin.stats(),
-        "config": plugin.config,
+        "config": *config,
     }))
 }
 
 #[route(POST, "/action")]
 async fn perform_action(
     plugin: PluginState<AwesomePlugin>,
+    config: PluginConfig<AwesomePlugin>,
     events: Events,
 ) -> Result<Json<Value>, ApiError> {
-    if !plugin.config.enabled {
+    if !config.enabled {
         return Err(ApiError::bad_request("Plugin is disabled"));
     }
     let event = {

@@ -183,3 +183,55 @@ fn a_bad_bind_address_exits_2_naming_the_argument() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--bind"), "{stderr}");
 }
+
+#[test]
+fn config_check_exits_2_listing_every_problem_and_0_when_valid() {
+    let binary = build_app("one", &["--plugins", "my_awesome_plugin"]);
+    let dir = workspace_root().join("target/feature-sets/config-check");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[server]\nbody_limit = 0\n[plugins.my_awesome_plugin]\ninterval = 0\n",
+    )
+    .unwrap();
+    let output = Command::new(&binary)
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("has 2 problems"), "{stderr}");
+    assert!(
+        stderr.contains("/plugins/my_awesome_plugin/interval: 0 is less than the minimum of 1"),
+        "{stderr}"
+    );
+
+    let example = Command::new(&binary)
+        .args(["config", "example"])
+        .output()
+        .unwrap();
+    assert!(example.status.success());
+    let good = dir.join("good.toml");
+    std::fs::write(&good, &example.stdout).unwrap();
+    let output = Command::new(&binary)
+        .args(["config", "check"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // The same invalid setting from the environment also stops the server from starting.
+    let output = Command::new(&binary)
+        .args(["serve", "--config"])
+        .arg(&good)
+        .env("PLEXICHAT__PLUGINS__MY_AWESOME_PLUGIN__INTERVAL", "0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}

@@ -4,6 +4,7 @@
 // Builds the app through the xtask; the backend switch does not change what it checks.
 #[cfg(not(feature = "inventory"))]
 mod binary;
+mod config;
 mod events;
 mod http;
 mod limits;

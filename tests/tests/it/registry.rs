@@ -50,6 +50,7 @@ fn plugin_at(
         webhooks: &[],
         auto_start: true,
         prefix,
+        config: None,
         crate_name,
         type_name: Box::leak(format!("{crate_name}::Plugin").into_boxed_str()),
         type_id: TypeId::of::<()>,
