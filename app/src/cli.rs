@@ -125,18 +125,18 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
         .context("refusing to start")?;
     match cli.command {
         Command::Serve {
-            config,
+            config: config_path,
             bind,
             request_timeout,
             body_limit,
         } => {
-            let config = load_config(&registry, config.as_deref())?;
+            let config = load_config(&registry, config_path.as_deref())?;
             // Command-line flags beat the file and the environment.
-            let mut options = config.server_options();
+            let mut options: server::ServerOptions = config.server_options();
             options.request_timeout = request_timeout.unwrap_or(options.request_timeout);
             options.body_limit = body_limit.unwrap_or(options.body_limit);
             let bind = bind.unwrap_or(config.server.bind);
-            serve(registry, config, bind, options)
+            serve(registry, config, config_path, bind, options)
         }
         Command::Config { command } => match command {
             ConfigCommand::Check { file } => {
@@ -173,38 +173,24 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
 /// Reads `path` (or `plexichat.toml` if present, or nothing), applies the environment, and
 /// validates. Any problem is the user's to fix, so it exits 2 with every issue listed.
 fn load_config(registry: &Registry, path: Option<&Path>) -> anyhow::Result<Config> {
-    let default = Path::new(config::DEFAULT_FILE);
-    let (text, source) = match path {
-        Some(path) => (
-            std::fs::read_to_string(path).map_err(|error| {
-                UsageError(format!(
-                    "cannot read configuration {}: {error}",
-                    path.display()
-                ))
-            })?,
-            path.display().to_string(),
-        ),
-        None if default.exists() => (
-            std::fs::read_to_string(default).map_err(|error| {
-                UsageError(format!("cannot read {}: {error}", default.display()))
-            })?,
-            default.display().to_string(),
-        ),
-        None => (String::new(), "the built-in defaults".to_string()),
-    };
-    // Variables that are not UTF-8 cannot be overrides; skipping them beats panicking.
-    let env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
-        .collect();
-    Config::parse(&text, &env, registry, &source)
+    Config::load(path, &environment(), registry)
         .map_err(|errors| UsageError(errors.to_string()).into())
+}
+
+/// The process environment; variables that are not UTF-8 cannot be overrides and are skipped
+/// rather than panicking.
+fn environment() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect()
 }
 
 fn serve(
     registry: Registry,
     config: Config,
+    config_path: Option<PathBuf>,
     bind: SocketAddr,
-    options: server::ServerOptions,
+    mut options: server::ServerOptions,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data.dir).with_context(|| {
         format!(
@@ -212,6 +198,18 @@ fn serve(
             config.data.dir.display()
         )
     })?;
+    if options.admin_token.is_none() {
+        // Log where the token is, never the token itself.
+        let (token, path, created) = plexichat::admin::ensure_token(&config.data.dir)
+            .context("cannot set up the admin token")?;
+        let what = if created {
+            "generated an admin token"
+        } else {
+            "using the admin token in the data directory"
+        };
+        tracing::info!(path = %path.display(), "{what}");
+        options.admin_token = Some(token.into());
+    }
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -222,15 +220,37 @@ fn serve(
             .with_context(|| format!("cannot listen on {bind}"))?;
         let names: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
         tracing::info!(plugins = ?names, backend = plexichat::registry::BACKEND, "starting");
-        server::serve(
-            listener,
-            Runtime::new(registry),
-            options,
-            server::shutdown_signal(),
-        )
-        .await
-        .context("server failed")
+        // A reload reads the same file again, with the environment as it is then.
+        let source: plexichat::runtime::ConfigSource = std::sync::Arc::new(move |registry| {
+            Config::load(config_path.as_deref(), &environment(), registry)
+        });
+        let runtime = Runtime::with_config_source(registry, config, Some(source));
+        reload_on_sighup(runtime.clone());
+        server::serve(listener, runtime, options, server::shutdown_signal())
+            .await
+            .context("server failed")
     })
+}
+
+/// Reloads the configuration on every SIGHUP, logging what changed or why nothing did.
+fn reload_on_sighup(runtime: Runtime) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGHUP; reload with the admin API");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP received, reloading the configuration");
+            if let Err(error) = runtime.reload().await {
+                tracing::error!(%error, "reload failed; the previous configuration stays in effect");
+            }
+        }
+    });
 }
 
 fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {

@@ -243,6 +243,53 @@ impl Config {
         validate(document, registry).map_err(errors)
     }
 
+    /// Reads `path` (or [`DEFAULT_FILE`] if it exists, or nothing) and parses it with `env`.
+    /// The only I/O is reading that one file; a file that cannot be read is reported like
+    /// any other problem.
+    pub fn load(
+        path: Option<&std::path::Path>,
+        env: &[(String, String)],
+        registry: &Registry,
+    ) -> Result<Config, ConfigErrors> {
+        let default = std::path::Path::new(DEFAULT_FILE);
+        let path = path.or_else(|| default.exists().then_some(default));
+        let Some(path) = path else {
+            return Config::parse("", env, registry, "the built-in defaults");
+        };
+        let source = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, env, registry, &source),
+            Err(error) => Err(ConfigErrors {
+                issues: vec![ConfigIssue::new(
+                    "",
+                    None,
+                    format!("cannot read the file: {error}"),
+                )],
+                source,
+            }),
+        }
+    }
+
+    /// The settings of `[server]` and `[data]` that differ between `self` and `other`; they
+    /// take effect only when the server restarts.
+    pub fn restart_required(&self, other: &Config) -> Vec<&'static str> {
+        let (a, b) = (&self.server, &other.server);
+        [
+            ("server.bind", a.bind != b.bind),
+            ("server.admin_token", a.admin_token != b.admin_token),
+            (
+                "server.request_timeout",
+                a.request_timeout != b.request_timeout,
+            ),
+            ("server.body_limit", a.body_limit != b.body_limit),
+            ("data.dir", self.data != other.data),
+        ]
+        .into_iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(name, _)| name)
+        .collect()
+    }
+
     /// The limits `[server]` sets, for [`crate::server::serve`].
     pub fn server_options(&self) -> ServerOptions {
         ServerOptions {
@@ -250,6 +297,7 @@ impl Config {
             request_timeout: humantime::parse_duration(&self.server.request_timeout)
                 .unwrap_or(ServerOptions::default().request_timeout),
             body_limit: usize::try_from(self.server.body_limit).unwrap_or(usize::MAX),
+            admin_token: self.server.admin_token.as_deref().map(Arc::from),
         }
     }
 

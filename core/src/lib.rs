@@ -23,6 +23,7 @@
 // Generated code names `::plexichat::…`; this lets the crate's own tests use the macros too.
 extern crate self as plexichat;
 
+pub mod admin;
 pub mod config;
 pub mod error;
 pub mod event;
@@ -33,12 +34,13 @@ pub mod registry;
 pub mod route;
 pub mod runtime;
 pub mod server;
+pub mod state;
 pub mod testing;
 
 /// Re-exported for plugins that need more of axum than the prelude gives.
 pub use axum;
 pub use error::ApiError;
-pub use event::{Event, Shutdown, Startup};
+pub use event::{ConfigChanged, ConfigChanging, Event, Shutdown, Startup};
 pub use extract::{Events, PluginConfig, PluginState};
 pub use plexichat_macros::{config, event, on_event, plugin, route};
 pub use plugin::{Plugin, PluginDescriptor, PluginType};
@@ -50,6 +52,7 @@ pub use schemars;
 pub use serde;
 /// Re-exported so that plugins build JSON with the same version the framework serialises with.
 pub use serde_json;
+pub use state::PluginStatus;
 
 /// The current time as RFC 3339 in UTC with milliseconds, e.g. `2026-11-22T05:06:57.123Z`.
 pub fn timestamp() -> String {
@@ -66,8 +69,8 @@ pub mod prelude {
     pub use crate::axum::http::StatusCode;
     pub use crate::serde_json::{Value, json};
     pub use crate::{
-        ApiError, Event, Events, PluginConfig, PluginState, Shutdown, Startup, config, event,
-        on_event, plugin, route,
+        ApiError, ConfigChanged, ConfigChanging, Event, Events, PluginConfig, PluginState,
+        Shutdown, Startup, config, event, on_event, plugin, route,
     };
 }
 

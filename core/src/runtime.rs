@@ -12,10 +12,11 @@ use serde::Serialize;
 
 use std::sync::RwLock;
 
-use crate::config::Config;
-use crate::event::{Event, EventHandlerDescriptor, HandlerFn};
+use crate::config::{Config, ConfigErrors};
+use crate::event::{ConfigChanged, ConfigChanging, Event, EventHandlerDescriptor, HandlerFn};
 use crate::plugin::{Configurable, Plugin};
 use crate::registry::Registry;
+use crate::state::{PluginStatus, Slot, States};
 
 /// A handle to the running plugins; cheap to clone, shared by the server and every handler.
 #[derive(Clone)]
@@ -33,6 +34,40 @@ struct Inner {
     routes: HashMap<&'static str, Arc<RouteCounters>>,
     /// The configuration the runtime was started with.
     config: RwLock<Config>,
+    /// Which plugins run.
+    states: States,
+    /// Where a reload reads the configuration from.
+    source: Option<ConfigSource>,
+    /// One reload at a time, so two reloads cannot interleave their veto and swap.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// Produces a fresh, validated configuration for a reload (reads the file and environment).
+pub type ConfigSource = Arc<dyn Fn(&Registry) -> Result<Config, ConfigErrors> + Send + Sync>;
+
+/// What a successful reload changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReloadReport {
+    /// Plugins whose section changed.
+    pub plugins: Vec<&'static str>,
+    /// Plugins whose state changed (the `disabled` list), with their new state.
+    pub states: Vec<(&'static str, PluginStatus)>,
+    /// Settings that changed but take effect only after a restart.
+    pub restart_required: Vec<&'static str>,
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The server was started without a configuration source.
+    #[error("this server was started without a configuration source to reload")]
+    NoSource,
+    /// The new configuration is invalid.
+    #[error("{0}")]
+    Invalid(ConfigErrors),
+    /// A plugin's `config.changing` handler refused it.
+    #[error("a plugin refused the new configuration")]
+    Vetoed(Vec<HandlerFailure>),
 }
 
 /// Counters of one plugin's routes.
@@ -51,6 +86,8 @@ pub struct RouteStats {
 
 struct Subscriber {
     plugin: &'static str,
+    /// The plugin's state; a handler of a plugin that is not running is skipped.
+    slot: Arc<Slot>,
     descriptor: &'static EventHandlerDescriptor,
     calls: AtomicU64,
     failures: AtomicU64,
@@ -98,6 +135,16 @@ impl Runtime {
 
     /// Creates every plugin's state, in start order, with a validated configuration.
     pub fn with_config(registry: Registry, config: Config) -> Runtime {
+        Runtime::with_config_source(registry, config, None)
+    }
+
+    /// Like [`Runtime::with_config`], with `source` for [`Runtime::reload`].
+    pub fn with_config_source(
+        registry: Registry,
+        config: Config,
+        source: Option<ConfigSource>,
+    ) -> Runtime {
+        let states = States::new(&registry, &config.disabled);
         let instances = registry
             .plugins()
             .iter()
@@ -111,6 +158,9 @@ impl Runtime {
                 .or_default()
                 .push(Subscriber {
                     plugin: handler.plugin,
+                    slot: states
+                        .slot(handler.plugin)
+                        .expect("every plugin has a state"),
                     descriptor: handler.descriptor,
                     calls: AtomicU64::new(0),
                     failures: AtomicU64::new(0),
@@ -132,6 +182,9 @@ impl Runtime {
                 handlers,
                 routes,
                 config: RwLock::new(config),
+                states,
+                source,
+                reloading: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -170,6 +223,9 @@ impl Runtime {
         };
         let erased: &(dyn Any + Send + Sync) = event;
         for subscriber in subscribers.iter() {
+            if !subscriber.slot.is_running() {
+                continue;
+            }
             subscriber.calls.fetch_add(1, Ordering::Relaxed);
             let outcome = match subscriber.descriptor.call {
                 HandlerFn::Sync(call) => {
@@ -220,6 +276,94 @@ impl Runtime {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// Reads the configuration again from the source and applies it; see
+    /// [`Runtime::apply_config`].
+    pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        let source = self.inner.source.clone().ok_or(ReloadError::NoSource)?;
+        let config = source(self.registry()).map_err(ReloadError::Invalid)?;
+        self.apply_config(config).await
+    }
+
+    /// Makes a validated configuration current, or changes nothing.
+    ///
+    /// Plugins first see it in `config.changing`; if any handler fails, the previous
+    /// configuration stays in effect everywhere. Otherwise the configuration is swapped in
+    /// one step, the `disabled` list is applied, and `config.changed` is published.
+    pub async fn apply_config(&self, config: Config) -> Result<ReloadReport, ReloadError> {
+        let _one_at_a_time = self.inner.reloading.lock().await;
+        let changing = ConfigChanging {
+            config: Arc::new(config),
+        };
+        let report = self.publish(&changing).await;
+        if !report.failures.is_empty() {
+            return Err(ReloadError::Vetoed(report.failures));
+        }
+        let config = Arc::unwrap_or_clone(changing.config);
+        let (plugins, restart_required) = {
+            let mut current = self
+                .inner
+                .config
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let plugins: Vec<&'static str> = self
+                .registry()
+                .plugins()
+                .iter()
+                .map(|plugin| plugin.name)
+                .filter(|name| current.plugin_values.get(name) != config.plugin_values.get(name))
+                .collect();
+            let restart_required = current.restart_required(&config);
+            *current = config;
+            (plugins, restart_required)
+        };
+        let disabled = self.current_config().disabled;
+        let states = self.inner.states.replace(self.registry(), &disabled);
+        tracing::info!(?plugins, ?restart_required, "configuration reloaded");
+        self.publish(&ConfigChanged {
+            plugins: plugins.clone(),
+        })
+        .await;
+        Ok(ReloadReport {
+            plugins,
+            states,
+            restart_required,
+        })
+    }
+
+    /// The state of `plugin`, or `None` if no such plugin is compiled in.
+    pub fn status(&self, plugin: &str) -> Option<PluginStatus> {
+        self.inner.states.slot(plugin).map(|slot| slot.status())
+    }
+
+    /// Names of the running plugins, in start order.
+    pub fn running(&self) -> Vec<&'static str> {
+        self.registry()
+            .plugins()
+            .iter()
+            .map(|plugin| plugin.name)
+            .filter(|name| self.slot(name).is_some_and(|slot| slot.is_running()))
+            .collect()
+    }
+
+    /// Turns `plugin` on or off at run time; its dependents follow. Returns every plugin whose
+    /// state changed, or `None` if no such plugin is compiled in.
+    pub fn set_enabled(
+        &self,
+        plugin: &str,
+        enabled: bool,
+    ) -> Option<Vec<(&'static str, PluginStatus)>> {
+        self.registry().plugin(plugin)?;
+        let changed = self.inner.states.set(self.registry(), plugin, enabled);
+        for (name, status) in &changed {
+            tracing::info!(plugin = name, state = status.name(), "plugin state changed");
+        }
+        Some(changed)
+    }
+
+    pub(crate) fn slot(&self, plugin: &str) -> Option<Arc<Slot>> {
+        self.inner.states.slot(plugin)
     }
 
     /// The route counters of `plugin`, for the server to update.

@@ -5,12 +5,14 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Path, Request};
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use axum::{BoxError, Extension, Json, Router};
@@ -25,6 +27,7 @@ use crate::error::ApiError;
 use crate::event::{Shutdown, Startup};
 use crate::info::PluginInfo;
 use crate::runtime::{HandlerStats, RouteStats, Runtime, panic_message};
+use crate::state::PluginStatus;
 
 /// Limits applied to every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +36,8 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// Largest accepted request body in bytes; larger bodies get `413`.
     pub body_limit: usize,
+    /// The bearer token of `/api/v1/admin/*`; without one, every admin request gets 401.
+    pub admin_token: Option<Arc<str>>,
 }
 
 impl Default for ServerOptions {
@@ -40,6 +45,7 @@ impl Default for ServerOptions {
         ServerOptions {
             request_timeout: Duration::from_secs(30),
             body_limit: 1024 * 1024,
+            admin_token: None,
         }
     }
 }
@@ -75,13 +81,14 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
     let mut router = Router::new()
         .route("/health", get(health))
         .route("/api/v1/plugins", get(list_plugins))
-        .route("/api/v1/plugins/{name}", get(plugin_info));
+        .route("/api/v1/plugins/{name}", get(plugin_info))
+        .merge(crate::admin::router(options.admin_token.clone()));
 
     // Group methods by path first: axum merges two `route` calls on one path, but grouping
     // makes the merge explicit and keeps every insertion a distinct path.
     let mut by_path: BTreeMap<&str, (&'static str, MethodRouter)> = BTreeMap::new();
     for route in runtime.registry().routes() {
-        let method_router = (route.descriptor.make)().layer(contain_panics(runtime, route.plugin));
+        let method_router = guard_route(runtime, route.plugin, (route.descriptor.make)());
         match by_path.remove(route.full_path.as_str()) {
             Some((plugin, existing)) => {
                 by_path.insert(&route.full_path, (plugin, existing.merge(method_router)));
@@ -130,22 +137,39 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
     Ok(router.fallback(not_found).layer(middleware))
 }
 
-/// Turns a panic in one of `plugin`'s handlers into a 500 for that request only: logged with
-/// the plugin's name and counted in its route stats, while every other request goes on.
-fn contain_panics(
-    runtime: &Runtime,
-    plugin: &'static str,
-) -> CatchPanicLayer<impl Fn(Box<dyn Any + Send + 'static>) -> Response + Clone + use<>> {
+/// Wraps one of `plugin`'s routes in the two guards every plugin route has:
+///
+/// - while the plugin is not running, answer 503 naming why, without calling the handler
+///   (one atomic load per request);
+/// - a panic in the handler becomes a 500 for that request only, logged with the plugin's
+///   name and counted in its route stats, while every other request goes on.
+fn guard_route(runtime: &Runtime, plugin: &'static str, route: MethodRouter) -> MethodRouter {
     let counters = runtime
         .route_counters(plugin)
         .expect("every registered plugin has route counters");
-    CatchPanicLayer::custom(move |panic: Box<dyn Any + Send + 'static>| {
+    let contain_panics = CatchPanicLayer::custom(move |panic: Box<dyn Any + Send + 'static>| {
         counters.panics.fetch_add(1, Ordering::Relaxed);
         tracing::error!(plugin, error = %panic_message(panic.as_ref()), "route handler panicked");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
             .with_details(json!({ "plugin": plugin }))
             .into_response()
-    })
+    });
+    let slot = runtime
+        .slot(plugin)
+        .expect("every registered plugin has a state");
+    let only_when_running = axum::middleware::from_fn(move |request: Request, next: Next| {
+        let slot = slot.clone();
+        async move {
+            if slot.is_running() {
+                return next.run(request).await;
+            }
+            let status = slot.status();
+            ApiError::unavailable(status.reason(plugin).unwrap_or_default())
+                .with_details(json!({ "plugin": plugin, "state": status }))
+                .into_response()
+        }
+    });
+    route.layer(contain_panics).layer(only_when_running)
 }
 
 /// Gives an error response without a JSON body one: `{"error": <its text or reason>}`.
@@ -190,12 +214,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let router = app_with(&runtime, &options)?;
-    let plugins = runtime
-        .registry()
-        .plugins()
-        .iter()
-        .map(|plugin| plugin.name)
-        .collect();
+    let plugins = runtime.running();
     runtime.publish(&Startup { plugins }).await;
     tracing::info!(address = %listener.local_addr()?, "serving");
     axum::serve(listener, router)
@@ -244,25 +263,28 @@ async fn health() -> Json<Value> {
 
 /// A plugin as the API shows it: its manifest and registrations plus live state.
 #[derive(Serialize)]
-struct PluginStatus {
+struct PluginView {
     #[serde(flatten)]
     info: PluginInfo,
-    status: &'static str,
+    #[serde(flatten)]
+    status: PluginStatus,
     handler_stats: Vec<HandlerStats>,
     route_stats: RouteStats,
 }
 
-fn status_of(runtime: &Runtime, info: PluginInfo) -> PluginStatus {
-    PluginStatus {
+fn status_of(runtime: &Runtime, info: PluginInfo) -> PluginView {
+    PluginView {
         handler_stats: runtime.handler_stats(info.manifest.name),
         route_stats: runtime.route_stats(info.manifest.name),
+        status: runtime
+            .status(info.manifest.name)
+            .expect("listed plugins have a state"),
         info,
-        status: "running",
     }
 }
 
 async fn list_plugins(Extension(runtime): Extension<Runtime>) -> Json<Value> {
-    let plugins: Vec<PluginStatus> = PluginInfo::all(runtime.registry())
+    let plugins: Vec<PluginView> = PluginInfo::all(runtime.registry())
         .into_iter()
         .map(|info| status_of(&runtime, info))
         .collect();
@@ -272,7 +294,7 @@ async fn list_plugins(Extension(runtime): Extension<Runtime>) -> Json<Value> {
 async fn plugin_info(
     Extension(runtime): Extension<Runtime>,
     Path(name): Path<String>,
-) -> Result<Json<PluginStatus>, ApiError> {
+) -> Result<Json<PluginView>, ApiError> {
     let registry = runtime.registry();
     let plugin = registry.plugin(&name).ok_or_else(|| {
         let known: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();

@@ -77,14 +77,18 @@ impl TestApp {
             .await
     }
 
-    /// Sends a request built by the test; returns the status and the body as JSON.
-    pub async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
-        let response = self
-            .router
+    /// Sends a request and returns the whole response, headers included.
+    pub async fn send_raw(&self, request: Request<Body>) -> axum::response::Response {
+        self.router
             .clone()
             .oneshot(request)
             .await
-            .expect("the router is infallible");
+            .expect("the router is infallible")
+    }
+
+    /// Sends a request built by the test; returns the status and the body as JSON.
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.send_raw(request).await;
         let status = response.status();
         let bytes = response
             .into_body()

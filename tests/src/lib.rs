@@ -20,6 +20,16 @@ pub fn workspace_root() -> PathBuf {
 /// Sends one request over a fresh TCP connection; returns the status and the JSON body
 /// (`Null` when empty).
 pub async fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, Value) {
+    request_with(addr, method, path, &[]).await
+}
+
+/// Like [`request`], with extra headers.
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .unwrap_or_else(|error| panic!("cannot connect to {addr}: {error}"));
@@ -27,10 +37,14 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, Value)
         .await
         .expect("HTTP/1 handshake");
     tokio::spawn(connection);
-    let request = hyper::Request::builder()
+    let mut request = hyper::Request::builder()
         .method(method)
         .uri(path)
-        .header("host", addr.to_string())
+        .header("host", addr.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
         .body(Full::new(Bytes::new()))
         .expect("valid request");
     let response = sender.send_request(request).await.expect("response");

@@ -5,10 +5,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use plexichat_tests::workspace_root;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Builds the app with `args` into a scratch path under `target/` and returns it.
+///
+/// Builds run one at a time: cargo writes every feature set to the same output file and the
+/// xtask copies it after cargo has released its lock, so two concurrent builds with
+/// different features could each copy the other's binary.
 fn build_app(name: &str, args: &[&str]) -> PathBuf {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let out = workspace_root()
         .join("target/feature-sets")
         .join(name)
@@ -114,18 +122,43 @@ fn unknown_plugins_are_refused_by_the_xtask() {
     );
 }
 
-/// Starts `binary serve` on an ephemeral loopback port and returns the child and its address,
-/// read from the "serving" log line.
+/// A fresh scratch directory under `target/` for one test's server.
+fn scratch(name: &str) -> PathBuf {
+    let dir = workspace_root()
+        .join("target/feature-sets/scratch")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A server process that is killed when the test ends, even by a failed assertion, so a
+/// failing test cannot leave it running (and holding the test's output pipe open).
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `binary serve --bind 127.0.0.1:0 <args>` in `dir` and returns the server, its
+/// address (read from the "serving" log line) and the rest of its log.
 fn spawn_server(
     binary: &Path,
+    dir: &Path,
+    args: &[&str],
 ) -> (
-    std::process::Child,
+    Server,
     std::net::SocketAddr,
     std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
 ) {
     use std::io::BufRead;
     let mut child = Command::new(binary)
+        .current_dir(dir)
         .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -140,13 +173,21 @@ fn spawn_server(
             break rest.trim().parse().expect("socket address");
         }
     };
-    (child, addr, lines)
+    (Server(child), addr, lines)
+}
+
+fn signal(server: &Server, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 #[test]
 fn the_binary_serves_and_stops_gracefully_on_sigterm() {
     let binary = build_app("all", &["--all"]);
-    let (mut child, addr, lines) = spawn_server(&binary);
+    let (mut child, addr, lines) = spawn_server(&binary, &scratch("sigterm"), &[]);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -158,12 +199,8 @@ fn the_binary_serves_and_stops_gracefully_on_sigterm() {
         assert_eq!(status, 200);
         assert_eq!(body["plugins"].as_array().unwrap().len(), 2);
     });
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
+    signal(&child, "TERM");
+    let status = child.0.wait().unwrap();
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     assert!(status.success(), "exit {status}; stderr: {rest:#?}");
     assert!(
@@ -234,4 +271,84 @@ fn config_check_exits_2_listing_every_problem_and_0_when_valid() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn the_served_binary_uses_its_config_file_and_reloads_it() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let binary = build_app("one", &["--plugins", "my_awesome_plugin"]);
+    let dir = scratch("reload");
+    let write = |enabled: &str| {
+        std::fs::write(
+            dir.join("plexichat.toml"),
+            format!("[plugins.my_awesome_plugin]\nenabled = {enabled}\ninterval = 5\n"),
+        )
+        .unwrap()
+    };
+    write("false");
+    // No `--config`: `plexichat.toml` in the working directory is read.
+    let (mut child, addr, lines) = spawn_server(&binary, &dir, &[]);
+    let token_file = dir.join("data/admin_token");
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the generated token is private");
+    let token = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let bearer = format!("Bearer {token}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (status, body) = plexichat_tests::request(addr, "POST", "/api/v1/awesome/action").await;
+        assert_eq!(
+            (status, &body["error"]),
+            (400, &json!("Plugin is disabled"))
+        );
+
+        // SIGHUP applies an edited file.
+        write("true");
+        signal(&child, "HUP");
+        let mut enabled = false;
+        for _ in 0..100 {
+            let (_, body) = plexichat_tests::request(addr, "GET", "/api/v1/awesome/status").await;
+            if body["enabled"] == json!(true) {
+                enabled = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(enabled, "SIGHUP reload took effect");
+
+        // An invalid file is rejected by the admin reload and changes nothing.
+        std::fs::write(
+            dir.join("plexichat.toml"),
+            "[plugins.my_awesome_plugin]\ninterval = 0\n",
+        )
+        .unwrap();
+        let (status, body) = plexichat_tests::request_with(
+            addr,
+            "POST",
+            "/api/v1/admin/config/reload",
+            &[("authorization", &bearer)],
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["issues"][0]["pointer"],
+            "/plugins/my_awesome_plugin/interval"
+        );
+        let (_, body) = plexichat_tests::request(addr, "GET", "/api/v1/awesome/status").await;
+        assert_eq!(body["config"], json!({ "enabled": true, "interval": 5 }));
+    });
+    signal(&child, "TERM");
+    assert!(child.0.wait().unwrap().success());
+    let log: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(
+        !log.iter().any(|line| line.contains(&token)),
+        "the token is never logged"
+    );
 }

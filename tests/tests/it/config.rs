@@ -200,3 +200,90 @@ async fn plugins_see_their_configuration() {
         (400, json!({ "error": "Plugin is disabled" }))
     );
 }
+
+fn runtime_with(text: &str) -> Runtime {
+    Runtime::with_config(registry(), check(text, &[]).unwrap())
+}
+
+#[tokio::test]
+async fn a_reload_applies_plugin_sections_and_the_disabled_list_at_once() {
+    let runtime = runtime_with("");
+    let new = check(
+        "disabled = [\"awesome_audit\"]\n[plugins.my_awesome_plugin]\ninterval = 9\n",
+        &[],
+    )
+    .unwrap();
+    let report = runtime.apply_config(new).await.expect("applied");
+    assert_eq!(report.plugins, ["my_awesome_plugin"]);
+    assert_eq!(
+        report.states,
+        [("awesome_audit", plexichat::PluginStatus::Disabled)]
+    );
+    assert!(report.restart_required.is_empty());
+    assert_eq!(
+        runtime
+            .config::<my_awesome_plugin::AwesomePlugin>()
+            .unwrap()
+            .interval,
+        9
+    );
+    let harness = runtime.plugin::<crate::Harness>().unwrap();
+    assert_eq!(harness.log(), ["config changed my_awesome_plugin"]);
+
+    let restart = check("[server]\nbind = \"127.0.0.1:9\"\n", &[]).unwrap();
+    let report = runtime.apply_config(restart).await.unwrap();
+    assert_eq!(report.restart_required, ["server.bind"]);
+}
+
+#[tokio::test]
+async fn a_vetoed_reload_keeps_the_old_configuration_everywhere() {
+    let runtime = runtime_with("[plugins.my_awesome_plugin]\ninterval = 7\n");
+    let unlucky = check(
+        "disabled = [\"awesome_audit\"]\n[plugins.my_awesome_plugin]\ninterval = 13\n",
+        &[],
+    )
+    .unwrap();
+    let error = runtime.apply_config(unlucky).await.unwrap_err();
+    match error {
+        plexichat::runtime::ReloadError::Vetoed(failures) => {
+            assert_eq!(failures.len(), 1);
+            assert_eq!(failures[0].handler, "veto_unlucky_interval");
+            assert_eq!(failures[0].error, "interval 13 is unlucky");
+        }
+        other => panic!("expected a veto, got {other}"),
+    }
+    assert_eq!(
+        runtime
+            .config::<my_awesome_plugin::AwesomePlugin>()
+            .unwrap()
+            .interval,
+        7
+    );
+    assert_eq!(
+        runtime.status("awesome_audit"),
+        Some(plexichat::PluginStatus::Running),
+        "the disabled list of the refused configuration was not applied"
+    );
+}
+
+#[tokio::test]
+async fn reload_without_a_source_is_refused_over_http() {
+    use std::sync::Arc;
+    let registry = registry();
+    let config = Config::defaults(&registry);
+    let options = plexichat::server::ServerOptions {
+        admin_token: Some(Arc::from("t")),
+        ..config.server_options()
+    };
+    let app = TestApp::with_options(Runtime::with_config(registry, config), &options);
+    let request = plexichat::axum::http::Request::post("/api/v1/admin/config/reload")
+        .header("authorization", "Bearer t")
+        .body(plexichat::axum::body::Body::empty())
+        .unwrap();
+    let (status, body) = app.send(request).await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        body["error"],
+        "this server was started without a configuration source to reload"
+    );
+}

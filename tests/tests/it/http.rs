@@ -51,7 +51,7 @@ async fn plugins_are_listed_with_their_registrations() {
     assert_eq!(awesome["type"], "feature");
     assert_eq!(awesome["prefix"], "/api/v1/awesome");
     assert_eq!(awesome["description"], "An awesome plugin for PlexiChat.");
-    assert_eq!(awesome["status"], "running");
+    assert_eq!(awesome["state"], "running");
     assert_eq!(
         awesome["routes"],
         json!([

@@ -1,6 +1,7 @@
 //! Integration tests, compiled as one binary. The binary links both workspace plugins plus
 //! the `test_harness` plugin below, whose handlers record what the event bus delivers.
 
+mod admin;
 // Builds the app through the xtask; the backend switch does not change what it checks.
 #[cfg(not(feature = "inventory"))]
 mod binary;
@@ -110,4 +111,18 @@ async fn slow() -> Json<Value> {
 #[route(POST, "/echo")]
 async fn echo(body: plexichat::axum::body::Bytes) -> Json<Value> {
     Json(json!({ "length": body.len() }))
+}
+
+/// Refuses one configuration, to prove that a veto keeps the old one everywhere.
+#[on_event]
+fn veto_unlucky_interval(_harness: &Harness, change: &ConfigChanging) -> Result<(), String> {
+    match change.config_of::<AwesomePlugin>() {
+        Some(config) if config.interval == 13 => Err("interval 13 is unlucky".to_string()),
+        _ => Ok(()),
+    }
+}
+
+#[on_event]
+fn config_changed(harness: &Harness, change: &ConfigChanged) {
+    harness.record(format!("config changed {}", change.plugins.join(",")));
 }
