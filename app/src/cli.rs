@@ -38,6 +38,10 @@ enum Command {
         /// [default: `[server] body_limit`].
         #[arg(long)]
         body_limit: Option<usize>,
+        /// Exit with status 1, naming the plugins, if any plugin fails to start, instead of
+        /// serving the others.
+        #[arg(long)]
+        strict: bool,
     },
     /// Check, describe or generate the configuration file.
     Config {
@@ -129,12 +133,14 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
             bind,
             request_timeout,
             body_limit,
+            strict,
         } => {
             let config = load_config(&registry, config_path.as_deref())?;
             // Command-line flags beat the file and the environment.
             let mut options: server::ServerOptions = config.server_options();
             options.request_timeout = request_timeout.unwrap_or(options.request_timeout);
             options.body_limit = body_limit.unwrap_or(options.body_limit);
+            options.strict = strict;
             let bind = bind.unwrap_or(config.server.bind);
             serve(registry, config, config_path, bind, options)
         }

@@ -44,6 +44,10 @@ pub struct ServerSection {
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[schemars(range(min = 1))]
     pub body_limit: u64,
+    /// Longest a plugin's start or stop may take, and how long shutdown waits for its
+    /// background tasks, e.g. `"10s"`.
+    #[schemars(example = "10s")]
+    pub phase_timeout: String,
 }
 
 impl Default for ServerSection {
@@ -54,6 +58,7 @@ impl Default for ServerSection {
             admin_token: None,
             request_timeout: humantime::format_duration(options.request_timeout).to_string(),
             body_limit: options.body_limit as u64,
+            phase_timeout: humantime::format_duration(options.phase_timeout).to_string(),
         }
     }
 }
@@ -282,6 +287,7 @@ impl Config {
                 a.request_timeout != b.request_timeout,
             ),
             ("server.body_limit", a.body_limit != b.body_limit),
+            ("server.phase_timeout", a.phase_timeout != b.phase_timeout),
             ("data.dir", self.data != other.data),
         ]
         .into_iter()
@@ -298,6 +304,9 @@ impl Config {
                 .unwrap_or(ServerOptions::default().request_timeout),
             body_limit: usize::try_from(self.server.body_limit).unwrap_or(usize::MAX),
             admin_token: self.server.admin_token.as_deref().map(Arc::from),
+            phase_timeout: humantime::parse_duration(&self.server.phase_timeout)
+                .unwrap_or(ServerOptions::default().phase_timeout),
+            strict: false,
         }
     }
 
@@ -489,14 +498,16 @@ fn validate(mut document: Value, registry: &Registry) -> Result<Config, Vec<Conf
             "not an IP address and port; write e.g. \"127.0.0.1:8000\" or \"[::1]:8000\"",
         ));
     }
-    if let Some(Value::String(timeout)) = document.pointer("/server/request_timeout")
-        && let Err(error) = humantime::parse_duration(timeout)
-    {
-        issues.push(ConfigIssue::new(
-            "/server/request_timeout",
-            Some(json!(timeout)),
-            format!("not a duration ({error}); write e.g. \"30s\", \"500ms\" or \"2m\""),
-        ));
+    for pointer in ["/server/request_timeout", "/server/phase_timeout"] {
+        if let Some(Value::String(timeout)) = document.pointer(pointer)
+            && let Err(error) = humantime::parse_duration(timeout)
+        {
+            issues.push(ConfigIssue::new(
+                pointer,
+                Some(json!(timeout)),
+                format!("not a duration ({error}); write e.g. \"30s\", \"500ms\" or \"2m\""),
+            ));
+        }
     }
     if !issues.is_empty() {
         return Err(issues);
@@ -610,7 +621,11 @@ pub fn example(registry: &Registry) -> String {
         server.request_timeout
     ));
     out.push_str("# Largest accepted request body in bytes; larger bodies get 413.\n");
-    out.push_str(&format!("body_limit = {}\n\n", server.body_limit));
+    out.push_str(&format!("body_limit = {}\n", server.body_limit));
+    out.push_str(
+        "# Longest a plugin's start or stop may take; also how long shutdown waits for tasks.\n",
+    );
+    out.push_str(&format!("phase_timeout = \"{}\"\n\n", server.phase_timeout));
     out.push_str("[data]\n");
     out.push_str("# Directory for everything the server writes; created at start if missing.\n");
     out.push_str(&format!("dir = {}\n", toml_value(&json!(data.dir))));

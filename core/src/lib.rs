@@ -29,6 +29,7 @@ pub mod error;
 pub mod event;
 pub mod extract;
 pub mod info;
+pub mod lifecycle;
 pub mod plugin;
 pub mod registry;
 pub mod route;
@@ -42,6 +43,7 @@ pub use axum;
 pub use error::ApiError;
 pub use event::{ConfigChanged, ConfigChanging, Event, Shutdown, Startup};
 pub use extract::{Events, PluginConfig, PluginState};
+pub use lifecycle::{BoxError, Lifecycle, PluginContext, TaskContext};
 pub use plexichat_macros::{config, event, on_event, plugin, route};
 pub use plugin::{Plugin, PluginDescriptor, PluginType};
 pub use registry::{Registry, RegistryError, RegistryErrors};
@@ -69,8 +71,9 @@ pub mod prelude {
     pub use crate::axum::http::StatusCode;
     pub use crate::serde_json::{Value, json};
     pub use crate::{
-        ApiError, ConfigChanged, ConfigChanging, Event, Events, PluginConfig, PluginState,
-        Shutdown, Startup, config, event, on_event, plugin, route,
+        ApiError, BoxError, ConfigChanged, ConfigChanging, Event, Events, Lifecycle, PluginConfig,
+        PluginContext, PluginState, Shutdown, Startup, TaskContext, config, event, on_event,
+        plugin, route,
     };
 }
 
@@ -83,6 +86,7 @@ pub mod __private {
     pub use crate::event::{
         Event, EventHandlerDescriptor, HandlerFn, HandlerFuture, HandlerOutcome,
     };
+    pub use crate::lifecycle::{HooksOf, LifecycleHooks};
     pub use crate::plugin::{Configurable, Plugin, PluginDescriptor, PluginType, UiPage};
     #[cfg(not(feature = "inventory"))]
     pub use crate::registry::{PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES};

@@ -176,6 +176,9 @@ pub struct PluginDescriptor {
     /// The plugin's configuration type, from `#[plugin(config = T)]`.
     #[serde(skip)]
     pub config: Option<&'static crate::config::ConfigSpec>,
+    /// The plugin's hooks, from `#[plugin(lifecycle = true)]`.
+    #[serde(skip)]
+    pub lifecycle: Option<&'static crate::lifecycle::LifecycleHooks>,
     /// The crate that declared the plugin; routes and handlers of that crate belong to it.
     #[serde(skip)]
     pub crate_name: &'static str,

@@ -12,8 +12,11 @@ use serde::Serialize;
 
 use std::sync::RwLock;
 
+use std::time::Duration;
+
 use crate::config::{Config, ConfigErrors};
 use crate::event::{ConfigChanged, ConfigChanging, Event, EventHandlerDescriptor, HandlerFn};
+use crate::lifecycle::{PluginContext, TaskStatus, Tasks};
 use crate::plugin::{Configurable, Plugin};
 use crate::registry::Registry;
 use crate::state::{PluginStatus, Slot, States};
@@ -40,6 +43,19 @@ struct Inner {
     source: Option<ConfigSource>,
     /// One reload at a time, so two reloads cannot interleave their veto and swap.
     reloading: tokio::sync::Mutex<()>,
+    /// Supervised background tasks.
+    tasks: Tasks,
+    /// Set once `start` has run every `init`; `/ready` is 503 before.
+    started: std::sync::atomic::AtomicBool,
+}
+
+/// A plugin whose `init` failed at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InitFailure {
+    /// The plugin.
+    pub plugin: &'static str,
+    /// Its error, panic message, or timeout.
+    pub error: String,
 }
 
 /// Produces a fresh, validated configuration for a reload (reads the file and environment).
@@ -185,6 +201,8 @@ impl Runtime {
                 states,
                 source,
                 reloading: tokio::sync::Mutex::new(()),
+                tasks: Tasks::default(),
+                started: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -276,6 +294,144 @@ impl Runtime {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// Runs every running plugin's `init` in start order, each within `timeout`. A failure
+    /// (error, panic or timeout) marks that plugin failed and disables its dependents, whose
+    /// `init` then does not run; every other plugin still starts.
+    pub async fn start(&self, timeout: Duration) -> Vec<InitFailure> {
+        let mut failures = Vec::new();
+        for plugin in self.registry().plugins() {
+            let Some(hooks) = plugin.lifecycle else {
+                continue;
+            };
+            if !self.slot(plugin.name).is_some_and(|slot| slot.is_running()) {
+                continue;
+            }
+            let instance = &self.inner.instances[&(plugin.type_id)()];
+            let context = PluginContext::new(plugin.name, self.clone());
+            let outcome = tokio::time::timeout(
+                timeout,
+                AssertUnwindSafe((hooks.init)(instance.as_ref(), &context)).catch_unwind(),
+            )
+            .await;
+            let error = match outcome {
+                Ok(Ok(Ok(()))) => continue,
+                Ok(Ok(Err(error))) => error,
+                Ok(Err(panic)) => panic_message(panic.as_ref()),
+                Err(_) => format!(
+                    "init did not finish within {}",
+                    humantime::format_duration(timeout)
+                ),
+            };
+            tracing::error!(plugin = plugin.name, %error, "plugin failed to start");
+            for (name, status) in
+                self.inner
+                    .states
+                    .fail(self.registry(), plugin.name, error.clone())
+            {
+                if name != plugin.name {
+                    tracing::warn!(plugin = name, state = status.name(), "plugin not started");
+                }
+            }
+            failures.push(InitFailure {
+                plugin: plugin.name,
+                error,
+            });
+        }
+        self.inner.started.store(true, Ordering::Release);
+        failures
+    }
+
+    /// Runs `stop` of every running plugin in reverse start order (dependents first), each
+    /// within `timeout`, then cancels background tasks and waits for them up to `timeout`.
+    /// Returns the tasks that did not stop in time.
+    pub async fn stop(&self, timeout: Duration) -> Vec<TaskStatus> {
+        for plugin in self.registry().plugins().iter().rev() {
+            let Some(hooks) = plugin.lifecycle else {
+                continue;
+            };
+            if !self.slot(plugin.name).is_some_and(|slot| slot.is_running()) {
+                continue;
+            }
+            let instance = &self.inner.instances[&(plugin.type_id)()];
+            let context = PluginContext::new(plugin.name, self.clone());
+            let outcome = tokio::time::timeout(
+                timeout,
+                AssertUnwindSafe((hooks.stop)(instance.as_ref(), &context)).catch_unwind(),
+            )
+            .await;
+            match outcome {
+                Ok(Ok(())) => tracing::debug!(plugin = plugin.name, "stopped"),
+                Ok(Err(panic)) => {
+                    tracing::error!(plugin = plugin.name, error = %panic_message(panic.as_ref()), "stop panicked")
+                }
+                Err(_) => tracing::error!(plugin = plugin.name, "stop did not finish in time"),
+            }
+        }
+        let stuck = self.inner.tasks.shut_down(timeout).await;
+        for task in &stuck {
+            tracing::error!(
+                plugin = task.plugin,
+                task = task.name,
+                "background task did not stop in time"
+            );
+        }
+        stuck
+    }
+
+    /// Why the server is not ready, per plugin; empty when it is. A plugin counts when the
+    /// operator wants it running (neither it nor a dependency is disabled): it must be
+    /// running and its `ready` hook must pass.
+    pub async fn readiness(&self) -> Vec<(&'static str, String)> {
+        if !self.inner.started.load(Ordering::Acquire) {
+            return vec![("*", "starting: plugins are still initialising".to_string())];
+        }
+        let mut reasons = Vec::new();
+        for plugin in self.registry().plugins() {
+            let Some(slot) = self.slot(plugin.name) else {
+                continue;
+            };
+            if !slot.is_wanted() {
+                continue;
+            }
+            if !slot.is_running() {
+                let reason = slot.status().reason(plugin.name).unwrap_or_default();
+                reasons.push((plugin.name, reason));
+                continue;
+            }
+            if let Some(hooks) = plugin.lifecycle {
+                let instance = &self.inner.instances[&(plugin.type_id)()];
+                let context = PluginContext::new(plugin.name, self.clone());
+                let outcome = tokio::time::timeout(
+                    READY_TIMEOUT,
+                    AssertUnwindSafe((hooks.ready)(instance.as_ref(), &context)).catch_unwind(),
+                )
+                .await;
+                let problem = match outcome {
+                    Ok(Ok(Ok(()))) => None,
+                    Ok(Ok(Err(error))) => Some(error),
+                    Ok(Err(panic)) => Some(panic_message(panic.as_ref())),
+                    Err(_) => Some("readiness check timed out".to_string()),
+                };
+                if let Some(problem) = problem {
+                    reasons.push((
+                        plugin.name,
+                        format!("plugin `{}` is not ready: {problem}", plugin.name),
+                    ));
+                }
+            }
+        }
+        reasons
+    }
+
+    /// The background tasks of `plugin`.
+    pub fn task_status(&self, plugin: &str) -> Vec<TaskStatus> {
+        self.inner.tasks.of(plugin)
+    }
+
+    pub(crate) fn tasks(&self) -> &Tasks {
+        &self.inner.tasks
     }
 
     /// Reads the configuration again from the source and applies it; see
@@ -409,6 +565,9 @@ impl std::fmt::Debug for Runtime {
             .finish_non_exhaustive()
     }
 }
+
+/// How long one plugin's readiness check may take before it counts as failed.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Turns a panic payload into text; panics carry a `&str` or a `String` unless someone
 /// panicked with another type on purpose.

@@ -26,7 +26,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::error::ApiError;
 use crate::event::{Shutdown, Startup};
 use crate::info::PluginInfo;
-use crate::runtime::{HandlerStats, RouteStats, Runtime, panic_message};
+use crate::runtime::{HandlerStats, InitFailure, RouteStats, Runtime, panic_message};
 use crate::state::PluginStatus;
 
 /// Limits applied to every request.
@@ -38,6 +38,11 @@ pub struct ServerOptions {
     pub body_limit: usize,
     /// The bearer token of `/api/v1/admin/*`; without one, every admin request gets 401.
     pub admin_token: Option<Arc<str>>,
+    /// Longest a plugin's `init` or `stop` may take, and how long shutdown waits for
+    /// background tasks.
+    pub phase_timeout: Duration,
+    /// Refuse to serve if any plugin fails to start, instead of serving the others.
+    pub strict: bool,
 }
 
 impl Default for ServerOptions {
@@ -46,6 +51,8 @@ impl Default for ServerOptions {
             request_timeout: Duration::from_secs(30),
             body_limit: 1024 * 1024,
             admin_token: None,
+            phase_timeout: Duration::from_secs(10),
+            strict: false,
         }
     }
 }
@@ -66,6 +73,20 @@ pub enum ServerError {
     /// The socket failed.
     #[error("server i/o error")]
     Io(#[from] std::io::Error),
+    /// `strict` was set and plugins failed to start.
+    #[error("{}", strict_message(.0))]
+    Strict(Vec<InitFailure>),
+}
+
+fn strict_message(failures: &[InitFailure]) -> String {
+    let list: Vec<String> = failures
+        .iter()
+        .map(|failure| format!("`{}`: {}", failure.plugin, failure.error))
+        .collect();
+    format!(
+        "refusing to serve in strict mode: plugins failed to start: {}",
+        list.join("; ")
+    )
 }
 
 /// Builds the whole application with default [`ServerOptions`].
@@ -80,6 +101,8 @@ pub fn app(runtime: &Runtime) -> Result<Router, ServerError> {
 pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, ServerError> {
     let mut router = Router::new()
         .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/api/v1/plugins/{name}/health", get(plugin_health))
         .route("/api/v1/plugins", get(list_plugins))
         .route("/api/v1/plugins/{name}", get(plugin_info))
         .merge(crate::admin::router(options.admin_token.clone()));
@@ -214,6 +237,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let router = app_with(&runtime, &options)?;
+    let failures = runtime.start(options.phase_timeout).await;
+    if options.strict && !failures.is_empty() {
+        runtime.stop(options.phase_timeout).await;
+        return Err(ServerError::Strict(failures));
+    }
     let plugins = runtime.running();
     runtime.publish(&Startup { plugins }).await;
     tracing::info!(address = %listener.local_addr()?, "serving");
@@ -225,6 +253,7 @@ pub async fn serve(
             reason: "shutdown requested".to_string(),
         })
         .await;
+    runtime.stop(options.phase_timeout).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -270,17 +299,72 @@ struct PluginView {
     status: PluginStatus,
     handler_stats: Vec<HandlerStats>,
     route_stats: RouteStats,
+    tasks: Vec<crate::lifecycle::TaskStatus>,
 }
 
 fn status_of(runtime: &Runtime, info: PluginInfo) -> PluginView {
     PluginView {
         handler_stats: runtime.handler_stats(info.manifest.name),
         route_stats: runtime.route_stats(info.manifest.name),
+        tasks: runtime.task_status(info.manifest.name),
         status: runtime
             .status(info.manifest.name)
             .expect("listed plugins have a state"),
         info,
     }
+}
+
+/// 200 when every plugin the operator wants is running and ready; 503 with the reasons.
+async fn ready(Extension(runtime): Extension<Runtime>) -> Response {
+    let reasons = runtime.readiness().await;
+    if reasons.is_empty() {
+        return Json(json!({ "ready": true })).into_response();
+    }
+    let plugins: serde_json::Map<String, Value> = reasons
+        .into_iter()
+        .map(|(plugin, reason)| (plugin.to_string(), Value::String(reason)))
+        .collect();
+    ApiError::unavailable("not ready")
+        .with_details(json!({ "ready": false, "plugins": plugins }))
+        .into_response()
+}
+
+/// One plugin's state, readiness and background tasks.
+async fn plugin_health(
+    Extension(runtime): Extension<Runtime>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let status = runtime.status(&name).ok_or_else(|| {
+        let known: Vec<&str> = runtime
+            .registry()
+            .plugins()
+            .iter()
+            .map(|p| p.name)
+            .collect();
+        ApiError::not_found(format!("unknown plugin `{name}`"))
+            .with_details(json!({ "known": known }))
+    })?;
+    let problem = runtime
+        .readiness()
+        .await
+        .into_iter()
+        .find(|(plugin, _)| *plugin == name || *plugin == "*")
+        .map(|(_, reason)| reason);
+    let body = json!({
+        "plugin": name,
+        "status": status,
+        "ready": problem.is_none(),
+        "reason": problem,
+        "tasks": runtime.task_status(&name),
+        "route_stats": runtime.route_stats(&name),
+        "handler_stats": runtime.handler_stats(&name),
+    });
+    let code = if problem.is_none() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((code, Json(body)).into_response())
 }
 
 async fn list_plugins(Extension(runtime): Extension<Runtime>) -> Json<Value> {

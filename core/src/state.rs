@@ -22,6 +22,11 @@ pub enum PluginStatus {
         /// The first dependency (in start order) that is not running.
         dependency: &'static str,
     },
+    /// Its `init` hook failed, panicked or timed out; it stays down until restart.
+    Failed {
+        /// What went wrong.
+        error: String,
+    },
 }
 
 impl PluginStatus {
@@ -31,6 +36,7 @@ impl PluginStatus {
             PluginStatus::Running => "running",
             PluginStatus::Disabled => "disabled",
             PluginStatus::DisabledBecauseDependency { .. } => "disabled_because_dependency",
+            PluginStatus::Failed { .. } => "failed",
         }
     }
 
@@ -42,6 +48,7 @@ impl PluginStatus {
             PluginStatus::DisabledBecauseDependency { dependency } => Some(format!(
                 "plugin `{plugin}` is disabled because its dependency `{dependency}` is not running"
             )),
+            PluginStatus::Failed { error } => Some(format!("plugin `{plugin}` failed: {error}")),
         }
     }
 }
@@ -50,12 +57,19 @@ impl PluginStatus {
 #[derive(Debug)]
 pub(crate) struct Slot {
     running: AtomicBool,
+    /// The operator wants it to run: neither it nor a dependency was turned off. A wanted
+    /// plugin that does not run makes the server not ready.
+    wanted: AtomicBool,
     status: Mutex<PluginStatus>,
 }
 
 impl Slot {
     pub(crate) fn is_running(&self) -> bool {
         self.running.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_wanted(&self) -> bool {
+        self.wanted.load(Ordering::Acquire)
     }
 
     pub(crate) fn status(&self) -> PluginStatus {
@@ -70,8 +84,15 @@ impl Slot {
 #[derive(Debug)]
 pub(crate) struct States {
     slots: HashMap<&'static str, Arc<Slot>>,
-    /// Plugins the operator turned off; serialised so concurrent admin calls see each other.
-    turned_off: Mutex<BTreeSet<String>>,
+    /// Plugins the operator turned off, and plugins whose `init` failed (with the error);
+    /// one lock so concurrent admin calls and start-up see each other.
+    wishes: Mutex<Wishes>,
+}
+
+#[derive(Debug, Default)]
+struct Wishes {
+    turned_off: BTreeSet<String>,
+    failed: std::collections::BTreeMap<String, String>,
 }
 
 impl States {
@@ -82,17 +103,41 @@ impl States {
             .map(|plugin| {
                 let slot = Slot {
                     running: AtomicBool::new(false),
+                    wanted: AtomicBool::new(false),
                     status: Mutex::new(PluginStatus::Disabled),
                 };
                 (plugin.name, Arc::new(slot))
             })
             .collect();
+        let wishes = Wishes {
+            turned_off: turned_off.clone(),
+            failed: Default::default(),
+        };
         let states = States {
             slots,
-            turned_off: Mutex::new(turned_off.clone()),
+            wishes: Mutex::new(Wishes::default()),
         };
-        states.resolve(registry, turned_off);
+        states.resolve(registry, &wishes);
+        *states.lock() = wishes;
         states
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Wishes> {
+        self.wishes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records that `plugin`'s `init` failed; it and its dependents stop running.
+    pub(crate) fn fail(
+        &self,
+        registry: &Registry,
+        plugin: &str,
+        error: String,
+    ) -> Vec<(&'static str, PluginStatus)> {
+        let mut wishes = self.lock();
+        wishes.failed.insert(plugin.to_string(), error);
+        self.resolve(registry, &wishes)
     }
 
     pub(crate) fn slot(&self, plugin: &str) -> Option<Arc<Slot>> {
@@ -107,16 +152,13 @@ impl States {
         plugin: &str,
         on: bool,
     ) -> Vec<(&'static str, PluginStatus)> {
-        let mut turned_off = self
-            .turned_off
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut wishes = self.lock();
         if on {
-            turned_off.remove(plugin);
+            wishes.turned_off.remove(plugin);
         } else {
-            turned_off.insert(plugin.to_string());
+            wishes.turned_off.insert(plugin.to_string());
         }
-        self.resolve(registry, &turned_off)
+        self.resolve(registry, &wishes)
     }
 
     /// Replaces the operator's wishes wholesale (a configuration reload).
@@ -125,25 +167,29 @@ impl States {
         registry: &Registry,
         wanted_off: &BTreeSet<String>,
     ) -> Vec<(&'static str, PluginStatus)> {
-        let mut turned_off = self
-            .turned_off
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *turned_off = wanted_off.clone();
-        self.resolve(registry, &turned_off)
+        let mut wishes = self.lock();
+        wishes.turned_off = wanted_off.clone();
+        self.resolve(registry, &wishes)
     }
 
     /// Computes every state in start order, so a dependency is decided before its dependents.
-    fn resolve(
-        &self,
-        registry: &Registry,
-        turned_off: &BTreeSet<String>,
-    ) -> Vec<(&'static str, PluginStatus)> {
+    fn resolve(&self, registry: &Registry, wishes: &Wishes) -> Vec<(&'static str, PluginStatus)> {
         let mut decided: HashMap<&str, bool> = HashMap::new();
+        let mut wanted: HashMap<&str, bool> = HashMap::new();
         let mut changed = Vec::new();
         for plugin in registry.plugins() {
-            let status = if turned_off.contains(plugin.name) {
+            let is_wanted = !wishes.turned_off.contains(plugin.name)
+                && plugin
+                    .dependencies
+                    .iter()
+                    .all(|dependency| wanted.get(dependency).copied().unwrap_or(false));
+            wanted.insert(plugin.name, is_wanted);
+            let status = if wishes.turned_off.contains(plugin.name) {
                 PluginStatus::Disabled
+            } else if let Some(error) = wishes.failed.get(plugin.name) {
+                PluginStatus::Failed {
+                    error: error.clone(),
+                }
             } else if let Some(dependency) = plugin
                 .dependencies
                 .iter()
@@ -164,6 +210,7 @@ impl States {
                 *current = status.clone();
                 changed.push((plugin.name, status));
             }
+            slot.wanted.store(is_wanted, Ordering::Release);
             slot.running.store(running, Ordering::Release);
         }
         changed

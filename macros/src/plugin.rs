@@ -30,6 +30,7 @@ const KEYS: &[&str] = &[
     "auto_start",
     "prefix",
     "config",
+    "lifecycle",
 ];
 
 /// The sixteen manifest types; `PluginType` in core has the same variants in the same order.
@@ -77,6 +78,7 @@ struct Manifest {
     auto_start: Option<bool>,
     prefix: Option<LitStr>,
     config: Option<syn::Path>,
+    lifecycle: Option<bool>,
 }
 
 struct UiPage {
@@ -282,6 +284,7 @@ fn validate(parsed: Vec<args::Arg>, errors: &mut Errors) -> Manifest {
                     "`config` expects the plugin's configuration type, e.g. `config = MyConfig`",
                 ),
             },
+            "lifecycle" => manifest.lifecycle = args::boolean(&value, &key, errors),
             _ => unreachable!("every key in KEYS is handled"),
         }
     }
@@ -516,6 +519,14 @@ fn generate(
         ),
         None => (quote!(::core::option::Option::None), quote!()),
     };
+    // Spanned at the type so "does not implement Lifecycle" lands on it.
+    let lifecycle = if manifest.lifecycle.unwrap_or(false) {
+        quote_spanned! {ident.span()=>
+            ::core::option::Option::Some(&<#ident as ::plexichat::__private::HooksOf>::HOOKS)
+        }
+    } else {
+        quote!(::core::option::Option::None)
+    };
     let macros_version = env!("CARGO_PKG_VERSION");
     let type_name = ident.to_string();
     // One `#[macro_export]` name per crate: a second `#[plugin]` in the same crate defines it
@@ -564,6 +575,7 @@ fn generate(
                     auto_start: #auto_start,
                     prefix: #prefix,
                     config: #config,
+                    lifecycle: #lifecycle,
                     crate_name: #crate_name,
                     type_name: ::core::concat!(::core::module_path!(), "::", #type_name),
                     type_id: ::plexichat::__private::TypeId::of::<#ident>,

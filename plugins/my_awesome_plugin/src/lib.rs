@@ -29,6 +29,7 @@ use plexichat::serde::Serialize;
     auto_start = true,
     prefix = "/api/v1/awesome",
     config = AwesomeConfig,
+    lifecycle = true,
 )]
 #[derive(Default)]
 pub struct AwesomePlugin {
@@ -67,6 +68,10 @@ pub struct Stats {
     pub errors: u64,
     /// RFC 3339 time the server started, recorded from the core `startup` event.
     pub started_at: Option<String>,
+    /// Rounds of the background task that did work.
+    pub background_runs: u64,
+    /// RFC 3339 time of the background task's last round.
+    pub last_background_run: Option<String>,
 }
 
 impl AwesomePlugin {
@@ -81,6 +86,39 @@ impl AwesomePlugin {
         self.stats
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl plexichat::Lifecycle for AwesomePlugin {
+    async fn init(&self, context: &PluginContext) -> Result<(), BoxError> {
+        context.spawn("awesome_background_task", awesome_background_task);
+        Ok(())
+    }
+}
+
+/// The seed's periodic task: every `interval` seconds, while `enabled`, it does its round and
+/// records it. The interval is read each round, so a configuration reload takes effect at
+/// the next one; the supervisor restarts the task if it fails.
+async fn awesome_background_task(task: TaskContext) -> Result<(), BoxError> {
+    let runtime = task.runtime().clone();
+    loop {
+        let config = runtime
+            .config::<AwesomePlugin>()
+            .ok_or("my_awesome_plugin has no configuration")?;
+        if config.enabled {
+            let plugin = runtime
+                .plugin::<AwesomePlugin>()
+                .ok_or("my_awesome_plugin is not loaded")?;
+            let mut stats = plugin.lock_stats();
+            stats.background_runs += 1;
+            stats.last_background_run = Some(plexichat::timestamp());
+        }
+        if !task
+            .sleep(std::time::Duration::from_secs(config.interval.into()))
+            .await
+        {
+            return Ok(());
+        }
     }
 }
 

@@ -51,6 +51,7 @@ fn plugin_at(
         auto_start: true,
         prefix,
         config: None,
+        lifecycle: None,
         crate_name,
         type_name: Box::leak(format!("{crate_name}::Plugin").into_boxed_str()),
         type_id: TypeId::of::<()>,
