@@ -24,7 +24,31 @@ pub trait Event: Serialize + Send + Sync + 'static {
     const NAME: &'static str;
 }
 
-/// Published once every plugin has started, before the server accepts connections.
+/// Published first, before any plugin's `init` runs: the "pre" hook of start-up.
+#[derive(Clone, Debug, Serialize)]
+pub struct Starting {
+    /// Names of the plugins about to start (not disabled), in start order.
+    pub plugins: Vec<&'static str>,
+}
+
+impl Event for Starting {
+    const NAME: &'static str = "starting";
+}
+
+/// Published last, after every `stop` hook ran and background tasks ended: the "post" hook
+/// of shutdown.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stopped {
+    /// Background tasks that did not stop in time, as `plugin/task`.
+    pub stuck_tasks: Vec<String>,
+}
+
+impl Event for Stopped {
+    const NAME: &'static str = "stopped";
+}
+
+/// Published once every plugin's `init` ran, before the server accepts connections: the
+/// "post" hook of start-up.
 #[derive(Clone, Debug, Serialize)]
 pub struct Startup {
     /// Names of the plugins that started, in start order.
@@ -35,7 +59,8 @@ impl Event for Startup {
     const NAME: &'static str = "startup";
 }
 
-/// Published when shutdown begins, after the server stops accepting connections.
+/// Published when shutdown begins, after the server stopped accepting connections and
+/// finished in-flight requests, before any `stop` hook: the "pre" hook of shutdown.
 #[derive(Clone, Debug, Serialize)]
 pub struct Shutdown {
     /// Why the server is stopping.

@@ -41,7 +41,7 @@ pub mod testing;
 /// Re-exported for plugins that need more of axum than the prelude gives.
 pub use axum;
 pub use error::ApiError;
-pub use event::{ConfigChanged, ConfigChanging, Event, Shutdown, Startup};
+pub use event::{ConfigChanged, ConfigChanging, Event, Shutdown, Starting, Startup, Stopped};
 pub use extract::{Events, PluginConfig, PluginState};
 pub use lifecycle::{BoxError, Lifecycle, PluginContext, TaskContext};
 pub use plexichat_macros::{config, event, on_event, plugin, route};
@@ -72,8 +72,8 @@ pub mod prelude {
     pub use crate::serde_json::{Value, json};
     pub use crate::{
         ApiError, BoxError, ConfigChanged, ConfigChanging, Event, Events, Lifecycle, PluginConfig,
-        PluginContext, PluginState, Shutdown, Startup, TaskContext, config, event, on_event,
-        plugin, route,
+        PluginContext, PluginState, Shutdown, Starting, Startup, Stopped, TaskContext, config,
+        event, on_event, plugin, route,
     };
 }
 

@@ -24,7 +24,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::error::ApiError;
-use crate::event::{Shutdown, Startup};
+use crate::event::{Shutdown, Starting, Startup, Stopped};
 use crate::info::PluginInfo;
 use crate::runtime::{HandlerStats, InitFailure, RouteStats, Runtime, panic_message};
 use crate::state::PluginStatus;
@@ -237,6 +237,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let router = app_with(&runtime, &options)?;
+    runtime
+        .publish(&Starting {
+            plugins: runtime.running(),
+        })
+        .await;
     let failures = runtime.start(options.phase_timeout).await;
     if options.strict && !failures.is_empty() {
         runtime.stop(options.phase_timeout).await;
@@ -253,7 +258,12 @@ pub async fn serve(
             reason: "shutdown requested".to_string(),
         })
         .await;
-    runtime.stop(options.phase_timeout).await;
+    let stuck = runtime.stop(options.phase_timeout).await;
+    let stuck_tasks = stuck
+        .iter()
+        .map(|task| format!("{}/{}", task.plugin, task.name))
+        .collect();
+    runtime.publish(&Stopped { stuck_tasks }).await;
     tracing::info!("stopped");
     Ok(())
 }

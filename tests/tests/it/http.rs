@@ -125,9 +125,11 @@ async fn a_real_socket_serves_until_shutdown_and_lifecycle_events_fire() {
     assert_eq!(
         log,
         [
+            "starting my_awesome_plugin,awesome_audit,test_harness",
             "startup my_awesome_plugin,awesome_audit,test_harness",
             "action 1",
-            "shutdown"
+            "shutdown",
+            "stopped, stuck: 0",
         ]
     );
 }

@@ -88,8 +88,18 @@ fn started(harness: &Harness, event: &Startup) {
 }
 
 #[on_event]
-async fn stopped(harness: &Harness, _event: &Shutdown) {
+fn starting(harness: &Harness, event: &Starting) {
+    harness.record(format!("starting {}", event.plugins.join(",")));
+}
+
+#[on_event]
+async fn shutting_down(harness: &Harness, _event: &Shutdown) {
     harness.record("shutdown");
+}
+
+#[on_event]
+fn stopped(harness: &Harness, event: &Stopped) {
+    harness.record(format!("stopped, stuck: {}", event.stuck_tasks.len()));
 }
 
 #[route(GET, "/items/{id}")]
