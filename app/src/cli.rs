@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use plexichat::config::{self, Config};
 use plexichat::info::PluginInfo;
-use plexichat::{Registry, Runtime, server};
+use plexichat::{PluginStatus, Registry, Runtime, server};
 
 /// PlexiChat: an application server composed from plugins at compile time.
 #[derive(Debug, Parser)]
@@ -71,19 +71,26 @@ enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 enum PluginsCommand {
-    /// Every compiled-in plugin with its version, type, dependencies, routes and handlers.
+    /// Every compiled-in plugin with its version, type, the state the configuration starts
+    /// it in, dependencies, routes and handlers.
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Configuration file [default: plexichat.toml if it exists, else built-in defaults].
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
-    /// One plugin's manifest and registrations.
+    /// One plugin's manifest, state and registrations.
     Info {
         /// Plugin name, as `plugins list` shows it.
         name: String,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Configuration file [default: plexichat.toml if it exists, else built-in defaults].
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -170,8 +177,19 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
             }
         },
         Command::Plugins { command } => match command {
-            PluginsCommand::List { json } => list(&registry, json),
-            PluginsCommand::Info { name, json } => info(&registry, &name, json),
+            PluginsCommand::List { json, config } => {
+                let config = load_config(&registry, config.as_deref())?;
+                list(&registry, &configured_states(&registry, &config), json)
+            }
+            PluginsCommand::Info { name, json, config } => {
+                let config = load_config(&registry, config.as_deref())?;
+                info(
+                    &registry,
+                    &configured_states(&registry, &config),
+                    &name,
+                    json,
+                )
+            }
         },
     }
 }
@@ -259,11 +277,35 @@ fn reload_on_sighup(runtime: Runtime) {
     });
 }
 
-fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {
+type States = std::collections::BTreeMap<&'static str, PluginStatus>;
+
+/// The state each plugin would start in under `config` (the server is not started).
+fn configured_states(registry: &Registry, config: &Config) -> States {
+    plexichat::state::configured(registry, &config.disabled)
+}
+
+/// A plugin's description with its configured state merged in, for `--json`.
+fn with_state(info: &PluginInfo, states: &States) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(info)?;
+    if let (serde_json::Value::Object(map), Some(status)) =
+        (&mut value, states.get(info.manifest.name))
+    {
+        if let serde_json::Value::Object(state) = serde_json::to_value(status)? {
+            map.extend(state);
+        }
+    }
+    Ok(value)
+}
+
+fn list(registry: &Registry, states: &States, json: bool) -> anyhow::Result<()> {
     let infos = PluginInfo::all(registry);
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &infos)?;
+        let values = infos
+            .iter()
+            .map(|info| with_state(info, states))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        serde_json::to_writer_pretty(&mut out, &values)?;
         writeln!(out)?;
         return Ok(());
     }
@@ -279,8 +321,8 @@ fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {
         .max(4);
     writeln!(
         out,
-        "{:<width$}  {:<8}  {:<13}  DEPENDENCIES",
-        "NAME", "VERSION", "TYPE"
+        "{:<width$}  {:<8}  {:<13}  {:<27}  DEPENDENCIES",
+        "NAME", "VERSION", "TYPE", "STATE"
     )?;
     for info in &infos {
         let manifest = info.manifest;
@@ -291,10 +333,11 @@ fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {
         };
         writeln!(
             out,
-            "{:<width$}  {:<8}  {:<13}  {dependencies}",
+            "{:<width$}  {:<8}  {:<13}  {:<27}  {dependencies}",
             manifest.name,
             manifest.version,
-            manifest.kind.as_str()
+            manifest.kind.as_str(),
+            states.get(manifest.name).map_or("", PluginStatus::name)
         )?;
         if !manifest.description.is_empty() {
             writeln!(out, "    {}", manifest.description)?;
@@ -304,7 +347,7 @@ fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn info(registry: &Registry, name: &str, json: bool) -> anyhow::Result<()> {
+fn info(registry: &Registry, states: &States, name: &str, json: bool) -> anyhow::Result<()> {
     let Some(plugin) = registry.plugin(name) else {
         let known: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
         return Err(UsageError(format!(
@@ -320,14 +363,23 @@ fn info(registry: &Registry, name: &str, json: bool) -> anyhow::Result<()> {
     let info = PluginInfo::new(registry, plugin);
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &info)?;
+        serde_json::to_writer_pretty(&mut out, &with_state(&info, states)?)?;
         writeln!(out)?;
         return Ok(());
     }
     let manifest = info.manifest;
     writeln!(out, "{} {}", manifest.name, manifest.version)?;
     writeln!(out, "  {}", manifest.description)?;
+    let state = states
+        .get(manifest.name)
+        .map(|status| {
+            status
+                .reason(manifest.name)
+                .unwrap_or_else(|| status.name().to_string())
+        })
+        .unwrap_or_default();
     let fields = [
+        ("state", state),
         ("type", manifest.kind.as_str().to_string()),
         ("author", manifest.author.to_string()),
         ("dependencies", manifest.dependencies.join(", ")),

@@ -53,6 +53,20 @@ impl PluginStatus {
     }
 }
 
+/// The state each plugin starts in under a configuration's `disabled` list (before any
+/// `init` runs), for listings made without starting a server.
+pub fn configured(
+    registry: &Registry,
+    disabled: &BTreeSet<String>,
+) -> std::collections::BTreeMap<&'static str, PluginStatus> {
+    let states = States::new(registry, disabled);
+    registry
+        .plugins()
+        .iter()
+        .map(|plugin| (plugin.name, states.slots[plugin.name].status()))
+        .collect()
+}
+
 /// One plugin's state; the flag is what the request and publish paths read.
 #[derive(Debug)]
 pub(crate) struct Slot {

@@ -352,3 +352,33 @@ fn the_served_binary_uses_its_config_file_and_reloads_it() {
         "the token is never logged"
     );
 }
+
+#[test]
+fn plugins_list_shows_the_state_the_configuration_starts_each_plugin_in() {
+    let binary = build_app("all", &["--all"]);
+    let dir = scratch("list-states");
+    let config = dir.join("states.toml");
+    std::fs::write(&config, "disabled = [\"my_awesome_plugin\"]\n").unwrap();
+    let output = Command::new(&binary)
+        .args(["plugins", "list", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let states: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("my_awesome_plugin", "disabled"),
+            ("awesome_audit", "disabled_because_dependency")
+        ]
+    );
+}
