@@ -289,10 +289,9 @@ fn with_state(info: &PluginInfo, states: &States) -> anyhow::Result<serde_json::
     let mut value = serde_json::to_value(info)?;
     if let (serde_json::Value::Object(map), Some(status)) =
         (&mut value, states.get(info.manifest.name))
+        && let serde_json::Value::Object(state) = serde_json::to_value(status)?
     {
-        if let serde_json::Value::Object(state) = serde_json::to_value(status)? {
-            map.extend(state);
-        }
+        map.extend(state);
     }
     Ok(value)
 }
