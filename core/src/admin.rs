@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 use crate::runtime::{ReloadError, Runtime};
+use crate::server::unknown_plugin;
 
 /// The file, inside the data directory, that holds a generated admin token.
 pub const TOKEN_FILE: &str = "admin_token";
@@ -101,16 +102,9 @@ fn switch(
     Path(name): Path<String>,
     enabled: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let changed = runtime.set_enabled(&name, enabled).ok_or_else(|| {
-        let known: Vec<&str> = runtime
-            .registry()
-            .plugins()
-            .iter()
-            .map(|p| p.name)
-            .collect();
-        ApiError::not_found(format!("unknown plugin `{name}`"))
-            .with_details(json!({ "known": known }))
-    })?;
+    let changed = runtime
+        .set_enabled(&name, enabled)
+        .ok_or_else(|| unknown_plugin(runtime.registry(), &name))?;
     let changed: Vec<Value> = changed
         .into_iter()
         .map(|(plugin, status)| json!({ "plugin": plugin, "status": status }))

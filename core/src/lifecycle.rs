@@ -52,7 +52,7 @@ pub trait Lifecycle: Plugin + Sized {
     }
 }
 
-type HookFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type HookFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The type-erased hooks of one plugin, written by `#[plugin(lifecycle = true)]`.
 pub struct LifecycleHooks {

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use crate::config::{Config, ConfigErrors};
 use crate::event::{ConfigChanged, ConfigChanging, Event, EventHandlerDescriptor, HandlerFn};
-use crate::lifecycle::{PluginContext, TaskStatus, Tasks};
+use crate::lifecycle::{HookFuture, PluginContext, TaskStatus, Tasks};
+use crate::plugin::PluginDescriptor;
 use crate::plugin::{Configurable, Plugin};
 use crate::registry::Registry;
 use crate::state::{PluginStatus, Slot, States};
@@ -308,21 +309,12 @@ impl Runtime {
             if !self.slot(plugin.name).is_some_and(|slot| slot.is_running()) {
                 continue;
             }
-            let instance = &self.inner.instances[&(plugin.type_id)()];
-            let context = PluginContext::new(plugin.name, self.clone());
-            let outcome = tokio::time::timeout(
-                timeout,
-                AssertUnwindSafe((hooks.init)(instance.as_ref(), &context)).catch_unwind(),
-            )
-            .await;
-            let error = match outcome {
-                Ok(Ok(Ok(()))) => continue,
-                Ok(Ok(Err(error))) => error,
-                Ok(Err(panic)) => panic_message(panic.as_ref()),
-                Err(_) => format!(
-                    "init did not finish within {}",
-                    humantime::format_duration(timeout)
-                ),
+            let Err(error) = self
+                .run_hook(plugin, "init", timeout, hooks.init)
+                .await
+                .and_then(|r| r)
+            else {
+                continue;
             };
             tracing::error!(plugin = plugin.name, %error, "plugin failed to start");
             for (name, status) in
@@ -354,19 +346,9 @@ impl Runtime {
             if !self.slot(plugin.name).is_some_and(|slot| slot.is_running()) {
                 continue;
             }
-            let instance = &self.inner.instances[&(plugin.type_id)()];
-            let context = PluginContext::new(plugin.name, self.clone());
-            let outcome = tokio::time::timeout(
-                timeout,
-                AssertUnwindSafe((hooks.stop)(instance.as_ref(), &context)).catch_unwind(),
-            )
-            .await;
-            match outcome {
-                Ok(Ok(())) => tracing::debug!(plugin = plugin.name, "stopped"),
-                Ok(Err(panic)) => {
-                    tracing::error!(plugin = plugin.name, error = %panic_message(panic.as_ref()), "stop panicked")
-                }
-                Err(_) => tracing::error!(plugin = plugin.name, "stop did not finish in time"),
+            match self.run_hook(plugin, "stop", timeout, hooks.stop).await {
+                Ok(()) => tracing::debug!(plugin = plugin.name, "stopped"),
+                Err(error) => tracing::error!(plugin = plugin.name, %error, "stop failed"),
             }
         }
         let stuck = self.inner.tasks.shut_down(timeout).await;
@@ -400,29 +382,41 @@ impl Runtime {
                 reasons.push((plugin.name, reason));
                 continue;
             }
-            if let Some(hooks) = plugin.lifecycle {
-                let instance = &self.inner.instances[&(plugin.type_id)()];
-                let context = PluginContext::new(plugin.name, self.clone());
-                let outcome = tokio::time::timeout(
-                    READY_TIMEOUT,
-                    AssertUnwindSafe((hooks.ready)(instance.as_ref(), &context)).catch_unwind(),
-                )
-                .await;
-                let problem = match outcome {
-                    Ok(Ok(Ok(()))) => None,
-                    Ok(Ok(Err(error))) => Some(error),
-                    Ok(Err(panic)) => Some(panic_message(panic.as_ref())),
-                    Err(_) => Some("readiness check timed out".to_string()),
-                };
-                if let Some(problem) = problem {
-                    reasons.push((
-                        plugin.name,
-                        format!("plugin `{}` is not ready: {problem}", plugin.name),
-                    ));
-                }
+            if let Some(hooks) = plugin.lifecycle
+                && let Err(problem) = self
+                    .run_hook(plugin, "readiness check", READY_TIMEOUT, hooks.ready)
+                    .await
+                    .and_then(|r| r)
+            {
+                reasons.push((
+                    plugin.name,
+                    format!("plugin `{}` is not ready: {problem}", plugin.name),
+                ));
             }
         }
         reasons
+    }
+
+    /// Runs one of `plugin`'s hooks within `timeout`; a panic or a timeout becomes an error
+    /// naming the hook, so callers treat every way a hook can go wrong the same.
+    async fn run_hook<T>(
+        &self,
+        plugin: &PluginDescriptor,
+        what: &str,
+        timeout: Duration,
+        hook: for<'a> fn(&'a (dyn Any + Send + Sync), &'a PluginContext) -> HookFuture<'a, T>,
+    ) -> Result<T, String> {
+        let instance = &self.inner.instances[&(plugin.type_id)()];
+        let context = PluginContext::new(plugin.name, self.clone());
+        let call = AssertUnwindSafe(hook(instance.as_ref(), &context)).catch_unwind();
+        match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(panic)) => Err(panic_message(panic.as_ref())),
+            Err(_) => Err(format!(
+                "{what} did not finish within {}",
+                humantime::format_duration(timeout)
+            )),
+        }
     }
 
     /// The background tasks of `plugin`.

@@ -344,16 +344,9 @@ async fn plugin_health(
     Extension(runtime): Extension<Runtime>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let status = runtime.status(&name).ok_or_else(|| {
-        let known: Vec<&str> = runtime
-            .registry()
-            .plugins()
-            .iter()
-            .map(|p| p.name)
-            .collect();
-        ApiError::not_found(format!("unknown plugin `{name}`"))
-            .with_details(json!({ "known": known }))
-    })?;
+    let status = runtime
+        .status(&name)
+        .ok_or_else(|| unknown_plugin(runtime.registry(), &name))?;
     let problem = runtime
         .readiness()
         .await
@@ -390,12 +383,20 @@ async fn plugin_info(
     Path(name): Path<String>,
 ) -> Result<Json<PluginView>, ApiError> {
     let registry = runtime.registry();
-    let plugin = registry.plugin(&name).ok_or_else(|| {
-        let known: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
-        ApiError::not_found(format!("unknown plugin `{name}`"))
-            .with_details(json!({ "known": known }))
-    })?;
+    let plugin = registry
+        .plugin(&name)
+        .ok_or_else(|| unknown_plugin(runtime.registry(), &name))?;
     Ok(Json(status_of(&runtime, PluginInfo::new(registry, plugin))))
+}
+
+/// 404 for a plugin name that is not compiled in, listing the ones that are.
+pub(crate) fn unknown_plugin(registry: &crate::registry::Registry, name: &str) -> ApiError {
+    let known: Vec<&str> = registry
+        .plugins()
+        .iter()
+        .map(|plugin| plugin.name)
+        .collect();
+    ApiError::not_found(format!("unknown plugin `{name}`")).with_details(json!({ "known": known }))
 }
 
 async fn not_found(request: Request) -> ApiError {
