@@ -119,41 +119,18 @@ pub fn build_app(options: &Options) -> anyhow::Result<PathBuf> {
     let root = workspace::root();
     let features = feature_args(&root, &options.selection)?;
     let flavor = flavor(options.dynamic)?;
-    let mut cargo = workspace::cargo();
-    cargo
-        .current_dir(&root)
-        .args(["build", "--package", "plexichat-app", "--bin", "plexichat"])
-        .args(["--target", flavor.target()])
-        .args(&features)
-        .args(["--message-format", "json-render-diagnostics"])
-        .stdout(Stdio::piped());
-    if options.release {
-        cargo.arg("--release");
-    }
-    if let Flavor::GlibcStatic(_) = flavor {
-        // `--target` keeps these flags off build scripts and proc macros, which must stay
-        // dynamic to be loaded by the compiler.
-        let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
-        flags.push_str(" -C target-feature=+crt-static");
-        cargo.env("RUSTFLAGS", flags.trim());
-    }
     eprintln!(
         "building plexichat for {} ({})",
         flavor.target(),
         describe_selection(&options.selection)
     );
-    let output = cargo
-        .spawn()
-        .context("cannot run cargo")?
-        .wait_with_output()?;
-    anyhow::ensure!(output.status.success(), "cargo build failed");
-    let executable = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact")
-        .filter(|message| message["target"]["name"] == "plexichat")
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .context("cargo reported no plexichat executable")?;
+    let executable = build_binary(
+        &flavor,
+        "plexichat-app",
+        "plexichat",
+        &features,
+        options.release,
+    )?;
 
     let out = if options.out.is_absolute() {
         options.out.clone()
@@ -209,6 +186,47 @@ pub fn build_app(options: &Options) -> anyhow::Result<PathBuf> {
         size as f64 / (1024.0 * 1024.0)
     );
     Ok(out)
+}
+
+/// Builds `bin` of `package` for `flavor` (static unless `Flavor::Dynamic`) and returns the
+/// executable cargo reports.
+pub fn build_binary(
+    flavor: &Flavor,
+    package: &str,
+    bin: &str,
+    extra_args: &[String],
+    release: bool,
+) -> anyhow::Result<PathBuf> {
+    let mut cargo = workspace::cargo();
+    cargo
+        .current_dir(workspace::root())
+        .args(["build", "--package", package, "--bin", bin])
+        .args(["--target", flavor.target()])
+        .args(extra_args)
+        .args(["--message-format", "json-render-diagnostics"])
+        .stdout(Stdio::piped());
+    if release {
+        cargo.arg("--release");
+    }
+    if let Flavor::GlibcStatic(_) = flavor {
+        // `--target` keeps these flags off build scripts and proc macros, which must stay
+        // dynamic to be loaded by the compiler.
+        let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+        flags.push_str(" -C target-feature=+crt-static");
+        cargo.env("RUSTFLAGS", flags.trim());
+    }
+    let output = cargo
+        .spawn()
+        .context("cannot run cargo")?
+        .wait_with_output()?;
+    anyhow::ensure!(output.status.success(), "cargo build failed");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter(|message| message["target"]["name"] == bin)
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .with_context(|| format!("cargo reported no {bin} executable"))
 }
 
 fn describe_selection(selection: &Selection) -> String {

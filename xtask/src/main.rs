@@ -81,6 +81,12 @@ enum Command {
     /// Run every test: the workspace with the linkme backend, then the runtime tests again
     /// with the inventory backend.
     Test,
+    /// Measure the framework against bare axum and write docs/BENCHMARKS.md.
+    Bench {
+        /// A short smoke run (figures not for publishing).
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -164,6 +170,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     eprintln!("updated {path}");
                 }
             }
+        }
+        Command::Bench { quick } => {
+            let (plan, command) = if quick {
+                (xtask::bench::Plan::QUICK, "cargo xtask bench --quick")
+            } else {
+                (xtask::bench::Plan::FULL, "cargo xtask bench")
+            };
+            let report = xtask::bench::run(plan, command)?;
+            eprintln!("wrote {}", report.display());
         }
         Command::Test => {
             cargo_test(&root, &["--workspace"])?;
