@@ -20,6 +20,14 @@ extern crate my_awesome_plugin as _;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Every hook of both fixtures, dependencies first at start and last at shutdown.
+const FULL_LIFECYCLE: [&str; 4] = [
+    "init fault_base",
+    "init fault_dependent",
+    "stop fault_dependent",
+    "stop fault_base",
+];
+
 fn runtime(fault_config: &str) -> Runtime {
     let registry = Registry::linked().expect("registry");
     let text = format!("[plugins.fault_base]\n{fault_config}\n");
@@ -148,15 +156,7 @@ async fn hooks_run_in_dependency_order_and_in_reverse_at_shutdown() {
     let runtime = runtime("");
     assert!(runtime.start(TIMEOUT).await.is_empty());
     runtime.stop(TIMEOUT).await;
-    assert_eq!(
-        log(&runtime),
-        [
-            "init fault_base",
-            "init fault_dependent",
-            "stop fault_dependent",
-            "stop fault_base"
-        ]
-    );
+    assert_eq!(log(&runtime), FULL_LIFECYCLE);
 }
 
 #[tokio::test]
@@ -211,13 +211,5 @@ async fn a_served_server_runs_the_whole_lifecycle() {
     assert!(ready, "the server became ready");
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
-    assert_eq!(
-        log(&runtime),
-        [
-            "init fault_base",
-            "init fault_dependent",
-            "stop fault_dependent",
-            "stop fault_base"
-        ]
-    );
+    assert_eq!(log(&runtime), FULL_LIFECYCLE);
 }

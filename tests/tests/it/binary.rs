@@ -33,15 +33,25 @@ fn build_app(name: &str, args: &[&str]) -> PathBuf {
     out
 }
 
-fn listed_plugins(binary: &Path) -> Vec<String> {
+/// Runs `binary args…` and returns its output, failing the test with its stderr if it fails.
+fn run_ok(binary: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
     let output = Command::new(binary)
-        .args(["plugins", "list", "--json"])
+        .args(args)
         .output()
         .expect("binary runs");
     assert!(
         output.status.success(),
-        "plugins list failed: {}",
+        "{} {args:?} failed: {}",
+        binary.display(),
         String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn listed_plugins(binary: &Path) -> Vec<String> {
+    let output = run_ok(
+        binary,
+        &["plugins".as_ref(), "list".as_ref(), "--json".as_ref()],
     );
     let listed: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON list");
     listed
@@ -252,15 +262,9 @@ fn config_check_exits_2_listing_every_problem_and_0_when_valid() {
     assert!(example.status.success());
     let good = dir.join("good.toml");
     std::fs::write(&good, &example.stdout).unwrap();
-    let output = Command::new(&binary)
-        .args(["config", "check"])
-        .arg(&good)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    run_ok(
+        &binary,
+        &["config".as_ref(), "check".as_ref(), good.as_os_str()],
     );
 
     // The same invalid setting from the environment also stops the server from starting.
@@ -359,15 +363,15 @@ fn plugins_list_shows_the_state_the_configuration_starts_each_plugin_in() {
     let dir = scratch("list-states");
     let config = dir.join("states.toml");
     std::fs::write(&config, "disabled = [\"my_awesome_plugin\"]\n").unwrap();
-    let output = Command::new(&binary)
-        .args(["plugins", "list", "--json", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = run_ok(
+        &binary,
+        &[
+            "plugins".as_ref(),
+            "list".as_ref(),
+            "--json".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+        ],
     );
     let listed: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
     let states: Vec<(&str, &str)> = listed
