@@ -30,6 +30,7 @@ pub mod event;
 pub mod extract;
 pub mod info;
 pub mod lifecycle;
+mod middleware;
 pub mod plugin;
 pub mod registry;
 pub mod route;

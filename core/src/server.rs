@@ -9,23 +9,23 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Path, Request};
-use axum::http::{StatusCode, header};
-use axum::middleware::Next;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
-use axum::{BoxError, Extension, Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::error::ApiError;
 use crate::event::{Shutdown, Starting, Startup, Stopped};
 use crate::info::PluginInfo;
+use crate::middleware::{JsonErrorsLayer, RunningGateLayer};
 use crate::runtime::{HandlerStats, InitFailure, RouteStats, Runtime, panic_message};
 use crate::state::PluginStatus;
 
@@ -133,29 +133,20 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
             })?;
     }
 
-    let timeout = options.request_timeout;
     // `ServiceBuilder` runs top to bottom: the first layer sees the request first and the
     // response last.
     let middleware = ServiceBuilder::new()
         // Last word on every answer: an error without a JSON body gets one, including the
         // ones produced by the layers below and by axum itself (405, extractor rejections).
-        .layer(axum::middleware::map_response(json_error_body))
-        // The timeout below fails the service; this turns that failure into a 408 answer.
-        .layer(HandleErrorLayer::new(move |error: BoxError| async move {
-            if error.is::<tower::timeout::error::Elapsed>() {
-                ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "request not answered within {}",
-                        humantime::format_duration(timeout)
-                    ),
-                )
-            } else {
-                ApiError::internal(error)
-            }
-        }))
-        .timeout(timeout)
+        .layer(JsonErrorsLayer {
+            timeout: options.request_timeout,
+        })
         .layer(RequestBodyLimitLayer::new(options.body_limit))
+        // An empty 408 when the handler has not answered in time (the handler is dropped).
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            options.request_timeout,
+        ))
         .layer(Extension(runtime.clone()));
     Ok(router.fallback(not_found).layer(middleware))
 }
@@ -177,54 +168,13 @@ fn guard_route(runtime: &Runtime, plugin: &'static str, route: MethodRouter) -> 
             .with_details(json!({ "plugin": plugin }))
             .into_response()
     });
-    let slot = runtime
-        .slot(plugin)
-        .expect("every registered plugin has a state");
-    let only_when_running = axum::middleware::from_fn(move |request: Request, next: Next| {
-        let slot = slot.clone();
-        async move {
-            if slot.is_running() {
-                return next.run(request).await;
-            }
-            let status = slot.status();
-            ApiError::unavailable(status.reason(plugin).unwrap_or_default())
-                .with_details(json!({ "plugin": plugin, "state": status }))
-                .into_response()
-        }
-    });
-    route.layer(contain_panics).layer(only_when_running)
-}
-
-/// Gives an error response without a JSON body one: `{"error": <its text or reason>}`.
-async fn json_error_body(response: Response) -> Response {
-    let status = response.status();
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"));
-    if is_json || !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    // These bodies come from axum and tower-http and are a sentence long; the cap only keeps
-    // a misbehaving plugin's large plain-text error from being buffered whole.
-    let text = axum::body::to_bytes(body, 16 * 1024)
-        .await
-        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
-        .unwrap_or_default();
-    let message = if text.is_empty() {
-        status.canonical_reason().unwrap_or("error").to_lowercase()
-    } else {
-        text
+    let only_when_running = RunningGateLayer {
+        plugin,
+        slot: runtime
+            .slot(plugin)
+            .expect("every registered plugin has a state"),
     };
-    let mut json = ApiError::new(status, message).into_response();
-    for (name, value) in &parts.headers {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            json.headers_mut().insert(name.clone(), value.clone());
-        }
-    }
-    json
+    route.layer(contain_panics).layer(only_when_running)
 }
 
 /// Serves `runtime` on `listener` until `shutdown` resolves, then drains connections.

@@ -197,9 +197,33 @@ pub fn build_binary(
     extra_args: &[String],
     release: bool,
 ) -> anyhow::Result<PathBuf> {
+    build_binary_in(
+        &workspace::root(),
+        None,
+        flavor,
+        package,
+        bin,
+        extra_args,
+        release,
+    )
+}
+
+/// [`build_binary`] in the workspace at `dir`, optionally with its own target directory.
+pub fn build_binary_in(
+    dir: &Path,
+    target_dir: Option<&Path>,
+    flavor: &Flavor,
+    package: &str,
+    bin: &str,
+    extra_args: &[String],
+    release: bool,
+) -> anyhow::Result<PathBuf> {
     let mut cargo = workspace::cargo();
+    if let Some(target_dir) = target_dir {
+        cargo.env("CARGO_TARGET_DIR", target_dir);
+    }
     cargo
-        .current_dir(workspace::root())
+        .current_dir(dir)
         .args(["build", "--package", package, "--bin", bin])
         .args(["--target", flavor.target()])
         .args(extra_args)

@@ -6,4 +6,5 @@ pub mod build;
 pub mod codegen;
 pub mod elf;
 pub mod new_plugin;
+pub mod scale;
 pub mod workspace;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use xtask::bench::{Plan, Scope};
 use xtask::build::{self, Selection};
 use xtask::{codegen, new_plugin, workspace};
 
@@ -83,9 +84,22 @@ enum Command {
     Test,
     /// Measure the framework against bare axum and write docs/BENCHMARKS.md.
     Bench {
-        /// A short smoke run (figures not for publishing).
-        #[arg(long)]
+        /// A short smoke run on unoptimised builds, reported to
+        /// target/bench/BENCHMARKS-quick.md (figures not for publishing).
+        #[arg(long, global = true)]
         quick: bool,
+        #[command(subcommand)]
+        only: Option<BenchCommand>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Only the scale benchmark: N synthetic plugins built into the app, for each N.
+    Scale {
+        /// Comma-separated plugin counts.
+        #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+        plugins: Vec<usize>,
     },
 }
 
@@ -171,13 +185,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Bench { quick } => {
-            let (plan, command) = if quick {
-                (xtask::bench::Plan::QUICK, "cargo xtask bench --quick")
-            } else {
-                (xtask::bench::Plan::FULL, "cargo xtask bench")
+        Command::Bench { quick, only } => {
+            let plan = if quick { Plan::QUICK } else { Plan::FULL };
+            let (scope, mut command) = match only {
+                None => (Scope::Everything, "cargo xtask bench".to_string()),
+                Some(BenchCommand::Scale { plugins }) => {
+                    let list = plugins.iter().map(usize::to_string).collect::<Vec<_>>();
+                    let command = format!("cargo xtask bench scale --plugins {}", list.join(","));
+                    (Scope::Scale(plugins), command)
+                }
             };
-            let report = xtask::bench::run(plan, command)?;
+            if quick {
+                command.push_str(" --quick");
+            }
+            let report = xtask::bench::run(plan, scope, &command)?;
             eprintln!("wrote {}", report.display());
         }
         Command::Test => {

@@ -175,10 +175,25 @@ fn the_schema_describes_exactly_the_compiled_in_plugins() {
         names,
         ["awesome_audit", "my_awesome_plugin", "test_harness"]
     );
-    let awesome = &schema["$defs"]["AwesomeConfig"]["properties"];
+    let awesome = &schema["definitions"]["AwesomeConfig"]["properties"];
     assert_eq!(awesome["interval"]["minimum"], 1);
     assert_eq!(awesome["interval"]["maximum"], 3600);
     assert_eq!(awesome["enabled"]["default"], true);
+}
+
+/// Start-up skips the validator for an empty document (no file, no overrides) because the
+/// schema accepts it; this keeps that shortcut honest, and checks the schema that such a
+/// start-up never compiles.
+#[test]
+fn the_schema_is_valid_draft_7_and_accepts_an_empty_document() {
+    let schema = config::schema(&registry());
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    if let Err(error) = jsonschema::meta::validate(&schema) {
+        panic!("the generated schema breaks its meta-schema: {error}");
+    }
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    assert!(validator.is_valid(&json!({})));
+    assert!(!validator.is_valid(&json!({ "plugins": { "my_awesome_plugin": { "interval": 0 } } })));
 }
 
 #[tokio::test]
