@@ -160,6 +160,7 @@ fn write_workspace(root: &Path, dir: &Path, count: usize) -> anyhow::Result<()> 
             }
         }
     }
+    std::fs::create_dir_all(&plugins)?;
     write_if_changed(&dir.join("Cargo.toml"), &workspace_manifest(root)?)?;
     let lock = std::fs::read_to_string(root.join("Cargo.lock"))?;
     if !dir.join("Cargo.lock").exists() {
@@ -216,11 +217,12 @@ fn workspace_manifest(root: &Path) -> anyhow::Result<String> {
         .as_table_like_mut()
         .context("Cargo.toml has no [workspace.dependencies]")?;
     for (_, dependency) in dependencies.iter_mut() {
-        if let Some(path) = dependency.get_mut("path") {
-            let relative = path.as_str().context("a path that is not a string")?;
-            let absolute = root.join(relative);
-            *path = toml_edit::value(absolute.to_str().context("a non-UTF-8 path")?);
-        }
+        // `get`, not `get_mut`: the latter inserts the key it does not find.
+        let Some(relative) = dependency.get("path").and_then(toml_edit::Item::as_str) else {
+            continue;
+        };
+        let absolute = root.join(relative);
+        dependency["path"] = toml_edit::value(absolute.to_str().context("a non-UTF-8 path")?);
     }
     Ok(manifest.to_string())
 }
