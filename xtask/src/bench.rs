@@ -158,6 +158,16 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
     eprintln!("bench: start-up");
     let mut framework_start = Vec::new();
     let mut framework_warm = Vec::new();
+    let mut framework_configured = Vec::new();
+    // A data directory holding the example configuration, which every start must validate.
+    let configured = scratch.join("configured");
+    std::fs::create_dir_all(&configured)?;
+    let example = Command::new(&all)
+        .args(["config", "example"])
+        .stderr(Stdio::inherit())
+        .output()?;
+    anyhow::ensure!(example.status.success(), "config example failed");
+    std::fs::write(configured.join("plexichat.toml"), &example.stdout)?;
     let mut baseline_start = Vec::new();
     let (mut framework_rss, mut baseline_rss) = (None, None);
     for round in 0..plan.start_rounds {
@@ -175,6 +185,9 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
         let (server, elapsed) = Server::start(&all, &fresh, true)?;
         drop(server);
         framework_warm.push(ms(elapsed));
+        let (server, elapsed) = Server::start(&all, &configured, true)?;
+        drop(server);
+        framework_configured.push(ms(elapsed));
         let (server, elapsed) = Server::start(&baseline, &fresh, false)?;
         if baseline_rss.is_none() {
             std::thread::sleep(Duration::from_millis(500));
@@ -198,6 +211,7 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
     report.start_up(
         Samples(framework_start),
         Samples(framework_warm),
+        Samples(framework_configured),
         baseline_start.clone(),
         Samples(list_times),
         framework_rss.zip(baseline_rss),
@@ -593,6 +607,7 @@ impl Report {
         &mut self,
         fresh: Samples,
         warm: Samples,
+        configured: Samples,
         baseline: Samples,
         list: Samples,
         rss: Option<(u64, u64)>,
@@ -620,6 +635,11 @@ impl Report {
         self.text.push_str(&row(
             "plexichat, all plugins, warm data directory",
             &warm,
+            base,
+        ));
+        self.text.push_str(&row(
+            "plexichat, all plugins, warm, with the example `plexichat.toml`",
+            &configured,
             base,
         ));
         self.text.push_str(&row(
