@@ -737,6 +737,25 @@ mod tests {
     }
 
     #[test]
+    fn the_scale_section_is_replaced_in_place_or_appended() {
+        let report = "# Benchmarks\n\n## Size\n\nsmall\n\n## Scale\n\nold\n\n## Where\n\nwhy\n";
+        assert_eq!(
+            replace_section(report, "## Scale", "## Scale\n\nnew\n\n"),
+            "# Benchmarks\n\n## Size\n\nsmall\n\n## Scale\n\nnew\n\n## Where\n\nwhy\n"
+        );
+        let last = "# Benchmarks\n\n## Scale\n\nold\n";
+        assert_eq!(
+            replace_section(last, "## Scale", "## Scale\n\nnew\n"),
+            "# Benchmarks\n\n## Scale\n\nnew\n"
+        );
+        assert_eq!(
+            replace_section("# Benchmarks\n", "## Scale", "## Scale\n"),
+            "# Benchmarks\n\n## Scale\n"
+        );
+        assert_eq!(replace_section("", "## Scale", "## Scale\n"), "## Scale\n");
+    }
+
+    #[test]
     fn files_are_found_recursively() {
         let root = workspace::root().join("xtask");
         let found = files_named(&root, "Cargo.toml");
