@@ -126,12 +126,10 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
     if let Scope::Scale(counts) = scope {
         let mut baseline_start = Vec::new();
         for _ in 0..plan.start_rounds {
-            let (server, elapsed) = Server::start(&baseline, &scratch, false)?;
-            drop(server);
-            baseline_start.push(ms(elapsed));
+            baseline_start.push(Server::start_ms(&baseline, &scratch, false)?);
         }
         let baseline_start = Samples(baseline_start);
-        let points = scale::measure(&counts, plan, &flavor, &baseline_start)?;
+        let points = scale::measure(&counts, plan, &flavor)?;
         let section = scale_section(&points, &baseline_start, command);
         let existing = std::fs::read_to_string(&path).unwrap_or_default();
         std::fs::write(&path, replace_section(&existing, SCALE_HEADING, &section))?;
@@ -176,22 +174,16 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(&fresh)?;
         let (server, elapsed) = Server::start(&all, &fresh, true)?;
         if framework_rss.is_none() {
-            std::thread::sleep(Duration::from_millis(500));
-            framework_rss = Some(resident_kib(server.id())?);
+            framework_rss = Some(server.idle_rss_kib()?);
         }
         drop(server);
         framework_start.push(ms(elapsed));
         // The same data directory again: the admin token now exists.
-        let (server, elapsed) = Server::start(&all, &fresh, true)?;
-        drop(server);
-        framework_warm.push(ms(elapsed));
-        let (server, elapsed) = Server::start(&all, &configured, true)?;
-        drop(server);
-        framework_configured.push(ms(elapsed));
+        framework_warm.push(Server::start_ms(&all, &fresh, true)?);
+        framework_configured.push(Server::start_ms(&all, &configured, true)?);
         let (server, elapsed) = Server::start(&baseline, &fresh, false)?;
         if baseline_rss.is_none() {
-            std::thread::sleep(Duration::from_millis(500));
-            baseline_rss = Some(resident_kib(server.id())?);
+            baseline_rss = Some(server.idle_rss_kib()?);
         }
         drop(server);
         baseline_start.push(ms(elapsed));
@@ -223,7 +215,7 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
     eprintln!("bench: event dispatch (criterion)");
     report.dispatch(dispatch(&root, plan)?);
 
-    let points = scale::measure(plan.scale, plan, &flavor, &baseline_start)?;
+    let points = scale::measure(plan.scale, plan, &flavor)?;
     report
         .text
         .push_str(&scale_section(&points, &baseline_start, command));
@@ -360,8 +352,22 @@ impl Server {
         Ok((Server { child, addr }, elapsed))
     }
 
-    pub(crate) fn id(&self) -> u32 {
-        self.child.id()
+    /// [`Server::start`] and stop at once; the milliseconds to ready.
+    pub(crate) fn start_ms(binary: &Path, dir: &Path, framework: bool) -> anyhow::Result<f64> {
+        let (server, elapsed) = Server::start(binary, dir, framework)?;
+        drop(server);
+        Ok(ms(elapsed))
+    }
+
+    /// VmRSS in KiB after half a second idle, once start-up's transient allocations settled.
+    pub(crate) fn idle_rss_kib(&self) -> anyhow::Result<u64> {
+        std::thread::sleep(Duration::from_millis(500));
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmRSS")
     }
 }
 
@@ -395,16 +401,6 @@ pub(crate) fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).ok()?;
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-}
-
-/// VmRSS of a process in KiB.
-pub(crate) fn resident_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS")
 }
 
 /// Requests per second of each server under `wrk`, alternating rounds; `None` without wrk.

@@ -39,12 +39,7 @@ pub fn scratch_root() -> PathBuf {
 }
 
 /// Builds and measures the app with each of `counts` synthetic plugins.
-pub fn measure(
-    counts: &[usize],
-    plan: bench::Plan,
-    flavor: &Flavor,
-    baseline_start: &Samples,
-) -> anyhow::Result<Vec<Point>> {
+pub fn measure(counts: &[usize], plan: bench::Plan, flavor: &Flavor) -> anyhow::Result<Vec<Point>> {
     let root = workspace::root();
     let scratch = scratch_root();
     let target_dir = scratch.join("target");
@@ -95,8 +90,7 @@ pub fn measure(
             let (server, elapsed) = Server::start(&binary, &data, true)?;
             start.push(bench::ms(elapsed));
             if round == 0 {
-                std::thread::sleep(Duration::from_millis(500));
-                rss_kib = bench::resident_kib(server.id())?;
+                rss_kib = server.idle_rss_kib()?;
                 if let Some(last) = count.checked_sub(1) {
                     let path = format!("/api/v1/{}/hello", route_segment(last));
                     anyhow::ensure!(
@@ -116,10 +110,9 @@ pub fn measure(
             route_rate,
         };
         eprintln!(
-            "bench scale: {count} plugins: build {:.1} s, start-up {:.1} ms (baseline {:.1} ms)",
+            "bench scale: {count} plugins: build {:.1} s, start-up {:.1} ms",
             point.build.as_secs_f64(),
             point.start.median(),
-            baseline_start.median()
         );
         points.push(point);
     }
@@ -173,10 +166,9 @@ fn write_workspace(root: &Path, dir: &Path, count: usize) -> anyhow::Result<()> 
     }
     std::fs::create_dir_all(&plugins)?;
     write_if_changed(&dir.join("Cargo.toml"), &workspace_manifest(root)?)?;
-    let lock = std::fs::read_to_string(root.join("Cargo.lock"))?;
     if !dir.join("Cargo.lock").exists() {
         // The repository's lock file, so the same dependency versions are measured.
-        std::fs::write(dir.join("Cargo.lock"), lock)?;
+        std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock"))?;
     }
     let app = dir.join("app");
     std::fs::create_dir_all(app.join("src"))?;
