@@ -4,11 +4,10 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use plexichat::config::{self, Config};
+use plexichat::config::{self, Config, ConfigFile, Flag};
 use plexichat::info::PluginInfo;
 use plexichat::{PluginStatus, Registry, Runtime, server};
 
@@ -32,12 +31,12 @@ enum Command {
         bind: Option<SocketAddr>,
         /// Answer 408 to a request not finished within this time, e.g. `30s`
         /// [default: `[server] request_timeout`].
-        #[arg(long, value_parser = humantime::parse_duration)]
-        request_timeout: Option<Duration>,
+        #[arg(long)]
+        request_timeout: Option<String>,
         /// Answer 413 to a request body larger than this many bytes
         /// [default: `[server] body_limit`].
         #[arg(long)]
-        body_limit: Option<usize>,
+        body_limit: Option<u64>,
         /// Exit with status 1, naming the plugins, if any plugin fails to start, instead of
         /// serving the others.
         #[arg(long)]
@@ -142,14 +141,29 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
             body_limit,
             strict,
         } => {
-            let config = load_config(&registry, config_path.as_deref())?;
-            // Command-line flags beat the file and the environment.
-            let mut options: server::ServerOptions = config.server_options();
-            options.request_timeout = request_timeout.unwrap_or(options.request_timeout);
-            options.body_limit = body_limit.unwrap_or(options.body_limit);
-            options.strict = strict;
-            let bind = bind.unwrap_or(config.server.bind);
-            serve(registry, config, config_path, bind, options)
+            // Flags beat the file and the environment, and are validated exactly like them.
+            let mut flags = Vec::new();
+            if let Some(bind) = bind {
+                flags.push(Flag::text("--bind", "/server/bind", bind.to_string()));
+            }
+            if let Some(timeout) = request_timeout {
+                flags.push(Flag::text(
+                    "--request-timeout",
+                    "/server/request_timeout",
+                    timeout,
+                ));
+            }
+            if let Some(limit) = body_limit {
+                flags.push(Flag::integer(
+                    "--body-limit",
+                    "/server/body_limit",
+                    i64::try_from(limit).unwrap_or(i64::MAX),
+                ));
+            }
+            let file = ConfigFile::locate(config_path.as_deref());
+            let config = Config::load(&file, &environment(), &flags, &registry)
+                .map_err(|errors| UsageError(errors.to_string()))?;
+            serve(registry, config, file, flags, strict)
         }
         Command::Config { command } => match command {
             ConfigCommand::Check { file } => {
@@ -197,7 +211,7 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
 /// Reads `path` (or `plexichat.toml` if present, or nothing), applies the environment, and
 /// validates. Any problem is the user's to fix, so it exits 2 with every issue listed.
 fn load_config(registry: &Registry, path: Option<&Path>) -> anyhow::Result<Config> {
-    Config::load(path, &environment(), registry)
+    Config::load(&ConfigFile::locate(path), &environment(), &[], registry)
         .map_err(|errors| UsageError(errors.to_string()).into())
 }
 
@@ -212,28 +226,25 @@ fn environment() -> Vec<(String, String)> {
 fn serve(
     registry: Registry,
     config: Config,
-    config_path: Option<PathBuf>,
-    bind: SocketAddr,
-    mut options: server::ServerOptions,
+    file: ConfigFile,
+    flags: Vec<Flag>,
+    strict: bool,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data.dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            config.data.dir.display()
-        )
-    })?;
+    plexichat::data_dir::create(&config.data.dir)?;
+    let mut options = config.server_options();
+    options.strict = strict;
     if options.admin_token.is_none() {
         // Log where the token is, never the token itself.
-        let (token, path, created) = plexichat::admin::ensure_token(&config.data.dir)
-            .context("cannot set up the admin token")?;
+        let (token, path, created) = plexichat::data_dir::ensure_token(&config.data.dir)?;
         let what = if created {
             "generated an admin token"
         } else {
             "using the admin token in the data directory"
         };
         tracing::info!(path = %path.display(), "{what}");
-        options.admin_token = Some(token.into());
+        options.admin_token = Some(token);
     }
+    let bind = config.server.bind;
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -244,16 +255,31 @@ fn serve(
             .with_context(|| format!("cannot listen on {bind}"))?;
         let names: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
         tracing::info!(plugins = ?names, backend = plexichat::registry::BACKEND, "starting");
-        // A reload reads the same file again, with the environment as it is then.
+        // A reload reads the file chosen at start again, with the environment as it is then
+        // and the same flags; a file that went missing or empty is refused.
         let source: plexichat::runtime::ConfigSource = std::sync::Arc::new(move |registry| {
-            Config::load(config_path.as_deref(), &environment(), registry)
+            Config::reload(&file, &environment(), &flags, registry)
         });
         let runtime = Runtime::with_config_source(registry, config, Some(source));
         reload_on_sighup(runtime.clone());
-        server::serve(listener, runtime, options, server::shutdown_signal())
+        let shutdown = async {
+            server::shutdown_signal().await;
+            exit_on_second_signal();
+        };
+        server::serve(listener, runtime, options, shutdown)
             .await
             .context("server failed")
     })
+}
+
+/// After the first SIGINT or SIGTERM has started a graceful shutdown, a second one exits at
+/// once: the operator has decided not to wait.
+fn exit_on_second_signal() {
+    tokio::spawn(async {
+        server::shutdown_signal().await;
+        tracing::warn!("second signal received; exiting without finishing the shutdown");
+        std::process::exit(130);
+    });
 }
 
 /// Reloads the configuration on every SIGHUP, logging what changed or why nothing did.
@@ -281,30 +307,25 @@ type States = std::collections::BTreeMap<&'static str, PluginStatus>;
 
 /// The state each plugin would start in under `config` (the server is not started).
 fn configured_states(registry: &Registry, config: &Config) -> States {
-    plexichat::state::configured(registry, &config.disabled)
+    plexichat::state::configured(registry, config)
 }
 
-/// A plugin's description with its configured state merged in, for `--json`.
-fn with_state(info: &PluginInfo, states: &States) -> anyhow::Result<serde_json::Value> {
-    let mut value = serde_json::to_value(info)?;
-    if let (serde_json::Value::Object(map), Some(status)) =
-        (&mut value, states.get(info.manifest.name))
-        && let serde_json::Value::Object(state) = serde_json::to_value(status)?
-    {
-        map.extend(state);
-    }
-    Ok(value)
+/// A plugin's description in its configured state, the same object the HTTP API serves.
+fn describe(registry: &Registry, states: &States, name: &str) -> Option<PluginInfo> {
+    let plugin = registry.plugin(name)?;
+    let status = states.get(name).copied().unwrap_or(PluginStatus::Stopped);
+    Some(PluginInfo::new(registry, plugin, status))
 }
 
 fn list(registry: &Registry, states: &States, json: bool) -> anyhow::Result<()> {
-    let infos = PluginInfo::all(registry);
+    let infos: Vec<PluginInfo> = registry
+        .plugins()
+        .iter()
+        .filter_map(|plugin| describe(registry, states, plugin.name))
+        .collect();
     let mut out = std::io::stdout().lock();
     if json {
-        let values = infos
-            .iter()
-            .map(|info| with_state(info, states))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        serde_json::to_writer_pretty(&mut out, &values)?;
+        serde_json::to_writer_pretty(&mut out, &infos)?;
         writeln!(out)?;
         return Ok(());
     }
@@ -336,7 +357,7 @@ fn list(registry: &Registry, states: &States, json: bool) -> anyhow::Result<()> 
             manifest.name,
             manifest.version,
             manifest.kind.as_str(),
-            states.get(manifest.name).map_or("", PluginStatus::name)
+            info.status.name()
         )?;
         if !manifest.description.is_empty() {
             writeln!(out, "    {}", manifest.description)?;
@@ -347,7 +368,7 @@ fn list(registry: &Registry, states: &States, json: bool) -> anyhow::Result<()> 
 }
 
 fn info(registry: &Registry, states: &States, name: &str, json: bool) -> anyhow::Result<()> {
-    let Some(plugin) = registry.plugin(name) else {
+    let Some(info) = describe(registry, states, name) else {
         let known: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
         return Err(UsageError(format!(
             "unknown plugin `{name}`; compiled-in plugins: {}",
@@ -359,24 +380,19 @@ fn info(registry: &Registry, states: &States, name: &str, json: bool) -> anyhow:
         ))
         .into());
     };
-    let info = PluginInfo::new(registry, plugin);
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &with_state(&info, states)?)?;
+        serde_json::to_writer_pretty(&mut out, &info)?;
         writeln!(out)?;
         return Ok(());
     }
     let manifest = info.manifest;
     writeln!(out, "{} {}", manifest.name, manifest.version)?;
     writeln!(out, "  {}", manifest.description)?;
-    let state = states
-        .get(manifest.name)
-        .map(|status| {
-            status
-                .reason(manifest.name)
-                .unwrap_or_else(|| status.name().to_string())
-        })
-        .unwrap_or_default();
+    let state = info
+        .status
+        .reason(manifest.name)
+        .unwrap_or_else(|| info.status.name().to_string());
     let fields = [
         ("state", state),
         ("type", manifest.kind.as_str().to_string()),

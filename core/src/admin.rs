@@ -1,110 +1,129 @@
 //! The admin API under `/api/v1/admin`: every endpoint needs `Authorization: Bearer <token>`,
-//! compared in constant time, and changes the running server.
+//! compared in constant time. Failed authentication and every admin action are logged with
+//! the client's address (rate-limited), never with the token.
 
-use std::io::Write;
-use std::path::{Path as FilePath, PathBuf};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{Path, Request};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
-use crate::runtime::{ReloadError, Runtime};
+use crate::info::{Audience, PluginInfo};
+use crate::log_limit::LogLimit;
+use crate::runtime::{ReloadError, Runtime, TransitionError};
+use crate::secret::Secret;
 use crate::server::unknown_plugin;
 
-/// The file, inside the data directory, that holds a generated admin token.
-pub const TOKEN_FILE: &str = "admin_token";
-
-/// The admin token in `dir/admin_token`, generated (32 random bytes, hex) and written with
-/// mode 0600 if the file does not exist yet. Returns the token, the file, and whether it was
-/// created now.
-pub fn ensure_token(dir: &FilePath) -> std::io::Result<(String, PathBuf, bool)> {
-    let path = dir.join(TOKEN_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => return Ok((text.trim().to_string(), path, false)),
-        Ok(_) => {
-            return Err(std::io::Error::other(format!(
-                "{} is empty; delete it to have a new token generated",
-                path.display()
-            )));
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => return Err(error),
-    }
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|error| std::io::Error::other(error.to_string()))?;
-    let token: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path)?;
-    file.write_all(token.as_bytes())?;
-    file.write_all(b"\n")?;
-    Ok((token, path, true))
-}
-
 /// The admin routes, guarded by `token`; with no token every admin request is refused.
-pub(crate) fn router(token: Option<Arc<str>>) -> Router {
+pub(crate) fn router(token: Option<Secret>) -> Router<Runtime> {
+    let guard = Arc::new(Guard {
+        token,
+        failures: LogLimit::new(Duration::from_secs(1)),
+    });
     Router::new()
+        .route("/api/v1/admin/plugins", get(plugins))
         .route("/api/v1/admin/plugins/{name}/disable", post(disable))
         .route("/api/v1/admin/plugins/{name}/enable", post(enable))
         .route("/api/v1/admin/config/reload", post(reload))
         .route_layer(axum::middleware::from_fn(
             move |request: Request, next: Next| {
-                let token = token.clone();
-                async move { authorize(token.as_deref(), request, next).await }
+                let guard = Arc::clone(&guard);
+                async move { guard.authorize(request, next).await }
             },
         ))
 }
 
-async fn authorize(token: Option<&str>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    let problem = match (token, presented) {
-        (None, _) => "the admin API has no token configured",
-        (Some(_), None) => "missing `Authorization: Bearer <token>` header",
-        // `ct_eq` takes the same time wherever the first difference is, so the answer's
-        // timing does not reveal how much of a guess was right.
-        (Some(expected), Some(given))
-            if bool::from(expected.as_bytes().ct_eq(given.as_bytes())) =>
-        {
-            return next.run(request).await;
+struct Guard {
+    token: Option<Secret>,
+    /// At most one "failed admin authentication" line per second, with a count of the rest.
+    failures: LogLimit,
+}
+
+/// The client's address, or `unknown` when the request did not come through a socket.
+fn client(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |info| info.0.to_string())
+}
+
+impl Guard {
+    async fn authorize(&self, request: Request, next: Next) -> Response {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        let problem = match (&self.token, presented) {
+            (None, _) => "the admin API has no token configured",
+            (Some(_), None) => "missing `Authorization: Bearer <token>` header",
+            // `ct_eq` takes the same time wherever the first difference is, so the answer's
+            // timing does not reveal how much of a guess was right.
+            (Some(expected), Some(given))
+                if bool::from(expected.expose().as_bytes().ct_eq(given.as_bytes())) =>
+            {
+                let (client, action) = (client(&request), request.uri().path().to_string());
+                let response = next.run(request).await;
+                tracing::info!(%client, action, status = response.status().as_u16(), "admin action");
+                return response;
+            }
+            (Some(_), Some(_)) => "wrong admin token",
+        };
+        if let Some(suppressed) = self.failures.allow() {
+            tracing::warn!(
+                client = %client(&request),
+                path = request.uri().path(),
+                problem,
+                suppressed,
+                "admin authentication failed"
+            );
         }
-        (Some(_), Some(_)) => "wrong admin token",
-    };
-    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, problem).into_response();
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
+        let mut response = ApiError::new(StatusCode::UNAUTHORIZED, problem).into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response
+    }
 }
 
-async fn disable(runtime: Extension<Runtime>, name: Path<String>) -> Result<Json<Value>, ApiError> {
-    switch(runtime, name, false)
+/// Every plugin with what public answers leave out: init failures, task errors, and why
+/// each plugin is not ready.
+async fn plugins(State(runtime): State<Runtime>) -> Json<Value> {
+    let readiness = runtime.readiness().await;
+    Json(json!({
+        "plugins": PluginInfo::all_running(&runtime, Audience::Admin),
+        "readiness": readiness,
+    }))
 }
 
-async fn enable(runtime: Extension<Runtime>, name: Path<String>) -> Result<Json<Value>, ApiError> {
-    switch(runtime, name, true)
+async fn disable(runtime: State<Runtime>, name: Path<String>) -> Result<Json<Value>, ApiError> {
+    switch(runtime, name, false).await
 }
 
-fn switch(
-    Extension(runtime): Extension<Runtime>,
+async fn enable(runtime: State<Runtime>, name: Path<String>) -> Result<Json<Value>, ApiError> {
+    switch(runtime, name, true).await
+}
+
+async fn switch(
+    State(runtime): State<Runtime>,
     Path(name): Path<String>,
     enabled: bool,
 ) -> Result<Json<Value>, ApiError> {
     let changed = runtime
         .set_enabled(&name, enabled)
-        .ok_or_else(|| unknown_plugin(runtime.registry(), &name))?;
+        .await
+        .map_err(|error| match error {
+            TransitionError::UnknownPlugin(_) => unknown_plugin(runtime.registry(), &name),
+            TransitionError::ShuttingDown => ApiError::new(StatusCode::CONFLICT, error.to_string()),
+        })?;
     let changed: Vec<Value> = changed
         .into_iter()
         .map(|(plugin, status)| json!({ "plugin": plugin, "status": status }))
@@ -112,11 +131,12 @@ fn switch(
     Ok(Json(json!({
         "plugin": name,
         "status": runtime.status(&name),
+        "error": runtime.failure(&name),
         "changed": changed,
     })))
 }
 
-async fn reload(Extension(runtime): Extension<Runtime>) -> Result<Json<Value>, ApiError> {
+async fn reload(State(runtime): State<Runtime>) -> Result<Json<Value>, ApiError> {
     match runtime.reload().await {
         Ok(report) => Ok(Json(json!({ "reloaded": true, "report": report }))),
         Err(ReloadError::NoSource) => Err(ApiError::unavailable(

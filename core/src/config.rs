@@ -11,6 +11,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::{JsonSchema, Schema};
@@ -20,6 +21,7 @@ use serde_json::{Map, Value, json};
 
 use crate::plugin::PluginDescriptor;
 use crate::registry::Registry;
+use crate::secret::{REDACTED, Secret};
 use crate::server::ServerOptions;
 
 /// The prefix of environment overrides: `PLEXICHAT__SECTION__KEY=value`.
@@ -29,37 +31,93 @@ pub const ENV_ADMIN_TOKEN: &str = "PLEXICHAT_ADMIN_TOKEN";
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_FILE: &str = "plexichat.toml";
 
-/// `[server]`: how the HTTP server listens and what it accepts.
+/// `[server]`: how the HTTP server listens, what it accepts, and how long each phase may take.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSection {
     /// Address to listen on: an IP address and a port.
     pub bind: SocketAddr,
-    /// Bearer token for `/api/v1/admin/*`. Prefer `PLEXICHAT_ADMIN_TOKEN` over writing it here.
+    /// Bearer token for `/api/v1/admin/*`. Prefer `PLEXICHAT_ADMIN_TOKEN` over writing it
+    /// here; without either, the server generates one in the data directory.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     /// A request not answered within this time gets 408, e.g. `"30s"`, `"2m"`.
-    #[schemars(example = "30s")]
-    pub request_timeout: String,
+    #[serde(with = "duration")]
+    #[schemars(with = "String", example = "30s")]
+    pub request_timeout: Duration,
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[schemars(range(min = 1))]
     pub body_limit: u64,
-    /// Longest a plugin's start or stop may take, and how long shutdown waits for its
-    /// background tasks, e.g. `"10s"`.
-    #[schemars(example = "10s")]
-    pub phase_timeout: String,
+    /// Longest a plugin's `init` or `stop`, the handlers of a lifecycle event, or a
+    /// plugin's background tasks may take to finish, e.g. `"10s"`.
+    #[serde(with = "duration")]
+    #[schemars(with = "String", example = "10s")]
+    pub phase_timeout: Duration,
+    /// A connection that has started sending a request must complete its head (request line
+    /// and headers) within this time, or it is closed.
+    #[serde(with = "duration")]
+    #[schemars(with = "String", example = "10s")]
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight and no traffic for this long is closed.
+    #[serde(with = "duration")]
+    #[schemars(with = "String", example = "60s")]
+    pub idle_timeout: Duration,
+    /// Most connections served at once; further clients wait in the listen backlog until
+    /// one closes. Lowered at start to what the process's file-descriptor limit allows.
+    #[schemars(range(min = 1))]
+    pub max_connections: u32,
+    /// At shutdown, how long in-flight requests may take to finish before the remaining
+    /// connections are closed.
+    #[serde(with = "duration")]
+    #[schemars(with = "String", example = "10s")]
+    pub drain_timeout: Duration,
+    /// How long a readiness result (`/ready`, per-plugin health) is reused before the
+    /// plugin's `ready` hook runs again.
+    #[serde(with = "duration")]
+    #[schemars(with = "String", example = "1s")]
+    pub ready_cache: Duration,
 }
 
 impl Default for ServerSection {
     fn default() -> Self {
-        let options = ServerOptions::default();
         ServerSection {
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
             admin_token: None,
-            request_timeout: humantime::format_duration(options.request_timeout).to_string(),
-            body_limit: options.body_limit as u64,
-            phase_timeout: humantime::format_duration(options.phase_timeout).to_string(),
+            request_timeout: Duration::from_secs(30),
+            body_limit: 1024 * 1024,
+            phase_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            drain_timeout: Duration::from_secs(10),
+            ready_cache: Duration::from_secs(1),
         }
+    }
+}
+
+/// The `[server]` keys that hold a duration, as JSON pointers.
+const DURATIONS: [&str; 6] = [
+    "/server/request_timeout",
+    "/server/phase_timeout",
+    "/server/header_read_timeout",
+    "/server/idle_timeout",
+    "/server/drain_timeout",
+    "/server/ready_cache",
+];
+
+/// Durations written as text (`"30s"`, `"1m 30s"`, `"500ms"`), read with humantime.
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&humantime::format_duration(*value))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -135,17 +193,80 @@ pub struct ConfigIssue {
 }
 
 impl ConfigIssue {
-    fn new(pointer: impl Into<String>, found: Option<Value>, problem: impl Into<String>) -> Self {
+    /// An issue at `pointer`. The value found is redacted where the key holds a secret (the
+    /// admin token, or a plugin setting whose name says token, secret, password or key) and
+    /// shortened where it is long, and the problem text loses the same way, so that
+    /// validation messages and reload error bodies never echo a secret or a megabyte.
+    pub(crate) fn new(
+        pointer: impl Into<String>,
+        found: Option<Value>,
+        problem: impl Into<String>,
+    ) -> Self {
         let pointer = pointer.into();
         let plugin = pointer
             .strip_prefix("/plugins/")
             .map(|rest| rest.split('/').next().unwrap_or_default().to_string());
+        let mut problem = problem.into();
+        let found = found.map(|value| {
+            let shown = if is_secret_pointer(&pointer) {
+                Value::String(REDACTED.to_string())
+            } else {
+                shorten(&value)
+            };
+            if shown != value {
+                let (text, shown_text) = (value.to_string(), shown.to_string());
+                problem = problem.replace(&text, &shown_text);
+                if let Value::String(raw) = &value {
+                    problem = problem.replace(raw.as_str(), REDACTED);
+                }
+            }
+            shown
+        });
         ConfigIssue {
             plugin,
             pointer,
             found,
-            problem: problem.into(),
+            problem: cut(&problem, MAX_PROBLEM_CHARS),
         }
+    }
+}
+
+/// Longest problem text an issue carries.
+const MAX_PROBLEM_CHARS: usize = 300;
+/// Longest string value an issue shows.
+const MAX_VALUE_CHARS: usize = 100;
+
+/// Whether the key at `pointer` holds a secret: the admin token, or any key whose name
+/// contains `token`, `secret`, `password`, `passwd` or `key` (as in `api_key`).
+pub fn is_secret_pointer(pointer: &str) -> bool {
+    let key = pointer.rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
+    ["token", "secret", "password", "passwd", "key"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+/// A value short enough for a message: long strings are cut, large arrays and objects are
+/// described instead of shown.
+fn shorten(value: &Value) -> Value {
+    match value {
+        Value::String(text) if text.chars().count() > MAX_VALUE_CHARS => {
+            Value::String(cut(text, MAX_VALUE_CHARS))
+        }
+        Value::Array(items) if value.to_string().len() > MAX_VALUE_CHARS => {
+            Value::String(format!("(an array of {} items)", items.len()))
+        }
+        Value::Object(map) if value.to_string().len() > MAX_VALUE_CHARS => {
+            Value::String(format!("(a table of {} keys)", map.len()))
+        }
+        other => other.clone(),
+    }
+}
+
+/// `text` cut to `max` characters, marked with `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((index, _)) => format!("{}…", &text[..index]),
+        None => text.to_string(),
     }
 }
 
@@ -191,7 +312,7 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 /// A validated configuration, ready to start a server with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// `[server]`.
     pub server: ServerSection,
@@ -199,10 +320,129 @@ pub struct Config {
     pub data: DataSection,
     /// Plugins kept from starting, as written (dependents are disabled with them at start).
     pub disabled: BTreeSet<String>,
+    /// Plugins declared with `auto_start = false` that start anyway, as written.
+    pub enabled: BTreeSet<String>,
     /// Each compiled-in plugin's section after defaults, as JSON (what `status` shows).
     pub plugin_values: BTreeMap<&'static str, Value>,
     /// Each configured plugin's typed configuration.
     pub(crate) plugin_configs: BTreeMap<&'static str, Arc<dyn Any + Send + Sync>>,
+}
+
+/// Plugin sections are left out: a plugin's settings may hold secrets that only it knows
+/// to be secret.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("server", &self.server)
+            .field("data", &self.data)
+            .field("disabled", &self.disabled)
+            .field("enabled", &self.enabled)
+            .field("plugins", &self.plugin_values.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A command-line flag that sets a configuration value. Flags are validated exactly like
+/// the file and the environment, and beat both; an issue they cause names the flag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flag {
+    /// The flag as typed, e.g. `--body-limit`.
+    pub name: &'static str,
+    /// The key it sets, as a JSON pointer, e.g. `/server/body_limit`.
+    pub pointer: &'static str,
+    value: toml::Value,
+}
+
+impl Flag {
+    /// A flag whose value is text, e.g. `--request-timeout 30s`.
+    pub fn text(name: &'static str, pointer: &'static str, value: impl Into<String>) -> Flag {
+        Flag {
+            name,
+            pointer,
+            value: toml::Value::String(value.into()),
+        }
+    }
+
+    /// A flag whose value is a number, e.g. `--body-limit 1024`.
+    pub fn integer(name: &'static str, pointer: &'static str, value: i64) -> Flag {
+        Flag {
+            name,
+            pointer,
+            value: toml::Value::Integer(value),
+        }
+    }
+}
+
+/// Where the configuration file is, decided once at start so that a reload reads the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigFile {
+    /// `--config PATH`: it must exist.
+    Given(PathBuf),
+    /// [`DEFAULT_FILE`] in the working directory, which existed at start.
+    Found(PathBuf),
+    /// No file: the built-in defaults and the environment.
+    None,
+}
+
+/// Largest configuration file read; a larger one is refused before it is parsed.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+impl ConfigFile {
+    /// `given`, else [`DEFAULT_FILE`] if it exists, else none.
+    pub fn locate(given: Option<&std::path::Path>) -> ConfigFile {
+        match given {
+            Some(path) => ConfigFile::Given(path.to_path_buf()),
+            None if std::path::Path::new(DEFAULT_FILE).exists() => {
+                ConfigFile::Found(PathBuf::from(DEFAULT_FILE))
+            }
+            None => ConfigFile::None,
+        }
+    }
+
+    /// The file's text and its name for messages; `None` when there is no file. On a
+    /// reload, a file that went missing or empty is an error: the server keeps its
+    /// configuration rather than silently falling back to the built-in defaults.
+    fn read(&self, reloading: bool) -> Result<Option<(String, String)>, ConfigErrors> {
+        let (ConfigFile::Given(path) | ConfigFile::Found(path)) = self else {
+            return Ok(None);
+        };
+        let source = path.display().to_string();
+        let fail = |problem: String| ConfigErrors {
+            source: source.clone(),
+            issues: vec![ConfigIssue::new("", None, problem)],
+        };
+        let text = read_limited(path).map_err(|problem| fail(problem))?;
+        if reloading && text.trim().is_empty() {
+            return Err(fail(
+                "the file is empty; refusing to replace the running configuration with the \
+                 built-in defaults (write at least a comment if that is what you want)"
+                    .to_string(),
+            ));
+        }
+        Ok(Some((text, source)))
+    }
+}
+
+/// Reads at most [`MAX_FILE_BYTES`] of a regular file.
+fn read_limited(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|error| format!("cannot read the file: {error}"))?;
+    let metadata = file
+        .metadata()
+        .map_err(|error| format!("cannot read the file: {error}"))?;
+    if !metadata.is_file() {
+        return Err("not a regular file".to_string());
+    }
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|error| format!("cannot read the file: {error}"))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "the file is larger than {MAX_FILE_BYTES} bytes; a configuration is a few kilobytes"
+        ));
+    }
+    Ok(text)
 }
 
 impl Config {
@@ -219,6 +459,17 @@ impl Config {
     pub fn parse(
         text: &str,
         env: &[(String, String)],
+        registry: &Registry,
+        source: &str,
+    ) -> Result<Config, ConfigErrors> {
+        Config::parse_with_flags(text, env, &[], registry, source)
+    }
+
+    /// Like [`Config::parse`], with command-line `flags` applied last.
+    pub fn parse_with_flags(
+        text: &str,
+        env: &[(String, String)],
+        flags: &[Flag],
         registry: &Registry,
         source: &str,
     ) -> Result<Config, ConfigErrors> {
@@ -243,35 +494,48 @@ impl Config {
             )])
         })?;
         apply_env(&mut document, env).map_err(errors)?;
+        for flag in flags {
+            let path: Vec<String> = flag.pointer[1..].split('/').map(String::from).collect();
+            insert_at(&mut document, &path, flag.value.clone());
+        }
         let document = serde_json::to_value(&document)
             .map_err(|error| errors(vec![ConfigIssue::new("", None, error.to_string())]))?;
-        validate(document, registry).map_err(errors)
+        validate(document, registry).map_err(|mut issues| {
+            for issue in &mut issues {
+                if let Some(flag) = flags.iter().find(|flag| flag.pointer == issue.pointer) {
+                    issue.problem = format!("{} (set by {})", issue.problem, flag.name);
+                }
+            }
+            errors(issues)
+        })
     }
 
-    /// Reads `path` (or [`DEFAULT_FILE`] if it exists, or nothing) and parses it with `env`.
-    /// The only I/O is reading that one file; a file that cannot be read is reported like
+    /// Reads `file` and parses it with `env` and `flags`. The only I/O is reading that one
+    /// file, at most [`MAX_FILE_BYTES`] of it; a file that cannot be read is reported like
     /// any other problem.
     pub fn load(
-        path: Option<&std::path::Path>,
+        file: &ConfigFile,
         env: &[(String, String)],
+        flags: &[Flag],
         registry: &Registry,
     ) -> Result<Config, ConfigErrors> {
-        let default = std::path::Path::new(DEFAULT_FILE);
-        let path = path.or_else(|| default.exists().then_some(default));
-        let Some(path) = path else {
-            return Config::parse("", env, registry, "the built-in defaults");
-        };
-        let source = path.display().to_string();
-        match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(&text, env, registry, &source),
-            Err(error) => Err(ConfigErrors {
-                issues: vec![ConfigIssue::new(
-                    "",
-                    None,
-                    format!("cannot read the file: {error}"),
-                )],
-                source,
-            }),
+        match file.read(false)? {
+            Some((text, source)) => Config::parse_with_flags(&text, env, flags, registry, &source),
+            None => Config::parse_with_flags("", env, flags, registry, "the built-in defaults"),
+        }
+    }
+
+    /// Like [`Config::load`] for a running server: the file chosen at start must still be
+    /// there and not be empty.
+    pub fn reload(
+        file: &ConfigFile,
+        env: &[(String, String)],
+        flags: &[Flag],
+        registry: &Registry,
+    ) -> Result<Config, ConfigErrors> {
+        match file.read(true)? {
+            Some((text, source)) => Config::parse_with_flags(&text, env, flags, registry, &source),
+            None => Config::parse_with_flags("", env, flags, registry, "the built-in defaults"),
         }
     }
 
@@ -287,7 +551,17 @@ impl Config {
                 a.request_timeout != b.request_timeout,
             ),
             ("server.body_limit", a.body_limit != b.body_limit),
-            ("server.phase_timeout", a.phase_timeout != b.phase_timeout),
+            (
+                "server.header_read_timeout",
+                a.header_read_timeout != b.header_read_timeout,
+            ),
+            ("server.idle_timeout", a.idle_timeout != b.idle_timeout),
+            (
+                "server.max_connections",
+                a.max_connections != b.max_connections,
+            ),
+            ("server.drain_timeout", a.drain_timeout != b.drain_timeout),
+            ("server.ready_cache", a.ready_cache != b.ready_cache),
             ("data.dir", self.data != other.data),
         ]
         .into_iter()
@@ -298,15 +572,16 @@ impl Config {
 
     /// The limits `[server]` sets, for [`crate::server::serve`].
     pub fn server_options(&self) -> ServerOptions {
+        let server = &self.server;
         ServerOptions {
-            // Validation parsed this already; the fallback is unreachable but harmless.
-            request_timeout: humantime::parse_duration(&self.server.request_timeout)
-                .unwrap_or(ServerOptions::default().request_timeout),
-            body_limit: usize::try_from(self.server.body_limit).unwrap_or(usize::MAX),
-            admin_token: self.server.admin_token.as_deref().map(Arc::from),
-            phase_timeout: humantime::parse_duration(&self.server.phase_timeout)
-                .unwrap_or(ServerOptions::default().phase_timeout),
+            request_timeout: server.request_timeout,
+            body_limit: usize::try_from(server.body_limit).unwrap_or(usize::MAX),
+            admin_token: server.admin_token.clone(),
             strict: false,
+            header_read_timeout: server.header_read_timeout,
+            idle_timeout: server.idle_timeout,
+            max_connections: server.max_connections as usize,
+            drain_timeout: server.drain_timeout,
         }
     }
 
@@ -318,14 +593,15 @@ impl Config {
 
 /// Applies `PLEXICHAT__A__B=value` as `a.b = value`; values are read as TOML (`5`, `true`,
 /// `"text"`, `[1, 2]`), and anything that is not valid TOML is taken as a string.
+///
+/// The admin token is the exception: `PLEXICHAT_ADMIN_TOKEN` and
+/// `PLEXICHAT__SERVER__ADMIN_TOKEN` are taken verbatim as strings (`123456` and `true` are
+/// tokens, not numbers), and when both are set `PLEXICHAT_ADMIN_TOKEN` wins.
 fn apply_env(document: &mut toml::Table, env: &[(String, String)]) -> Result<(), Vec<ConfigIssue>> {
     let mut issues = Vec::new();
     let mut overrides: Vec<(Vec<String>, &str)> = env
         .iter()
         .filter_map(|(name, value)| {
-            if name == ENV_ADMIN_TOKEN {
-                return Some((vec!["server".into(), "admin_token".into()], value.as_str()));
-            }
             let path = name.strip_prefix(ENV_PREFIX)?;
             Some((
                 path.split("__").map(str::to_ascii_lowercase).collect(),
@@ -333,9 +609,9 @@ fn apply_env(document: &mut toml::Table, env: &[(String, String)]) -> Result<(),
             ))
         })
         .collect();
-    // A specific variable beats the generic one; sorting makes the result independent of the
-    // order the environment listed them in.
+    // Sorting makes the result independent of the order the environment listed them in.
     overrides.sort();
+    let token = ["server".to_string(), "admin_token".to_string()];
     for (path, raw) in overrides {
         let pointer = format!("/{}", path.join("/"));
         if path.iter().any(String::is_empty) {
@@ -346,10 +622,14 @@ fn apply_env(document: &mut toml::Table, env: &[(String, String)]) -> Result<(),
             ));
             continue;
         }
-        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-            .ok()
-            .and_then(|mut table| table.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+        let value = if path == token {
+            toml::Value::String(raw.to_string())
+        } else {
+            toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                .ok()
+                .and_then(|mut table| table.remove("v"))
+                .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+        };
         if !insert_at(document, &path, value) {
             issues.push(ConfigIssue::new(
                 pointer,
@@ -357,6 +637,9 @@ fn apply_env(document: &mut toml::Table, env: &[(String, String)]) -> Result<(),
                 "environment override goes below a value that is not a table",
             ));
         }
+    }
+    if let Some((_, raw)) = env.iter().find(|(name, _)| name == ENV_ADMIN_TOKEN) {
+        insert_at(document, &token, toml::Value::String(raw.clone()));
     }
     if issues.is_empty() {
         Ok(())
@@ -410,6 +693,12 @@ pub fn schema(registry: &Registry) -> Value {
         "properties": {
             "disabled": {
                 "description": "Compiled-in plugins to keep from starting; their dependents stop with them.",
+                "type": "array",
+                "uniqueItems": true,
+                "items": { "enum": names },
+            },
+            "enabled": {
+                "description": "Plugins declared with `auto_start = false` to start anyway.",
                 "type": "array",
                 "uniqueItems": true,
                 "items": { "enum": names },
@@ -521,7 +810,7 @@ fn validate(mut document: Value, registry: &Registry) -> Result<Config, Vec<Conf
             "not an IP address and port; write e.g. \"127.0.0.1:8000\" or \"[::1]:8000\"",
         ));
     }
-    for pointer in ["/server/request_timeout", "/server/phase_timeout"] {
+    for pointer in DURATIONS {
         if let Some(Value::String(timeout)) = document.pointer(pointer)
             && let Err(error) = humantime::parse_duration(timeout)
         {
@@ -541,16 +830,26 @@ fn validate(mut document: Value, registry: &Registry) -> Result<Config, Vec<Conf
         deserialize_section("/server", section("server"), &mut issues).unwrap_or_default();
     let data: DataSection =
         deserialize_section("/data", section("data"), &mut issues).unwrap_or_default();
-    let disabled: BTreeSet<String> = document
-        .get("disabled")
-        .and_then(Value::as_array)
-        .map(|names| {
-            names
-                .iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let names = |key: &str| -> BTreeSet<String> {
+        document
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (disabled, enabled) = (names("disabled"), names("enabled"));
+    for name in disabled.intersection(&enabled) {
+        issues.push(ConfigIssue::new(
+            "/enabled",
+            Some(json!(name)),
+            format!("`{name}` is both in `disabled` and in `enabled`; keep it in one"),
+        ));
+    }
 
     let mut plugin_values = BTreeMap::new();
     let mut plugin_configs = BTreeMap::new();
@@ -580,6 +879,7 @@ fn validate(mut document: Value, registry: &Registry) -> Result<Config, Vec<Conf
         server,
         data,
         disabled,
+        enabled,
         plugin_values,
         plugin_configs,
     })
@@ -608,11 +908,11 @@ fn deserialize_section<T: DeserializeOwned>(
 }
 
 /// A complete, commented configuration with every default, for the plugins in `registry`;
-/// it passes [`Config::parse`] unchanged.
+/// it passes [`Config::parse`] unchanged. Comments come from the schema's descriptions, so
+/// they cannot disagree with `config schema`.
 pub fn example(registry: &Registry) -> String {
-    let server = ServerSection::default();
-    let data = DataSection::default();
     let names: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
+    let schema = schema(registry);
     let mut out = String::new();
     out.push_str(
         "# plexichat.toml: generated by `plexichat config example` for this binary's plugins:\n",
@@ -630,69 +930,62 @@ pub fn example(registry: &Registry) -> String {
         "# PLEXICHAT__SERVER__BIND=0.0.0.0:8080 or PLEXICHAT__PLUGINS__<NAME>__<KEY>=value.\n\n",
     );
     out.push_str("# Compiled-in plugins to keep from starting; their dependents stop with them.\n");
-    out.push_str("disabled = []\n\n");
-    out.push_str("[server]\n");
-    out.push_str("# Address to listen on: an IP address and a port.\n");
-    out.push_str(&format!("bind = \"{}\"\n", server.bind));
+    out.push_str("disabled = []\n");
+    out.push_str("# Plugins declared with `auto_start = false` to start anyway.\n");
+    out.push_str("enabled = []\n");
+    let server = serde_json::to_value(ServerSection::default()).unwrap_or(Value::Null);
+    out.push_str("\n[server]\n");
+    write_keys(&mut out, server, section_properties(&schema, "/properties/server").as_ref());
     out.push_str(
         "# Bearer token for /api/v1/admin/*. Prefer the PLEXICHAT_ADMIN_TOKEN variable.\n",
     );
     out.push_str("# admin_token = \"...\"\n");
-    out.push_str("# A request not answered within this time gets 408.\n");
-    out.push_str(&format!(
-        "request_timeout = \"{}\"\n",
-        server.request_timeout
-    ));
-    out.push_str("# Largest accepted request body in bytes; larger bodies get 413.\n");
-    out.push_str(&format!("body_limit = {}\n", server.body_limit));
-    out.push_str(
-        "# Longest a plugin's start or stop may take; also how long shutdown waits for tasks.\n",
-    );
-    out.push_str(&format!("phase_timeout = \"{}\"\n\n", server.phase_timeout));
-    out.push_str("[data]\n");
-    out.push_str("# Directory for everything the server writes; created at start if missing.\n");
-    out.push_str(&format!("dir = {}\n", toml_value(&json!(data.dir))));
-
-    let schema = schema(registry);
+    let data = serde_json::to_value(DataSection::default()).unwrap_or(Value::Null);
+    out.push_str("\n[data]\n");
+    write_keys(&mut out, data, section_properties(&schema, "/properties/data").as_ref());
     for plugin in registry.plugins() {
         let Some(spec) = plugin.config else {
             continue;
         };
         out.push_str(&format!("\n[plugins.{}]\n", plugin.name));
-        let defaults = (spec.defaults)();
-        let properties = plugin_properties(&schema, plugin.name);
-        if let Value::Object(values) = defaults {
-            for (key, value) in values {
-                if let Some(property) = properties.as_ref().and_then(|p| p.get(&key)) {
-                    if let Some(text) = property.get("description").and_then(Value::as_str) {
-                        for line in text.lines() {
-                            out.push_str(&format!("# {line}\n"));
-                        }
-                    }
-                    let range = [("minimum", ">="), ("maximum", "<=")]
-                        .iter()
-                        .filter_map(|(bound, sign)| {
-                            property.get(*bound).map(|v| format!("{sign} {v}"))
-                        })
-                        .collect::<Vec<_>>();
-                    if !range.is_empty() {
-                        out.push_str(&format!("# allowed: {}\n", range.join(", ")));
-                    }
-                }
-                if value.is_null() {
-                    out.push_str(&format!("# {key} = (unset)\n"));
-                } else {
-                    out.push_str(&format!("{key} = {}\n", toml_value(&value)));
-                }
-            }
-        }
+        let pointer = format!("/properties/plugins/properties/{}", plugin.name);
+        write_keys(&mut out, (spec.defaults)(), section_properties(&schema, &pointer).as_ref());
     }
     out
 }
 
-/// The `properties` of a plugin's schema, following one `$ref` into `definitions`.
-fn plugin_properties(schema: &Value, plugin: &str) -> Option<Map<String, Value>> {
-    let mut node = schema.pointer(&format!("/properties/plugins/properties/{plugin}"))?;
+/// Writes each key of `values` with its description and range as comments.
+fn write_keys(out: &mut String, values: Value, properties: Option<&Map<String, Value>>) {
+    let Value::Object(values) = values else {
+        return;
+    };
+    for (key, value) in values {
+        if let Some(property) = properties.and_then(|p| p.get(&key)) {
+            if let Some(text) = property.get("description").and_then(Value::as_str) {
+                for line in text.lines() {
+                    out.push_str(&format!("# {line}\n"));
+                }
+            }
+            let range = [("minimum", ">="), ("maximum", "<=")]
+                .iter()
+                .filter_map(|(bound, sign)| property.get(*bound).map(|v| format!("{sign} {v}")))
+                .collect::<Vec<_>>();
+            if !range.is_empty() {
+                out.push_str(&format!("# allowed: {}\n", range.join(", ")));
+            }
+        }
+        if value.is_null() {
+            out.push_str(&format!("# {key} = (unset)\n"));
+        } else {
+            out.push_str(&format!("{key} = {}\n", toml_value(&value)));
+        }
+    }
+}
+
+/// The `properties` of the schema node at `pointer`, following one `$ref` into
+/// `definitions`.
+fn section_properties(schema: &Value, pointer: &str) -> Option<Map<String, Value>> {
+    let mut node = schema.pointer(pointer)?;
     if let Some(reference) = node.get("$ref").and_then(Value::as_str) {
         node = schema.pointer(reference.trim_start_matches('#'))?;
     }

@@ -1,22 +1,43 @@
-//! The serialisable description of a compiled-in plugin, shared by `GET /api/v1/plugins` and
-//! `plexichat plugins list --json` so the two can never disagree.
+//! The one serialisable description of a compiled-in plugin, shared by `GET /api/v1/plugins`,
+//! the admin view and `plexichat plugins list --json`, so that they cannot disagree.
+//!
+//! Public answers carry names, states and counters only; error texts (a failed `init`, a
+//! task's last error) appear only in [`Audience::Admin`] descriptions.
 
 use serde::Serialize;
 
 use crate::plugin::PluginDescriptor;
 use crate::registry::Registry;
 use crate::route::Method;
+use crate::runtime::{HandlerStats, RouteStats, Runtime};
+use crate::state::PluginStatus;
 
-/// A plugin's manifest plus what it registered.
+/// Who a description is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Anyone: names, states and counters.
+    Public,
+    /// An authenticated operator: also error texts.
+    Admin,
+}
+
+/// A plugin's manifest, state and registrations, and for a running server its counters.
 #[derive(Debug, Serialize)]
 pub struct PluginInfo {
     /// The manifest fields, flattened into this object.
     #[serde(flatten)]
     pub manifest: &'static PluginDescriptor,
+    /// Its state (`{"state": "running"}`, flattened); for a listing made without a server,
+    /// the state the configuration starts it in.
+    #[serde(flatten)]
+    pub status: PluginStatus,
     /// Routes with full paths.
     pub routes: Vec<RouteInfo>,
     /// Event handlers in dispatch order.
     pub event_handlers: Vec<HandlerInfo>,
+    /// Counters and tasks of a running server.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub live: Option<Live>,
 }
 
 /// One route of a plugin.
@@ -41,11 +62,44 @@ pub struct HandlerInfo {
     pub priority: i32,
 }
 
+/// What a running server knows about a plugin beyond its registrations.
+#[derive(Debug, Serialize)]
+pub struct Live {
+    /// Calls and failures per handler.
+    pub handler_stats: Vec<HandlerStats>,
+    /// Route counters.
+    pub route_stats: RouteStats,
+    /// Background tasks.
+    pub tasks: Vec<TaskInfo>,
+    /// Why its last `init` failed (admin only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A background task as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct TaskInfo {
+    /// Task name.
+    pub name: &'static str,
+    /// `running`, `restarting`, `finished` or `stopped`.
+    pub state: &'static str,
+    /// Times the supervisor restarted it.
+    pub restarts: u64,
+    /// Its last error (admin only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
 impl PluginInfo {
-    /// Describes `plugin` from what `registry` collected.
-    pub fn new(registry: &Registry, plugin: &'static PluginDescriptor) -> PluginInfo {
+    /// Describes `plugin` in `status` from what `registry` collected, without live data.
+    pub fn new(
+        registry: &Registry,
+        plugin: &'static PluginDescriptor,
+        status: PluginStatus,
+    ) -> PluginInfo {
         PluginInfo {
             manifest: plugin,
+            status,
             routes: registry
                 .routes_of(plugin.name)
                 .map(|route| RouteInfo {
@@ -62,15 +116,44 @@ impl PluginInfo {
                     priority: handler.descriptor.priority,
                 })
                 .collect(),
+            live: None,
         }
     }
 
-    /// Describes every plugin, in start order.
-    pub fn all(registry: &Registry) -> Vec<PluginInfo> {
-        registry
+    /// Describes `plugin` as `runtime` runs it, for `audience`.
+    pub fn of_running(
+        runtime: &Runtime,
+        plugin: &'static PluginDescriptor,
+        audience: Audience,
+    ) -> PluginInfo {
+        let admin = audience == Audience::Admin;
+        let status = runtime.status(plugin.name).unwrap_or(PluginStatus::Stopped);
+        let mut info = PluginInfo::new(runtime.registry(), plugin, status);
+        info.live = Some(Live {
+            handler_stats: runtime.handler_stats(plugin.name),
+            route_stats: runtime.route_stats(plugin.name),
+            tasks: runtime
+                .task_status(plugin.name)
+                .into_iter()
+                .map(|task| TaskInfo {
+                    name: task.name,
+                    state: task.state,
+                    restarts: task.restarts,
+                    last_error: task.last_error.filter(|_| admin),
+                })
+                .collect(),
+            error: runtime.failure(plugin.name).filter(|_| admin),
+        });
+        info
+    }
+
+    /// Every plugin as `runtime` runs it, in start order.
+    pub fn all_running(runtime: &Runtime, audience: Audience) -> Vec<PluginInfo> {
+        runtime
+            .registry()
             .plugins()
             .iter()
-            .map(|plugin| PluginInfo::new(registry, plugin))
+            .map(|plugin| PluginInfo::of_running(runtime, plugin, audience))
             .collect()
     }
 }

@@ -23,18 +23,22 @@
 // Generated code names `::plexichat::…`; this lets the crate's own tests use the macros too.
 extern crate self as plexichat;
 
-pub mod admin;
+mod admin;
 pub mod config;
+mod connections;
+pub mod data_dir;
 pub mod error;
 pub mod event;
 pub mod extract;
 pub mod info;
 pub mod lifecycle;
+mod log_limit;
 mod middleware;
 pub mod plugin;
 pub mod registry;
 pub mod route;
 pub mod runtime;
+pub mod secret;
 pub mod server;
 pub mod state;
 pub mod testing;
@@ -49,6 +53,7 @@ pub use plexichat_macros::{config, event, on_event, plugin, route};
 pub use plugin::{Plugin, PluginDescriptor, PluginType};
 pub use registry::{Registry, RegistryError, RegistryErrors};
 pub use runtime::{DispatchReport, Runtime};
+pub use secret::Secret;
 /// Re-exported for `#[config]` types (`#[schemars(range(min = 1))]` and friends).
 pub use schemars;
 /// Re-exported so that plugins need no direct serde dependency (`#[serde(crate = "plexichat::serde")]`).
@@ -93,7 +98,9 @@ pub mod __private {
     pub use crate::registry::{PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES};
     pub use crate::route::{Method, RouteDescriptor, method_router};
     pub use crate::runtime::Runtime;
-    pub use axum::routing::MethodRouter;
+
+    /// What a `#[route]`'s descriptor builds: the handler with the runtime as router state.
+    pub type MethodRouter = axum::routing::MethodRouter<Runtime>;
     #[cfg(feature = "inventory")]
     pub use inventory;
     pub use linkme;

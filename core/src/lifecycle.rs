@@ -1,24 +1,25 @@
-//! Plugin lifecycle hooks (`init`, `ready`, `stop`) and supervised background tasks.
+//! Plugin lifecycle hooks (`init`, `ready`, `stop`), what they receive ([`PluginContext`]),
+//! and what a background task receives ([`TaskContext`]).
 //!
-//! Phases, in order: configuration validated → `init` of each plugin in dependency order
-//! (each within a timeout; a failure marks the plugin `failed` and stops its dependents) →
-//! `startup` event → serving, with `ready` answering `/ready` → `shutdown` event → `stop` of
-//! each plugin in reverse dependency order → background tasks cancelled and awaited.
+//! Phases of a server, in order: configuration validated → `starting` event → `init` of each
+//! plugin in dependency order (each within the phase timeout; a failure marks the plugin
+//! `failed` and disables its dependents) → `startup` event → serving, with `ready` answering
+//! `/ready` → `shutdown` event → `stop` of each plugin in reverse dependency order, each
+//! followed by the cancellation of its tasks → `stopped` event. A plugin enabled at run time
+//! gets its `init` then; one disabled at run time gets its `stop` and loses its tasks.
 
 use std::any::Any;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use futures_util::FutureExt;
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::plugin::{Configurable, Plugin};
-use crate::runtime::{Runtime, panic_message};
+use crate::runtime::Runtime;
+
+pub use crate::runtime::TaskStatus;
 
 /// Any error a hook or task returns; `?` converts every `std::error::Error`, and
 /// `"message".into()` makes one from text.
@@ -31,9 +32,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
     label = "add `impl plexichat::Lifecycle for {Self} {{}}` and override the hooks you need"
 )]
 pub trait Lifecycle: Plugin + Sized {
-    /// Called once at start, after every dependency's `init` succeeded. An error, a panic or
-    /// a timeout marks the plugin failed: its routes answer 503 and its dependents are
-    /// disabled, while the rest of the server starts. Spawn background tasks here.
+    /// Called when the plugin starts: at server start, or when it is enabled at run time,
+    /// always after every dependency is running, and before its routes serve. An error, a
+    /// panic or a timeout marks the plugin failed: its routes answer 503 and its dependents
+    /// are disabled, while the rest of the server runs. Spawn background tasks here; they
+    /// are cancelled when the plugin stops.
     fn init(&self, context: &PluginContext) -> impl Future<Output = Result<(), BoxError>> + Send {
         let _ = context;
         async { Ok(()) }
@@ -45,7 +48,9 @@ pub trait Lifecycle: Plugin + Sized {
         async { Ok(()) }
     }
 
-    /// Called once at shutdown, dependents first, before background tasks are cancelled.
+    /// Called when the plugin stops: at shutdown (dependents first), or when it, or a plugin
+    /// it depends on, is disabled at run time. Its routes already answer 503; its
+    /// background tasks are cancelled right after.
     fn stop(&self, context: &PluginContext) -> impl Future<Output = ()> + Send {
         let _ = context;
         async {}
@@ -147,9 +152,10 @@ impl PluginContext {
 
     /// Runs `task` in the background under a supervisor: if it returns an error or panics,
     /// the error is logged and counted and the task is started again after an exponential
-    /// backoff (100 ms doubling up to 30 s). A task that returns `Ok` has finished. At
-    /// shutdown every task's [`TaskContext::cancelled`] resolves and the server waits for
-    /// tasks to end, up to its shutdown timeout.
+    /// backoff (100 ms doubling up to 30 s). A task that returns `Ok` has finished. When the
+    /// plugin stops (disabled, or the server shuts down) every one of its tasks'
+    /// [`TaskContext::cancelled`] resolves and the runtime waits for them to end, up to the
+    /// phase timeout.
     pub fn spawn<F, Fut>(&self, name: &'static str, task: F)
     where
         F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
@@ -169,12 +175,17 @@ pub struct TaskContext {
 }
 
 impl TaskContext {
-    /// Resolves when the server shuts down; `select!` on it around long waits.
+    pub(crate) fn new(token: CancellationToken, runtime: Runtime) -> TaskContext {
+        TaskContext { token, runtime }
+    }
+
+    /// Resolves when the plugin stops (it is disabled, or the server shuts down); `select!`
+    /// on it around long waits.
     pub async fn cancelled(&self) {
         self.token.cancelled().await
     }
 
-    /// Waits for `duration`; returns `false` instead if the server shuts down first, so a
+    /// Waits for `duration`; returns `false` instead if the plugin stops first, so a
     /// periodic task is `while task.sleep(interval).await { ... }`.
     pub async fn sleep(&self, duration: Duration) -> bool {
         tokio::select! {
@@ -183,7 +194,7 @@ impl TaskContext {
         }
     }
 
-    /// Whether the server is shutting down.
+    /// Whether the plugin is stopping.
     pub fn is_cancelled(&self) -> bool {
         self.token.is_cancelled()
     }
@@ -192,130 +203,4 @@ impl TaskContext {
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
     }
-}
-
-/// A background task's state, as the plugin's health shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TaskStatus {
-    /// Owning plugin.
-    pub plugin: &'static str,
-    /// Task name.
-    pub name: &'static str,
-    /// `running`, `restarting` (waiting out its backoff), `finished` or `stopped`.
-    pub state: &'static str,
-    /// Times the supervisor restarted it.
-    pub restarts: u64,
-    /// The last error or panic.
-    pub last_error: Option<String>,
-}
-
-/// Every background task of a runtime, their cancellation and their tracker.
-#[derive(Debug, Default)]
-pub(crate) struct Tasks {
-    token: CancellationToken,
-    tracker: TaskTracker,
-    list: Mutex<Vec<Arc<Mutex<TaskStatus>>>>,
-}
-
-/// First restart delay; doubles per consecutive failure up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-/// Longest restart delay.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-impl Tasks {
-    fn spawn<F, Fut>(&self, plugin: &'static str, name: &'static str, runtime: Runtime, task: F)
-    where
-        F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
-    {
-        let status = Arc::new(Mutex::new(TaskStatus {
-            plugin,
-            name,
-            state: "running",
-            restarts: 0,
-            last_error: None,
-        }));
-        lock(&self.list).push(Arc::clone(&status));
-        let token = self.token.clone();
-        self.tracker.spawn(async move {
-            let mut consecutive_failures = 0u32;
-            loop {
-                lock(&status).state = "running";
-                let context = TaskContext {
-                    token: token.clone(),
-                    runtime: runtime.clone(),
-                };
-                let started = Instant::now();
-                let outcome = tokio::select! {
-                    biased;
-                    () = token.cancelled() => break,
-                    outcome = AssertUnwindSafe(task(context)).catch_unwind() => outcome,
-                };
-                let error = match outcome {
-                    // Ending because the server shuts down is being stopped, not finishing.
-                    Ok(Ok(())) if token.is_cancelled() => break,
-                    Ok(Ok(())) => {
-                        lock(&status).state = "finished";
-                        return;
-                    }
-                    Ok(Err(error)) => error.to_string(),
-                    Err(panic) => panic_message(panic.as_ref()),
-                };
-                if token.is_cancelled() {
-                    break;
-                }
-                // A task that ran well for a while before failing starts its backoff over.
-                if started.elapsed() > MAX_BACKOFF {
-                    consecutive_failures = 0;
-                }
-                consecutive_failures += 1;
-                let delay = FIRST_BACKOFF
-                    .saturating_mul(1 << consecutive_failures.min(16).saturating_sub(1))
-                    .min(MAX_BACKOFF);
-                tracing::error!(plugin, task = name, %error, ?delay, "background task failed; restarting");
-                {
-                    let mut status = lock(&status);
-                    status.state = "restarting";
-                    status.restarts += 1;
-                    status.last_error = Some(error);
-                }
-                tokio::select! {
-                    () = token.cancelled() => break,
-                    () = tokio::time::sleep(delay) => {}
-                }
-            }
-            lock(&status).state = "stopped";
-        });
-    }
-
-    pub(crate) fn of(&self, plugin: &str) -> Vec<TaskStatus> {
-        lock(&self.list)
-            .iter()
-            .map(|status| lock(status).clone())
-            .filter(|status| status.plugin == plugin)
-            .collect()
-    }
-
-    /// Cancels every task and waits for them, up to `timeout`; returns the ones still running.
-    pub(crate) async fn shut_down(&self, timeout: Duration) -> Vec<TaskStatus> {
-        self.token.cancel();
-        self.tracker.close();
-        if tokio::time::timeout(timeout, self.tracker.wait())
-            .await
-            .is_ok()
-        {
-            return Vec::new();
-        }
-        lock(&self.list)
-            .iter()
-            .map(|status| lock(status).clone())
-            .filter(|status| status.state != "stopped" && status.state != "finished")
-            .collect()
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -162,6 +162,20 @@ pub enum RegistryError {
         /// The crate.
         crate_name: &'static str,
     },
+    /// A plugin's prefix or route would shadow a path that core serves.
+    #[error(
+        "{what} {path} of plugin `{plugin}` would shadow core's `{core}`; choose another prefix"
+    )]
+    ReservedPath {
+        /// The plugin.
+        plugin: &'static str,
+        /// `prefix` or `route` (with its handler and location).
+        what: String,
+        /// The plugin's path.
+        path: String,
+        /// The core path it collides with.
+        core: &'static str,
+    },
     /// The registered plugins differ from the ones the binary was built to contain.
     #[error("{}", mismatch_message(.missing, .unexpected))]
     Mismatch {
@@ -289,6 +303,17 @@ impl Registry {
             }
         };
 
+        for plugin in &unique {
+            if let Some(core) = reserved(plugin.prefix) {
+                errors.push(RegistryError::ReservedPath {
+                    plugin: plugin.name,
+                    what: "prefix".to_string(),
+                    path: plugin.prefix.to_string(),
+                    core,
+                });
+            }
+        }
+
         let mut resolved_routes = Vec::with_capacity(routes.len());
         for route in routes {
             match by_crate.get(route.crate_name) {
@@ -319,6 +344,22 @@ impl Registry {
                     b.descriptor.location,
                 ))
         });
+        for route in &resolved_routes {
+            let prefix_reported = by_crate
+                .get(route.descriptor.crate_name)
+                .is_some_and(|plugin| reserved(plugin.prefix).is_some());
+            if let (false, Some(core)) = (prefix_reported, reserved(&route.full_path)) {
+                errors.push(RegistryError::ReservedPath {
+                    plugin: route.plugin,
+                    what: format!(
+                        "route `{}` ({})",
+                        route.descriptor.handler, route.descriptor.location
+                    ),
+                    path: route.full_path.clone(),
+                    core,
+                });
+            }
+        }
         // Paths that differ only in parameter names (`/{id}` and `/{key}`) match the same
         // requests, so they are compared in a normalised form.
         let mut seen: HashMap<(Method, String), &ResolvedRoute> = HashMap::new();
@@ -532,6 +573,21 @@ fn describe_route(route: &ResolvedRoute) -> String {
         "{}::{} ({})",
         route.plugin, route.descriptor.handler, route.descriptor.location
     )
+}
+
+/// The paths core serves, each with everything below it; no plugin path may fall on or
+/// under one of them, so a plugin can never answer in core's place.
+pub const CORE_PATHS: [&str; 4] = ["/health", "/ready", "/api/v1/plugins", "/api/v1/admin"];
+
+/// The core path that `path` falls on or under, if any.
+pub fn reserved(path: &str) -> Option<&'static str> {
+    let path = path.trim_end_matches('/');
+    CORE_PATHS.into_iter().find(|core| {
+        path == *core
+            || path
+                .strip_prefix(core)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
 }
 
 /// Joins a prefix and a route path; the route `/` maps to the prefix itself.

@@ -5,6 +5,8 @@ use std::fmt;
 use axum::routing::{MethodFilter, MethodRouter};
 use serde::Serialize;
 
+use crate::runtime::Runtime;
+
 /// The HTTP methods `#[route]` accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -75,7 +77,7 @@ pub struct RouteDescriptor {
     /// Source location, so duplicate-route errors can name both parties.
     pub location: &'static str,
     /// Builds the axum method router for the handler.
-    pub make: fn() -> MethodRouter,
+    pub make: fn() -> MethodRouter<Runtime>,
 }
 
 impl fmt::Debug for RouteDescriptor {
@@ -87,9 +89,9 @@ impl fmt::Debug for RouteDescriptor {
 /// Wraps an axum handler for a route descriptor; generated code calls this so that a handler
 /// that axum cannot serve is reported by axum's own diagnostic on the user's function.
 #[doc(hidden)]
-pub fn method_router<H, T>(method: Method, handler: H) -> MethodRouter
+pub fn method_router<H, T>(method: Method, handler: H) -> MethodRouter<Runtime>
 where
-    H: axum::handler::Handler<T, ()>,
+    H: axum::handler::Handler<T, Runtime>,
     T: 'static,
 {
     axum::routing::on(method.filter(), handler)

@@ -1,35 +1,37 @@
-//! The HTTP server: the core routes, every plugin's routes under its prefix, and a serve loop
-//! that publishes the `startup` and `shutdown` events around graceful shutdown.
+//! The HTTP server: the core routes, every plugin's routes under its prefix, and the serve
+//! loop that runs a server's life, every phase of it bounded: `starting` → `init`s →
+//! `startup` → serving → drain → `shutdown` → `stop`s and tasks → `stopped`.
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::extract::{Path, Request};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
-use axum::{Extension, Json, Router};
-use serde::Serialize;
+use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::config::ServerSection;
+use crate::connections::{self, Limits};
 use crate::error::ApiError;
 use crate::event::{Shutdown, Starting, Startup, Stopped};
-use crate::info::PluginInfo;
+use crate::info::{Audience, PluginInfo};
 use crate::middleware::{JsonErrorsLayer, RunningGateLayer};
-use crate::runtime::{HandlerStats, InitFailure, RouteStats, Runtime, panic_message};
-use crate::state::PluginStatus;
+use crate::runtime::{Delivery, InitFailure, Runtime, panic_message};
+use crate::secret::Secret;
 
-/// Limits applied to every request.
+/// Limits applied to every connection and request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerOptions {
     /// A request that has not been answered by then gets `408` and its handler is dropped.
@@ -37,22 +39,31 @@ pub struct ServerOptions {
     /// Largest accepted request body in bytes; larger bodies get `413`.
     pub body_limit: usize,
     /// The bearer token of `/api/v1/admin/*`; without one, every admin request gets 401.
-    pub admin_token: Option<Arc<str>>,
-    /// Longest a plugin's `init` or `stop` may take, and how long shutdown waits for
-    /// background tasks.
-    pub phase_timeout: Duration,
+    pub admin_token: Option<Secret>,
     /// Refuse to serve if any plugin fails to start, instead of serving the others.
     pub strict: bool,
+    /// A request head that has begun must be complete within this time.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight and no traffic is closed after this time.
+    pub idle_timeout: Duration,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// How long shutdown waits for in-flight requests before closing connections.
+    pub drain_timeout: Duration,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
+        let section = ServerSection::default();
         ServerOptions {
-            request_timeout: Duration::from_secs(30),
-            body_limit: 1024 * 1024,
+            request_timeout: section.request_timeout,
+            body_limit: section.body_limit as usize,
             admin_token: None,
-            phase_timeout: Duration::from_secs(10),
             strict: false,
+            header_read_timeout: section.header_read_timeout,
+            idle_timeout: section.idle_timeout,
+            max_connections: section.max_connections as usize,
+            drain_timeout: section.drain_timeout,
         }
     }
 }
@@ -99,7 +110,7 @@ pub fn app(runtime: &Runtime) -> Result<Router, ServerError> {
 ///
 /// Tests drive this with `oneshot`; [`serve`] puts it on a socket.
 pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, ServerError> {
-    let mut router = Router::new()
+    let mut router: Router<Runtime> = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/api/v1/plugins/{name}/health", get(plugin_health))
@@ -109,7 +120,7 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
 
     // Group methods by path first: axum merges two `route` calls on one path, but grouping
     // makes the merge explicit and keeps every insertion a distinct path.
-    let mut by_path: BTreeMap<&str, (&'static str, MethodRouter)> = BTreeMap::new();
+    let mut by_path: BTreeMap<&str, (&'static str, MethodRouter<Runtime>)> = BTreeMap::new();
     for route in runtime.registry().routes() {
         let method_router = guard_route(runtime, route.plugin, (route.descriptor.make)());
         match by_path.remove(route.full_path.as_str()) {
@@ -146,9 +157,13 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             options.request_timeout,
-        ))
-        .layer(Extension(runtime.clone()));
-    Ok(router.fallback(not_found).layer(middleware))
+        ));
+    // The runtime is router state rather than a request extension: handlers reach it
+    // without a per-request clone and insert.
+    Ok(router
+        .fallback(not_found)
+        .layer(middleware)
+        .with_state(runtime.clone()))
 }
 
 /// Wraps one of `plugin`'s routes in the two guards every plugin route has:
@@ -157,10 +172,15 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
 ///   (one atomic load per request);
 /// - a panic in the handler becomes a 500 for that request only, logged with the plugin's
 ///   name and counted in its route stats, while every other request goes on.
-fn guard_route(runtime: &Runtime, plugin: &'static str, route: MethodRouter) -> MethodRouter {
-    let counters = runtime
-        .route_counters(plugin)
-        .expect("every registered plugin has route counters");
+fn guard_route(
+    runtime: &Runtime,
+    plugin: &'static str,
+    route: MethodRouter<Runtime>,
+) -> MethodRouter<Runtime> {
+    let entry = runtime
+        .entry(plugin)
+        .expect("the registry resolved every route to a compiled-in plugin");
+    let counters = std::sync::Arc::clone(&entry.route_counters);
     let contain_panics = CatchPanicLayer::custom(move |panic: Box<dyn Any + Send + 'static>| {
         counters.panics.fetch_add(1, Ordering::Relaxed);
         tracing::error!(plugin, error = %panic_message(panic.as_ref()), "route handler panicked");
@@ -170,16 +190,16 @@ fn guard_route(runtime: &Runtime, plugin: &'static str, route: MethodRouter) -> 
     });
     let only_when_running = RunningGateLayer {
         plugin,
-        slot: runtime
-            .slot(plugin)
-            .expect("every registered plugin has a state"),
+        slot: std::sync::Arc::clone(&entry.slot),
     };
     route.layer(contain_panics).layer(only_when_running)
 }
 
-/// Serves `runtime` on `listener` until `shutdown` resolves, then drains connections.
+/// Serves `runtime` on `listener` until `shutdown` resolves, then drains and stops.
 ///
-/// Publishes [`Startup`] before accepting and [`Shutdown`] after the last request finished.
+/// Every phase is bounded: each lifecycle event's handlers, each `init` and `stop`, and
+/// each plugin's tasks by the phase timeout, the drain by `drain_timeout`. A handler or hook
+/// that never returns is logged by name and left behind; the server still stops.
 pub async fn serve(
     listener: TcpListener,
     runtime: Runtime,
@@ -187,35 +207,78 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let router = app_with(&runtime, &options)?;
+    let about_to_start: BTreeSet<&'static str> = runtime
+        .registry()
+        .plugins()
+        .iter()
+        .map(|plugin| plugin.name)
+        .filter(|name| runtime.status(name) == Some(crate::PluginStatus::Stopped))
+        .collect();
+    let starting = Starting {
+        plugins: runtime
+            .registry()
+            .plugins()
+            .iter()
+            .map(|plugin| plugin.name)
+            .filter(|name| about_to_start.contains(name))
+            .collect(),
+    };
     runtime
-        .publish(&Starting {
-            plugins: runtime.running(),
-        })
+        .dispatch(
+            &starting,
+            Delivery::Only(&about_to_start),
+            Some(phase_deadline(&runtime)),
+        )
         .await;
-    let failures = runtime.start(options.phase_timeout).await;
+    let failures = runtime.start().await;
     if options.strict && !failures.is_empty() {
-        runtime.stop(options.phase_timeout).await;
+        runtime.shutdown().await;
         return Err(ServerError::Strict(failures));
     }
-    let plugins = runtime.running();
-    runtime.publish(&Startup { plugins }).await;
-    tracing::info!(address = %listener.local_addr()?, "serving");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let startup = Startup {
+        plugins: runtime.running(),
+    };
     runtime
-        .publish(&Shutdown {
-            reason: "shutdown requested".to_string(),
-        })
+        .dispatch(&startup, Delivery::Running, Some(phase_deadline(&runtime)))
         .await;
-    let stuck = runtime.stop(options.phase_timeout).await;
-    let stuck_tasks = stuck
+    tracing::info!(address = %listener.local_addr()?, "serving");
+    let limits = Limits {
+        header_read_timeout: options.header_read_timeout,
+        idle_timeout: options.idle_timeout,
+        max_connections: options.max_connections,
+        drain_timeout: options.drain_timeout,
+    };
+    connections::serve(listener, router, limits, shutdown).await;
+    let shutting_down = Shutdown {
+        reason: "shutdown requested".to_string(),
+    };
+    runtime
+        .dispatch(
+            &shutting_down,
+            Delivery::Running,
+            Some(phase_deadline(&runtime)),
+        )
+        .await;
+    let report = runtime.shutdown().await;
+    let stopped: BTreeSet<&'static str> = report.stopped.iter().copied().collect();
+    let stuck_tasks = report
+        .stuck_tasks
         .iter()
         .map(|task| format!("{}/{}", task.plugin, task.name))
         .collect();
-    runtime.publish(&Stopped { stuck_tasks }).await;
+    runtime
+        .dispatch(
+            &Stopped { stuck_tasks },
+            Delivery::Only(&stopped),
+            Some(phase_deadline(&runtime)),
+        )
+        .await;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn phase_deadline(runtime: &Runtime) -> Instant {
+    Instant::now() + runtime.phase_timeout()
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM, the two ways operators and supervisors stop us.
@@ -250,68 +313,55 @@ async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// A plugin as the API shows it: its manifest and registrations plus live state.
-#[derive(Serialize)]
-struct PluginView {
-    #[serde(flatten)]
-    info: PluginInfo,
-    #[serde(flatten)]
-    status: PluginStatus,
-    handler_stats: Vec<HandlerStats>,
-    route_stats: RouteStats,
-    tasks: Vec<crate::lifecycle::TaskStatus>,
-}
-
-fn status_of(runtime: &Runtime, info: PluginInfo) -> PluginView {
-    PluginView {
-        handler_stats: runtime.handler_stats(info.manifest.name),
-        route_stats: runtime.route_stats(info.manifest.name),
-        tasks: runtime.task_status(info.manifest.name),
-        status: runtime
-            .status(info.manifest.name)
-            .expect("listed plugins have a state"),
-        info,
-    }
-}
-
-/// 200 when every plugin the operator wants is running and ready; 503 with the reasons.
-async fn ready(Extension(runtime): Extension<Runtime>) -> Response {
-    let reasons = runtime.readiness().await;
-    if reasons.is_empty() {
+/// 200 when every plugin the operator wants is running and ready; 503 naming the plugins
+/// that are not and their states (the reasons are in the log and the admin view).
+async fn ready(State(runtime): State<Runtime>) -> Response {
+    let readiness = runtime.readiness().await;
+    if readiness.ready {
         return Json(json!({ "ready": true })).into_response();
     }
-    let plugins: serde_json::Map<String, Value> = reasons
+    let plugins: serde_json::Map<String, Value> = readiness
+        .plugins
         .into_iter()
-        .map(|(plugin, reason)| (plugin.to_string(), Value::String(reason)))
+        .map(|(plugin, problem)| (plugin.to_string(), Value::from(problem.state)))
         .collect();
     ApiError::unavailable("not ready")
         .with_details(json!({ "ready": false, "plugins": plugins }))
         .into_response()
 }
 
-/// One plugin's state, readiness and background tasks.
+/// The answer of `GET /api/v1/plugins/{name}/health`.
+#[derive(serde::Serialize)]
+struct Health {
+    plugin: &'static str,
+    #[serde(flatten)]
+    status: crate::PluginStatus,
+    ready: bool,
+    /// The state that keeps it from being ready, or `not_ready` when its `ready` hook refused.
+    not_ready: Option<&'static str>,
+    #[serde(flatten)]
+    live: Option<crate::info::Live>,
+}
+
+/// One plugin's state, readiness (checking only that plugin) and counters.
 async fn plugin_health(
-    Extension(runtime): Extension<Runtime>,
+    State(runtime): State<Runtime>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let status = runtime
-        .status(&name)
+    let plugin = runtime
+        .registry()
+        .plugin(&name)
         .ok_or_else(|| unknown_plugin(runtime.registry(), &name))?;
-    let problem = runtime
-        .readiness()
-        .await
-        .into_iter()
-        .find(|(plugin, _)| *plugin == name || *plugin == "*")
-        .map(|(_, reason)| reason);
-    let body = json!({
-        "plugin": name,
-        "status": status,
-        "ready": problem.is_none(),
-        "reason": problem,
-        "tasks": runtime.task_status(&name),
-        "route_stats": runtime.route_stats(&name),
-        "handler_stats": runtime.handler_stats(&name),
-    });
+    let readiness = runtime.plugin_readiness(&name).await;
+    let problem = readiness.and_then(Result::err).map(|problem| problem.state);
+    let info = PluginInfo::of_running(&runtime, plugin, Audience::Public);
+    let body = Health {
+        plugin: plugin.name,
+        status: info.status,
+        ready: problem.is_none(),
+        not_ready: problem,
+        live: info.live,
+    };
     let code = if problem.is_none() {
         StatusCode::OK
     } else {
@@ -320,23 +370,23 @@ async fn plugin_health(
     Ok((code, Json(body)).into_response())
 }
 
-async fn list_plugins(Extension(runtime): Extension<Runtime>) -> Json<Value> {
-    let plugins: Vec<PluginView> = PluginInfo::all(runtime.registry())
-        .into_iter()
-        .map(|info| status_of(&runtime, info))
-        .collect();
-    Json(json!({ "plugins": plugins }))
+async fn list_plugins(State(runtime): State<Runtime>) -> Json<Value> {
+    Json(json!({ "plugins": PluginInfo::all_running(&runtime, Audience::Public) }))
 }
 
 async fn plugin_info(
-    Extension(runtime): Extension<Runtime>,
+    State(runtime): State<Runtime>,
     Path(name): Path<String>,
-) -> Result<Json<PluginView>, ApiError> {
-    let registry = runtime.registry();
-    let plugin = registry
+) -> Result<Json<PluginInfo>, ApiError> {
+    let plugin = runtime
+        .registry()
         .plugin(&name)
         .ok_or_else(|| unknown_plugin(runtime.registry(), &name))?;
-    Ok(Json(status_of(&runtime, PluginInfo::new(registry, plugin))))
+    Ok(Json(PluginInfo::of_running(
+        &runtime,
+        plugin,
+        Audience::Public,
+    )))
 }
 
 /// 404 for a plugin name that is not compiled in, listing the ones that are.

@@ -1,7 +1,13 @@
-//! Which plugins are running: the operator's wishes (`disabled` in the configuration, the
-//! admin disable/enable endpoints) resolved against dependencies into one visible state each.
+//! Which plugins should run and which do: the operator's wishes (the configuration's
+//! `disabled` and `enabled` lists, `auto_start`, the admin API) resolved against dependencies
+//! and init failures into one target per plugin, and the per-plugin slot that the request and
+//! publish paths read.
+//!
+//! Resolution is pure ([`resolve`]); making the running program match it (running `init`
+//! and `stop`, starting and cancelling tasks) is `runtime::transitions`, the one place that
+//! changes a slot.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -9,24 +15,32 @@ use serde::Serialize;
 
 use crate::registry::Registry;
 
-/// A plugin's state, as `GET /api/v1/plugins` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A plugin's state, as `GET /api/v1/plugins` and `plexichat plugins list` show it.
+///
+/// Serialised as `{"state": "<name>"}`, plus `dependency` for
+/// `disabled_because_dependency`. Why a plugin failed is not part of it: error texts are for
+/// the log and the admin view only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum PluginStatus {
     /// Serving routes and receiving events.
     Running,
-    /// Kept from running by the operator (configuration or admin API).
+    /// Its `init` hook is running; routes answer 503 until it succeeds.
+    Starting,
+    /// Its `stop` hook is running and its tasks are being cancelled.
+    Stopping,
+    /// Wanted, but not started: the server has not started yet, or has shut down.
+    Stopped,
+    /// Kept from running by the operator (configuration, `auto_start = false`, admin API).
     Disabled,
     /// Kept from running because a plugin it depends on is not running.
     DisabledBecauseDependency {
         /// The first dependency (in start order) that is not running.
         dependency: &'static str,
     },
-    /// Its `init` hook failed, panicked or timed out; it stays down until restart.
-    Failed {
-        /// What went wrong.
-        error: String,
-    },
+    /// Its `init` hook failed, panicked or timed out; it stays down until the operator
+    /// enables it again (which retries `init`) or the server restarts.
+    Failed,
 }
 
 impl PluginStatus {
@@ -34,50 +48,179 @@ impl PluginStatus {
     pub fn name(&self) -> &'static str {
         match self {
             PluginStatus::Running => "running",
+            PluginStatus::Starting => "starting",
+            PluginStatus::Stopping => "stopping",
+            PluginStatus::Stopped => "stopped",
             PluginStatus::Disabled => "disabled",
             PluginStatus::DisabledBecauseDependency { .. } => "disabled_because_dependency",
-            PluginStatus::Failed { .. } => "failed",
+            PluginStatus::Failed => "failed",
         }
     }
 
-    /// Why the plugin does not run, for error bodies; `None` when it runs.
+    /// Why the plugin does not serve, for public error bodies; `None` when it runs. Names
+    /// plugins and states only: the error of a failed plugin is in the log and the admin view.
     pub fn reason(&self, plugin: &str) -> Option<String> {
-        match self {
-            PluginStatus::Running => None,
-            PluginStatus::Disabled => Some(format!("plugin `{plugin}` is disabled")),
-            PluginStatus::DisabledBecauseDependency { dependency } => Some(format!(
+        Some(match self {
+            PluginStatus::Running => return None,
+            PluginStatus::Starting => format!("plugin `{plugin}` is starting"),
+            PluginStatus::Stopping => format!("plugin `{plugin}` is stopping"),
+            PluginStatus::Stopped => format!("plugin `{plugin}` is not running"),
+            PluginStatus::Disabled => format!("plugin `{plugin}` is disabled"),
+            PluginStatus::DisabledBecauseDependency { dependency } => format!(
                 "plugin `{plugin}` is disabled because its dependency `{dependency}` is not running"
-            )),
-            PluginStatus::Failed { error } => Some(format!("plugin `{plugin}` failed: {error}")),
-        }
+            ),
+            PluginStatus::Failed => format!("plugin `{plugin}` failed to start"),
+        })
     }
 }
 
-/// The state each plugin starts in under a configuration's `disabled` list (before any
-/// `init` runs), for listings made without starting a server.
+/// What the operator asked for, before dependencies and failures are taken into account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wishes {
+    /// Off according to the configuration file: its `disabled` list, plus plugins declared
+    /// with `auto_start = false` that its `enabled` list does not name.
+    pub file_off: BTreeSet<String>,
+    /// Admin API decisions (`true` = enabled), which outlive reloads; see
+    /// [`Wishes::apply_file`] for the rule.
+    pub overrides: BTreeMap<String, bool>,
+    /// Plugins whose `init` failed, with the error (for the log and the admin view).
+    pub failed: BTreeMap<String, String>,
+}
+
+impl Wishes {
+    /// The wishes a configuration starts with.
+    pub fn from_config(registry: &Registry, config: &crate::config::Config) -> Wishes {
+        Wishes {
+            file_off: file_off(registry, config),
+            ..Wishes::default()
+        }
+    }
+
+    /// Whether the operator wants `plugin` off.
+    pub fn is_off(&self, plugin: &str) -> bool {
+        self.overrides
+            .get(plugin)
+            .map_or_else(|| self.file_off.contains(plugin), |on| !on)
+    }
+
+    /// Takes a reloaded configuration's wishes.
+    ///
+    /// The rule: a plugin that the admin API disabled or enabled keeps that decision across
+    /// reloads, unless the new file changes what it says about that plugin (it enters or
+    /// leaves the effective `disabled` set); then the file wins and the admin decision is
+    /// forgotten. Failures are kept: a reload does not retry a failed `init`.
+    pub fn apply_file(&mut self, new_file_off: BTreeSet<String>) {
+        let changed: BTreeSet<String> = self
+            .file_off
+            .symmetric_difference(&new_file_off)
+            .cloned()
+            .collect();
+        self.overrides.retain(|plugin, _| !changed.contains(plugin));
+        self.file_off = new_file_off;
+    }
+
+    /// An admin decision: records it and forgets a failure, so enabling a failed plugin
+    /// retries its `init`.
+    pub fn set(&mut self, plugin: &str, on: bool) {
+        self.overrides.insert(plugin.to_string(), on);
+        self.failed.remove(plugin);
+    }
+}
+
+/// The plugins a configuration keeps off: its `disabled` list, plus `auto_start = false`
+/// plugins that its `enabled` list does not name.
+pub fn file_off(registry: &Registry, config: &crate::config::Config) -> BTreeSet<String> {
+    let mut off = config.disabled.clone();
+    for plugin in registry.plugins() {
+        if !plugin.auto_start && !config.enabled.contains(plugin.name) {
+            off.insert(plugin.name.to_string());
+        }
+    }
+    off
+}
+
+/// Where a plugin should be, given the wishes; what [`resolve`] computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// It should run.
+    Run,
+    /// It should not, and this is the state to show.
+    Down(PluginStatus),
+}
+
+/// One plugin's target and whether the operator wants it (it and its dependencies are not
+/// turned off); a wanted plugin that does not run makes the server not ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved {
+    /// Where it should be.
+    pub target: Target,
+    /// The operator wants it running.
+    pub wanted: bool,
+}
+
+/// Resolves every plugin, in start order, so a dependency is decided before its dependents.
+pub fn resolve(registry: &Registry, wishes: &Wishes) -> BTreeMap<&'static str, Resolved> {
+    let mut resolved: BTreeMap<&'static str, Resolved> = BTreeMap::new();
+    for plugin in registry.plugins() {
+        let wanted = !wishes.is_off(plugin.name)
+            && plugin
+                .dependencies
+                .iter()
+                .all(|dependency| resolved.get(dependency).is_some_and(|r| r.wanted));
+        let target = if wishes.is_off(plugin.name) {
+            Target::Down(PluginStatus::Disabled)
+        } else if wishes.failed.contains_key(plugin.name) {
+            Target::Down(PluginStatus::Failed)
+        } else if let Some(dependency) = plugin
+            .dependencies
+            .iter()
+            .find(|dependency| resolved.get(*dependency).map(|r| r.target) != Some(Target::Run))
+        {
+            Target::Down(PluginStatus::DisabledBecauseDependency { dependency })
+        } else {
+            Target::Run
+        };
+        resolved.insert(plugin.name, Resolved { target, wanted });
+    }
+    resolved
+}
+
+/// The state each plugin starts in under `config` (before any `init` runs), for listings
+/// made without starting a server: `running` means "will be started".
 pub fn configured(
     registry: &Registry,
-    disabled: &BTreeSet<String>,
-) -> std::collections::BTreeMap<&'static str, PluginStatus> {
-    let states = States::new(registry, disabled);
-    registry
-        .plugins()
-        .iter()
-        .map(|plugin| (plugin.name, states.slots[plugin.name].status()))
+    config: &crate::config::Config,
+) -> BTreeMap<&'static str, PluginStatus> {
+    resolve(registry, &Wishes::from_config(registry, config))
+        .into_iter()
+        .map(|(name, resolved)| {
+            let status = match resolved.target {
+                Target::Run => PluginStatus::Running,
+                Target::Down(status) => status,
+            };
+            (name, status)
+        })
         .collect()
 }
 
-/// One plugin's state; the flag is what the request and publish paths read.
+/// One plugin's live state. Only `runtime::transitions` writes it; the request path reads
+/// one atomic.
 #[derive(Debug)]
 pub(crate) struct Slot {
     running: AtomicBool,
-    /// The operator wants it to run: neither it nor a dependency was turned off. A wanted
-    /// plugin that does not run makes the server not ready.
     wanted: AtomicBool,
     status: Mutex<PluginStatus>,
 }
 
 impl Slot {
+    pub(crate) fn new(status: PluginStatus, wanted: bool) -> Arc<Slot> {
+        Arc::new(Slot {
+            running: AtomicBool::new(status == PluginStatus::Running),
+            wanted: AtomicBool::new(wanted),
+            status: Mutex::new(status),
+        })
+    }
+
     pub(crate) fn is_running(&self) -> bool {
         self.running.load(Ordering::Acquire)
     }
@@ -87,146 +230,25 @@ impl Slot {
     }
 
     pub(crate) fn status(&self) -> PluginStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-}
-
-/// Every plugin's state and the operator's current wishes.
-#[derive(Debug)]
-pub(crate) struct States {
-    slots: HashMap<&'static str, Arc<Slot>>,
-    /// Plugins the operator turned off, and plugins whose `init` failed (with the error);
-    /// one lock so concurrent admin calls and start-up see each other.
-    wishes: Mutex<Wishes>,
-}
-
-#[derive(Debug, Default)]
-struct Wishes {
-    turned_off: BTreeSet<String>,
-    failed: std::collections::BTreeMap<String, String>,
-}
-
-impl States {
-    pub(crate) fn new(registry: &Registry, turned_off: &BTreeSet<String>) -> States {
-        let slots = registry
-            .plugins()
-            .iter()
-            .map(|plugin| {
-                let slot = Slot {
-                    running: AtomicBool::new(false),
-                    wanted: AtomicBool::new(false),
-                    status: Mutex::new(PluginStatus::Disabled),
-                };
-                (plugin.name, Arc::new(slot))
-            })
-            .collect();
-        let wishes = Wishes {
-            turned_off: turned_off.clone(),
-            failed: Default::default(),
-        };
-        let states = States {
-            slots,
-            wishes: Mutex::new(Wishes::default()),
-        };
-        states.resolve(registry, &wishes);
-        *states.lock() = wishes;
-        states
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Wishes> {
-        self.wishes
+        *self
+            .status
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Records that `plugin`'s `init` failed; it and its dependents stop running.
-    pub(crate) fn fail(
-        &self,
-        registry: &Registry,
-        plugin: &str,
-        error: String,
-    ) -> Vec<(&'static str, PluginStatus)> {
-        let mut wishes = self.lock();
-        wishes.failed.insert(plugin.to_string(), error);
-        self.resolve(registry, &wishes)
-    }
-
-    pub(crate) fn slot(&self, plugin: &str) -> Option<Arc<Slot>> {
-        self.slots.get(plugin).cloned()
-    }
-
-    /// Turns `plugin` off or back on, resolves dependents, and returns every plugin whose
-    /// state changed with its new state.
-    pub(crate) fn set(
-        &self,
-        registry: &Registry,
-        plugin: &str,
-        on: bool,
-    ) -> Vec<(&'static str, PluginStatus)> {
-        let mut wishes = self.lock();
-        if on {
-            wishes.turned_off.remove(plugin);
-        } else {
-            wishes.turned_off.insert(plugin.to_string());
-        }
-        self.resolve(registry, &wishes)
-    }
-
-    /// Replaces the operator's wishes wholesale (a configuration reload).
-    pub(crate) fn replace(
-        &self,
-        registry: &Registry,
-        wanted_off: &BTreeSet<String>,
-    ) -> Vec<(&'static str, PluginStatus)> {
-        let mut wishes = self.lock();
-        wishes.turned_off = wanted_off.clone();
-        self.resolve(registry, &wishes)
-    }
-
-    /// Computes every state in start order, so a dependency is decided before its dependents.
-    fn resolve(&self, registry: &Registry, wishes: &Wishes) -> Vec<(&'static str, PluginStatus)> {
-        let mut decided: HashMap<&str, bool> = HashMap::new();
-        let mut wanted: HashMap<&str, bool> = HashMap::new();
-        let mut changed = Vec::new();
-        for plugin in registry.plugins() {
-            let is_wanted = !wishes.turned_off.contains(plugin.name)
-                && plugin
-                    .dependencies
-                    .iter()
-                    .all(|dependency| wanted.get(dependency).copied().unwrap_or(false));
-            wanted.insert(plugin.name, is_wanted);
-            let status = if wishes.turned_off.contains(plugin.name) {
-                PluginStatus::Disabled
-            } else if let Some(error) = wishes.failed.get(plugin.name) {
-                PluginStatus::Failed {
-                    error: error.clone(),
-                }
-            } else if let Some(dependency) = plugin
-                .dependencies
-                .iter()
-                .find(|dependency| !decided.get(*dependency).copied().unwrap_or(false))
-            {
-                PluginStatus::DisabledBecauseDependency { dependency }
-            } else {
-                PluginStatus::Running
-            };
-            let running = status == PluginStatus::Running;
-            decided.insert(plugin.name, running);
-            let slot = &self.slots[plugin.name];
-            let mut current = slot
-                .status
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if *current != status {
-                *current = status.clone();
-                changed.push((plugin.name, status));
-            }
-            slot.wanted.store(is_wanted, Ordering::Release);
-            slot.running.store(running, Ordering::Release);
-        }
+    /// Sets the state; returns whether it changed.
+    pub(crate) fn set(&self, status: PluginStatus, wanted: bool) -> bool {
+        let mut current = self
+            .status
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.wanted.store(wanted, Ordering::Release);
+        // Routes stop serving before anything else happens to a stopping plugin, and start
+        // serving only once its state says running.
+        self.running
+            .store(status == PluginStatus::Running, Ordering::Release);
+        let changed = *current != status;
+        *current = status;
         changed
     }
 }

@@ -3,7 +3,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! let app = plexichat::testing::TestApp::linked();
+//! let app = plexichat::testing::TestApp::linked().await;
 //! let (status, body) = app.get("/health").await;
 //! assert_eq!(status, 200);
 //! assert_eq!(body["status"], "ok");
@@ -30,14 +30,19 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Builds the app from the linked registry; panics with the registry's errors, which is
-    /// what a test wants.
-    pub fn linked() -> TestApp {
+    /// Builds the app from the linked registry with the default configuration and starts
+    /// it: every plugin's `init` has run, as in a served binary. Panics with the registry's
+    /// errors or a plugin's init failure, which is what a test wants.
+    pub async fn linked() -> TestApp {
         let registry = Registry::linked().unwrap_or_else(|errors| panic!("{errors}"));
-        TestApp::new(Runtime::new(registry))
+        let app = TestApp::new(Runtime::new(registry));
+        let failures = app.runtime.start().await;
+        assert!(failures.is_empty(), "plugins failed to start: {failures:?}");
+        app
     }
 
-    /// Builds the app around an existing runtime.
+    /// Builds the app around an existing runtime, without starting it: until
+    /// `app.runtime.start().await`, plugin routes answer 503.
     pub fn new(runtime: Runtime) -> TestApp {
         TestApp::with_options(runtime, &server::ServerOptions::default())
     }

@@ -138,7 +138,7 @@ mod tests {{
 
     #[tokio::test]
     async fn hello_counts_and_the_handler_sees_the_event() {{
-        let app = TestApp::linked();
+        let app = TestApp::linked().await;
         let (status, body) = app.get("{prefix}/hello").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["count"], 1);

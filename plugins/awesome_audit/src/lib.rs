@@ -82,7 +82,7 @@ mod tests {
 
     #[tokio::test]
     async fn actions_reach_the_audit_log_across_crates() {
-        let app = TestApp::linked();
+        let app = TestApp::linked().await;
         let (_, body) = app.get("/api/v1/awesome-audit/events").await;
         assert_eq!(body["total"], 0);
 

@@ -185,7 +185,7 @@ mod tests {
 
     #[tokio::test]
     async fn action_is_counted_and_shown_in_status() {
-        let app = TestApp::linked();
+        let app = TestApp::linked().await;
         let (status, body) = app.get("/api/v1/awesome/status").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["status"], "awesome");
@@ -204,7 +204,7 @@ mod tests {
 
     #[tokio::test]
     async fn startup_event_is_recorded() {
-        let app = TestApp::linked();
+        let app = TestApp::linked().await;
         app.runtime.publish(&Startup { plugins: vec![] }).await;
         let (_, body) = app.get("/api/v1/awesome/status").await;
         assert!(body["stats"]["started_at"].is_string(), "{body}");

@@ -1,14 +1,12 @@
 //! Plugin states and the admin API: disabled plugins answer 503 and take their dependents
 //! with them, and every admin endpoint needs the bearer token.
 
-use std::sync::Arc;
-
 use plexichat::axum::body::Body;
 use plexichat::axum::http::Request;
 use plexichat::config::Config;
 use plexichat::server::ServerOptions;
 use plexichat::testing::TestApp;
-use plexichat::{Registry, Runtime};
+use plexichat::{Registry, Runtime, Secret};
 use serde_json::{Value, json};
 
 use crate::Harness;
@@ -16,14 +14,17 @@ use my_awesome_plugin::ActionCompleted;
 
 const TOKEN: &str = "test-token-0123456789";
 
-fn app_with(config_text: &str) -> TestApp {
+/// A started app with `config_text` and the admin token [`TOKEN`].
+async fn app_with(config_text: &str) -> TestApp {
     let registry = Registry::linked().unwrap();
     let config = Config::parse(config_text, &[], &registry, "test.toml").unwrap();
     let options = ServerOptions {
-        admin_token: Some(Arc::from(TOKEN)),
+        admin_token: Some(Secret::new(TOKEN)),
         ..config.server_options()
     };
-    TestApp::with_options(Runtime::with_config(registry, config), &options)
+    let app = TestApp::with_options(Runtime::with_config(registry, config), &options);
+    assert!(app.runtime.start().await.is_empty());
+    app
 }
 
 async fn admin(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value) {
@@ -51,7 +52,7 @@ fn states(body: &Value) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_disabled_plugin_answers_503_and_takes_its_dependents_with_it() {
-    let app = app_with("disabled = [\"my_awesome_plugin\"]\n");
+    let app = app_with("disabled = [\"my_awesome_plugin\"]\n").await;
     let (status, body) = app.get("/api/v1/awesome/status").await;
     assert_eq!(status, 503);
     assert_eq!(
@@ -96,7 +97,7 @@ async fn a_disabled_plugin_answers_503_and_takes_its_dependents_with_it() {
 
 #[tokio::test]
 async fn admin_endpoints_refuse_missing_and_wrong_tokens() {
-    let app = app_with("");
+    let app = app_with("").await;
     let path = "/api/v1/admin/plugins/my_awesome_plugin/disable";
     assert_eq!(
         admin(&app, path, None).await,
@@ -125,7 +126,7 @@ async fn admin_endpoints_refuse_missing_and_wrong_tokens() {
     );
 
     // A server without a token refuses everyone.
-    let untokened = TestApp::linked();
+    let untokened = TestApp::linked().await;
     assert_eq!(
         admin(&untokened, path, Some(TOKEN)).await,
         (
@@ -146,7 +147,7 @@ async fn www_authenticate(app: &TestApp, request: Request<Body>) -> Option<Strin
 
 #[tokio::test]
 async fn plugins_are_disabled_and_enabled_at_run_time() {
-    let app = app_with("");
+    let app = app_with("").await;
     let (status, body) = admin(
         &app,
         "/api/v1/admin/plugins/my_awesome_plugin/disable",
@@ -190,18 +191,91 @@ async fn plugins_are_disabled_and_enabled_at_run_time() {
 #[test]
 fn a_generated_token_is_private_and_stable() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = plexichat_tests::workspace_root()
-        .join("target/admin-token-test")
-        .join(std::process::id().to_string());
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (token, path, created) = plexichat::admin::ensure_token(&dir).unwrap();
+    let dir = scratch("generated");
+    let (token, path, created) = plexichat::data_dir::ensure_token(&dir).unwrap();
     assert!(created);
-    assert_eq!(token.len(), 64);
-    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(token.expose().len(), 64);
+    assert!(token.expose().bytes().all(|b| b.is_ascii_hexdigit()));
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let (again, _, created) = plexichat::admin::ensure_token(&dir).unwrap();
+    let (again, _, created) = plexichat::data_dir::ensure_token(&dir).unwrap();
     assert_eq!((again, created), (token, false));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn another_plugins_state_is_refused_while_that_plugin_is_not_running() {
+    let app = app_with("").await;
+    assert_eq!(app.get("/test/audit-plugin").await.0, 200);
+    let (status, _) = admin(
+        &app,
+        "/api/v1/admin/plugins/awesome_audit/disable",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // test_harness itself still runs; the extractor is what refuses.
+    assert_eq!(app.runtime.status("test_harness").unwrap().name(), "running");
+    let (status, body) = app.get("/test/audit-plugin").await;
+    assert_eq!(
+        (status.as_u16(), body),
+        (
+            503,
+            json!({
+                "error": "plugin `awesome_audit` is disabled",
+                "plugin": "awesome_audit",
+                "state": { "state": "disabled" },
+            })
+        )
+    );
+}
+
+/// A scratch directory under `target/` for one test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = plexichat_tests::workspace_root()
+        .join("target/admin-token-test")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_token_file_that_others_could_read_or_replace_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("unsafe");
+    let file = dir.join("admin_token");
+
+    std::fs::write(&file, "0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let error = plexichat::data_dir::ensure_token(&dir).unwrap_err().to_string();
+    assert!(
+        error.ends_with("its mode 0644 lets group or others read or write it; run `chmod 600` on it"),
+        "{error}"
+    );
+    assert!(!error.contains("0123456789abcdef"), "{error}");
+
+    std::fs::remove_file(&file).unwrap();
+    let elsewhere = dir.join("elsewhere");
+    std::fs::write(&elsewhere, "0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
+    let error = plexichat::data_dir::ensure_token(&dir).unwrap_err().to_string();
+    assert!(error.contains("it is a symbolic link"), "{error}");
+
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(&file, "  \n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let error = plexichat::data_dir::ensure_token(&dir).unwrap_err().to_string();
+    assert!(error.contains("the file is empty"), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_data_directory_is_created_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("data-dir").join("nested/data");
+    plexichat::data_dir::create(&dir).unwrap();
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
 }

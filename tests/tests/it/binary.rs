@@ -153,22 +153,21 @@ impl Drop for Server {
     }
 }
 
+type Log = std::io::Lines<std::io::BufReader<std::process::ChildStderr>>;
+
 /// Starts `binary serve --bind 127.0.0.1:0 <args>` in `dir` and returns the server, its
 /// address (read from the "serving" log line) and the rest of its log.
-fn spawn_server(
-    binary: &Path,
-    dir: &Path,
-    args: &[&str],
-) -> (
-    Server,
-    std::net::SocketAddr,
-    std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
-) {
+fn spawn_server(binary: &Path, dir: &Path, args: &[&str]) -> (Server, std::net::SocketAddr, Log) {
+    let mut command = Command::new(binary);
+    command.args(["serve", "--bind", "127.0.0.1:0"]).args(args);
+    spawn_command(command, dir)
+}
+
+/// Starts `command` (a `plexichat serve`) in `dir` like [`spawn_server`].
+fn spawn_command(mut command: Command, dir: &Path) -> (Server, std::net::SocketAddr, Log) {
     use std::io::BufRead;
-    let mut child = Command::new(binary)
+    let mut child = command
         .current_dir(dir)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(args)
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -347,6 +346,34 @@ fn the_served_binary_uses_its_config_file_and_reloads_it() {
         );
         let (_, body) = plexichat_tests::request(addr, "GET", "/api/v1/awesome/status").await;
         assert_eq!(body["config"], json!({ "enabled": true, "interval": 5 }));
+
+        // The implicit file going missing is an error, not a fall-back to the defaults
+        // (which would re-enable what the file had disabled).
+        std::fs::remove_file(dir.join("plexichat.toml")).unwrap();
+        let (status, body) = plexichat_tests::request_with(
+            addr,
+            "POST",
+            "/api/v1/admin/config/reload",
+            &[("authorization", &bearer)],
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["issues"][0]["problem"]
+                .as_str()
+                .unwrap()
+                .starts_with("cannot read the file"),
+            "{body}"
+        );
+
+        let (status, _) = plexichat_tests::request_with(
+            addr,
+            "POST",
+            "/api/v1/admin/config/reload",
+            &[("authorization", "Bearer not-the-token")],
+        )
+        .await;
+        assert_eq!(status, 401);
     });
     signal(&child, "TERM");
     assert!(child.0.wait().unwrap().success());
@@ -355,6 +382,18 @@ fn the_served_binary_uses_its_config_file_and_reloads_it() {
         !log.iter().any(|line| line.contains(&token)),
         "the token is never logged"
     );
+    let failed = log
+        .iter()
+        .find(|line| line.contains("admin authentication failed"))
+        .expect("failed authentication is logged");
+    assert!(failed.contains("client=127.0.0.1:"), "{failed}");
+    assert!(
+        log.iter()
+            .any(|line| line.contains("admin action") && line.contains("client=127.0.0.1:")),
+        "{log:#?}"
+    );
+    let mode = std::fs::metadata(dir.join("data")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the data directory is private");
 }
 
 #[test]
@@ -385,4 +424,143 @@ fn plugins_list_shows_the_state_the_configuration_starts_each_plugin_in() {
             ("awesome_audit", "disabled_because_dependency")
         ]
     );
+}
+
+/// Waits for `server` to exit; `None` if it is still running after 30 s (a hang).
+fn exit_status(server: &mut Server) -> Option<std::process::ExitStatus> {
+    for _ in 0..300 {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
+}
+
+#[test]
+fn command_line_limits_are_validated_like_the_file() {
+    let binary = build_app("one", &["--plugins", "my_awesome_plugin"]);
+    let output = Command::new(&binary)
+        .args(["serve", "--bind", "127.0.0.1:0", "--body-limit", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/server/body_limit: 0 is less than the minimum of 1 (set by --body-limit)"),
+        "{stderr}"
+    );
+}
+
+/// A client that sent one byte keeps neither a SIGTERM'd server alive past the drain
+/// timeout nor the `shutdown` event and `stop` hooks from running; a second signal during a
+/// long drain exits at once.
+#[test]
+fn a_half_sent_request_cannot_hold_a_terminated_server() {
+    use std::io::Write;
+    let binary = build_app("one", &["--plugins", "my_awesome_plugin"]);
+    let dir = scratch("one-byte");
+
+    let mut command = Command::new(&binary);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("PLEXICHAT__SERVER__DRAIN_TIMEOUT", "1s")
+        .env("PLEXICHAT__SERVER__HEADER_READ_TIMEOUT", "1h");
+    let (mut server, addr, lines) = spawn_command(command, &dir);
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    client.write_all(b"G").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    signal(&server, "TERM");
+    let status = exit_status(&mut server).expect("the server exited");
+    let log: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(status.success(), "exit {status}: {log:#?}");
+    assert!(
+        log.iter()
+            .any(|line| line.contains("closing connections still open after the drain timeout")),
+        "{log:#?}"
+    );
+    assert!(log.iter().any(|line| line.contains("stopped")), "{log:#?}");
+
+    let mut command = Command::new(&binary);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("PLEXICHAT__SERVER__DRAIN_TIMEOUT", "1h")
+        .env("PLEXICHAT__SERVER__HEADER_READ_TIMEOUT", "1h");
+    let (mut server, addr, _lines) = spawn_command(command, &dir);
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    client.write_all(b"G").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    signal(&server, "TERM");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "still draining after the first signal"
+    );
+    signal(&server, "TERM");
+    let status = exit_status(&mut server).expect("the second signal ended it");
+    assert_eq!(status.code(), Some(130));
+}
+
+/// With the common limit of 1024 open files, 1,100 idle connections neither crash the
+/// server nor keep a new client from being served once the idle timeout has passed.
+#[test]
+fn idle_connections_cannot_exhaust_the_descriptor_limit() {
+    let binary = build_app("one", &["--plugins", "my_awesome_plugin"]);
+    let dir = scratch("idle-flood");
+    // This test process holds the 1,100 client sockets, so it needs more than 1024 itself.
+    let own_limit = raise_descriptor_limit(4096);
+    assert!(
+        own_limit >= 2048,
+        "this test needs to open 1,100 sockets, but its hard limit on open files is {own_limit}"
+    );
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "ulimit -n 1024 && exec \"$0\" serve --bind 127.0.0.1:0"])
+        .arg(&binary)
+        .env("PLEXICHAT__SERVER__IDLE_TIMEOUT", "2s");
+    let (_server, addr, lines) = spawn_command(command, &dir);
+    let idle: Vec<std::net::TcpStream> = (0..1100)
+        .map(|_| std::net::TcpStream::connect(addr).expect("connect"))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, _) = runtime.block_on(async {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            plexichat_tests::request(addr, "GET", "/health"),
+        )
+        .await
+        .expect("served once the idle connections timed out")
+    });
+    assert_eq!(status, 200);
+    drop(idle);
+    drop(_server);
+    let log: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(
+        log.iter().any(|line| line.contains("max_connections is above what the file-descriptor limit allows")),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter().any(|line| line.contains("connection limit reached")),
+        "{log:#?}"
+    );
+}
+
+/// Raises this process's soft limit on open files towards `wanted`; returns the new limit.
+fn raise_descriptor_limit(wanted: u64) -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: both calls only read or write the struct on this stack.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted.min(limit.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+    limit.rlim_cur
 }

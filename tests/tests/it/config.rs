@@ -3,7 +3,9 @@
 
 use plexichat::config::{self, Config};
 use plexichat::testing::TestApp;
-use plexichat::{Registry, Runtime};
+use std::time::Duration;
+
+use plexichat::{Registry, Runtime, Secret};
 use serde_json::json;
 
 fn registry() -> Registry {
@@ -27,7 +29,7 @@ fn check(text: &str, vars: &[(&str, &str)]) -> Result<Config, Vec<String>> {
 fn an_empty_file_means_the_defaults() {
     let config = check("", &[]).expect("valid");
     assert_eq!(config.server.bind.to_string(), "127.0.0.1:8000");
-    assert_eq!(config.server.request_timeout, "30s");
+    assert_eq!(config.server.request_timeout, Duration::from_secs(30));
     assert_eq!(config.data.dir.to_str(), Some("./data"));
     assert_eq!(
         config.plugin_values["my_awesome_plugin"],
@@ -123,7 +125,10 @@ fn environment_overrides_beat_the_file_and_are_validated() {
         Some("/srv/plexichat"),
         "unquoted text is a string"
     );
-    assert_eq!(config.server.admin_token.as_deref(), Some("s3cret"));
+    assert_eq!(
+        config.server.admin_token.as_ref().map(Secret::expose),
+        Some("s3cret")
+    );
 
     let issues = check(
         file,
@@ -204,6 +209,7 @@ async fn plugins_see_their_configuration() {
     )
     .unwrap();
     let app = TestApp::new(Runtime::with_config(registry(), config));
+    app.runtime.start().await;
     let (status, body) = app.get("/api/v1/awesome/status").await;
     assert_eq!(status, 200);
     assert_eq!(body["enabled"], false);
@@ -216,13 +222,16 @@ async fn plugins_see_their_configuration() {
     );
 }
 
-fn runtime_with(text: &str) -> Runtime {
-    Runtime::with_config(registry(), check(text, &[]).unwrap())
+/// A started runtime with `text`.
+async fn runtime_with(text: &str) -> Runtime {
+    let runtime = Runtime::with_config(registry(), check(text, &[]).unwrap());
+    assert!(runtime.start().await.is_empty());
+    runtime
 }
 
 #[tokio::test]
 async fn a_reload_applies_plugin_sections_and_the_disabled_list_at_once() {
-    let runtime = runtime_with("");
+    let runtime = runtime_with("").await;
     let new = check(
         "disabled = [\"awesome_audit\"]\n[plugins.my_awesome_plugin]\ninterval = 9\n",
         &[],
@@ -252,7 +261,7 @@ async fn a_reload_applies_plugin_sections_and_the_disabled_list_at_once() {
 
 #[tokio::test]
 async fn a_vetoed_reload_keeps_the_old_configuration_everywhere() {
-    let runtime = runtime_with("[plugins.my_awesome_plugin]\ninterval = 7\n");
+    let runtime = runtime_with("[plugins.my_awesome_plugin]\ninterval = 7\n").await;
     let unlucky = check(
         "disabled = [\"awesome_audit\"]\n[plugins.my_awesome_plugin]\ninterval = 13\n",
         &[],
@@ -283,11 +292,10 @@ async fn a_vetoed_reload_keeps_the_old_configuration_everywhere() {
 
 #[tokio::test]
 async fn reload_without_a_source_is_refused_over_http() {
-    use std::sync::Arc;
     let registry = registry();
     let config = Config::defaults(&registry);
     let options = plexichat::server::ServerOptions {
-        admin_token: Some(Arc::from("t")),
+        admin_token: Some(Secret::new("t")),
         ..config.server_options()
     };
     let app = TestApp::with_options(Runtime::with_config(registry, config), &options);
@@ -301,4 +309,181 @@ async fn reload_without_a_source_is_refused_over_http() {
         body["error"],
         "this server was started without a configuration source to reload"
     );
+}
+
+#[test]
+fn the_admin_token_is_taken_verbatim_and_the_dedicated_variable_wins() {
+    let token = |vars: &[(&str, &str)]| {
+        check("", vars)
+            .unwrap()
+            .server
+            .admin_token
+            .map(|token| token.expose().to_string())
+    };
+    assert_eq!(token(&[("PLEXICHAT_ADMIN_TOKEN", "123456")]).as_deref(), Some("123456"));
+    assert_eq!(token(&[("PLEXICHAT_ADMIN_TOKEN", "true")]).as_deref(), Some("true"));
+    assert_eq!(
+        token(&[("PLEXICHAT__SERVER__ADMIN_TOKEN", "[1, 2]")]).as_deref(),
+        Some("[1, 2]")
+    );
+    assert_eq!(
+        token(&[
+            ("PLEXICHAT__SERVER__ADMIN_TOKEN", "from-the-generic-spelling"),
+            ("PLEXICHAT_ADMIN_TOKEN", "from-the-dedicated-variable"),
+        ])
+        .as_deref(),
+        Some("from-the-dedicated-variable")
+    );
+}
+
+#[test]
+fn validation_messages_never_echo_secrets_and_cut_long_values() {
+    let errors = Config::parse(
+        "[server]\nadmin_token = 987654321\n",
+        &[],
+        &registry(),
+        "test.toml",
+    )
+    .unwrap_err();
+    let text = format!("{errors} {}", serde_json::to_string(&errors).unwrap());
+    assert!(!text.contains("987654321"), "{text}");
+    assert_eq!(errors.issues[0].found, Some(json!("[redacted]")));
+    assert_eq!(
+        errors.issues[0].problem,
+        "[redacted] is not of type \"string\""
+    );
+
+    let long = "x".repeat(5000);
+    let errors = Config::parse(
+        &format!("[server]\nbind = \"{long}\"\n"),
+        &[],
+        &registry(),
+        "test.toml",
+    )
+    .unwrap_err();
+    let issue = &errors.issues[0];
+    assert!(issue.problem.chars().count() <= 301, "{}", issue.problem);
+    assert_eq!(issue.found.as_ref().unwrap().as_str().unwrap().chars().count(), 101);
+}
+
+#[test]
+fn no_debug_output_shows_the_admin_token() {
+    let config = check("", &[("PLEXICHAT_ADMIN_TOKEN", "hunter2-known-token")]).unwrap();
+    let options = config.server_options();
+    for text in [
+        format!("{config:?}"),
+        format!("{config:#?}"),
+        format!("{:?}", config.server),
+        format!("{options:?}"),
+        format!("{options:#?}"),
+    ] {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    assert_eq!(
+        options.admin_token.as_ref().map(Secret::expose),
+        Some("hunter2-known-token")
+    );
+}
+
+#[test]
+fn command_line_flags_are_validated_like_the_file_and_named_in_issues() {
+    use plexichat::config::Flag;
+    let flags = [
+        Flag::integer("--body-limit", "/server/body_limit", 0),
+        Flag::text("--request-timeout", "/server/request_timeout", "soon"),
+    ];
+    let errors = Config::parse_with_flags("", &[], &flags, &registry(), "test.toml").unwrap_err();
+    let issues: Vec<String> = errors.issues.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        issues,
+        [
+            "/server/body_limit: 0 is less than the minimum of 1 (set by --body-limit)",
+            "/server/request_timeout: not a duration (expected number at 0); write e.g. \"30s\", \"500ms\" or \"2m\" (set by --request-timeout)",
+        ]
+    );
+    let flags = [Flag::integer("--body-limit", "/server/body_limit", 10)];
+    let config = Config::parse_with_flags(
+        "[server]\nbody_limit = 99\n",
+        &[("PLEXICHAT__SERVER__BODY_LIMIT".into(), "77".into())],
+        &flags,
+        &registry(),
+        "test.toml",
+    )
+    .unwrap();
+    assert_eq!(config.server.body_limit, 10, "flags beat the file and the environment");
+}
+
+#[test]
+fn a_plugin_cannot_be_both_enabled_and_disabled() {
+    let issues = check(
+        "enabled = [\"awesome_audit\"]\ndisabled = [\"awesome_audit\"]\n",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(
+        issues,
+        ["/enabled: `awesome_audit` is both in `disabled` and in `enabled`; keep it in one"]
+    );
+}
+
+/// A scratch directory under `target/` for one test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = plexichat_tests::workspace_root()
+        .join("target/config-test")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_reload_refuses_a_file_that_went_missing_or_empty_and_any_huge_file() {
+    use plexichat::config::ConfigFile;
+    let dir = scratch("reload-files");
+    let path = dir.join("plexichat.toml");
+    let file = ConfigFile::Found(path.clone());
+    let registry = registry();
+    let problem = |result: Result<Config, plexichat::config::ConfigErrors>| {
+        result.unwrap_err().issues[0].problem.clone()
+    };
+
+    std::fs::write(&path, "").unwrap();
+    assert!(Config::load(&file, &[], &[], &registry).is_ok(), "empty at start: defaults");
+    assert!(
+        problem(Config::reload(&file, &[], &[], &registry))
+            .starts_with("the file is empty; refusing to replace the running configuration")
+    );
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        problem(Config::reload(&file, &[], &[], &registry)).starts_with("cannot read the file")
+    );
+    std::fs::write(&path, format!("# {}\n", "x".repeat(2 * 1024 * 1024))).unwrap();
+    assert_eq!(
+        problem(Config::reload(&file, &[], &[], &registry)),
+        "the file is larger than 1048576 bytes; a configuration is a few kilobytes"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Start-up skips the validator when there is no file (the defaults are trusted), so each
+/// plugin's `Default` must satisfy its own schema: checked here for every compiled-in plugin.
+#[test]
+fn every_plugins_default_configuration_passes_its_own_schema() {
+    let registry = registry();
+    let schema = config::schema(&registry);
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let mut checked = Vec::new();
+    for plugin in registry.plugins() {
+        let Some(spec) = plugin.config else {
+            continue;
+        };
+        let document = json!({ "plugins": { plugin.name: (spec.defaults)() } });
+        let problems: Vec<String> = validator
+            .iter_errors(&document)
+            .map(|error| error.to_string())
+            .collect();
+        assert!(problems.is_empty(), "{}: {problems:?}", plugin.name);
+        checked.push(plugin.name);
+    }
+    assert_eq!(checked, ["my_awesome_plugin"]);
 }

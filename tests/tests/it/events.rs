@@ -11,7 +11,7 @@ fn harness(runtime: &Runtime) -> std::sync::Arc<Harness> {
 
 #[tokio::test]
 async fn handlers_run_by_descending_priority_and_failures_do_not_stop_the_rest() {
-    let app = TestApp::linked();
+    let app = TestApp::linked().await;
     let report = app.runtime.publish(&Ping { id: 7 }).await;
     assert_eq!(
         harness(&app.runtime).log(),
@@ -34,7 +34,7 @@ async fn handlers_run_by_descending_priority_and_failures_do_not_stop_the_rest()
 
 #[tokio::test]
 async fn failures_are_counted_per_handler() {
-    let app = TestApp::linked();
+    let app = TestApp::linked().await;
     for id in 0..3 {
         app.runtime.publish(&Ping { id }).await;
     }
@@ -53,7 +53,7 @@ async fn failures_are_counted_per_handler() {
 
 #[tokio::test]
 async fn an_event_reaches_handlers_in_other_crates_in_priority_order() {
-    let app = TestApp::linked();
+    let app = TestApp::linked().await;
     let (status, _) = app.post("/api/v1/awesome/action", None).await;
     assert_eq!(status, 200);
     // The harness (priority 20) ran, and awesome_audit (priority 10) ran after it.
@@ -75,7 +75,7 @@ async fn an_event_reaches_handlers_in_other_crates_in_priority_order() {
 async fn events_of_other_types_reach_no_handler() {
     #[plexichat::event(name = "test.unheard")]
     struct Unheard;
-    let app = TestApp::linked();
+    let app = TestApp::linked().await;
     let report = app.runtime.publish(&Unheard).await;
     assert_eq!((report.succeeded, report.failures.len()), (0, 0));
     assert!(harness(&app.runtime).log().is_empty());
@@ -83,7 +83,7 @@ async fn events_of_other_types_reach_no_handler() {
 
 #[tokio::test]
 async fn each_runtime_has_its_own_plugin_state() {
-    let (one, two) = (TestApp::linked(), TestApp::linked());
+    let (one, two) = (TestApp::linked().await, TestApp::linked().await);
     one.runtime.publish(&Ping { id: 1 }).await;
     assert_eq!(harness(&one.runtime).log().len(), 5);
     assert!(harness(&two.runtime).log().is_empty());

@@ -11,7 +11,7 @@ use crate::Harness;
 
 #[tokio::test]
 async fn the_tutorial_routes_behave_as_the_seed_describes() {
-    let app = TestApp::linked();
+    let app = TestApp::linked().await;
     let (status, body) = app.get("/api/v1/awesome/status").await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "awesome");
@@ -31,7 +31,7 @@ async fn the_tutorial_routes_behave_as_the_seed_describes() {
 
 #[tokio::test]
 async fn plugins_are_listed_with_their_registrations() {
-    let app = TestApp::linked();
+    let app = TestApp::linked().await;
     let (status, body) = app.get("/api/v1/plugins").await;
     assert_eq!(status, 200);
     let names: Vec<&str> = body["plugins"]
@@ -68,7 +68,7 @@ async fn plugins_are_listed_with_their_registrations() {
 
 #[tokio::test]
 async fn unknown_things_are_404_with_a_json_body_naming_them() {
-    let app = TestApp::linked();
+    let app = TestApp::linked().await;
     let (status, body) = app.get("/api/v1/plugins/nope").await;
     assert_eq!(status, 404);
     assert_eq!(body["error"], "unknown plugin `nope`");
@@ -84,7 +84,7 @@ async fn unknown_things_are_404_with_a_json_body_naming_them() {
 
 #[tokio::test]
 async fn path_parameters_are_extracted_and_checked() {
-    let app = TestApp::linked();
+    let app = TestApp::linked().await;
     assert_eq!(
         app.get("/test/items/42").await,
         (200.try_into().unwrap(), json!({ "id": 42 }))

@@ -73,6 +73,7 @@ async fn a_request_over_the_timeout_gets_408() {
         ..ServerOptions::default()
     };
     let app = TestApp::with_options(Runtime::new(Registry::linked().unwrap()), &options);
+    app.runtime.start().await;
     let (status, body) = app.get("/test/slow").await;
     assert_eq!(status, 408);
     assert_eq!(body, json!({ "error": "request not answered within 50ms" }));
@@ -87,6 +88,7 @@ async fn a_body_over_the_limit_gets_413() {
         ..ServerOptions::default()
     };
     let app = TestApp::with_options(Runtime::new(Registry::linked().unwrap()), &options);
+    app.runtime.start().await;
     let post = |bytes: usize| {
         Request::post("/test/echo")
             .body(Body::from(vec![b'x'; bytes]))
@@ -104,7 +106,7 @@ async fn a_body_over_the_limit_gets_413() {
 
 #[tokio::test]
 async fn errors_from_axum_itself_get_json_bodies() {
-    let app = TestApp::linked();
+    let app = TestApp::linked().await;
     let (status, body) = app.get("/api/v1/awesome/action").await;
     assert_eq!(status, 405);
     assert_eq!(body, json!({ "error": "method not allowed" }));
@@ -113,4 +115,25 @@ async fn errors_from_axum_itself_get_json_bodies() {
     assert_eq!(status, 400);
     let message = body["error"].as_str().expect("a JSON error");
     assert!(message.contains("Cannot parse"), "{message}");
+}
+
+/// The decision for a request timeout that strikes while the route is publishing: the
+/// client gets its 408, and the dispatch, which runs on a task of its own, still runs every
+/// handler in order. The 10 s bound only turns a lost handler into a failure.
+#[tokio::test]
+async fn a_request_timeout_does_not_cut_an_event_dispatch_short() {
+    let options = ServerOptions {
+        request_timeout: Duration::from_millis(50),
+        ..ServerOptions::default()
+    };
+    let app = TestApp::with_options(Runtime::new(Registry::linked().unwrap()), &options);
+    app.runtime.start().await;
+    let (status, _) = app.post("/test/publish-slow", None).await;
+    assert_eq!(status, 408);
+    let harness = app.runtime.plugin::<crate::Harness>().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while harness.log().len() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(harness.log(), ["slow first", "slow second"]);
 }

@@ -17,9 +17,6 @@ use std::sync::Mutex;
 use my_awesome_plugin::{ActionCompleted, AwesomePlugin};
 use plexichat::prelude::*;
 
-// The workspace plugins are only used through their registrations; name them so the linker
-// keeps those, as the app does.
-extern crate awesome_audit as _;
 
 /// Records event deliveries for the tests.
 #[plugin(name = "test_harness", dependencies = [AwesomePlugin], prefix = "/test")]
@@ -116,6 +113,37 @@ async fn panics() -> Json<Value> {
 async fn slow() -> Json<Value> {
     tokio::time::sleep(std::time::Duration::from_secs(30)).await;
     Json(json!({ "finished": true }))
+}
+
+/// Uses the state of a plugin that `test_harness` does not depend on, so that the extractor,
+/// not the route's own gate, is what answers when that plugin is not running.
+#[route(GET, "/audit-plugin")]
+async fn audit_plugin(_audit: PluginState<awesome_audit::AwesomeAudit>) -> Json<Value> {
+    Json(json!({ "audit": "running" }))
+}
+
+/// An event whose handler takes longer than a short request timeout.
+#[event(name = "test.slow")]
+#[derive(Clone)]
+pub struct Slow;
+
+#[on_event]
+async fn slow_first(harness: &Harness, _event: &Slow) {
+    harness.record("slow first");
+}
+
+#[on_event(priority = -1)]
+async fn slow_second(harness: &Harness, _event: &Slow) {
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    harness.record("slow second");
+}
+
+/// Publishes [`Slow`]; with a request timeout under 300 ms the client gets 408 while the
+/// dispatch goes on.
+#[route(POST, "/publish-slow")]
+async fn publish_slow(events: Events) -> Json<Value> {
+    let report = events.publish(&Slow).await;
+    Json(json!({ "succeeded": report.succeeded }))
 }
 
 #[route(POST, "/echo")]

@@ -75,7 +75,7 @@ fn route(
     }))
 }
 
-fn axum_get() -> plexichat::axum::routing::MethodRouter {
+fn axum_get() -> plexichat::axum::routing::MethodRouter<plexichat::Runtime> {
     plexichat::axum::routing::get(|| async {})
 }
 
@@ -220,7 +220,14 @@ fn every_problem_is_reported_at_once() {
         vec![route("loose", Method::Get, "/x", "x")],
         vec![],
     );
-    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert_eq!(
+        errors,
+        [
+            "duplicate plugin name `x`: declared by `x::Plugin` and by `y::Plugin`",
+            "plugin `x` depends on `gone`, which is not compiled in; enable the `gone` feature",
+            "route `x` (src/lib.rs:1) is in crate `loose`, which declares no `#[plugin]`",
+        ]
+    );
 }
 
 #[test]
@@ -248,15 +255,10 @@ fn the_enabled_set_must_equal_the_registered_set() {
     assert!(message.contains("extern crate"), "{message}");
 }
 
+/// Whichever backend this build uses (the suite runs under both), it collects exactly the
+/// registrations linked into this binary.
 #[test]
-fn the_backend_is_the_one_the_feature_selects() {
-    let expected = if cfg!(feature = "inventory") {
-        "inventory"
-    } else {
-        "linkme"
-    };
-    assert_eq!(plexichat::registry::BACKEND, expected);
-    // Both backends collect the same registrations.
+fn the_linked_registry_holds_exactly_what_this_binary_declares() {
     let registry = Registry::linked().expect("linked registry");
     let names: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
     assert_eq!(
@@ -274,10 +276,37 @@ fn the_backend_is_the_one_the_feature_selects() {
             "/api/v1/awesome-audit/events",
             "/api/v1/awesome/action",
             "/api/v1/awesome/status",
+            "/test/audit-plugin",
             "/test/echo",
             "/test/items/{id}",
             "/test/panic",
+            "/test/publish-slow",
             "/test/slow",
         ]
     );
+}
+
+#[test]
+fn plugin_paths_on_or_under_core_paths_are_refused_naming_both() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("/api/v1/admin", "/x", "prefix /api/v1/admin of plugin `p` would shadow core's `/api/v1/admin`; choose another prefix"),
+        ("/api/v1/plugins/p", "/x", "prefix /api/v1/plugins/p of plugin `p` would shadow core's `/api/v1/plugins`; choose another prefix"),
+        ("/", "/health", "route `h` (src/lib.rs:1) /health of plugin `p` would shadow core's `/health`; choose another prefix"),
+        ("/", "/ready/{rest}", "route `h` (src/lib.rs:1) /ready/{rest} of plugin `p` would shadow core's `/ready`; choose another prefix"),
+        ("/api/v1", "/admin/x", "route `h` (src/lib.rs:1) /api/v1/admin/x of plugin `p` would shadow core's `/api/v1/admin`; choose another prefix"),
+        ("/api/v1", "/pluginsx", ""),
+        ("/healthz", "/", ""),
+        ("/api/v1/p", "/health", ""),
+    ];
+    for (prefix, path, expected) in cases {
+        let prefix: &'static str = Box::leak(prefix.to_string().into_boxed_str());
+        let path: &'static str = Box::leak(path.to_string().into_boxed_str());
+        let errors = check(
+            vec![plugin_at("p", "p", &[], prefix)],
+            vec![route("p", Method::Get, path, "h")],
+            vec![],
+        );
+        let expected: Vec<&str> = [*expected].into_iter().filter(|e| !e.is_empty()).collect();
+        assert_eq!(errors, expected, "prefix {prefix}, route {path}");
+    }
 }

@@ -1,0 +1,472 @@
+//! The connection layer under the router: accepts connections up to a limit, closes the ones
+//! that idle or dribble, and drains them at shutdown within a deadline, so that no client can
+//! hold the server or keep it from exiting.
+//!
+//! axum's own `serve` sets none of these limits: a client that sends one byte and waits keeps
+//! its connection (and a SIGTERM'd server) forever, and a thousand idle ones exhaust a common
+//! file-descriptor limit. Here every connection is a task that watches its own activity:
+//!
+//! - a request head (request line and headers) that has begun must be complete within
+//!   `header_read_timeout`;
+//! - with no request in flight, a connection without traffic for `idle_timeout` is closed;
+//! - at most `max_connections` are served at once; further clients wait in the listen backlog
+//!   (a rate-limited warning says so), and failing `accept` calls (out of file descriptors)
+//!   are logged, rate-limited, and retried after a pause instead of spinning;
+//! - at shutdown the listener closes, every connection finishes its in-flight request and
+//!   closes, and whatever is left after `drain_timeout` is closed.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::response::Response;
+use axum::routing::future::RouteFuture;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::Service;
+
+use crate::log_limit::LogLimit;
+
+/// What the connection layer enforces.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) drain_timeout: Duration,
+}
+
+/// File descriptors kept free for everything that is not a client connection (the
+/// listener, log files, the database, plugins' own files).
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains. Returns when every
+/// connection is closed, at most `drain_timeout` after `shutdown` resolved.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let max_connections = allowed_connections(limits.max_connections);
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let tracker = TaskTracker::new();
+    let drain = CancellationToken::new();
+    let force = CancellationToken::new();
+    let full = LogLimit::new(Duration::from_secs(10));
+    let failing = LogLimit::new(Duration::from_secs(10));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = match Arc::clone(&permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if let Some(suppressed) = full.allow() {
+                    tracing::warn!(
+                        max_connections,
+                        suppressed,
+                        "connection limit reached; new clients wait until a connection closes"
+                    );
+                }
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break,
+                    permit = Arc::clone(&permits).acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                }
+            }
+        };
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // A peer that reset before we accepted is routine; anything else (out of
+                    // file descriptors, mostly) would make an immediate retry spin.
+                    if !is_connection_error(&error) {
+                        if let Some(suppressed) = failing.allow() {
+                            tracing::error!(%error, suppressed, "cannot accept connections; retrying");
+                        }
+                        tokio::select! {
+                            () = &mut shutdown => break,
+                            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        }
+                    }
+                    continue;
+                }
+            },
+        };
+        // Small JSON answers should not wait for Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        tracker.spawn(connection(
+            stream,
+            peer,
+            router.clone(),
+            limits,
+            (drain.clone(), force.clone()),
+            permit,
+        ));
+    }
+    drop(listener);
+    drain.cancel();
+    tracker.close();
+    if tokio::time::timeout(limits.drain_timeout, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = tracker.len(),
+            drain_timeout = %humantime::format_duration(limits.drain_timeout),
+            "closing connections still open after the drain timeout"
+        );
+        force.cancel();
+        tracker.wait().await;
+    }
+}
+
+/// `configured`, lowered if the process may not open that many files.
+fn allowed_connections(configured: usize) -> usize {
+    let Some(limit) = descriptor_limit() else {
+        return configured;
+    };
+    let allowed = usize::try_from(limit.saturating_sub(RESERVED_DESCRIPTORS).max(1))
+        .unwrap_or(usize::MAX);
+    if allowed < configured {
+        tracing::warn!(
+            max_connections = configured,
+            allowed,
+            descriptor_limit = limit,
+            "max_connections is above what the file-descriptor limit allows; serving at most \
+             {allowed} connections (raise `ulimit -n` to serve more)"
+        );
+        return allowed;
+    }
+    configured
+}
+
+/// The soft limit on open files, if the platform has one.
+#[cfg(unix)]
+fn descriptor_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `getrlimit` only writes the struct it is given, which lives on this stack.
+    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+fn descriptor_limit() -> Option<u64> {
+    None
+}
+
+fn is_connection_error(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    )
+}
+
+/// Serves one connection until it ends, times out, or is closed by shutdown.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    limits: Limits,
+    (drain, force): (CancellationToken, CancellationToken),
+    _permit: OwnedSemaphorePermit,
+) {
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        activity: Arc::clone(&activity),
+    });
+    let service = Requests {
+        router,
+        peer,
+        activity: Arc::clone(&activity),
+    };
+    let connection = hyper::server::conn::http1::Builder::new()
+        // The watchdog below times heads and idle periods itself; hyper's own header timer
+        // would also count the wait between requests as header time.
+        .header_read_timeout(None)
+        .serve_connection(io, service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let mut draining = false;
+    loop {
+        let (deadline, _) = activity.deadline(&limits);
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                }
+                return;
+            }
+            // A request head that begins moves the deadline closer; look again.
+            () = activity.head_began.notified() => {}
+            () = tokio::time::sleep_until(deadline) => {
+                // The deadline may have moved while we slept; only a passed one closes.
+                let (deadline, why) = activity.deadline(&limits);
+                if Instant::now() >= deadline {
+                    tracing::debug!(%peer, reason = why, "closing connection");
+                    return;
+                }
+            }
+            () = drain.cancelled(), if !draining => {
+                draining = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = force.cancelled() => return,
+        }
+    }
+}
+
+/// What the watchdog knows about one connection, written by its reads, writes and requests.
+#[derive(Debug)]
+struct Activity {
+    epoch: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds after `epoch` of the last traffic or the end of the last request.
+    last_active: AtomicU64,
+    /// Milliseconds after `epoch` when the bytes of the pending request head began to
+    /// arrive, or [`NOT_STARTED`].
+    head_started: AtomicU64,
+    /// Wakes the watchdog when a head begins: once per request.
+    head_began: tokio::sync::Notify,
+}
+
+const NOT_STARTED: u64 = u64::MAX;
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            epoch: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_active: AtomicU64::new(0),
+            head_started: AtomicU64::new(NOT_STARTED),
+            head_began: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn read(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        let now = self.now();
+        self.last_active.store(now, Ordering::Relaxed);
+        // Bytes that arrive while no request is being served begin the next request head.
+        if self.in_flight.load(Ordering::Relaxed) == 0
+            && self.head_started.load(Ordering::Relaxed) == NOT_STARTED
+        {
+            self.head_started.store(now, Ordering::Relaxed);
+            self.head_began.notify_one();
+        }
+    }
+
+    fn wrote(&self) {
+        self.last_active.store(self.now(), Ordering::Relaxed);
+    }
+
+    fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.head_started.store(NOT_STARTED, Ordering::Relaxed);
+    }
+
+    fn request_finished(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.wrote();
+    }
+
+    /// When the connection is to be closed if nothing happens meanwhile, and why.
+    fn deadline(&self, limits: &Limits) -> (Instant, &'static str) {
+        let at = |millis: u64, timeout: Duration| {
+            self.epoch + Duration::from_millis(millis) + timeout
+        };
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            // The request timeout bounds a request; look again after an idle period.
+            return (Instant::now() + limits.idle_timeout, "request in flight");
+        }
+        match self.head_started.load(Ordering::Relaxed) {
+            NOT_STARTED => (
+                at(
+                    self.last_active.load(Ordering::Relaxed),
+                    limits.idle_timeout,
+                ),
+                "idle timeout",
+            ),
+            started => (
+                at(started, limits.header_read_timeout),
+                "header read timeout",
+            ),
+        }
+    }
+}
+
+/// The socket, reporting its traffic to the connection's [`Activity`].
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = result {
+            self.activity.read(buf.filled().len() - before);
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(_)) = result {
+            self.activity.wrote();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(_)) = result {
+            self.activity.wrote();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The per-connection service hyper calls: gives each request the peer address (axum's
+/// `ConnectInfo<SocketAddr>`) and counts it in flight while the router answers.
+#[derive(Clone)]
+struct Requests {
+    router: Router,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+}
+
+impl hyper::service::Service<hyper::Request<Incoming>> for Requests {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Counted;
+
+    fn call(&self, mut request: hyper::Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        self.activity.request_started();
+        Counted {
+            inner: self.router.clone().call(request.map(Body::new)),
+            _in_flight: InFlight(Arc::clone(&self.activity)),
+        }
+    }
+}
+
+/// Marks the end of a request however its future ends (answered, or dropped with the
+/// connection).
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.request_finished();
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The router's answer, counted in flight until it is ready.
+    struct Counted {
+        #[pin]
+        inner: RouteFuture<Infallible>,
+        _in_flight: InFlight,
+    }
+}
+
+impl Future for Counted {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        header_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+        max_connections: 8,
+        drain_timeout: Duration::from_secs(10),
+    };
+
+    /// `(what happens, deadline after epoch in seconds, reason)`, one row per situation.
+    #[tokio::test(start_paused = true)]
+    async fn each_situation_has_its_deadline() {
+        let check = |activity: &Activity, expect: (u64, &str)| {
+            let (deadline, why) = activity.deadline(&LIMITS);
+            let after = deadline.duration_since(activity.epoch).as_secs();
+            assert_eq!((after, why), expect);
+        };
+        let activity = Activity::new();
+        check(&activity, (60, "idle timeout"));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        activity.read(1);
+        check(&activity, (15, "header read timeout"));
+        activity.read(100);
+        check(&activity, (15, "header read timeout"));
+        activity.request_started();
+        tokio::time::advance(Duration::from_secs(20)).await;
+        check(&activity, (85, "request in flight"));
+        activity.request_finished();
+        check(&activity, (85, "idle timeout"));
+        activity.read(0);
+        check(&activity, (85, "idle timeout"));
+    }
+}

@@ -1,0 +1,137 @@
+//! The server's data folder and the admin token file in it: the folder is created private
+//! (mode 0700), and an existing token file is trusted only if it is a private regular file
+//! of the server's own user, since anyone who can read or replace it owns the admin API.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::secret::Secret;
+
+/// The file, inside the data directory, that holds a generated admin token.
+pub const TOKEN_FILE: &str = "admin_token";
+
+/// Why the data folder or the token file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    /// The file exists but is not safe to trust.
+    #[error("refusing to use {path}: {problem}")]
+    Unsafe {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+    /// Reading, writing or creating failed.
+    #[error("cannot use {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Creates `dir` (and its parents) with mode 0700 if it does not exist.
+pub fn create(dir: &Path) -> Result<(), DataDirError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|source| DataDirError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// The admin token in `dir/admin_token`, generated (32 random bytes, hex) and written with
+/// mode 0600 if the file does not exist yet. Returns the token, the file, and whether it was
+/// created now.
+///
+/// An existing file is refused unless it is a regular file (not a symbolic link) owned by
+/// this process's user and neither readable nor writable by group or others.
+pub fn ensure_token(dir: &Path) -> Result<(Secret, PathBuf, bool), DataDirError> {
+    let path = dir.join(TOKEN_FILE);
+    let io = |source| DataDirError::Io {
+        path: path.clone(),
+        source,
+    };
+    let unsafe_file = |problem: String| DataDirError::Unsafe {
+        path: path.clone(),
+        problem,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening with O_NOFOLLOW checks "not a symlink" on the file actually opened, with no
+    // window between a check and the open.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    match options.open(&path) {
+        Ok(file) => {
+            let metadata = file.metadata().map_err(io)?;
+            if let Some(problem) = untrusted(&metadata) {
+                return Err(unsafe_file(problem));
+            }
+            let mut text = String::new();
+            file.take(64 * 1024)
+                .read_to_string(&mut text)
+                .map_err(io)?;
+            let token = text.trim();
+            if token.is_empty() {
+                return Err(unsafe_file(
+                    "the file is empty; delete it to have a new token generated".to_string(),
+                ));
+            }
+            Ok((Secret::new(token), path, false))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|error| io(std::io::Error::other(error.to_string())))?;
+            let token: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&path).map_err(io)?;
+            file.write_all(token.as_bytes()).map_err(io)?;
+            file.write_all(b"\n").map_err(io)?;
+            Ok((Secret::new(token), path, true))
+        }
+        #[cfg(unix)]
+        Err(error) if error.raw_os_error() == Some(libc::ELOOP) => Err(unsafe_file(
+            "it is a symbolic link; the token file must be a regular file (delete the link to \
+             have a new token generated)"
+                .to_string(),
+        )),
+        Err(error) => Err(io(error)),
+    }
+}
+
+/// Why a token file must not be trusted, or `None`.
+#[cfg(unix)]
+fn untrusted(metadata: &std::fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    if !metadata.is_file() {
+        return Some("it is not a regular file".to_string());
+    }
+    // SAFETY: `geteuid` takes no arguments, touches no memory and cannot fail.
+    let user = unsafe { libc::geteuid() };
+    if metadata.uid() != user {
+        return Some(format!(
+            "it is owned by user {}, not by the user running the server ({user}); `chown` it or \
+             delete it to have a new token generated",
+            metadata.uid()
+        ));
+    }
+    let mode = metadata.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Some(format!(
+            "its mode {mode:04o} lets group or others read or write it; run `chmod 600` on it"
+        ));
+    }
+    None
+}
+
+#[cfg(not(unix))]
+fn untrusted(metadata: &std::fs::Metadata) -> Option<String> {
+    (!metadata.is_file()).then(|| "it is not a regular file".to_string())
+}

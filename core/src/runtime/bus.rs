@@ -1,0 +1,206 @@
+//! The typed event bus: handlers grouped per event type in dispatch order, delivered to
+//! running plugins, failures contained and reported, and an optional deadline for the
+//! lifecycle events so that a handler that never returns cannot hold start-up or shutdown.
+
+use std::any::{Any, TypeId};
+use std::collections::{BTreeSet, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::FutureExt;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::{Entry, Runtime, panic_message};
+use crate::event::{Event, EventHandlerDescriptor, HandlerFn};
+use crate::registry::Registry;
+use crate::state::Slot;
+
+/// One handler, with the state of its plugin and its counters.
+pub(crate) struct Subscriber {
+    plugin: &'static str,
+    /// A handler of a plugin that is not running is skipped.
+    slot: Arc<Slot>,
+    descriptor: &'static EventHandlerDescriptor,
+    calls: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// Groups the registry's handlers (already in dispatch order) by event type.
+pub(super) fn subscribers(
+    registry: &Registry,
+    entries: &HashMap<&'static str, Arc<Entry>>,
+) -> HashMap<TypeId, Box<[Subscriber]>> {
+    let mut grouped: HashMap<TypeId, Vec<Subscriber>> = HashMap::new();
+    for handler in registry.handlers() {
+        grouped
+            .entry((handler.descriptor.event_type)())
+            .or_default()
+            .push(Subscriber {
+                plugin: handler.plugin,
+                slot: Arc::clone(&entries[handler.plugin].slot),
+                descriptor: handler.descriptor,
+                calls: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+            });
+    }
+    grouped
+        .into_iter()
+        .map(|(event, subscribers)| (event, subscribers.into_boxed_slice()))
+        .collect()
+}
+
+/// Which plugins' handlers an event reaches.
+pub(crate) enum Delivery<'a> {
+    /// Plugins that are running: every event but the first and last of a server's life.
+    Running,
+    /// Exactly these plugins: `starting` reaches the plugins about to start, `stopped` the
+    /// ones that were just stopped.
+    Only(&'a BTreeSet<&'static str>),
+}
+
+/// The outcome of one publish.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct DispatchReport {
+    /// Handlers that ran to completion without error.
+    pub succeeded: usize,
+    /// Handlers that returned an error, panicked, or ran out of time; the others still ran.
+    pub failures: Vec<HandlerFailure>,
+}
+
+/// One handler that failed during a publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HandlerFailure {
+    /// The handler's plugin.
+    pub plugin: &'static str,
+    /// The handler function.
+    pub handler: &'static str,
+    /// The error it returned, its panic message, or why it was cut short.
+    pub error: String,
+}
+
+/// Call counters of one event handler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HandlerStats {
+    /// Event name.
+    pub event: &'static str,
+    /// Handler function.
+    pub handler: &'static str,
+    /// Times it was called.
+    pub calls: u64,
+    /// Times it failed.
+    pub failures: u64,
+}
+
+impl Runtime {
+    /// Delivers `event` to every handler of its type whose plugin is running, highest
+    /// priority first.
+    ///
+    /// A handler that returns an error or panics is logged with its plugin's name, counted,
+    /// and reported; the handlers after it still run. Sync handlers run inline; async
+    /// handlers are awaited one after another, so priority order is also completion order.
+    /// Dropping the returned future stops the dispatch where it is: route handlers publish
+    /// through [`crate::Events`], which runs the dispatch on its own task instead.
+    pub async fn publish<E: Event>(&self, event: &E) -> DispatchReport {
+        self.dispatch(event, Delivery::Running, None).await
+    }
+
+    /// Like [`Runtime::publish`], but every async handler must finish by `deadline`: one
+    /// that has not is dropped, logged by name and reported, and handlers not yet started
+    /// when the deadline passes are skipped and reported. Sync handlers run inline and
+    /// cannot be interrupted.
+    pub(crate) async fn dispatch<E: Event>(
+        &self,
+        event: &E,
+        delivery: Delivery<'_>,
+        deadline: Option<Instant>,
+    ) -> DispatchReport {
+        let mut report = DispatchReport::default();
+        let Some(subscribers) = self.inner.handlers.get(&TypeId::of::<E>()) else {
+            return report;
+        };
+        let erased: &(dyn Any + Send + Sync) = event;
+        for subscriber in subscribers.iter() {
+            let delivered = match delivery {
+                Delivery::Running => subscriber.slot.is_running(),
+                Delivery::Only(plugins) => plugins.contains(subscriber.plugin),
+            };
+            if !delivered {
+                continue;
+            }
+            let outcome = if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                Err("skipped: the phase's time was up before this handler could run".to_string())
+            } else {
+                subscriber.calls.fetch_add(1, Ordering::Relaxed);
+                self.call(subscriber, erased, deadline).await
+            };
+            match outcome {
+                Ok(()) => report.succeeded += 1,
+                Err(error) => {
+                    subscriber.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(
+                        plugin = subscriber.plugin,
+                        handler = subscriber.descriptor.handler,
+                        event = E::NAME,
+                        %error,
+                        "event handler failed"
+                    );
+                    report.failures.push(HandlerFailure {
+                        plugin: subscriber.plugin,
+                        handler: subscriber.descriptor.handler,
+                        error,
+                    });
+                }
+            }
+        }
+        report
+    }
+
+    async fn call(
+        &self,
+        subscriber: &Subscriber,
+        event: &(dyn Any + Send + Sync),
+        deadline: Option<Instant>,
+    ) -> Result<(), String> {
+        match subscriber.descriptor.call {
+            HandlerFn::Sync(call) => std::panic::catch_unwind(AssertUnwindSafe(|| call(self, event)))
+                .unwrap_or_else(|panic| Err(panic_message(panic.as_ref()))),
+            HandlerFn::Async(call) => {
+                let guarded = AssertUnwindSafe(call(self, event)).catch_unwind();
+                let outcome = match deadline {
+                    None => guarded.await,
+                    Some(deadline) => match tokio::time::timeout_at(deadline, guarded).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => {
+                            return Err(
+                                "did not finish within the phase timeout and was dropped"
+                                    .to_string(),
+                            );
+                        }
+                    },
+                };
+                outcome.unwrap_or_else(|panic| Err(panic_message(panic.as_ref())))
+            }
+        }
+    }
+
+    /// Counters of every handler of `plugin`, sorted by event and handler.
+    pub fn handler_stats(&self, plugin: &str) -> Vec<HandlerStats> {
+        let mut stats: Vec<HandlerStats> = self
+            .inner
+            .handlers
+            .values()
+            .flat_map(|subscribers| subscribers.iter())
+            .filter(|subscriber| subscriber.plugin == plugin)
+            .map(|subscriber| HandlerStats {
+                event: subscriber.descriptor.event,
+                handler: subscriber.descriptor.handler,
+                calls: subscriber.calls.load(Ordering::Relaxed),
+                failures: subscriber.failures.load(Ordering::Relaxed),
+            })
+            .collect();
+        stats.sort_by_key(|stat| (stat.event, stat.handler));
+        stats
+    }
+}

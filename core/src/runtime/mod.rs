@@ -1,0 +1,280 @@
+//! The running program: one instance of every plugin with its state and configuration, the
+//! typed event bus, and the one place where plugin states change.
+//!
+//! - `bus`: publishing events to handlers, in priority order, with failures contained and,
+//!   for lifecycle events, a deadline.
+//! - `transitions`: start, shutdown, enable, disable and reload make the running plugins
+//!   match the operator's wishes; all of them go through one serialised `converge`.
+//! - `tasks`: supervised background tasks, one cancellation group per plugin.
+//! - `readiness`: `/ready` and per-plugin health, checked concurrently and cached.
+//! - `reload`: a new configuration, offered to plugins, then swapped in.
+
+mod bus;
+mod readiness;
+mod reload;
+mod tasks;
+mod transitions;
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::plugin::{Configurable, Plugin};
+use crate::registry::Registry;
+use crate::state::{PluginStatus, Slot};
+
+pub use bus::{DispatchReport, HandlerFailure, HandlerStats};
+pub(crate) use bus::{Delivery, Subscriber};
+pub use readiness::{NotReady, Readiness};
+pub use reload::{ConfigSource, ReloadError, ReloadReport};
+pub use tasks::TaskStatus;
+pub(crate) use tasks::Tasks;
+pub use transitions::{Changes, InitFailure, ShutdownReport, TransitionError};
+
+/// A handle to the running plugins; cheap to clone, shared by the server and every handler.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    /// Each plugin by type (the extractors' one lookup) and by name.
+    by_type: HashMap<TypeId, Arc<Entry>>,
+    by_name: HashMap<&'static str, Arc<Entry>>,
+    /// Handlers per event type, already in dispatch order, so that publishing is one hash
+    /// lookup and a walk over a slice.
+    handlers: HashMap<TypeId, Box<[Subscriber]>>,
+    /// The whole current configuration; each plugin's own section is also in its entry.
+    config: RwLock<Arc<Config>>,
+    /// Where a reload reads the configuration from.
+    source: Option<ConfigSource>,
+    /// The transition state; holding it is what serialises transitions.
+    control: tokio::sync::Mutex<transitions::Control>,
+    tasks: Tasks,
+    readiness: readiness::Cache,
+}
+
+/// Everything the runtime keeps about one plugin.
+pub(crate) struct Entry {
+    pub(crate) instance: Arc<dyn Any + Send + Sync>,
+    pub(crate) slot: Arc<Slot>,
+    /// The plugin's typed section, swapped on reload; read per request by `PluginConfig`.
+    config: RwLock<Option<Arc<dyn Any + Send + Sync>>>,
+    /// Why its last `init` failed: for the log and the admin view, never public answers.
+    failure: RwLock<Option<String>>,
+    pub(crate) route_counters: Arc<RouteCounters>,
+}
+
+/// Counters of one plugin's routes.
+#[derive(Debug, Default)]
+pub struct RouteCounters {
+    /// Requests whose handler panicked (answered 500).
+    pub panics: AtomicU64,
+}
+
+/// A snapshot of [`RouteCounters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RouteStats {
+    /// Requests whose handler panicked (answered 500).
+    pub panics: u64,
+}
+
+impl Runtime {
+    /// Every plugin's state with the default configuration; nothing runs until
+    /// [`Runtime::start`].
+    pub fn new(registry: Registry) -> Runtime {
+        let config = Config::defaults(&registry);
+        Runtime::with_config(registry, config)
+    }
+
+    /// Every plugin's state with a validated configuration.
+    pub fn with_config(registry: Registry, config: Config) -> Runtime {
+        Runtime::with_config_source(registry, config, None)
+    }
+
+    /// Like [`Runtime::with_config`], with `source` for [`Runtime::reload`].
+    pub fn with_config_source(
+        registry: Registry,
+        config: Config,
+        source: Option<ConfigSource>,
+    ) -> Runtime {
+        let control = transitions::Control::new(&registry, &config);
+        let resolved = crate::state::resolve(&registry, &control.wishes);
+        let mut by_type = HashMap::new();
+        let mut by_name = HashMap::new();
+        for plugin in registry.plugins() {
+            let resolved = resolved[plugin.name];
+            // Nothing runs before `start`; a plugin that will run shows as stopped.
+            let status = match resolved.target {
+                crate::state::Target::Run => PluginStatus::Stopped,
+                crate::state::Target::Down(status) => status,
+            };
+            let entry = Arc::new(Entry {
+                instance: (plugin.construct)(),
+                slot: Slot::new(status, resolved.wanted),
+                config: RwLock::new(config.plugin_config(plugin.name)),
+                failure: RwLock::new(None),
+                route_counters: Arc::default(),
+            });
+            by_type.insert((plugin.type_id)(), Arc::clone(&entry));
+            by_name.insert(plugin.name, entry);
+        }
+        let handlers = bus::subscribers(&registry, &by_name);
+        let readiness = readiness::Cache::new(config.server.ready_cache);
+        Runtime {
+            inner: Arc::new(Inner {
+                registry,
+                by_type,
+                by_name,
+                handlers,
+                config: RwLock::new(Arc::new(config)),
+                source,
+                control: tokio::sync::Mutex::new(control),
+                tasks: Tasks::default(),
+                readiness,
+            }),
+        }
+    }
+
+    /// The checked registry this runtime was built from.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// The instance of plugin `P`, whatever its state, if it is compiled in.
+    pub fn plugin<P: Plugin>(&self) -> Option<Arc<P>> {
+        self.inner
+            .by_type
+            .get(&TypeId::of::<P>())
+            .and_then(|entry| Arc::clone(&entry.instance).downcast::<P>().ok())
+    }
+
+    /// Borrows the instance of plugin `P`; used by event handler shims.
+    pub fn plugin_ref<P: Plugin>(&self) -> Option<&P> {
+        self.inner
+            .by_type
+            .get(&TypeId::of::<P>())
+            .and_then(|entry| entry.instance.downcast_ref::<P>())
+    }
+
+    /// The instance of plugin `P` if it is running; otherwise its state (`Stopped` when it
+    /// is not compiled in).
+    pub fn running_plugin<P: Plugin>(&self) -> Result<Arc<P>, PluginStatus> {
+        let entry = self
+            .inner
+            .by_type
+            .get(&TypeId::of::<P>())
+            .ok_or(PluginStatus::Stopped)?;
+        if !entry.slot.is_running() {
+            return Err(entry.slot.status());
+        }
+        Arc::clone(&entry.instance)
+            .downcast::<P>()
+            .map_err(|_| PluginStatus::Stopped)
+    }
+
+    /// The current typed configuration of plugin `P`.
+    pub fn config<P: Configurable>(&self) -> Option<Arc<P::Config>> {
+        let entry = self.inner.by_type.get(&TypeId::of::<P>())?;
+        let config = entry
+            .config
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()?;
+        config.downcast::<P::Config>().ok()
+    }
+
+    /// The whole current configuration.
+    pub fn current_config(&self) -> Arc<Config> {
+        Arc::clone(
+            &self
+                .inner
+                .config
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    /// Longest a plugin's `init` or `stop`, a lifecycle event's handlers, or a plugin's
+    /// tasks may take to finish (`[server] phase_timeout`).
+    pub fn phase_timeout(&self) -> Duration {
+        self.current_config().server.phase_timeout
+    }
+
+    /// The state of `plugin`, or `None` if no such plugin is compiled in.
+    pub fn status(&self, plugin: &str) -> Option<PluginStatus> {
+        self.inner
+            .by_name
+            .get(plugin)
+            .map(|entry| entry.slot.status())
+    }
+
+    /// Why `plugin`'s last `init` failed, if it did; for the log and the admin view only.
+    pub fn failure(&self, plugin: &str) -> Option<String> {
+        self.inner.by_name.get(plugin).and_then(|entry| {
+            entry
+                .failure
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone()
+        })
+    }
+
+    /// Names of the running plugins, in start order.
+    pub fn running(&self) -> Vec<&'static str> {
+        self.registry()
+            .plugins()
+            .iter()
+            .map(|plugin| plugin.name)
+            .filter(|name| self.inner.by_name[name].slot.is_running())
+            .collect()
+    }
+
+    /// The background tasks of `plugin`.
+    pub fn task_status(&self, plugin: &str) -> Vec<TaskStatus> {
+        self.inner.tasks.of(plugin)
+    }
+
+    /// A snapshot of `plugin`'s route counters (zero for an unknown plugin).
+    pub fn route_stats(&self, plugin: &str) -> RouteStats {
+        RouteStats {
+            panics: self.inner.by_name.get(plugin).map_or(0, |entry| {
+                entry.route_counters.panics.load(Ordering::Relaxed)
+            }),
+        }
+    }
+
+    pub(crate) fn entry(&self, plugin: &str) -> Option<&Arc<Entry>> {
+        self.inner.by_name.get(plugin)
+    }
+
+    pub(crate) fn tasks(&self) -> &Tasks {
+        &self.inner.tasks
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("plugins", &self.inner.registry.plugins().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Turns a panic payload into text; panics carry a `&str` or a `String` unless someone
+/// panicked with another type on purpose.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        format!("panicked: {message}")
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        format!("panicked: {message}")
+    } else {
+        "panicked with a non-string payload".to_string()
+    }
+}

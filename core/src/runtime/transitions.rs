@@ -1,0 +1,326 @@
+//! The one place where plugin states change. Start, shutdown, the admin API's enable and
+//! disable, and reloads all take the runtime's control lock (so they are serialised) and
+//! call `converge`, which makes the running plugins match the resolved wishes:
+//!
+//! 1. every running plugin that should not run is stopped, dependents first: its routes
+//!    answer 503 at once (`stopping`), its `stop` hook runs, its tasks are cancelled and
+//!    awaited, each bounded by the phase timeout;
+//! 2. every plugin that should run but does not is started, dependencies first: `starting`
+//!    (routes still 503), then `init`; only when `init` succeeded does it serve. A failure
+//!    marks it `failed`, cancels any task its `init` spawned, and its dependents resolve to
+//!    `disabled_because_dependency` before their turn comes.
+//!
+//! Before `start` and after `shutdown`, nothing runs: wishes are still recorded and states
+//! show where each plugin would be, but no hook is called.
+//!
+//! Hooks and handlers run while the control lock is held; a hook that tries to enable or
+//! disable a plugin itself would wait for itself, so they must not.
+
+use std::any::Any;
+use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use serde::Serialize;
+
+use super::{Runtime, TaskStatus, panic_message};
+use crate::config::Config;
+use crate::lifecycle::{HookFuture, PluginContext};
+use crate::plugin::PluginDescriptor;
+use crate::registry::Registry;
+use crate::state::{PluginStatus, Target, Wishes, resolve};
+
+/// Where the server is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Constructed; `start` has not run.
+    Idle,
+    /// `start` ran; plugins run according to the wishes.
+    Started,
+    /// `shutdown` ran; nothing runs again.
+    ShutDown,
+}
+
+/// What the control lock guards.
+#[derive(Debug)]
+pub(super) struct Control {
+    phase: Phase,
+    pub(super) wishes: Wishes,
+    /// Plugins whose `init` succeeded and whose `stop` has not run.
+    live: BTreeSet<&'static str>,
+}
+
+impl Control {
+    pub(super) fn new(registry: &Registry, config: &Config) -> Control {
+        Control {
+            phase: Phase::Idle,
+            wishes: Wishes::from_config(registry, config),
+            live: BTreeSet::new(),
+        }
+    }
+}
+
+/// A plugin whose `init` failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InitFailure {
+    /// The plugin.
+    pub plugin: &'static str,
+    /// Its error, panic message, or timeout.
+    pub error: String,
+}
+
+/// What shutdown did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ShutdownReport {
+    /// The plugins that were running and got their `stop`, in the order they stopped.
+    pub stopped: Vec<&'static str>,
+    /// Background tasks that did not end within the phase timeout.
+    pub stuck_tasks: Vec<TaskStatus>,
+}
+
+/// Why a state change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    /// No such plugin is compiled in.
+    #[error("unknown plugin `{0}`")]
+    UnknownPlugin(String),
+    /// The server has shut down; nothing starts again.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+/// The plugins whose state a transition changed, with their new state, in start order.
+pub type Changes = Vec<(&'static str, PluginStatus)>;
+
+impl Runtime {
+    /// Starts every plugin the configuration wants running, in start order, each `init`
+    /// within the phase timeout. A failure (error, panic or timeout) marks that plugin
+    /// failed and disables its dependents, whose `init` then does not run; every other
+    /// plugin still starts. Calling it again does nothing.
+    pub async fn start(&self) -> Vec<InitFailure> {
+        let mut control = self.inner.control.lock().await;
+        if control.phase != Phase::Idle {
+            return Vec::new();
+        }
+        control.phase = Phase::Started;
+        let (_, failures) = self.converge(&mut control).await;
+        self.inner.readiness.mark_started();
+        failures
+    }
+
+    /// Stops every running plugin in reverse start order (dependents first): its `stop`
+    /// hook, then its tasks, each within the phase timeout; then cancels anything left.
+    /// Nothing starts afterwards.
+    pub async fn shutdown(&self) -> ShutdownReport {
+        let mut control = self.inner.control.lock().await;
+        let timeout = self.phase_timeout();
+        let mut report = ShutdownReport::default();
+        if control.phase == Phase::Started {
+            for plugin in self.registry().plugins().iter().rev() {
+                if control.live.remove(plugin.name) {
+                    let stuck = self
+                        .stop_plugin(plugin, PluginStatus::Stopped, timeout)
+                        .await;
+                    report.stopped.push(plugin.name);
+                    report.stuck_tasks.extend(stuck);
+                }
+            }
+        }
+        control.phase = Phase::ShutDown;
+        report
+            .stuck_tasks
+            .extend(self.tasks().shut_down(timeout).await);
+        report
+    }
+
+    /// Turns `plugin` on or off at run time: an admin decision that outlives reloads (see
+    /// [`Wishes::apply_file`]). Its dependents follow; a plugin that starts runs its `init`
+    /// first, one that stops gets its `stop`. Enabling a failed plugin retries its `init`.
+    /// Returns every plugin whose state changed.
+    pub async fn set_enabled(&self, plugin: &str, on: bool) -> Result<Changes, TransitionError> {
+        if self.registry().plugin(plugin).is_none() {
+            return Err(TransitionError::UnknownPlugin(plugin.to_string()));
+        }
+        let mut control = self.inner.control.lock().await;
+        if control.phase == Phase::ShutDown {
+            return Err(TransitionError::ShuttingDown);
+        }
+        control.wishes.set(plugin, on);
+        if let Some(entry) = self.entry(plugin) {
+            *entry
+                .failure
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        }
+        let (changes, _) = self.converge(&mut control).await;
+        for (name, status) in &changes {
+            tracing::info!(plugin = name, state = status.name(), "plugin state changed");
+        }
+        Ok(changes)
+    }
+
+    /// Takes a reloaded configuration's `disabled`/`enabled` wishes and converges; the
+    /// caller holds the control lock.
+    pub(super) async fn apply_file_wishes(
+        &self,
+        control: &mut Control,
+        file_off: BTreeSet<String>,
+    ) -> Changes {
+        control.wishes.apply_file(file_off);
+        self.converge(control).await.0
+    }
+
+    pub(super) async fn lock_control(&self) -> tokio::sync::MutexGuard<'_, Control> {
+        self.inner.control.lock().await
+    }
+
+    /// Makes the running plugins match the wishes; see the module documentation.
+    async fn converge(&self, control: &mut Control) -> (Changes, Vec<InitFailure>) {
+        let timeout = self.phase_timeout();
+        let before: Vec<PluginStatus> = self.statuses();
+        let mut failures = Vec::new();
+        let mut resolved = resolve(self.registry(), &control.wishes);
+        if control.phase == Phase::Started {
+            for plugin in self.registry().plugins().iter().rev() {
+                let target = resolved[plugin.name].target;
+                if let Target::Down(status) = target
+                    && control.live.remove(plugin.name)
+                {
+                    self.stop_plugin(plugin, status, timeout).await;
+                }
+            }
+        }
+        for plugin in self.registry().plugins() {
+            let slot = &self.inner.by_name[plugin.name].slot;
+            let wanted = resolved[plugin.name].wanted;
+            match resolved[plugin.name].target {
+                Target::Down(status) => {
+                    slot.set(status, wanted);
+                }
+                Target::Run if control.phase != Phase::Started => {
+                    slot.set(PluginStatus::Stopped, wanted);
+                }
+                Target::Run if control.live.contains(plugin.name) => {
+                    slot.set(PluginStatus::Running, wanted);
+                }
+                Target::Run => match self.start_plugin(plugin, timeout).await {
+                    Ok(()) => {
+                        control.live.insert(plugin.name);
+                        slot.set(PluginStatus::Running, wanted);
+                    }
+                    Err(error) => {
+                        tracing::error!(plugin = plugin.name, %error, "plugin failed to start");
+                        *self.inner.by_name[plugin.name]
+                            .failure
+                            .write()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                            Some(error.clone());
+                        control
+                            .wishes
+                            .failed
+                            .insert(plugin.name.to_string(), error.clone());
+                        slot.set(PluginStatus::Failed, wanted);
+                        failures.push(InitFailure {
+                            plugin: plugin.name,
+                            error,
+                        });
+                        // Its dependents come later in start order and now resolve to down.
+                        resolved = resolve(self.registry(), &control.wishes);
+                    }
+                },
+            }
+        }
+        let changes = self
+            .registry()
+            .plugins()
+            .iter()
+            .zip(before)
+            .filter_map(|(plugin, before)| {
+                let now = self.inner.by_name[plugin.name].slot.status();
+                (now != before).then_some((plugin.name, now))
+            })
+            .collect();
+        (changes, failures)
+    }
+
+    fn statuses(&self) -> Vec<PluginStatus> {
+        self.registry()
+            .plugins()
+            .iter()
+            .map(|plugin| self.inner.by_name[plugin.name].slot.status())
+            .collect()
+    }
+
+    /// `starting` → `init`; on failure, cancels whatever the failed `init` spawned.
+    async fn start_plugin(
+        &self,
+        plugin: &'static PluginDescriptor,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let slot = &self.inner.by_name[plugin.name].slot;
+        slot.set(PluginStatus::Starting, slot.is_wanted());
+        self.tasks().open(plugin.name);
+        let Some(hooks) = plugin.lifecycle else {
+            return Ok(());
+        };
+        let outcome = self
+            .run_hook(plugin, "init", timeout, hooks.init)
+            .await
+            .and_then(|result| result);
+        if outcome.is_err() {
+            self.tasks().stop(plugin.name, timeout).await;
+        }
+        outcome
+    }
+
+    /// `stopping` → `stop` → tasks cancelled and awaited → `status`. Returns the tasks that
+    /// did not end in time.
+    async fn stop_plugin(
+        &self,
+        plugin: &'static PluginDescriptor,
+        status: PluginStatus,
+        timeout: Duration,
+    ) -> Vec<TaskStatus> {
+        let slot = &self.inner.by_name[plugin.name].slot;
+        slot.set(PluginStatus::Stopping, slot.is_wanted());
+        if let Some(hooks) = plugin.lifecycle {
+            match self.run_hook(plugin, "stop", timeout, hooks.stop).await {
+                Ok(()) => tracing::debug!(plugin = plugin.name, "stopped"),
+                Err(error) => tracing::error!(plugin = plugin.name, %error, "stop failed"),
+            }
+        }
+        let stuck = self.tasks().stop(plugin.name, timeout).await;
+        for task in &stuck {
+            tracing::error!(
+                plugin = task.plugin,
+                task = task.name,
+                "background task did not stop in time"
+            );
+        }
+        slot.set(status, slot.is_wanted());
+        stuck
+    }
+
+    /// Runs one of `plugin`'s hooks within `timeout`; a panic or a timeout becomes an error
+    /// naming the hook, so callers treat every way a hook can go wrong the same.
+    pub(super) async fn run_hook<T>(
+        &self,
+        plugin: &'static PluginDescriptor,
+        what: &str,
+        timeout: Duration,
+        hook: for<'a> fn(&'a (dyn Any + Send + Sync), &'a PluginContext) -> HookFuture<'a, T>,
+    ) -> Result<T, String> {
+        let entry = &self.inner.by_name[plugin.name];
+        let context = PluginContext::new(plugin.name, self.clone());
+        let call = AssertUnwindSafe(hook(entry.instance.as_ref(), &context)).catch_unwind();
+        match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(panic)) => Err(panic_message(panic.as_ref())),
+            Err(_) => Err(format!(
+                "{what} did not finish within {}",
+                humantime::format_duration(timeout)
+            )),
+        }
+    }
+}
