@@ -34,6 +34,11 @@ pub fn new_plugin(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The paths the server's core answers (`plexichat::registry::CORE_PATHS`, which a test
+/// compares with this copy): a plugin whose default prefix falls on or under one would be
+/// refused at start-up, so it is refused here first.
+pub const CORE_PATHS: [&str; 4] = ["/health", "/ready", "/api/v1/plugins", "/api/v1/admin"];
+
 fn check_name(name: &str) -> anyhow::Result<()> {
     let mut chars = name.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
@@ -48,6 +53,16 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     }
     if RESERVED.contains(&name) {
         bail!("`{name}` is reserved by the app's features; pick another name");
+    }
+    let prefix = format!("/api/v1/{}", name.replace('_', "-"));
+    if let Some(core) = CORE_PATHS
+        .iter()
+        .find(|core| prefix == **core || prefix.starts_with(&format!("{core}/")))
+    {
+        bail!(
+            "`{name}` would mount its routes at {prefix}, which would shadow core's `{core}`; \
+             pick another name"
+        );
     }
     Ok(())
 }
@@ -156,7 +171,7 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        for good in ["hello", "hello_world", "a1"] {
+        for good in ["hello", "hello_world", "a1", "admins", "plugins_extra"] {
             assert!(check_name(good).is_ok(), "{good}");
         }
         for bad in [
@@ -167,6 +182,8 @@ mod tests {
             "hello__world",
             "hello_",
             "all",
+            "admin",
+            "plugins",
         ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }

@@ -517,7 +517,7 @@ fn idle_connections_cannot_exhaust_the_descriptor_limit() {
     command
         .args(["-c", "ulimit -n 1024 && exec \"$0\" serve --bind 127.0.0.1:0"])
         .arg(&binary)
-        .env("PLEXICHAT__SERVER__IDLE_TIMEOUT", "2s");
+        .env("PLEXICHAT__SERVER__IDLE_TIMEOUT", "10s");
     let (_server, addr, lines) = spawn_command(command, &dir);
     let idle: Vec<std::net::TcpStream> = (0..1100)
         .map(|_| std::net::TcpStream::connect(addr).expect("connect"))
