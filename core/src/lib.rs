@@ -115,6 +115,9 @@ pub mod __private {
     pub use std::string::String;
     pub use std::sync::Arc;
 
+    /// The facade's version, the default `min_plexichat_version`.
+    pub use crate::VERSION;
+
     /// The error an event handler shim reports when it cannot call the user's function.
     pub fn fail(message: std::fmt::Arguments<'_>) -> Result<(), String> {
         Err(message.to_string())
@@ -170,17 +173,74 @@ pub mod __private {
     /// Fails the build when the macros that expanded a plugin come from another version than
     /// this facade, which can only happen if a crate depends on `plexichat-macros` directly.
     pub const fn check_macros_version(macros: &str) {
-        let (a, b) = (macros.as_bytes(), crate::VERSION.as_bytes());
+        if !str_eq(macros, crate::VERSION) {
+            panic!(
+                "plexichat-macros and plexichat versions differ: depend on the `plexichat` facade only"
+            );
+        }
+    }
+
+    /// `a == b` in const context.
+    const fn str_eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
         let mut same = a.len() == b.len();
         let mut index = 0;
         while same && index < a.len() {
             same = a[index] == b[index];
             index += 1;
         }
-        if !same {
-            panic!(
-                "plexichat-macros and plexichat versions differ: depend on the `plexichat` facade only"
-            );
+        same
+    }
+
+    /// Plugin names that core's own routes use below `/api/v1/`. `#[plugin]` rejects them
+    /// when written as `name = "..."`; [`check_plugin_name`] catches the default name, the
+    /// crate name, which only rustc knows.
+    pub const RESERVED_PLUGIN_NAMES: [&str; 2] = ["admin", "plugins"];
+
+    /// Fails the build when a plugin's name is one of [`RESERVED_PLUGIN_NAMES`].
+    pub const fn check_plugin_name(name: &str) {
+        let mut index = 0;
+        while index < RESERVED_PLUGIN_NAMES.len() {
+            if str_eq(name, RESERVED_PLUGIN_NAMES[index]) {
+                panic!(
+                    "plugin name is reserved for core routes (`admin`, `plugins`); the name defaults to the crate name: set `#[plugin(name = \"...\")]`"
+                );
+            }
+            index += 1;
+        }
+    }
+
+    /// Where a plugin's routes are mounted unless it sets `prefix`.
+    const PREFIX_ROOT: &str = "/api/v1/";
+
+    /// The length of [`default_prefix`] for `name`, for the array type that holds it.
+    pub const fn default_prefix_len(name: &str) -> usize {
+        PREFIX_ROOT.len() + name.len()
+    }
+
+    /// `/api/v1/<name with '-' for '_'>` as bytes, computed in const context because the
+    /// default name is the crate name, which only rustc knows; [`utf8`] makes it a `&str`.
+    pub const fn default_prefix<const N: usize>(name: &str) -> [u8; N] {
+        let (root, name) = (PREFIX_ROOT.as_bytes(), name.as_bytes());
+        let mut prefix = [0u8; N];
+        let mut index = 0;
+        while index < N {
+            let byte = if index < root.len() {
+                root[index]
+            } else {
+                name[index - root.len()]
+            };
+            prefix[index] = if byte == b'_' { b'-' } else { byte };
+            index += 1;
+        }
+        prefix
+    }
+
+    /// The text of [`default_prefix`]; it only maps `_` to `-`, so it stays UTF-8.
+    pub const fn utf8(bytes: &'static [u8]) -> &'static str {
+        match core::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(_) => panic!("a default plugin prefix is not UTF-8"),
         }
     }
 }

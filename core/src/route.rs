@@ -30,6 +30,19 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method, in declaration order; `#[route]` accepts exactly these (a unit test in
+    /// `plexichat-macros` compares).
+    pub const ALL: [Method; 8] = [
+        Method::Get,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Head,
+        Method::Options,
+        Method::Trace,
+    ];
+
     /// The upper-case wire name.
     pub const fn as_str(self) -> &'static str {
         match self {

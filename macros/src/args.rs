@@ -24,17 +24,36 @@ impl Errors {
         self.push(syn::Error::new_spanned(tokens, message));
     }
 
-    pub(crate) fn at(&mut self, span: Span, message: impl std::fmt::Display) {
-        self.push(syn::Error::new(span, message));
+    /// Records the error of `result`, if any, and passes its value on.
+    pub(crate) fn ok<T>(&mut self, result: syn::Result<T>) -> Option<T> {
+        result.map_err(|error| self.push(error)).ok()
     }
 
-    /// The user's item followed by the errors, or `None` when there are none.
-    pub(crate) fn finish(self, item: &TokenStream) -> Option<TokenStream> {
-        self.0.map(|error| {
-            let errors = error.to_compile_error();
-            quote::quote! { #item #errors }
-        })
+    /// `value` when nothing was reported, else every error reported.
+    pub(crate) fn into_result<T>(self, value: T) -> syn::Result<T> {
+        match self.0 {
+            Some(error) => Err(error),
+            None => Ok(value),
+        }
     }
+}
+
+/// Both values, or the errors of whichever failed, `first`'s before `second`'s.
+pub(crate) fn both<A, B>(first: syn::Result<A>, second: syn::Result<B>) -> syn::Result<(A, B)> {
+    match (first, second) {
+        (Ok(first), Ok(second)) => Ok((first, second)),
+        (Err(error), Ok(_)) | (Ok(_), Err(error)) => Err(error),
+        (Err(mut first), Err(second)) => {
+            first.combine(second);
+            Err(first)
+        }
+    }
+}
+
+/// The user's item followed by `error`: what a macro emits when it has nothing to add.
+pub(crate) fn item_and_errors(item: &TokenStream, error: &syn::Error) -> TokenStream {
+    let errors = error.to_compile_error();
+    quote::quote! { #item #errors }
 }
 
 /// One `key = value` pair; the key may be a keyword (`type = feature`).
@@ -111,91 +130,136 @@ pub(crate) fn parse_args(tokens: TokenStream) -> syn::Result<Vec<Arg>> {
     syn::parse::Parser::parse2(parser, tokens).map(|args| args.into_iter().collect())
 }
 
-/// `"text"` or an error at the value.
-pub(crate) fn string(value: &Value, key: &Ident, errors: &mut Errors) -> Option<syn::LitStr> {
-    if let Value::Expr(syn::Expr::Lit(syn::ExprLit {
-        lit: syn::Lit::Str(lit),
-        ..
-    })) = value
-    {
-        Some(lit.clone())
-    } else {
-        errors.spanned(
-            value,
+/// `key = "text"`, or an error at the value.
+pub(crate) fn string(arg: &Arg) -> syn::Result<syn::LitStr> {
+    string_value(&arg.value, &arg.key)
+}
+
+fn string_value(value: &Value, key: &Ident) -> syn::Result<syn::LitStr> {
+    match value {
+        Value::Expr(syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        })) => Ok(lit.clone()),
+        other => Err(syn::Error::new_spanned(
+            other,
             format!("`{key}` expects a string literal, e.g. `{key} = \"...\"`"),
-        );
-        None
+        )),
     }
 }
 
-/// `true` / `false` or an error at the value.
-pub(crate) fn boolean(value: &Value, key: &Ident, errors: &mut Errors) -> Option<bool> {
-    if let Value::Expr(syn::Expr::Lit(syn::ExprLit {
-        lit: syn::Lit::Bool(lit),
-        ..
-    })) = value
-    {
-        Some(lit.value)
-    } else {
-        errors.spanned(value, format!("`{key}` expects `true` or `false`"));
-        None
+/// `key = true` / `key = false`, or an error at the value.
+pub(crate) fn boolean(arg: &Arg) -> syn::Result<bool> {
+    match &arg.value {
+        Value::Expr(syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Bool(lit),
+            ..
+        })) => Ok(lit.value),
+        other => {
+            let key = &arg.key;
+            Err(syn::Error::new_spanned(
+                other,
+                format!("`{key}` expects `true` or `false`"),
+            ))
+        }
     }
 }
 
-/// `[elem, ...]` or an error at the value.
-pub(crate) fn list<'a>(
-    value: &'a Value,
-    key: &Ident,
-    errors: &mut Errors,
-) -> Option<Vec<&'a Value>> {
-    if let Value::List { items, .. } = value {
-        Some(items.iter().collect())
-    } else {
-        errors.spanned(
+/// `key = [elem, ...]`, or an error at the value.
+pub(crate) fn list(arg: &Arg) -> syn::Result<Vec<&Value>> {
+    match &arg.value {
+        Value::List { items, .. } => Ok(items.iter().collect()),
+        other => {
+            let key = &arg.key;
+            Err(syn::Error::new_spanned(
+                other,
+                format!("`{key}` expects a list, e.g. `{key} = [...]`"),
+            ))
+        }
+    }
+}
+
+/// Checks each element of `key = [...]` with `element`; every failing element is reported.
+pub(crate) fn each<'a, T>(
+    arg: &'a Arg,
+    element: impl Fn(&'a Value) -> syn::Result<T>,
+) -> syn::Result<Vec<T>> {
+    let mut errors = Errors::default();
+    let values = list(arg)?
+        .into_iter()
+        .filter_map(|value| errors.ok(element(value)))
+        .collect();
+    errors.into_result(values)
+}
+
+/// `key = ["a", "b"]`, or errors at the offending elements.
+pub(crate) fn string_list(arg: &Arg) -> syn::Result<Vec<syn::LitStr>> {
+    each(arg, |value| string_element(value, &arg.key))
+}
+
+/// One element of `key = ["a", "b"]`.
+pub(crate) fn string_element(value: &Value, key: &Ident) -> syn::Result<syn::LitStr> {
+    string_value(value, key).map_err(|_| {
+        syn::Error::new_spanned(
             value,
-            format!("`{key}` expects a list, e.g. `{key} = [...]`"),
-        );
-        None
-    }
-}
-
-/// `["a", "b"]` or errors at the offending elements.
-pub(crate) fn string_list(
-    value: &Value,
-    key: &Ident,
-    errors: &mut Errors,
-) -> Option<Vec<syn::LitStr>> {
-    let elements = list(value, key, errors)?;
-    let mut strings = Vec::with_capacity(elements.len());
-    for element in elements {
-        strings.push(string(element, key, errors)?);
-    }
-    Some(strings)
-}
-
-/// Records `key` as seen; a second occurrence is an error at the second key.
-pub(crate) fn first_time(seen: &mut Vec<String>, key: &Ident, errors: &mut Errors) -> bool {
-    let name = key.unraw().to_string();
-    if seen.contains(&name) {
-        errors.spanned(key, format!("duplicate key `{name}`"));
-        false
-    } else {
-        seen.push(name);
-        true
-    }
-}
-
-/// The name of the crate being compiled, which owns every registration it contains.
-///
-/// Cargo sets `CARGO_CRATE_NAME` for each rustc invocation and proc macros run inside rustc.
-pub(crate) fn crate_name(errors: &mut Errors) -> String {
-    std::env::var("CARGO_CRATE_NAME").unwrap_or_else(|_| {
-        errors.at(
-            Span::call_site(),
-            "plexichat macros need cargo: CARGO_CRATE_NAME is not set",
-        );
-        String::new()
+            format!("`{key}` expects a list of string literals, e.g. `{key} = [\"...\"]`"),
+        )
     })
+}
+
+/// `key = path::to::Type` (a path without `<T as Trait>::`), or `None`.
+pub(crate) fn path(value: &Value) -> Option<&syn::Path> {
+    match value {
+        Value::Expr(syn::Expr::Path(path)) if path.qself.is_none() => Some(&path.path),
+        _ => None,
+    }
+}
+
+/// Validates one key's value into the value being built; an entry of a key table.
+pub(crate) type Check<T> = fn(&mut T, &Arg, &mut Errors);
+
+/// Runs each argument through its entry in `keys`, the one table of the names `attribute`
+/// accepts; unknown and repeated keys are errors at the key. Returns the keys seen.
+pub(crate) fn apply<'a, T>(
+    args: impl IntoIterator<Item = &'a Arg>,
+    keys: &[(&str, Check<T>)],
+    attribute: &str,
+    target: &mut T,
+    errors: &mut Errors,
+) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for arg in args {
+        let name = arg.key.unraw().to_string();
+        let Some((_, check)) = keys.iter().find(|(key, _)| *key == name) else {
+            let names: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();
+            let expected = match names.as_slice() {
+                [only] => format!("expected: {only}"),
+                _ => format!("expected one of: {}", names.join(", ")),
+            };
+            errors.spanned(
+                &arg.key,
+                format!("unknown key `{name}` in {attribute}; {expected}"),
+            );
+            continue;
+        };
+        if seen.contains(&name) {
+            errors.spanned(&arg.key, format!("duplicate key `{name}`"));
+            continue;
+        }
+        seen.push(name);
+        check(target, arg, errors);
+    }
+    seen
+}
+
+/// The name of the crate being compiled, which owns every registration it contains, as an
+/// expression for the generated code.
+///
+/// Read by rustc when it compiles the expansion, not by the macro from its own process
+/// environment: `env!` is tracked for incremental builds, and it works wherever the expansion
+/// is compiled, whichever process ran the macro (rust-analyzer expands in its own server).
+pub(crate) fn crate_name() -> TokenStream {
+    quote::quote!(::core::env!("CARGO_CRATE_NAME"))
 }
 
 /// `::core::concat!(file!(), ":", line!())` at the given span, for messages at run time.

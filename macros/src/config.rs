@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::args::Errors;
+use crate::args::{self, Errors};
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
@@ -20,8 +20,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         },
         Err(_) => errors.spanned(&item, "`#[config]` must be placed on a struct"),
     }
-    if let Some(output) = errors.finish(&item) {
-        return output;
+    if let Err(error) = errors.into_result(()) {
+        return args::item_and_errors(&item, &error);
     }
     // `default` lets an operator write only the settings they change; `deny_unknown_fields`
     // turns a misspelt key into an error instead of a silently ignored line.

@@ -1,73 +1,102 @@
 //! `#[event(name = "...")]`: a type publishable on the event bus.
+//!
+//! Parse ([`Input`]) → validate ([`Event`]) → expand ([`generate`]). On any error,
+//! [`fallback`] still emits the type with its serde derive and an `Event` impl, so that
+//! handlers and `publish` calls naming the type stay quiet and the mistake is the one message.
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::ext::IdentExt;
+use syn::{Ident, LitStr};
 
-use crate::args::{self, Errors};
+use crate::args::{self, Arg, Check, Errors};
+
+/// The keys `#[event]` accepts, each with the step that validates its value.
+const KEYS: &[(&str, Check<Option<syn::Result<LitStr>>>)] =
+    &[("name", |name, arg, _| *name = Some(event_name(arg)))];
+
+const USAGE: &str = "`#[event]` needs a stable name: `#[event(name = \"my.event.name\")]`";
+
+/// The parse step's output: syntax only.
+struct Input {
+    args: syn::Result<Vec<Arg>>,
+    item: syn::Result<syn::DeriveInput>,
+}
+
+/// The validate step's output.
+struct Event {
+    ident: Ident,
+    name: LitStr,
+}
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut errors = Errors::default();
-    let mut name = None;
-    match args::parse_args(args) {
-        Ok(parsed) => {
-            let mut seen = Vec::new();
-            for args::Arg { key, value, .. } in parsed {
-                if key.unraw() != "name" {
-                    errors.spanned(
-                        &key,
-                        format!("unknown key `{key}` in `#[event]`; expected: name"),
-                    );
-                    continue;
-                }
-                if !args::first_time(&mut seen, &key, &mut errors) {
-                    continue;
-                }
-                if let Some(lit) = args::string(&value, &key, &mut errors) {
-                    if args::is_dotted_name(&lit.value()) {
-                        name = Some(lit);
-                    } else {
-                        errors.spanned(
-                            &lit,
-                            "an event name is dotted lowercase words, e.g. `awesome.action.completed`",
-                        );
-                    }
-                }
-            }
-            if seen.is_empty() {
-                errors.at(
-                    proc_macro2::Span::call_site(),
-                    "`#[event]` needs a stable name: `#[event(name = \"my.event.name\")]`",
-                );
-            }
-        }
-        Err(error) => errors.push(error),
-    }
-    let ident = match syn::parse2::<syn::DeriveInput>(item.clone()) {
-        Ok(input) if matches!(input.data, syn::Data::Union(_)) => {
-            errors.spanned(
-                &input.ident,
-                "`#[event]` must be placed on a struct or enum",
-            );
-            None
-        }
-        Ok(input) if !input.generics.params.is_empty() => {
-            errors.spanned(
-                &input.generics,
-                "an event type cannot be generic: its name must be unique",
-            );
-            None
-        }
-        Ok(input) => Some(input.ident),
-        Err(_) => {
-            errors.spanned(&item, "`#[event]` must be placed on a struct or enum");
-            None
-        }
+    let input = Input {
+        args: args::parse_args(args),
+        item: syn::parse2(item.clone()).map_err(|_| {
+            syn::Error::new_spanned(&item, "`#[event]` must be placed on a struct or enum")
+        }),
     };
-    if let Some(output) = errors.finish(&item) {
-        return output;
+    match validate(&input) {
+        Ok(event) => generate(&item, &event),
+        Err(error) => fallback(&item, &input, &error),
     }
-    let (ident, name) = (ident.expect("checked"), name.expect("checked"));
+}
+
+fn validate(input: &Input) -> syn::Result<Event> {
+    let name = match &input.args {
+        Ok(args) => name(args),
+        Err(error) => Err(error.clone()),
+    };
+    let ident = match &input.item {
+        Ok(item) => declared_type(item),
+        Err(error) => Err(error.clone()),
+    };
+    args::both(name, ident).map(|(name, ident)| Event { ident, name })
+}
+
+fn name(args: &[Arg]) -> syn::Result<LitStr> {
+    let mut name = None;
+    let mut errors = Errors::default();
+    args::apply(args, KEYS, "`#[event]`", &mut name, &mut errors);
+    match (errors.into_result(()), name) {
+        (Ok(()), Some(name)) => name,
+        (Ok(()), None) => Err(syn::Error::new(proc_macro2::Span::call_site(), USAGE)),
+        // A misspelt `name` is already reported with the keys that exist; "needs a name"
+        // on top would be a second message for one mistake.
+        (Err(error), None) => Err(error),
+        (Err(error), Some(name)) => args::both(Err(error), name).map(|((), name)| name),
+    }
+}
+
+/// `name = "dotted.lowercase.words"`.
+fn event_name(arg: &Arg) -> syn::Result<LitStr> {
+    let lit = args::string(arg)?;
+    if !args::is_dotted_name(&lit.value()) {
+        return Err(syn::Error::new_spanned(
+            &lit,
+            "an event name is dotted lowercase words, e.g. `awesome.action.completed`",
+        ));
+    }
+    Ok(lit)
+}
+
+fn declared_type(input: &syn::DeriveInput) -> syn::Result<Ident> {
+    if matches!(input.data, syn::Data::Union(_)) {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "`#[event]` must be placed on a struct or enum",
+        ));
+    }
+    if !input.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &input.generics,
+            "an event type cannot be generic: its name must be unique",
+        ));
+    }
+    Ok(input.ident.clone())
+}
+
+/// The item with the serde derive `Event` requires, then `impl Event`.
+fn with_event_impl(item: &TokenStream, ident: &Ident, name: &TokenStream) -> TokenStream {
     // serde's derive would otherwise look for a `serde` crate in the plugin's own
     // dependencies; pointing it at the facade keeps plugins depending on `plexichat` only.
     quote! {
@@ -77,7 +106,52 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 
         #[automatically_derived]
         impl ::plexichat::__private::Event for #ident {
-            const NAME: &'static str = #name;
+            const NAME: &'static ::core::primitive::str = #name;
         }
+    }
+}
+
+fn generate(item: &TokenStream, event: &Event) -> TokenStream {
+    let name = &event.name;
+    with_event_impl(item, &event.ident, &quote!(#name))
+}
+
+/// What `#[event]` emits when it has a mistake: the errors, and, when the item is a plain
+/// struct or enum, everything a valid `#[event]` would give it.
+fn fallback(item: &TokenStream, input: &Input, error: &syn::Error) -> TokenStream {
+    let errors = error.to_compile_error();
+    match input.item.as_ref().map(declared_type) {
+        Ok(Ok(ident)) => {
+            let with_impl = with_event_impl(item, &ident, &quote!(::core::stringify!(#ident)));
+            quote! { #with_impl #errors }
+        }
+        _ => quote! { #item #errors },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mistake_still_gives_the_type_what_event_needs() {
+        let expansion = expand(
+            quote!(nmae = "my.event"),
+            quote!(
+                struct Happened;
+            ),
+        );
+        let file: syn::File = syn::parse2(expansion).unwrap();
+        let syn::Item::Struct(item) = &file.items[0] else {
+            panic!("the item comes first");
+        };
+        let derive = &item.attrs[0];
+        assert!(derive.path().is_ident("derive"));
+        assert!(quote!(#derive).to_string().contains("Serialize"));
+        assert!(file.items.iter().any(|item| matches!(
+            item,
+            syn::Item::Impl(syn::ItemImpl { trait_: Some((_, path, _)), .. })
+                if path.segments.last().unwrap().ident == "Event"
+        )));
     }
 }

@@ -3,7 +3,8 @@
 //! A private implementation detail: plugins depend on the `plexichat` facade, which pins this
 //! crate with `=version` and re-exports the macros. Every macro is parse → validate → expand;
 //! all mistakes in one invocation are reported together, each at the offending token, and the
-//! user's item is emitted unchanged even on error so one mistake gives one message.
+//! user's item is emitted unchanged even on error, with the impls other code relies on
+//! (`Plugin`, `Configurable`, `Event`), so one mistake gives one message.
 //! Generated code names only `::core::…` and `::plexichat::__private::…`.
 
 mod args;
@@ -12,6 +13,8 @@ mod event;
 mod on_event;
 mod plugin;
 mod route;
+#[cfg(test)]
+mod tests;
 
 use proc_macro::TokenStream;
 

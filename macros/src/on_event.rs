@@ -1,42 +1,72 @@
 //! `#[on_event]`: a typed event handler registered into `PLEXICHAT_EVENT_HANDLERS`.
+//!
+//! Parse (arguments and the function) → validate ([`Handler`]) → expand ([`generate`]).
+//! Nothing else names a handler, so on error the function is emitted unchanged with the errors.
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
-use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
-use crate::args::{self, Errors};
+use crate::args::{self, Arg, Check, Errors};
 
 const SIGNATURES: &str = "`fn(event: &MyEvent)` or `fn(plugin: &MyPlugin, event: &MyEvent)`";
 
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut errors = Errors::default();
-    let priority = match args::parse_args(args) {
-        Ok(parsed) => priority(parsed, &mut errors),
-        Err(error) => {
-            errors.push(error);
-            0
-        }
-    };
-    let function = match syn::parse2::<syn::ItemFn>(item.clone()) {
-        Ok(function) => Some(function),
-        Err(_) => {
-            errors.spanned(&item, "`#[on_event]` must be placed on a function");
-            None
-        }
-    };
-    let types = function
-        .as_ref()
-        .and_then(|function| argument_types(&function.sig, &mut errors));
-    let crate_name = args::crate_name(&mut errors);
-    if let Some(output) = errors.finish(&item) {
-        return output;
+/// The keys `#[on_event]` accepts, each with the step that validates its value.
+const KEYS: &[(&str, Check<i32>)] = &[("priority", |priority, arg, errors| {
+    if let Some(value) = errors.ok(self::priority(arg)) {
+        *priority = value;
     }
-    let function = function.expect("checked");
-    let (plugin, event) = types.expect("checked");
+})];
+
+/// The validate step's output: a handler of one event type, optionally with its plugin.
+struct Handler {
+    function: syn::ItemFn,
+    priority: i32,
+    plugin: Option<syn::Type>,
+    event: syn::Type,
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let function = syn::parse2::<syn::ItemFn>(item.clone())
+        .map_err(|_| syn::Error::new_spanned(&item, "`#[on_event]` must be placed on a function"));
+    match validate(args::parse_args(args), function) {
+        Ok(handler) => generate(&item, &handler),
+        Err(error) => args::item_and_errors(&item, &error),
+    }
+}
+
+fn validate(
+    args: syn::Result<Vec<Arg>>,
+    function: syn::Result<syn::ItemFn>,
+) -> syn::Result<Handler> {
+    let priority = args.and_then(|args| {
+        let (mut priority, mut errors) = (0, Errors::default());
+        args::apply(&args, KEYS, "`#[on_event]`", &mut priority, &mut errors);
+        errors.into_result(priority)
+    });
+    let function = function.and_then(|function| {
+        let types = argument_types(&function.sig)?;
+        Ok((function, types))
+    });
+    args::both(priority, function).map(|(priority, (function, (plugin, event)))| Handler {
+        function,
+        priority,
+        plugin,
+        event,
+    })
+}
+
+fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
+    let Handler {
+        function,
+        priority,
+        plugin,
+        event,
+    } = handler;
     let ident = &function.sig.ident;
     let handler_name = ident.to_string();
     let location = args::location(ident.span());
+    let crate_name = args::crate_name();
 
     // Spanned at the event type so "not an event" lands on the user's parameter.
     let event_name =
@@ -115,112 +145,83 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-fn priority(parsed: Vec<args::Arg>, errors: &mut Errors) -> i32 {
-    let mut result = 0;
-    let mut seen = Vec::new();
-    for args::Arg { key, value, .. } in parsed {
-        if key.unraw() != "priority" {
-            errors.spanned(
-                &key,
-                format!("unknown key `{key}` in `#[on_event]`; expected: priority"),
-            );
-            continue;
-        }
-        if !args::first_time(&mut seen, &key, errors) {
-            continue;
-        }
-        let args::Value::Expr(expression) = &value else {
-            errors.spanned(
-                &value,
-                "`priority` expects an integer literal; higher runs first",
-            );
-            continue;
-        };
-        let (negative, literal) = match expression {
-            syn::Expr::Unary(syn::ExprUnary {
-                op: syn::UnOp::Neg(_),
-                expr,
-                ..
-            }) => (true, &**expr),
-            other => (false, other),
-        };
-        let parsed = match literal {
-            syn::Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Int(int),
-                ..
-            }) => int.base10_parse::<i64>().ok(),
-            _ => None,
-        }
-        .map(|magnitude| if negative { -magnitude } else { magnitude })
-        .and_then(|value| i32::try_from(value).ok());
-        match parsed {
-            Some(value) => result = value,
-            None => errors.spanned(
-                &value,
-                "`priority` expects an integer literal in i32 range; higher runs first",
-            ),
-        }
+/// `priority = -3`: an integer literal in i32 range.
+fn priority(arg: &Arg) -> syn::Result<i32> {
+    let message = "`priority` expects an integer literal in i32 range; higher runs first";
+    let args::Value::Expr(expression) = &arg.value else {
+        return Err(syn::Error::new_spanned(&arg.value, message));
+    };
+    let (negative, literal) = match expression {
+        syn::Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => (true, &**expr),
+        other => (false, other),
+    };
+    match literal {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(int),
+            ..
+        }) => int.base10_parse::<i64>().ok(),
+        _ => None,
     }
-    result
+    .map(|magnitude| if negative { -magnitude } else { magnitude })
+    .and_then(|value| i32::try_from(value).ok())
+    .ok_or_else(|| syn::Error::new_spanned(&arg.value, message))
 }
 
 /// `(plugin, event)` types from `fn(&Event)` or `fn(&Plugin, &Event)`.
-fn argument_types(
-    sig: &syn::Signature,
-    errors: &mut Errors,
-) -> Option<(Option<syn::Type>, syn::Type)> {
-    let mut ok = true;
-    if !sig.generics.params.is_empty() {
-        errors.spanned(&sig.generics, "an event handler cannot be generic");
-        ok = false;
-    }
-    let mut types = Vec::new();
-    for input in &sig.inputs {
-        match input {
-            syn::FnArg::Receiver(receiver) => {
-                errors.spanned(
-                    receiver,
-                    format!("an event handler is a free function: {SIGNATURES}"),
-                );
-                ok = false;
-            }
-            syn::FnArg::Typed(typed) => match &*typed.ty {
-                syn::Type::Reference(reference) if reference.mutability.is_none() => {
-                    types.push((*reference.elem).clone())
-                }
-                other => {
-                    errors.spanned(
-                        other,
-                        "take this argument by shared reference (`&T`): the event is shared by every handler",
-                    );
-                    ok = false;
-                }
-            },
+fn argument_types(sig: &syn::Signature) -> syn::Result<(Option<syn::Type>, syn::Type)> {
+    let generics = if sig.generics.params.is_empty() {
+        Ok(())
+    } else {
+        Err(syn::Error::new_spanned(
+            &sig.generics,
+            "an event handler cannot be generic",
+        ))
+    };
+    let mut types = sig.inputs.iter().map(argument_type);
+    let types = match (types.next(), types.next(), types.next()) {
+        (Some(event), None, None) => event.map(|event| (None, event)),
+        (Some(plugin), Some(event), None) => {
+            args::both(plugin, event).map(|(plugin, event)| (Some(plugin), event))
         }
+        _ => Err(argument_count(sig)),
+    };
+    args::both(generics, types).map(|((), types)| types)
+}
+
+/// The type behind one `&T` argument.
+fn argument_type(input: &syn::FnArg) -> syn::Result<syn::Type> {
+    match input {
+        syn::FnArg::Receiver(receiver) => Err(syn::Error::new_spanned(
+            receiver,
+            format!("an event handler is a free function: {SIGNATURES}"),
+        )),
+        syn::FnArg::Typed(typed) => match &*typed.ty {
+            syn::Type::Reference(reference) if reference.mutability.is_none() => {
+                Ok((*reference.elem).clone())
+            }
+            other => Err(syn::Error::new_spanned(
+                other,
+                "take this argument by shared reference (`&T`): the event is shared by every handler",
+            )),
+        },
     }
+}
+
+/// The error for a handler with no arguments or more than two.
+fn argument_count(sig: &syn::Signature) -> syn::Error {
     let count = sig.inputs.len();
-    if count == 0 || count > 2 {
-        let (fn_token, ident) = (&sig.fn_token, &sig.ident);
-        let got = if count == 0 {
-            "none".to_string()
-        } else {
-            count.to_string()
-        };
-        errors.spanned(
-            if count == 0 {
-                quote!(#fn_token #ident)
-            } else {
-                sig.inputs.to_token_stream()
-            },
-            format!(
-                "an event handler takes the event it handles: {SIGNATURES}; this one takes {got}"
-            ),
-        );
-        return None;
-    }
-    if !ok {
-        return None;
-    }
-    let event = types.pop().expect("one or two arguments");
-    Some((types.pop(), event))
+    let (fn_token, ident) = (&sig.fn_token, &sig.ident);
+    let (tokens, got) = if count == 0 {
+        (quote!(#fn_token #ident), "none".to_string())
+    } else {
+        (sig.inputs.to_token_stream(), count.to_string())
+    };
+    syn::Error::new_spanned(
+        tokens,
+        format!("an event handler takes the event it handles: {SIGNATURES}; this one takes {got}"),
+    )
 }

@@ -1,39 +1,86 @@
 //! `#[plugin(...)]`: the crate's manifest, registered into `PLEXICHAT_PLUGINS`.
+//!
+//! Parse ([`Input`]: syntax only) → validate ([`Plugin`]: every value checked, or every error)
+//! → expand ([`generate`]). On any error, [`fallback`] still emits the type with its `Plugin`
+//! impl (and `Configurable` when `config = T` parsed), so that `PluginState<MyPlugin>`,
+//! `dependencies = [MyPlugin]` and `fn handler(plugin: &MyPlugin, ...)` elsewhere stay quiet and
+//! one mistake in the manifest gives one message.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Ident, LitStr};
 
-use crate::args::{self, Errors};
+use crate::args::{self, Arg, Check, Errors};
 
-/// Keys `#[plugin]` accepts, in the order the seed's manifest lists them.
-const KEYS: &[&str] = &[
-    "name",
-    "version",
-    "description",
-    "author",
-    "type",
-    "dependencies",
-    "permissions",
-    "api_version",
-    "min_plexichat_version",
-    "category",
-    "tags",
-    "homepage",
-    "repository",
-    "license",
-    "icon",
-    "ui_pages",
-    "webhooks",
-    "auto_start",
-    "prefix",
-    "config",
-    "lifecycle",
+/// Every key `#[plugin]` accepts, in the order the seed's manifest lists them, each with the
+/// step that validates its value. The one place a key is named: unknown-key messages list
+/// these names, and a key cannot be accepted without being handled.
+const KEYS: &[(&str, Check<Manifest>)] = &[
+    ("name", |m, arg, errors| {
+        m.name = errors.ok(plugin_name(arg))
+    }),
+    ("version", |m, arg, errors| {
+        m.version = errors.ok(version(arg))
+    }),
+    ("description", |m, arg, errors| {
+        m.description = errors.ok(args::string(arg))
+    }),
+    ("author", |m, arg, errors| {
+        m.author = errors.ok(args::string(arg))
+    }),
+    ("type", |m, arg, errors| {
+        m.kind = errors.ok(plugin_type(arg))
+    }),
+    ("dependencies", |m, arg, errors| {
+        m.dependencies = errors.ok(dependencies(arg)).unwrap_or_default()
+    }),
+    ("permissions", |m, arg, errors| {
+        m.permissions = errors.ok(args::string_list(arg)).unwrap_or_default()
+    }),
+    ("api_version", |m, arg, errors| {
+        m.api_version = errors.ok(args::string(arg))
+    }),
+    ("min_plexichat_version", |m, arg, errors| {
+        m.min_plexichat_version = errors.ok(version(arg))
+    }),
+    ("category", |m, arg, errors| {
+        m.category = errors.ok(args::string(arg))
+    }),
+    ("tags", |m, arg, errors| {
+        m.tags = errors.ok(args::string_list(arg)).unwrap_or_default()
+    }),
+    ("homepage", |m, arg, errors| {
+        m.homepage = errors.ok(args::string(arg))
+    }),
+    ("repository", |m, arg, errors| {
+        m.repository = errors.ok(args::string(arg))
+    }),
+    ("license", |m, arg, errors| {
+        m.license = errors.ok(args::string(arg))
+    }),
+    ("icon", |m, arg, errors| {
+        m.icon = errors.ok(args::string(arg))
+    }),
+    ("ui_pages", |m, arg, errors| {
+        m.ui_pages = errors.ok(ui_pages(arg)).unwrap_or_default()
+    }),
+    ("webhooks", |m, arg, errors| {
+        m.webhooks = errors.ok(webhooks(arg)).unwrap_or_default()
+    }),
+    ("auto_start", |m, arg, errors| {
+        m.auto_start = errors.ok(args::boolean(arg))
+    }),
+    ("prefix", |m, arg, errors| m.prefix = errors.ok(prefix(arg))),
+    ("config", |m, arg, errors| m.config = errors.ok(config(arg))),
+    ("lifecycle", |m, arg, errors| {
+        m.lifecycle = errors.ok(args::boolean(arg))
+    }),
 ];
 
-/// The sixteen manifest types; `PluginType` in core has the same variants in the same order.
+/// The sixteen manifest types: each spelling with its `PluginType` variant. A unit test
+/// compares this table with `PluginType::ALL`.
 const TYPES: &[(&str, &str)] = &[
     ("core", "Core"),
     ("feature", "Feature"),
@@ -53,15 +100,44 @@ const TYPES: &[(&str, &str)] = &[
     ("custom", "Custom"),
 ];
 
-const UI_PAGE_KEYS: &[&str] = &["name", "path", "title", "description"];
+/// Names core's own routes use below `/api/v1/`, which a plugin's default prefix would
+/// collide with. A unit test compares this list with `__private::RESERVED_PLUGIN_NAMES`, which
+/// checks the default name (the crate name) in const context.
+const RESERVED_NAMES: &[&str] = &["admin", "plugins"];
 
-/// The validated arguments; `None` means "use the default".
+/// The keys of one `ui_pages` entry, each with the field it fills.
+const UI_PAGE_KEYS: &[(&str, Check<UiPageFields>)] = &[
+    ("name", |page, arg, _| page.name = Some(args::string(arg))),
+    ("path", |page, arg, _| page.path = Some(args::string(arg))),
+    ("title", |page, arg, _| page.title = Some(args::string(arg))),
+    ("description", |page, arg, _| {
+        page.description = Some(args::string(arg))
+    }),
+];
+
+/// The parse step's output: the attribute's `key = value` pairs and the annotated item, as
+/// syntax; nothing is checked yet.
+struct Input {
+    args: syn::Result<Vec<Arg>>,
+    item: syn::Result<syn::Item>,
+}
+
+/// The validate step's output: a plugin type and its checked manifest.
+struct Plugin {
+    ident: Ident,
+    /// The doc comment's first paragraph, the default description.
+    docs: Option<String>,
+    manifest: Manifest,
+}
+
+/// The checked manifest; `None` means "use the default".
 #[derive(Default)]
 struct Manifest {
     name: Option<LitStr>,
     version: Option<LitStr>,
     description: Option<LitStr>,
     author: Option<LitStr>,
+    /// The `PluginType` variant.
     kind: Option<Ident>,
     dependencies: Vec<syn::Path>,
     permissions: Vec<LitStr>,
@@ -88,37 +164,100 @@ struct UiPage {
     description: Option<LitStr>,
 }
 
+/// One `ui_pages` entry while its keys are read; `None` means the key is absent.
+#[derive(Default)]
+struct UiPageFields {
+    name: Option<syn::Result<LitStr>>,
+    path: Option<syn::Result<LitStr>>,
+    title: Option<syn::Result<LitStr>>,
+    description: Option<syn::Result<LitStr>>,
+}
+
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut errors = Errors::default();
-    let parsed_item = syn::parse2::<syn::Item>(item.clone());
-    let (ident, docs) = match &parsed_item {
-        Ok(syn::Item::Struct(s)) => check_type(&s.ident, &s.generics, &s.attrs, &mut errors),
-        Ok(syn::Item::Enum(e)) => check_type(&e.ident, &e.generics, &e.attrs, &mut errors),
-        Ok(other) => {
-            errors.spanned(
+    let input = Input {
+        args: args::parse_args(args),
+        item: syn::parse2(item.clone()),
+    };
+    match validate(&input) {
+        Ok(plugin) => generate(&item, &plugin),
+        Err(error) => fallback(&item, &input, &error),
+    }
+}
+
+fn validate(input: &Input) -> syn::Result<Plugin> {
+    let declared = match &input.item {
+        Ok(item) => declared_type(item),
+        Err(error) => Err(error.clone()),
+    };
+    let manifest = match &input.args {
+        Ok(args) => manifest(args),
+        Err(error) => Err(error.clone()),
+    };
+    args::both(declared, manifest).map(|((ident, docs), manifest)| Plugin {
+        ident,
+        docs,
+        manifest,
+    })
+}
+
+/// The type that holds the plugin's state, and its doc comment.
+fn declared_type(item: &syn::Item) -> syn::Result<(Ident, Option<String>)> {
+    let (ident, generics, attrs) = match item {
+        syn::Item::Struct(s) => (&s.ident, &s.generics, &s.attrs),
+        syn::Item::Enum(e) => (&e.ident, &e.generics, &e.attrs),
+        other => {
+            return Err(syn::Error::new_spanned(
                 item_keyword(other),
                 "`#[plugin]` must be placed on a struct or enum, the type that holds the plugin's state",
-            );
-            (None, None)
-        }
-        Err(error) => {
-            errors.push(error.clone());
-            (None, None)
+            ));
         }
     };
-    let manifest = match args::parse_args(args) {
-        Ok(parsed) => validate(parsed, &mut errors),
-        Err(error) => {
-            errors.push(error);
-            Manifest::default()
-        }
-    };
-    let crate_name = args::crate_name(&mut errors);
-    if let Some(output) = errors.finish(&item) {
-        return output;
+    if !generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            generics,
+            "a `#[plugin]` type cannot be generic: the program holds exactly one instance of it",
+        ));
     }
-    let ident = ident.expect("no errors means the item is a named type");
-    generate(&item, &ident, docs, manifest, &crate_name)
+    Ok((ident.clone(), doc_comment(attrs)))
+}
+
+fn manifest(args: &[Arg]) -> syn::Result<Manifest> {
+    let mut manifest = Manifest::default();
+    let mut errors = Errors::default();
+    args::apply(args, KEYS, "`#[plugin]`", &mut manifest, &mut errors);
+    errors.into_result(manifest)
+}
+
+/// What `#[plugin]` emits when the manifest or the item has a mistake: the item, the errors,
+/// and the impls the rest of the crate relies on, so that the mistake is the only message.
+fn fallback(item: &TokenStream, input: &Input, error: &syn::Error) -> TokenStream {
+    let ident = match &input.item {
+        Ok(syn::Item::Struct(s)) if s.generics.params.is_empty() => Some(&s.ident),
+        Ok(syn::Item::Enum(e)) if e.generics.params.is_empty() => Some(&e.ident),
+        _ => None,
+    };
+    let impls = ident.map(|ident| {
+        let config = input
+            .args
+            .as_ref()
+            .ok()
+            .and_then(|args| args.iter().find(|arg| arg.key.unraw() == "config"))
+            .and_then(|arg| config(arg).ok());
+        let configurable = config.map(|path| configurable(ident, &path));
+        quote! {
+            #[automatically_derived]
+            impl ::plexichat::__private::Plugin for #ident {
+                const NAME: &'static ::core::primitive::str = ::core::stringify!(#ident);
+            }
+            #configurable
+        }
+    });
+    let errors = error.to_compile_error();
+    quote! {
+        #item
+        #impls
+        #errors
+    }
 }
 
 /// The tokens that name an item (`fn name`, `trait Name`), so the error underlines them and
@@ -142,21 +281,6 @@ fn item_keyword(item: &syn::Item) -> TokenStream {
             quote_spanned!(span=> item)
         }
     }
-}
-
-fn check_type(
-    ident: &Ident,
-    generics: &syn::Generics,
-    attrs: &[syn::Attribute],
-    errors: &mut Errors,
-) -> (Option<Ident>, Option<String>) {
-    if !generics.params.is_empty() {
-        errors.spanned(
-            generics,
-            "a `#[plugin]` type cannot be generic: the program holds exactly one instance of it",
-        );
-    }
-    (Some(ident.clone()), doc_comment(attrs))
 }
 
 /// Joins `///` lines into one paragraph, the default description.
@@ -184,197 +308,31 @@ fn doc_comment(attrs: &[syn::Attribute]) -> Option<String> {
     (!paragraph.is_empty()).then(|| paragraph.join(" "))
 }
 
-fn validate(parsed: Vec<args::Arg>, errors: &mut Errors) -> Manifest {
-    let mut manifest = Manifest::default();
-    let mut seen = Vec::new();
-    for args::Arg { key, value, .. } in parsed {
-        let name = key.unraw().to_string();
-        if !KEYS.contains(&name.as_str()) {
-            errors.spanned(
-                &key,
-                format!(
-                    "unknown key `{name}` in `#[plugin]`; expected one of: {}",
-                    KEYS.join(", ")
-                ),
-            );
-            continue;
-        }
-        if !args::first_time(&mut seen, &key, errors) {
-            continue;
-        }
-        let text = |errors: &mut Errors| args::string(&value, &key, errors);
-        match name.as_str() {
-            "name" => {
-                manifest.name = text(errors).filter(|lit| {
-                    let ok = is_snake_case(&lit.value());
-                    if !ok {
-                        errors.spanned(
-                            lit,
-                            "plugin name must be snake_case: lowercase letters, digits and `_`, starting with a letter",
-                        );
-                    }
-                    ok
-                })
-            }
-            "version" => manifest.version = text(errors).filter(|lit| semver(lit, errors)),
-            "description" => manifest.description = text(errors),
-            "author" => manifest.author = text(errors),
-            "type" => manifest.kind = plugin_type(&value, errors),
-            "dependencies" => {
-                for element in args::list(&value, &key, errors).unwrap_or_default() {
-                    match element {
-                        args::Value::Expr(syn::Expr::Path(path)) if path.qself.is_none() => {
-                            manifest.dependencies.push(path.path.clone())
-                        }
-                        other => errors.spanned(
-                            other,
-                            "a dependency is the path of another plugin's type, e.g. `my_awesome_plugin::AwesomePlugin`",
-                        ),
-                    }
-                }
-            }
-            "permissions" => {
-                manifest.permissions = args::string_list(&value, &key, errors).unwrap_or_default()
-            }
-            "api_version" => manifest.api_version = text(errors),
-            "min_plexichat_version" => {
-                manifest.min_plexichat_version = text(errors).filter(|lit| semver(lit, errors))
-            }
-            "category" => manifest.category = text(errors),
-            "tags" => manifest.tags = args::string_list(&value, &key, errors).unwrap_or_default(),
-            "homepage" => manifest.homepage = text(errors),
-            "repository" => manifest.repository = text(errors),
-            "license" => manifest.license = text(errors),
-            "icon" => manifest.icon = text(errors),
-            "ui_pages" => {
-                for element in args::list(&value, &key, errors).unwrap_or_default() {
-                    if let Some(page) = ui_page(element, errors) {
-                        manifest.ui_pages.push(page);
-                    }
-                }
-            }
-            "webhooks" => {
-                let hooks = args::string_list(&value, &key, errors).unwrap_or_default();
-                for hook in &hooks {
-                    if !args::is_dotted_name(&hook.value()) {
-                        errors.spanned(
-                            hook,
-                            "a webhook is a dotted lowercase event name, e.g. `awesome.action.completed`",
-                        );
-                    }
-                }
-                manifest.webhooks = hooks;
-            }
-            "auto_start" => manifest.auto_start = args::boolean(&value, &key, errors),
-            "prefix" => {
-                manifest.prefix = text(errors).filter(|lit| {
-                    let problem = prefix_problem(&lit.value());
-                    if let Some(problem) = &problem {
-                        errors.spanned(lit, problem);
-                    }
-                    problem.is_none()
-                })
-            }
-            "config" => match &value {
-                args::Value::Expr(syn::Expr::Path(path)) if path.qself.is_none() => {
-                    manifest.config = Some(path.path.clone())
-                }
-                other => errors.spanned(
-                    other,
-                    "`config` expects the plugin's configuration type, e.g. `config = MyConfig`",
-                ),
-            },
-            "lifecycle" => manifest.lifecycle = args::boolean(&value, &key, errors),
-            _ => unreachable!("every key in KEYS is handled"),
-        }
+/// `name = "snake_case"`, not one of the names core's routes use.
+fn plugin_name(arg: &Arg) -> syn::Result<LitStr> {
+    let lit = args::string(arg)?;
+    let name = lit.value();
+    if !is_snake_case(&name) {
+        return Err(syn::Error::new_spanned(
+            &lit,
+            "plugin name must be snake_case: lowercase letters, digits and `_`, starting with a letter",
+        ));
     }
-    manifest
+    if RESERVED_NAMES.contains(&name.as_str()) {
+        return Err(syn::Error::new_spanned(
+            &lit,
+            format!(
+                "plugin name `{name}` is reserved for core routes (`/api/v1/{name}`); choose another name (reserved: {})",
+                RESERVED_NAMES.join(", ")
+            ),
+        ));
+    }
+    Ok(lit)
 }
 
-fn plugin_type(value: &args::Value, errors: &mut Errors) -> Option<Ident> {
-    let (text, span) = match value {
-        args::Value::Expr(syn::Expr::Path(path)) if path.path.get_ident().is_some() => {
-            let ident = path.path.get_ident().expect("checked");
-            (ident.unraw().to_string(), ident.span())
-        }
-        args::Value::Expr(syn::Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Str(lit),
-            ..
-        })) => (lit.value(), lit.span()),
-        other => {
-            errors.spanned(
-                other,
-                "`type` expects a plugin type name, e.g. `type = feature`",
-            );
-            return None;
-        }
-    };
-    match TYPES.iter().find(|(name, _)| *name == text) {
-        Some((_, variant)) => Some(Ident::new(variant, span)),
-        None => {
-            let names: Vec<&str> = TYPES.iter().map(|(name, _)| *name).collect();
-            errors.at(
-                span,
-                format!(
-                    "unknown plugin type `{text}`; expected one of: {}",
-                    names.join(", ")
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// `{ name = "dashboard", path = "ui/dashboard", title = "...", description = "..." }`,
-/// written like the seed manifest's JSON object.
-fn ui_page(element: &args::Value, errors: &mut Errors) -> Option<UiPage> {
-    let args::Value::Object { fields, .. } = element else {
-        errors.spanned(
-            element,
-            "a UI page is `{ name = \"...\", path = \"...\", title = \"...\", description = \"...\" }`",
-        );
-        return None;
-    };
-    let (mut name, mut path, mut title, mut description) = (None, None, None, None);
-    let mut seen = Vec::new();
-    for field in fields {
-        let key_name = field.key.unraw().to_string();
-        if !UI_PAGE_KEYS.contains(&key_name.as_str()) {
-            errors.spanned(
-                &field.key,
-                format!(
-                    "unknown UI page key `{key_name}`; expected one of: {}",
-                    UI_PAGE_KEYS.join(", ")
-                ),
-            );
-            continue;
-        }
-        if !args::first_time(&mut seen, &field.key, errors) {
-            continue;
-        }
-        let value = args::string(&field.value, &field.key, errors);
-        match key_name.as_str() {
-            "name" => name = value,
-            "path" => path = value,
-            "title" => title = value,
-            _ => description = value,
-        }
-    }
-    for required in ["name", "path", "title"] {
-        if !seen.iter().any(|key| key == required) {
-            errors.spanned(element, format!("UI page is missing `{required}`"));
-        }
-    }
-    Some(UiPage {
-        name: name?,
-        path: path?,
-        title: title?,
-        description,
-    })
-}
-
-/// Accepts `major.minor.patch` with an optional `-pre` or `+build` suffix.
-fn semver(lit: &LitStr, errors: &mut Errors) -> bool {
+/// `version = "1.2.3"`: `major.minor.patch` with an optional `-pre` or `+build` suffix.
+fn version(arg: &Arg) -> syn::Result<LitStr> {
+    let lit = args::string(arg)?;
     let value = lit.value();
     let core = value.split(['-', '+']).next().unwrap_or_default();
     let parts: Vec<&str> = core.split('.').collect();
@@ -383,12 +341,125 @@ fn semver(lit: &LitStr, errors: &mut Errors) -> bool {
             .iter()
             .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
     if !ok {
-        errors.spanned(
-            lit,
+        return Err(syn::Error::new_spanned(
+            &lit,
             format!("`{value}` is not a version; write `major.minor.patch`, e.g. `1.0.0`"),
-        );
+        ));
     }
-    ok
+    Ok(lit)
+}
+
+/// `type = micro_app` (or `"micro_app"`), as the `PluginType` variant.
+fn plugin_type(arg: &Arg) -> syn::Result<Ident> {
+    let (text, span) = match &arg.value {
+        args::Value::Expr(syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        })) => (lit.value(), lit.span()),
+        value => match args::path(value).and_then(syn::Path::get_ident) {
+            Some(ident) => (ident.unraw().to_string(), ident.span()),
+            None => {
+                return Err(syn::Error::new_spanned(
+                    value,
+                    "`type` expects a plugin type name, e.g. `type = feature`",
+                ));
+            }
+        },
+    };
+    if let Some((_, variant)) = TYPES.iter().find(|(name, _)| *name == text) {
+        return Ok(Ident::new(variant, span));
+    }
+    let names: Vec<&str> = TYPES.iter().map(|(name, _)| *name).collect();
+    Err(syn::Error::new(
+        span,
+        format!(
+            "unknown plugin type `{text}`; expected one of: {}",
+            names.join(", ")
+        ),
+    ))
+}
+
+/// `dependencies = [other_plugin::OtherPlugin, ...]`.
+fn dependencies(arg: &Arg) -> syn::Result<Vec<syn::Path>> {
+    args::each(arg, |element| {
+        args::path(element).cloned().ok_or_else(|| {
+            syn::Error::new_spanned(
+                element,
+                "a dependency is the path of another plugin's type, e.g. `my_awesome_plugin::AwesomePlugin`",
+            )
+        })
+    })
+}
+
+/// `ui_pages = [{ name = "dashboard", path = "ui/dashboard", title = "...", description = "..." }]`,
+/// written like the seed manifest's JSON objects.
+fn ui_pages(arg: &Arg) -> syn::Result<Vec<UiPage>> {
+    args::each(arg, ui_page)
+}
+
+fn ui_page(element: &args::Value) -> syn::Result<UiPage> {
+    let args::Value::Object { fields, .. } = element else {
+        return Err(syn::Error::new_spanned(
+            element,
+            "a UI page is `{ name = \"...\", path = \"...\", title = \"...\", description = \"...\" }`",
+        ));
+    };
+    let mut page = UiPageFields::default();
+    let mut errors = Errors::default();
+    args::apply(fields, UI_PAGE_KEYS, "a UI page", &mut page, &mut errors);
+    let required = |value: Option<syn::Result<LitStr>>, key: &str| {
+        value.unwrap_or_else(|| {
+            Err(syn::Error::new_spanned(
+                element,
+                format!("UI page is missing `{key}`"),
+            ))
+        })
+    };
+    let fields = args::both(
+        args::both(required(page.name, "name"), required(page.path, "path")),
+        args::both(required(page.title, "title"), page.description.transpose()),
+    );
+    let ((), ((name, path), (title, description))) = args::both(errors.into_result(()), fields)?;
+    Ok(UiPage {
+        name,
+        path,
+        title,
+        description,
+    })
+}
+
+/// `webhooks = ["awesome.action.completed"]`: event names.
+fn webhooks(arg: &Arg) -> syn::Result<Vec<LitStr>> {
+    args::each(arg, |element| {
+        let hook = args::string_element(element, &arg.key)?;
+        if !args::is_dotted_name(&hook.value()) {
+            return Err(syn::Error::new_spanned(
+                &hook,
+                "a webhook is a dotted lowercase event name, e.g. `awesome.action.completed`",
+            ));
+        }
+        Ok(hook)
+    })
+}
+
+/// `prefix = "/api/v1/awesome"`.
+fn prefix(arg: &Arg) -> syn::Result<LitStr> {
+    let lit = args::string(arg)?;
+    match prefix_problem(&lit.value()) {
+        Some(problem) => Err(syn::Error::new_spanned(&lit, problem)),
+        None => Ok(lit),
+    }
+}
+
+/// `config = MyConfig`; the fallback uses it too, so that `PluginConfig<MyPlugin>` stays quiet
+/// when another key has a mistake.
+fn config(arg: &Arg) -> syn::Result<syn::Path> {
+    args::path(&arg.value).cloned().ok_or_else(|| {
+        syn::Error::new_spanned(
+            &arg.value,
+            "`config` expects the plugin's configuration type, e.g. `config = MyConfig`",
+        )
+    })
 }
 
 fn is_snake_case(name: &str) -> bool {
@@ -423,23 +494,22 @@ fn prefix_problem(prefix: &str) -> Option<String> {
         })
 }
 
-fn generate(
-    item: &TokenStream,
-    ident: &Ident,
-    docs: Option<String>,
-    manifest: Manifest,
-    crate_name: &str,
-) -> TokenStream {
-    let name = manifest
-        .name
-        .as_ref()
-        .map(LitStr::value)
-        .unwrap_or_else(|| crate_name.to_string());
-    let prefix = manifest
-        .prefix
-        .as_ref()
-        .map(LitStr::value)
-        .unwrap_or_else(|| format!("/api/v1/{}", name.replace('_', "-")));
+fn configurable(ident: &Ident, config: &syn::Path) -> TokenStream {
+    quote! {
+        #[automatically_derived]
+        impl ::plexichat::__private::Configurable for #ident {
+            type Config = #config;
+        }
+    }
+}
+
+fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
+    let Plugin {
+        ident,
+        docs,
+        manifest,
+    } = plugin;
+    let plugin_trait = quote!(::plexichat::__private::Plugin);
     let or_env = |value: &Option<LitStr>, var: &str| match value {
         Some(lit) => quote!(#lit),
         None => quote!(::core::env!(#var)),
@@ -452,6 +522,27 @@ fn generate(
         Some(lit) => quote!(::core::option::Option::Some(#lit)),
         None => quote!(::plexichat::__private::non_empty(::core::env!(#var))),
     };
+    // The default name is the crate name, known only when rustc compiles the expansion, so
+    // the reserved-name check and the default prefix are const evaluation, not macro code.
+    let (name, name_span) = match &manifest.name {
+        Some(lit) => (quote!(#lit), lit.span()),
+        None => (args::crate_name(), ident.span()),
+    };
+    let name_check = quote_spanned! {name_span=>
+        const _: () = ::plexichat::__private::check_plugin_name(<#ident as #plugin_trait>::NAME);
+    };
+    let (prefix, default_prefix) = match &manifest.prefix {
+        Some(lit) => (quote!(#lit), quote!()),
+        None => (
+            quote!(::plexichat::__private::utf8(&PREFIX)),
+            quote! {
+                const PREFIX_LEN: ::core::primitive::usize =
+                    ::plexichat::__private::default_prefix_len(<#ident as #plugin_trait>::NAME);
+                const PREFIX: [::core::primitive::u8; PREFIX_LEN] =
+                    ::plexichat::__private::default_prefix(<#ident as #plugin_trait>::NAME);
+            },
+        ),
+    };
     let version = or_env(&manifest.version, "CARGO_PKG_VERSION");
     let description = match (&manifest.description, docs) {
         (Some(lit), _) => quote!(#lit),
@@ -459,9 +550,10 @@ fn generate(
         (None, None) => quote!(::core::env!("CARGO_PKG_DESCRIPTION")),
     };
     let author = or_env(&manifest.author, "CARGO_PKG_AUTHORS");
-    let kind = manifest
-        .kind
-        .unwrap_or_else(|| Ident::new("Feature", Span::call_site()));
+    let kind = match &manifest.kind {
+        Some(variant) => quote!(#variant),
+        None => quote!(Feature),
+    };
     let api_version = or_text(&manifest.api_version, "1.0");
     let (min_version, min_version_check) = match &manifest.min_plexichat_version {
         Some(lit) => (
@@ -470,7 +562,7 @@ fn generate(
                 const _: () = ::plexichat::__private::check_min_version(#lit);
             },
         ),
-        None => (quote!(::plexichat::VERSION), quote!()),
+        None => (quote!(::plexichat::__private::VERSION), quote!()),
     };
     let category = or_text(&manifest.category, "general");
     let homepage = optional(&manifest.homepage, "CARGO_PKG_HOMEPAGE");
@@ -510,12 +602,7 @@ fn generate(
                     parse: ::plexichat::__private::parse_as::<#path>,
                 })
             },
-            quote! {
-                #[automatically_derived]
-                impl ::plexichat::__private::Configurable for #ident {
-                    type Config = #path;
-                }
-            },
+            configurable(ident, path),
         ),
         None => (quote!(::core::option::Option::None), quote!()),
     };
@@ -529,9 +616,15 @@ fn generate(
     };
     let macros_version = env!("CARGO_PKG_VERSION");
     let type_name = ident.to_string();
+    let crate_name = args::crate_name();
     // One `#[macro_export]` name per crate: a second `#[plugin]` in the same crate defines it
-    // again, which rustc rejects at that second type ("defined multiple times").
-    let guard = Ident::new("only_one_plexichat_plugin_per_crate", ident.span());
+    // again, which rustc rejects at that second plugin ("the name ... is defined multiple
+    // times"). No stable mechanism lets the second expansion notice the first and say so in
+    // its own words, so the name is the message.
+    let guard = Ident::new(
+        "a_crate_may_declare_only_one_plexichat_plugin",
+        ident.span(),
+    );
 
     quote! {
         #item
@@ -546,16 +639,18 @@ fn generate(
 
             #[automatically_derived]
             impl ::plexichat::__private::Plugin for #ident {
-                const NAME: &'static str = #name;
+                const NAME: &'static ::core::primitive::str = #name;
             }
 
+            #name_check
+            #default_prefix
             #configurable
 
             ::plexichat::__private::register!(
                 PLEXICHAT_PLUGINS,
                 ::plexichat::__private::PluginDescriptor,
                 ::plexichat::__private::PluginDescriptor {
-                    name: #name,
+                    name: <#ident as #plugin_trait>::NAME,
                     version: #version,
                     description: #description,
                     author: #author,
@@ -583,5 +678,149 @@ fn generate(
                 }
             );
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The validate step on `#[plugin(<args>)] <item>`: the typed plugin, or every message.
+    fn validated(args: &str, item: &str) -> Result<Plugin, Vec<String>> {
+        let input = Input {
+            args: args::parse_args(args.parse().unwrap()),
+            item: syn::parse_str(item),
+        };
+        validate(&input).map_err(|error| error.into_iter().map(|e| e.to_string()).collect())
+    }
+
+    #[test]
+    fn types_are_core_plugin_types() {
+        let core: Vec<(&str, String)> = plexichat::PluginType::ALL
+            .iter()
+            .map(|kind| (kind.as_str(), format!("{kind:?}")))
+            .collect();
+        let ours: Vec<(&str, String)> = TYPES
+            .iter()
+            .map(|(name, variant)| (*name, variant.to_string()))
+            .collect();
+        assert_eq!(ours, core);
+    }
+
+    #[test]
+    fn reserved_names_are_cores() {
+        assert_eq!(
+            RESERVED_NAMES,
+            &plexichat::__private::RESERVED_PLUGIN_NAMES[..]
+        );
+    }
+
+    #[test]
+    fn validate_gives_a_typed_manifest() {
+        let plugin = validated(
+            r#"name = "audit", type = micro_app, tags = ["a", "b"], config = Settings,
+               ui_pages = [{ name = "main", path = "ui/main", title = "Main" }]"#,
+            "/// Audits things.\n///\n/// More detail.\nstruct Audit;",
+        )
+        .unwrap();
+        assert_eq!(plugin.ident, "Audit");
+        assert_eq!(plugin.docs.as_deref(), Some("Audits things."));
+        let manifest = plugin.manifest;
+        assert_eq!(
+            manifest.name.map(|name| name.value()).as_deref(),
+            Some("audit")
+        );
+        assert_eq!(manifest.kind.unwrap(), "MicroApp");
+        let tags: Vec<String> = manifest.tags.iter().map(LitStr::value).collect();
+        assert_eq!(tags, ["a", "b"]);
+        assert!(manifest.config.unwrap().is_ident("Settings"));
+        assert_eq!(manifest.ui_pages[0].title.value(), "Main");
+        assert!(manifest.ui_pages[0].description.is_none());
+    }
+
+    #[test]
+    fn validate_reports_every_mistake_once() {
+        let Err(messages) = validated(
+            r#"name = "admin", colour = "blue", auto_start = "yes", tags = ["ok", 1],
+               ui_pages = [{ name = "main", title = 2 }], auto_start = true"#,
+            "fn not_a_type() {}",
+        ) else {
+            panic!("mistakes were accepted");
+        };
+        assert_eq!(
+            messages,
+            [
+                "`#[plugin]` must be placed on a struct or enum, the type that holds the plugin's state",
+                "plugin name `admin` is reserved for core routes (`/api/v1/admin`); choose another name (reserved: admin, plugins)",
+                "unknown key `colour` in `#[plugin]`; expected one of: name, version, description, author, type, dependencies, permissions, api_version, min_plexichat_version, category, tags, homepage, repository, license, icon, ui_pages, webhooks, auto_start, prefix, config, lifecycle",
+                "`auto_start` expects `true` or `false`",
+                "`tags` expects a list of string literals, e.g. `tags = [\"...\"]`",
+                "UI page is missing `path`",
+                "`title` expects a string literal, e.g. `title = \"...\"`",
+                "duplicate key `auto_start`",
+            ]
+        );
+    }
+
+    /// The trait impls in an expansion, as `Trait for Type`.
+    fn impls(expansion: TokenStream) -> Vec<String> {
+        let file: syn::File = syn::parse2(expansion).unwrap();
+        file.items
+            .iter()
+            .filter_map(|item| match item {
+                syn::Item::Impl(syn::ItemImpl {
+                    trait_: Some((_, path, _)),
+                    self_ty,
+                    ..
+                }) => Some(format!(
+                    "{} for {}",
+                    path.segments.last().unwrap().ident,
+                    quote!(#self_ty)
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_default_name_is_checked_in_const_evaluation() {
+        let expansion = expand(
+            quote!(),
+            quote!(
+                struct MyPlugin;
+            ),
+        )
+        .to_string();
+        let expansion = expansion.replace(' ', "");
+        for expected in [
+            r#"constNAME:&'static::core::primitive::str=::core::env!("CARGO_CRATE_NAME");"#,
+            "const_:()=::plexichat::__private::check_plugin_name(<MyPluginas::plexichat::__private::Plugin>::NAME);",
+        ] {
+            assert!(
+                expansion.contains(expected),
+                "{expected} not in {expansion}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_mistake_still_gives_the_type_its_impls() {
+        let item = quote!(
+            struct MyPlugin;
+        );
+        let with_config = expand(quote!(autor = "me", config = Settings), item.clone());
+        assert_eq!(
+            impls(with_config),
+            ["Plugin for MyPlugin", "Configurable for MyPlugin"]
+        );
+        let bad_config = expand(quote!(config = "Settings"), item);
+        assert_eq!(impls(bad_config), ["Plugin for MyPlugin"]);
+        let generic = expand(
+            quote!(autor = "me"),
+            quote!(
+                struct MyPlugin<T>(T);
+            ),
+        );
+        assert_eq!(impls(generic), Vec::<String>::new());
     }
 }

@@ -1,12 +1,17 @@
 //! `#[route(METHOD, "/path")]`: an axum handler registered into `PLEXICHAT_ROUTES`.
+//!
+//! Parse ([`RouteArgs`] and the function) → validate ([`Route`]) → expand ([`generate`]).
+//! Nothing else names a route, so on error the function is emitted unchanged with the errors.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, LitStr, Token};
 
-use crate::args::{self, Errors};
+use crate::args;
 
+/// The methods `#[route]` accepts, each with its `Method` variant. A unit test compares this
+/// table with `Method::ALL`.
 const METHODS: &[(&str, &str)] = &[
     ("GET", "Get"),
     ("POST", "Post"),
@@ -18,6 +23,7 @@ const METHODS: &[(&str, &str)] = &[
     ("TRACE", "Trace"),
 ];
 
+/// The attribute's syntax: `METHOD, "/path"`.
 struct RouteArgs {
     method: Ident,
     path: LitStr,
@@ -47,46 +53,56 @@ impl Parse for RouteArgs {
     }
 }
 
+/// The validate step's output: a handler with a known method and a well-formed path.
+struct Route {
+    /// The `Method` variant.
+    method: Ident,
+    path: LitStr,
+    function: syn::ItemFn,
+}
+
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut errors = Errors::default();
-    let route = match syn::parse2::<RouteArgs>(args) {
-        Ok(route) => Some(route),
-        Err(error) => {
-            errors.push(error);
-            None
-        }
-    };
-    let variant = route
-        .as_ref()
-        .and_then(|route| method(&route.method, &mut errors));
-    if let Some(route) = &route
-        && let Some(problem) = path_problem(&route.path.value())
-    {
-        errors.spanned(&route.path, problem);
+    let function = syn::parse2::<syn::ItemFn>(item.clone()).map_err(|_| {
+        syn::Error::new_spanned(&item, "`#[route]` must be placed on an `async fn` handler")
+    });
+    match validate(syn::parse2(args), function) {
+        Ok(route) => generate(&item, &route),
+        Err(error) => args::item_and_errors(&item, &error),
     }
-    let function = match syn::parse2::<syn::ItemFn>(item.clone()) {
-        Ok(function) => {
-            check_signature(&function.sig, &mut errors);
-            Some(function)
-        }
-        Err(_) => {
-            errors.spanned(&item, "`#[route]` must be placed on an `async fn` handler");
-            None
-        }
-    };
-    let crate_name = args::crate_name(&mut errors);
-    if let Some(output) = errors.finish(&item) {
-        return output;
-    }
-    let (route, variant, function) = (
-        route.expect("checked"),
-        variant.expect("checked"),
-        function.expect("checked"),
-    );
+}
+
+fn validate(
+    route: syn::Result<RouteArgs>,
+    function: syn::Result<syn::ItemFn>,
+) -> syn::Result<Route> {
+    let target = route.and_then(|RouteArgs { method: name, path }| {
+        let checked_path = match path_problem(&path.value()) {
+            Some(problem) => Err(syn::Error::new_spanned(&path, problem)),
+            None => Ok(path),
+        };
+        args::both(method(&name), checked_path)
+    });
+    let function = function.and_then(|function| {
+        check_signature(&function.sig)?;
+        Ok(function)
+    });
+    args::both(target, function).map(|((method, path), function)| Route {
+        method,
+        path,
+        function,
+    })
+}
+
+fn generate(item: &TokenStream, route: &Route) -> TokenStream {
+    let Route {
+        method: variant,
+        path,
+        function,
+    } = route;
     let ident = &function.sig.ident;
     let handler_name = ident.to_string();
-    let path = &route.path;
     let location = args::location(ident.span());
+    let crate_name = args::crate_name();
     // Spanned at the function name so that axum's "not a handler" diagnostic points there.
     let make = quote_spanned! {ident.span()=>
         ::plexichat::__private::method_router(::plexichat::__private::Method::#variant, #ident)
@@ -115,10 +131,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-fn method(method: &Ident, errors: &mut Errors) -> Option<Ident> {
+fn method(method: &Ident) -> syn::Result<Ident> {
     let text = method.to_string();
     if let Some((_, variant)) = METHODS.iter().find(|(name, _)| *name == text) {
-        return Some(Ident::new(variant, method.span()));
+        return Ok(Ident::new(variant, method.span()));
     }
     let names: Vec<&str> = METHODS.iter().map(|(name, _)| *name).collect();
     let hint = METHODS
@@ -126,17 +142,17 @@ fn method(method: &Ident, errors: &mut Errors) -> Option<Ident> {
         .find(|(name, _)| name.eq_ignore_ascii_case(&text))
         .map(|(name, _)| format!(" (methods are upper case: `{name}`)"))
         .unwrap_or_default();
-    errors.spanned(
+    Err(syn::Error::new_spanned(
         method,
         format!(
             "unknown HTTP method `{text}`{hint}; expected one of: {}",
             names.join(", ")
         ),
-    );
-    None
+    ))
 }
 
-fn check_signature(sig: &syn::Signature, errors: &mut Errors) {
+fn check_signature(sig: &syn::Signature) -> syn::Result<()> {
+    let mut errors = args::Errors::default();
     if sig.asyncness.is_none() {
         let (fn_token, ident) = (&sig.fn_token, &sig.ident);
         errors.spanned(
@@ -153,6 +169,7 @@ fn check_signature(sig: &syn::Signature, errors: &mut Errors) {
             "a `#[route]` handler is a free function; take the plugin's state as `PluginState<MyPlugin>`",
         );
     }
+    errors.into_result(())
 }
 
 /// Checks a route path against axum's syntax, so a bad path fails the build instead of
@@ -217,4 +234,22 @@ fn path_problem(path: &str) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_are_core_methods() {
+        let core: Vec<(&str, String)> = plexichat::__private::Method::ALL
+            .iter()
+            .map(|method| (method.as_str(), format!("{method:?}")))
+            .collect();
+        let ours: Vec<(&str, String)> = METHODS
+            .iter()
+            .map(|(name, variant)| (*name, variant.to_string()))
+            .collect();
+        assert_eq!(ours, core);
+    }
 }
