@@ -2,6 +2,7 @@ use plexichat::prelude::*;
 
 /// One misspelt key is the only error, although the type is handled and published below.
 #[event(nmae = "my.thing.happened")]
+#[derive(Clone)]
 struct Happened {
     id: u32,
 }
