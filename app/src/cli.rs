@@ -231,7 +231,7 @@ fn serve(
     strict: bool,
 ) -> anyhow::Result<()> {
     plexichat::data_dir::create(&config.data.dir)?;
-    let mut options = config.server_options();
+    let mut options = server::ServerOptions::from(&config.server);
     options.strict = strict;
     if options.admin_token.is_none() {
         // Log where the token is, never the token itself.

@@ -96,9 +96,17 @@ async fn every_transition_leaves_the_states_and_hooks_expected() {
         "a start runs init in dependency order, a shutdown stop in reverse",
         STARTS_BOTH,
         &[
-            (Start, both_run, &["init fault_base", "init fault_dependent"]),
+            (
+                Start,
+                both_run,
+                &["init fault_base", "init fault_dependent"],
+            ),
             (Start, both_run, &[]),
-            (Shutdown, ["stopped", "stopped"], &["stop fault_dependent", "stop fault_base"]),
+            (
+                Shutdown,
+                ["stopped", "stopped"],
+                &["stop fault_dependent", "stop fault_base"],
+            ),
             (Enable(BASE), ["stopped", "stopped"], &[]),
         ],
     )
@@ -107,15 +115,31 @@ async fn every_transition_leaves_the_states_and_hooks_expected() {
         "disabling at run time stops dependents first; enabling runs init again",
         STARTS_BOTH,
         &[
-            (Start, both_run, &["init fault_base", "init fault_dependent"]),
+            (
+                Start,
+                both_run,
+                &["init fault_base", "init fault_dependent"],
+            ),
             (
                 Disable(BASE),
                 ["disabled", "disabled_because_dependency"],
                 &["stop fault_dependent", "stop fault_base"],
             ),
-            (Disable(BASE), ["disabled", "disabled_because_dependency"], &[]),
-            (Enable(BASE), both_run, &["init fault_base", "init fault_dependent"]),
-            (Disable(DEPENDENT), ["running", "disabled"], &["stop fault_dependent"]),
+            (
+                Disable(BASE),
+                ["disabled", "disabled_because_dependency"],
+                &[],
+            ),
+            (
+                Enable(BASE),
+                both_run,
+                &["init fault_base", "init fault_dependent"],
+            ),
+            (
+                Disable(DEPENDENT),
+                ["running", "disabled"],
+                &["stop fault_dependent"],
+            ),
         ],
     )
     .await;
@@ -124,8 +148,16 @@ async fn every_transition_leaves_the_states_and_hooks_expected() {
         "enabled = [\"fault_dependent\"]\ndisabled = [\"fault_base\"]\n",
         &[
             (Start, ["disabled", "disabled_because_dependency"], &[]),
-            (Enable(DEPENDENT), ["disabled", "disabled_because_dependency"], &[]),
-            (Enable(BASE), both_run, &["init fault_base", "init fault_dependent"]),
+            (
+                Enable(DEPENDENT),
+                ["disabled", "disabled_because_dependency"],
+                &[],
+            ),
+            (
+                Enable(BASE),
+                both_run,
+                &["init fault_base", "init fault_dependent"],
+            ),
         ],
     )
     .await;
@@ -142,12 +174,32 @@ async fn every_transition_leaves_the_states_and_hooks_expected() {
         "an init failure takes dependents down; enabling retries init",
         &with_faults(STARTS_BOTH, "fail_init = true"),
         &[
-            (Start, ["failed", "disabled_because_dependency"], &["init fault_base"]),
-            (Enable(BASE), ["failed", "disabled_because_dependency"], &["init fault_base"]),
-            (Disable(BASE), ["disabled", "disabled_because_dependency"], &[]),
+            (
+                Start,
+                ["failed", "disabled_because_dependency"],
+                &["init fault_base"],
+            ),
+            (
+                Enable(BASE),
+                ["failed", "disabled_because_dependency"],
+                &["init fault_base"],
+            ),
+            (
+                Disable(BASE),
+                ["disabled", "disabled_because_dependency"],
+                &[],
+            ),
             // A reload does not retry a failed init by itself; the admin's enable does.
-            (Reload(STARTS_BOTH), ["disabled", "disabled_because_dependency"], &[]),
-            (Enable(BASE), both_run, &["init fault_base", "init fault_dependent"]),
+            (
+                Reload(STARTS_BOTH),
+                ["disabled", "disabled_because_dependency"],
+                &[],
+            ),
+            (
+                Enable(BASE),
+                both_run,
+                &["init fault_base", "init fault_dependent"],
+            ),
         ],
     )
     .await;
@@ -155,17 +207,33 @@ async fn every_transition_leaves_the_states_and_hooks_expected() {
         "a reload keeps admin decisions unless the file changes its mind about that plugin",
         STARTS_BOTH,
         &[
-            (Start, both_run, &["init fault_base", "init fault_dependent"]),
-            (Disable(DEPENDENT), ["running", "disabled"], &["stop fault_dependent"]),
+            (
+                Start,
+                both_run,
+                &["init fault_base", "init fault_dependent"],
+            ),
+            (
+                Disable(DEPENDENT),
+                ["running", "disabled"],
+                &["stop fault_dependent"],
+            ),
             (Reload(STARTS_BOTH), ["running", "disabled"], &[]),
             (
                 Reload("enabled = [\"fault_dependent\"]\ndisabled = [\"fault_base\"]\n"),
                 ["disabled", "disabled"],
                 &["stop fault_base"],
             ),
-            (Reload(STARTS_BOTH), ["running", "disabled"], &["init fault_base"]),
+            (
+                Reload(STARTS_BOTH),
+                ["running", "disabled"],
+                &["init fault_base"],
+            ),
             (Enable(DEPENDENT), both_run, &["init fault_dependent"]),
-            (Reload(""), ["running", "disabled"], &["stop fault_dependent"]),
+            (
+                Reload(""),
+                ["running", "disabled"],
+                &["stop fault_dependent"],
+            ),
         ],
     )
     .await;
@@ -175,7 +243,11 @@ async fn every_transition_leaves_the_states_and_hooks_expected() {
         &[
             (Start, ["disabled", "disabled"], &[]),
             (Enable(BASE), ["running", "disabled"], &["init fault_base"]),
-            (Reload("disabled = [\"fault_base\"]\n"), ["running", "disabled"], &[]),
+            (
+                Reload("disabled = [\"fault_base\"]\n"),
+                ["running", "disabled"],
+                &[],
+            ),
         ],
     )
     .await;
@@ -183,9 +255,17 @@ async fn every_transition_leaves_the_states_and_hooks_expected() {
         "before start, wishes are recorded but no hook runs",
         STARTS_BOTH,
         &[
-            (Disable(BASE), ["disabled", "disabled_because_dependency"], &[]),
+            (
+                Disable(BASE),
+                ["disabled", "disabled_because_dependency"],
+                &[],
+            ),
             (Enable(BASE), ["stopped", "stopped"], &[]),
-            (Start, both_run, &["init fault_base", "init fault_dependent"]),
+            (
+                Start,
+                both_run,
+                &["init fault_base", "init fault_dependent"],
+            ),
         ],
     )
     .await;
@@ -217,7 +297,11 @@ async fn a_disabled_plugin_loses_its_tasks_and_gets_them_back_when_enabled() {
     runtime.set_enabled("fault_base", false).await.unwrap();
     assert_eq!(running(&runtime), ["stopped"], "cancelled and awaited");
     runtime.set_enabled("fault_base", true).await.unwrap();
-    assert_eq!(running(&runtime), ["running"], "a fresh task, not the old one");
+    assert_eq!(
+        running(&runtime),
+        ["running"],
+        "a fresh task, not the old one"
+    );
 }
 
 #[tokio::test]
@@ -248,7 +332,7 @@ async fn an_init_failure_is_contained_and_its_text_is_for_admins_only() {
     let config = config(&with_faults(STARTS_BOTH, "fail_init = true"));
     let options = ServerOptions {
         admin_token: Some(Secret::new("admin-token-for-tests")),
-        ..config.server_options()
+        ..ServerOptions::from(&config.server)
     };
     let app = TestApp::with_options(Runtime::with_config(registry, config), &options);
     let failures = app.runtime.start().await;
@@ -257,8 +341,16 @@ async fn an_init_failure_is_contained_and_its_text_is_for_admins_only() {
         (failures[0].plugin, failures[0].error.as_str()),
         ("fault_base", "init failed on purpose")
     );
-    assert_eq!(log(&app.runtime), ["init fault_base"], "the dependent's init never ran");
-    assert_eq!(app.get("/api/v1/awesome/status").await.0, 200, "the rest serves");
+    assert_eq!(
+        log(&app.runtime),
+        ["init fault_base"],
+        "the dependent's init never ran"
+    );
+    assert_eq!(
+        app.get("/api/v1/awesome/status").await.0,
+        200,
+        "the rest serves"
+    );
 
     let (status, body) = app.get("/fault/ping").await;
     assert_eq!(
@@ -409,10 +501,7 @@ async fn ready_is_503_until_started_and_while_a_check_fails() {
 
 #[tokio::test]
 async fn a_ready_flood_runs_each_check_once_per_cache_period() {
-    let runtime = runtime(&with_faults(
-        "[server]\nready_cache = \"1h\"\n",
-        "",
-    ));
+    let runtime = runtime(&with_faults("[server]\nready_cache = \"1h\"\n", ""));
     runtime.start().await;
     let app = TestApp::new(runtime.clone());
     let requests = (0..50).map(|_| app.get("/ready"));
@@ -441,7 +530,11 @@ async fn checks_run_concurrently_and_per_plugin_health_checks_only_that_plugin()
     let (status, _) = app.get("/api/v1/plugins/fault_dependent/health").await;
     assert_eq!(status, 200);
     let calls = (
-        plain.plugin::<FaultBase>().unwrap().ready_calls.load(Ordering::SeqCst),
+        plain
+            .plugin::<FaultBase>()
+            .unwrap()
+            .ready_calls
+            .load(Ordering::SeqCst),
         plain
             .plugin::<FaultDependent>()
             .unwrap()
@@ -452,7 +545,9 @@ async fn checks_run_concurrently_and_per_plugin_health_checks_only_that_plugin()
 }
 
 /// Awaits every future (the tests crate has no futures dependency of its own).
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     let handles: Vec<_> = futures.collect();
     let mut outputs = Vec::with_capacity(handles.len());
     let mut pinned: Vec<_> = handles.into_iter().map(Box::pin).collect();
@@ -597,7 +692,9 @@ async fn slow_heads_and_idle_connections_are_closed() {
     let (addr, stop, server) = serve(runtime(""), options).await;
 
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
-    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     assert!(
         closed_by_server(&mut slow).await.is_some(),
         "an unfinished head is cut off"
@@ -607,7 +704,9 @@ async fn slow_heads_and_idle_connections_are_closed() {
     idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let answered = closed_by_server(&mut idle).await.expect("idle connection closed");
+    let answered = closed_by_server(&mut idle)
+        .await
+        .expect("idle connection closed");
     let text = String::from_utf8_lossy(&answered);
     assert!(text.starts_with("HTTP/1.1 200"), "answered first: {text}");
 

@@ -13,9 +13,9 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::{Entry, Runtime, panic_message};
-use crate::event::{Event, EventHandlerDescriptor, HandlerFn};
+use crate::abi::event::{Event, EventHandlerDescriptor, HandlerFn};
 use crate::registry::Registry;
-use crate::state::Slot;
+use crate::runtime::state::Slot;
 
 /// One handler, with the state of its plugin and its counters.
 pub(crate) struct Subscriber {
@@ -164,8 +164,10 @@ impl Runtime {
         deadline: Option<Instant>,
     ) -> Result<(), String> {
         match subscriber.descriptor.call {
-            HandlerFn::Sync(call) => std::panic::catch_unwind(AssertUnwindSafe(|| call(self, event)))
-                .unwrap_or_else(|panic| Err(panic_message(panic.as_ref()))),
+            HandlerFn::Sync(call) => {
+                std::panic::catch_unwind(AssertUnwindSafe(|| call(self, event)))
+                    .unwrap_or_else(|panic| Err(panic_message(panic.as_ref())))
+            }
             HandlerFn::Async(call) => {
                 let guarded = AssertUnwindSafe(call(self, event)).catch_unwind();
                 let outcome = match deadline {
@@ -173,10 +175,8 @@ impl Runtime {
                     Some(deadline) => match tokio::time::timeout_at(deadline, guarded).await {
                         Ok(outcome) => outcome,
                         Err(_) => {
-                            return Err(
-                                "did not finish within the phase timeout and was dropped"
-                                    .to_string(),
-                            );
+                            return Err("did not finish within the phase timeout and was dropped"
+                                .to_string());
                         }
                     },
                 };

@@ -8,10 +8,16 @@
 //! - `tasks`: supervised background tasks, one cancellation group per plugin.
 //! - `readiness`: `/ready` and per-plugin health, checked concurrently and cached.
 //! - `reload`: a new configuration, offered to plugins, then swapped in.
+//! - `state`: the operator's wishes resolved into one state per plugin.
+//! - `context`: what hooks and background tasks receive.
+//! - `info`: the one description of a plugin that the API and the CLI share.
 
 mod bus;
+mod context;
+pub mod info;
 mod readiness;
 mod reload;
+pub mod state;
 mod tasks;
 mod transitions;
 
@@ -23,15 +29,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::abi::plugin::{Configurable, Plugin};
 use crate::config::Config;
-use crate::plugin::{Configurable, Plugin};
 use crate::registry::Registry;
-use crate::state::{PluginStatus, Slot};
+use crate::runtime::state::{PluginStatus, Slot};
 
-pub use bus::{DispatchReport, HandlerFailure, HandlerStats};
 pub(crate) use bus::{Delivery, Subscriber};
+pub use bus::{DispatchReport, HandlerFailure, HandlerStats};
+pub use context::{PluginContext, TaskContext};
 pub use readiness::{NotReady, Readiness};
-pub use reload::{ConfigSource, ReloadError, ReloadReport};
+pub use reload::{ConfigChanged, ConfigChanging, ConfigSource, ReloadError, ReloadReport};
 pub use tasks::TaskStatus;
 pub(crate) use tasks::Tasks;
 pub use transitions::{Changes, InitFailure, ShutdownReport, TransitionError};
@@ -105,15 +112,15 @@ impl Runtime {
         source: Option<ConfigSource>,
     ) -> Runtime {
         let control = transitions::Control::new(&registry, &config);
-        let resolved = crate::state::resolve(&registry, &control.wishes);
+        let resolved = crate::runtime::state::resolve(&registry, &control.wishes);
         let mut by_type = HashMap::new();
         let mut by_name = HashMap::new();
         for plugin in registry.plugins() {
             let resolved = resolved[plugin.name];
             // Nothing runs before `start`; a plugin that will run shows as stopped.
             let status = match resolved.target {
-                crate::state::Target::Run => PluginStatus::Stopped,
-                crate::state::Target::Down(status) => status,
+                crate::runtime::state::Target::Run => PluginStatus::Stopped,
+                crate::runtime::state::Target::Down(status) => status,
             };
             let entry = Arc::new(Entry {
                 instance: (plugin.construct)(),

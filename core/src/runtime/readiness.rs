@@ -14,8 +14,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::Runtime;
-use crate::lifecycle::LifecycleHooks;
-use crate::plugin::PluginDescriptor;
+use crate::abi::hooks::LifecycleHooks;
+use crate::abi::plugin::PluginDescriptor;
 
 /// How long one plugin's readiness check may take before it counts as failed.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);

@@ -7,11 +7,50 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use super::state::PluginStatus;
 use super::{Delivery, HandlerFailure, Runtime};
+use crate::abi::event::Event;
+use crate::abi::plugin::Configurable;
 use crate::config::{Config, ConfigErrors, ConfigIssue};
-use crate::event::{ConfigChanged, ConfigChanging};
 use crate::registry::Registry;
-use crate::state::PluginStatus;
+
+/// Published when a new configuration has been validated, before it takes effect. A handler
+/// that returns an error (or panics) vetoes it: the previous configuration stays in effect
+/// everywhere. Plugins check their new section with [`ConfigChanging::config_of`].
+#[derive(Debug, Clone)]
+pub struct ConfigChanging {
+    pub(crate) config: Arc<Config>,
+}
+
+impl ConfigChanging {
+    /// The new typed configuration of plugin `P`.
+    pub fn config_of<P: Configurable>(&self) -> Option<Arc<P::Config>> {
+        self.config
+            .plugin_config(P::NAME)
+            .and_then(|config| config.downcast::<P::Config>().ok())
+    }
+}
+
+impl Serialize for ConfigChanging {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.config.plugin_values.serialize(serializer)
+    }
+}
+
+impl Event for ConfigChanging {
+    const NAME: &'static str = "config.changing";
+}
+
+/// Published after a new configuration took effect.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigChanged {
+    /// Plugins whose section changed.
+    pub plugins: Vec<&'static str>,
+}
+
+impl Event for ConfigChanged {
+    const NAME: &'static str = "config.changed";
+}
 
 /// Produces a fresh, validated configuration for a reload (reads the file and environment).
 /// It runs on a blocking thread, so it may do file I/O.
@@ -72,7 +111,7 @@ impl Runtime {
     /// within the phase timeout), the previous configuration stays in effect everywhere.
     /// Otherwise each plugin's section is swapped in, the `disabled`/`enabled` lists are
     /// applied (admin decisions outlive a reload unless the file changes its mind about that
-    /// plugin; see [`crate::state::Wishes::apply_file`]), and `config.changed` is published.
+    /// plugin; see [`super::state::Wishes::apply_file`]), and `config.changed` is published.
     /// Reloads, start, shutdown and the admin API's state changes are serialised.
     pub async fn apply_config(&self, config: Config) -> Result<ReloadReport, ReloadError> {
         let mut control = self.lock_control().await;
@@ -107,7 +146,7 @@ impl Runtime {
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()) = config.plugin_config(name);
         }
-        let file_off = crate::state::file_off(self.registry(), &config);
+        let file_off = super::state::file_off(self.registry(), &config);
         let states = self.apply_file_wishes(&mut control, file_off).await;
         tracing::info!(?plugins, ?restart_required, "configuration reloaded");
         let deadline = Instant::now() + self.phase_timeout();

@@ -14,8 +14,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::TaskContext;
 use super::{Runtime, panic_message};
-use crate::lifecycle::{BoxError, TaskContext};
+use crate::abi::hooks::BoxError;
 
 /// A background task's state, as the plugin's health shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -115,7 +116,13 @@ impl Tasks {
     pub(crate) fn of(&self, plugin: &str) -> Vec<TaskStatus> {
         lock(&self.groups)
             .get(plugin)
-            .map(|group| group.list.iter().map(|status| lock(status).clone()).collect())
+            .map(|group| {
+                group
+                    .list
+                    .iter()
+                    .map(|status| lock(status).clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -239,10 +246,7 @@ mod tests {
         let delays: Vec<u64> = [1, 2, 3, 4, 9, 10, 11, 40]
             .map(|n| backoff(n).as_millis() as u64)
             .to_vec();
-        assert_eq!(
-            delays,
-            [100, 200, 400, 800, 25_600, 30_000, 30_000, 30_000]
-        );
+        assert_eq!(delays, [100, 200, 400, 800, 25_600, 30_000, 30_000, 30_000]);
     }
 
     /// The supervisor waits out exactly the backoff between restarts: with paused time the
@@ -272,7 +276,13 @@ mod tests {
         let status = &runtime.task_status("p")[0];
         assert_eq!((status.state, status.restarts), ("running", 3));
 
-        assert!(runtime.tasks().stop("p", Duration::from_secs(1)).await.is_empty());
+        assert!(
+            runtime
+                .tasks()
+                .stop("p", Duration::from_secs(1))
+                .await
+                .is_empty()
+        );
         assert_eq!(runtime.task_status("p")[0].state, "stopped");
     }
 }

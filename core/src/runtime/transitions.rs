@@ -24,12 +24,13 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use serde::Serialize;
 
+use super::PluginContext;
 use super::{Runtime, TaskStatus, panic_message};
+use crate::abi::hooks::HookFuture;
+use crate::abi::plugin::PluginDescriptor;
 use crate::config::Config;
-use crate::lifecycle::{HookFuture, PluginContext};
-use crate::plugin::PluginDescriptor;
 use crate::registry::Registry;
-use crate::state::{PluginStatus, Target, Wishes, resolve};
+use crate::runtime::state::{PluginStatus, Target, Wishes, resolve};
 
 /// Where the server is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,8 +215,7 @@ impl Runtime {
                         *self.inner.by_name[plugin.name]
                             .failure
                             .write()
-                            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                            Some(error.clone());
+                            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(error.clone());
                         control
                             .wishes
                             .failed

@@ -20,7 +20,7 @@ async fn app_with(config_text: &str) -> TestApp {
     let config = Config::parse(config_text, &[], &registry, "test.toml").unwrap();
     let options = ServerOptions {
         admin_token: Some(Secret::new(TOKEN)),
-        ..config.server_options()
+        ..ServerOptions::from(&config.server)
     };
     let app = TestApp::with_options(Runtime::with_config(registry, config), &options);
     assert!(app.runtime.start().await.is_empty());
@@ -215,7 +215,10 @@ async fn another_plugins_state_is_refused_while_that_plugin_is_not_running() {
     .await;
     assert_eq!(status, 200);
     // test_harness itself still runs; the extractor is what refuses.
-    assert_eq!(app.runtime.status("test_harness").unwrap().name(), "running");
+    assert_eq!(
+        app.runtime.status("test_harness").unwrap().name(),
+        "running"
+    );
     let (status, body) = app.get("/test/audit-plugin").await;
     assert_eq!(
         (status.as_u16(), body),
@@ -248,9 +251,13 @@ fn a_token_file_that_others_could_read_or_replace_is_refused() {
 
     std::fs::write(&file, "0123456789abcdef\n").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let error = plexichat::data_dir::ensure_token(&dir).unwrap_err().to_string();
+    let error = plexichat::data_dir::ensure_token(&dir)
+        .unwrap_err()
+        .to_string();
     assert!(
-        error.ends_with("its mode 0644 lets group or others read or write it; run `chmod 600` on it"),
+        error.ends_with(
+            "its mode 0644 lets group or others read or write it; run `chmod 600` on it"
+        ),
         "{error}"
     );
     assert!(!error.contains("0123456789abcdef"), "{error}");
@@ -260,13 +267,17 @@ fn a_token_file_that_others_could_read_or_replace_is_refused() {
     std::fs::write(&elsewhere, "0123456789abcdef\n").unwrap();
     std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
-    let error = plexichat::data_dir::ensure_token(&dir).unwrap_err().to_string();
+    let error = plexichat::data_dir::ensure_token(&dir)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("it is a symbolic link"), "{error}");
 
     std::fs::remove_file(&file).unwrap();
     std::fs::write(&file, "  \n").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let error = plexichat::data_dir::ensure_token(&dir).unwrap_err().to_string();
+    let error = plexichat::data_dir::ensure_token(&dir)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("the file is empty"), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -392,7 +392,11 @@ fn the_served_binary_uses_its_config_file_and_reloads_it() {
             .any(|line| line.contains("admin action") && line.contains("client=127.0.0.1:")),
         "{log:#?}"
     );
-    let mode = std::fs::metadata(dir.join("data")).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(dir.join("data"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o700, "the data directory is private");
 }
 
@@ -447,7 +451,8 @@ fn command_line_limits_are_validated_like_the_file() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("/server/body_limit: 0 is less than the minimum of 1 (set by --body-limit)"),
+        stderr
+            .contains("/server/body_limit: 0 is less than the minimum of 1 (set by --body-limit)"),
         "{stderr}"
     );
 }
@@ -515,7 +520,10 @@ fn idle_connections_cannot_exhaust_the_descriptor_limit() {
     );
     let mut command = Command::new("sh");
     command
-        .args(["-c", "ulimit -n 1024 && exec \"$0\" serve --bind 127.0.0.1:0"])
+        .args([
+            "-c",
+            "ulimit -n 1024 && exec \"$0\" serve --bind 127.0.0.1:0",
+        ])
         .arg(&binary)
         .env("PLEXICHAT__SERVER__IDLE_TIMEOUT", "10s");
     let (_server, addr, lines) = spawn_command(command, &dir);
@@ -539,11 +547,14 @@ fn idle_connections_cannot_exhaust_the_descriptor_limit() {
     drop(_server);
     let log: Vec<String> = lines.map(Result::unwrap).collect();
     assert!(
-        log.iter().any(|line| line.contains("max_connections is above what the file-descriptor limit allows")),
+        log.iter()
+            .any(|line| line
+                .contains("max_connections is above what the file-descriptor limit allows")),
         "{log:#?}"
     );
     assert!(
-        log.iter().any(|line| line.contains("connection limit reached")),
+        log.iter()
+            .any(|line| line.contains("connection limit reached")),
         "{log:#?}"
     );
 }
@@ -563,4 +574,96 @@ fn raise_descriptor_limit(wanted: u64) -> u64 {
         }
     }
     limit.rlim_cur
+}
+
+/// Copies `from` into `to`, skipping build output.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if ["target", "dist", "data"].contains(&name.to_string_lossy().as_ref()) {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// What `cargo xtask new-plugin` writes compiles, its own test passes, and the app it wires
+/// the plugin into builds and lists it. The scratch workspace holds copies of the app and the
+/// plugins and points at this repository's `core` and `macros`, so only the new crate and
+/// the app are compiled, into this repository's target directory.
+#[test]
+fn the_scaffold_of_new_plugin_compiles_and_its_test_passes() {
+    let root = workspace_root();
+    let scratch = root.join("target/feature-sets/scratch/new-plugin-workspace");
+    let _ = std::fs::remove_dir_all(&scratch);
+    for part in ["app", "plugins"] {
+        copy_tree(&root.join(part), &scratch.join(part));
+    }
+    std::fs::copy(root.join("Cargo.lock"), scratch.join("Cargo.lock")).unwrap();
+    std::fs::copy(
+        root.join("rust-toolchain.toml"),
+        scratch.join("rust-toolchain.toml"),
+    )
+    .unwrap();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml"))
+        .unwrap()
+        .replace(
+            "members = [\"core\", \"macros\", \"plugins/*\", \"app\", \"xtask\", \"tests\", \"tests/fixtures/*\", \"tests/baseline\"]",
+            "members = [\"plugins/*\", \"app\"]",
+        )
+        .replace(
+            "path = \"core\"",
+            &format!("path = \"{}\"", root.join("core").display()),
+        )
+        .replace(
+            "path = \"macros\"",
+            &format!("path = \"{}\"", root.join("macros").display()),
+        );
+    assert!(
+        manifest.contains("members = [\"plugins/*\", \"app\"]"),
+        "the workspace's member list changed; update this test"
+    );
+    std::fs::write(scratch.join("Cargo.toml"), manifest).unwrap();
+
+    let created = xtask::new_plugin::new_plugin(&scratch, "scaffold_check").unwrap();
+    assert!(created.join("src/lib.rs").is_file());
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&scratch)
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .args(["test", "--quiet", "--package", "scaffold_check"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "the scaffold's own test failed");
+    let output = Command::new(env!("CARGO"))
+        .current_dir(&scratch)
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "plexichat-app",
+            "--features",
+            "scaffold_check",
+            "--",
+            "plugins",
+            "info",
+            "scaffold_check",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let info: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(info["prefix"], "/api/v1/scaffold-check");
+    assert_eq!(info["state"], "running");
 }

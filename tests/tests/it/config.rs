@@ -296,7 +296,7 @@ async fn reload_without_a_source_is_refused_over_http() {
     let config = Config::defaults(&registry);
     let options = plexichat::server::ServerOptions {
         admin_token: Some(Secret::new("t")),
-        ..config.server_options()
+        ..plexichat::server::ServerOptions::from(&config.server)
     };
     let app = TestApp::with_options(Runtime::with_config(registry, config), &options);
     let request = plexichat::axum::http::Request::post("/api/v1/admin/config/reload")
@@ -320,15 +320,24 @@ fn the_admin_token_is_taken_verbatim_and_the_dedicated_variable_wins() {
             .admin_token
             .map(|token| token.expose().to_string())
     };
-    assert_eq!(token(&[("PLEXICHAT_ADMIN_TOKEN", "123456")]).as_deref(), Some("123456"));
-    assert_eq!(token(&[("PLEXICHAT_ADMIN_TOKEN", "true")]).as_deref(), Some("true"));
+    assert_eq!(
+        token(&[("PLEXICHAT_ADMIN_TOKEN", "123456")]).as_deref(),
+        Some("123456")
+    );
+    assert_eq!(
+        token(&[("PLEXICHAT_ADMIN_TOKEN", "true")]).as_deref(),
+        Some("true")
+    );
     assert_eq!(
         token(&[("PLEXICHAT__SERVER__ADMIN_TOKEN", "[1, 2]")]).as_deref(),
         Some("[1, 2]")
     );
     assert_eq!(
         token(&[
-            ("PLEXICHAT__SERVER__ADMIN_TOKEN", "from-the-generic-spelling"),
+            (
+                "PLEXICHAT__SERVER__ADMIN_TOKEN",
+                "from-the-generic-spelling"
+            ),
             ("PLEXICHAT_ADMIN_TOKEN", "from-the-dedicated-variable"),
         ])
         .as_deref(),
@@ -350,7 +359,7 @@ fn validation_messages_never_echo_secrets_and_cut_long_values() {
     assert_eq!(errors.issues[0].found, Some(json!("[redacted]")));
     assert_eq!(
         errors.issues[0].problem,
-        "[redacted] is not of type \"string\""
+        "[redacted] is not of types \"null\", \"string\""
     );
 
     let long = "x".repeat(5000);
@@ -363,13 +372,23 @@ fn validation_messages_never_echo_secrets_and_cut_long_values() {
     .unwrap_err();
     let issue = &errors.issues[0];
     assert!(issue.problem.chars().count() <= 301, "{}", issue.problem);
-    assert_eq!(issue.found.as_ref().unwrap().as_str().unwrap().chars().count(), 101);
+    assert_eq!(
+        issue
+            .found
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .chars()
+            .count(),
+        101
+    );
 }
 
 #[test]
 fn no_debug_output_shows_the_admin_token() {
     let config = check("", &[("PLEXICHAT_ADMIN_TOKEN", "hunter2-known-token")]).unwrap();
-    let options = config.server_options();
+    let options = plexichat::server::ServerOptions::from(&config.server);
     for text in [
         format!("{config:?}"),
         format!("{config:#?}"),
@@ -410,7 +429,10 @@ fn command_line_flags_are_validated_like_the_file_and_named_in_issues() {
         "test.toml",
     )
     .unwrap();
-    assert_eq!(config.server.body_limit, 10, "flags beat the file and the environment");
+    assert_eq!(
+        config.server.body_limit, 10,
+        "flags beat the file and the environment"
+    );
 }
 
 #[test]
@@ -448,7 +470,10 @@ fn a_reload_refuses_a_file_that_went_missing_or_empty_and_any_huge_file() {
     };
 
     std::fs::write(&path, "").unwrap();
-    assert!(Config::load(&file, &[], &[], &registry).is_ok(), "empty at start: defaults");
+    assert!(
+        Config::load(&file, &[], &[], &registry).is_ok(),
+        "empty at start: defaults"
+    );
     assert!(
         problem(Config::reload(&file, &[], &[], &registry))
             .starts_with("the file is empty; refusing to replace the running configuration")
@@ -486,4 +511,79 @@ fn every_plugins_default_configuration_passes_its_own_schema() {
         checked.push(plugin.name);
     }
     assert_eq!(checked, ["my_awesome_plugin"]);
+}
+
+/// One environment variable at a time: the value it leaves in the validated configuration
+/// (read back as JSON at `pointer`), or the issue it causes.
+#[test]
+fn environment_overrides_as_a_table() {
+    let check =
+        |name: &str, value: &str, pointer: &str, expect: Result<serde_json::Value, &str>| {
+            let outcome = Config::parse("", &env(&[(name, value)]), &registry(), "test.toml");
+            let actual = match outcome {
+                Ok(config) => {
+                    let document = json!({
+                        "server": {
+                            "bind": config.server.bind.to_string(),
+                            "body_limit": config.server.body_limit,
+                            "admin_token": config.server.admin_token.as_ref().map(Secret::expose),
+                        },
+                        "plugins": config.plugin_values,
+                        "disabled": config.disabled,
+                    });
+                    Ok(document.pointer(pointer).cloned().unwrap_or_default())
+                }
+                Err(errors) => Err(errors.issues[0].to_string()),
+            };
+            let expect = expect.map_err(String::from);
+            assert_eq!(actual, expect, "{name}={value}");
+        };
+    check(
+        "PLEXICHAT__SERVER__BODY_LIMIT",
+        "2048",
+        "/server/body_limit",
+        Ok(json!(2048)),
+    );
+    check(
+        "plexichat__server__body_limit",
+        "2048",
+        "/server/body_limit",
+        Ok(json!(1048576)),
+    );
+    check(
+        "PLEXICHAT__SERVER__BIND",
+        "127.0.0.1:9",
+        "/server/bind",
+        Ok(json!("127.0.0.1:9")),
+    );
+    check(
+        "PLEXICHAT__DISABLED",
+        "[\"awesome_audit\"]",
+        "/disabled",
+        Ok(json!(["awesome_audit"])),
+    );
+    check(
+        "PLEXICHAT__PLUGINS__MY_AWESOME_PLUGIN__ENABLED",
+        "false",
+        "/plugins/my_awesome_plugin/enabled",
+        Ok(json!(false)),
+    );
+    check(
+        "PLEXICHAT_ADMIN_TOKEN",
+        "0x10",
+        "/server/admin_token",
+        Ok(json!("0x10")),
+    );
+    check(
+        "PLEXICHAT__SERVER____BIND",
+        "x",
+        "",
+        Err("/server//bind: environment override has an empty segment; separate levels with `__`"),
+    );
+    check(
+        "PLEXICHAT__SERVER__BODY_LIMIT",
+        "lots",
+        "",
+        Err("/server/body_limit: \"lots\" is not of type \"integer\""),
+    );
 }

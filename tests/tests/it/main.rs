@@ -10,13 +10,13 @@ mod events;
 mod http;
 mod limits;
 mod registry;
+mod state;
 mod tidy;
 
 use std::sync::Mutex;
 
 use my_awesome_plugin::{ActionCompleted, AwesomePlugin};
 use plexichat::prelude::*;
-
 
 /// Records event deliveries for the tests.
 #[plugin(name = "test_harness", dependencies = [AwesomePlugin], prefix = "/test")]

@@ -8,7 +8,7 @@ use plexichat::plugin::PluginDescriptor;
 use plexichat::route::{Method, RouteDescriptor};
 use plexichat::{PluginType, Registry, RegistryError};
 
-fn plugin(
+pub(crate) fn plugin(
     name: &'static str,
     crate_name: &'static str,
     deps: &[&'static str],
@@ -21,7 +21,7 @@ fn plugin(
     )
 }
 
-fn plugin_at(
+pub(crate) fn plugin_at(
     name: &'static str,
     crate_name: &'static str,
     deps: &[&'static str],
@@ -289,11 +289,31 @@ fn the_linked_registry_holds_exactly_what_this_binary_declares() {
 #[test]
 fn plugin_paths_on_or_under_core_paths_are_refused_naming_both() {
     let cases: &[(&str, &str, &str)] = &[
-        ("/api/v1/admin", "/x", "prefix /api/v1/admin of plugin `p` would shadow core's `/api/v1/admin`; choose another prefix"),
-        ("/api/v1/plugins/p", "/x", "prefix /api/v1/plugins/p of plugin `p` would shadow core's `/api/v1/plugins`; choose another prefix"),
-        ("/", "/health", "route `h` (src/lib.rs:1) /health of plugin `p` would shadow core's `/health`; choose another prefix"),
-        ("/", "/ready/{rest}", "route `h` (src/lib.rs:1) /ready/{rest} of plugin `p` would shadow core's `/ready`; choose another prefix"),
-        ("/api/v1", "/admin/x", "route `h` (src/lib.rs:1) /api/v1/admin/x of plugin `p` would shadow core's `/api/v1/admin`; choose another prefix"),
+        (
+            "/api/v1/admin",
+            "/x",
+            "prefix /api/v1/admin of plugin `p` would shadow core's `/api/v1/admin`; choose another prefix",
+        ),
+        (
+            "/api/v1/plugins/p",
+            "/x",
+            "prefix /api/v1/plugins/p of plugin `p` would shadow core's `/api/v1/plugins`; choose another prefix",
+        ),
+        (
+            "/",
+            "/health",
+            "route `h` (src/lib.rs:1) /health of plugin `p` would shadow core's `/health`; choose another prefix",
+        ),
+        (
+            "/",
+            "/ready/{rest}",
+            "route `h` (src/lib.rs:1) /ready/{rest} of plugin `p` would shadow core's `/ready`; choose another prefix",
+        ),
+        (
+            "/api/v1",
+            "/admin/x",
+            "route `h` (src/lib.rs:1) /api/v1/admin/x of plugin `p` would shadow core's `/api/v1/admin`; choose another prefix",
+        ),
         ("/api/v1", "/pluginsx", ""),
         ("/healthz", "/", ""),
         ("/api/v1/p", "/health", ""),

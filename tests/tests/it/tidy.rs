@@ -1,5 +1,5 @@
 //! House rules checked as tests: every Rust file says what it is for, nothing is left
-//! half-done, and generated code names only absolute paths.
+//! half-done, and core's layers import only downwards.
 
 use std::path::{Path, PathBuf};
 
@@ -64,4 +64,150 @@ fn no_debugging_leftovers_or_stubs() {
         }
     }
     assert!(found.is_empty(), "{found:#?}");
+}
+
+/// Core's layers, lowest first, with their rank; `runtime` and `storage` sit side by side.
+const LAYERS: [(&str, u8); 6] = [
+    ("abi", 0),
+    ("registry", 1),
+    ("config", 2),
+    ("runtime", 3),
+    ("storage", 3),
+    ("http", 4),
+];
+/// The facade (`lib.rs`, `testing.rs`) sits on top.
+const FACADE: u8 = 5;
+/// What a lower layer may name from a higher one: the handles that generated shims receive.
+const ALLOWED_UPWARD: [(&str, &str); 2] = [
+    ("abi", "crate::runtime::Runtime"),
+    ("abi", "crate::runtime::PluginContext"),
+];
+
+fn rank_of(module: &str) -> u8 {
+    LAYERS
+        .iter()
+        .find(|(name, _)| *name == module)
+        .map_or(FACADE, |(_, rank)| *rank)
+}
+
+/// The first segment after every `crate::` in `line`, with the full path as written;
+/// `crate::{a::b, c}` yields `a` and `c`.
+fn crate_paths(line: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = line;
+    while let Some(index) = rest.find("crate::") {
+        let after = &rest[index + "crate::".len()..];
+        let word = |text: &str| -> String {
+            text.chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                .collect()
+        };
+        if let Some(group) = after.strip_prefix('{') {
+            let mut depth = 0;
+            let mut item = String::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        found.push(item.trim().to_string());
+                        item.clear();
+                        continue;
+                    }
+                    _ => {}
+                }
+                item.push(c);
+            }
+            found.push(item.trim().to_string());
+        } else {
+            found.push(word(after));
+        }
+        rest = after;
+    }
+    found
+        .into_iter()
+        .filter(|path| !path.is_empty())
+        .map(|path| {
+            let first = path.split("::").next().unwrap_or_default().to_string();
+            (first, format!("crate::{path}"))
+        })
+        .collect()
+}
+
+/// Lower layers of core never import higher ones (`ARCHITECTURE.md`, "Layers"), except for
+/// the two handle types `abi`'s function pointers receive.
+#[test]
+fn core_layers_import_only_downwards() {
+    let source = workspace_root().join("core/src");
+    let mut files = Vec::new();
+    rust_files(&source, &mut files);
+    let mut violations = Vec::new();
+    for path in files {
+        let relative = path.strip_prefix(&source).unwrap();
+        let layer = relative
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        let rank = rank_of(&layer);
+        if rank == FACADE {
+            assert!(
+                ["lib", "testing"].contains(&layer.as_str()),
+                "{}: a module outside every layer; add it to one (ARCHITECTURE.md, \"Layers\")",
+                relative.display()
+            );
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for (module, written) in crate_paths(line) {
+                let allowed = ALLOWED_UPWARD.iter().any(|(from, item)| {
+                    *from == layer
+                        && written.starts_with(item)
+                        && !written[item.len()..].starts_with(|c: char| c.is_alphanumeric())
+                });
+                if rank_of(&module) > rank && !allowed {
+                    violations.push(format!(
+                        "{}:{}: layer `{layer}` imports `{written}` from a higher layer",
+                        relative.display(),
+                        number + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+#[test]
+fn the_layer_check_sees_grouped_and_nested_paths() {
+    assert_eq!(
+        crate_paths("use crate::{http::error::ApiError, runtime::{Runtime, state}};"),
+        [
+            (
+                "http".to_string(),
+                "crate::http::error::ApiError".to_string()
+            ),
+            (
+                "runtime".to_string(),
+                "crate::runtime::{Runtime, state}".to_string()
+            ),
+        ]
+    );
+    assert_eq!(
+        crate_paths("let x = crate::config::Config::defaults(r);"),
+        [(
+            "config".to_string(),
+            "crate::config::Config::defaults".to_string()
+        )]
+    );
+    assert_eq!(rank_of("http"), 4);
+    assert_eq!(rank_of("lib"), FACADE);
 }

@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Service;
 
-use crate::log_limit::LogLimit;
+use crate::http::log_limit::LogLimit;
 
 /// What the connection layer enforces.
 #[derive(Debug, Clone, Copy)]
@@ -145,8 +145,8 @@ fn allowed_connections(configured: usize) -> usize {
     let Some(limit) = descriptor_limit() else {
         return configured;
     };
-    let allowed = usize::try_from(limit.saturating_sub(RESERVED_DESCRIPTORS).max(1))
-        .unwrap_or(usize::MAX);
+    let allowed =
+        usize::try_from(limit.saturating_sub(RESERVED_DESCRIPTORS).max(1)).unwrap_or(usize::MAX);
     if allowed < configured {
         tracing::warn!(
             max_connections = configured,
@@ -302,9 +302,8 @@ impl Activity {
 
     /// When the connection is to be closed if nothing happens meanwhile, and why.
     fn deadline(&self, limits: &Limits) -> (Instant, &'static str) {
-        let at = |millis: u64, timeout: Duration| {
-            self.epoch + Duration::from_millis(millis) + timeout
-        };
+        let at =
+            |millis: u64, timeout: Duration| self.epoch + Duration::from_millis(millis) + timeout;
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             // The request timeout bounds a request; look again after an idle period.
             return (Instant::now() + limits.idle_timeout, "request in flight");

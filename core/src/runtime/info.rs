@@ -6,11 +6,11 @@
 
 use serde::Serialize;
 
-use crate::plugin::PluginDescriptor;
+use crate::abi::plugin::PluginDescriptor;
+use crate::abi::route::Method;
 use crate::registry::Registry;
-use crate::route::Method;
+use crate::runtime::state::PluginStatus;
 use crate::runtime::{HandlerStats, RouteStats, Runtime};
-use crate::state::PluginStatus;
 
 /// Who a description is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

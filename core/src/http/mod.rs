@@ -1,6 +1,14 @@
-//! The HTTP server: the core routes, every plugin's routes under its prefix, and the serve
+//! The top layer: the HTTP server. The core routes, every plugin's routes under its prefix,
+//! the admin API, the extractors and the error type, the connection layer, and the serve
 //! loop that runs a server's life, every phase of it bounded: `starting` → `init`s →
 //! `startup` → serving → drain → `shutdown` → `stop`s and tasks → `stopped`.
+
+mod admin;
+mod connections;
+pub mod error;
+pub mod extract;
+mod log_limit;
+mod middleware;
 
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,14 +30,14 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::abi::event::{Shutdown, Starting, Startup, Stopped};
 use crate::config::ServerSection;
-use crate::connections::{self, Limits};
-use crate::error::ApiError;
-use crate::event::{Shutdown, Starting, Startup, Stopped};
-use crate::info::{Audience, PluginInfo};
-use crate::middleware::{JsonErrorsLayer, RunningGateLayer};
+use crate::config::secret::Secret;
+use crate::http::error::ApiError;
+use crate::http::middleware::{JsonErrorsLayer, RunningGateLayer};
+use crate::runtime::info::{Audience, PluginInfo};
 use crate::runtime::{Delivery, InitFailure, Runtime, panic_message};
-use crate::secret::Secret;
+use connections::Limits;
 
 /// Limits applied to every connection and request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,11 +62,17 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        let section = ServerSection::default();
+        ServerOptions::from(&ServerSection::default())
+    }
+}
+
+/// The limits a configuration's `[server]` section sets.
+impl From<&ServerSection> for ServerOptions {
+    fn from(section: &ServerSection) -> Self {
         ServerOptions {
             request_timeout: section.request_timeout,
-            body_limit: section.body_limit as usize,
-            admin_token: None,
+            body_limit: usize::try_from(section.body_limit).unwrap_or(usize::MAX),
+            admin_token: section.admin_token.clone(),
             strict: false,
             header_read_timeout: section.header_read_timeout,
             idle_timeout: section.idle_timeout,
@@ -116,7 +130,7 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
         .route("/api/v1/plugins/{name}/health", get(plugin_health))
         .route("/api/v1/plugins", get(list_plugins))
         .route("/api/v1/plugins/{name}", get(plugin_info))
-        .merge(crate::admin::router(options.admin_token.clone()));
+        .merge(crate::http::admin::router(options.admin_token.clone()));
 
     // Group methods by path first: axum merges two `route` calls on one path, but grouping
     // makes the merge explicit and keeps every insertion a distinct path.
@@ -212,7 +226,7 @@ pub async fn serve(
         .plugins()
         .iter()
         .map(|plugin| plugin.name)
-        .filter(|name| runtime.status(name) == Some(crate::PluginStatus::Stopped))
+        .filter(|name| runtime.status(name) == Some(crate::runtime::state::PluginStatus::Stopped))
         .collect();
     let starting = Starting {
         plugins: runtime
@@ -335,12 +349,12 @@ async fn ready(State(runtime): State<Runtime>) -> Response {
 struct Health {
     plugin: &'static str,
     #[serde(flatten)]
-    status: crate::PluginStatus,
+    status: crate::runtime::state::PluginStatus,
     ready: bool,
     /// The state that keeps it from being ready, or `not_ready` when its `ready` hook refused.
     not_ready: Option<&'static str>,
     #[serde(flatten)]
-    live: Option<crate::info::Live>,
+    live: Option<crate::runtime::info::Live>,
 }
 
 /// One plugin's state, readiness (checking only that plugin) and counters.

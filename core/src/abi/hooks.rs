@@ -1,5 +1,6 @@
-//! Plugin lifecycle hooks (`init`, `ready`, `stop`), what they receive ([`PluginContext`]),
-//! and what a background task receives ([`TaskContext`]).
+//! Plugin lifecycle hooks (`init`, `ready`, `stop`): the [`Lifecycle`] trait a plugin
+//! implements and the type-erased [`LifecycleHooks`] table its descriptor points at. What the
+//! hooks receive, `PluginContext`, is the runtime's.
 //!
 //! Phases of a server, in order: configuration validated → `starting` event → `init` of each
 //! plugin in dependency order (each within the phase timeout; a failure marks the plugin
@@ -11,15 +12,11 @@
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
-use crate::plugin::{Configurable, Plugin};
-use crate::runtime::Runtime;
-
-pub use crate::runtime::TaskStatus;
+use crate::abi::plugin::Plugin;
+// The handle every hook receives: the one runtime type this layer names (see the layering
+// test in `tests/it/tidy.rs`).
+use crate::runtime::PluginContext;
 
 /// Any error a hook or task returns; `?` converts every `std::error::Error`, and
 /// `"message".into()` makes one from text.
@@ -120,87 +117,4 @@ fn downcast<P: Plugin>(instance: &(dyn Any + Send + Sync)) -> Result<&P, String>
     instance
         .downcast_ref::<P>()
         .ok_or_else(|| format!("plugin `{}` has an instance of another type", P::NAME))
-}
-
-/// What a plugin's hooks receive: its name, the runtime, its configuration, and a way to
-/// spawn supervised background tasks.
-#[derive(Clone, Debug)]
-pub struct PluginContext {
-    plugin: &'static str,
-    runtime: Runtime,
-}
-
-impl PluginContext {
-    pub(crate) fn new(plugin: &'static str, runtime: Runtime) -> PluginContext {
-        PluginContext { plugin, runtime }
-    }
-
-    /// The plugin's name.
-    pub fn plugin(&self) -> &'static str {
-        self.plugin
-    }
-
-    /// The runtime: other plugins' state, publishing events.
-    pub fn runtime(&self) -> &Runtime {
-        &self.runtime
-    }
-
-    /// The current configuration of plugin `P`.
-    pub fn config<P: Configurable>(&self) -> Option<Arc<P::Config>> {
-        self.runtime.config::<P>()
-    }
-
-    /// Runs `task` in the background under a supervisor: if it returns an error or panics,
-    /// the error is logged and counted and the task is started again after an exponential
-    /// backoff (100 ms doubling up to 30 s). A task that returns `Ok` has finished. When the
-    /// plugin stops (disabled, or the server shuts down) every one of its tasks'
-    /// [`TaskContext::cancelled`] resolves and the runtime waits for them to end, up to the
-    /// phase timeout.
-    pub fn spawn<F, Fut>(&self, name: &'static str, task: F)
-    where
-        F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
-    {
-        self.runtime
-            .tasks()
-            .spawn(self.plugin, name, self.runtime.clone(), task);
-    }
-}
-
-/// What a background task receives on each (re)start.
-#[derive(Clone, Debug)]
-pub struct TaskContext {
-    token: CancellationToken,
-    runtime: Runtime,
-}
-
-impl TaskContext {
-    pub(crate) fn new(token: CancellationToken, runtime: Runtime) -> TaskContext {
-        TaskContext { token, runtime }
-    }
-
-    /// Resolves when the plugin stops (it is disabled, or the server shuts down); `select!`
-    /// on it around long waits.
-    pub async fn cancelled(&self) {
-        self.token.cancelled().await
-    }
-
-    /// Waits for `duration`; returns `false` instead if the plugin stops first, so a
-    /// periodic task is `while task.sleep(interval).await { ... }`.
-    pub async fn sleep(&self, duration: Duration) -> bool {
-        tokio::select! {
-            () = self.token.cancelled() => false,
-            () = tokio::time::sleep(duration) => true,
-        }
-    }
-
-    /// Whether the plugin is stopping.
-    pub fn is_cancelled(&self) -> bool {
-        self.token.is_cancelled()
-    }
-
-    /// The runtime.
-    pub fn runtime(&self) -> &Runtime {
-        &self.runtime
-    }
 }

@@ -1,5 +1,5 @@
-//! The link-time registry: the only distributed slices in the program, and the [`Registry`]
-//! that checks what they collected (unique names, unique routes, dependencies present and
+//! The registry: what the link-time slices (`abi::slices`) collected, checked and put in a
+//! deterministic order by [`Registry`] (unique names, unique routes, dependencies present and
 //! acyclic) and puts it in a deterministic order.
 //!
 //! Neither linkme nor inventory orders or de-duplicates what it collects, and an unreferenced
@@ -9,84 +9,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
-use crate::event::EventHandlerDescriptor;
-use crate::plugin::PluginDescriptor;
-use crate::route::{Method, RouteDescriptor};
+use crate::abi::event::EventHandlerDescriptor;
+use crate::abi::plugin::PluginDescriptor;
+use crate::abi::route::{Method, RouteDescriptor};
 
-#[cfg(not(feature = "inventory"))]
-mod backend {
-    use super::*;
-
-    /// Every `#[plugin]` in the program.
-    #[linkme::distributed_slice]
-    pub static PLEXICHAT_PLUGINS: [PluginDescriptor];
-
-    /// Every `#[route]` in the program.
-    #[linkme::distributed_slice]
-    pub static PLEXICHAT_ROUTES: [RouteDescriptor];
-
-    /// Every `#[on_event]` in the program.
-    #[linkme::distributed_slice]
-    pub static PLEXICHAT_EVENT_HANDLERS: [EventHandlerDescriptor];
-
-    pub(crate) fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
-        PLEXICHAT_PLUGINS.iter()
-    }
-    pub(crate) fn routes() -> impl Iterator<Item = &'static RouteDescriptor> {
-        PLEXICHAT_ROUTES.iter()
-    }
-    pub(crate) fn handlers() -> impl Iterator<Item = &'static EventHandlerDescriptor> {
-        PLEXICHAT_EVENT_HANDLERS.iter()
-    }
-
-    /// Adds one element to a slice; generated code reaches it as
-    /// `::plexichat::__private::register!`.
-    #[doc(hidden)]
-    #[macro_export]
-    macro_rules! __plexichat_register {
-        ($slice:ident, $ty:ty, $value:expr) => {
-            const _: () = {
-                #[::plexichat::__private::linkme::distributed_slice(::plexichat::__private::$slice)]
-                #[linkme(crate = ::plexichat::__private::linkme)]
-                #[automatically_derived]
-                static ELEMENT: $ty = $value;
-            };
-        };
-    }
-}
-
-#[cfg(feature = "inventory")]
-mod backend {
-    use super::*;
-
-    inventory::collect!(PluginDescriptor);
-    inventory::collect!(RouteDescriptor);
-    inventory::collect!(EventHandlerDescriptor);
-
-    pub(crate) fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
-        inventory::iter::<PluginDescriptor>.into_iter()
-    }
-    pub(crate) fn routes() -> impl Iterator<Item = &'static RouteDescriptor> {
-        inventory::iter::<RouteDescriptor>.into_iter()
-    }
-    pub(crate) fn handlers() -> impl Iterator<Item = &'static EventHandlerDescriptor> {
-        inventory::iter::<EventHandlerDescriptor>.into_iter()
-    }
-
-    /// Adds one element to a collection; generated code reaches it as
-    /// `::plexichat::__private::register!`.
-    #[doc(hidden)]
-    #[macro_export]
-    macro_rules! __plexichat_register {
-        ($slice:ident, $ty:ty, $value:expr) => {
-            ::plexichat::__private::inventory::submit! { $value }
-        };
-    }
-}
-
-#[cfg(not(feature = "inventory"))]
-#[doc(hidden)]
-pub use backend::{PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES};
+use crate::abi::slices as backend;
 
 /// Which collection mechanism this build uses, for listings and bug reports.
 pub const BACKEND: &str = if cfg!(feature = "inventory") {

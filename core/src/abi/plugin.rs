@@ -175,10 +175,10 @@ pub struct PluginDescriptor {
     pub prefix: &'static str,
     /// The plugin's configuration type, from `#[plugin(config = T)]`.
     #[serde(skip)]
-    pub config: Option<&'static crate::config::ConfigSpec>,
+    pub config: Option<&'static crate::abi::config_spec::ConfigSpec>,
     /// The plugin's hooks, from `#[plugin(lifecycle = true)]`.
     #[serde(skip)]
-    pub lifecycle: Option<&'static crate::lifecycle::LifecycleHooks>,
+    pub lifecycle: Option<&'static crate::abi::hooks::LifecycleHooks>,
     /// The crate that declared the plugin; routes and handlers of that crate belong to it.
     #[serde(skip)]
     pub crate_name: &'static str,

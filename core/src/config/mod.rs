@@ -13,16 +13,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
-use schemars::{JsonSchema, Schema};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::plugin::PluginDescriptor;
+use crate::abi::plugin::PluginDescriptor;
 use crate::registry::Registry;
-use crate::secret::{REDACTED, Secret};
-use crate::server::ServerOptions;
+
+pub mod secret;
+
+use secret::{REDACTED, Secret};
 
 /// The prefix of environment overrides: `PLEXICHAT__SECTION__KEY=value`.
 pub const ENV_PREFIX: &str = "PLEXICHAT__";
@@ -111,11 +113,16 @@ mod duration {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        value: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&humantime::format_duration(*value))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
         humantime::parse_duration(&text).map_err(serde::de::Error::custom)
     }
@@ -135,46 +142,6 @@ impl Default for DataSection {
             dir: PathBuf::from("./data"),
         }
     }
-}
-
-/// How `#[plugin(config = T)]` describes `T` to the runtime; written by the macro.
-pub struct ConfigSpec {
-    /// Rust name of the configuration type, for messages.
-    pub type_name: &'static str,
-    /// Adds `T`'s schema to a generator shared by the whole document.
-    pub schema: fn(&mut SchemaGenerator) -> Schema,
-    /// `T::default()` as JSON, for `config example` and for plugins without a section.
-    pub defaults: fn() -> Value,
-    /// Deserialises a validated section into a `T`.
-    pub parse: fn(Value) -> Result<Arc<dyn Any + Send + Sync>, String>,
-}
-
-impl fmt::Debug for ConfigSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.type_name)
-    }
-}
-
-#[doc(hidden)]
-pub fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
-    generator.subschema_for::<T>()
-}
-
-#[doc(hidden)]
-pub fn defaults_of<T: Default + Serialize>() -> Value {
-    serde_json::to_value(T::default()).unwrap_or(Value::Null)
-}
-
-#[doc(hidden)]
-pub fn parse_as<T: DeserializeOwned + Send + Sync + 'static>(
-    value: Value,
-) -> Result<Arc<dyn Any + Send + Sync>, String> {
-    serde_path_to_error::deserialize::<_, T>(value)
-        .map(|config| Arc::new(config) as Arc<dyn Any + Send + Sync>)
-        .map_err(|error| match error.path().to_string().as_str() {
-            "." => error.inner().to_string(),
-            path => format!("{path}: {}", error.inner()),
-        })
 }
 
 /// One problem in a configuration, located by JSON pointer.
@@ -208,13 +175,19 @@ impl ConfigIssue {
             .map(|rest| rest.split('/').next().unwrap_or_default().to_string());
         let mut problem = problem.into();
         let found = found.map(|value| {
-            let shown = if is_secret_pointer(&pointer) {
+            let secret = is_secret_pointer(&pointer);
+            let shown = if secret {
                 Value::String(REDACTED.to_string())
             } else {
                 shorten(&value)
             };
             if shown != value {
-                let (text, shown_text) = (value.to_string(), shown.to_string());
+                let text = value.to_string();
+                let shown_text = if secret {
+                    REDACTED.to_string()
+                } else {
+                    shown.to_string()
+                };
                 problem = problem.replace(&text, &shown_text);
                 if let Value::String(raw) = &value {
                     problem = problem.replace(raw.as_str(), REDACTED);
@@ -239,7 +212,11 @@ const MAX_VALUE_CHARS: usize = 100;
 /// Whether the key at `pointer` holds a secret: the admin token, or any key whose name
 /// contains `token`, `secret`, `password`, `passwd` or `key` (as in `api_key`).
 pub fn is_secret_pointer(pointer: &str) -> bool {
-    let key = pointer.rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
+    let key = pointer
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     ["token", "secret", "password", "passwd", "key"]
         .iter()
         .any(|word| key.contains(word))
@@ -426,7 +403,8 @@ impl ConfigFile {
 /// Reads at most [`MAX_FILE_BYTES`] of a regular file.
 fn read_limited(path: &std::path::Path) -> Result<String, String> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|error| format!("cannot read the file: {error}"))?;
+    let file =
+        std::fs::File::open(path).map_err(|error| format!("cannot read the file: {error}"))?;
     let metadata = file
         .metadata()
         .map_err(|error| format!("cannot read the file: {error}"))?;
@@ -568,21 +546,6 @@ impl Config {
         .filter(|(_, differs)| *differs)
         .map(|(name, _)| name)
         .collect()
-    }
-
-    /// The limits `[server]` sets, for [`crate::server::serve`].
-    pub fn server_options(&self) -> ServerOptions {
-        let server = &self.server;
-        ServerOptions {
-            request_timeout: server.request_timeout,
-            body_limit: usize::try_from(server.body_limit).unwrap_or(usize::MAX),
-            admin_token: server.admin_token.clone(),
-            strict: false,
-            header_read_timeout: server.header_read_timeout,
-            idle_timeout: server.idle_timeout,
-            max_connections: server.max_connections as usize,
-            drain_timeout: server.drain_timeout,
-        }
     }
 
     /// The typed configuration of plugin `name`, if it declares one.
@@ -935,21 +898,33 @@ pub fn example(registry: &Registry) -> String {
     out.push_str("enabled = []\n");
     let server = serde_json::to_value(ServerSection::default()).unwrap_or(Value::Null);
     out.push_str("\n[server]\n");
-    write_keys(&mut out, server, section_properties(&schema, "/properties/server").as_ref());
+    write_keys(
+        &mut out,
+        server,
+        section_properties(&schema, "/properties/server").as_ref(),
+    );
     out.push_str(
         "# Bearer token for /api/v1/admin/*. Prefer the PLEXICHAT_ADMIN_TOKEN variable.\n",
     );
     out.push_str("# admin_token = \"...\"\n");
     let data = serde_json::to_value(DataSection::default()).unwrap_or(Value::Null);
     out.push_str("\n[data]\n");
-    write_keys(&mut out, data, section_properties(&schema, "/properties/data").as_ref());
+    write_keys(
+        &mut out,
+        data,
+        section_properties(&schema, "/properties/data").as_ref(),
+    );
     for plugin in registry.plugins() {
         let Some(spec) = plugin.config else {
             continue;
         };
         out.push_str(&format!("\n[plugins.{}]\n", plugin.name));
         let pointer = format!("/properties/plugins/properties/{}", plugin.name);
-        write_keys(&mut out, (spec.defaults)(), section_properties(&schema, &pointer).as_ref());
+        write_keys(
+            &mut out,
+            (spec.defaults)(),
+            section_properties(&schema, &pointer).as_ref(),
+        );
     }
     out
 }

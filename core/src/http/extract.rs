@@ -9,11 +9,11 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde_json::json;
 
-use crate::error::ApiError;
-use crate::event::Event;
-use crate::plugin::{Configurable, Plugin};
+use crate::abi::event::Event;
+use crate::abi::plugin::{Configurable, Plugin};
+use crate::http::error::ApiError;
+use crate::runtime::state::PluginStatus;
 use crate::runtime::{DispatchReport, HandlerFailure, Runtime};
-use crate::state::PluginStatus;
 
 /// 503 naming the plugin and its state; the reason names states only.
 fn not_running(plugin: &'static str, status: PluginStatus) -> ApiError {

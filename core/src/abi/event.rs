@@ -8,6 +8,8 @@ use std::pin::Pin;
 
 use serde::Serialize;
 
+// The handle every handler shim receives: the one runtime type this layer names besides
+// `PluginContext` (see the layering test in `tests/it/tidy.rs`).
 use crate::runtime::Runtime;
 
 /// A value that can be published on the event bus.
@@ -69,44 +71,6 @@ pub struct Shutdown {
 
 impl Event for Shutdown {
     const NAME: &'static str = "shutdown";
-}
-
-/// Published when a new configuration has been validated, before it takes effect. A handler
-/// that returns an error (or panics) vetoes it: the previous configuration stays in effect
-/// everywhere. Plugins check their new section with [`ConfigChanging::config_of`].
-#[derive(Debug, Clone)]
-pub struct ConfigChanging {
-    pub(crate) config: std::sync::Arc<crate::config::Config>,
-}
-
-impl ConfigChanging {
-    /// The new typed configuration of plugin `P`.
-    pub fn config_of<P: crate::plugin::Configurable>(&self) -> Option<std::sync::Arc<P::Config>> {
-        self.config
-            .plugin_config(P::NAME)
-            .and_then(|config| config.downcast::<P::Config>().ok())
-    }
-}
-
-impl Serialize for ConfigChanging {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.config.plugin_values.serialize(serializer)
-    }
-}
-
-impl Event for ConfigChanging {
-    const NAME: &'static str = "config.changing";
-}
-
-/// Published after a new configuration took effect.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConfigChanged {
-    /// Plugins whose section changed.
-    pub plugins: Vec<&'static str>,
-}
-
-impl Event for ConfigChanged {
-    const NAME: &'static str = "config.changed";
 }
 
 /// The boxed future an async handler shim returns.

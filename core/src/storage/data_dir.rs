@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::secret::Secret;
+use crate::config::secret::Secret;
 
 /// The file, inside the data directory, that holds a generated admin token.
 pub const TOKEN_FILE: &str = "admin_token";
@@ -72,9 +72,7 @@ pub fn ensure_token(dir: &Path) -> Result<(Secret, PathBuf, bool), DataDirError>
                 return Err(unsafe_file(problem));
             }
             let mut text = String::new();
-            file.take(64 * 1024)
-                .read_to_string(&mut text)
-                .map_err(io)?;
+            file.take(64 * 1024).read_to_string(&mut text).map_err(io)?;
             let token = text.trim();
             if token.is_empty() {
                 return Err(unsafe_file(
@@ -85,7 +83,8 @@ pub fn ensure_token(dir: &Path) -> Result<(Secret, PathBuf, bool), DataDirError>
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let mut bytes = [0u8; 32];
-            getrandom::fill(&mut bytes).map_err(|error| io(std::io::Error::other(error.to_string())))?;
+            getrandom::fill(&mut bytes)
+                .map_err(|error| io(std::io::Error::other(error.to_string())))?;
             let token: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
