@@ -685,6 +685,44 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
 mod tests {
     use super::*;
 
+    /// `(prefix, problem)`: `None` for a prefix the registry can mount.
+    #[test]
+    fn prefixes_as_a_table() {
+        let check = |prefix: &str, expect: Option<&str>| {
+            assert_eq!(prefix_problem(prefix).as_deref(), expect, "{prefix}");
+        };
+        check("/", None);
+        check("/api/v1/awesome", None);
+        check("/a-b.c_d~e", None);
+        check(
+            "api",
+            Some("prefix must start with `/`, e.g. `/api/v1/awesome` (got `api`)"),
+        );
+        check("/api/", Some("prefix must not end with `/`"));
+        check(
+            "/api//v1",
+            Some(
+                "prefix segment `` is empty or has characters other than letters, digits and `-._~` (prefixes take no parameters)",
+            ),
+        );
+        check(
+            "/api/{id}",
+            Some(
+                "prefix segment `{id}` is empty or has characters other than letters, digits and `-._~` (prefixes take no parameters)",
+            ),
+        );
+    }
+
+    #[test]
+    fn names_are_snake_case() {
+        for good in ["a", "my_plugin", "p2p", "a_1"] {
+            assert!(is_snake_case(good), "{good}");
+        }
+        for bad in ["", "My", "1a", "_a", "a-b", "a b", "é"] {
+            assert!(!is_snake_case(bad), "{bad}");
+        }
+    }
+
     /// The validate step on `#[plugin(<args>)] <item>`: the typed plugin, or every message.
     fn validated(args: &str, item: &str) -> Result<Plugin, Vec<String>> {
         let input = Input {

@@ -240,6 +240,58 @@ fn path_problem(path: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// `(path, problem)`: `None` for a path axum accepts as written.
+    #[test]
+    fn route_paths_as_a_table() {
+        let check = |path: &str, expect: Option<&str>| {
+            assert_eq!(path_problem(path).as_deref(), expect, "{path}");
+        };
+        check("/", None);
+        check("/status", None);
+        check("/items/{id}", None);
+        check("/files/{*rest}", None);
+        check("/a-b.c_d~e/{x}/{y}", None);
+        check(
+            "status",
+            Some("route path must start with `/` (got `status`)"),
+        );
+        check(
+            "/status/",
+            Some("route path must not end with `/` (got `/status/`; use `/status`)"),
+        );
+        check(
+            "/a//b",
+            Some("route path `/a//b` has an empty segment (`//`)"),
+        );
+        check(
+            "/items/:id",
+            Some("`:id` is not a path parameter here; write `{id}`"),
+        );
+        check(
+            "/items/x{id}",
+            Some(
+                "route path `/items/x{id}` has `{`; use letters, digits, `-._~` and `{param}` segments",
+            ),
+        );
+        check(
+            "/items/{id",
+            Some("path segment `{id` must be a whole parameter `{name}` or plain text"),
+        );
+        check(
+            "/{*rest}/more",
+            Some("wildcard `{*rest}` must be the last segment of the path"),
+        );
+        check(
+            "/{1x}",
+            Some("path parameter `{1x}` must be named with an identifier"),
+        );
+        check("/{id}/{id}", Some("path parameter `id` appears twice"));
+        check(
+            "/a b",
+            Some("route path `/a b` has ` `; use letters, digits, `-._~` and `{param}` segments"),
+        );
+    }
+
     #[test]
     fn methods_are_core_methods() {
         let core: Vec<(&str, String)> = plexichat::__private::Method::ALL

@@ -98,6 +98,8 @@ pub enum Scope {
     /// Only the scale benchmark with these plugin counts; its section of the report is
     /// replaced and the rest kept.
     Scale(Vec<usize>),
+    /// Only the HTTP route overhead; its section of the report is replaced and the rest kept.
+    Http,
 }
 
 /// Runs the measurements and writes the report; returns its path.
@@ -133,6 +135,21 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
         let section = scale_section(&points, &baseline_start, command);
         let existing = std::fs::read_to_string(&path).unwrap_or_default();
         std::fs::write(&path, replace_section(&existing, SCALE_HEADING, &section))?;
+        return Ok(path);
+    }
+
+    if let Scope::Http = scope {
+        eprintln!("bench: building the app");
+        let all = build::build_app(&build::Options {
+            selection: Selection::All,
+            release: plan.release,
+            dynamic: false,
+            out: bench_dir.join("plexichat-all"),
+        })?;
+        eprintln!("bench: HTTP throughput");
+        let section = http_section(load(&all, &baseline, &scratch, plan)?, command);
+        let existing = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::write(&path, replace_section(&existing, HTTP_HEADING, &section))?;
         return Ok(path);
     }
 
@@ -210,7 +227,10 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
     );
 
     eprintln!("bench: HTTP throughput");
-    report.throughput(load(&all, &baseline, &scratch, plan)?);
+    report.text.push_str(&http_section(
+        load(&all, &baseline, &scratch, plan)?,
+        command,
+    ));
 
     eprintln!("bench: event dispatch (criterion)");
     report.dispatch(dispatch(&root, plan)?);
@@ -225,6 +245,44 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
 }
 
 const SCALE_HEADING: &str = "## Scale";
+const HTTP_HEADING: &str = "## HTTP route overhead";
+
+/// The client connection counts the HTTP benchmark runs at: a moderate and a heavy load.
+const CONNECTIONS: [u32; 2] = [64, 256];
+
+/// Requests per second at one connection count: ours and the baseline's.
+type Load = Vec<(u32, Samples, Samples)>;
+
+/// The HTTP section of the report.
+fn http_section(load: Option<Load>, command: &str) -> String {
+    let mut text = format!(
+        "{HTTP_HEADING} (`GET /api/v1/awesome/status`)\n\nWritten by `{command}`. `wrk -t1` \
+         on loopback at each connection count, alternating servers each round; the plexichat \
+         binary has all plugins and the full middleware and connection layer (timeouts, \
+         connection limit), the baseline is bare axum answering the same body.\n\n"
+    );
+    let Some(load) = load else {
+        text.push_str("Not measured: `wrk` was not installed (`apt-get install wrk`).\n\n");
+        return text;
+    };
+    text.push_str(
+        "| connections | bare axum (median, spread) | plexichat (median, spread) | ratio |\n\
+         |---|---|---|---|\n",
+    );
+    for (connections, ours, theirs) in &load {
+        let (our_min, our_max) = ours.spread();
+        let (their_min, their_max) = theirs.spread();
+        text.push_str(&format!(
+            "| {connections} | {:.0} ({their_min:.0}–{their_max:.0}) | {:.0} \
+             ({our_min:.0}–{our_max:.0}) | **{:.2}** |\n",
+            theirs.median(),
+            ours.median(),
+            ours.median() / theirs.median()
+        ));
+    }
+    text.push_str("\nTarget: a ratio of at least 0.95 at both connection counts.\n\n");
+    text
+}
 
 /// `document` with the section under `heading` (up to the next `## ` heading) replaced by
 /// `section`, or with `section` appended if it has none.
@@ -257,7 +315,7 @@ fn scale_section(points: &[scale::Point], baseline_start: &Samples, command: &st
          codegen. Build time is the plugins and the app, dependencies already built. Start-up \
          is exec to the first 200 on `/ready` with a fresh data directory (bare axum: {:.1} ms \
          in the same run). The route is the last plugin's `GET /hello`, which reads its \
-         configuration and publishes its event, under `wrk -t1 -c32`.\n\n\
+         configuration and publishes its event, under `wrk -t1 -c64`.\n\n\
          | plugins | build | binary | start-up (median, spread) | per plugin since previous \
          | start-up / bare axum | RSS idle | route requests/s |\n\
          |---|---|---|---|---|---|---|---|\n",
@@ -403,38 +461,38 @@ pub(crate) fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
-/// Requests per second of each server under `wrk`, alternating rounds; `None` without wrk.
-fn load(
-    framework: &Path,
-    baseline: &Path,
-    dir: &Path,
-    plan: Plan,
-) -> anyhow::Result<Option<(Samples, Samples)>> {
+/// Requests per second of each server under `wrk` at each of [`CONNECTIONS`], alternating
+/// rounds; `None` without wrk.
+fn load(framework: &Path, baseline: &Path, dir: &Path, plan: Plan) -> anyhow::Result<Option<Load>> {
     if !wrk_installed() {
         return Ok(None);
     }
-    let mut ours = Vec::new();
-    let mut theirs = Vec::new();
-    for round in 0..plan.load_rounds {
-        // Alternate which server goes first so drift in the machine hits both alike.
-        let order: [(&Path, bool); 2] = if round.is_multiple_of(2) {
-            [(framework, true), (baseline, false)]
-        } else {
-            [(baseline, false), (framework, true)]
-        };
-        for (binary, is_framework) in order {
-            let (server, _) = Server::start(binary, dir, is_framework)?;
-            let url = format!("http://{}/api/v1/awesome/status", server.addr);
-            wrk(&url, 1)?;
-            let rate = wrk(&url, plan.load_seconds)?;
-            if is_framework {
-                ours.push(rate);
+    let mut results = Vec::new();
+    for connections in CONNECTIONS {
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        for round in 0..plan.load_rounds {
+            // Alternate which server goes first so drift in the machine hits both alike.
+            let order: [(&Path, bool); 2] = if round.is_multiple_of(2) {
+                [(framework, true), (baseline, false)]
             } else {
-                theirs.push(rate);
+                [(baseline, false), (framework, true)]
+            };
+            for (binary, is_framework) in order {
+                let (server, _) = Server::start(binary, dir, is_framework)?;
+                let url = format!("http://{}/api/v1/awesome/status", server.addr);
+                wrk(&url, 1, connections)?;
+                let rate = wrk(&url, plan.load_seconds, connections)?;
+                if is_framework {
+                    ours.push(rate);
+                } else {
+                    theirs.push(rate);
+                }
             }
         }
+        results.push((connections, Samples(ours), Samples(theirs)));
     }
-    Ok(Some((Samples(ours), Samples(theirs))))
+    Ok(Some(results))
 }
 
 fn wrk_installed() -> bool {
@@ -451,14 +509,19 @@ pub(crate) fn rate(addr: SocketAddr, path: &str, seconds: u64) -> anyhow::Result
         return Ok(None);
     }
     let url = format!("http://{addr}{path}");
-    wrk(&url, 1)?;
-    wrk(&url, seconds).map(Some)
+    wrk(&url, 1, CONNECTIONS[0])?;
+    wrk(&url, seconds, CONNECTIONS[0]).map(Some)
 }
 
-/// Runs wrk with one thread and 32 connections (the server gets the other core).
-fn wrk(url: &str, seconds: u64) -> anyhow::Result<f64> {
+/// Runs wrk with one thread (the server gets the other core) and `connections` connections.
+fn wrk(url: &str, seconds: u64, connections: u32) -> anyhow::Result<f64> {
     let output = Command::new("wrk")
-        .args(["-t1", "-c32", &format!("-d{seconds}s"), url])
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            url,
+        ])
         .output()
         .context("cannot run wrk")?;
     let text = String::from_utf8_lossy(&output.stdout);
@@ -652,28 +715,6 @@ impl Report {
                 ours as f64 / theirs.max(1) as f64
             ));
         }
-    }
-
-    fn throughput(&mut self, load: Option<(Samples, Samples)>) {
-        self.text
-            .push_str("## HTTP route overhead (`GET /api/v1/awesome/status`)\n\n");
-        let Some((ours, theirs)) = load else {
-            self.text
-                .push_str("Not measured: `wrk` was not installed (`apt-get install wrk`).\n\n");
-            return;
-        };
-        let (our_min, our_max) = ours.spread();
-        let (their_min, their_max) = theirs.spread();
-        self.text.push_str(&format!(
-            "`wrk -t1 -c32` on loopback, alternating servers each round.\n\n\
-             | server | requests/s (median) | spread |\n|---|---|---|\n\
-             | bare axum baseline | {:.0} | {their_min:.0}–{their_max:.0} |\n\
-             | plexichat, all plugins, full middleware | {:.0} | {our_min:.0}–{our_max:.0} |\n\n\
-             Ratio: **{:.2}** of bare axum (target ≥ 0.90).\n\n",
-            theirs.median(),
-            ours.median(),
-            ours.median() / theirs.median()
-        ));
     }
 
     fn dispatch(&mut self, dispatch: Dispatch) {

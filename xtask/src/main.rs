@@ -95,6 +95,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// Only the HTTP route overhead against bare axum, at 64 and 256 connections.
+    Http,
     /// Only the scale benchmark: N synthetic plugins built into the app, for each N.
     Scale {
         /// Comma-separated plugin counts.
@@ -189,6 +191,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let plan = if quick { Plan::QUICK } else { Plan::FULL };
             let (scope, mut command) = match only {
                 None => (Scope::Everything, "cargo xtask bench".to_string()),
+                Some(BenchCommand::Http) => (Scope::Http, "cargo xtask bench http".to_string()),
                 Some(BenchCommand::Scale { plugins }) => {
                     let list = plugins.iter().map(usize::to_string).collect::<Vec<_>>();
                     let command = format!("cargo xtask bench scale --plugins {}", list.join(","));

@@ -388,7 +388,7 @@ impl ConfigFile {
             source: source.clone(),
             issues: vec![ConfigIssue::new("", None, problem)],
         };
-        let text = read_limited(path).map_err(|problem| fail(problem))?;
+        let text = read_limited(path).map_err(fail)?;
         if reloading && text.trim().is_empty() {
             return Err(fail(
                 "the file is empty; refusing to replace the running configuration with the \

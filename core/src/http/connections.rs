@@ -169,7 +169,10 @@ fn descriptor_limit() -> Option<u64> {
     };
     // SAFETY: `getrlimit` only writes the struct it is given, which lives on this stack.
     let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+    // `rlim_t` is `u64` on Linux but not everywhere.
+    #[allow(clippy::unnecessary_cast)]
+    let current = limit.rlim_cur as u64;
+    (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(current)
 }
 
 #[cfg(not(unix))]

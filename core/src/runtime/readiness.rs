@@ -39,12 +39,15 @@ pub struct NotReady {
     pub reason: String,
 }
 
+/// When a plugin's `ready` hook ran, and what it said.
+type Checked = (Instant, Result<(), String>);
+
 /// The cached results and the single-flight lock.
 #[derive(Debug)]
 pub(super) struct Cache {
     ttl: Duration,
     started: AtomicBool,
-    results: Mutex<HashMap<&'static str, (Instant, Result<(), String>)>>,
+    results: Mutex<HashMap<&'static str, Checked>>,
     refreshing: tokio::sync::Mutex<()>,
 }
 
