@@ -51,7 +51,9 @@ pub use config::secret;
 pub use http::{error, extract};
 /// The HTTP server: the application router, `serve`, and its options.
 pub mod server {
-    pub use crate::http::{ServerError, ServerOptions, app, app_with, serve, shutdown_signal};
+    pub use crate::http::{
+        LOG_TARGET, ServerError, ServerOptions, app, app_with, serve, shutdown_signal,
+    };
 }
 pub use runtime::{info, state};
 

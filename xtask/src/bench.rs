@@ -386,17 +386,31 @@ impl Server {
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
         let stderr = child.stderr.take().context("no stderr")?;
-        let mut lines = BufReader::new(stderr).lines();
-        let addr: SocketAddr = loop {
-            let Some(line) = lines.next() else {
-                bail!("{} exited before serving", binary.display());
-            };
-            if let Some(rest) = line?.split("address=").nth(1) {
-                break rest.trim().parse()?;
+        // Read the log on a thread of its own, so that a server that never prints its
+        // address fails the run after 30 s instead of hanging it; the thread keeps draining
+        // the log afterwards so the server never blocks on a full pipe.
+        let (found, address) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut found = Some(found);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("address=").nth(1)
+                    && let Some(found) = found.take()
+                {
+                    let _ = found.send(rest.trim().to_string());
+                }
+            }
+        });
+        let addr: SocketAddr = match address.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr.parse()?,
+            Err(_) => {
+                let _ = child.kill();
+                bail!(
+                    "{} printed no `serving address=` line within 30 s",
+                    binary.display()
+                );
             }
         };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
         let deadline = Instant::now() + Duration::from_secs(30);
         while get_status(addr, "/ready") != Some(200) {
             anyhow::ensure!(

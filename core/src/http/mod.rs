@@ -255,7 +255,9 @@ pub async fn serve(
     runtime
         .dispatch(&startup, Delivery::Running, Some(phase_deadline(&runtime)))
         .await;
-    tracing::info!(address = %listener.local_addr()?, "serving");
+    // A stable target, not the module path: operators filter on it (`RUST_LOG=
+    // plexichat::server=info`) and tools read the address from this line.
+    tracing::info!(target: LOG_TARGET, address = %listener.local_addr()?, "serving");
     let limits = Limits {
         header_read_timeout: options.header_read_timeout,
         idle_timeout: options.idle_timeout,
@@ -287,9 +289,12 @@ pub async fn serve(
             Some(phase_deadline(&runtime)),
         )
         .await;
-    tracing::info!("stopped");
+    tracing::info!(target: LOG_TARGET, "stopped");
     Ok(())
 }
+
+/// The log target of the server's life-cycle lines ("serving", signals, "stopped").
+pub const LOG_TARGET: &str = "plexichat::server";
 
 fn phase_deadline(runtime: &Runtime) -> Instant {
     Instant::now() + runtime.phase_timeout()
@@ -318,8 +323,8 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = interrupt => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+        () = interrupt => tracing::info!(target: LOG_TARGET, "SIGINT received, shutting down"),
+        () = terminate => tracing::info!(target: LOG_TARGET, "SIGTERM received, shutting down"),
     }
 }
 
