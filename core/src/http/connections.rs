@@ -224,12 +224,11 @@ async fn connection(
                 }
                 return;
             }
-            // A request head that begins moves the deadline closer; look again.
-            () = activity.head_began.notified() => {}
             () = tokio::time::sleep_until(deadline) => {
                 // The deadline may have moved while we slept; only a passed one closes.
-                let (deadline, why) = activity.deadline(&limits);
-                if Instant::now() >= deadline {
+                if let Some((deadline, why)) = activity.close_at(&limits)
+                    && Instant::now() >= deadline
+                {
                     tracing::debug!(%peer, reason = why, "closing connection");
                     return;
                 }
@@ -253,8 +252,6 @@ struct Activity {
     /// Milliseconds after `epoch` when the bytes of the pending request head began to
     /// arrive, or [`NOT_STARTED`].
     head_started: AtomicU64,
-    /// Wakes the watchdog when a head begins: once per request.
-    head_began: tokio::sync::Notify,
 }
 
 const NOT_STARTED: u64 = u64::MAX;
@@ -266,7 +263,6 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             last_active: AtomicU64::new(0),
             head_started: AtomicU64::new(NOT_STARTED),
-            head_began: tokio::sync::Notify::new(),
         }
     }
 
@@ -285,7 +281,6 @@ impl Activity {
             && self.head_started.load(Ordering::Relaxed) == NOT_STARTED
         {
             self.head_started.store(now, Ordering::Relaxed);
-            self.head_began.notify_one();
         }
     }
 
@@ -303,15 +298,30 @@ impl Activity {
         self.wrote();
     }
 
-    /// When the connection is to be closed if nothing happens meanwhile, and why.
+    /// When the watchdog looks next, and why: the moment the connection is to be closed if
+    /// nothing happens meanwhile, but never later than one `header_read_timeout` from now.
+    ///
+    /// That cap is what lets a request head that begins while the watchdog sleeps go
+    /// unannounced (no wake-up per request): the watchdog was armed before the head began,
+    /// so it wakes at most `header_read_timeout` after that, and then sleeps until the head's
+    /// own deadline. An idle connection costs one wake-up per period.
     fn deadline(&self, limits: &Limits) -> (Instant, &'static str) {
+        let look_again = Instant::now() + limits.header_read_timeout;
+        match self.close_at(limits) {
+            Some((at, why)) if at <= look_again => (at, why),
+            _ => (look_again, "periodic check"),
+        }
+    }
+
+    /// When the connection is to be closed if nothing happens meanwhile, and why; `None`
+    /// while a request is in flight (the request timeout bounds it).
+    fn close_at(&self, limits: &Limits) -> Option<(Instant, &'static str)> {
         let at =
             |millis: u64, timeout: Duration| self.epoch + Duration::from_millis(millis) + timeout;
         if self.in_flight.load(Ordering::Relaxed) > 0 {
-            // The request timeout bounds a request; look again after an idle period.
-            return (Instant::now() + limits.idle_timeout, "request in flight");
+            return None;
         }
-        match self.head_started.load(Ordering::Relaxed) {
+        Some(match self.head_started.load(Ordering::Relaxed) {
             NOT_STARTED => (
                 at(
                     self.last_active.load(Ordering::Relaxed),
@@ -323,7 +333,7 @@ impl Activity {
                 at(started, limits.header_read_timeout),
                 "header read timeout",
             ),
-        }
+        })
     }
 }
 
@@ -448,27 +458,51 @@ mod tests {
         drain_timeout: Duration::from_secs(10),
     };
 
-    /// `(what happens, deadline after epoch in seconds, reason)`, one row per situation.
+    /// `(what happens, close-at after epoch in seconds, reason)`, one row per situation, and
+    /// the watchdog's next look, capped at one header period.
     #[tokio::test(start_paused = true)]
     async fn each_situation_has_its_deadline() {
-        let check = |activity: &Activity, expect: (u64, &str)| {
-            let (deadline, why) = activity.deadline(&LIMITS);
-            let after = deadline.duration_since(activity.epoch).as_secs();
-            assert_eq!((after, why), expect);
+        let check = |activity: &Activity, expect: Option<(u64, &str)>, look: (u64, &str)| {
+            let after = |at: Instant| at.duration_since(activity.epoch).as_secs();
+            let close = activity.close_at(&LIMITS).map(|(at, why)| (after(at), why));
+            let (next, next_why) = activity.deadline(&LIMITS);
+            assert_eq!((close, (after(next), next_why)), (expect, look));
         };
         let activity = Activity::new();
-        check(&activity, (60, "idle timeout"));
+        check(
+            &activity,
+            Some((60, "idle timeout")),
+            (10, "periodic check"),
+        );
         tokio::time::advance(Duration::from_secs(5)).await;
         activity.read(1);
-        check(&activity, (15, "header read timeout"));
+        check(
+            &activity,
+            Some((15, "header read timeout")),
+            (15, "header read timeout"),
+        );
         activity.read(100);
-        check(&activity, (15, "header read timeout"));
+        check(
+            &activity,
+            Some((15, "header read timeout")),
+            (15, "header read timeout"),
+        );
         activity.request_started();
         tokio::time::advance(Duration::from_secs(20)).await;
-        check(&activity, (85, "request in flight"));
+        check(&activity, None, (35, "periodic check"));
         activity.request_finished();
-        check(&activity, (85, "idle timeout"));
+        check(
+            &activity,
+            Some((85, "idle timeout")),
+            (35, "periodic check"),
+        );
         activity.read(0);
-        check(&activity, (85, "idle timeout"));
+        check(
+            &activity,
+            Some((85, "idle timeout")),
+            (35, "periodic check"),
+        );
+        tokio::time::advance(Duration::from_secs(50)).await;
+        check(&activity, Some((85, "idle timeout")), (85, "idle timeout"));
     }
 }
