@@ -79,8 +79,9 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Run every test: the workspace with the linkme backend, then the runtime tests again
-    /// with the inventory backend.
+    /// Run every test: the workspace with the linkme backend, the facade and plugins alone
+    /// (without the configuration validator), then the runtime tests again with the
+    /// inventory backend.
     Test,
     /// Measure the framework against bare axum and write docs/BENCHMARKS.md.
     Bench {
@@ -206,6 +207,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Test => {
             cargo_test(&root, &["--workspace"])?;
+            // The facade and the plugins alone, as a plugin author builds them: without the
+            // configuration validator that the app and the test suite turn on.
+            cargo_test(
+                &root,
+                &[
+                    "--package",
+                    "plexichat",
+                    "--package",
+                    "my_awesome_plugin",
+                    "--package",
+                    "awesome_audit",
+                ],
+            )?;
             cargo_test(
                 &root,
                 &[

@@ -2,7 +2,8 @@
 //! validated against one JSON Schema made for exactly the plugins compiled into this binary.
 //!
 //! Validation is pure: [`Config::parse`] reads only the text and the environment pairs it is
-//! given, and reports every problem at once, each with its JSON pointer. Nothing is started,
+//! given, and reports every problem at once, each with its JSON pointer. The JSON Schema
+//! validator is behind the `validation` feature, which the `plexichat` binary turns on. Nothing is started,
 //! opened or written until a valid [`Config`] exists.
 
 use std::any::Any;
@@ -690,6 +691,49 @@ fn plugin_schema(plugin: &PluginDescriptor, generator: &mut SchemaGenerator) -> 
     }
 }
 
+/// Every place where `document` breaks the schema of the plugins in `registry`.
+#[cfg(feature = "validation")]
+fn schema_issues(document: &Value, registry: &Registry) -> Vec<ConfigIssue> {
+    let schema = schema(registry);
+    match jsonschema::validator_for(&schema) {
+        Ok(validator) => validator
+            .iter_errors(document)
+            .map(|error| {
+                let pointer = error.instance_path().as_str().to_string();
+                let found = Some(error.instance().clone().into_owned());
+                ConfigIssue::new(pointer, found, error.to_string())
+            })
+            .collect(),
+        // Only a plugin's `#[config]` attributes (a bad `regex`, say) can break the
+        // generated schema; say so instead of panicking.
+        Err(error) => vec![ConfigIssue::new(
+            "",
+            None,
+            format!(
+                "the configuration schema generated from the compiled-in plugins does not \
+                 compile at {} ({error}): a plugin's `#[schemars(...)]` attributes are wrong",
+                error.schema_path()
+            ),
+        )],
+    }
+}
+
+/// Without the validator (the `validation` feature, which the app and the test suite turn
+/// on), a configuration that sets anything is refused rather than half-checked: the
+/// constraints of `#[config]` types (ranges, lengths, patterns) would go unenforced. Plugin
+/// crates' own test builds, which run on the defaults, skip compiling the validator's ~70
+/// crates this way.
+#[cfg(not(feature = "validation"))]
+fn schema_issues(_document: &Value, _registry: &Registry) -> Vec<ConfigIssue> {
+    vec![ConfigIssue::new(
+        "",
+        None,
+        "this program was built without configuration validation, so it can only run on the \
+         defaults; build it with the `validation` feature of `plexichat` (the `plexichat` \
+         binary has it)",
+    )]
+}
+
 fn validate(mut document: Value, registry: &Registry) -> Result<Config, Vec<ConfigIssue>> {
     let mut issues = Vec::new();
     let known: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
@@ -740,27 +784,7 @@ fn validate(mut document: Value, registry: &Registry) -> Result<Config, Vec<Conf
     // largest part of start-up without a configuration file.
     let empty = document.as_object().is_some_and(Map::is_empty);
     if !empty {
-        let schema = schema(registry);
-        match jsonschema::validator_for(&schema) {
-            Ok(validator) => {
-                for error in validator.iter_errors(&document) {
-                    let pointer = error.instance_path().as_str().to_string();
-                    let found = Some(error.instance().clone().into_owned());
-                    issues.push(ConfigIssue::new(pointer, found, error.to_string()));
-                }
-            }
-            // Only a plugin's `#[config]` attributes (a bad `regex`, say) can break the
-            // generated schema; say so instead of panicking.
-            Err(error) => issues.push(ConfigIssue::new(
-                "",
-                None,
-                format!(
-                    "the configuration schema generated from the compiled-in plugins does not \
-                     compile at {} ({error}): a plugin's `#[schemars(...)]` attributes are wrong",
-                    error.schema_path()
-                ),
-            )),
-        }
+        issues.extend(schema_issues(&document, registry));
     }
     // Checks a schema cannot express, run even when the schema found problems so that one
     // pass reports everything.
@@ -971,4 +995,25 @@ fn toml_value(value: &Value) -> String {
     toml::Value::try_from(value)
         .map(|value| value.to_string())
         .unwrap_or_else(|_| value.to_string())
+}
+
+#[cfg(all(test, not(feature = "validation")))]
+mod tests {
+    use super::*;
+
+    /// A build without the validator runs on the defaults and refuses anything else, rather
+    /// than leaving `#[config]` constraints unchecked.
+    #[test]
+    fn without_the_validator_only_the_defaults_are_accepted() {
+        let registry = Registry::from_parts(vec![], vec![], vec![]).unwrap();
+        assert!(Config::parse("", &[], &registry, "test.toml").is_ok());
+        let errors =
+            Config::parse("[server]\nbody_limit = 5\n", &[], &registry, "test.toml").unwrap_err();
+        assert!(
+            errors.issues[0]
+                .problem
+                .starts_with("this program was built without configuration validation"),
+            "{errors}"
+        );
+    }
 }
