@@ -17,6 +17,16 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A fresh, empty directory `target/test-scratch/<name>-<pid>` for one test's files.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = workspace_root()
+        .join("target/test-scratch")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|error| panic!("{}: {error}", dir.display()));
+    dir
+}
+
 /// Sends one request over a fresh TCP connection; returns the status and the JSON body
 /// (`Null` when empty).
 pub async fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, Value) {

@@ -138,21 +138,6 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
         return Ok(path);
     }
 
-    if let Scope::Http = scope {
-        eprintln!("bench: building the app");
-        let all = build::build_app(&build::Options {
-            selection: Selection::All,
-            release: plan.release,
-            dynamic: false,
-            out: bench_dir.join("plexichat-all"),
-        })?;
-        eprintln!("bench: HTTP throughput");
-        let section = http_section(load(&all, &baseline, &scratch, plan)?, command);
-        let existing = std::fs::read_to_string(&path).unwrap_or_default();
-        std::fs::write(&path, replace_section(&existing, HTTP_HEADING, &section))?;
-        return Ok(path);
-    }
-
     eprintln!("bench: building the app");
     let all = build::build_app(&build::Options {
         selection: Selection::All,
@@ -160,6 +145,13 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
         dynamic: false,
         out: bench_dir.join("plexichat-all"),
     })?;
+    if let Scope::Http = scope {
+        eprintln!("bench: HTTP throughput");
+        let section = http_section(load(&all, &baseline, &scratch, plan)?, command);
+        let existing = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::write(&path, replace_section(&existing, HTTP_HEADING, &section))?;
+        return Ok(path);
+    }
     let one = build::build_app(&build::Options {
         selection: Selection::Only(vec!["my_awesome_plugin".into()]),
         release: plan.release,

@@ -498,10 +498,7 @@ impl Config {
         flags: &[Flag],
         registry: &Registry,
     ) -> Result<Config, ConfigErrors> {
-        match file.read(false)? {
-            Some((text, source)) => Config::parse_with_flags(&text, env, flags, registry, &source),
-            None => Config::parse_with_flags("", env, flags, registry, "the built-in defaults"),
-        }
+        Config::read_and_parse(file, false, env, flags, registry)
     }
 
     /// Like [`Config::load`] for a running server: the file chosen at start must still be
@@ -512,7 +509,17 @@ impl Config {
         flags: &[Flag],
         registry: &Registry,
     ) -> Result<Config, ConfigErrors> {
-        match file.read(true)? {
+        Config::read_and_parse(file, true, env, flags, registry)
+    }
+
+    fn read_and_parse(
+        file: &ConfigFile,
+        reloading: bool,
+        env: &[(String, String)],
+        flags: &[Flag],
+        registry: &Registry,
+    ) -> Result<Config, ConfigErrors> {
+        match file.read(reloading)? {
             Some((text, source)) => Config::parse_with_flags(&text, env, flags, registry, &source),
             None => Config::parse_with_flags("", env, flags, registry, "the built-in defaults"),
         }

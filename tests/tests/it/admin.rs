@@ -191,7 +191,7 @@ async fn plugins_are_disabled_and_enabled_at_run_time() {
 #[test]
 fn a_generated_token_is_private_and_stable() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = scratch("generated");
+    let dir = plexichat_tests::scratch("generated");
     let (token, path, created) = plexichat::data_dir::ensure_token(&dir).unwrap();
     assert!(created);
     assert_eq!(token.expose().len(), 64);
@@ -233,20 +233,10 @@ async fn another_plugins_state_is_refused_while_that_plugin_is_not_running() {
     );
 }
 
-/// A scratch directory under `target/` for one test.
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = plexichat_tests::workspace_root()
-        .join("target/admin-token-test")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn a_token_file_that_others_could_read_or_replace_is_refused() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = scratch("unsafe");
+    let dir = plexichat_tests::scratch("unsafe");
     let file = dir.join("admin_token");
 
     std::fs::write(&file, "0123456789abcdef\n").unwrap();
@@ -285,7 +275,7 @@ fn a_token_file_that_others_could_read_or_replace_is_refused() {
 #[test]
 fn the_data_directory_is_created_private() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = scratch("data-dir").join("nested/data");
+    let dir = plexichat_tests::scratch("data-dir").join("nested/data");
     plexichat::data_dir::create(&dir).unwrap();
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);

@@ -132,16 +132,6 @@ fn unknown_plugins_are_refused_by_the_xtask() {
     );
 }
 
-/// A fresh scratch directory under `target/` for one test's server.
-fn scratch(name: &str) -> PathBuf {
-    let dir = workspace_root()
-        .join("target/feature-sets/scratch")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// A server process that is killed when the test ends, even by a failed assertion, so a
 /// failing test cannot leave it running (and holding the test's output pipe open).
 struct Server(std::process::Child);
@@ -196,7 +186,7 @@ fn signal(server: &Server, name: &str) {
 #[test]
 fn the_binary_serves_and_stops_gracefully_on_sigterm() {
     let binary = build_app("all", &["--all"]);
-    let (mut child, addr, lines) = spawn_server(&binary, &scratch("sigterm"), &[]);
+    let (mut child, addr, lines) = spawn_server(&binary, &plexichat_tests::scratch("sigterm"), &[]);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -281,7 +271,7 @@ fn the_served_binary_uses_its_config_file_and_reloads_it() {
     use std::os::unix::fs::PermissionsExt;
 
     let binary = build_app("one", &["--plugins", "my_awesome_plugin"]);
-    let dir = scratch("reload");
+    let dir = plexichat_tests::scratch("reload");
     let write = |enabled: &str| {
         std::fs::write(
             dir.join("plexichat.toml"),
@@ -305,6 +295,18 @@ fn the_served_binary_uses_its_config_file_and_reloads_it() {
         .enable_all()
         .build()
         .unwrap();
+    let reload = |authorization: &str| {
+        let authorization = authorization.to_string();
+        async move {
+            plexichat_tests::request_with(
+                addr,
+                "POST",
+                "/api/v1/admin/config/reload",
+                &[("authorization", &authorization)],
+            )
+            .await
+        }
+    };
     runtime.block_on(async {
         let (status, body) = plexichat_tests::request(addr, "POST", "/api/v1/awesome/action").await;
         assert_eq!(
@@ -332,13 +334,7 @@ fn the_served_binary_uses_its_config_file_and_reloads_it() {
             "[plugins.my_awesome_plugin]\ninterval = 0\n",
         )
         .unwrap();
-        let (status, body) = plexichat_tests::request_with(
-            addr,
-            "POST",
-            "/api/v1/admin/config/reload",
-            &[("authorization", &bearer)],
-        )
-        .await;
+        let (status, body) = reload(&bearer).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(
             body["issues"][0]["pointer"],
@@ -350,13 +346,7 @@ fn the_served_binary_uses_its_config_file_and_reloads_it() {
         // The implicit file going missing is an error, not a fall-back to the defaults
         // (which would re-enable what the file had disabled).
         std::fs::remove_file(dir.join("plexichat.toml")).unwrap();
-        let (status, body) = plexichat_tests::request_with(
-            addr,
-            "POST",
-            "/api/v1/admin/config/reload",
-            &[("authorization", &bearer)],
-        )
-        .await;
+        let (status, body) = reload(&bearer).await;
         assert_eq!(status, 400, "{body}");
         assert!(
             body["issues"][0]["problem"]
@@ -366,13 +356,7 @@ fn the_served_binary_uses_its_config_file_and_reloads_it() {
             "{body}"
         );
 
-        let (status, _) = plexichat_tests::request_with(
-            addr,
-            "POST",
-            "/api/v1/admin/config/reload",
-            &[("authorization", "Bearer not-the-token")],
-        )
-        .await;
+        let (status, _) = reload("Bearer not-the-token").await;
         assert_eq!(status, 401);
     });
     signal(&child, "TERM");
@@ -403,7 +387,7 @@ fn the_served_binary_uses_its_config_file_and_reloads_it() {
 #[test]
 fn plugins_list_shows_the_state_the_configuration_starts_each_plugin_in() {
     let binary = build_app("all", &["--all"]);
-    let dir = scratch("list-states");
+    let dir = plexichat_tests::scratch("list-states");
     let config = dir.join("states.toml");
     std::fs::write(&config, "disabled = [\"my_awesome_plugin\"]\n").unwrap();
     let output = run_ok(
@@ -457,25 +441,36 @@ fn command_line_limits_are_validated_like_the_file() {
     );
 }
 
+/// Serves `binary` with `drain_timeout`, sends one byte of a request (and keeps the
+/// connection open), then SIGTERMs the server; returns the server, its log and the client.
+fn terminate_with_a_half_sent_request(
+    binary: &Path,
+    dir: &Path,
+    drain_timeout: &str,
+) -> (Server, Log, std::net::TcpStream) {
+    use std::io::Write;
+    let mut command = Command::new(binary);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("PLEXICHAT__SERVER__DRAIN_TIMEOUT", drain_timeout)
+        .env("PLEXICHAT__SERVER__HEADER_READ_TIMEOUT", "1h");
+    let (server, addr, lines) = spawn_command(command, dir);
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    client.write_all(b"G").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    signal(&server, "TERM");
+    (server, lines, client)
+}
+
 /// A client that sent one byte keeps neither a SIGTERM'd server alive past the drain
 /// timeout nor the `shutdown` event and `stop` hooks from running; a second signal during a
 /// long drain exits at once.
 #[test]
 fn a_half_sent_request_cannot_hold_a_terminated_server() {
-    use std::io::Write;
     let binary = build_app("one", &["--plugins", "my_awesome_plugin"]);
-    let dir = scratch("one-byte");
+    let dir = plexichat_tests::scratch("one-byte");
 
-    let mut command = Command::new(&binary);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("PLEXICHAT__SERVER__DRAIN_TIMEOUT", "1s")
-        .env("PLEXICHAT__SERVER__HEADER_READ_TIMEOUT", "1h");
-    let (mut server, addr, lines) = spawn_command(command, &dir);
-    let mut client = std::net::TcpStream::connect(addr).unwrap();
-    client.write_all(b"G").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    signal(&server, "TERM");
+    let (mut server, lines, _client) = terminate_with_a_half_sent_request(&binary, &dir, "1s");
     let status = exit_status(&mut server).expect("the server exited");
     let log: Vec<String> = lines.map(Result::unwrap).collect();
     assert!(status.success(), "exit {status}: {log:#?}");
@@ -486,16 +481,7 @@ fn a_half_sent_request_cannot_hold_a_terminated_server() {
     );
     assert!(log.iter().any(|line| line.contains("stopped")), "{log:#?}");
 
-    let mut command = Command::new(&binary);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("PLEXICHAT__SERVER__DRAIN_TIMEOUT", "1h")
-        .env("PLEXICHAT__SERVER__HEADER_READ_TIMEOUT", "1h");
-    let (mut server, addr, _lines) = spawn_command(command, &dir);
-    let mut client = std::net::TcpStream::connect(addr).unwrap();
-    client.write_all(b"G").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    signal(&server, "TERM");
+    let (mut server, _lines, _client) = terminate_with_a_half_sent_request(&binary, &dir, "1h");
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(
         server.0.try_wait().unwrap().is_none(),
@@ -511,7 +497,7 @@ fn a_half_sent_request_cannot_hold_a_terminated_server() {
 #[test]
 fn idle_connections_cannot_exhaust_the_descriptor_limit() {
     let binary = build_app("one", &["--plugins", "my_awesome_plugin"]);
-    let dir = scratch("idle-flood");
+    let dir = plexichat_tests::scratch("idle-flood");
     // This test process holds the 1,100 client sockets, so it needs more than 1024 itself.
     let own_limit = raise_descriptor_limit(4096);
     assert!(

@@ -448,20 +448,10 @@ fn a_plugin_cannot_be_both_enabled_and_disabled() {
     );
 }
 
-/// A scratch directory under `target/` for one test.
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = plexichat_tests::workspace_root()
-        .join("target/config-test")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn a_reload_refuses_a_file_that_went_missing_or_empty_and_any_huge_file() {
     use plexichat::config::ConfigFile;
-    let dir = scratch("reload-files");
+    let dir = plexichat_tests::scratch("reload-files");
     let path = dir.join("plexichat.toml");
     let file = ConfigFile::Found(path.clone());
     let registry = registry();
