@@ -190,8 +190,16 @@ impl ConfigIssue {
                     shown.to_string()
                 };
                 problem = problem.replace(&text, &shown_text);
-                if let Value::String(raw) = &value {
-                    problem = problem.replace(raw.as_str(), REDACTED);
+                // Messages may also quote a string without its JSON quotes.
+                if let Value::String(raw) = &value
+                    && !raw.is_empty()
+                {
+                    let replacement = if secret {
+                        REDACTED.to_string()
+                    } else {
+                        cut(raw, MAX_VALUE_CHARS)
+                    };
+                    problem = problem.replace(raw.as_str(), &replacement);
                 }
             }
             shown

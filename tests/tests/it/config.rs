@@ -372,6 +372,23 @@ fn validation_messages_never_echo_secrets_and_cut_long_values() {
     .unwrap_err();
     let issue = &errors.issues[0];
     assert!(issue.problem.chars().count() <= 301, "{}", issue.problem);
+    assert!(
+        !issue.problem.contains("[redacted]"),
+        "not a secret: {}",
+        issue.problem
+    );
+
+    let errors = Config::parse(
+        "[server]\nadmin_token = \"\"\n",
+        &[],
+        &registry(),
+        "test.toml",
+    )
+    .unwrap_err();
+    assert_eq!(
+        errors.issues[0].problem, "[redacted] is shorter than 1 character",
+        "an empty secret leaves the message whole"
+    );
     assert_eq!(
         issue
             .found
