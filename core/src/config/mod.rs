@@ -108,6 +108,9 @@ const DURATIONS: [&str; 6] = [
     "/server/ready_cache",
 ];
 
+/// Longest duration a setting accepts.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 /// Durations written as text (`"30s"`, `"1m 30s"`, `"500ms"`), read with humantime.
 mod duration {
     use std::time::Duration;
@@ -176,31 +179,22 @@ impl ConfigIssue {
             .map(|rest| rest.split('/').next().unwrap_or_default().to_string());
         let mut problem = problem.into();
         let found = found.map(|value| {
-            let secret = is_secret_pointer(&pointer);
-            let shown = if secret {
-                Value::String(REDACTED.to_string())
-            } else {
-                shorten(&value)
-            };
-            if shown != value {
-                let text = value.to_string();
-                let shown_text = if secret {
-                    REDACTED.to_string()
-                } else {
-                    shown.to_string()
-                };
-                problem = problem.replace(&text, &shown_text);
-                // Messages may also quote a string without its JSON quotes.
-                if let Value::String(raw) = &value
-                    && !raw.is_empty()
-                {
-                    let replacement = if secret {
-                        REDACTED.to_string()
-                    } else {
-                        cut(raw, MAX_VALUE_CHARS)
-                    };
-                    problem = problem.replace(raw.as_str(), &replacement);
-                }
+            let mut secrets = Vec::new();
+            let inherited = pointer.split('/').any(is_secret_key);
+            let redacted = redact(&value, inherited, &mut secrets);
+            // Messages quote values in JSON (`"abc"`) or bare (`abc`): remove both forms of
+            // every secret, longest first so that one secret inside another goes too.
+            secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+            for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+                problem = problem
+                    .replace(&Value::String(secret.clone()).to_string(), REDACTED)
+                    .replace(secret.as_str(), REDACTED);
+            }
+            let shown = shorten(&redacted);
+            if let (true, Value::String(raw)) = (shown != redacted, &redacted) {
+                problem = problem
+                    .replace(&redacted.to_string(), &shown.to_string())
+                    .replace(raw.as_str(), &cut(raw, MAX_VALUE_CHARS));
             }
             shown
         });
@@ -218,17 +212,52 @@ const MAX_PROBLEM_CHARS: usize = 300;
 /// Longest string value an issue shows.
 const MAX_VALUE_CHARS: usize = 100;
 
-/// Whether the key at `pointer` holds a secret: the admin token, or any key whose name
-/// contains `token`, `secret`, `password`, `passwd` or `key` (as in `api_key`).
+/// Whether the key at `pointer`, or any key above it, holds a secret: the admin token, or
+/// any key whose name contains `token`, `secret`, `password`, `passwd` or `key` (as in
+/// `api_key`).
 pub fn is_secret_pointer(pointer: &str) -> bool {
-    let key = pointer
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    pointer.split('/').any(is_secret_key)
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
     ["token", "secret", "password", "passwd", "key"]
         .iter()
         .any(|word| key.contains(word))
+}
+
+/// `value` with every secret replaced by [`REDACTED`]: all of it when `secret`, else the
+/// values of secret keys at any depth; the texts removed are added to `secrets`.
+fn redact(value: &Value, secret: bool, secrets: &mut Vec<String>) -> Value {
+    if secret {
+        collect_leaves(value, secrets);
+        return Value::String(REDACTED.to_string());
+    }
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, value)| (key.clone(), redact(value, is_secret_key(key), secrets)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| redact(item, false, secrets))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn collect_leaves(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(text) => out.push(text.clone()),
+        Value::Number(number) => out.push(number.to_string()),
+        Value::Bool(flag) => out.push(flag.to_string()),
+        Value::Array(items) => items.iter().for_each(|item| collect_leaves(item, out)),
+        Value::Object(map) => map.values().for_each(|item| collect_leaves(item, out)),
+        Value::Null => {}
+    }
 }
 
 /// A value short enough for a message: long strings are cut, large arrays and objects are
@@ -412,8 +441,15 @@ impl ConfigFile {
 /// Reads at most [`MAX_FILE_BYTES`] of a regular file.
 fn read_limited(path: &std::path::Path) -> Result<String, String> {
     use std::io::Read;
-    let file =
-        std::fs::File::open(path).map_err(|error| format!("cannot read the file: {error}"))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Non-blocking, so that a FIFO in the file's place cannot hang start-up before the
+    // "regular file" check below.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options
+        .open(path)
+        .map_err(|error| format!("cannot read the file: {error}"))?;
     let metadata = file
         .metadata()
         .map_err(|error| format!("cannot read the file: {error}"))?;
@@ -768,14 +804,16 @@ fn validate(mut document: Value, registry: &Registry) -> Result<Config, Vec<Conf
             .collect();
         for name in unknown {
             let value = sections.remove(&name);
-            issues.push(ConfigIssue {
-                plugin: None,
-                pointer: format!("/plugins/{name}"),
-                found: value,
-                problem: format!(
+            let mut issue = ConfigIssue::new(
+                format!("/plugins/{name}"),
+                value,
+                format!(
                     "no plugin `{name}` is compiled into this binary; compiled-in plugins: {known_list}"
                 ),
-            });
+            );
+            // A section of a plugin that is not compiled in is nobody's.
+            issue.plugin = None;
+            issues.push(issue);
         }
         // Likewise for settings given to a plugin that takes none.
         for plugin in registry.plugins().iter().filter(|p| p.config.is_none()) {
@@ -813,15 +851,22 @@ fn validate(mut document: Value, registry: &Registry) -> Result<Config, Vec<Conf
         ));
     }
     for pointer in DURATIONS {
-        if let Some(Value::String(timeout)) = document.pointer(pointer)
-            && let Err(error) = humantime::parse_duration(timeout)
-        {
-            issues.push(ConfigIssue::new(
-                pointer,
-                Some(json!(timeout)),
-                format!("not a duration ({error}); write e.g. \"30s\", \"500ms\" or \"2m\""),
-            ));
-        }
+        let Some(Value::String(text)) = document.pointer(pointer) else {
+            continue;
+        };
+        let problem = match humantime::parse_duration(text) {
+            Err(error) => {
+                format!("not a duration ({error}); write e.g. \"30s\", \"500ms\" or \"2m\"")
+            }
+            // Zero would make a timer fire at once, forever; a year is beyond any sane wait
+            // and keeps deadline arithmetic far from overflow.
+            Ok(duration) if duration.is_zero() && pointer != "/server/ready_cache" => {
+                "must be longer than zero".to_string()
+            }
+            Ok(duration) if duration > MAX_DURATION => "must be at most a year".to_string(),
+            Ok(_) => continue,
+        };
+        issues.push(ConfigIssue::new(pointer, Some(json!(text)), problem));
     }
     if !issues.is_empty() {
         return Err(issues);
@@ -845,6 +890,18 @@ fn validate(mut document: Value, registry: &Registry) -> Result<Config, Vec<Conf
             .unwrap_or_default()
     };
     let (disabled, enabled) = (names("disabled"), names("enabled"));
+    // A token a client cannot send in an `Authorization` header would lock everyone out.
+    if let Some(Value::String(token)) = document.pointer("/server/admin_token")
+        && !token.is_empty()
+        && (token.trim() != token || !token.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        issues.push(ConfigIssue::new(
+            "/server/admin_token",
+            Some(json!(token)),
+            "the admin token must be visible ASCII without spaces (a trailing newline, say, \
+             could never be sent in an `Authorization` header)",
+        ));
+    }
     for name in disabled.intersection(&enabled) {
         issues.push(ConfigIssue::new(
             "/enabled",

@@ -61,7 +61,11 @@ impl Guard {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "));
+            // The scheme is case-insensitive (RFC 9110, section 11.1).
+            .and_then(|value| {
+                let (scheme, token) = value.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(token)
+            });
         let problem = match (&self.token, presented) {
             (None, _) => "the admin API has no token configured",
             (Some(_), None) => "missing `Authorization: Bearer <token>` header",

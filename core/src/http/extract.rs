@@ -13,7 +13,7 @@ use crate::abi::event::Event;
 use crate::abi::plugin::{Configurable, Plugin};
 use crate::http::error::ApiError;
 use crate::runtime::state::PluginStatus;
-use crate::runtime::{DispatchReport, HandlerFailure, Runtime};
+use crate::runtime::{Delivery, DispatchReport, HandlerFailure, Runtime};
 
 /// 503 naming the plugin and its state; the reason names states only.
 fn not_running(plugin: &'static str, status: PluginStatus) -> ApiError {
@@ -65,10 +65,17 @@ impl Events {
     ///
     /// The dispatch runs on a task of its own: if the request times out (408) or its client
     /// goes away while handlers run, every handler still runs, in order, to the end. The
-    /// event is cloned for that task.
+    /// event is cloned for that task. Like a lifecycle event's, the dispatch is bounded by
+    /// the phase timeout, so a handler that never returns cannot pile up tasks.
     pub async fn publish<E: Event + Clone>(&self, event: &E) -> DispatchReport {
         let (runtime, event) = (self.0.clone(), event.clone());
-        match tokio::spawn(async move { runtime.publish(&event).await }).await {
+        let dispatch = async move {
+            let deadline = tokio::time::Instant::now() + runtime.phase_timeout();
+            runtime
+                .dispatch(&event, Delivery::Running, Some(deadline))
+                .await
+        };
+        match tokio::spawn(dispatch).await {
             Ok(report) => report,
             // Handler panics are caught inside; this is the runtime being shut down.
             Err(error) => DispatchReport {

@@ -196,11 +196,15 @@ impl Runtime {
                 .and_then(|result| result);
             (plugin.name, result)
         });
-        for (plugin, result) in futures_util::future::join_all(checks).await {
+        let outcomes = futures_util::future::join_all(checks).await;
+        // Stamped when the checks finished: a check that takes most of the cache period must
+        // not come back already stale, or every waiter would run it again.
+        let checked_at = Instant::now();
+        for (plugin, result) in outcomes {
             if let Err(problem) = &result {
                 tracing::warn!(plugin, %problem, "plugin is not ready");
             }
-            cache.store(plugin, now, result.clone());
+            cache.store(plugin, checked_at, result.clone());
             results.push((plugin, result));
         }
         results

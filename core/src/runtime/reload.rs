@@ -114,6 +114,12 @@ impl Runtime {
     /// plugin; see [`super::state::Wishes::apply_file`]), and `config.changed` is published.
     /// Reloads, start, shutdown and the admin API's state changes are serialised.
     pub async fn apply_config(&self, config: Config) -> Result<ReloadReport, ReloadError> {
+        let runtime = self.clone();
+        super::transitions::to_the_end(async move { runtime.apply(config).await }).await
+    }
+
+    /// [`Runtime::apply_config`], run to the end on its own task.
+    async fn apply(&self, config: Config) -> Result<ReloadReport, ReloadError> {
         let mut control = self.lock_control().await;
         let changing = ConfigChanging {
             config: Arc::new(config),

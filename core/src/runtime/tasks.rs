@@ -1,6 +1,10 @@
 //! Supervised background tasks: restarted with exponential backoff when they fail, and
 //! grouped per plugin under a child of the runtime's cancellation token, so that disabling a
 //! plugin cancels and awaits exactly its tasks, and shutdown cancels everything.
+//!
+//! Cancelling asks: a task sees `TaskContext::cancelled` resolve (or `sleep` return `false`)
+//! and may finish its work, within the phase timeout. Only a task still running then is
+//! dropped, through a second token.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -38,13 +42,18 @@ pub struct TaskStatus {
 pub(crate) struct Tasks {
     /// Cancelled at shutdown; every plugin's token is a child of it.
     root: CancellationToken,
+    /// Cancelled when shutdown's time for tasks is up; every plugin's `force` is a child.
+    root_force: CancellationToken,
     groups: Mutex<HashMap<&'static str, Group>>,
 }
 
 /// One plugin's tasks since it last started.
 #[derive(Debug)]
 struct Group {
+    /// Asks the tasks to end.
     token: CancellationToken,
+    /// Drops the tasks that did not end in time.
+    force: CancellationToken,
     tracker: TaskTracker,
     list: Vec<Arc<Mutex<TaskStatus>>>,
 }
@@ -62,29 +71,23 @@ pub(crate) fn backoff(consecutive_failures: u32) -> Duration {
 }
 
 impl Tasks {
-    fn group<'a>(
-        &self,
-        groups: &'a mut HashMap<&'static str, Group>,
-        plugin: &'static str,
-    ) -> &'a mut Group {
-        groups.entry(plugin).or_insert_with(|| Group {
+    fn new_group(&self) -> Group {
+        Group {
             token: self.root.child_token(),
+            force: self.root_force.child_token(),
             tracker: TaskTracker::new(),
             list: Vec::new(),
-        })
+        }
     }
 
-    /// Gives `plugin` a fresh group before its `init` runs: a new token (the previous one
-    /// may be cancelled) and an empty list.
+    /// Gives `plugin` a fresh group before its `init` runs: new tokens (the previous ones
+    /// may be cancelled) and an empty list. Whatever the old group still ran is dropped, so
+    /// no task of an earlier life runs beside the new one.
     pub(crate) fn open(&self, plugin: &'static str) {
-        lock(&self.groups).insert(
-            plugin,
-            Group {
-                token: self.root.child_token(),
-                tracker: TaskTracker::new(),
-                list: Vec::new(),
-            },
-        );
+        if let Some(old) = lock(&self.groups).insert(plugin, self.new_group()) {
+            old.token.cancel();
+            old.force.cancel();
+        }
     }
 
     pub(crate) fn spawn<F, Fut>(
@@ -105,12 +108,12 @@ impl Tasks {
             last_error: None,
         }));
         let mut groups = lock(&self.groups);
-        let group = self.group(&mut groups, plugin);
+        let group = groups.entry(plugin).or_insert_with(|| self.new_group());
         group.list.push(Arc::clone(&status));
-        let token = group.token.clone();
+        let tokens = (group.token.clone(), group.force.clone());
         group
             .tracker
-            .spawn(supervise(plugin, name, runtime, task, token, status));
+            .spawn(supervise(plugin, name, runtime, task, tokens, status));
     }
 
     pub(crate) fn of(&self, plugin: &str) -> Vec<TaskStatus> {
@@ -129,10 +132,13 @@ impl Tasks {
     /// Cancels `plugin`'s tasks and waits for them up to `timeout`; returns the ones still
     /// running then.
     pub(crate) async fn stop(&self, plugin: &str, timeout: Duration) -> Vec<TaskStatus> {
-        let Some((token, tracker)) = lock(&self.groups)
-            .get(plugin)
-            .map(|group| (group.token.clone(), group.tracker.clone()))
-        else {
+        let Some((token, force, tracker)) = lock(&self.groups).get(plugin).map(|group| {
+            (
+                group.token.clone(),
+                group.force.clone(),
+                group.tracker.clone(),
+            )
+        }) else {
             return Vec::new();
         };
         token.cancel();
@@ -140,10 +146,15 @@ impl Tasks {
         if tokio::time::timeout(timeout, tracker.wait()).await.is_ok() {
             return Vec::new();
         }
-        self.unfinished(Some(plugin))
+        let stuck = self.unfinished(Some(plugin));
+        // Dropping a task takes one poll; after that nothing of this plugin runs.
+        force.cancel();
+        tracker.wait().await;
+        stuck
     }
 
-    /// Cancels every task and waits for them up to `timeout`; returns the ones still running.
+    /// Cancels every task and waits for them up to `timeout`; drops and returns the ones
+    /// still running then.
     pub(crate) async fn shut_down(&self, timeout: Duration) -> Vec<TaskStatus> {
         self.root.cancel();
         let trackers: Vec<TaskTracker> = lock(&self.groups)
@@ -151,7 +162,7 @@ impl Tasks {
             .map(|group| group.tracker.clone())
             .collect();
         let all = async {
-            for tracker in trackers {
+            for tracker in &trackers {
                 tracker.close();
                 tracker.wait().await;
             }
@@ -159,7 +170,12 @@ impl Tasks {
         if tokio::time::timeout(timeout, all).await.is_ok() {
             return Vec::new();
         }
-        self.unfinished(None)
+        let stuck = self.unfinished(None);
+        self.root_force.cancel();
+        for tracker in &trackers {
+            tracker.wait().await;
+        }
+        stuck
     }
 
     fn unfinished(&self, plugin: Option<&str>) -> Vec<TaskStatus> {
@@ -178,7 +194,7 @@ async fn supervise<F, Fut>(
     name: &'static str,
     runtime: Runtime,
     task: F,
-    token: CancellationToken,
+    (token, force): (CancellationToken, CancellationToken),
     status: Arc<Mutex<TaskStatus>>,
 ) where
     F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
@@ -189,9 +205,14 @@ async fn supervise<F, Fut>(
         lock(&status).state = "running";
         let context = TaskContext::new(token.clone(), runtime.clone());
         let started = Instant::now();
+        if token.is_cancelled() {
+            break;
+        }
+        // The task sees the cancellation itself and may finish its work; only `force`
+        // (its time is up) drops it.
         let outcome = tokio::select! {
             biased;
-            () = token.cancelled() => break,
+            () = force.cancelled() => break,
             outcome = AssertUnwindSafe(task(context)).catch_unwind() => outcome,
         };
         let error = match outcome {
@@ -284,5 +305,46 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(runtime.task_status("p")[0].state, "stopped");
+    }
+
+    /// Stopping asks: a task finishes its work after `cancelled` resolves; one that ignores
+    /// the request is reported and dropped when the time is up.
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_task_may_finish_its_work_and_a_deaf_one_is_dropped() {
+        let runtime = Runtime::new(Registry::from_parts(vec![], vec![], vec![]).unwrap());
+        let flushed = Arc::new(AtomicU32::new(0));
+        let seen = Arc::clone(&flushed);
+        runtime
+            .tasks()
+            .spawn("p", "polite", runtime.clone(), move |task| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    task.cancelled().await;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            });
+        runtime
+            .tasks()
+            .spawn("p", "deaf", runtime.clone(), |_task| async {
+                std::future::pending::<()>().await;
+                Ok(())
+            });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let stuck = runtime.tasks().stop("p", Duration::from_secs(1)).await;
+        assert_eq!(
+            flushed.load(Ordering::SeqCst),
+            1,
+            "the polite task finished its work"
+        );
+        let names: Vec<&str> = stuck.iter().map(|task| task.name).collect();
+        assert_eq!(names, ["deaf"]);
+        let states: Vec<&str> = runtime.task_status("p").iter().map(|t| t.state).collect();
+        assert_eq!(
+            states,
+            ["stopped", "stopped"],
+            "nothing of the plugin runs any more"
+        );
     }
 }

@@ -119,10 +119,11 @@ impl Runtime {
         let mut report = ShutdownReport::default();
         if control.phase == Phase::Started {
             for plugin in self.registry().plugins().iter().rev() {
-                if control.live.remove(plugin.name) {
+                if control.live.contains(plugin.name) {
                     let stuck = self
                         .stop_plugin(plugin, PluginStatus::Stopped, timeout)
                         .await;
+                    control.live.remove(plugin.name);
                     report.stopped.push(plugin.name);
                     report.stuck_tasks.extend(stuck);
                 }
@@ -139,10 +140,19 @@ impl Runtime {
     /// [`Wishes::apply_file`]). Its dependents follow; a plugin that starts runs its `init`
     /// first, one that stops gets its `stop`. Enabling a failed plugin retries its `init`.
     /// Returns every plugin whose state changed.
+    ///
+    /// The change runs on a task of its own: if the caller goes away (a request that times
+    /// out, a client that disconnects), the change still runs to the end, so no plugin is
+    /// left half-stopped with its tasks running.
     pub async fn set_enabled(&self, plugin: &str, on: bool) -> Result<Changes, TransitionError> {
-        if self.registry().plugin(plugin).is_none() {
+        let Some(descriptor) = self.registry().plugin(plugin) else {
             return Err(TransitionError::UnknownPlugin(plugin.to_string()));
-        }
+        };
+        let runtime = self.clone();
+        to_the_end(async move { runtime.switch(descriptor.name, on).await }).await
+    }
+
+    async fn switch(&self, plugin: &'static str, on: bool) -> Result<Changes, TransitionError> {
         let mut control = self.inner.control.lock().await;
         if control.phase == Phase::ShutDown {
             return Err(TransitionError::ShuttingDown);
@@ -176,7 +186,8 @@ impl Runtime {
         self.inner.control.lock().await
     }
 
-    /// Makes the running plugins match the wishes; see the module documentation.
+    /// Makes the running plugins match the wishes; see the module documentation. Callers run
+    /// it through [`to_the_end`], so that it is never dropped halfway.
     async fn converge(&self, control: &mut Control) -> (Changes, Vec<InitFailure>) {
         let timeout = self.phase_timeout();
         let before: Vec<PluginStatus> = self.statuses();
@@ -186,9 +197,10 @@ impl Runtime {
             for plugin in self.registry().plugins().iter().rev() {
                 let target = resolved[plugin.name].target;
                 if let Target::Down(status) = target
-                    && control.live.remove(plugin.name)
+                    && control.live.contains(plugin.name)
                 {
                     self.stop_plugin(plugin, status, timeout).await;
+                    control.live.remove(plugin.name);
                 }
             }
         }
@@ -322,5 +334,21 @@ impl Runtime {
                 humantime::format_duration(timeout)
             )),
         }
+    }
+}
+
+/// Runs `work` on a task of its own and waits for it: dropping the returned future (a
+/// request timeout) does not stop `work` halfway through a transition.
+pub(super) async fn to_the_end<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    match tokio::spawn(work).await {
+        Ok(value) => value,
+        Err(error) => match error.try_into_panic() {
+            // Transitions contain every hook's panic; one of their own is a bug to surface.
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Cancelled only when the async runtime itself goes away, and with it the caller.
+            Err(_) => std::future::pending().await,
+        },
     }
 }

@@ -62,9 +62,13 @@ pub fn ensure_token(dir: &Path) -> Result<(Secret, PathBuf, bool), DataDirError>
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     // Opening with O_NOFOLLOW checks "not a symlink" on the file actually opened, with no
-    // window between a check and the open.
+    // window between a check and the open; O_NONBLOCK keeps a FIFO in its place from
+    // hanging start-up before the "regular file" check.
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        libc::O_NOFOLLOW | libc::O_NONBLOCK,
+    );
     match options.open(&path) {
         Ok(file) => {
             let metadata = file.metadata().map_err(io)?;

@@ -111,6 +111,12 @@ async fn admin_endpoints_refuse_missing_and_wrong_tokens() {
         (401, json!({ "error": "wrong admin token" }))
     );
     assert_eq!(admin(&app, path, Some("")).await.0, 401);
+    // The scheme is case-insensitive.
+    let request = Request::get("/api/v1/admin/plugins")
+        .header("authorization", format!("bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.send(request).await.0, 200);
     assert_eq!(
         app.get("/api/v1/awesome/status").await.0,
         200,

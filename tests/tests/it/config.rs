@@ -329,8 +329,8 @@ fn the_admin_token_is_taken_verbatim_and_the_dedicated_variable_wins() {
         Some("true")
     );
     assert_eq!(
-        token(&[("PLEXICHAT__SERVER__ADMIN_TOKEN", "[1, 2]")]).as_deref(),
-        Some("[1, 2]")
+        token(&[("PLEXICHAT__SERVER__ADMIN_TOKEN", "[1,2]")]).as_deref(),
+        Some("[1,2]")
     );
     assert_eq!(
         token(&[
@@ -386,8 +386,32 @@ fn validation_messages_never_echo_secrets_and_cut_long_values() {
     )
     .unwrap_err();
     assert_eq!(
-        errors.issues[0].problem, "[redacted] is shorter than 1 character",
-        "an empty secret leaves the message whole"
+        errors.issues[0].problem, "\"\" is shorter than 1 character",
+        "an empty secret has nothing to hide"
+    );
+
+    // Secrets below the key an issue is about: a section with an unknown key, an unknown
+    // plugin's section, an array of keys.
+    let errors = Config::parse(
+        "[server]\nadmin_token = \"hunter2-in-a-table\"\nbnid = \"x\"\n\
+         [plugins.ghost]\napi_keys = [\"hunter2-in-a-list\"]\npassword = 12345678\n",
+        &[],
+        &registry(),
+        "test.toml",
+    )
+    .unwrap_err();
+    let text = format!("{errors} {}", serde_json::to_string(&errors).unwrap());
+    for secret in ["hunter2", "12345678"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let server = errors
+        .issues
+        .iter()
+        .find(|issue| issue.pointer == "/server")
+        .expect("the unknown key");
+    assert_eq!(
+        server.found,
+        Some(json!({ "admin_token": "[redacted]", "bnid": "x" }))
     );
     assert_eq!(
         issue
@@ -592,5 +616,28 @@ fn environment_overrides_as_a_table() {
         "lots",
         "",
         Err("/server/body_limit: \"lots\" is not of type \"integer\""),
+    );
+}
+
+#[test]
+fn durations_must_be_positive_and_at_most_a_year_and_tokens_sendable() {
+    let issues = check(
+        "[server]\nheader_read_timeout = \"0s\"\nidle_timeout = \"400days\"\nready_cache = \"0s\"\n",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(
+        issues,
+        [
+            "/server/header_read_timeout: must be longer than zero",
+            "/server/idle_timeout: must be at most a year",
+        ]
+    );
+    let issues = check("", &[("PLEXICHAT_ADMIN_TOKEN", "s3cret-token\n")]).unwrap_err();
+    assert_eq!(
+        issues,
+        [
+            "/server/admin_token: the admin token must be visible ASCII without spaces (a trailing newline, say, could never be sent in an `Authorization` header)"
+        ]
     );
 }
