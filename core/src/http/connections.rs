@@ -8,7 +8,8 @@
 //!
 //! - a request head (request line and headers) that has begun must be complete within
 //!   `header_read_timeout`;
-//! - with no request in flight, a connection without traffic for `idle_timeout` is closed;
+//! - with no request in flight (a request is in flight until its response body is sent), a
+//!   connection without traffic for `idle_timeout` is closed;
 //! - at most `max_connections` are served at once; further clients wait in the listen backlog
 //!   (a rate-limited warning says so), and failing `accept` calls (out of file descriptors)
 //!   are logged, rate-limited, and retried after a pause instead of spinning;
@@ -27,7 +28,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::response::Response;
 use axum::routing::future::RouteFuture;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -406,7 +406,7 @@ struct Requests {
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for Requests {
-    type Response = Response;
+    type Response = hyper::Response<CountedBody>;
     type Error = Infallible;
     type Future = Counted;
 
@@ -415,13 +415,13 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Requests {
         self.activity.request_started();
         Counted {
             inner: self.router.clone().call(request.map(Body::new)),
-            _in_flight: InFlight(Arc::clone(&self.activity)),
+            in_flight: Some(InFlight(Arc::clone(&self.activity))),
         }
     }
 }
 
-/// Marks the end of a request however its future ends (answered, or dropped with the
-/// connection).
+/// Marks the end of a request however it ends: its response body fully sent, or dropped
+/// with the connection.
 struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
@@ -431,19 +431,57 @@ impl Drop for InFlight {
 }
 
 pin_project_lite::pin_project! {
-    /// The router's answer, counted in flight until it is ready.
+    /// The router's answer; the request stays in flight in its body.
     struct Counted {
         #[pin]
         inner: RouteFuture<Infallible>,
-        _in_flight: InFlight,
+        in_flight: Option<InFlight>,
     }
 }
 
 impl Future for Counted {
-    type Output = Result<Response, Infallible>;
+    type Output = Result<hyper::Response<CountedBody>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().inner.poll(cx)
+        let this = self.project();
+        let Poll::Ready(Ok(response)) = this.inner.poll(cx) else {
+            return Poll::Pending;
+        };
+        let in_flight = this.in_flight.take();
+        Poll::Ready(Ok(response.map(|inner| CountedBody {
+            inner,
+            _in_flight: in_flight,
+        })))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its request in flight until it is sent or dropped, so the
+    /// watchdog never closes a connection in the middle of a body.
+    struct CountedBody {
+        #[pin]
+        inner: Body,
+        _in_flight: Option<InFlight>,
+    }
+}
+
+impl hyper::body::Body for CountedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
