@@ -304,6 +304,25 @@ async fn a_disabled_plugin_loses_its_tasks_and_gets_them_back_when_enabled() {
     );
 }
 
+/// A request under way when its plugin is disabled finishes before the plugin's `stop`.
+#[tokio::test]
+async fn stop_waits_for_the_requests_under_way() {
+    let runtime = runtime("");
+    let app = std::sync::Arc::new(TestApp::new(runtime.clone()));
+    runtime.start().await;
+    let request = {
+        let app = std::sync::Arc::clone(&app);
+        tokio::spawn(async move { app.get("/fault/slow").await.0 })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    runtime.set_enabled("fault_base", false).await.unwrap();
+    assert_eq!(request.await.unwrap(), 200);
+    assert_eq!(
+        log(&runtime),
+        ["init fault_base", "slow request done", "stop fault_base"]
+    );
+}
+
 #[tokio::test]
 async fn routes_serve_only_after_init_and_stop_before_stop() {
     let runtime = runtime(STARTS_BOTH);

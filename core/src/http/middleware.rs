@@ -23,7 +23,7 @@ use serde_json::json;
 use tower::{Layer, Service};
 
 use crate::http::error::ApiError;
-use crate::runtime::state::Slot;
+use crate::runtime::state::{Busy, Slot};
 
 /// Gives every error answer without a JSON body one: `{"error": <its text or reason>}`,
 /// whether it comes from a plugin, from axum (405, extractor rejections) or from the layers
@@ -156,7 +156,7 @@ async fn json_body(response: Response, timeout: Duration) -> Response {
 }
 
 /// While a plugin is not running, its routes answer 503 naming why, without calling the
-/// handler: one atomic load per request.
+/// handler; a request it lets through is counted in flight until answered.
 #[derive(Debug, Clone)]
 pub(crate) struct RunningGateLayer {
     pub(crate) plugin: &'static str,
@@ -187,15 +187,18 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
+    type Future = Either<Ready<Result<Response, Infallible>>, Admitted<S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        if self.gate.slot.is_running() {
-            return Either::Right(self.inner.call(request));
+        if let Some(busy) = self.gate.slot.enter() {
+            return Either::Right(Admitted {
+                inner: self.inner.call(request),
+                _busy: busy,
+            });
         }
         let plugin = self.gate.plugin;
         let status = self.gate.slot.status();
@@ -204,5 +207,23 @@ where
         )
         .with_details(json!({ "plugin": plugin, "state": status }))
         .into_response())))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request the gate let through, counted in flight for its plugin until it is
+    /// answered, so that the plugin's `stop` waits for it.
+    pub(crate) struct Admitted<F> {
+        #[pin]
+        inner: F,
+        _busy: Busy,
+    }
+}
+
+impl<F: Future> Future for Admitted<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().inner.poll(cx)
     }
 }

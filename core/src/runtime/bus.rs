@@ -122,13 +122,15 @@ impl Runtime {
         };
         let erased: &(dyn Any + Send + Sync) = event;
         for subscriber in subscribers.iter() {
-            let delivered = match delivery {
-                Delivery::Running => subscriber.slot.is_running(),
-                Delivery::Only(plugins) => plugins.contains(subscriber.plugin),
+            // A handler of a running plugin is counted in flight, so its `stop` waits for it.
+            let _busy = match delivery {
+                Delivery::Running => match subscriber.slot.enter() {
+                    Some(busy) => Some(busy),
+                    None => continue,
+                },
+                Delivery::Only(plugins) if plugins.contains(subscriber.plugin) => None,
+                Delivery::Only(_) => continue,
             };
-            if !delivered {
-                continue;
-            }
             let outcome = if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 Err("skipped: the phase's time was up before this handler could run".to_string())
             } else {

@@ -8,7 +8,7 @@
 //! changes a slot.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -204,12 +204,27 @@ pub fn configured(
 }
 
 /// One plugin's live state. Only `runtime::transitions` writes it; the request path reads
-/// one atomic.
+/// one atomic and counts itself in flight.
 #[derive(Debug)]
 pub(crate) struct Slot {
     running: AtomicBool,
     wanted: AtomicBool,
     status: Mutex<PluginStatus>,
+    /// Requests and event handlers of this plugin under way; `stop` waits for them.
+    in_flight: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// A request or handler of a plugin under way; dropping it ends it.
+#[derive(Debug)]
+pub(crate) struct Busy(Arc<Slot>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 impl Slot {
@@ -218,11 +233,38 @@ impl Slot {
             running: AtomicBool::new(status == PluginStatus::Running),
             wanted: AtomicBool::new(wanted),
             status: Mutex::new(status),
+            in_flight: AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
         })
     }
 
     pub(crate) fn is_running(&self) -> bool {
         self.running.load(Ordering::Acquire)
+    }
+
+    /// Counts a request or handler in, if the plugin is running. The count goes up before
+    /// the state is read, and a stop clears the state before it reads the count, so either
+    /// the stop waits for this one or this one sees the stop.
+    pub(crate) fn enter(self: &Arc<Self>) -> Option<Busy> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let busy = Busy(Arc::clone(self));
+        self.running.load(Ordering::SeqCst).then_some(busy)
+    }
+
+    /// Waits until nothing of this plugin is under way, up to `timeout`; whether it is idle.
+    pub(crate) async fn wait_idle(&self, timeout: std::time::Duration) -> bool {
+        let idle = async {
+            loop {
+                let notified = self.idle.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.in_flight.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(timeout, idle).await.is_ok()
     }
 
     pub(crate) fn is_wanted(&self) -> bool {
@@ -246,7 +288,7 @@ impl Slot {
         // Routes stop serving before anything else happens to a stopping plugin, and start
         // serving only once its state says running.
         self.running
-            .store(status == PluginStatus::Running, Ordering::Release);
+            .store(status == PluginStatus::Running, Ordering::SeqCst);
         let changed = *current != status;
         *current = status;
         changed

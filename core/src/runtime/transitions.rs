@@ -296,6 +296,13 @@ impl Runtime {
     ) -> Vec<TaskStatus> {
         let slot = &self.inner.by_name[plugin.name].slot;
         slot.set(PluginStatus::Stopping, slot.is_wanted());
+        // Nothing new gets in now; what is under way finishes before `stop` runs.
+        if !slot.wait_idle(timeout).await {
+            tracing::warn!(
+                plugin = plugin.name,
+                "requests or event handlers still running after the phase timeout; stopping anyway"
+            );
+        }
         if let Some(hooks) = plugin.lifecycle {
             match self.run_hook(plugin, "stop", timeout, hooks.stop).await {
                 Ok(()) => tracing::debug!(plugin = plugin.name, "stopped"),
