@@ -211,8 +211,10 @@ async fn connection(
         // The watchdog below times heads and idle periods itself; hyper's own header timer
         // would also count the wait between requests as header time.
         .header_read_timeout(None)
-        .serve_connection(io, service)
-        .with_upgrades();
+        // No `with_upgrades()`: an upgraded stream (WebSockets, with issue 9) leaves the
+        // connection task, and with it the connection limit and the drain, unless its permit
+        // and a drain token travel with it; until then nothing is upgraded.
+        .serve_connection(io, service);
     tokio::pin!(connection);
     let mut draining = false;
     loop {
