@@ -221,7 +221,12 @@ pub(crate) struct Busy(Arc<Slot>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+        // Only a stop waits, and it clears `running` before it reads the count: if this load
+        // still sees `running`, the stop's read comes after this decrement and sees it, so
+        // the (locking) notification is needed only for a plugin that is stopping.
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
+            && !self.0.running.load(Ordering::SeqCst)
+        {
             self.0.idle.notify_waiters();
         }
     }
