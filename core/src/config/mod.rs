@@ -180,8 +180,7 @@ impl ConfigIssue {
         let mut problem = problem.into();
         let found = found.map(|value| {
             let mut secrets = Vec::new();
-            let inherited = pointer.split('/').any(is_secret_key);
-            let redacted = redact(&value, inherited, &mut secrets);
+            let redacted = redact(&value, is_secret_pointer(&pointer), &mut secrets);
             // Messages quote values in JSON (`"abc"`) or bare (`abc`): remove both forms of
             // every secret, longest first so that one secret inside another goes too.
             secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));

@@ -221,22 +221,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let router = app_with(&runtime, &options)?;
-    let about_to_start: BTreeSet<&'static str> = runtime
-        .registry()
-        .plugins()
-        .iter()
-        .map(|plugin| plugin.name)
-        .filter(|name| runtime.status(name) == Some(crate::runtime::state::PluginStatus::Stopped))
-        .collect();
+    // In start order for the event; as a set for the delivery.
     let starting = Starting {
         plugins: runtime
             .registry()
             .plugins()
             .iter()
             .map(|plugin| plugin.name)
-            .filter(|name| about_to_start.contains(name))
+            .filter(|name| {
+                runtime.status(name) == Some(crate::runtime::state::PluginStatus::Stopped)
+            })
             .collect(),
     };
+    let about_to_start: BTreeSet<&'static str> = starting.plugins.iter().copied().collect();
     runtime
         .dispatch(
             &starting,

@@ -42,6 +42,16 @@ pub struct NotReady {
 /// When a plugin's `ready` hook ran, and what it said.
 type Checked = (Instant, Result<(), String>);
 
+impl NotReady {
+    /// Why nothing is ready before `start` has run every `init`.
+    fn starting() -> NotReady {
+        NotReady {
+            state: "starting",
+            reason: "starting: plugins are still initialising".to_string(),
+        }
+    }
+}
+
 /// The cached results and the single-flight lock.
 #[derive(Debug)]
 pub(super) struct Cache {
@@ -87,13 +97,9 @@ impl Runtime {
     /// running and passes its `ready` hook; 503 material otherwise.
     pub async fn readiness(&self) -> Readiness {
         if !self.inner.readiness.started.load(Ordering::Acquire) {
-            let starting = NotReady {
-                state: "starting",
-                reason: "starting: plugins are still initialising".to_string(),
-            };
             return Readiness {
                 ready: false,
-                plugins: BTreeMap::from([("*", starting)]),
+                plugins: BTreeMap::from([("*", NotReady::starting())]),
             };
         }
         let wanted: Vec<&'static PluginDescriptor> = self
@@ -114,10 +120,7 @@ impl Runtime {
     pub async fn plugin_readiness(&self, plugin: &str) -> Option<Result<(), NotReady>> {
         let descriptor = self.registry().plugin(plugin)?;
         if !self.inner.readiness.started.load(Ordering::Acquire) {
-            return Some(Err(NotReady {
-                state: "starting",
-                reason: "starting: plugins are still initialising".to_string(),
-            }));
+            return Some(Err(NotReady::starting()));
         }
         let mut problems = self.not_ready(&[descriptor]).await;
         Some(match problems.pop_first() {
