@@ -425,10 +425,22 @@ fn write_registrations(
             route.method, route.path, route.handler
         )?;
     }
-    for handler in &info.event_handlers {
+    // The Rust type is what an author writes to subscribe; the name is what logs show.
+    for event in &info.events {
         writeln!(
             out,
-            "{indent}event  {} -> {} (priority {})",
+            "{indent}event  {} (type {})",
+            event.name, event.rust_type
+        )?;
+    }
+    for handler in &info.event_handlers {
+        let rust_type = handler
+            .event_type
+            .map(|ty| format!(" (type {ty})"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{indent}on     {}{rust_type} -> {} (priority {})",
             handler.event, handler.handler, handler.priority
         )?;
     }

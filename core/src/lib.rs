@@ -25,14 +25,14 @@ extern crate self as plexichat;
 
 // Layers, lowest first; a lower one never imports a higher one (a tidy test in
 // `tests/it/tidy.rs` holds this): `abi` (descriptors, slices, traits) → `registry` → `config`
-// → `runtime` and `storage` → `http`. This file sits on top and only re-exports.
+// → `runtime` and `storage` → `web`. This file sits on top and only re-exports.
 mod abi;
 pub mod config;
-mod http;
 pub mod registry;
 pub mod runtime;
 mod storage;
 pub mod testing;
+mod web;
 
 /// The files the server keeps: its private data folder and the admin token in it.
 pub use storage::data_dir;
@@ -48,29 +48,62 @@ pub mod lifecycle {
 }
 pub use abi::{plugin, route};
 pub use config::secret;
-pub use http::{error, extract};
+pub use web::error;
 /// The HTTP server: the application router, `serve`, and its options.
 pub mod server {
-    pub use crate::http::{
+    pub use crate::web::{
         LOG_TARGET, ServerError, ServerOptions, app, app_with, serve, shutdown_signal,
     };
 }
 pub use runtime::{info, state};
 
-/// Re-exported for plugins that need more of axum than the prelude gives.
+/// What a `#[route]` handler can take as arguments.
+///
+/// The plugin extractors (`PluginState`, `PluginConfig`, `Events`), the input extractors
+/// (`Json`, `Query`, `Path`: axum's, with JSON error bodies), the raw request pieces, and
+/// WebSockets (`ws::WebSocketUpgrade`). Any other axum extractor works too, through
+/// [`axum`]; these are the ones the guide documents.
+pub mod extract {
+    pub use crate::web::extract::{Events, PluginConfig, PluginState};
+    pub use crate::web::input::{Json, JsonRejection, Path, Query};
+    pub use axum::body::{Body, Bytes};
+    /// WebSockets: take `WebSocketUpgrade` in a route and return
+    /// `upgrade.on_upgrade(|socket| async move { .. })`; see the plugin guide.
+    pub use axum::extract::ws;
+    pub use axum::extract::{ConnectInfo, MatchedPath, OriginalUri, RawQuery, Request};
+}
+/// The HTTP vocabulary: headers, methods, status codes, URIs.
+pub mod http {
+    pub use axum::http::{
+        Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header,
+    };
+}
+/// What a `#[route]` handler can return: anything that is [`IntoResponse`](response::IntoResponse).
+pub mod response {
+    pub use crate::web::error::ApiError;
+    pub use crate::web::input::Json;
+    pub use axum::response::{
+        AppendHeaders, ErrorResponse, Html, IntoResponse, IntoResponseParts, NoContent, Redirect,
+        Response, Result, sse,
+    };
+}
+
+/// Re-exported for plugins that need more of axum than the facade names; the guide's
+/// examples never need it.
 pub use axum;
 pub use error::ApiError;
 pub use event::{ConfigChanged, ConfigChanging, Event, Shutdown, Starting, Startup, Stopped};
 pub use extract::{Events, PluginConfig, PluginState};
 pub use lifecycle::{BoxError, Lifecycle, PluginContext, TaskContext};
-pub use plexichat_macros::{config, event, on_event, plugin, route};
+pub use plexichat_macros::{config, debug_handler, event, on_event, payload, plugin, route};
 pub use plugin::{Plugin, PluginDescriptor, PluginType};
 pub use registry::{Registry, RegistryError, RegistryErrors};
 pub use runtime::{DispatchReport, Runtime};
 /// Re-exported for `#[config]` types (`#[schemars(range(min = 1))]` and friends).
 pub use schemars;
 pub use secret::Secret;
-/// Re-exported so that plugins need no direct serde dependency (`#[serde(crate = "plexichat::serde")]`).
+/// Re-exported for `#[payload]` and `#[config]` types' `#[serde(...)]` attributes; plugins
+/// derive through those two and need no serde dependency of their own.
 pub use serde;
 /// Re-exported so that plugins build JSON with the same version the framework serialises with.
 pub use serde_json;
@@ -86,14 +119,14 @@ pub use abi::expansion::VERSION;
 
 /// What a plugin crate usually needs: `use plexichat::prelude::*;`.
 pub mod prelude {
-    pub use crate::axum::Json;
-    pub use crate::axum::extract::{Path, Query};
-    pub use crate::axum::http::StatusCode;
+    pub use crate::extract::{Json, Path, Query};
+    pub use crate::http::StatusCode;
+    pub use crate::response::IntoResponse;
     pub use crate::serde_json::{Value, json};
     pub use crate::{
         ApiError, BoxError, ConfigChanged, ConfigChanging, Event, Events, Lifecycle, PluginConfig,
         PluginContext, PluginState, Shutdown, Starting, Startup, Stopped, TaskContext, config,
-        event, on_event, plugin, route,
+        event, on_event, payload, plugin, route,
     };
 }
 
@@ -104,18 +137,22 @@ pub mod __private {
     pub use crate::__plexichat_register as register;
     pub use crate::abi::config_spec::{ConfigSpec, defaults_of, parse_as, schema_of};
     pub use crate::abi::event::{
-        Event, EventHandlerDescriptor, HandlerFn, HandlerFuture, HandlerOutcome,
+        Event, EventDescriptor, EventHandlerDescriptor, HandlerFn, HandlerFuture, HandlerOutcome,
     };
     pub use crate::abi::expansion::*;
     pub use crate::abi::hooks::{HooksOf, LifecycleHooks};
     pub use crate::abi::plugin::{Configurable, Plugin, PluginDescriptor, PluginType, UiPage};
     pub use crate::abi::route::{Method, RouteDescriptor, method_router};
     #[cfg(not(feature = "inventory"))]
-    pub use crate::abi::slices::{PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES};
+    pub use crate::abi::slices::{
+        PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
+    };
     pub use crate::runtime::Runtime;
+    pub use crate::web::debug::{check_argument, check_last_argument, check_response, check_send};
 
     /// What a `#[route]`'s descriptor builds: the handler with the runtime as router state.
     pub type MethodRouter = axum::routing::MethodRouter<Runtime>;
+    pub use axum;
     #[cfg(feature = "inventory")]
     pub use inventory;
     pub use linkme;

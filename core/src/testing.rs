@@ -3,20 +3,38 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! let app = plexichat::testing::TestApp::linked().await;
+//! use plexichat::testing::TestApp;
+//! use plexichat::serde_json::json;
+//!
+//! let app = TestApp::linked().await;
 //! let (status, body) = app.get("/health").await;
 //! assert_eq!(status, 200);
 //! assert_eq!(body["status"], "ok");
+//!
+//! // An admin token (and, with plexichat's `validation` feature, a configuration:
+//! // `.config(toml)`), and requests with JSON bodies and headers.
+//! let app = TestApp::builder()
+//!     .admin_token("test-token-0123456789")
+//!     .start()
+//!     .await;
+//! let (status, _) = app.post("/api/v1/admin/config/reload", json!({})).await;
+//! assert_eq!(status, 401);
+//! let (status, _) = app.request("POST", "/api/v1/admin/config/reload").admin().send().await;
+//! assert_ne!(status, 401);
 //! # }
 //! ```
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use http_body_util::BodyExt;
+use serde::Serialize;
 use serde_json::Value;
 use tower::ServiceExt;
 
+use crate::abi::plugin::Configurable;
+use crate::config::Config;
+use crate::config::secret::Secret;
 use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::server;
@@ -27,6 +45,7 @@ pub struct TestApp {
     /// The runtime, for publishing events or reaching plugin state directly.
     pub runtime: Runtime,
     router: Router,
+    admin_token: Option<Secret>,
 }
 
 impl TestApp {
@@ -50,36 +69,35 @@ impl TestApp {
     /// Builds the app with non-default limits.
     pub fn with_options(runtime: Runtime, options: &server::ServerOptions) -> TestApp {
         let router = server::app_with(&runtime, options).unwrap_or_else(|error| panic!("{error}"));
-        TestApp { runtime, router }
+        TestApp {
+            runtime,
+            router,
+            admin_token: options.admin_token.clone(),
+        }
+    }
+
+    /// Starts building an app with a configuration and an admin token; see [`TestAppBuilder`].
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
     }
 
     /// `GET path`; returns the status and the body parsed as JSON (`Null` when empty).
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.request("GET", path, None).await
+        self.request("GET", path).send().await
     }
 
-    /// `POST path` with an optional JSON body.
-    pub async fn post(&self, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.request("POST", path, body).await
+    /// `POST path` with `body`: `json!({..})`, `()` for none, or a [`TestBody`].
+    pub async fn post(&self, path: &str, body: impl Into<TestBody>) -> (StatusCode, Value) {
+        self.request("POST", path).body(body).send().await
     }
 
-    /// Any method, optional JSON body.
-    pub async fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = Request::builder().method(method).uri(path);
-        let body = match body {
-            Some(json) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Body::from(json.to_string())
-            }
-            None => Body::empty(),
-        };
-        self.send(request.body(body).expect("valid test request"))
-            .await
+    /// A request to build: `app.request("PUT", "/x").json(&item).header("x-a", "b").send()`.
+    pub fn request<'a>(&'a self, method: &str, path: &str) -> TestRequest<'a> {
+        TestRequest {
+            app: self,
+            builder: Request::builder().method(method).uri(path),
+            body: TestBody::empty(),
+        }
     }
 
     /// Sends a request and returns the whole response, headers included.
@@ -108,5 +126,184 @@ impl TestApp {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         (status, json)
+    }
+}
+
+/// A request body for [`TestApp::post`] and [`TestRequest::body`].
+#[derive(Debug, Clone)]
+pub struct TestBody {
+    content_type: Option<&'static str>,
+    bytes: Vec<u8>,
+}
+
+impl TestBody {
+    /// No body.
+    pub fn empty() -> TestBody {
+        TestBody {
+            content_type: None,
+            bytes: Vec::new(),
+        }
+    }
+
+    /// `value` as JSON, with `Content-Type: application/json`.
+    pub fn json(value: &impl Serialize) -> TestBody {
+        TestBody {
+            content_type: Some("application/json"),
+            bytes: serde_json::to_vec(value).expect("a test body serialises"),
+        }
+    }
+
+    /// Raw bytes with the given content type (or none), to test what clients get wrong.
+    pub fn raw(content_type: Option<&'static str>, bytes: impl Into<Vec<u8>>) -> TestBody {
+        TestBody {
+            content_type,
+            bytes: bytes.into(),
+        }
+    }
+}
+
+impl From<Value> for TestBody {
+    fn from(value: Value) -> TestBody {
+        TestBody::json(&value)
+    }
+}
+
+impl From<()> for TestBody {
+    fn from((): ()) -> TestBody {
+        TestBody::empty()
+    }
+}
+
+/// A request being built by [`TestApp::request`].
+#[derive(Debug)]
+#[must_use = "a request does nothing until `.send().await`"]
+pub struct TestRequest<'a> {
+    app: &'a TestApp,
+    builder: axum::http::request::Builder,
+    body: TestBody,
+}
+
+impl TestRequest<'_> {
+    /// Sets a header; panics on a name or value that HTTP does not allow.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        let name = HeaderName::try_from(name).expect("a valid header name");
+        let value = HeaderValue::try_from(value).expect("a valid header value");
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
+    /// `Authorization: Bearer <token>`.
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    /// The app's admin token as the bearer; panics when the app was built without one.
+    pub fn admin(self) -> Self {
+        let token = self.app.admin_token.clone().expect(
+            "the app has no admin token: build it with `TestApp::builder().admin_token(..)`",
+        );
+        self.bearer(token.expose())
+    }
+
+    /// `value` as a JSON body.
+    pub fn json(self, value: &impl Serialize) -> Self {
+        self.body(TestBody::json(value))
+    }
+
+    /// Any body: `json!({..})`, `()` or a [`TestBody`].
+    pub fn body(mut self, body: impl Into<TestBody>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends it; returns the status and the body parsed as JSON (a string when it is not).
+    pub async fn send(self) -> (StatusCode, Value) {
+        let app = self.app;
+        app.send(self.build()).await
+    }
+
+    /// Sends it and returns the whole response, headers included.
+    pub async fn send_raw(self) -> axum::response::Response {
+        let app = self.app;
+        app.send_raw(self.build()).await
+    }
+
+    fn build(self) -> Request<Body> {
+        let mut builder = self.builder;
+        if let Some(content_type) = self.body.content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        builder
+            .body(Body::from(self.body.bytes))
+            .expect("a valid test request")
+    }
+}
+
+/// Builds a started [`TestApp`] from the linked plugins with a configuration and an admin
+/// token: `TestApp::builder().config(toml).plugin_config::<MyPlugin>(cfg).admin_token(t)`.
+#[derive(Debug, Default)]
+pub struct TestAppBuilder {
+    text: String,
+    sections: Vec<(&'static str, toml::Value)>,
+    admin_token: Option<Secret>,
+}
+
+impl TestAppBuilder {
+    /// The configuration file's text, TOML, as an operator would write it.
+    ///
+    /// Checking a configuration needs plexichat's `validation` feature; a plugin crate
+    /// turns it on for its tests only: `plexichat = { workspace = true, features =
+    /// ["validation"] }` under `[dev-dependencies]`.
+    pub fn config(mut self, toml: &str) -> Self {
+        self.text = toml.to_string();
+        self
+    }
+
+    /// Plugin `P`'s section as a typed value; replaces that section of [`config`](Self::config).
+    pub fn plugin_config<P: Configurable>(mut self, config: P::Config) -> Self
+    where
+        P::Config: Serialize,
+    {
+        let value = toml::Value::try_from(&config)
+            .unwrap_or_else(|error| panic!("`{}`'s configuration as TOML: {error}", P::NAME));
+        self.sections.push((P::NAME, value));
+        self
+    }
+
+    /// The bearer token of `/api/v1/admin/*`; [`TestRequest::admin`] sends it.
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.admin_token = Some(Secret::new(token));
+        self
+    }
+
+    /// Validates the configuration (panicking with every problem, as `config check` would
+    /// print them) and starts every plugin (panicking with any `init` failure).
+    pub async fn start(self) -> TestApp {
+        let registry = Registry::linked().unwrap_or_else(|errors| panic!("{errors}"));
+        let mut table: toml::Table = self
+            .text
+            .parse()
+            .unwrap_or_else(|error| panic!("the test configuration is not TOML: {error}"));
+        if !self.sections.is_empty() {
+            let plugins = table
+                .entry("plugins")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(plugins) = plugins else {
+                panic!("`plugins` in the test configuration is not a table");
+            };
+            for (name, value) in self.sections {
+                plugins.insert(name.to_string(), value);
+            }
+        }
+        let config = Config::parse(&table.to_string(), &[], &registry, "test configuration")
+            .unwrap_or_else(|errors| panic!("invalid test configuration:\n{errors}"));
+        let options = server::ServerOptions {
+            admin_token: self.admin_token,
+            ..server::ServerOptions::from(&config.server)
+        };
+        let app = TestApp::with_options(Runtime::with_config(registry, config), &options);
+        let failures = app.runtime.start().await;
+        assert!(failures.is_empty(), "plugins failed to start: {failures:?}");
+        app
     }
 }

@@ -262,6 +262,17 @@ pub(crate) fn crate_name() -> TokenStream {
     quote::quote!(::core::env!("CARGO_CRATE_NAME"))
 }
 
+/// A number that stands for the crate being compiled, as `Crate<ID>` in generated code: FNV-1a
+/// of its name. Cargo sets `CARGO_CRATE_NAME` for every rustc run (doc tests and trybuild
+/// included), and every expansion in one crate reads the same value; a crate compiled without
+/// cargo gets the hash of the empty name, the same in all its expansions.
+pub(crate) fn crate_id() -> u64 {
+    let name = std::env::var("CARGO_CRATE_NAME").unwrap_or_default();
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// `::core::concat!(file!(), ":", line!())` at the given span, for messages at run time.
 pub(crate) fn location(span: Span) -> TokenStream {
     quote::quote_spanned! {span=>

@@ -112,8 +112,26 @@ fn with_event_impl(item: &TokenStream, ident: &Ident, name: &TokenStream) -> Tok
 }
 
 fn generate(item: &TokenStream, event: &Event) -> TokenStream {
-    let name = &event.name;
-    with_event_impl(item, &event.ident, &quote!(#name))
+    let Event { ident, name } = event;
+    let with_impl = with_event_impl(item, ident, &quote!(#name));
+    let type_name = ident.to_string();
+    let crate_name = args::crate_name();
+    let location = args::location(ident.span());
+    // Registered so that listings can say which Rust type carries which name.
+    quote! {
+        #with_impl
+
+        ::plexichat::__private::register!(
+            PLEXICHAT_EVENTS,
+            ::plexichat::__private::EventDescriptor,
+            ::plexichat::__private::EventDescriptor {
+                name: #name,
+                type_name: ::core::concat!(::core::module_path!(), "::", #type_name),
+                crate_name: #crate_name,
+                location: #location,
+            }
+        );
+    }
 }
 
 /// What `#[event]` emits when it has a mistake: the errors, and, when the item is a plain

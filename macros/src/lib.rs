@@ -9,8 +9,10 @@
 
 mod args;
 mod config;
+mod debug_handler;
 mod event;
 mod on_event;
+mod payload;
 mod plugin;
 mod route;
 #[cfg(test)]
@@ -48,6 +50,21 @@ pub fn on_event(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn event(args: TokenStream, item: TokenStream) -> TokenStream {
     event::expand(args.into(), item.into()).into()
+}
+
+/// Makes a struct or enum a request or response body: derives `Serialize`, `Deserialize` and
+/// `JsonSchema` through the facade. `#[payload(request)]` derives only `Deserialize` (and the
+/// schema), `#[payload(response)]` only `Serialize`. `#[serde(...)]` attributes work as usual.
+#[proc_macro_attribute]
+pub fn payload(args: TokenStream, item: TokenStream) -> TokenStream {
+    payload::expand(args.into(), item.into()).into()
+}
+
+/// Checks a route handler's arguments, return type and future one by one, each at its own
+/// span: put it under `#[route]` when rustc says the function "is not a handler".
+#[proc_macro_attribute]
+pub fn debug_handler(args: TokenStream, item: TokenStream) -> TokenStream {
+    debug_handler::expand(args.into(), item.into()).into()
 }
 
 /// Makes a struct a plugin configuration section: derives `Serialize`, `Deserialize` and

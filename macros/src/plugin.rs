@@ -580,6 +580,24 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
     let dependencies = manifest.dependencies.iter().map(|path| {
         quote_spanned! {path.span()=> <#path as ::plexichat::__private::Plugin>::NAME }
     });
+    // `P: DependsOn<Q>` for itself and each dependency, and `Crate<ID>: CratePlugin<P>`, so
+    // that a route in this crate taking `PluginState<Q>` compiles only when `Q` is one of
+    // them. A path written twice, or naming the plugin itself, gets one impl (two would
+    // conflict); the registry reports those manifests on its own terms.
+    let crate_id = proc_macro2::Literal::u64_unsuffixed(args::crate_id());
+    let mut seen = vec![quote!(#ident).to_string()];
+    let depends_on = manifest.dependencies.iter().filter_map(|path| {
+        let text = quote!(#path).to_string();
+        if seen.contains(&text) {
+            return None;
+        }
+        seen.push(text);
+        Some(quote_spanned! {path.span()=>
+            #[automatically_derived]
+            impl ::plexichat::__private::DependsOn<#path> for #ident {}
+        })
+    });
+    let depends_on: Vec<TokenStream> = depends_on.collect();
     let ui_pages = manifest.ui_pages.iter().map(|page| {
         let (page_name, path, title) = (&page.name, &page.path, &page.title);
         let description = or_text(&page.description, "");
@@ -641,6 +659,15 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
             impl ::plexichat::__private::Plugin for #ident {
                 const NAME: &'static ::core::primitive::str = #name;
             }
+
+            #[automatically_derived]
+            impl ::plexichat::__private::CratePlugin<#ident>
+                for ::plexichat::__private::Crate<#crate_id>
+            {
+            }
+            #[automatically_derived]
+            impl ::plexichat::__private::DependsOn<#ident> for #ident {}
+            #(#depends_on)*
 
             #name_check
             #default_prefix

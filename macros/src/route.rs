@@ -6,6 +6,7 @@
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
 use syn::{Ident, LitStr, Token};
 
 use crate::args;
@@ -107,10 +108,21 @@ fn generate(item: &TokenStream, route: &Route) -> TokenStream {
     let make = quote_spanned! {ident.span()=>
         ::plexichat::__private::method_router(::plexichat::__private::Method::#variant, #ident)
     };
+    let crate_id = proc_macro2::Literal::u64_unsuffixed(args::crate_id());
+    // One check per other plugin the handler reaches into: it must be a declared dependency,
+    // else it may be stopped (503 at best) while this plugin serves. Spanned at the type the
+    // user wrote, where the error belongs.
+    let dependency_checks = used_plugins(&function.sig).into_iter().map(|used| {
+        quote_spanned! {used.span()=>
+            const _: () = ::plexichat::__private::may_use::<#crate_id, #used, _>();
+        }
+    });
     quote! {
         #item
 
         const _: () = {
+            #(#dependency_checks)*
+
             fn make() -> ::plexichat::__private::MethodRouter {
                 #make
             }
@@ -129,6 +141,37 @@ fn generate(item: &TokenStream, route: &Route) -> TokenStream {
             );
         };
     }
+}
+
+/// The plugin types named by the handler's `PluginState<P>` and `PluginConfig<P>` arguments.
+///
+/// Matched by the last path segment, as written, since a macro sees no types: a type alias
+/// hides an argument from the check (the plugin guide says so), and an unrelated type of the
+/// author's own called `PluginState` would be checked too.
+fn used_plugins(sig: &syn::Signature) -> Vec<&syn::Type> {
+    sig.inputs
+        .iter()
+        .filter_map(|input| match input {
+            syn::FnArg::Typed(typed) => Some(&*typed.ty),
+            syn::FnArg::Receiver(_) => None,
+        })
+        .filter_map(|ty| {
+            let syn::Type::Path(path) = ty else {
+                return None;
+            };
+            let last = path.path.segments.last()?;
+            if last.ident != "PluginState" && last.ident != "PluginConfig" {
+                return None;
+            }
+            let syn::PathArguments::AngleBracketed(generics) = &last.arguments else {
+                return None;
+            };
+            match generics.args.first() {
+                Some(syn::GenericArgument::Type(used)) if generics.args.len() == 1 => Some(used),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 fn method(method: &Ident) -> syn::Result<Ident> {

@@ -134,3 +134,36 @@ impl<E: fmt::Display> HandlerOutcome for Result<(), E> {
         self.map_err(|error| error.to_string())
     }
 }
+
+/// One `#[event]` declaration: the stable name, the Rust type behind it and where it was
+/// declared, so that listings can tell an author which type to subscribe to.
+#[derive(Debug)]
+pub struct EventDescriptor {
+    /// The event's [`Event::NAME`].
+    pub name: &'static str,
+    /// The full Rust path of the type, e.g. `my_awesome_plugin::ActionCompleted`.
+    pub type_name: &'static str,
+    /// Crate that declared it; the event belongs to that crate's plugin, if it has one.
+    pub crate_name: &'static str,
+    /// Source location, for messages.
+    pub location: &'static str,
+}
+
+/// Registers the core lifecycle events like `#[event]` registers a plugin's.
+macro_rules! core_events {
+    ($($ty:ty),* $(,)?) => {$(
+        crate::__plexichat_register!(
+            PLEXICHAT_EVENTS,
+            crate::abi::event::EventDescriptor,
+            crate::abi::event::EventDescriptor {
+                name: <$ty as crate::abi::event::Event>::NAME,
+                type_name: ::core::concat!("plexichat::event::", ::core::stringify!($ty)),
+                crate_name: "plexichat",
+                location: ::core::concat!(::core::file!(), ":", ::core::line!()),
+            }
+        );
+    )*};
+}
+pub(crate) use core_events;
+
+core_events!(Starting, Startup, Shutdown, Stopped);

@@ -162,3 +162,34 @@ mod tests {
         assert_eq!(std::str::from_utf8(&BYTES), Ok("/api/v1/my-awesome-plugin"));
     }
 }
+
+/// Stands for one crate at the type level: `ID` is a hash of its name, computed by the
+/// macros. `#[plugin]` implements [`CratePlugin`] for its crate's `Crate`, which is how a
+/// `#[route]` elsewhere in the crate finds the plugin it belongs to without naming it.
+pub struct Crate<const ID: u64>;
+
+/// Implemented by `#[plugin]` for `Crate<hash of the crate's name>` with the plugin's type.
+#[diagnostic::on_unimplemented(
+    message = "this crate declares no `#[plugin]`, so its routes cannot use a plugin's state",
+    label = "used here",
+    note = "declare the crate's plugin with `#[plexichat::plugin]` on a struct"
+)]
+pub trait CratePlugin<P> {}
+
+/// `P: DependsOn<Q>`: plugin `P` may use `Q`'s state and configuration, because `Q` is `P`
+/// itself or one of its declared dependencies (which start before it and stop after it).
+#[diagnostic::on_unimplemented(
+    message = "plugin `{Self}` uses `{Q}` but does not declare it in `dependencies`",
+    label = "`{Q}` is not a dependency of `{Self}`",
+    note = "add it to the manifest: `#[plugin(dependencies = [{Q}])]`; only a dependency is sure to be running (it starts first and stops last) while this plugin serves"
+)]
+pub trait DependsOn<Q> {}
+
+/// Compiles only when the plugin of the crate with hash `ID` may use plugin `Q`: what a
+/// `#[route]` emits for each `PluginState<Q>` or `PluginConfig<Q>` argument.
+pub const fn may_use<const ID: u64, Q, P>()
+where
+    Crate<ID>: CratePlugin<P>,
+    P: DependsOn<Q>,
+{
+}

@@ -1,9 +1,9 @@
-//! The only distributed slices in the program: every `#[plugin]`, `#[route]` and
+//! The only distributed slices in the program: every `#[plugin]`, `#[route]`, `#[event]` and
 //! `#[on_event]` registers its descriptor here, through linkme's link sections or, with the
 //! `inventory` feature, inventory's constructors. Neither orders nor de-duplicates what it
 //! collects; the registry does.
 
-use crate::abi::event::EventHandlerDescriptor;
+use crate::abi::event::{EventDescriptor, EventHandlerDescriptor};
 use crate::abi::plugin::PluginDescriptor;
 use crate::abi::route::RouteDescriptor;
 
@@ -23,6 +23,10 @@ mod backend {
     #[linkme::distributed_slice]
     pub static PLEXICHAT_EVENT_HANDLERS: [EventHandlerDescriptor];
 
+    /// Every `#[event]` in the program, and the core's own events.
+    #[linkme::distributed_slice]
+    pub static PLEXICHAT_EVENTS: [EventDescriptor];
+
     pub(crate) fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
         PLEXICHAT_PLUGINS.iter()
     }
@@ -31,6 +35,9 @@ mod backend {
     }
     pub(crate) fn handlers() -> impl Iterator<Item = &'static EventHandlerDescriptor> {
         PLEXICHAT_EVENT_HANDLERS.iter()
+    }
+    pub(crate) fn events() -> impl Iterator<Item = &'static EventDescriptor> {
+        PLEXICHAT_EVENTS.iter()
     }
 
     /// Adds one element to a slice; generated code reaches it as
@@ -42,7 +49,6 @@ mod backend {
             const _: () = {
                 #[::plexichat::__private::linkme::distributed_slice(::plexichat::__private::$slice)]
                 #[linkme(crate = ::plexichat::__private::linkme)]
-                #[automatically_derived]
                 static ELEMENT: $ty = $value;
             };
         };
@@ -56,6 +62,7 @@ mod backend {
     inventory::collect!(PluginDescriptor);
     inventory::collect!(RouteDescriptor);
     inventory::collect!(EventHandlerDescriptor);
+    inventory::collect!(EventDescriptor);
 
     pub(crate) fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
         inventory::iter::<PluginDescriptor>.into_iter()
@@ -65,6 +72,9 @@ mod backend {
     }
     pub(crate) fn handlers() -> impl Iterator<Item = &'static EventHandlerDescriptor> {
         inventory::iter::<EventHandlerDescriptor>.into_iter()
+    }
+    pub(crate) fn events() -> impl Iterator<Item = &'static EventDescriptor> {
+        inventory::iter::<EventDescriptor>.into_iter()
     }
 
     /// Adds one element to a collection; generated code reaches it as
@@ -79,5 +89,7 @@ mod backend {
 }
 
 #[cfg(not(feature = "inventory"))]
-pub use backend::{PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES};
-pub(crate) use backend::{handlers, plugins, routes};
+pub use backend::{
+    PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
+};
+pub(crate) use backend::{events, handlers, plugins, routes};

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
-use crate::abi::event::EventHandlerDescriptor;
+use crate::abi::event::{EventDescriptor, EventHandlerDescriptor};
 use crate::abi::plugin::PluginDescriptor;
 use crate::abi::route::{Method, RouteDescriptor};
 
@@ -74,6 +74,16 @@ pub enum RegistryError {
     DependencyCycle {
         /// The plugins on the cycle, the first repeated at the end.
         cycle: Vec<&'static str>,
+    },
+    /// Two event types registered the same name; subscribers could not tell them apart.
+    #[error("duplicate event name `{name}`: declared by `{first}` and by `{second}`")]
+    DuplicateEvent {
+        /// The contested name.
+        name: &'static str,
+        /// First type, with its location.
+        first: String,
+        /// Second type, with its location.
+        second: String,
     },
     /// A route or handler lives in a crate that declares no plugin.
     #[error(
@@ -169,6 +179,30 @@ pub struct ResolvedHandler {
     pub descriptor: &'static EventHandlerDescriptor,
 }
 
+/// An event type with the plugin that declared it resolved.
+#[derive(Debug)]
+pub struct ResolvedEvent {
+    /// The plugin of the declaring crate; `None` for the core's events and for events
+    /// declared in a crate that is not a plugin (a shared types crate).
+    pub plugin: Option<&'static str>,
+    /// The registration.
+    pub descriptor: &'static EventDescriptor,
+}
+
+/// Everything the slices collected, before any check: what [`Registry::from_registrations`]
+/// takes. Tests build one by hand; `Default` leaves the kinds they do not care about empty.
+#[derive(Debug, Default)]
+pub struct Registrations {
+    /// `#[plugin]` declarations.
+    pub plugins: Vec<&'static PluginDescriptor>,
+    /// `#[route]` handlers.
+    pub routes: Vec<&'static RouteDescriptor>,
+    /// `#[on_event]` handlers.
+    pub handlers: Vec<&'static EventHandlerDescriptor>,
+    /// `#[event]` types.
+    pub events: Vec<&'static EventDescriptor>,
+}
+
 /// The checked, ordered set of everything compiled in.
 #[derive(Debug)]
 pub struct Registry {
@@ -179,24 +213,43 @@ pub struct Registry {
     routes: Vec<ResolvedRoute>,
     /// Handlers by event name, then descending priority, then plugin and handler name.
     handlers: Vec<ResolvedHandler>,
+    /// Event types by name.
+    events: Vec<ResolvedEvent>,
 }
 
 impl Registry {
     /// Checks and orders everything linked into this program.
     pub fn linked() -> Result<Self, RegistryErrors> {
-        Self::from_parts(
-            backend::plugins().collect(),
-            backend::routes().collect(),
-            backend::handlers().collect(),
-        )
+        Self::from_registrations(Registrations {
+            plugins: backend::plugins().collect(),
+            routes: backend::routes().collect(),
+            handlers: backend::handlers().collect(),
+            events: backend::events().collect(),
+        })
     }
 
-    /// Checks and orders an explicit set of registrations (tests build registries this way).
+    /// Checks and orders plugins, routes and handlers given explicitly, with no event types.
     pub fn from_parts(
-        mut plugins: Vec<&'static PluginDescriptor>,
+        plugins: Vec<&'static PluginDescriptor>,
         routes: Vec<&'static RouteDescriptor>,
         handlers: Vec<&'static EventHandlerDescriptor>,
     ) -> Result<Self, RegistryErrors> {
+        Self::from_registrations(Registrations {
+            plugins,
+            routes,
+            handlers,
+            events: Vec::new(),
+        })
+    }
+
+    /// Checks and orders an explicit set of registrations (tests build registries this way).
+    pub fn from_registrations(registrations: Registrations) -> Result<Self, RegistryErrors> {
+        let Registrations {
+            mut plugins,
+            routes,
+            handlers,
+            mut events,
+        } = registrations;
         let mut errors = Vec::new();
         // Link order is unspecified, so every listing and check works on sorted input.
         plugins.sort_by_key(|plugin| (plugin.name, plugin.type_name));
@@ -332,6 +385,29 @@ impl Registry {
             key(a).cmp(&key(b))
         });
 
+        events.sort_by_key(|event| (event.name, event.type_name));
+        let mut resolved_events: Vec<ResolvedEvent> = Vec::with_capacity(events.len());
+        for event in events {
+            match resolved_events.last() {
+                // inventory may collect one registration twice when a crate is linked twice;
+                // the same type is the same event.
+                Some(last) if last.descriptor.type_name == event.type_name => continue,
+                Some(last) if last.descriptor.name == event.name => {
+                    errors.push(RegistryError::DuplicateEvent {
+                        name: event.name,
+                        first: describe_event(last.descriptor),
+                        second: describe_event(event),
+                    });
+                    continue;
+                }
+                _ => {}
+            }
+            resolved_events.push(ResolvedEvent {
+                plugin: by_crate.get(event.crate_name).map(|plugin| plugin.name),
+                descriptor: event,
+            });
+        }
+
         if !errors.is_empty() {
             return Err(RegistryErrors(errors));
         }
@@ -345,6 +421,7 @@ impl Registry {
             by_name,
             routes: resolved_routes,
             handlers: resolved_handlers,
+            events: resolved_events,
         })
     }
 
@@ -407,6 +484,30 @@ impl Registry {
             .iter()
             .filter(move |handler| handler.plugin == plugin)
     }
+
+    /// Every event type, sorted by name.
+    pub fn events(&self) -> &[ResolvedEvent] {
+        &self.events
+    }
+
+    /// The event types one plugin declares.
+    pub fn events_of<'a>(&'a self, plugin: &'a str) -> impl Iterator<Item = &'a ResolvedEvent> {
+        self.events
+            .iter()
+            .filter(move |event| event.plugin == Some(plugin))
+    }
+
+    /// The event type registered under `name`.
+    pub fn event(&self, name: &str) -> Option<&ResolvedEvent> {
+        self.events
+            .binary_search_by(|event| event.descriptor.name.cmp(name))
+            .ok()
+            .map(|index| &self.events[index])
+    }
+}
+
+fn describe_event(event: &EventDescriptor) -> String {
+    format!("{} ({})", event.type_name, event.location)
 }
 
 /// Orders plugins so that each comes after its dependencies; ties are broken by name so the

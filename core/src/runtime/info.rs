@@ -33,6 +33,8 @@ pub struct PluginInfo {
     pub status: PluginStatus,
     /// Routes with full paths.
     pub routes: Vec<RouteInfo>,
+    /// Event types it declares with `#[event]`, by name: what other plugins can subscribe to.
+    pub events: Vec<EventInfo>,
     /// Event handlers in dispatch order.
     pub event_handlers: Vec<HandlerInfo>,
     /// Counters and tasks of a running server.
@@ -51,11 +53,23 @@ pub struct RouteInfo {
     pub handler: &'static str,
 }
 
+/// One event type a plugin declares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventInfo {
+    /// Its stable name, e.g. `awesome.action.completed`.
+    pub name: &'static str,
+    /// The Rust type a handler takes to subscribe, e.g. `my_awesome_plugin::ActionCompleted`.
+    pub rust_type: &'static str,
+}
+
 /// One event handler of a plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HandlerInfo {
     /// Event name.
     pub event: &'static str,
+    /// The event's Rust type, when it is registered (every `#[event]` type and core event is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<&'static str>,
     /// Handler function name.
     pub handler: &'static str,
     /// Dispatch priority; higher runs first.
@@ -108,10 +122,20 @@ impl PluginInfo {
                     handler: route.descriptor.handler,
                 })
                 .collect(),
+            events: registry
+                .events_of(plugin.name)
+                .map(|event| EventInfo {
+                    name: event.descriptor.name,
+                    rust_type: event.descriptor.type_name,
+                })
+                .collect(),
             event_handlers: registry
                 .handlers_of(plugin.name)
                 .map(|handler| HandlerInfo {
                     event: handler.descriptor.event,
+                    event_type: registry
+                        .event(handler.descriptor.event)
+                        .map(|event| event.descriptor.type_name),
                     handler: handler.descriptor.handler,
                     priority: handler.descriptor.priority,
                 })

@@ -52,6 +52,8 @@ impl Event for ConfigChanged {
     const NAME: &'static str = "config.changed";
 }
 
+crate::abi::event::core_events!(ConfigChanging, ConfigChanged);
+
 /// Produces a fresh, validated configuration for a reload (reads the file and environment).
 /// It runs on a blocking thread, so it may do file I/O.
 pub type ConfigSource = Arc<dyn Fn(&Registry) -> Result<Config, ConfigErrors> + Send + Sync>;

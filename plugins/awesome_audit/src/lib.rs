@@ -87,7 +87,7 @@ mod tests {
         assert_eq!(body["total"], 0);
 
         for _ in 0..2 {
-            let (status, _) = app.post("/api/v1/awesome/action", None).await;
+            let (status, _) = app.post("/api/v1/awesome/action", ()).await;
             assert_eq!(status, StatusCode::OK);
         }
         let (status, body) = app.get("/api/v1/awesome-audit/events").await;

@@ -192,7 +192,7 @@ mod tests {
         assert_eq!(body["stats"]["actions_performed"], 0);
         assert_eq!(body["config"], json!({ "enabled": true, "interval": 60 }));
 
-        let (status, body) = app.post("/api/v1/awesome/action", None).await;
+        let (status, body) = app.post("/api/v1/awesome/action", ()).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["success"], true);
         let timestamp = body["timestamp"].as_str().expect("timestamp string");

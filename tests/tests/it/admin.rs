@@ -172,7 +172,7 @@ async fn plugins_are_disabled_and_enabled_at_run_time() {
         changed,
         ["my_awesome_plugin", "awesome_audit", "test_harness"]
     );
-    assert_eq!(app.post("/api/v1/awesome/action", None).await.0, 503);
+    assert_eq!(app.post("/api/v1/awesome/action", ()).await.0, 503);
 
     let (status, body) = admin(
         &app,
@@ -184,7 +184,7 @@ async fn plugins_are_disabled_and_enabled_at_run_time() {
         (status, &body["status"]),
         (200, &json!({ "state": "running" }))
     );
-    assert_eq!(app.post("/api/v1/awesome/action", None).await.0, 200);
+    assert_eq!(app.post("/api/v1/awesome/action", ()).await.0, 200);
     assert_eq!(app.runtime.plugin::<Harness>().unwrap().log(), ["action 1"]);
 
     let (status, body) = admin(&app, "/api/v1/admin/plugins/nope/disable", Some(TOKEN)).await;

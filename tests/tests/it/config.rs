@@ -215,7 +215,7 @@ async fn plugins_see_their_configuration() {
     assert_eq!(body["enabled"], false);
     assert_eq!(body["config"], json!({ "enabled": false, "interval": 5 }));
 
-    let (status, body) = app.post("/api/v1/awesome/action", None).await;
+    let (status, body) = app.post("/api/v1/awesome/action", ()).await;
     assert_eq!(
         (status.as_u16(), body),
         (400, json!({ "error": "Plugin is disabled" }))

@@ -54,7 +54,7 @@ async fn failures_are_counted_per_handler() {
 #[tokio::test]
 async fn an_event_reaches_handlers_in_other_crates_in_priority_order() {
     let app = TestApp::linked().await;
-    let (status, _) = app.post("/api/v1/awesome/action", None).await;
+    let (status, _) = app.post("/api/v1/awesome/action", ()).await;
     assert_eq!(status, 200);
     // The harness (priority 20) ran, and awesome_audit (priority 10) ran after it.
     assert_eq!(harness(&app.runtime).log(), ["action 1"]);

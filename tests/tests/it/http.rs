@@ -20,7 +20,7 @@ async fn the_tutorial_routes_behave_as_the_seed_describes() {
     assert_eq!(body["stats"]["actions_performed"], 0);
     assert_eq!(body["stats"]["last_action"], serde_json::Value::Null);
 
-    let (status, body) = app.post("/api/v1/awesome/action", None).await;
+    let (status, body) = app.post("/api/v1/awesome/action", ()).await;
     assert_eq!(status, 200);
     assert_eq!(body["success"], true);
     assert_eq!(body["message"], "Awesome action performed!");

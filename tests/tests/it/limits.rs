@@ -128,7 +128,7 @@ async fn a_request_timeout_does_not_cut_an_event_dispatch_short() {
     };
     let app = TestApp::with_options(Runtime::new(Registry::linked().unwrap()), &options);
     app.runtime.start().await;
-    let (status, _) = app.post("/test/publish-slow", None).await;
+    let (status, _) = app.post("/test/publish-slow", ()).await;
     assert_eq!(status, 408);
     let harness = app.runtime.plugin::<crate::Harness>().unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -7,6 +7,7 @@ mod admin;
 mod binary;
 mod config;
 mod events;
+mod facade;
 mod http;
 mod limits;
 mod registry;
@@ -115,10 +116,16 @@ async fn slow() -> Json<Value> {
     Json(json!({ "finished": true }))
 }
 
+/// `PluginState<awesome_audit::AwesomeAudit>` under another name. Written out, it would not
+/// compile: `test_harness` does not depend on `awesome_audit`. An alias hides the use from
+/// the macro (the plugin guide says so), which is what lets this test show the run-time
+/// backstop: the extractor refuses while that plugin is not running.
+type UndeclaredAudit = PluginState<awesome_audit::AwesomeAudit>;
+
 /// Uses the state of a plugin that `test_harness` does not depend on, so that the extractor,
 /// not the route's own gate, is what answers when that plugin is not running.
 #[route(GET, "/audit-plugin")]
-async fn audit_plugin(_audit: PluginState<awesome_audit::AwesomeAudit>) -> Json<Value> {
+async fn audit_plugin(_audit: UndeclaredAudit) -> Json<Value> {
     Json(json!({ "audit": "running" }))
 }
 
@@ -144,6 +151,59 @@ async fn slow_second(harness: &Harness, _event: &Slow) {
 async fn publish_slow(events: Events) -> Json<Value> {
     let report = events.publish(&Slow).await;
     Json(json!({ "succeeded": report.succeeded }))
+}
+
+/// A body type as plugins write them: derived through the facade, schema included.
+#[payload]
+#[serde(deny_unknown_fields)]
+pub struct Order {
+    /// What is ordered.
+    pub items: Vec<OrderItem>,
+}
+
+/// One line of an [`Order`].
+#[payload]
+#[serde(deny_unknown_fields)]
+pub struct OrderItem {
+    /// Product name.
+    pub name: String,
+    /// How many, at most 255.
+    pub count: u8,
+}
+
+/// What `/orders` answers.
+#[payload(response)]
+pub struct OrderSummary {
+    /// Total number of items.
+    pub total: u32,
+    /// Always `"accepted"`.
+    pub status: &'static str,
+}
+
+#[route(POST, "/orders")]
+async fn order(Json(order): Json<Order>) -> Json<OrderSummary> {
+    let total = order.items.iter().map(|item| u32::from(item.count)).sum();
+    Json(OrderSummary {
+        total,
+        status: "accepted",
+    })
+}
+
+/// Echoes text messages until the client closes.
+#[route(GET, "/ws/echo")]
+async fn websocket_echo(
+    upgrade: plexichat::extract::ws::WebSocketUpgrade,
+) -> plexichat::response::Response {
+    use plexichat::extract::ws::Message;
+    upgrade.on_upgrade(|mut socket| async move {
+        while let Some(Ok(message)) = socket.recv().await {
+            if let Message::Text(text) = message
+                && socket.send(Message::Text(text)).await.is_err()
+            {
+                break;
+            }
+        }
+    })
 }
 
 #[route(POST, "/echo")]

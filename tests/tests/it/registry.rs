@@ -279,9 +279,11 @@ fn the_linked_registry_holds_exactly_what_this_binary_declares() {
             "/test/audit-plugin",
             "/test/echo",
             "/test/items/{id}",
+            "/test/orders",
             "/test/panic",
             "/test/publish-slow",
             "/test/slow",
+            "/test/ws/echo",
         ]
     );
 }

@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::config::secret::Secret;
-use crate::http::error::ApiError;
-use crate::http::log_limit::LogLimit;
-use crate::http::unknown_plugin;
 use crate::runtime::info::{Audience, PluginInfo};
 use crate::runtime::{ReloadError, Runtime, TransitionError};
+use crate::web::error::ApiError;
+use crate::web::log_limit::LogLimit;
+use crate::web::unknown_plugin;
 
 /// The admin routes, guarded by `token`; with no token every admin request is refused.
 pub(crate) fn router(token: Option<Secret>) -> Router<Runtime> {

@@ -11,9 +11,9 @@ use serde_json::json;
 
 use crate::abi::event::Event;
 use crate::abi::plugin::{Configurable, Plugin};
-use crate::http::error::ApiError;
 use crate::runtime::state::PluginStatus;
 use crate::runtime::{Delivery, DispatchReport, HandlerFailure, Runtime};
+use crate::web::error::ApiError;
 
 /// 503 naming the plugin and its state; the reason names states only.
 fn not_running(plugin: &'static str, status: PluginStatus) -> ApiError {

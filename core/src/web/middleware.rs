@@ -22,8 +22,8 @@ use futures_util::future::{BoxFuture, Either};
 use serde_json::json;
 use tower::{Layer, Service};
 
-use crate::http::error::ApiError;
 use crate::runtime::state::{Busy, Slot};
+use crate::web::error::ApiError;
 
 /// Gives every error answer without a JSON body one: `{"error": <its text or reason>}`,
 /// whether it comes from a plugin, from axum (405, extractor rejections) or from the layers

@@ -5,8 +5,10 @@
 
 mod admin;
 mod connections;
+pub(crate) mod debug;
 pub mod error;
-pub mod extract;
+pub(crate) mod extract;
+pub(crate) mod input;
 mod log_limit;
 mod middleware;
 
@@ -33,10 +35,10 @@ use tower_http::timeout::TimeoutLayer;
 use crate::abi::event::{Shutdown, Starting, Startup, Stopped};
 use crate::config::ServerSection;
 use crate::config::secret::Secret;
-use crate::http::error::ApiError;
-use crate::http::middleware::{JsonErrorsLayer, RunningGateLayer};
 use crate::runtime::info::{Audience, PluginInfo};
 use crate::runtime::{Delivery, InitFailure, Runtime, panic_message};
+use crate::web::error::ApiError;
+use crate::web::middleware::{JsonErrorsLayer, RunningGateLayer};
 use connections::Limits;
 
 /// Limits applied to every connection and request.
@@ -130,7 +132,7 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
         .route("/api/v1/plugins/{name}/health", get(plugin_health))
         .route("/api/v1/plugins", get(list_plugins))
         .route("/api/v1/plugins/{name}", get(plugin_info))
-        .merge(crate::http::admin::router(options.admin_token.clone()));
+        .merge(crate::web::admin::router(options.admin_token.clone()));
 
     // Group methods by path first: axum merges two `route` calls on one path, but grouping
     // makes the merge explicit and keeps every insertion a distinct path.

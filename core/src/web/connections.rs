@@ -15,6 +15,12 @@
 //!   are logged, rate-limited, and retried after a pause instead of spinning;
 //! - at shutdown the listener closes, every connection finishes its in-flight request and
 //!   closes, and whatever is left after `drain_timeout` is closed.
+//!
+//! An upgraded connection (a WebSocket) leaves hyper and its watchdog: the plugin that took it
+//! owns its timing (pings). It still counts against `max_connections` and the drain, because
+//! the socket carries its permit and a drain token wherever it goes; after `drain_timeout` its
+//! reads and writes fail (a read waiting for data is woken to fail), which ends the plugin's
+//! loop.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -35,11 +41,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 use tower::Service;
 
-use crate::http::log_limit::LogLimit;
+use crate::web::log_limit::LogLimit;
 
 /// What the connection layer enforces.
 #[derive(Debug, Clone, Copy)]
@@ -114,13 +121,23 @@ pub(crate) async fn serve(
         };
         // Small JSON answers should not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
+        // A child token per connection: a socket waiting in `poll_read` registers its waker
+        // with its own token, not with one that every connection would contend on.
+        let closing = force.child_token();
+        let io = Watched {
+            inner: stream,
+            activity: Arc::new(Activity::new()),
+            _permit: permit,
+            _open: tracker.token(),
+            closed: Box::pin(closing.clone().cancelled_owned()),
+            closing,
+        };
         tracker.spawn(connection(
-            stream,
+            io,
             peer,
             router.clone(),
             limits,
             (drain.clone(), force.clone()),
-            permit,
         ));
     }
     drop(listener);
@@ -136,9 +153,23 @@ pub(crate) async fn serve(
             "closing connections still open after the drain timeout"
         );
         force.cancel();
-        tracker.wait().await;
+        // Connection tasks return at once; an upgraded socket fails its next read or write,
+        // but its owner may be waiting on something else: it is not waited for long, and
+        // the process exits over it.
+        if tokio::time::timeout(FORCE_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = tracker.len(),
+                "upgraded connections (WebSockets) still open after the drain; leaving them"
+            );
+        }
     }
 }
+
+/// How long shutdown waits, after closing connections by force, for their sockets to go.
+const FORCE_GRACE: Duration = Duration::from_secs(1);
 
 /// `configured`, lowered if the process may not open that many files.
 fn allowed_connections(configured: usize) -> usize {
@@ -190,18 +221,14 @@ fn is_connection_error(error: &std::io::Error) -> bool {
 
 /// Serves one connection until it ends, times out, or is closed by shutdown.
 async fn connection(
-    stream: TcpStream,
+    io: Watched,
     peer: SocketAddr,
     router: Router,
     limits: Limits,
     (drain, force): (CancellationToken, CancellationToken),
-    _permit: OwnedSemaphorePermit,
 ) {
-    let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched {
-        inner: stream,
-        activity: Arc::clone(&activity),
-    });
+    let activity = Arc::clone(&io.activity);
+    let io = TokioIo::new(io);
     let service = Requests {
         router,
         peer,
@@ -211,10 +238,9 @@ async fn connection(
         // The watchdog below times heads and idle periods itself; hyper's own header timer
         // would also count the wait between requests as header time.
         .header_read_timeout(None)
-        // No `with_upgrades()`: an upgraded stream (WebSockets, with issue 9) leaves the
-        // connection task, and with it the connection limit and the drain, unless its permit
-        // and a drain token travel with it; until then nothing is upgraded.
-        .serve_connection(io, service);
+        .serve_connection(io, service)
+        // The upgraded stream keeps its permit and drain token: they live in `Watched`.
+        .with_upgrades();
     tokio::pin!(connection);
     let mut draining = false;
     loop {
@@ -339,10 +365,27 @@ impl Activity {
     }
 }
 
-/// The socket, reporting its traffic to the connection's [`Activity`].
+/// The socket, reporting its traffic to the connection's [`Activity`], and holding what a
+/// connection holds for as long as the socket lives, upgraded or not.
 struct Watched {
     inner: TcpStream,
     activity: Arc<Activity>,
+    /// One of `max_connections`.
+    _permit: OwnedSemaphorePermit,
+    /// Keeps the drain waiting for this socket.
+    _open: TaskTrackerToken,
+    /// Cancelled when the drain is over: from then on reads and writes fail.
+    closing: CancellationToken,
+    /// `closing`'s future, polled by a read that waits, so that an upgraded socket's owner
+    /// blocked on a read is woken to see the failure.
+    closed: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+fn closed_by_shutdown() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "the server closed the connection at the end of its drain",
+    )
 }
 
 impl AsyncRead for Watched {
@@ -351,10 +394,17 @@ impl AsyncRead for Watched {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if self.closing.is_cancelled() {
+            return Poll::Ready(Err(closed_by_shutdown()));
+        }
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = result {
-            self.activity.read(buf.filled().len() - before);
+        match result {
+            Poll::Ready(Ok(())) => self.activity.read(buf.filled().len() - before),
+            Poll::Pending if self.closed.as_mut().poll(cx).is_ready() => {
+                return Poll::Ready(Err(closed_by_shutdown()));
+            }
+            _ => {}
         }
         result
     }
@@ -366,6 +416,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        if self.closing.is_cancelled() {
+            return Poll::Ready(Err(closed_by_shutdown()));
+        }
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(_)) = result {
             self.activity.wrote();
@@ -378,6 +431,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        if self.closing.is_cancelled() {
+            return Poll::Ready(Err(closed_by_shutdown()));
+        }
         let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(_)) = result {
             self.activity.wrote();

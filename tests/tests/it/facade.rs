@@ -1,0 +1,281 @@
+//! What the facade gives a plugin author beyond routes and events: JSON bodies with errors
+//! that name the field, the events each plugin declares with their Rust types, WebSockets,
+//! and the test helpers themselves.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use plexichat::Runtime;
+use plexichat::registry::{Registrations, Registry, RegistryError};
+use plexichat::server::{self, ServerOptions};
+use plexichat::testing::{TestApp, TestBody};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn a_json_body_that_does_not_fit_gets_400_naming_the_field_and_what_was_expected() {
+    let app = TestApp::linked().await;
+    let order = json!({ "items": [{ "name": "tea", "count": 2 }, { "name": "cake", "count": 1 }] });
+    assert_eq!(
+        app.post("/test/orders", order).await,
+        (
+            plexichat::http::StatusCode::OK,
+            json!({ "total": 3, "status": "accepted" })
+        )
+    );
+
+    let cases = [
+        (
+            json!({ "items": [{ "name": "tea", "count": "two" }] }),
+            json!({
+                "error": "invalid `/items/0/count`: invalid type: string \"two\", expected u8",
+                "pointer": "/items/0/count",
+                "expected": "u8",
+            }),
+        ),
+        (
+            json!({ "items": [{ "count": 1 }] }),
+            json!({
+                "error": "invalid `/items/0/name`: missing field `name`",
+                "pointer": "/items/0/name",
+                "expected": "a value (the field is required)",
+            }),
+        ),
+        (
+            json!({ "items": [], "coupon": "x" }),
+            json!({
+                "error": "invalid `/coupon`: unknown field `coupon`, expected `items`",
+                "pointer": "/coupon",
+                "expected": "`items`",
+            }),
+        ),
+    ];
+    for (body, expected) in cases {
+        let (status, answer) = app.post("/test/orders", body.clone()).await;
+        assert_eq!((status.as_u16(), answer), (400, expected), "{body}");
+    }
+
+    let (status, answer) = app
+        .post(
+            "/test/orders",
+            TestBody::raw(Some("application/json"), "{\"items\": ["),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the request body is not valid JSON: EOF while parsing"),
+        "{answer}"
+    );
+
+    // Without a JSON content type the body is not read at all: 415, saying what to send.
+    let (status, answer) = app
+        .post("/test/orders", TestBody::raw(None, "{\"items\": []}"))
+        .await;
+    assert_eq!(
+        (status.as_u16(), answer),
+        (
+            415,
+            json!({
+                "error": "expected a JSON body: set `Content-Type: application/json`",
+                "expected": "application/json",
+            })
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_bad_path_or_query_parameter_gets_a_json_400() {
+    let app = TestApp::linked().await;
+    let (status, answer) = app.get("/test/items/not-a-number").await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["in"], "path");
+    assert!(
+        answer["error"].as_str().unwrap().contains("not-a-number"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn each_plugin_lists_the_events_it_declares_with_their_rust_types() {
+    let app = TestApp::linked().await;
+    let (status, awesome) = app.get("/api/v1/plugins/my_awesome_plugin").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        awesome["events"],
+        json!([{
+            "name": "awesome.action.completed",
+            "rust_type": "my_awesome_plugin::ActionCompleted",
+        }])
+    );
+    // A subscriber sees the type it subscribes to, core events included.
+    let (_, audit) = app.get("/api/v1/plugins/awesome_audit").await;
+    assert_eq!(
+        audit["event_handlers"][0]["event_type"],
+        "my_awesome_plugin::ActionCompleted"
+    );
+    let (_, harness) = app.get("/api/v1/plugins/test_harness").await;
+    let types: Vec<&str> = harness["event_handlers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|handler| handler["event_type"].as_str())
+        .collect();
+    assert!(
+        types.contains(&"plexichat::event::ConfigChanging"),
+        "{types:?}"
+    );
+    assert!(types.contains(&"it::Ping"), "{types:?}");
+}
+
+#[test]
+fn two_event_types_with_one_name_are_a_registry_error_naming_both() {
+    use plexichat::event::EventDescriptor;
+    static FIRST: EventDescriptor = EventDescriptor {
+        name: "shared.name",
+        type_name: "one::Thing",
+        crate_name: "one",
+        location: "one/src/lib.rs:3",
+    };
+    static SECOND: EventDescriptor = EventDescriptor {
+        name: "shared.name",
+        type_name: "two::Thing",
+        crate_name: "two",
+        location: "two/src/lib.rs:9",
+    };
+    let errors = Registry::from_registrations(Registrations {
+        events: vec![&SECOND, &FIRST],
+        ..Registrations::default()
+    })
+    .unwrap_err();
+    assert_eq!(
+        errors.0,
+        [RegistryError::DuplicateEvent {
+            name: "shared.name",
+            first: "one::Thing (one/src/lib.rs:3)".to_string(),
+            second: "two::Thing (two/src/lib.rs:9)".to_string(),
+        }]
+    );
+}
+
+/// Serves the linked plugins on a loopback port with `options`; returns the address, a
+/// trigger for shutdown and the server task.
+async fn serve(
+    options: ServerOptions,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), server::ServerError>>,
+) {
+    let runtime = Runtime::new(Registry::linked().expect("registry"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server::serve(listener, runtime, options, async {
+        stopped.await.ok();
+    }));
+    (addr, stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_route_upgrades_and_an_open_socket_does_not_hold_shutdown() {
+    let options = ServerOptions {
+        drain_timeout: Duration::from_millis(300),
+        ..ServerOptions::default()
+    };
+    let (addr, stop, server) = serve(options).await;
+    let (mut socket, response) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/test/ws/echo"))
+            .await
+            .expect("the upgrade succeeds");
+    assert_eq!(response.status(), 101);
+    socket.send(Message::text("hello")).await.unwrap();
+    let echoed = socket.next().await.expect("a reply").unwrap();
+    assert_eq!(echoed, Message::text("hello"));
+
+    // The echo loop never ends on its own; the drain timeout ends it.
+    stop.send(()).unwrap();
+    let served = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("serve returns although a WebSocket is open");
+    served.unwrap().unwrap();
+    let after = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("the socket is closed, not left hanging");
+    assert!(
+        !matches!(after, Some(Ok(Message::Text(_)))),
+        "unexpected message: {after:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_websocket_counts_against_the_connection_limit() {
+    let options = ServerOptions {
+        max_connections: 1,
+        drain_timeout: Duration::from_millis(300),
+        ..ServerOptions::default()
+    };
+    let (addr, stop, server) = serve(options).await;
+    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/test/ws/echo"))
+        .await
+        .unwrap();
+    // The only permit is the socket's: a plain request waits in the backlog...
+    let waiting = tokio::spawn(plexichat_tests::request(addr, "GET", "/health"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "served past the connection limit");
+    // ...until the socket closes and gives the permit back.
+    drop(socket);
+    let (status, _) = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("served once the WebSocket closed")
+        .unwrap();
+    assert_eq!(status, 200);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn test_apps_take_a_configuration_an_admin_token_and_typed_sections() {
+    use my_awesome_plugin::{AwesomeConfig, AwesomePlugin};
+    let app = TestApp::builder()
+        .config("disabled = [\"awesome_audit\"]\n[plugins.my_awesome_plugin]\ninterval = 5\n")
+        .plugin_config::<AwesomePlugin>(AwesomeConfig {
+            interval: 42,
+            ..AwesomeConfig::default()
+        })
+        .admin_token("test-token-0123456789")
+        .start()
+        .await;
+    // The text applies; the typed section replaces the text's section of that plugin.
+    assert_eq!(
+        app.runtime.status("awesome_audit").unwrap().name(),
+        "disabled"
+    );
+    assert_eq!(app.runtime.config::<AwesomePlugin>().unwrap().interval, 42);
+
+    let enable = "/api/v1/admin/plugins/awesome_audit/enable";
+    let (status, _) = app
+        .request("POST", enable)
+        .bearer("wrong-token-0123456789")
+        .send()
+        .await;
+    assert_eq!(status, 401);
+    let (status, body) = app.request("POST", enable).admin().send().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        app.runtime.status("awesome_audit").unwrap().name(),
+        "running"
+    );
+
+    // Headers reach the handler as written.
+    let (status, _) = app
+        .request("POST", "/test/orders")
+        .header("content-type", "text/plain")
+        .body(TestBody::raw(None, "{}"))
+        .send()
+        .await;
+    assert_eq!(status, 415);
+}
