@@ -7,7 +7,6 @@ use std::sync::Mutex;
 use my_awesome_plugin::{ActionCompleted, AwesomePlugin};
 use plexichat::Event;
 use plexichat::prelude::*;
-use plexichat::serde::Serialize;
 
 /// How many events the audit log keeps; older ones are dropped, the total still counts them.
 const CAPACITY: usize = 1000;
@@ -32,8 +31,8 @@ struct AuditLog {
 }
 
 /// One event as the audit log recorded it.
-#[derive(Clone, Debug, Serialize)]
-#[serde(crate = "plexichat::serde")]
+#[payload(response)]
+#[derive(Clone, Debug)]
 pub struct Received {
     /// The event's name.
     pub event: &'static str,

@@ -5,7 +5,6 @@
 use std::sync::Mutex;
 
 use plexichat::prelude::*;
-use plexichat::serde::Serialize;
 
 /// An awesome plugin for PlexiChat.
 #[plugin(
@@ -57,8 +56,8 @@ impl Default for AwesomeConfig {
 }
 
 /// What the plugin has done since start.
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(crate = "plexichat::serde")]
+#[payload(response)]
+#[derive(Clone, Debug, Default)]
 pub struct Stats {
     /// Actions performed.
     pub actions_performed: u64,
