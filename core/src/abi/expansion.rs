@@ -135,34 +135,6 @@ pub const fn utf8(bytes: &'static [u8]) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_are_read_up_to_the_first_character_that_is_not_a_digit_or_dot() {
-        let check = |text: &str, expect: [u64; 3]| {
-            assert_eq!(parse_version(text.as_bytes()), expect, "{text}");
-        };
-        check("1.2.3", [1, 2, 3]);
-        check("0.1.0", [0, 1, 0]);
-        check("10.20.30", [10, 20, 30]);
-        check("1.2.3-beta.4", [1, 2, 3]);
-        check("1.2.3+build.7", [1, 2, 3]);
-        check("1.2", [1, 2, 0]);
-        check("7", [7, 0, 0]);
-        check("", [0, 0, 0]);
-        check("1.2.3.4", [1, 2, 3]);
-    }
-
-    #[test]
-    fn default_prefixes_replace_underscores_with_dashes() {
-        const NAME: &str = "my_awesome_plugin";
-        const BYTES: [u8; default_prefix_len(NAME)] = default_prefix(NAME);
-        assert_eq!(std::str::from_utf8(&BYTES), Ok("/api/v1/my-awesome-plugin"));
-    }
-}
-
 /// Stands for one crate at the type level: `ID` is a hash of its name, computed by the
 /// macros. `#[plugin]` implements [`CratePlugin`] for its crate's `Crate`, which is how a
 /// `#[route]` elsewhere in the crate finds the plugin it belongs to without naming it.
@@ -192,4 +164,32 @@ where
     Crate<ID>: CratePlugin<P>,
     P: DependsOn<Q>,
 {
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_read_up_to_the_first_character_that_is_not_a_digit_or_dot() {
+        let check = |text: &str, expect: [u64; 3]| {
+            assert_eq!(parse_version(text.as_bytes()), expect, "{text}");
+        };
+        check("1.2.3", [1, 2, 3]);
+        check("0.1.0", [0, 1, 0]);
+        check("10.20.30", [10, 20, 30]);
+        check("1.2.3-beta.4", [1, 2, 3]);
+        check("1.2.3+build.7", [1, 2, 3]);
+        check("1.2", [1, 2, 0]);
+        check("7", [7, 0, 0]);
+        check("", [0, 0, 0]);
+        check("1.2.3.4", [1, 2, 3]);
+    }
+
+    #[test]
+    fn default_prefixes_replace_underscores_with_dashes() {
+        const NAME: &str = "my_awesome_plugin";
+        const BYTES: [u8; default_prefix_len(NAME)] = default_prefix(NAME);
+        assert_eq!(std::str::from_utf8(&BYTES), Ok("/api/v1/my-awesome-plugin"));
+    }
 }
