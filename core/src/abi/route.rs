@@ -99,12 +99,27 @@ impl fmt::Debug for RouteDescriptor {
     }
 }
 
+/// An axum handler with the runtime as its state: what `#[route]` accepts.
+///
+/// It exists for its diagnostic: rustc reports the trait a call asked for, so a function
+/// axum cannot serve gets this message, which names the facade's `debug_handler` instead of
+/// `axum::debug_handler` (unreachable from a crate that depends on `plexichat` only).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a route handler",
+    label = "axum cannot call this function with the request",
+    note = "every argument but the last must read the request's head (`PluginState`, `Query`, `HeaderMap`, ...), the last may read the body (`Json`, `String`, `Bytes`), the return type must implement `IntoResponse`, and the future must be `Send`",
+    note = "put `#[plexichat::debug_handler]` under `#[route]` to see which of these is wrong"
+)]
+pub trait RouteHandler<T>: axum::handler::Handler<T, Runtime> {}
+
+impl<H: axum::handler::Handler<T, Runtime>, T> RouteHandler<T> for H {}
+
 /// Wraps an axum handler for a route descriptor; generated code calls this so that a handler
-/// that axum cannot serve is reported by axum's own diagnostic on the user's function.
+/// that axum cannot serve is reported on the user's function.
 #[doc(hidden)]
 pub fn method_router<H, T>(method: Method, handler: H) -> MethodRouter<Runtime>
 where
-    H: axum::handler::Handler<T, Runtime>,
+    H: RouteHandler<T>,
     T: 'static,
 {
     axum::routing::on(method.filter(), handler)
