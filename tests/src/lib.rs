@@ -9,8 +9,16 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-/// The workspace root.
+/// Names the workspace that [`workspace_root`] returns instead of this checkout. The test
+/// that adds a plugin to a scratch copy of the workspace sets it to run this suite's
+/// composition tests against the copy.
+pub const WORKSPACE_VARIABLE: &str = "PLEXICHAT_TESTS_WORKSPACE";
+
+/// The workspace root: this checkout, or the directory in [`WORKSPACE_VARIABLE`].
 pub fn workspace_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os(WORKSPACE_VARIABLE) {
+        return PathBuf::from(dir);
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ is inside the workspace")

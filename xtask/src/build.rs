@@ -5,6 +5,7 @@ use std::process::Stdio;
 
 use anyhow::{Context, bail};
 
+use crate::codegen;
 use crate::elf;
 use crate::workspace;
 
@@ -114,9 +115,22 @@ pub fn feature_args(root: &Path, selection: &Selection) -> anyhow::Result<Vec<St
     })
 }
 
-/// Builds the binary, copies it to `options.out`, and checks that it is static.
+/// Brings the app's plugin wiring up to date, then builds the binary, copies it to
+/// `options.out`, and checks that it is static.
+///
+/// Stale wiring is the one mistake a build cannot report well: after a plugin gains a
+/// dependency, its feature does not enable the dependency's, so the binary links a plugin it
+/// was not built to contain and refuses to start. Regenerating first is cheap and leaves
+/// nothing to remember.
 pub fn build_app(options: &Options) -> anyhow::Result<PathBuf> {
     let root = workspace::root();
+    let updated = codegen::write(&root)?;
+    if !updated.is_empty() {
+        eprintln!(
+            "updated {} to match plugins/ (what `cargo xtask codegen` does)",
+            updated.join(" and ")
+        );
+    }
     let features = feature_args(&root, &options.selection)?;
     let flavor = flavor(options.dynamic)?;
     eprintln!(

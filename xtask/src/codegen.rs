@@ -51,14 +51,21 @@ pub fn stale(root: &Path) -> anyhow::Result<Vec<&'static str>> {
         .collect())
 }
 
-/// Writes every generated file; returns the ones that changed.
+/// Writes every generated file that differs; returns the ones that changed.
+///
+/// `build-app` and `run` call this before every build, so each file is replaced by a rename:
+/// cargo or an editor reading `app/Cargo.toml` at that moment sees the old or the new file,
+/// never half of one.
 pub fn write(root: &Path) -> anyhow::Result<Vec<&'static str>> {
     let mut changed = Vec::new();
     for file in generate(root)? {
         let path = root.join(file.path);
         if std::fs::read_to_string(&path).ok().as_deref() != Some(file.contents.as_str()) {
-            std::fs::write(&path, &file.contents)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            let partial = path.with_extension(format!("partial-{}", std::process::id()));
+            std::fs::write(&partial, &file.contents)
+                .with_context(|| format!("cannot write {}", partial.display()))?;
+            std::fs::rename(&partial, &path)
+                .with_context(|| format!("cannot replace {}", path.display()))?;
             changed.push(file.path);
         }
     }
@@ -184,15 +191,11 @@ mod tests {
         let plugins = [
             PluginCrate {
                 name: "base".into(),
-                description: String::new(),
                 dependencies: vec![],
-                kind: "feature".into(),
             },
             PluginCrate {
                 name: "on_top".into(),
-                description: String::new(),
                 dependencies: vec!["base".into()],
-                kind: "feature".into(),
             },
         ];
         let manifest = "[features]\ndefault = [\"on_top\"]\ninventory = []\nold = [\"dep:old\"]\n\

@@ -7,4 +7,5 @@ pub mod codegen;
 pub mod elf;
 pub mod new_plugin;
 pub mod scale;
+pub mod test;
 pub mod workspace;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use xtask::bench::{Plan, Scope};
 use xtask::build::{self, Selection};
-use xtask::{codegen, new_plugin, workspace};
+use xtask::{codegen, new_plugin, test, workspace};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "PlexiChat project automation")]
@@ -81,7 +81,7 @@ enum Command {
     },
     /// Run every test: the workspace with the linkme backend, the facade and plugins alone
     /// (without the configuration validator), then the runtime tests again with the
-    /// inventory backend.
+    /// inventory backend; ends with one line summing all of them.
     Test,
     /// Measure the framework against bare axum and write docs/BENCHMARKS.md.
     Bench {
@@ -168,9 +168,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     plugin.dependencies.join(", ")
                 };
+                // One plugin whose source does not parse is shown as such; the others are
+                // still listed.
+                let (kind, description) = match workspace::summary(&root, &plugin.name) {
+                    Ok(summary) => (summary.kind, summary.description),
+                    Err(error) => ("?".to_string(), format!("(cannot read: {error:#})")),
+                };
                 println!(
-                    "{:<width$}  {:<13}  {dependencies:<30}  {}",
-                    plugin.name, plugin.kind, plugin.description
+                    "{:<width$}  {kind:<13}  {dependencies:<30}  {description}",
+                    plugin.name
                 );
             }
         }
@@ -205,47 +211,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let report = xtask::bench::run(plan, scope, &command)?;
             eprintln!("wrote {}", report.display());
         }
-        Command::Test => {
-            cargo_test(&root, &["--workspace"])?;
-            // The facade and the plugins alone, as a plugin author builds them: without the
-            // configuration validator that the app and the test suite turn on.
-            cargo_test(
-                &root,
-                &[
-                    "--package",
-                    "plexichat",
-                    "--package",
-                    "my_awesome_plugin",
-                    "--package",
-                    "awesome_audit",
-                ],
-            )?;
-            cargo_test(
-                &root,
-                &[
-                    "--package",
-                    "plexichat-tests",
-                    "--package",
-                    "my_awesome_plugin",
-                    "--package",
-                    "awesome_audit",
-                    "--features",
-                    "plexichat-tests/inventory",
-                ],
-            )?;
-        }
+        Command::Test => test::run(&root)?,
     }
-    Ok(())
-}
-
-fn cargo_test(root: &std::path::Path, args: &[&str]) -> anyhow::Result<()> {
-    eprintln!("cargo test {}", args.join(" "));
-    let status = workspace::cargo()
-        .current_dir(root)
-        .arg("test")
-        .args(args)
-        .status()
-        .context("cannot run cargo")?;
-    anyhow::ensure!(status.success(), "cargo test {} failed", args.join(" "));
     Ok(())
 }

@@ -83,7 +83,6 @@ fn manifest(name: &str) -> String {
     format!(
         r#"[package]
 name = "{name}"
-description = "Describe {name} in one sentence"
 version.workspace = true
 edition.workspace = true
 rust-version.workspace = true
@@ -211,6 +210,15 @@ mod tests {
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
         assert!(lib.contains("pub struct HelloWorld"));
         assert!(lib.contains("/api/v1/hello-world/hello"));
+        // One description, from the doc comment: the manifest holds no second one that
+        // `cargo xtask list-plugins` or crates.io could show instead.
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        assert!(!manifest.contains("description"), "{manifest}");
+        let summary = crate::workspace::summary(&root, "hello_world").unwrap();
+        assert_eq!(
+            summary.description,
+            "Greets visitors and counts them (this sentence is the plugin's description)."
+        );
         let app = std::fs::read_to_string(root.join("app/Cargo.toml")).unwrap();
         assert!(app.contains("hello_world = [\"dep:hello_world\"]"), "{app}");
         let wiring = std::fs::read_to_string(root.join("app/src/plugins.rs")).unwrap();

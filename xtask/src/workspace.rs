@@ -17,17 +17,13 @@ pub fn cargo() -> std::process::Command {
     std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// One plugin crate, as its files describe it.
+/// One plugin crate, as its manifest describes it: enough to wire it into the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginCrate {
     /// Crate name, which is also the plugin name and the app feature name.
     pub name: String,
-    /// The package description.
-    pub description: String,
     /// Plugin crates this one depends on (path dependencies into `plugins/`).
     pub dependencies: Vec<String>,
-    /// The `type =` of its `#[plugin]`, `feature` when left to the default.
-    pub kind: String,
 }
 
 /// Every plugin crate under `root/plugins`, sorted by name.
@@ -49,24 +45,23 @@ pub fn plugins(root: &Path) -> anyhow::Result<Vec<PluginCrate>> {
         .collect()
 }
 
-fn read_plugin(dir: &Path, name: &str, all: &[String]) -> anyhow::Result<PluginCrate> {
+fn read_manifest(dir: &Path, name: &str) -> anyhow::Result<toml_edit::DocumentMut> {
     let manifest_path = dir.join(name).join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest_path)
         .with_context(|| format!("cannot read {}", manifest_path.display()))?;
-    let manifest: toml_edit::DocumentMut = text
-        .parse()
-        .with_context(|| format!("{} is not valid TOML", manifest_path.display()))?;
+    text.parse()
+        .with_context(|| format!("{} is not valid TOML", manifest_path.display()))
+}
+
+fn read_plugin(dir: &Path, name: &str, all: &[String]) -> anyhow::Result<PluginCrate> {
+    let manifest = read_manifest(dir, name)?;
     let package_name = manifest["package"]["name"].as_str().unwrap_or_default();
     anyhow::ensure!(
         package_name == name,
         "{}: package name `{package_name}` differs from its directory `plugins/{name}`; \
          a plugin crate is named as its directory",
-        manifest_path.display()
+        dir.join(name).join("Cargo.toml").display()
     );
-    let description = manifest["package"]["description"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
     let mut dependencies: Vec<String> = manifest
         .get("dependencies")
         .and_then(|deps| deps.as_table_like())
@@ -84,52 +79,264 @@ fn read_plugin(dir: &Path, name: &str, all: &[String]) -> anyhow::Result<PluginC
         })
         .unwrap_or_default();
     dependencies.sort();
-    let lib = dir.join(name).join("src").join("lib.rs");
-    let source = std::fs::read_to_string(&lib).unwrap_or_default();
     Ok(PluginCrate {
         name: name.to_string(),
-        description,
         dependencies,
-        kind: plugin_type(&source).unwrap_or_else(|| "feature".to_string()),
     })
 }
 
-/// The `type = x` inside the `#[plugin(...)]` attribute, read from source text; the binary's
-/// `plugins list` is authoritative, this is for listing a workspace without building it.
-fn plugin_type(source: &str) -> Option<String> {
-    let start = source.find("#[plugin(")?;
-    let attribute = &source[start..];
-    let end = attribute.find(")]").unwrap_or(attribute.len());
-    let attribute = &attribute[..end];
-    let after = attribute.split("type").skip(1).find_map(|rest| {
-        let rest = rest.trim_start().strip_prefix('=')?;
-        let value: String = rest
-            .trim_start()
-            .trim_start_matches('"')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        (!value.is_empty()).then_some(value)
+/// What a plugin says about itself, read from its source without building it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The `type =` of its `#[plugin]`, `feature` when left to the default.
+    pub kind: String,
+    /// The description the binary will report (see [`summary`]).
+    pub description: String,
+}
+
+/// Reads the `#[plugin]` item of `plugins/<name>` with syn and resolves its description by the
+/// rule `#[plugin]` itself applies: `description = "..."`, else the first paragraph of the
+/// type's doc comment, else the package description. One rule in two places (here and in
+/// `plexichat-macros`) keeps `cargo xtask list-plugins` saying what `plexichat plugins list`
+/// says; the binary test `the_workspace_listing_describes_plugins_as_the_binary_does` compares
+/// the two.
+pub fn summary(root: &Path, name: &str) -> anyhow::Result<Summary> {
+    let dir = root.join("plugins");
+    let src = dir.join(name).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files)?;
+    files.sort();
+    let mut found = None;
+    for file in &files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        // Only the location of a syntax error is lost here (proc-macro2 tracks lines only with
+        // its `span-locations` feature, which would change every proc macro's build); the
+        // compiler reports it.
+        let parsed = syn::parse_file(&text).map_err(|error| {
+            anyhow::anyhow!(
+                "{} does not parse ({error}); `cargo check -p {name}` shows where",
+                file.display()
+            )
+        })?;
+        if let Some(declared) = plugin_item(&parsed.items)
+            .map(|(attribute, docs)| declared(attribute, docs))
+            .transpose()
+            .with_context(|| format!("{}: cannot read `#[plugin]`", file.display()))?
+        {
+            found = Some(declared);
+            break;
+        }
+    }
+    let declared = found.with_context(|| format!("no `#[plugin]` type in {}", src.display()))?;
+    let description = match (declared.description, declared.docs) {
+        (Some(description), _) | (None, Some(description)) => description,
+        (None, None) => read_manifest(&dir, name)?["package"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    Ok(Summary {
+        kind: declared.kind.unwrap_or_else(|| "feature".to_string()),
+        description,
+    })
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            rust_files(&path, out)?;
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The first struct or enum carrying `#[plugin]` (or a path ending in `plugin`), searching
+/// inline modules too, with its attribute and its doc comment's first paragraph.
+fn plugin_item(items: &[syn::Item]) -> Option<(&syn::Attribute, Option<String>)> {
+    items.iter().find_map(|item| {
+        let attrs = match item {
+            syn::Item::Struct(item) => &item.attrs,
+            syn::Item::Enum(item) => &item.attrs,
+            syn::Item::Mod(module) => {
+                return module
+                    .content
+                    .as_ref()
+                    .and_then(|(_, items)| plugin_item(items));
+            }
+            _ => return None,
+        };
+        let attribute = attrs.iter().find(|attribute| {
+            attribute
+                .path()
+                .segments
+                .last()
+                .is_some_and(|segment| segment.ident == "plugin")
+        })?;
+        Some((attribute, doc_paragraph(attrs)))
+    })
+}
+
+/// The `///` lines up to the first blank one, trimmed and joined with spaces, as
+/// `#[plugin]` takes its default description.
+fn doc_paragraph(attrs: &[syn::Attribute]) -> Option<String> {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|attribute| attribute.path().is_ident("doc"))
+        .filter_map(|attribute| match &attribute.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value:
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(text),
+                        ..
+                    }),
+                ..
+            }) => Some(text.value().trim().to_string()),
+            _ => None,
+        })
+        .collect();
+    let paragraph: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .take_while(|line| !line.is_empty())
+        .collect();
+    (!paragraph.is_empty()).then(|| paragraph.join(" "))
+}
+
+/// What the `#[plugin]` attribute and its type's doc comment declare.
+struct Declared {
+    kind: Option<String>,
+    description: Option<String>,
+    docs: Option<String>,
+}
+
+/// Reads `type` and `description` from `#[plugin(key = value, ...)]`. Other keys are skipped
+/// a token tree at a time, so their values (lists, `{ ... }` objects) need no grammar here;
+/// the macro checks them when the crate builds.
+fn declared(attribute: &syn::Attribute, docs: Option<String>) -> syn::Result<Declared> {
+    use syn::ext::IdentExt;
+    use syn::parse::ParseStream;
+
+    let mut declared = Declared {
+        kind: None,
+        description: None,
+        docs,
+    };
+    if let syn::Meta::Path(_) = attribute.meta {
+        return Ok(declared);
+    }
+    attribute.parse_args_with(|input: ParseStream<'_>| {
+        while !input.is_empty() {
+            let key = input.call(syn::Ident::parse_any)?.unraw().to_string();
+            input.parse::<syn::Token![=]>()?;
+            let mut value = proc_macro2::TokenStream::new();
+            while !input.is_empty() && !input.peek(syn::Token![,]) {
+                value.extend([input.parse::<proc_macro2::TokenTree>()?]);
+            }
+            match key.as_str() {
+                "description" => {
+                    declared.description = Some(syn::parse2::<syn::LitStr>(value)?.value());
+                }
+                "type" => {
+                    declared.kind = Some(match syn::parse2::<syn::LitStr>(value.clone()) {
+                        Ok(text) => text.value(),
+                        Err(_) => syn::parse2::<syn::Ident>(value)?.unraw().to_string(),
+                    });
+                }
+                _ => {}
+            }
+            if !input.is_empty() {
+                input.parse::<syn::Token![,]>()?;
+            }
+        }
+        Ok(())
     })?;
-    Some(after)
+    Ok(declared)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn plugin_type_is_read_from_the_attribute() {
-        let check = |source: &str, expected: Option<&str>| {
-            assert_eq!(plugin_type(source).as_deref(), expected, "{source}");
-        };
-        check(
-            "#[plugin(type = monitoring, author = \"x\")]",
-            Some("monitoring"),
+    /// Writes `source` as the only file of a plugin crate `p` in a scratch workspace and
+    /// checks what [`summary`] reads from it.
+    fn check(package_description: Option<&str>, source: &str, expected: (&str, &str)) {
+        // Tests run on parallel threads: each call gets its own directory.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let root =
+            std::env::temp_dir().join(format!("plexichat-summary-{}-{call}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("plugins/p/src")).unwrap();
+        let description = package_description
+            .map(|text| format!("description = \"{text}\"\n"))
+            .unwrap_or_default();
+        std::fs::write(
+            root.join("plugins/p/Cargo.toml"),
+            format!("[package]\nname = \"p\"\n{description}"),
+        )
+        .unwrap();
+        std::fs::write(root.join("plugins/p/src/lib.rs"), source).unwrap();
+        let summary = summary(&root, "p");
+        std::fs::remove_dir_all(&root).unwrap();
+        let summary = summary.unwrap_or_else(|error| panic!("{source}: {error:#}"));
+        assert_eq!(
+            (summary.kind.as_str(), summary.description.as_str()),
+            expected,
+            "{source}"
         );
-        check("#[plugin(\n    type = \"ai_node\",\n)]", Some("ai_node"));
-        check("#[plugin(author = \"x\")]\nstruct S; // type = theme", None);
-        check("no attribute", None);
+    }
+
+    #[test]
+    fn type_and_description_are_read_as_the_macro_reads_them() {
+        // The doc comment's first paragraph wins over the package description.
+        check(
+            Some("From Cargo.toml"),
+            "/// Counts\n/// things.\n///\n/// Details.\n#[plugin(type = monitoring, author = \"x\")]\npub struct P;",
+            ("monitoring", "Counts things."),
+        );
+        // An explicit `description` wins over both; lists and objects are skipped.
+        check(
+            Some("From Cargo.toml"),
+            "/// Docs.\n#[plugin(\n    type = \"ai_node\",\n    tags = [\"a\", \"b\"],\n    ui_pages = [{ name = \"d\", path = \"ui/d\", title = \"D\" }],\n    description = \"Explicit.\",\n)]\npub struct P;",
+            ("ai_node", "Explicit."),
+        );
+        // Without either, the package description; a comment mentioning `type` is not read.
+        check(
+            Some("From Cargo.toml"),
+            "#[plexichat::plugin(author = \"x\")]\npub struct P; // type = theme",
+            ("feature", "From Cargo.toml"),
+        );
+        check(
+            None,
+            "mod inner {\n    /// Nested.\n    #[plugin]\n    pub enum P {}\n}",
+            ("feature", "Nested."),
+        );
+    }
+
+    #[test]
+    fn a_crate_without_a_plugin_or_with_a_syntax_error_is_named() {
+        let root = std::env::temp_dir().join(format!("plexichat-no-plugin-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("plugins/p/src")).unwrap();
+        std::fs::write(
+            root.join("plugins/p/Cargo.toml"),
+            "[package]\nname = \"p\"\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("plugins/p/src/lib.rs"), "pub struct P;").unwrap();
+        let missing = summary(&root, "p").unwrap_err().to_string();
+        std::fs::write(root.join("plugins/p/src/lib.rs"), "pub struct P {").unwrap();
+        let broken = summary(&root, "p").unwrap_err().to_string();
+        std::fs::remove_dir_all(&root).unwrap();
+        assert!(missing.starts_with("no `#[plugin]` type in"), "{missing}");
+        assert!(
+            broken.contains("lib.rs does not parse") && broken.contains("cargo check -p p"),
+            "{broken}"
+        );
     }
 
     #[test]
@@ -140,6 +347,9 @@ mod tests {
             .find(|plugin| plugin.name == "awesome_audit")
             .expect("awesome_audit is a workspace plugin");
         assert_eq!(audit.dependencies, ["my_awesome_plugin"]);
-        assert_eq!(audit.kind, "monitoring");
+        assert_eq!(
+            summary(&root(), "awesome_audit").unwrap().kind,
+            "monitoring"
+        );
     }
 }

@@ -133,10 +133,23 @@ fn mismatch_message(missing: &[String], unexpected: &[String]) -> String {
         ));
     }
     if !unexpected.is_empty() {
+        // The app's features enable a plugin and its `extern crate` together, so a plugin
+        // registers without being enabled only when an enabled plugin crate depends on it:
+        // the feature of that plugin was generated before the dependency was added.
         parts.push(format!(
-            "registered plugins that were not enabled: {}",
-            unexpected.join(", ")
+            "registered plugins that were not enabled: {} (an enabled plugin depends on {}, \
+             but the app's features predate that dependency: run `cargo xtask codegen` and \
+             rebuild; `cargo xtask build-app` does both)",
+            unexpected.join(", "),
+            if unexpected.len() == 1 { "it" } else { "them" }
         ));
+    }
+    if !missing.is_empty() && !unexpected.is_empty() {
+        parts.push(
+            "a plugin in both lists may be one crate whose `#[plugin(name = ...)]` differs from \
+             its crate name, which the app's features use"
+                .to_string(),
+        );
     }
     parts.join("; ")
 }

@@ -49,12 +49,7 @@ fn run_ok(binary: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
 }
 
 fn listed_plugins(binary: &Path) -> Vec<String> {
-    let output = run_ok(
-        binary,
-        &["plugins".as_ref(), "list".as_ref(), "--json".as_ref()],
-    );
-    let listed: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON list");
-    listed
+    listed(binary)
         .iter()
         .map(|plugin| plugin["name"].as_str().unwrap().to_string())
         .collect()
@@ -66,13 +61,46 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|window| window == needle.as_bytes())
 }
 
+/// The plugins of the workspace this suite tests, with their plugin dependencies: read from
+/// `plugins/`, so that an author's new plugin is expected, not a surprise.
+fn workspace_plugins() -> Vec<xtask::workspace::PluginCrate> {
+    xtask::workspace::plugins(&workspace_root()).expect("plugins/ readable")
+}
+
+fn listed(binary: &Path) -> Vec<Value> {
+    let output = run_ok(
+        binary,
+        &["plugins".as_ref(), "list".as_ref(), "--json".as_ref()],
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON list")
+}
+
 #[test]
 fn features_decide_exactly_what_is_in_the_static_binary() {
     let one = build_app("one", &["--plugins", "my_awesome_plugin"]);
     let all = build_app("all", &["--all"]);
 
     assert_eq!(listed_plugins(&one), ["my_awesome_plugin"]);
-    assert_eq!(listed_plugins(&all), ["my_awesome_plugin", "awesome_audit"]);
+    // `--all` is every plugin under plugins/, in start order: each after its dependencies.
+    let listed = listed_plugins(&all);
+    let mut names = listed.clone();
+    names.sort();
+    let workspace = workspace_plugins();
+    let expected: Vec<&str> = workspace
+        .iter()
+        .map(|plugin| plugin.name.as_str())
+        .collect();
+    assert_eq!(names, expected);
+    let position = |name: &str| listed.iter().position(|listed| listed == name).unwrap();
+    for plugin in &workspace {
+        for dependency in &plugin.dependencies {
+            assert!(
+                position(dependency) < position(&plugin.name),
+                "{} starts before its dependency {dependency}: {listed:?}",
+                plugin.name
+            );
+        }
+    }
 
     // awesome_audit's description comes from its doc comment and exists nowhere else: if
     // any of its code were linked in, the string would be.
@@ -83,6 +111,34 @@ fn features_decide_exactly_what_is_in_the_static_binary() {
     for binary in [&one, &all] {
         let linkage = xtask::elf::linkage(binary).unwrap();
         assert!(linkage.is_static(), "{}: {linkage:?}", binary.display());
+    }
+}
+
+/// `cargo xtask list-plugins` reads descriptions and types from source; the binary gets them
+/// from `#[plugin]`'s expansion. One rule, checked here for every workspace plugin.
+#[test]
+fn the_workspace_listing_describes_plugins_as_the_binary_does() {
+    let all = build_app("all", &["--all"]);
+    let root = workspace_root();
+    let from_binary: Vec<(String, String, String)> = listed(&all)
+        .iter()
+        .map(|plugin| {
+            let text = |key: &str| plugin[key].as_str().unwrap().to_string();
+            (text("name"), text("type"), text("description"))
+        })
+        .collect();
+    for plugin in workspace_plugins() {
+        let summary = xtask::workspace::summary(&root, &plugin.name).unwrap();
+        let binary = from_binary
+            .iter()
+            .find(|(name, ..)| *name == plugin.name)
+            .unwrap_or_else(|| panic!("{} not in the --all binary", plugin.name));
+        assert_eq!(
+            (&binary.1, &binary.2),
+            (&summary.kind, &summary.description),
+            "{}: the binary's type and description, then list-plugins'",
+            plugin.name
+        );
     }
 }
 
@@ -185,7 +241,9 @@ fn signal(server: &Server, name: &str) {
 
 #[test]
 fn the_binary_serves_and_stops_gracefully_on_sigterm() {
-    let binary = build_app("all", &["--all"]);
+    // A fixed set, not `--all`: an author's plugin in plugins/ must not change what this
+    // test sees.
+    let binary = build_app("audit", &["--plugins", "awesome_audit"]);
     let (mut child, addr, lines) = spawn_server(&binary, &plexichat_tests::scratch("sigterm"), &[]);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -386,7 +444,7 @@ fn the_served_binary_uses_its_config_file_and_reloads_it() {
 
 #[test]
 fn plugins_list_shows_the_state_the_configuration_starts_each_plugin_in() {
-    let binary = build_app("all", &["--all"]);
+    let binary = build_app("audit", &["--plugins", "awesome_audit"]);
     let dir = plexichat_tests::scratch("list-states");
     let config = dir.join("states.toml");
     std::fs::write(&config, "disabled = [\"my_awesome_plugin\"]\n").unwrap();
@@ -652,4 +710,166 @@ fn the_scaffold_of_new_plugin_compiles_and_its_test_passes() {
     let info: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(info["prefix"], "/api/v1/scaffold-check");
     assert_eq!(info["state"], "running");
+}
+
+/// Copies the workspace at `from` into `to` as a checkout would have it: without build output
+/// (`target`, `dist`), runtime files (`data`) or `.git`. Modification times are kept, so that
+/// cargo finds the copy's unchanged crates fresh in a target directory kept between runs.
+fn copy_workspace(from: &Path, to: &Path, top_level: bool) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if top_level
+            && [".git", "target", "dist", "data"].contains(&name.to_string_lossy().as_ref())
+        {
+            continue;
+        }
+        let (source, destination) = (entry.path(), to.join(&name));
+        if entry.file_type().unwrap().is_dir() {
+            copy_workspace(&source, &destination, false);
+        } else {
+            std::fs::copy(&source, &destination).unwrap();
+            let modified = entry.metadata().unwrap().modified().unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&destination)
+                .unwrap()
+                .set_modified(modified)
+                .unwrap();
+        }
+    }
+}
+
+/// Runs `command`, failing the test with its output unless it succeeds; returns its stdout
+/// and stderr.
+fn succeed(mut command: Command, what: &str) -> (String, String) {
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("{what}: {error}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        output.status,
+    );
+    (stdout, stderr)
+}
+
+/// An author's first steps never break the framework's own suite. In a copy of this
+/// workspace, `cargo xtask new-plugin hello_world` adds a plugin, which is then given a
+/// dependency on `my_awesome_plugin` without running `cargo xtask codegen` (the step a
+/// newcomer forgets, leaving the app's wiring stale). Then, in the copy:
+///
+/// - `cargo xtask build-app --plugins hello_world` brings the wiring up to date itself
+///   (saying so in one line) and builds a binary that passes its start-up check and lists
+///   both plugins (with stale wiring it refuses: "registered plugins that were not enabled");
+/// - every test of this module (the composition tests, which read the copy's `plugins/`)
+///   except the two that copy workspaces, and the tidy checks, pass against the copy: this
+///   test binary runs itself again with `PLEXICHAT_TESTS_WORKSPACE` pointing there;
+/// - `cargo test -p xtask` passes there (generated files fresh, every plugin in the test plan).
+///
+/// Expensive, so it runs once (in the `it` binary, which `cargo xtask test` runs once, with the
+/// linkme backend) and builds into `target/scratch-workspace/target`, which is kept: the copy
+/// sits at a fixed path with its files' times preserved, so later runs rebuild only what the
+/// new plugin touches. Measured on 2 cores shared with other builds, `CARGO_BUILD_JOBS=1`:
+/// about 7 minutes the first time (it compiles the app's dependencies for the static target
+/// and the xtask's for the host into that directory), under a minute afterwards. It prints
+/// its phase times under `--nocapture`.
+#[test]
+fn a_new_plugin_in_a_copy_of_the_workspace_breaks_none_of_its_tests() {
+    let started = std::time::Instant::now();
+    let root = workspace_root();
+    let scratch = root.join("target/scratch-workspace");
+    let copy = scratch.join("workspace");
+    // Its own target directory: this suite's other tests build into the main one at the same
+    // time, and cargo's final binary path is shared by every feature set built there.
+    let target_dir = scratch.join("target");
+    let _ = std::fs::remove_dir_all(&copy);
+    copy_workspace(&root, &copy, true);
+    let cargo = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO"));
+        command
+            .current_dir(&copy)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args(args);
+        command
+    };
+
+    succeed(
+        cargo(&["xtask", "new-plugin", "hello_world"]),
+        "cargo xtask new-plugin hello_world",
+    );
+    let plugin = copy.join("plugins/hello_world");
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = plugin.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(from),
+            "the scaffold's {file} has no `{from}`; update this test"
+        );
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    edit(
+        "Cargo.toml",
+        "plexichat.workspace = true\n",
+        "plexichat.workspace = true\nmy_awesome_plugin = { path = \"../my_awesome_plugin\" }\n",
+    );
+    edit(
+        "src/lib.rs",
+        "type = feature)]",
+        "type = feature, dependencies = [my_awesome_plugin::AwesomePlugin])]",
+    );
+    let scaffolded = started.elapsed();
+
+    let binary = copy.join("target/feature-sets/hello/plexichat");
+    let mut build = cargo(&["xtask", "build-app", "--plugins", "hello_world", "--out"]);
+    build.arg(&binary);
+    let (_, stderr) = succeed(build, "cargo xtask build-app --plugins hello_world");
+    assert!(
+        stderr.contains("updated app/Cargo.toml") && stderr.contains("cargo xtask codegen"),
+        "build-app did not say that it regenerated the wiring:\n{stderr}"
+    );
+    assert_eq!(
+        listed_plugins(&binary),
+        ["my_awesome_plugin", "hello_world"]
+    );
+    let built = started.elapsed();
+
+    let mut itself = Command::new(std::env::current_exe().unwrap());
+    itself
+        .args(["binary::", "tidy::"])
+        .args(["--skip", "binary::a_new_plugin_in_a_copy_of_the_workspace"])
+        .args(["--skip", "binary::the_scaffold_of_new_plugin_compiles"])
+        .env(plexichat_tests::WORKSPACE_VARIABLE, &copy)
+        .env("CARGO_TARGET_DIR", &target_dir);
+    let (report, _) = succeed(itself, "this module's tests against the copy");
+    // A filter that matched nothing would pass too: check that the tests that read the
+    // plugin list ran, with the tidy checks.
+    for test in [
+        "binary::features_decide_exactly_what_is_in_the_static_binary",
+        "binary::the_workspace_listing_describes_plugins_as_the_binary_does",
+        "binary::enabling_a_plugin_enables_its_dependencies",
+        "tidy::every_file_starts_with_a_module_doc_comment",
+    ] {
+        assert!(
+            report.contains(&format!("test {test} ... ok")),
+            "{test} did not run against the copy:\n{report}"
+        );
+    }
+    let composed = started.elapsed();
+
+    succeed(
+        cargo(&["test", "--package", "xtask"]),
+        "cargo test -p xtask in the copy",
+    );
+    eprintln!(
+        "workspace copy: scaffolded in {:.0?}, first build-app after {:.0?}, composition and \
+         tidy tests after {:.0?}, xtask tests after {:.0?}",
+        scaffolded,
+        built,
+        composed,
+        started.elapsed()
+    );
 }

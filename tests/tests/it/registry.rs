@@ -253,6 +253,22 @@ fn the_enabled_set_must_equal_the_registered_set() {
         "{message}"
     );
     assert!(message.contains("extern crate"), "{message}");
+    assert!(
+        message.contains(
+            "registered plugins that were not enabled: b (an enabled plugin depends on it,"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("run `cargo xtask codegen` and rebuild"),
+        "a registered plugin that was not enabled means stale wiring; the message names the fix: {message}"
+    );
+    assert!(message.contains("`#[plugin(name = ...)]`"), "{message}");
+
+    // Only unexpected plugins: the stale-wiring fix, without the name hint.
+    let message = registry.expect_exactly(&["a"]).unwrap_err().to_string();
+    assert!(message.contains("cargo xtask codegen"), "{message}");
+    assert!(!message.contains("#[plugin(name"), "{message}");
 }
 
 /// Whichever backend this build uses (the suite runs under both), it collects exactly the

@@ -1,5 +1,6 @@
 //! House rules checked as tests: every Rust file says what it is for, nothing is left
-//! half-done, and core's layers import only downwards.
+//! half-done, core's layers import only downwards, and git ignores what running the server
+//! leaves behind.
 
 use std::path::{Path, PathBuf};
 
@@ -212,4 +213,56 @@ fn the_layer_check_sees_grouped_and_nested_paths() {
     );
     assert_eq!(rank_of("web"), 4);
     assert_eq!(rank_of("lib"), FACADE);
+}
+
+/// What README has a newcomer create at the root (`plexichat.toml`) and what the first
+/// `plexichat serve` writes there (`data/admin_token`) never shows up in `git status`, while
+/// the repository's own files, and a `plexichat.toml` below the root, stay committable. Asks
+/// git itself, in a scratch repository holding only this `.gitignore` and no user or global
+/// ignore file, so the answer does not depend on the machine or on `.git` being present.
+#[test]
+fn git_ignores_what_a_first_run_creates_and_nothing_committed() {
+    let root = workspace_root();
+    let repository = plexichat_tests::scratch("gitignore");
+    std::fs::copy(root.join(".gitignore"), repository.join(".gitignore")).unwrap();
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .current_dir(&repository)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .args(["-c", "core.excludesFile="])
+            .args(args)
+            .output()
+            .expect("git runs")
+    };
+    assert!(git(&["init", "--quiet"]).status.success());
+    let ignored = |path: &str| {
+        let output = git(&["check-ignore", "--no-index", "--quiet", path]);
+        match output.status.code() {
+            Some(0) => true,
+            Some(1) => false,
+            _ => panic!(
+                "git check-ignore {path}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        }
+    };
+    for path in [
+        "plexichat.toml",
+        "data/admin_token",
+        "dist/plexichat",
+        "target/debug",
+    ] {
+        assert!(ignored(path), "{path} is not ignored");
+    }
+    for path in [
+        "Cargo.toml",
+        "app/Cargo.toml",
+        "core/src/storage/data_dir.rs",
+        "docs/operator-guide.md",
+        "docs/examples/plexichat.toml",
+        "plugins/hello_world/data/fixture.json",
+    ] {
+        assert!(!ignored(path), "{path} is ignored");
+    }
 }

@@ -1,0 +1,270 @@
+//! `cargo xtask test`: every cargo test run the project needs, streamed as it goes, and one
+//! closing line that sums the `test result:` lines of all of them.
+//!
+//! Each run's output would otherwise end with the last test binary's own line (often a
+//! doc-test run's `0 passed`), which says nothing about the hundreds of tests above it.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::Context;
+
+use crate::workspace;
+
+/// Counts summed over libtest's `test result:` lines.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Tests that passed.
+    pub passed: u64,
+    /// Tests that failed.
+    pub failed: u64,
+    /// Tests marked `#[ignore]`.
+    pub ignored: u64,
+}
+
+impl Counts {
+    /// Adds the counts of one libtest summary line
+    /// (`test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; …`);
+    /// any other line adds nothing.
+    pub fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        let Some((_, counts)) = rest.split_once(". ") else {
+            return;
+        };
+        for part in counts.split(';') {
+            let mut words = part.split_whitespace();
+            let (Some(number), Some(what)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(number) = number.parse::<u64>() else {
+                continue;
+            };
+            match what {
+                "passed" => self.passed += number,
+                "failed" => self.failed += number,
+                "ignored" => self.ignored += number,
+                _ => {}
+            }
+        }
+    }
+
+    fn add(&mut self, other: Counts) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.ignored += other.ignored;
+    }
+}
+
+/// What one `cargo test` run reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunResult {
+    /// Its arguments after `cargo test`.
+    pub args: Vec<String>,
+    /// Summed over its test binaries.
+    pub counts: Counts,
+    /// Whether cargo exited successfully (a build error fails a run with no failed test).
+    pub succeeded: bool,
+}
+
+/// The closing line over every run: `N passed, N failed, N ignored in R cargo test runs`,
+/// then which runs failed.
+pub fn summary(runs: &[RunResult]) -> String {
+    let mut total = Counts::default();
+    for run in runs {
+        total.add(run.counts);
+    }
+    let mut line = format!(
+        "{} passed, {} failed, {} ignored in {} cargo test runs",
+        total.passed,
+        total.failed,
+        total.ignored,
+        runs.len()
+    );
+    let failed: Vec<String> = runs
+        .iter()
+        .filter(|run| !run.succeeded)
+        .map(|run| {
+            let why = if run.counts.failed > 0 {
+                format!("{} failed", run.counts.failed)
+            } else {
+                "no test failed: see its build or crash output above".to_string()
+            };
+            format!("`cargo test {}` ({why})", run.args.join(" "))
+        })
+        .collect();
+    if !failed.is_empty() {
+        line.push_str("; failed: ");
+        line.push_str(&failed.join(", "));
+    }
+    line
+}
+
+/// The runs `cargo xtask test` makes, each the arguments after `cargo test`.
+pub fn plan(root: &Path) -> anyhow::Result<Vec<Vec<String>>> {
+    // Every plugin of the workspace, not a fixed list, so that an author's plugin is tested
+    // the way the examples are.
+    let plugin_packages: Vec<String> = workspace::plugins(root)?
+        .into_iter()
+        .flat_map(|plugin| ["--package".to_string(), plugin.name])
+        .collect();
+    let args = |list: &[&str], plugins: bool| {
+        let mut args: Vec<String> = list.iter().map(|arg| arg.to_string()).collect();
+        if plugins {
+            args.extend(plugin_packages.iter().cloned());
+        }
+        // Every test binary of a run runs even when one fails, so the sum covers them all.
+        args.push("--no-fail-fast".to_string());
+        args
+    };
+    Ok(vec![
+        args(&["--workspace"], false),
+        // The facade and the plugins alone, as a plugin author builds them: without the
+        // configuration validator that the app and the test suite turn on.
+        args(&["--package", "plexichat"], true),
+        args(
+            &[
+                "--package",
+                "plexichat-tests",
+                "--features",
+                "plexichat-tests/inventory",
+            ],
+            true,
+        ),
+    ])
+}
+
+/// Runs every planned `cargo test`, even after one fails, and returns the closing line; an
+/// error (whose text is that line) if anything failed.
+pub fn run(root: &Path) -> anyhow::Result<()> {
+    let mut results = Vec::new();
+    for args in plan(root)? {
+        eprintln!("cargo test {}", args.join(" "));
+        results.push(run_one(root, args)?);
+    }
+    let line = summary(&results);
+    anyhow::ensure!(results.iter().all(|run| run.succeeded), "{line}");
+    eprintln!("{line}");
+    Ok(())
+}
+
+/// Runs one `cargo test`, passing its standard output through as it arrives (test binaries
+/// print partial lines, `test name ... ` before `ok`, so bytes are forwarded, not lines) and
+/// counting its `test result:` lines.
+fn run_one(root: &Path, args: Vec<String>) -> anyhow::Result<RunResult> {
+    let mut child = workspace::cargo()
+        .current_dir(root)
+        .arg("test")
+        .args(&args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot run cargo")?;
+    let mut output = child
+        .stdout
+        .take()
+        .context("cargo's stdout was not piped")?;
+    let mut stdout = std::io::stdout();
+    let mut counts = Counts::default();
+    let mut line = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        let read = match output.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error).context("cannot read cargo's output"),
+        };
+        stdout.write_all(&buffer[..read])?;
+        stdout.flush()?;
+        for &byte in &buffer[..read] {
+            if byte == b'\n' {
+                counts.add_line(&String::from_utf8_lossy(&line));
+                line.clear();
+            } else {
+                line.push(byte);
+            }
+        }
+    }
+    counts.add_line(&String::from_utf8_lossy(&line));
+    let status = child.wait().context("cannot wait for cargo")?;
+    Ok(RunResult {
+        args,
+        counts,
+        succeeded: status.success(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(output: &str) -> (u64, u64, u64) {
+        let mut counts = Counts::default();
+        for line in output.lines() {
+            counts.add_line(line);
+        }
+        (counts.passed, counts.failed, counts.ignored)
+    }
+
+    #[test]
+    fn result_lines_are_summed_and_other_lines_ignored() {
+        let output = "\
+running 3 tests
+test a ... ok
+test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s
+
+test b ... FAILED
+test result: FAILED. 10 passed; 2 failed; 0 ignored; 0 measured; 5 filtered out; finished in 1.20s
+   Doc-tests plexichat
+test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+a test that prints test result: ok. 99 passed; without being libtest
+";
+        assert_eq!(counts(output), (13, 2, 1));
+    }
+
+    #[test]
+    fn the_summary_sums_every_run_and_names_the_failed_ones() {
+        let run = |args: &str, passed, failed, succeeded| RunResult {
+            args: args.split(' ').map(String::from).collect(),
+            counts: Counts {
+                passed,
+                failed,
+                ignored: 1,
+            },
+            succeeded,
+        };
+        assert_eq!(
+            summary(&[run("--workspace", 400, 0, true), run("-p a", 20, 0, true)]),
+            "420 passed, 0 failed, 2 ignored in 2 cargo test runs"
+        );
+        assert_eq!(
+            summary(&[
+                run("--workspace", 400, 2, false),
+                run("-p a", 0, 0, false),
+                run("-p b", 5, 0, true),
+            ]),
+            "405 passed, 2 failed, 3 ignored in 3 cargo test runs; failed: \
+             `cargo test --workspace` (2 failed), \
+             `cargo test -p a` (no test failed: see its build or crash output above)"
+        );
+    }
+
+    #[test]
+    fn every_workspace_plugin_is_tested_alone_and_with_the_inventory_backend() {
+        let root = workspace::root();
+        let plan = plan(&root).unwrap();
+        for plugin in workspace::plugins(&root).unwrap() {
+            for run in &plan[1..] {
+                assert!(
+                    run.windows(2)
+                        .any(|pair| pair[0] == "--package" && pair[1] == plugin.name),
+                    "{} missing from `cargo test {}`",
+                    plugin.name,
+                    run.join(" ")
+                );
+            }
+        }
+    }
+}
