@@ -135,6 +135,9 @@ pub const fn utf8(bytes: &'static [u8]) -> &'static str {
     }
 }
 
+// `#[on_event]`'s signature checks live beside the event types whose roles they decide.
+pub use crate::abi::event::{TwoArguments, one_argument_handler, two_argument_handler};
+
 #[cfg(test)]
 mod tests {
     use super::*;
