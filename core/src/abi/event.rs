@@ -148,6 +148,12 @@ impl<E: fmt::Display> HandlerOutcome for Result<(), E> {
 // `two_argument_handler` in a single `const` item, so that every obligation lives in one body:
 // a type that is neither an event nor a plugin is one error, not one per use, and the roles it
 // leaves undecided raise no second "type annotations needed" error.
+//
+// In both functions the role bounds are written before the verdicts: the compiler takes
+// where-clauses in order, and a verdict met while a role is still open would decide that role
+// itself whenever only one of its impls fits the roles known so far, turning the verdict's
+// message into a "not an event" or "not a plugin" one (and, with two arguments, a second
+// error). The trybuild cases `on_event_*` hold every arrangement to one error.
 
 /// The role of an `#[event]` type in a handler's signature.
 #[doc(hidden)]
@@ -268,17 +274,14 @@ impl<P, E> EventComesSecond<P, AnEvent, AnEvent> for E {}
 #[doc(hidden)]
 pub const fn one_argument_handler<E, Role>() -> &'static str
 where
-    E: EventArgument<Role> + LastArgumentIsTheEvent<Role>,
+    E: EventArgument<Role>,
+    E: LastArgumentIsTheEvent<Role>,
 {
     E::NAME
 }
 
 /// The event name and the plugin lookup of a two-argument handler; fails the build with a
 /// verdict's message unless the plugin comes first and the event second.
-///
-/// The role bounds come first: the compiler takes where-clauses in order, and a verdict seen
-/// while a role is still open would pick the role for it (each verdict has an impl for three
-/// arrangements), and a second error would follow.
 #[doc(hidden)]
 pub const fn two_argument_handler<P, E, PluginRole, EventRole>() -> TwoArguments<P>
 where
