@@ -3,8 +3,9 @@
 //! Parse (arguments and the function) → validate ([`Handler`]) → expand ([`generate`]).
 //! Nothing else names a handler, so on error the function is emitted unchanged with the errors.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
+use syn::Ident;
 use syn::spanned::Spanned;
 
 use crate::args::{self, Arg, Check, Errors};
@@ -68,22 +69,51 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
     let location = args::location(ident.span());
     let crate_name = args::crate_name();
 
-    // Spanned at the event type so "not an event" lands on the user's parameter.
-    let event_name =
-        quote_spanned! {event.span()=> <#event as ::plexichat::__private::Event>::NAME };
-    let lookup = plugin.as_ref().map(|plugin| {
-        quote_spanned! {plugin.span()=>
-            let ::core::option::Option::Some(this) = runtime.plugin_ref::<#plugin>() else {
-                return ::plexichat::__private::fail(::core::format_args!(
-                    "plugin `{}` is not running",
-                    <#plugin as ::plexichat::__private::Plugin>::NAME,
-                ));
-            };
-        }
-    });
+    // Every check of the signature is in this one `const`, so that a type that is neither an
+    // event nor a plugin gives one error, not one per use (see `abi/event.rs`). rustc points a
+    // failed bound at the turbofish argument it is about, the user's type; the rest of the
+    // call is spanned at the event type.
+    let signature = Ident::new("__PLEXICHAT_HANDLER_SIGNATURE", Span::call_site());
+    let (check, event_name, lookup) = match plugin {
+        Some(plugin) => (
+            quote_spanned! {event.span()=>
+                const #signature: ::plexichat::__private::TwoArguments<#plugin> =
+                    ::plexichat::__private::two_argument_handler::<#plugin, #event, _, _>();
+            },
+            quote!(#signature.event),
+            quote! {
+                let this = match (#signature.instance)(runtime) {
+                    ::core::result::Result::Ok(this) => this,
+                    ::core::result::Result::Err(error) => {
+                        return ::plexichat::__private::fail(::core::format_args!("{}", error));
+                    }
+                };
+            },
+        ),
+        None => (
+            quote_spanned! {event.span()=>
+                const #signature: &::core::primitive::str =
+                    ::plexichat::__private::one_argument_handler::<#event, _>();
+            },
+            quote!(#signature),
+            quote!(),
+        ),
+    };
     let call = match &plugin {
         Some(_) => quote!(#ident(this, event)),
         None => quote!(#ident(event)),
+    };
+    // The handler's result is reported through a block spanned at the declared return type,
+    // so "not a handler outcome" lands on that type (the shim allows the braces, which rustc
+    // would otherwise call unnecessary at that span).
+    let output_span = match &function.sig.output {
+        syn::ReturnType::Type(_, ty) => ty.span(),
+        syn::ReturnType::Default => ident.span(),
+    };
+    let report = |result: TokenStream| {
+        quote_spanned! {output_span=>
+            ::plexichat::__private::HandlerOutcome::into_outcome({ #result })
+        }
     };
     let downcast = quote! {
         let ::core::option::Option::Some(event) = event.downcast_ref::<#event>() else {
@@ -94,6 +124,7 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
         };
     };
     let (shim, kind) = if function.sig.asyncness.is_some() {
+        let report_async = report(quote!(#call.await));
         let shim = quote! {
             fn shim<'a>(
                 runtime: &'a ::plexichat::__private::Runtime,
@@ -102,12 +133,13 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
                 ::plexichat::__private::Box::pin(async move {
                     #downcast
                     #lookup
-                    ::plexichat::__private::HandlerOutcome::into_outcome(#call.await)
+                    #report_async
                 })
             }
         };
         (shim, quote!(Async))
     } else {
+        let report_sync = report(call);
         let shim = quote! {
             fn shim(
                 runtime: &::plexichat::__private::Runtime,
@@ -115,7 +147,7 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
             ) -> ::plexichat::__private::Result<(), ::plexichat::__private::String> {
                 #downcast
                 #lookup
-                ::plexichat::__private::HandlerOutcome::into_outcome(#call)
+                #report_sync
             }
         };
         (shim, quote!(Sync))
@@ -125,7 +157,9 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
         #item
 
         const _: () = {
-            #[allow(unused_variables)]
+            #check
+
+            #[allow(unused_variables, unused_braces)]
             #shim
 
             ::plexichat::__private::register!(

@@ -382,13 +382,44 @@ fn plugin_type(arg: &Arg) -> syn::Result<Ident> {
 /// `dependencies = [other_plugin::OtherPlugin, ...]`.
 fn dependencies(arg: &Arg) -> syn::Result<Vec<syn::Path>> {
     args::each(arg, |element| {
-        args::path(element).cloned().ok_or_else(|| {
+        let path = args::path(element).ok_or_else(|| {
             syn::Error::new_spanned(
                 element,
                 "a dependency is the path of another plugin's type, e.g. `my_awesome_plugin::AwesomePlugin`",
             )
-        })
+        })?;
+        match crate_or_module(path) {
+            Some(problem) => Err(syn::Error::new_spanned(path, problem)),
+            None => Ok(path.clone()),
+        }
     })
+}
+
+/// The message for a dependency written as a crate or module (`[my_awesome_plugin]`), which
+/// rustc would only call "expected type, found crate". Types are `CamelCase`, so a path that
+/// ends in a lowercase name almost certainly is not one. The example guesses the type the way
+/// `cargo xtask new-plugin` names it (`weather` declares `Weather`).
+fn crate_or_module(path: &syn::Path) -> Option<String> {
+    let last = path.segments.last()?;
+    let name = last.ident.unraw().to_string();
+    if !name.starts_with(|first: char| first.is_ascii_lowercase()) {
+        return None;
+    }
+    let written = quote!(#path).to_string().replace(' ', "");
+    let guess: String = name
+        .split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    Some(format!(
+        "`{written}` is a crate or module, not a type: name the plugin type it declares with \
+         `#[plugin]`, e.g. `{written}::{guess}`"
+    ))
 }
 
 /// `ui_pages = [{ name = "dashboard", path = "ui/dashboard", title = "...", description = "..." }]`,
@@ -711,6 +742,39 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `(dependency, problem)`: `None` for a path that may name a type.
+    #[test]
+    fn dependencies_that_name_a_crate_or_module_as_a_table() {
+        let check = |dependency: &str, expect: Option<&str>| {
+            let path: syn::Path = syn::parse_str(dependency).unwrap();
+            assert_eq!(crate_or_module(&path).as_deref(), expect, "{dependency}");
+        };
+        check("AwesomePlugin", None);
+        check("my_awesome_plugin::AwesomePlugin", None);
+        check("crate::Weather", None);
+        check(
+            "my_awesome_plugin",
+            Some(
+                "`my_awesome_plugin` is a crate or module, not a type: name the plugin type it \
+                 declares with `#[plugin]`, e.g. `my_awesome_plugin::MyAwesomePlugin`",
+            ),
+        );
+        check(
+            "crate::weather",
+            Some(
+                "`crate::weather` is a crate or module, not a type: name the plugin type it \
+                 declares with `#[plugin]`, e.g. `crate::weather::Weather`",
+            ),
+        );
+        check(
+            "r#async",
+            Some(
+                "`r#async` is a crate or module, not a type: name the plugin type it declares \
+                 with `#[plugin]`, e.g. `r#async::Async`",
+            ),
+        );
+    }
 
     /// `(prefix, problem)`: `None` for a prefix the registry can mount.
     #[test]

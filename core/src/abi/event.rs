@@ -8,6 +8,8 @@ use std::pin::Pin;
 
 use serde::Serialize;
 
+use crate::abi::plugin::Plugin;
+
 // The handle every handler shim receives: the one runtime type this layer names besides
 // `PluginContext` (see the layering test in `tests/it/tidy.rs`).
 use crate::runtime::Runtime;
@@ -167,3 +169,173 @@ macro_rules! core_events {
 pub(crate) use core_events;
 
 core_events!(Starting, Startup, Shutdown, Stopped);
+
+// What `#[on_event]`'s expansion checks a handler's signature with.
+//
+// The macro sees `fn on_x(a: &A)` and cannot tell from the tokens whether `A` is an event or
+// the plugin: both are paths. The compiler can. Each type named in a handler's signature gets
+// a role from the one impl of `EventArgument` or `PluginArgument` that applies to it (`AnEvent`
+// for `#[event]` types, `APlugin` for `#[plugin]` types), and verdict traits implemented for
+// every arrangement of roles but one turn each wrong arrangement into exactly one error, whose
+// message says how to fix that arrangement. The expansion calls `one_argument_handler` or
+// `two_argument_handler` in a single `const` item, so that every obligation lives in one body:
+// a type that is neither an event nor a plugin is one error, not one per use, and the roles it
+// leaves undecided raise no second "type annotations needed" error.
+//
+// In both functions the role bounds are written before the verdicts: the compiler takes
+// where-clauses in order, and a verdict met while a role is still open would decide that role
+// itself whenever only one of its impls fits the roles known so far, turning the verdict's
+// message into a "not an event" or "not a plugin" one (and, with two arguments, a second
+// error). The trybuild cases `on_event_*` hold every arrangement to one error.
+
+/// The role of an `#[event]` type in a handler's signature.
+#[doc(hidden)]
+pub enum AnEvent {}
+
+/// The role of a `#[plugin]` type in a handler's signature.
+#[doc(hidden)]
+pub enum APlugin {}
+
+/// A type written where an event handler takes its event.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a PlexiChat event",
+    label = "this type is not declared with `#[event]`",
+    note = "declare the type with `#[plexichat::event(name = \"my.event.name\")]`"
+)]
+pub trait EventArgument<Role>: Send + Sync + 'static {
+    /// The name the handler is registered under.
+    const NAME: &'static str;
+}
+
+impl<E: Event> EventArgument<AnEvent> for E {
+    const NAME: &'static str = E::NAME;
+}
+
+/// Gives a plugin in the event's place the role that a verdict explains; a build that selects
+/// this impl fails, so the name is never registered.
+impl<P: Plugin> EventArgument<APlugin> for P {
+    const NAME: &'static str = P::NAME;
+}
+
+/// A type written where an event handler takes its plugin.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a PlexiChat plugin",
+    label = "not declared with `#[plugin]`",
+    note = "an event handler with two arguments takes its plugin first: `fn(plugin: &MyPlugin, event: &MyEvent)`"
+)]
+pub trait PluginArgument<Role>: Sized + Send + Sync + 'static {
+    /// The running instance the handler is called with.
+    fn instance(runtime: &Runtime) -> Result<&Self, String>;
+}
+
+impl<P: Plugin> PluginArgument<APlugin> for P {
+    fn instance(runtime: &Runtime) -> Result<&P, String> {
+        runtime
+            .plugin_ref::<P>()
+            .ok_or_else(|| format!("plugin `{}` is not running", P::NAME))
+    }
+}
+
+/// Gives an event in the plugin's place the role that a verdict explains; a build that
+/// selects this impl fails, so no handler ever calls it.
+impl<E: Event> PluginArgument<AnEvent> for E {
+    fn instance(_runtime: &Runtime) -> Result<&E, String> {
+        Err(format!(
+            "`{}` is an event, not a plugin",
+            std::any::type_name::<E>()
+        ))
+    }
+}
+
+/// The verdict on `fn(plugin: &MyPlugin)`: a handler's only argument is its event.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a plugin, but an event handler's last argument is the event it handles",
+    label = "add the event as the last argument (`&MyEvent`)",
+    note = "a handler that needs its plugin takes it first: `fn(plugin: &{Self}, event: &MyEvent)`"
+)]
+pub trait LastArgumentIsTheEvent<Role> {}
+
+impl<E> LastArgumentIsTheEvent<AnEvent> for E {}
+
+/// The verdict on `fn(event: &MyEvent, plugin: &MyPlugin)`, implemented for every other
+/// arrangement of the two roles.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the arguments are swapped: the plugin comes first, the event second",
+    label = "`{Self}` is an event, and `{E}` is the plugin",
+    note = "write `fn(plugin: &{E}, event: &{Self})`"
+)]
+pub trait PluginComesFirst<E, PluginRole, EventRole> {}
+
+impl<P, E> PluginComesFirst<E, APlugin, AnEvent> for P {}
+impl<P, E> PluginComesFirst<E, AnEvent, AnEvent> for P {}
+impl<P, E> PluginComesFirst<E, APlugin, APlugin> for P {}
+
+/// The verdict on `fn(first: &EventA, second: &EventB)`, implemented for every other
+/// arrangement of the two roles.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is an event, but an event handler handles one event, and its first argument is the plugin",
+    label = "expected a type declared with `#[plugin]`",
+    note = "write `fn(plugin: &MyPlugin, event: &{E})`, or one handler per event"
+)]
+pub trait OneEventPerHandler<E, PluginRole, EventRole> {}
+
+impl<P, E> OneEventPerHandler<E, APlugin, AnEvent> for P {}
+impl<P, E> OneEventPerHandler<E, AnEvent, APlugin> for P {}
+impl<P, E> OneEventPerHandler<E, APlugin, APlugin> for P {}
+
+/// The verdict on `fn(plugin: &MyPlugin, other: &OtherPlugin)`, implemented for every other
+/// arrangement of the two roles.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a plugin, but an event handler's second argument is the event it handles",
+    label = "expected a type declared with `#[event]`",
+    note = "write `fn(plugin: &{P}, event: &MyEvent)`"
+)]
+pub trait EventComesSecond<P, PluginRole, EventRole> {}
+
+impl<P, E> EventComesSecond<P, APlugin, AnEvent> for E {}
+impl<P, E> EventComesSecond<P, AnEvent, APlugin> for E {}
+impl<P, E> EventComesSecond<P, AnEvent, AnEvent> for E {}
+
+/// The name a one-argument handler registers under; fails the build with a verdict's message
+/// unless the argument is an event.
+#[doc(hidden)]
+pub const fn one_argument_handler<E, Role>() -> &'static str
+where
+    E: EventArgument<Role>,
+    E: LastArgumentIsTheEvent<Role>,
+{
+    E::NAME
+}
+
+/// The event name and the plugin lookup of a two-argument handler; fails the build with a
+/// verdict's message unless the plugin comes first and the event second.
+#[doc(hidden)]
+pub const fn two_argument_handler<P, E, PluginRole, EventRole>() -> TwoArguments<P>
+where
+    P: PluginArgument<PluginRole>,
+    E: EventArgument<EventRole>,
+    P: PluginComesFirst<E, PluginRole, EventRole>,
+    P: OneEventPerHandler<E, PluginRole, EventRole>,
+    E: EventComesSecond<P, PluginRole, EventRole>,
+{
+    TwoArguments {
+        event: E::NAME,
+        instance: P::instance,
+    }
+}
+
+/// What [`two_argument_handler`] hands the expansion: the name to register under and how the
+/// shim finds the plugin.
+#[doc(hidden)]
+pub struct TwoArguments<P: 'static> {
+    /// The event's name.
+    pub event: &'static str,
+    /// The plugin's running instance.
+    pub instance: for<'a> fn(&'a Runtime) -> Result<&'a P, String>,
+}

@@ -166,6 +166,9 @@ where
 {
 }
 
+// `#[on_event]`'s signature checks live beside the event types whose roles they decide.
+pub use crate::abi::event::{TwoArguments, one_argument_handler, two_argument_handler};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,9 @@ pub const ENV_PREFIX: &str = "PLEXICHAT__";
 pub const ENV_ADMIN_TOKEN: &str = "PLEXICHAT_ADMIN_TOKEN";
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_FILE: &str = "plexichat.toml";
+/// What messages call the configuration when there is no file: the built-in defaults with
+/// whatever the environment and the command line override.
+const NO_FILE: &str = "the configuration (built-in defaults, no file)";
 
 /// `[server]`: how the HTTP server listens, what it accepts, and how long each phase may take.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -284,17 +287,18 @@ fn cut(text: &str, max: usize) -> String {
     }
 }
 
+/// `plugin `name`: /pointer: problem`. An issue with the whole document (a TOML syntax error,
+/// a file that cannot be read) has no pointer to show: it is the problem alone, and
+/// [`ConfigErrors`] puts the file's name before it.
 impl fmt::Display for ConfigIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pointer = if self.pointer.is_empty() {
-            "/"
-        } else {
-            &self.pointer
-        };
         if let Some(plugin) = &self.plugin {
             write!(f, "plugin `{plugin}`: ")?;
         }
-        write!(f, "{pointer}: {}", self.problem)
+        if !self.pointer.is_empty() {
+            write!(f, "{}: ", self.pointer)?;
+        }
+        f.write_str(&self.problem)
     }
 }
 
@@ -317,7 +321,11 @@ impl fmt::Display for ConfigErrors {
             if count == 1 { "" } else { "s" }
         )?;
         for issue in &self.issues {
-            write!(f, "\n  {issue}")?;
+            if issue.pointer.is_empty() {
+                write!(f, "\n  {}: {issue}", self.source)?;
+            } else {
+                write!(f, "\n  {issue}")?;
+            }
         }
         Ok(())
     }
@@ -515,7 +523,7 @@ impl Config {
                 format!("not valid TOML{place}: {}", error.message().trim()).replace('\n', " "),
             )])
         })?;
-        apply_env(&mut document, env).map_err(errors)?;
+        let from_env = apply_env(&mut document, env).map_err(errors)?;
         for flag in flags {
             let path: Vec<String> = flag.pointer[1..].split('/').map(String::from).collect();
             insert_at(&mut document, &path, flag.value.clone());
@@ -523,9 +531,23 @@ impl Config {
         let document = serde_json::to_value(&document)
             .map_err(|error| errors(vec![ConfigIssue::new("", None, error.to_string())]))?;
         validate(document, registry).map_err(|mut issues| {
+            // A value that is not in the file is named by what set it, so that nobody searches
+            // the file for it. Flags beat the environment; of two variables for one key, the
+            // one applied last won.
             for issue in &mut issues {
-                if let Some(flag) = flags.iter().find(|flag| flag.pointer == issue.pointer) {
-                    issue.problem = format!("{} (set by {})", issue.problem, flag.name);
+                let origin = flags
+                    .iter()
+                    .find(|flag| flag.pointer == issue.pointer)
+                    .map(|flag| flag.name)
+                    .or_else(|| {
+                        from_env
+                            .iter()
+                            .rev()
+                            .find(|(pointer, _)| *pointer == issue.pointer)
+                            .map(|(_, variable)| variable.as_str())
+                    });
+                if let Some(origin) = origin {
+                    issue.problem = format!("{} (set by {origin})", issue.problem);
                 }
             }
             errors(issues)
@@ -564,7 +586,7 @@ impl Config {
     ) -> Result<Config, ConfigErrors> {
         match file.read(reloading)? {
             Some((text, source)) => Config::parse_with_flags(&text, env, flags, registry, &source),
-            None => Config::parse_with_flags("", env, flags, registry, "the built-in defaults"),
+            None => Config::parse_with_flags("", env, flags, registry, NO_FILE),
         }
     }
 
@@ -611,22 +633,29 @@ impl Config {
 /// The admin token is the exception: `PLEXICHAT_ADMIN_TOKEN` and
 /// `PLEXICHAT__SERVER__ADMIN_TOKEN` are taken verbatim as strings (`123456` and `true` are
 /// tokens, not numbers), and when both are set `PLEXICHAT_ADMIN_TOKEN` wins.
-fn apply_env(document: &mut toml::Table, env: &[(String, String)]) -> Result<(), Vec<ConfigIssue>> {
+///
+/// Returns the JSON pointer each variable set and the variable's name, in the order applied.
+fn apply_env(
+    document: &mut toml::Table,
+    env: &[(String, String)],
+) -> Result<Vec<(String, String)>, Vec<ConfigIssue>> {
     let mut issues = Vec::new();
-    let mut overrides: Vec<(Vec<String>, &str)> = env
+    let mut applied = Vec::new();
+    let mut overrides: Vec<(Vec<String>, &str, &str)> = env
         .iter()
         .filter_map(|(name, value)| {
             let path = name.strip_prefix(ENV_PREFIX)?;
             Some((
                 path.split("__").map(str::to_ascii_lowercase).collect(),
                 value.as_str(),
+                name.as_str(),
             ))
         })
         .collect();
     // Sorting makes the result independent of the order the environment listed them in.
     overrides.sort();
     let token = ["server".to_string(), "admin_token".to_string()];
-    for (path, raw) in overrides {
+    for (path, raw, name) in overrides {
         let pointer = format!("/{}", path.join("/"));
         if path.iter().any(String::is_empty) {
             issues.push(ConfigIssue::new(
@@ -644,7 +673,9 @@ fn apply_env(document: &mut toml::Table, env: &[(String, String)]) -> Result<(),
                 .and_then(|mut table| table.remove("v"))
                 .unwrap_or_else(|| toml::Value::String(raw.to_string()))
         };
-        if !insert_at(document, &path, value) {
+        if insert_at(document, &path, value) {
+            applied.push((pointer, name.to_string()));
+        } else {
             issues.push(ConfigIssue::new(
                 pointer,
                 None,
@@ -652,11 +683,16 @@ fn apply_env(document: &mut toml::Table, env: &[(String, String)]) -> Result<(),
             ));
         }
     }
-    if let Some((_, raw)) = env.iter().find(|(name, _)| name == ENV_ADMIN_TOKEN) {
-        insert_at(document, &token, toml::Value::String(raw.clone()));
+    if let Some((_, raw)) = env.iter().find(|(name, _)| name == ENV_ADMIN_TOKEN)
+        && insert_at(document, &token, toml::Value::String(raw.clone()))
+    {
+        applied.push((
+            "/server/admin_token".to_string(),
+            ENV_ADMIN_TOKEN.to_string(),
+        ));
     }
     if issues.is_empty() {
-        Ok(())
+        Ok(applied)
     } else {
         Err(issues)
     }
@@ -744,14 +780,56 @@ fn plugin_schema(plugin: &PluginDescriptor, generator: &mut SchemaGenerator) -> 
 /// Every place where `document` breaks the schema of the plugins in `registry`.
 #[cfg(feature = "validation")]
 fn schema_issues(document: &Value, registry: &Registry) -> Vec<ConfigIssue> {
+    use jsonschema::error::ValidationErrorKind;
     let schema = schema(registry);
     match jsonschema::validator_for(&schema) {
         Ok(validator) => validator
             .iter_errors(document)
-            .map(|error| {
+            .flat_map(|error| {
                 let pointer = error.instance_path().as_str().to_string();
-                let found = Some(error.instance().clone().into_owned());
-                ConfigIssue::new(pointer, found, error.to_string())
+                let instance = error.instance();
+                match error.kind() {
+                    // The validator's "Additional properties are not allowed ('bnid' was
+                    // unexpected)" at the section becomes one issue per key, at the key, that
+                    // says what the section accepts.
+                    ValidationErrorKind::AdditionalProperties { unexpected } => unexpected
+                        .iter()
+                        .map(|key| {
+                            // The keyword's location without `$ref`s: its parent is the
+                            // section's own schema, whose `properties` are the valid keys.
+                            let keys: Vec<&str> = error
+                                .schema_path()
+                                .as_str()
+                                .strip_suffix("/additionalProperties")
+                                .and_then(|section| schema.pointer(section))
+                                .and_then(|node| node.get("properties"))
+                                .and_then(Value::as_object)
+                                .map(|properties| properties.keys().map(String::as_str).collect())
+                                .unwrap_or_default();
+                            unknown_key(&schema, &pointer, &keys, key, instance.get(key))
+                        })
+                        .collect(),
+                    ValidationErrorKind::Enum { options } => {
+                        let mut problem = error.to_string();
+                        if let (Value::String(written), Value::Array(options)) =
+                            (&**instance, &**options)
+                            && let Some(near) =
+                                closest(written, options.iter().filter_map(Value::as_str))
+                        {
+                            problem.push_str(&format!("; did you mean \"{near}\"?"));
+                        }
+                        vec![ConfigIssue::new(
+                            pointer,
+                            Some(instance.clone().into_owned()),
+                            problem,
+                        )]
+                    }
+                    _ => vec![ConfigIssue::new(
+                        pointer,
+                        Some(instance.clone().into_owned()),
+                        error.to_string(),
+                    )],
+                }
             })
             .collect(),
         // Only a plugin's `#[config]` attributes (a bad `regex`, say) can break the
@@ -766,6 +844,139 @@ fn schema_issues(document: &Value, registry: &Registry) -> Vec<ConfigIssue> {
             ),
         )],
     }
+}
+
+/// The issue for `key`, which the section at `pointer` does not accept: the closest of the
+/// `keys` it does accept, or the section where `key` belongs, then all those `keys` (none
+/// when the schema does not list them).
+#[cfg(feature = "validation")]
+fn unknown_key(
+    schema: &Value,
+    pointer: &str,
+    keys: &[&str],
+    key: &str,
+    found: Option<&Value>,
+) -> ConfigIssue {
+    let mut problem = match section_name(pointer) {
+        Some(section) => format!("unknown key `{key}` in {section}"),
+        None => format!("unknown top-level key `{key}`"),
+    };
+    let near = closest(key, keys.iter().copied());
+    if let Some(near) = near {
+        problem.push_str(&format!("; did you mean `{near}`?"));
+    } else if let Some(home) = home_of(schema, pointer, key) {
+        problem.push_str(&format!("; {home}"));
+    }
+    if !keys.is_empty() {
+        // After a question the list is a sentence of its own.
+        let separator = if problem.ends_with('?') { " " } else { "; " };
+        problem.push_str(&format!("{separator}valid keys: {}", keys.join(", ")));
+    }
+    let escaped = key.replace('~', "~0").replace('/', "~1");
+    // A misspelt secret key (`admin_tokn`) holds a secret all the same.
+    let found = match near {
+        Some(near) if is_secret_key(near) => found.map(|_| Value::String(REDACTED.to_string())),
+        _ => found.cloned(),
+    };
+    // Built empty and given its problem afterwards: the problem names keys, never the value,
+    // so the scrubbing of secret values that `new` does to a problem text has nothing to
+    // remove there, and could only mangle key names that contain a short secret.
+    let mut issue = ConfigIssue::new(format!("{pointer}/{escaped}"), found, "");
+    issue.problem = cut(&problem, MAX_PROBLEM_CHARS);
+    issue
+}
+
+/// Where `key`, unknown at `pointer`, belongs, if it is a plugin's name or a key of another
+/// section: `[plugins.my_awesome_plugin]` written as `[my_awesome_plugin]`, or `bind` written
+/// above the `[server]` header or below another one.
+#[cfg(feature = "validation")]
+fn home_of(schema: &Value, pointer: &str, key: &str) -> Option<String> {
+    let plugins = schema
+        .pointer("/properties/plugins/properties")?
+        .as_object()?;
+    if pointer.is_empty() && plugins.contains_key(key) {
+        return Some(format!("a plugin's settings go in `[plugins.{key}]`"));
+    }
+    let sections = ["server", "data"]
+        .into_iter()
+        .map(|name| (name.to_string(), format!("/properties/{name}")))
+        .chain(plugins.keys().map(|name| {
+            (
+                format!("plugins.{name}"),
+                format!("/properties/plugins/properties/{name}"),
+            )
+        }));
+    sections
+        .filter(|(name, _)| pointer != format!("/{}", name.replace('.', "/")))
+        .find(|(_, node)| {
+            section_properties(schema, node).is_some_and(|keys| keys.contains_key(key))
+        })
+        .map(|(name, _)| format!("it belongs in `[{name}]`"))
+}
+
+/// How an operator writes the section at `pointer`: `[server]`,
+/// `[plugins.my_awesome_plugin]`; `None` for the top level.
+#[cfg(feature = "validation")]
+fn section_name(pointer: &str) -> Option<String> {
+    let mut name = String::new();
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        if segment.parse::<usize>().is_ok() {
+            name.push_str(&format!("[{segment}]"));
+        } else {
+            if !name.is_empty() {
+                name.push('.');
+            }
+            name.push_str(&segment);
+        }
+    }
+    (!name.is_empty()).then(|| format!("`[{name}]`"))
+}
+
+/// The candidate closest to `word`, if one is close enough to be what was meant: the same
+/// word in another case, or one at most an edit per three characters away (an edit inserts,
+/// deletes or replaces a character, or swaps two neighbours). Ties go to the first.
+fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = word.chars().count().max(3) / 3;
+    candidates
+        .into_iter()
+        .map(|candidate| {
+            let distance = if candidate.eq_ignore_ascii_case(word) {
+                0
+            } else {
+                edit_distance(word, candidate)
+            };
+            (distance, candidate)
+        })
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// The optimal string alignment distance: insertions, deletions, substitutions and swaps of
+/// two neighbouring characters, each counting one (`bnid` is one edit from `bind`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // Three rows of the table: the one before the previous (for swaps), the previous, and the
+    // one being filled.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        current[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            current[j] = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                current[j] = current[j].min(before[j - 2] + 1);
+            }
+        }
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
 }
 
 /// Without the validator (the `validation` feature, which the app and the test suite turn
@@ -803,11 +1014,14 @@ fn validate(mut document: Value, registry: &Registry) -> Result<Config, Vec<Conf
             .collect();
         for name in unknown {
             let value = sections.remove(&name);
+            let guess = closest(&name, known.iter().copied())
+                .map(|near| format!("did you mean `{near}`? "))
+                .unwrap_or_default();
             let mut issue = ConfigIssue::new(
                 format!("/plugins/{name}"),
                 value,
                 format!(
-                    "no plugin `{name}` is compiled into this binary; compiled-in plugins: {known_list}"
+                    "no plugin `{name}` is compiled into this binary; {guess}compiled-in plugins: {known_list}"
                 ),
             );
             // A section of a plugin that is not compiled in is nobody's.
@@ -992,7 +1206,9 @@ pub fn example(registry: &Registry) -> String {
     out.push_str("# Plugins declared with `auto_start = false` to start anyway.\n");
     out.push_str("enabled = []\n");
     let server = serde_json::to_value(ServerSection::default()).unwrap_or(Value::Null);
-    out.push_str("\n[server]\n");
+    out.push('\n');
+    write_description(&mut out, &schema, "/properties/server");
+    out.push_str("[server]\n");
     write_keys(
         &mut out,
         server,
@@ -1003,7 +1219,9 @@ pub fn example(registry: &Registry) -> String {
     );
     out.push_str("# admin_token = \"...\"\n");
     let data = serde_json::to_value(DataSection::default()).unwrap_or(Value::Null);
-    out.push_str("\n[data]\n");
+    out.push('\n');
+    write_description(&mut out, &schema, "/properties/data");
+    out.push_str("[data]\n");
     write_keys(
         &mut out,
         data,
@@ -1013,8 +1231,10 @@ pub fn example(registry: &Registry) -> String {
         let Some(spec) = plugin.config else {
             continue;
         };
-        out.push_str(&format!("\n[plugins.{}]\n", plugin.name));
         let pointer = format!("/properties/plugins/properties/{}", plugin.name);
+        out.push('\n');
+        write_description(&mut out, &schema, &pointer);
+        out.push_str(&format!("[plugins.{}]\n", plugin.name));
         write_keys(
             &mut out,
             (spec.defaults)(),
@@ -1052,14 +1272,33 @@ fn write_keys(out: &mut String, values: Value, properties: Option<&Map<String, V
     }
 }
 
+/// Writes the description of the section at `pointer` in the schema (its type's doc
+/// comment) as comments.
+fn write_description(out: &mut String, schema: &Value, pointer: &str) {
+    let text = section_node(schema, pointer)
+        .and_then(|node| node.get("description"))
+        .and_then(Value::as_str);
+    for line in text.into_iter().flat_map(str::lines) {
+        out.push_str(&format!("# {line}\n"));
+    }
+}
+
 /// The `properties` of the schema node at `pointer`, following one `$ref` into
 /// `definitions`.
 fn section_properties(schema: &Value, pointer: &str) -> Option<Map<String, Value>> {
-    let mut node = schema.pointer(pointer)?;
-    if let Some(reference) = node.get("$ref").and_then(Value::as_str) {
-        node = schema.pointer(reference.trim_start_matches('#'))?;
+    section_node(schema, pointer)?
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+}
+
+/// The schema node at `pointer`, following one `$ref` into `definitions`.
+fn section_node<'a>(schema: &'a Value, pointer: &str) -> Option<&'a Value> {
+    let node = schema.pointer(pointer)?;
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(reference) => schema.pointer(reference.trim_start_matches('#')),
+        None => Some(node),
     }
-    node.get("properties").and_then(Value::as_object).cloned()
 }
 
 fn toml_value(value: &Value) -> String {
@@ -1086,5 +1325,48 @@ mod tests {
                 .starts_with("this program was built without configuration validation"),
             "{errors}"
         );
+    }
+}
+
+#[cfg(test)]
+mod suggestions {
+    use super::*;
+
+    /// `(word, candidates, suggestion)`.
+    #[test]
+    fn closest_as_a_table() {
+        let check = |word: &str, candidates: &[&str], expect: Option<&str>| {
+            let found = closest(word, candidates.iter().copied());
+            assert_eq!(found, expect, "{word} among {candidates:?}");
+        };
+        check("bnid", &["admin_token", "bind"], Some("bind"));
+        check("intervall", &["enabled", "interval"], Some("interval"));
+        check("BIND", &["bind", "body_limit"], Some("bind"));
+        check(
+            "max_temperature",
+            &["max_temperature_c", "min_temperature_c"],
+            Some("max_temperature_c"),
+        );
+        check("ports", &["port", "ports_open"], Some("port"));
+        check("bat", &["bad", "bag"], Some("bad"));
+        check("colour", &["bind", "body_limit", "data"], None);
+        check("ab", &["cd"], None);
+        check("anything", &[], None);
+    }
+
+    /// `(a, b, distance)`: insertions, deletions, substitutions and swaps of neighbours.
+    #[test]
+    fn edit_distance_as_a_table() {
+        let check = |a: &str, b: &str, expect: usize| {
+            assert_eq!(edit_distance(a, b), expect, "{a} → {b}");
+            assert_eq!(edit_distance(b, a), expect, "{b} → {a}");
+        };
+        check("", "", 0);
+        check("bind", "bind", 0);
+        check("", "bind", 4);
+        check("bnid", "bind", 1);
+        check("intervall", "interval", 1);
+        check("kitten", "sitting", 3);
+        check("größe", "grösse", 2);
     }
 }

@@ -35,13 +35,16 @@ pub struct AwesomePlugin {
     stats: Mutex<Stats>,
 }
 
-/// The seed's settings schema: `[plugins.my_awesome_plugin]` in `plexichat.toml`.
+/// `[plugins.my_awesome_plugin]`: whether the plugin accepts actions, and how often its
+/// background task does a round.
 #[config]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AwesomeConfig {
-    /// Enable the awesome feature; when false, actions are refused.
+    /// Whether `POST /api/v1/awesome/action` performs actions (when false it answers 400)
+    /// and the background task does its rounds.
     pub enabled: bool,
-    /// Action interval in seconds.
+    /// Seconds between two rounds of the background task; a reload applies from the next
+    /// round.
     #[schemars(range(min = 1, max = 3600))]
     pub interval: u32,
 }

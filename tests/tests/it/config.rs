@@ -64,10 +64,97 @@ fn every_problem_is_reported_at_once_with_its_pointer() {
             "plugin `my_awesome_plugin`: /plugins/my_awesome_plugin/enabled: \"yes\" is not of type \"boolean\"",
             "plugin `my_awesome_plugin`: /plugins/my_awesome_plugin/interval: 0 is less than the minimum of 1",
             "/server/body_limit: 0 is less than the minimum of 1",
-            "/server: Additional properties are not allowed ('colour' was unexpected)",
+            "/server/colour: unknown key `colour` in `[server]`; valid keys: admin_token, bind, body_limit, drain_timeout, header_read_timeout, idle_timeout, max_connections, phase_timeout, ready_cache, request_timeout",
             "/server/bind: not an IP address and port; write e.g. \"127.0.0.1:8000\" or \"[::1]:8000\"",
             "/server/request_timeout: not a duration (expected number at 0); write e.g. \"30s\", \"500ms\" or \"2m\"",
         ]
+    );
+}
+
+/// Each unknown key is one issue, at the key: the closest key of its section or the section
+/// it belongs in, then every key the section takes. Unknown plugin names, in a section header
+/// or in `disabled`, get the same suggestion; a value from the environment names its variable.
+#[test]
+fn unknown_keys_and_names_suggest_the_closest_and_list_the_valid_ones() {
+    let case = |text: &str, vars: &[(&str, &str)], expect: &str| {
+        assert_eq!(check(text, vars).unwrap_err(), [expect], "{text} {vars:?}");
+    };
+    let server_keys = "admin_token, bind, body_limit, drain_timeout, header_read_timeout, \
+                       idle_timeout, max_connections, phase_timeout, ready_cache, request_timeout";
+    let top_level_keys = "data, disabled, enabled, plugins, server";
+    case(
+        "[server]\nbnid = \"0.0.0.0:1\"\n",
+        &[],
+        &format!(
+            "/server/bnid: unknown key `bnid` in `[server]`; did you mean `bind`? valid keys: {server_keys}"
+        ),
+    );
+    case(
+        "[server]\nBody_Limit = 5\n",
+        &[],
+        &format!(
+            "/server/Body_Limit: unknown key `Body_Limit` in `[server]`; did you mean `body_limit`? valid keys: {server_keys}"
+        ),
+    );
+    case(
+        "",
+        &[("PLEXICHAT__SERVER__BNID", "0.0.0.0:1")],
+        &format!(
+            "/server/bnid: unknown key `bnid` in `[server]`; did you mean `bind`? valid keys: {server_keys} (set by PLEXICHAT__SERVER__BNID)"
+        ),
+    );
+    case(
+        "[plugins.my_awesome_plugin]\nintervall = 5\n",
+        &[],
+        "plugin `my_awesome_plugin`: /plugins/my_awesome_plugin/intervall: unknown key `intervall` in `[plugins.my_awesome_plugin]`; did you mean `interval`? valid keys: enabled, interval",
+    );
+    case(
+        "bind = \"127.0.0.1:9\"\n",
+        &[],
+        &format!(
+            "/bind: unknown top-level key `bind`; it belongs in `[server]`; valid keys: {top_level_keys}"
+        ),
+    );
+    case(
+        "[my_awesome_plugin]\ninterval = 5\n",
+        &[],
+        &format!(
+            "/my_awesome_plugin: unknown top-level key `my_awesome_plugin`; a plugin's settings go in `[plugins.my_awesome_plugin]`; valid keys: {top_level_keys}"
+        ),
+    );
+    case(
+        "[data]\ninterval = 5\n",
+        &[],
+        "/data/interval: unknown key `interval` in `[data]`; it belongs in `[plugins.my_awesome_plugin]`; valid keys: dir",
+    );
+    case(
+        "[plugins.my_awesome_plugn]\n",
+        &[],
+        "/plugins/my_awesome_plugn: no plugin `my_awesome_plugn` is compiled into this binary; did you mean `my_awesome_plugin`? compiled-in plugins: my_awesome_plugin, awesome_audit, test_harness",
+    );
+    case(
+        "disabled = [\"awesome_audt\"]\n",
+        &[],
+        "/disabled/0: \"awesome_audt\" is not one of \"my_awesome_plugin\", \"awesome_audit\" or \"test_harness\"; did you mean \"awesome_audit\"?",
+    );
+}
+
+/// Without a file, every issue comes from an override: the message says that it checked the
+/// built-in defaults, and names the variable.
+#[test]
+fn without_a_file_messages_say_the_defaults_were_checked() {
+    let errors = Config::load(
+        &plexichat::config::ConfigFile::None,
+        &env(&[("PLEXICHAT__DATA__DIRECTORY", "/srv")]),
+        &[],
+        &registry(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "the configuration (built-in defaults, no file) has 1 problem:\n  \
+         /data/directory: unknown key `directory` in `[data]`; valid keys: dir \
+         (set by PLEXICHAT__DATA__DIRECTORY)"
     );
 }
 
@@ -138,22 +225,29 @@ fn environment_overrides_beat_the_file_and_are_validated() {
     assert_eq!(
         issues,
         [
-            "plugin `my_awesome_plugin`: /plugins/my_awesome_plugin/interval: \"abc\" is not of type \"integer\""
+            "plugin `my_awesome_plugin`: /plugins/my_awesome_plugin/interval: \"abc\" is not of type \"integer\" (set by PLEXICHAT__PLUGINS__MY_AWESOME_PLUGIN__INTERVAL)"
         ]
     );
     let issues = check("", &[("PLEXICHAT__NOPE", "1")]).unwrap_err();
     assert_eq!(
         issues,
-        ["/: Additional properties are not allowed ('nope' was unexpected)"]
+        [
+            "/nope: unknown top-level key `nope`; valid keys: data, disabled, enabled, plugins, server (set by PLEXICHAT__NOPE)"
+        ]
     );
 }
 
+/// A problem with the whole file is shown with the file's name where other issues show
+/// their JSON pointer.
 #[test]
-fn toml_syntax_errors_say_where() {
-    let issues = check("a = 1\nx = [\n", &[]).unwrap_err();
+fn toml_syntax_errors_say_where_and_name_the_file() {
+    let errors =
+        Config::parse("a = 1\nx = [\n", &[], &registry(), "/etc/plexichat.toml").unwrap_err();
+    assert_eq!(errors.issues[0].pointer, "");
     assert_eq!(
-        issues,
-        ["/: not valid TOML at line 2, column 6: unclosed array, expected `]`"]
+        errors.to_string(),
+        "/etc/plexichat.toml has 1 problem:\n  \
+         /etc/plexichat.toml: not valid TOML at line 2, column 6: unclosed array, expected `]`"
     );
 }
 
@@ -162,6 +256,16 @@ fn the_example_is_complete_and_valid() {
     let registry = registry();
     let example = config::example(&registry);
     assert!(example.contains("[plugins.my_awesome_plugin]"), "{example}");
+    // Each section starts with its type's doc comment, written for the operator.
+    for description in [
+        "# `[server]`: how the HTTP server listens, what it accepts, and how long each phase may take.\n[server]\n",
+        "# `[plugins.my_awesome_plugin]`: whether the plugin accepts actions, and how often its\n\
+         # background task does a round.\n[plugins.my_awesome_plugin]\n",
+        "# Seconds between two rounds of the background task; a reload applies from the next\n\
+         # round.\n# allowed: >= 1, <= 3600\ninterval = 60\n",
+    ] {
+        assert!(example.contains(description), "{description} in {example}");
+    }
     assert!(example.contains("# allowed: >= 1, <= 3600"), "{example}");
     let parsed = Config::parse(&example, &[], &registry, "example").expect("example is valid");
     let defaults = Config::defaults(&registry);
@@ -311,6 +415,47 @@ async fn reload_without_a_source_is_refused_over_http() {
     );
 }
 
+/// A reload over the admin API reports the same issues as `config check`, unknown keys
+/// included, and names the file.
+#[tokio::test]
+async fn a_reload_over_http_explains_an_unknown_key() {
+    let registry = registry();
+    let config = Config::defaults(&registry);
+    let options = plexichat::server::ServerOptions {
+        admin_token: Some(Secret::new("t")),
+        ..plexichat::server::ServerOptions::from(&config.server)
+    };
+    let source: plexichat::runtime::ConfigSource = std::sync::Arc::new(|registry| {
+        Config::parse(
+            "[plugins.my_awesome_plugin]\nintervl = 5\n",
+            &[],
+            registry,
+            "plexichat.toml",
+        )
+    });
+    let runtime = Runtime::with_config_source(registry, config, Some(source));
+    let app = TestApp::with_options(runtime, &options);
+    let request = plexichat::axum::http::Request::post("/api/v1/admin/config/reload")
+        .header("authorization", "Bearer t")
+        .body(plexichat::axum::body::Body::empty())
+        .unwrap();
+    let (status, body) = app.send(request).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"],
+        "plexichat.toml is invalid; the previous configuration stays in effect"
+    );
+    assert_eq!(
+        body["issues"],
+        json!([{
+            "plugin": "my_awesome_plugin",
+            "pointer": "/plugins/my_awesome_plugin/intervl",
+            "found": 5,
+            "problem": "unknown key `intervl` in `[plugins.my_awesome_plugin]`; did you mean `interval`? valid keys: enabled, interval",
+        }])
+    );
+}
+
 #[test]
 fn the_admin_token_is_taken_verbatim_and_the_dedicated_variable_wins() {
     let token = |vars: &[(&str, &str)]| {
@@ -390,10 +535,10 @@ fn validation_messages_never_echo_secrets_and_cut_long_values() {
         "an empty secret has nothing to hide"
     );
 
-    // Secrets below the key an issue is about: a section with an unknown key, an unknown
-    // plugin's section, an array of keys.
+    // Secrets at or below an unknown key: a misspelt secret key, an unknown table holding
+    // one, an unknown plugin's section, an array of keys.
     let errors = Config::parse(
-        "[server]\nadmin_token = \"hunter2-in-a-table\"\nbnid = \"x\"\n\
+        "[server]\nadmin_tokn = \"hunter2-misspelt\"\n[server.extra]\ntoken = \"hunter2-in-a-table\"\n\
          [plugins.ghost]\napi_keys = [\"hunter2-in-a-list\"]\npassword = 12345678\n",
         &[],
         &registry(),
@@ -404,14 +549,22 @@ fn validation_messages_never_echo_secrets_and_cut_long_values() {
     for secret in ["hunter2", "12345678"] {
         assert!(!text.contains(secret), "{secret} in {text}");
     }
-    let server = errors
-        .issues
-        .iter()
-        .find(|issue| issue.pointer == "/server")
-        .expect("the unknown key");
+    let found = |pointer: &str| {
+        let issue = errors
+            .issues
+            .iter()
+            .find(|issue| issue.pointer == pointer)
+            .unwrap_or_else(|| panic!("no issue at {pointer}: {errors}"));
+        issue.found.clone()
+    };
+    assert_eq!(found("/server/admin_tokn"), Some(json!("[redacted]")));
     assert_eq!(
-        server.found,
-        Some(json!({ "admin_token": "[redacted]", "bnid": "x" }))
+        found("/server/extra"),
+        Some(json!({ "token": "[redacted]" }))
+    );
+    assert_eq!(
+        found("/plugins/ghost"),
+        Some(json!({ "api_keys": "[redacted]", "password": "[redacted]" }))
     );
     assert_eq!(
         issue
@@ -615,7 +768,9 @@ fn environment_overrides_as_a_table() {
         "PLEXICHAT__SERVER__BODY_LIMIT",
         "lots",
         "",
-        Err("/server/body_limit: \"lots\" is not of type \"integer\""),
+        Err(
+            "/server/body_limit: \"lots\" is not of type \"integer\" (set by PLEXICHAT__SERVER__BODY_LIMIT)",
+        ),
     );
 }
 
@@ -637,7 +792,7 @@ fn durations_must_be_positive_and_at_most_a_year_and_tokens_sendable() {
     assert_eq!(
         issues,
         [
-            "/server/admin_token: the admin token must be visible ASCII without spaces (a trailing newline, say, could never be sent in an `Authorization` header)"
+            "/server/admin_token: the admin token must be visible ASCII without spaces (a trailing newline, say, could never be sent in an `Authorization` header) (set by PLEXICHAT_ADMIN_TOKEN)"
         ]
     );
 }
