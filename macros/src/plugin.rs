@@ -244,12 +244,22 @@ fn fallback(item: &TokenStream, input: &Input, error: &syn::Error) -> TokenStrea
             .and_then(|args| args.iter().find(|arg| arg.key.unraw() == "config"))
             .and_then(|arg| config(arg).ok());
         let configurable = config.map(|path| configurable(ident, &path));
+        let crate_id = proc_macro2::Literal::u64_unsuffixed(args::crate_id());
+        // Routes of this crate check `PluginState<Q>` against the dependencies; with the
+        // manifest in error those are unknown, so every use passes until it is fixed.
         quote! {
             #[automatically_derived]
             impl ::plexichat::__private::Plugin for #ident {
                 const NAME: &'static ::core::primitive::str = ::core::stringify!(#ident);
             }
             #configurable
+            #[automatically_derived]
+            impl ::plexichat::__private::CratePlugin<#ident>
+                for ::plexichat::__private::Crate<#crate_id>
+            {
+            }
+            #[automatically_derived]
+            impl<Q> ::plexichat::__private::DependsOn<Q> for #ident {}
         }
     });
     let errors = error.to_compile_error();
