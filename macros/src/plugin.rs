@@ -914,7 +914,10 @@ mod tests {
                 }) => Some(format!(
                     "{} for {}",
                     path.segments.last().unwrap().ident,
-                    quote!(#self_ty)
+                    match &**self_ty {
+                        syn::Type::Path(ty) => ty.path.segments.last().unwrap().ident.to_string(),
+                        other => quote!(#other).to_string(),
+                    }
                 )),
                 _ => None,
             })
@@ -948,12 +951,25 @@ mod tests {
             struct MyPlugin;
         );
         let with_config = expand(quote!(autor = "me", config = Settings), item.clone());
+        // `CratePlugin` and an any-plugin `DependsOn` keep the crate's routes quiet too.
         assert_eq!(
             impls(with_config),
-            ["Plugin for MyPlugin", "Configurable for MyPlugin"]
+            [
+                "Plugin for MyPlugin",
+                "Configurable for MyPlugin",
+                "CratePlugin for Crate",
+                "DependsOn for MyPlugin"
+            ]
         );
         let bad_config = expand(quote!(config = "Settings"), item);
-        assert_eq!(impls(bad_config), ["Plugin for MyPlugin"]);
+        assert_eq!(
+            impls(bad_config),
+            [
+                "Plugin for MyPlugin",
+                "CratePlugin for Crate",
+                "DependsOn for MyPlugin"
+            ]
+        );
         let generic = expand(
             quote!(autor = "me"),
             quote!(
