@@ -27,7 +27,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -280,6 +280,9 @@ struct Activity {
     /// Milliseconds after `epoch` when the bytes of the pending request head began to
     /// arrive, or [`NOT_STARTED`].
     head_started: AtomicU64,
+    /// Set when a response switched protocols: the socket is about to leave hyper for the
+    /// plugin that upgraded it, and its waiting reads must listen for the end of the drain.
+    upgraded: AtomicBool,
 }
 
 const NOT_STARTED: u64 = u64::MAX;
@@ -291,6 +294,7 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             last_active: AtomicU64::new(0),
             head_started: AtomicU64::new(NOT_STARTED),
+            upgraded: AtomicBool::new(false),
         }
     }
 
@@ -376,7 +380,7 @@ struct Watched {
     _open: TaskTrackerToken,
     /// Cancelled when the drain is over: from then on reads and writes fail.
     closing: CancellationToken,
-    /// `closing`'s future, polled by a read that waits, so that an upgraded socket's owner
+    /// `closing`'s future, polled by an upgraded socket's read that waits, so that its owner
     /// blocked on a read is woken to see the failure.
     closed: Pin<Box<WaitForCancellationFutureOwned>>,
 }
@@ -401,7 +405,12 @@ impl AsyncRead for Watched {
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         match result {
             Poll::Ready(Ok(())) => self.activity.read(buf.filled().len() - before),
-            Poll::Pending if self.closed.as_mut().poll(cx).is_ready() => {
+            // Only an upgraded socket has no watchdog to close it; a plain connection's
+            // reads skip the (per-connection, but not free) registration.
+            Poll::Pending
+                if self.activity.upgraded.load(Ordering::Acquire)
+                    && self.closed.as_mut().poll(cx).is_ready() =>
+            {
                 return Poll::Ready(Err(closed_by_shutdown()));
             }
             _ => {}
@@ -506,6 +515,13 @@ impl Future for Counted {
             return Poll::Pending;
         };
         let in_flight = this.in_flight.take();
+        // Set before hyper sends the 101 and hands the socket over, so the new owner's
+        // first read already sees it.
+        if response.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS
+            && let Some(InFlight(activity)) = &in_flight
+        {
+            activity.upgraded.store(true, Ordering::Release);
+        }
         Poll::Ready(Ok(response.map(|inner| CountedBody {
             inner,
             _in_flight: in_flight,
