@@ -74,6 +74,8 @@ pub(crate) async fn serve(
     let tracker = TaskTracker::new();
     let drain = CancellationToken::new();
     let force = CancellationToken::new();
+    // What every read and write checks: an atomic load, where the token's own check locks.
+    let forced = Arc::new(AtomicBool::new(false));
     let full = LogLimit::new(Duration::from_secs(10));
     let failing = LogLimit::new(Duration::from_secs(10));
     tokio::pin!(shutdown);
@@ -121,16 +123,14 @@ pub(crate) async fn serve(
         };
         // Small JSON answers should not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
-        // A child token per connection: a socket waiting in `poll_read` registers its waker
-        // with its own token, not with one that every connection would contend on.
-        let closing = force.child_token();
         let io = Watched {
             inner: stream,
             activity: Arc::new(Activity::new()),
             _permit: permit,
             _open: tracker.token(),
-            closed: Box::pin(closing.clone().cancelled_owned()),
-            closing,
+            forced: Arc::clone(&forced),
+            force: force.clone(),
+            closed: None,
         };
         tracker.spawn(connection(
             io,
@@ -152,6 +152,7 @@ pub(crate) async fn serve(
             drain_timeout = %humantime::format_duration(limits.drain_timeout),
             "closing connections still open after the drain timeout"
         );
+        forced.store(true, Ordering::Release);
         force.cancel();
         // Connection tasks return at once; an upgraded socket fails its next read or write,
         // but its owner may be waiting on something else: it is not waited for long, and
@@ -378,11 +379,19 @@ struct Watched {
     _permit: OwnedSemaphorePermit,
     /// Keeps the drain waiting for this socket.
     _open: TaskTrackerToken,
-    /// Cancelled when the drain is over: from then on reads and writes fail.
-    closing: CancellationToken,
-    /// `closing`'s future, polled by an upgraded socket's read that waits, so that its owner
-    /// blocked on a read is woken to see the failure.
-    closed: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// Set when the drain is over: from then on reads and writes fail.
+    forced: Arc<AtomicBool>,
+    /// Cancelled at the same moment, to wake an upgraded socket's owner blocked on a read.
+    force: CancellationToken,
+    /// `force`'s future, made and polled only by an upgraded socket's waiting reads (a plain
+    /// connection has its watchdog, and skips the registration).
+    closed: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+}
+
+impl Watched {
+    fn forced(&self) -> bool {
+        self.forced.load(Ordering::Acquire)
+    }
 }
 
 fn closed_by_shutdown() -> std::io::Error {
@@ -398,20 +407,22 @@ impl AsyncRead for Watched {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        if self.closing.is_cancelled() {
+        if self.forced() {
             return Poll::Ready(Err(closed_by_shutdown()));
         }
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         match result {
             Poll::Ready(Ok(())) => self.activity.read(buf.filled().len() - before),
-            // Only an upgraded socket has no watchdog to close it; a plain connection's
-            // reads skip the (per-connection, but not free) registration.
-            Poll::Pending
-                if self.activity.upgraded.load(Ordering::Acquire)
-                    && self.closed.as_mut().poll(cx).is_ready() =>
-            {
-                return Poll::Ready(Err(closed_by_shutdown()));
+            // Only an upgraded socket has no watchdog to close it.
+            Poll::Pending if self.activity.upgraded.load(Ordering::Acquire) => {
+                let this = &mut *self;
+                let closed = this
+                    .closed
+                    .get_or_insert_with(|| Box::pin(this.force.clone().cancelled_owned()));
+                if closed.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(closed_by_shutdown()));
+                }
             }
             _ => {}
         }
@@ -425,7 +436,7 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        if self.closing.is_cancelled() {
+        if self.forced() {
             return Poll::Ready(Err(closed_by_shutdown()));
         }
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
@@ -440,7 +451,7 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        if self.closing.is_cancelled() {
+        if self.forced() {
             return Poll::Ready(Err(closed_by_shutdown()));
         }
         let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
