@@ -262,6 +262,14 @@ pub(crate) fn crate_name() -> TokenStream {
     quote::quote!(::core::env!("CARGO_CRATE_NAME"))
 }
 
+/// The types of a function's arguments, in order (a receiver has none).
+pub(crate) fn argument_types(sig: &syn::Signature) -> impl Iterator<Item = &syn::Type> {
+    sig.inputs.iter().filter_map(|input| match input {
+        syn::FnArg::Typed(typed) => Some(&*typed.ty),
+        syn::FnArg::Receiver(_) => None,
+    })
+}
+
 /// A number that stands for the crate being compiled, as `Crate<ID>` in generated code: FNV-1a
 /// of its name. Cargo sets `CARGO_CRATE_NAME` for every rustc run (doc tests and trybuild
 /// included), and every expansion in one crate reads the same value; a crate compiled without

@@ -25,15 +25,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let ident = &function.sig.ident;
-    let types: Vec<&syn::Type> = function
-        .sig
-        .inputs
-        .iter()
-        .filter_map(|input| match input {
-            syn::FnArg::Typed(typed) => Some(&*typed.ty),
-            syn::FnArg::Receiver(_) => None,
-        })
-        .collect();
+    let types: Vec<&syn::Type> = args::argument_types(&function.sig).collect();
     let arguments = types.iter().enumerate().map(|(index, ty)| {
         // Only the last argument may consume the body (`FromRequest`); the others read the
         // request's head (`FromRequestParts`), which is axum's rule.

@@ -149,12 +149,7 @@ fn generate(item: &TokenStream, route: &Route) -> TokenStream {
 /// hides an argument from the check (the plugin guide says so), and an unrelated type of the
 /// author's own called `PluginState` would be checked too.
 fn used_plugins(sig: &syn::Signature) -> Vec<&syn::Type> {
-    sig.inputs
-        .iter()
-        .filter_map(|input| match input {
-            syn::FnArg::Typed(typed) => Some(&*typed.ty),
-            syn::FnArg::Receiver(_) => None,
-        })
+    args::argument_types(sig)
         .filter_map(|ty| {
             let syn::Type::Path(path) = ty else {
                 return None;

@@ -872,7 +872,7 @@ fn unknown_key(
         let separator = if problem.ends_with('?') { " " } else { "; " };
         problem.push_str(&format!("{separator}valid keys: {}", keys.join(", ")));
     }
-    let escaped = key.replace('~', "~0").replace('/', "~1");
+    let escaped = pointer_token(key);
     // A misspelt secret key (`admin_tokn`) holds a secret all the same.
     let found = match near {
         Some(near) if is_secret_key(near) => found.map(|_| Value::String(REDACTED.to_string())),
@@ -912,6 +912,11 @@ fn home_of(schema: &Value, pointer: &str, key: &str) -> Option<String> {
             section_properties(schema, node).is_some_and(|keys| keys.contains_key(key))
         })
         .map(|(name, _)| format!("it belongs in `[{name}]`"))
+}
+
+/// `key` as one token of a JSON pointer (RFC 6901): `~` and `/` escaped.
+pub(crate) fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
 
 /// How an operator writes the section at `pointer`: `[server]`,

@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::config::pointer_token;
 use crate::web::error::ApiError;
 
 /// A JSON request body or response: `Json<T>` as an argument parses the body into `T`, as a
@@ -164,7 +165,7 @@ impl JsonRejection {
         // useful at the field itself.
         if let Some(field) = quoted_after(&text, "missing field ") {
             pointer.push('/');
-            pointer.push_str(&escape_pointer_token(field));
+            pointer.push_str(&pointer_token(field));
         }
         let expected = text
             .rsplit_once(", expected ")
@@ -258,18 +259,14 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
     for segment in path.iter() {
         let token = match segment {
             Segment::Seq { index } => index.to_string(),
-            Segment::Map { key } => escape_pointer_token(key),
-            Segment::Enum { variant } => escape_pointer_token(variant),
+            Segment::Map { key } => pointer_token(key),
+            Segment::Enum { variant } => pointer_token(variant),
             Segment::Unknown => continue,
         };
         pointer.push('/');
         pointer.push_str(&token);
     }
     pointer
-}
-
-fn escape_pointer_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
 }
 
 /// Query-string parameters: `Query<Filter>` deserialises `?page=2&tag=a` into `Filter`. A
@@ -424,7 +421,7 @@ mod tests {
 
     #[test]
     fn pointer_tokens_are_escaped() {
-        assert_eq!(escape_pointer_token("a/b~c"), "a~1b~0c");
+        assert_eq!(pointer_token("a/b~c"), "a~1b~0c");
     }
 
     #[test]

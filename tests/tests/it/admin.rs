@@ -3,10 +3,7 @@
 
 use plexichat::axum::body::Body;
 use plexichat::axum::http::Request;
-use plexichat::config::Config;
-use plexichat::server::ServerOptions;
 use plexichat::testing::TestApp;
-use plexichat::{Registry, Runtime, Secret};
 use serde_json::{Value, json};
 
 use crate::Harness;
@@ -16,23 +13,19 @@ const TOKEN: &str = "test-token-0123456789";
 
 /// A started app with `config_text` and the admin token [`TOKEN`].
 async fn app_with(config_text: &str) -> TestApp {
-    let registry = Registry::linked().unwrap();
-    let config = Config::parse(config_text, &[], &registry, "test.toml").unwrap();
-    let options = ServerOptions {
-        admin_token: Some(Secret::new(TOKEN)),
-        ..ServerOptions::from(&config.server)
-    };
-    let app = TestApp::with_options(Runtime::with_config(registry, config), &options);
-    assert!(app.runtime.start().await.is_empty());
-    app
+    TestApp::builder()
+        .config(config_text)
+        .admin_token(TOKEN)
+        .start()
+        .await
 }
 
 async fn admin(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value) {
-    let mut request = Request::post(path);
+    let mut request = app.request("POST", path);
     if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
+        request = request.bearer(token);
     }
-    let (status, body) = app.send(request.body(Body::empty()).unwrap()).await;
+    let (status, body) = request.send().await;
     (status.as_u16(), body)
 }
 
