@@ -30,12 +30,14 @@ mod abi;
 pub mod config;
 pub mod registry;
 pub mod runtime;
-mod storage;
+pub mod storage;
 pub mod testing;
 mod web;
 
 /// The files the server keeps: its private data folder and the admin token in it.
 pub use storage::data_dir;
+/// sqlx, for plugins' SQL through [`PluginContext::db`]: `sqlx::query("…").bind(…)`.
+pub use sqlx;
 /// Typed events, the core lifecycle events, and what `#[on_event]` registers.
 pub mod event {
     pub use crate::abi::event::*;
@@ -44,9 +46,9 @@ pub mod event {
 /// Plugin lifecycle hooks, what they receive, and background tasks.
 pub mod lifecycle {
     pub use crate::abi::hooks::*;
-    pub use crate::runtime::{PluginContext, TaskContext, TaskStatus};
+    pub use crate::runtime::{Db, PluginContext, TaskContext, TaskStatus};
 }
-pub use abi::{plugin, route};
+pub use abi::{migration, plugin, route};
 pub use config::secret;
 pub use web::error;
 /// The HTTP server: the application router, `serve`, and its options.
@@ -59,12 +61,13 @@ pub use runtime::{info, state};
 
 /// What a `#[route]` handler can take as arguments.
 ///
-/// The plugin extractors (`PluginState`, `PluginConfig`, `Events`), the input extractors
+/// The plugin extractors (`PluginState`, `PluginConfig`, `PluginContext`), the input extractors
 /// (`Json`, `Query`, `Path`: axum's, with JSON error bodies), the raw request pieces, and
 /// WebSockets (`ws::WebSocketUpgrade`). Any other axum extractor works too, through
 /// [`axum`]; these are the ones the guide documents.
 pub mod extract {
-    pub use crate::web::extract::{Events, PluginConfig, PluginState};
+    pub use crate::runtime::PluginContext;
+    pub use crate::web::extract::{PluginConfig, PluginState};
     pub use crate::web::input::{Json, JsonRejection, Path, Query};
     pub use axum::body::{Body, Bytes};
     /// WebSockets: take `WebSocketUpgrade` in a route and return
@@ -93,7 +96,7 @@ pub mod response {
 pub use axum;
 pub use error::ApiError;
 pub use event::{ConfigChanged, ConfigChanging, Event, Shutdown, Starting, Startup, Stopped};
-pub use extract::{Events, PluginConfig, PluginState};
+pub use extract::{PluginConfig, PluginState};
 pub use lifecycle::{BoxError, Lifecycle, PluginContext, TaskContext};
 pub use plexichat_macros::{config, debug_handler, event, on_event, payload, plugin, route};
 pub use plugin::{Plugin, PluginDescriptor, PluginType};
@@ -124,7 +127,7 @@ pub mod prelude {
     pub use crate::response::IntoResponse;
     pub use crate::serde_json::{Value, json};
     pub use crate::{
-        ApiError, BoxError, ConfigChanged, ConfigChanging, Event, Events, Lifecycle, PluginConfig,
+        ApiError, BoxError, ConfigChanged, ConfigChanging, Event, Lifecycle, PluginConfig,
         PluginContext, PluginState, Shutdown, Starting, Startup, Stopped, TaskContext, config,
         event, on_event, payload, plugin, route,
     };
@@ -141,6 +144,10 @@ pub mod __private {
     };
     pub use crate::abi::expansion::*;
     pub use crate::abi::hooks::{HooksOf, LifecycleHooks};
+    pub use crate::abi::migration::Migration;
+    /// The permissions' marker traits, which `grant!` implements.
+    pub use crate::abi::permission as perm;
+    pub use crate::{__plexichat_grant as grant, __plexichat_grant_all as grant_all};
     pub use crate::abi::plugin::{Configurable, Plugin, PluginDescriptor, PluginType, UiPage};
     pub use crate::abi::route::{Method, RouteDescriptor, method_router};
     #[cfg(not(feature = "inventory"))]

@@ -11,6 +11,7 @@ mod args;
 mod config;
 mod debug_handler;
 mod event;
+mod migrations;
 mod on_event;
 mod payload;
 mod plugin;

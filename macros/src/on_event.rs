@@ -10,7 +10,7 @@ use syn::spanned::Spanned;
 
 use crate::args::{self, Arg, Check, Errors};
 
-const SIGNATURES: &str = "`fn(event: &MyEvent)` or `fn(plugin: &MyPlugin, event: &MyEvent)`";
+const SIGNATURES: &str = "`fn(event: &MyEvent)`, `fn(plugin: &MyPlugin, event: &MyEvent)` or `fn(context: &PluginContext<MyPlugin>, event: &MyEvent)`";
 
 /// The keys `#[on_event]` accepts, each with the step that validates its value.
 const KEYS: &[(&str, Check<i32>)] = &[("priority", |priority, arg, errors| {
@@ -99,8 +99,20 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
             quote!(),
         ),
     };
+    // A context is its own plugin's only (as in `#[route]`); matched by name, as written.
+    let ownership_check = plugin.as_ref().and_then(|plugin| {
+        let sig: syn::Signature = syn::parse_quote!(fn f(context: #plugin));
+        crate::route::plugin_arguments(&sig, &["PluginContext"])
+            .first()
+            .map(|owner| {
+                let crate_id = proc_macro2::Literal::u64_unsuffixed(args::crate_id());
+                quote_spanned! {owner.span()=>
+                    const _: () = ::plexichat::__private::owns::<#crate_id, #owner>();
+                }
+            })
+    });
     let call = match &plugin {
-        Some(_) => quote!(#ident(this, event)),
+        Some(_) => quote!(#ident(&*this, event)),
         None => quote!(#ident(event)),
     };
     // The handler's result is reported through a block spanned at the declared return type,
@@ -158,6 +170,7 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
 
         const _: () = {
             #check
+            #ownership_check
 
             #[allow(unused_variables, unused_braces)]
             #shim

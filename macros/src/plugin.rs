@@ -12,6 +12,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Ident, LitStr};
 
+use crate::migrations;
 use crate::args::{self, Arg, Check, Errors};
 
 /// Every key `#[plugin]` accepts, in the order the seed's manifest lists them, each with the
@@ -77,7 +78,16 @@ const KEYS: &[(&str, Check<Manifest>)] = &[
     ("lifecycle", |m, arg, errors| {
         m.lifecycle = errors.ok(args::boolean(arg))
     }),
+    ("migrations", |m, arg, errors| {
+        m.migrations = errors.ok(args::string(arg).and_then(|folder| {
+            let files = migrations::read(&folder)?;
+            Ok((folder, files))
+        }))
+    }),
 ];
+
+/// The permission that grants the SQL pool (core's `perm::Database`); migrations need it.
+const DATABASE_PERMISSION: &str = "database";
 
 /// The sixteen manifest types: each spelling with its `PluginType` variant. A unit test
 /// compares this table with `PluginType::ALL`.
@@ -155,6 +165,8 @@ struct Manifest {
     prefix: Option<LitStr>,
     config: Option<syn::Path>,
     lifecycle: Option<bool>,
+    /// The folder as written, and the files found in it.
+    migrations: Option<(LitStr, Vec<migrations::MigrationFile>)>,
 }
 
 struct UiPage {
@@ -225,6 +237,21 @@ fn manifest(args: &[Arg]) -> syn::Result<Manifest> {
     let mut manifest = Manifest::default();
     let mut errors = Errors::default();
     args::apply(args, KEYS, "`#[plugin]`", &mut manifest, &mut errors);
+    for (index, permission) in manifest.permissions.iter().enumerate() {
+        if manifest.permissions[..index].iter().any(|p| p.value() == permission.value()) {
+            errors.spanned(permission, format!("permission `{}` is listed twice", permission.value()));
+        }
+    }
+    // Migrations create the tables that only the SQL pool reaches; declaring them without
+    // that permission is a manifest that cannot work.
+    if let Some((folder, _)) = &manifest.migrations
+        && !manifest.permissions.iter().any(|p| p.value() == DATABASE_PERMISSION)
+    {
+        errors.spanned(
+            folder,
+            format!("a plugin with migrations needs the `{DATABASE_PERMISSION}` permission: add `permissions = [\"{DATABASE_PERMISSION}\"]`"),
+        );
+    }
     errors.into_result(manifest)
 }
 
@@ -259,7 +286,13 @@ fn fallback(item: &TokenStream, input: &Input, error: &syn::Error) -> TokenStrea
             {
             }
             #[automatically_derived]
+            impl ::plexichat::__private::OwnPlugin<#ident>
+                for ::plexichat::__private::Crate<#crate_id>
+            {
+            }
+            #[automatically_derived]
             impl<Q> ::plexichat::__private::DependsOn<Q> for #ident {}
+            ::plexichat::__private::grant_all!(#ident);
         }
     });
     let errors = error.to_compile_error();
@@ -617,6 +650,17 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
     let permissions = &manifest.permissions;
     let tags = &manifest.tags;
     let webhooks = &manifest.webhooks;
+    // One impl of a permission's marker trait per declared name, spanned at the string so
+    // that an unknown name is reported there (core's `grant!` lists the vocabulary).
+    let grants = permissions.iter().map(|permission| {
+        quote_spanned! {permission.span()=>
+            ::plexichat::__private::grant!(#ident, #permission);
+        }
+    });
+    let migrations = match &manifest.migrations {
+        Some((_, files)) => migrations::expand(files),
+        None => quote!(&[]),
+    };
     // Spanned at each path so that "not a plugin" lands on the dependency the user wrote.
     let dependencies = manifest.dependencies.iter().map(|path| {
         quote_spanned! {path.span()=> <#path as ::plexichat::__private::Plugin>::NAME }
@@ -707,9 +751,15 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
             {
             }
             #[automatically_derived]
+            impl ::plexichat::__private::OwnPlugin<#ident>
+                for ::plexichat::__private::Crate<#crate_id>
+            {
+            }
+            #[automatically_derived]
             impl ::plexichat::__private::DependsOn<#ident> for #ident {}
             #(#depends_on)*
 
+            #(#grants)*
             #name_check
             #default_prefix
             #configurable
@@ -739,6 +789,7 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
                     prefix: #prefix,
                     config: #config,
                     lifecycle: #lifecycle,
+                    migrations: #migrations,
                     crate_name: #crate_name,
                     type_name: ::core::concat!(::core::module_path!(), "::", #type_name),
                     type_id: ::plexichat::__private::TypeId::of::<#ident>,
@@ -891,7 +942,7 @@ mod tests {
             [
                 "`#[plugin]` must be placed on a struct or enum, the type that holds the plugin's state",
                 "plugin name `admin` is reserved for core routes (`/api/v1/admin`); choose another name (reserved: admin, plugins)",
-                "unknown key `colour` in `#[plugin]`; expected one of: name, version, description, author, type, dependencies, permissions, api_version, min_plexichat_version, category, tags, homepage, repository, license, icon, ui_pages, webhooks, auto_start, prefix, config, lifecycle",
+                "unknown key `colour` in `#[plugin]`; expected one of: name, version, description, author, type, dependencies, permissions, api_version, min_plexichat_version, category, tags, homepage, repository, license, icon, ui_pages, webhooks, auto_start, prefix, config, lifecycle, migrations",
                 "`auto_start` expects `true` or `false`",
                 "`tags` expects a list of string literals, e.g. `tags = [\"...\"]`",
                 "UI page is missing `path`",

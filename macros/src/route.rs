@@ -112,16 +112,27 @@ fn generate(item: &TokenStream, route: &Route) -> TokenStream {
     // One check per other plugin the handler reaches into: it must be a declared dependency,
     // else it may be stopped (503 at best) while this plugin serves. Spanned at the type the
     // user wrote, where the error belongs.
-    let dependency_checks = used_plugins(&function.sig).into_iter().map(|used| {
-        quote_spanned! {used.span()=>
-            const _: () = ::plexichat::__private::may_use::<#crate_id, #used, _>();
-        }
-    });
+    let dependency_checks = plugin_arguments(&function.sig, &["PluginState", "PluginConfig"])
+        .into_iter()
+        .map(|used| {
+            quote_spanned! {used.span()=>
+                const _: () = ::plexichat::__private::may_use::<#crate_id, #used, _>();
+            }
+        });
+    // A context is its own plugin's only: its services reach that plugin's data.
+    let ownership_checks = plugin_arguments(&function.sig, &["PluginContext"])
+        .into_iter()
+        .map(|used| {
+            quote_spanned! {used.span()=>
+                const _: () = ::plexichat::__private::owns::<#crate_id, #used>();
+            }
+        });
     quote! {
         #item
 
         const _: () = {
             #(#dependency_checks)*
+            #(#ownership_checks)*
 
             fn make() -> ::plexichat::__private::MethodRouter {
                 #make
@@ -143,19 +154,20 @@ fn generate(item: &TokenStream, route: &Route) -> TokenStream {
     }
 }
 
-/// The plugin types named by the handler's `PluginState<P>` and `PluginConfig<P>` arguments.
+/// The plugin types named by the handler's arguments whose type is one of `wrappers`
+/// (`PluginState<P>`, `PluginConfig<P>`, `PluginContext<P>`).
 ///
 /// Matched by the last path segment, as written, since a macro sees no types: a type alias
 /// hides an argument from the check (the plugin guide says so), and an unrelated type of the
 /// author's own called `PluginState` would be checked too.
-fn used_plugins(sig: &syn::Signature) -> Vec<&syn::Type> {
+pub(crate) fn plugin_arguments<'a>(sig: &'a syn::Signature, wrappers: &[&str]) -> Vec<&'a syn::Type> {
     args::argument_types(sig)
         .filter_map(|ty| {
             let syn::Type::Path(path) = ty else {
                 return None;
             };
             let last = path.path.segments.last()?;
-            if last.ident != "PluginState" && last.ident != "PluginConfig" {
+            if !wrappers.iter().any(|wrapper| last.ident == wrapper) {
                 return None;
             }
             let syn::PathArguments::AngleBracketed(generics) = &last.arguments else {

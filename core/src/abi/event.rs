@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use crate::abi::plugin::Plugin;
 
-// The handle every handler shim receives: the one runtime type this layer names besides
-// `PluginContext` (see the layering test in `tests/it/tidy.rs`).
-use crate::runtime::Runtime;
+// The handle every handler shim receives, and the context a handler may ask for: the runtime
+// types this layer names (see the layering test in `tests/it/tidy.rs`).
+use crate::runtime::{PluginContext, Runtime};
 
 /// A value that can be published on the event bus.
 ///
@@ -196,6 +196,11 @@ pub enum AnEvent {}
 #[doc(hidden)]
 pub enum APlugin {}
 
+/// The role of a `PluginContext<P>` in a handler's signature: in the plugin's place, it
+/// gives the handler its plugin's services.
+#[doc(hidden)]
+pub enum AContext {}
+
 /// A type written where an event handler takes its event.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
@@ -226,22 +231,49 @@ impl<P: Plugin> EventArgument<APlugin> for P {
     note = "an event handler with two arguments takes its plugin first: `fn(plugin: &MyPlugin, event: &MyEvent)`"
 )]
 pub trait PluginArgument<Role>: Sized + Send + Sync + 'static {
-    /// The running instance the handler is called with.
-    fn instance(runtime: &Runtime) -> Result<&Self, String>;
+    /// What the handler is called with: the plugin's instance, or its context.
+    fn instance(runtime: &Runtime) -> Result<Argument<'_, Self>, String>;
+}
+
+/// A handler's first argument: borrowed from the runtime (the plugin) or made for the call
+/// (its context).
+#[doc(hidden)]
+pub enum Argument<'a, T> {
+    /// The plugin's instance.
+    Borrowed(&'a T),
+    /// A context built for this call.
+    Owned(T),
+}
+
+impl<T> std::ops::Deref for Argument<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Argument::Borrowed(value) => value,
+            Argument::Owned(value) => value,
+        }
+    }
 }
 
 impl<P: Plugin> PluginArgument<APlugin> for P {
-    fn instance(runtime: &Runtime) -> Result<&P, String> {
+    fn instance(runtime: &Runtime) -> Result<Argument<'_, P>, String> {
         runtime
             .plugin_ref::<P>()
+            .map(Argument::Borrowed)
             .ok_or_else(|| format!("plugin `{}` is not running", P::NAME))
+    }
+}
+
+impl<P: Plugin> PluginArgument<AContext> for PluginContext<P> {
+    fn instance(runtime: &Runtime) -> Result<Argument<'_, Self>, String> {
+        Ok(Argument::Owned(PluginContext::new(runtime.clone())))
     }
 }
 
 /// Gives an event in the plugin's place the role that a verdict explains; a build that
 /// selects this impl fails, so no handler ever calls it.
 impl<E: Event> PluginArgument<AnEvent> for E {
-    fn instance(_runtime: &Runtime) -> Result<&E, String> {
+    fn instance(_runtime: &Runtime) -> Result<Argument<'_, E>, String> {
         Err(format!(
             "`{}` is an event, not a plugin",
             std::any::type_name::<E>()
@@ -273,6 +305,8 @@ pub trait PluginComesFirst<E, PluginRole, EventRole> {}
 impl<P, E> PluginComesFirst<E, APlugin, AnEvent> for P {}
 impl<P, E> PluginComesFirst<E, AnEvent, AnEvent> for P {}
 impl<P, E> PluginComesFirst<E, APlugin, APlugin> for P {}
+impl<P, E> PluginComesFirst<E, AContext, AnEvent> for P {}
+impl<P, E> PluginComesFirst<E, AContext, APlugin> for P {}
 
 /// The verdict on `fn(first: &EventA, second: &EventB)`, implemented for every other
 /// arrangement of the two roles.
@@ -287,6 +321,8 @@ pub trait OneEventPerHandler<E, PluginRole, EventRole> {}
 impl<P, E> OneEventPerHandler<E, APlugin, AnEvent> for P {}
 impl<P, E> OneEventPerHandler<E, AnEvent, APlugin> for P {}
 impl<P, E> OneEventPerHandler<E, APlugin, APlugin> for P {}
+impl<P, E> OneEventPerHandler<E, AContext, AnEvent> for P {}
+impl<P, E> OneEventPerHandler<E, AContext, APlugin> for P {}
 
 /// The verdict on `fn(plugin: &MyPlugin, other: &OtherPlugin)`, implemented for every other
 /// arrangement of the two roles.
@@ -301,6 +337,7 @@ pub trait EventComesSecond<P, PluginRole, EventRole> {}
 impl<P, E> EventComesSecond<P, APlugin, AnEvent> for E {}
 impl<P, E> EventComesSecond<P, AnEvent, APlugin> for E {}
 impl<P, E> EventComesSecond<P, AnEvent, AnEvent> for E {}
+impl<P, E> EventComesSecond<P, AContext, AnEvent> for E {}
 
 /// The name a one-argument handler registers under; fails the build with a verdict's message
 /// unless the argument is an event.
@@ -336,6 +373,6 @@ where
 pub struct TwoArguments<P: 'static> {
     /// The event's name.
     pub event: &'static str,
-    /// The plugin's running instance.
-    pub instance: for<'a> fn(&'a Runtime) -> Result<&'a P, String>,
+    /// The plugin's running instance, or its context.
+    pub instance: for<'a> fn(&'a Runtime) -> Result<Argument<'a, P>, String>,
 }

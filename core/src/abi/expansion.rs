@@ -166,6 +166,23 @@ where
 {
 }
 
+/// Implemented by `#[plugin]` for `Crate<hash of the crate's name>` with the plugin's type,
+/// like [`CratePlugin`], to say in its own words that a context is its plugin's only.
+#[diagnostic::on_unimplemented(
+    message = "`PluginContext<{P}>` is not this crate's plugin's context",
+    label = "a plugin's code takes only its own plugin's context",
+    note = "write `PluginContext<ThisCratesPlugin>`; another plugin's data is reached through its Rust API (a dependency) or its events, never its context"
+)]
+pub trait OwnPlugin<P> {}
+
+/// Compiles only when `Q` is the plugin of the crate with hash `ID`: what a `#[route]` or an
+/// `#[on_event]` handler emits for a `PluginContext<Q>` argument.
+pub const fn owns<const ID: u64, Q>()
+where
+    Crate<ID>: OwnPlugin<Q>,
+{
+}
+
 // `#[on_event]`'s signature checks live beside the event types whose roles they decide.
 pub use crate::abi::event::{TwoArguments, one_argument_handler, two_argument_handler};
 

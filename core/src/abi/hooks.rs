@@ -14,9 +14,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::abi::plugin::Plugin;
-// The handle every hook receives: the one runtime type this layer names (see the layering
-// test in `tests/it/tidy.rs`).
-use crate::runtime::PluginContext;
+// The handle every hook receives, and the runtime the erased table builds it from: the
+// runtime types this layer names (see the layering test in `tests/it/tidy.rs`).
+use crate::runtime::{PluginContext, Runtime};
 
 /// Any error a hook or task returns; `?` converts every `std::error::Error`, and
 /// `"message".into()` makes one from text.
@@ -34,13 +34,13 @@ pub trait Lifecycle: Plugin + Sized {
     /// panic or a timeout marks the plugin failed: its routes answer 503 and its dependents
     /// are disabled, while the rest of the server runs. Spawn background tasks here; they
     /// are cancelled when the plugin stops.
-    fn init(&self, context: &PluginContext) -> impl Future<Output = Result<(), BoxError>> + Send {
+    fn init(&self, context: &PluginContext<Self>) -> impl Future<Output = Result<(), BoxError>> + Send {
         let _ = context;
         async { Ok(()) }
     }
 
     /// Readiness: `Err(reason)` makes `GET /ready` answer 503 naming this plugin.
-    fn ready(&self, context: &PluginContext) -> impl Future<Output = Result<(), BoxError>> + Send {
+    fn ready(&self, context: &PluginContext<Self>) -> impl Future<Output = Result<(), BoxError>> + Send {
         let _ = context;
         async { Ok(()) }
     }
@@ -48,7 +48,7 @@ pub trait Lifecycle: Plugin + Sized {
     /// Called when the plugin stops: at shutdown (dependents first), or when it, or a plugin
     /// it depends on, is disabled at run time. Its routes already answer 503; its
     /// background tasks are cancelled right after.
-    fn stop(&self, context: &PluginContext) -> impl Future<Output = ()> + Send {
+    fn stop(&self, context: &PluginContext<Self>) -> impl Future<Output = ()> + Send {
         let _ = context;
         async {}
     }
@@ -60,14 +60,13 @@ pub(crate) type HookFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>
 pub struct LifecycleHooks {
     pub(crate) init: for<'a> fn(
         &'a (dyn Any + Send + Sync),
-        &'a PluginContext,
+        &'a Runtime,
     ) -> HookFuture<'a, Result<(), String>>,
     pub(crate) ready: for<'a> fn(
         &'a (dyn Any + Send + Sync),
-        &'a PluginContext,
+        &'a Runtime,
     ) -> HookFuture<'a, Result<(), String>>,
-    pub(crate) stop:
-        for<'a> fn(&'a (dyn Any + Send + Sync), &'a PluginContext) -> HookFuture<'a, ()>,
+    pub(crate) stop: for<'a> fn(&'a (dyn Any + Send + Sync), &'a Runtime) -> HookFuture<'a, ()>,
 }
 
 impl std::fmt::Debug for LifecycleHooks {
@@ -85,8 +84,10 @@ pub trait HooksOf {
 
 impl<P: Lifecycle> HooksOf for P {
     const HOOKS: LifecycleHooks = LifecycleHooks {
-        init: |instance, context| {
+        init: |instance, runtime| {
             Box::pin(async move {
+                let context = PluginContext::<P>::new(runtime.clone());
+                let context = &context;
                 let plugin = downcast::<P>(instance)?;
                 plugin
                     .init(context)
@@ -94,8 +95,10 @@ impl<P: Lifecycle> HooksOf for P {
                     .map_err(|error| error.to_string())
             })
         },
-        ready: |instance, context| {
+        ready: |instance, runtime| {
             Box::pin(async move {
+                let context = PluginContext::<P>::new(runtime.clone());
+                let context = &context;
                 let plugin = downcast::<P>(instance)?;
                 plugin
                     .ready(context)
@@ -103,8 +106,10 @@ impl<P: Lifecycle> HooksOf for P {
                     .map_err(|error| error.to_string())
             })
         },
-        stop: |instance, context| {
+        stop: |instance, runtime| {
             Box::pin(async move {
+                let context = PluginContext::<P>::new(runtime.clone());
+                let context = &context;
                 if let Ok(plugin) = downcast::<P>(instance) {
                     plugin.stop(context).await;
                 }

@@ -8,6 +8,8 @@ pub(crate) mod config_spec;
 pub(crate) mod event;
 pub(crate) mod expansion;
 pub(crate) mod hooks;
+pub mod migration;
+pub mod permission;
 pub mod plugin;
 pub mod route;
 pub(crate) mod slices;

@@ -179,6 +179,8 @@ pub struct PluginDescriptor {
     /// The plugin's hooks, from `#[plugin(lifecycle = true)]`.
     #[serde(skip)]
     pub lifecycle: Option<&'static crate::abi::hooks::LifecycleHooks>,
+    /// Its SQL migrations, from `#[plugin(migrations = "...")]`, in version order.
+    pub migrations: &'static [crate::abi::migration::Migration],
     /// The crate that declared the plugin; routes and handlers of that crate belong to it.
     #[serde(skip)]
     pub crate_name: &'static str,

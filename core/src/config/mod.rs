@@ -23,8 +23,10 @@ use serde_json::{Map, Value, json};
 use crate::abi::plugin::PluginDescriptor;
 use crate::registry::Registry;
 
+pub mod database;
 pub mod secret;
 
+use database::DatabaseUrl;
 use secret::{REDACTED, Secret};
 
 /// The prefix of environment overrides: `PLEXICHAT__SECTION__KEY=value`.
@@ -141,12 +143,30 @@ mod duration {
 pub struct DataSection {
     /// Directory for everything the server writes; created at start if missing.
     pub dir: PathBuf,
+    /// The database: unset for embedded SQLite in `<dir>/plexichat.db`, or a URL,
+    /// `sqlite:path/to/file.db` or `postgres://user:password@host/database`. Its password
+    /// is never logged or shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseUrl>,
 }
+
+impl DataSection {
+    /// The database to open: the configured URL, or `<dir>/plexichat.db`.
+    pub fn database_url(&self) -> DatabaseUrl {
+        self.database
+            .clone()
+            .unwrap_or_else(|| DatabaseUrl::sqlite_file(&self.dir.join(DEFAULT_DATABASE_FILE)))
+    }
+}
+
+/// The embedded database's file name inside the data folder.
+pub const DEFAULT_DATABASE_FILE: &str = "plexichat.db";
 
 impl Default for DataSection {
     fn default() -> Self {
         DataSection {
             dir: PathBuf::from("./data"),
+            database: None,
         }
     }
 }
@@ -247,6 +267,14 @@ fn redact(value: &Value, secret: bool, secrets: &mut Vec<String>) -> Value {
                 .map(|item| redact(item, false, secrets))
                 .collect(),
         ),
+        // A URL's password (`postgres://user:password@host`), wherever it is configured.
+        Value::String(text) => {
+            let shown = database::redact_url(text);
+            if shown != *text {
+                secrets.push(text.clone());
+            }
+            Value::String(shown)
+        }
         other => other.clone(),
     }
 }
@@ -613,7 +641,8 @@ impl Config {
             ),
             ("server.drain_timeout", a.drain_timeout != b.drain_timeout),
             ("server.ready_cache", a.ready_cache != b.ready_cache),
-            ("data.dir", self.data != other.data),
+            ("data.dir", self.data.dir != other.data.dir),
+            ("data.database", self.data.database != other.data.database),
         ]
         .into_iter()
         .filter(|(_, differs)| *differs)

@@ -113,6 +113,23 @@ pub enum RegistryError {
         /// The core path it collides with.
         core: &'static str,
     },
+    /// A migration names a table (or index, view, …) that does not carry its plugin's prefix,
+    /// or that carries another plugin's.
+    #[error(
+        "migration `{file}` of plugin `{plugin}` touches `{object}`, {problem}: `{statement}`"
+    )]
+    MigrationOutsidePrefix {
+        /// The plugin.
+        plugin: &'static str,
+        /// The file, relative to the plugin crate.
+        file: &'static str,
+        /// The object the statement names.
+        object: String,
+        /// Why that is refused.
+        problem: String,
+        /// The statement.
+        statement: String,
+    },
     /// The registered plugins differ from the ones the binary was built to contain.
     #[error("{}", mismatch_message(.missing, .unexpected))]
     Mismatch {
@@ -121,6 +138,55 @@ pub enum RegistryError {
         /// Registered but not enabled.
         unexpected: Vec<String>,
     },
+}
+
+/// The prefix every table of core's own carries; no plugin's objects may start with it.
+pub const CORE_TABLE_PREFIX: &str = "plexichat_";
+
+/// Each object a plugin's migrations touch must start with `<name>_`, and not with the
+/// longer prefix of another plugin (`foo_bar_x` belongs to plugin `foo_bar`, not `foo`) or
+/// core's `plexichat_`.
+fn check_migrations(
+    plugin: &'static PluginDescriptor,
+    plugins: &[&'static PluginDescriptor],
+    errors: &mut Vec<RegistryError>,
+) {
+    let own = format!("{}_", plugin.name);
+    for migration in plugin.migrations {
+        let texts = [
+            (migration.sqlite_file, migration.sqlite),
+            (migration.postgres_file, migration.postgres),
+        ];
+        for (index, (file, sql)) in texts.into_iter().enumerate() {
+            if index == 1 && file == migration.sqlite_file {
+                continue;
+            }
+            for touched in crate::abi::migration::touched_objects(sql) {
+                let object = touched.object.as_str();
+                let problem = if !object.starts_with(&own) {
+                    Some(format!("which does not start with the plugin's prefix `{own}`"))
+                } else if object.starts_with(CORE_TABLE_PREFIX) {
+                    Some(format!("whose prefix `{CORE_TABLE_PREFIX}` is core's"))
+                } else {
+                    plugins
+                        .iter()
+                        .filter(|other| other.name.len() > plugin.name.len())
+                        .find(|other| object.starts_with(&format!("{}_", other.name)))
+                        .map(|other| format!("which is in plugin `{}`'s prefix `{}_`", other.name, other.name))
+                };
+                if let Some(problem) = problem {
+                    errors.push(RegistryError::MigrationOutsidePrefix {
+                        plugin: plugin.name,
+                        file,
+                        object: touched.object,
+                        problem,
+                        statement: touched.statement,
+                    });
+                    break;
+                }
+            }
+        }
+    }
 }
 
 fn mismatch_message(missing: &[String], unexpected: &[String]) -> String {
@@ -305,6 +371,10 @@ impl Registry {
                     core,
                 });
             }
+        }
+
+        for plugin in &unique {
+            check_migrations(plugin, &unique, &mut errors);
         }
 
         let mut resolved_routes = Vec::with_capacity(routes.len());

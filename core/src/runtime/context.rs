@@ -1,42 +1,137 @@
-//! What a plugin's hooks receive ([`PluginContext`]) and what a background task receives on
-//! each (re)start ([`TaskContext`]).
+//! What a plugin's code receives: [`PluginContext<P>`] (in its hooks, its event handlers that
+//! ask for it, and its routes as an extractor) with the services its permissions allow, and
+//! [`TaskContext<P>`], what a background task receives on each (re)start.
 
 use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::abi::event::Event;
 use crate::abi::hooks::BoxError;
-use crate::abi::plugin::Configurable;
-use crate::runtime::Runtime;
+use crate::abi::permission;
+use crate::abi::plugin::{Configurable, Plugin};
+use crate::config::database::Engine;
+use crate::runtime::{Delivery, DispatchReport, HandlerFailure, Runtime};
+use crate::storage::database::Database;
+use crate::storage::files::DataFolder;
+use crate::storage::kv::Kv;
 
-/// What a plugin's hooks receive: its name, the runtime, its configuration, and a way to
-/// spawn supervised background tasks.
-#[derive(Clone, Debug)]
-pub struct PluginContext {
-    plugin: &'static str,
+/// Plugin `P`'s handle on the server: its name, configuration and state, a tracing span,
+/// supervised background tasks, and the services its `permissions` grant: the key-value
+/// store and data folder (`plugin:read`, `plugin:write`), the SQL pool (`database`) and
+/// publishing events (`events:publish`). Using a service the plugin did not declare does not
+/// compile; the error names the permission to add.
+pub struct PluginContext<P> {
     runtime: Runtime,
+    plugin: PhantomData<fn() -> P>,
 }
 
-impl PluginContext {
-    pub(crate) fn new(plugin: &'static str, runtime: Runtime) -> PluginContext {
-        PluginContext { plugin, runtime }
+impl<P> Clone for PluginContext<P> {
+    fn clone(&self) -> Self {
+        PluginContext {
+            runtime: self.runtime.clone(),
+            plugin: PhantomData,
+        }
+    }
+}
+
+impl<P: Plugin> std::fmt::Debug for PluginContext<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginContext").field("plugin", &P::NAME).finish()
+    }
+}
+
+impl<P: Plugin> PluginContext<P> {
+    pub(crate) fn new(runtime: Runtime) -> PluginContext<P> {
+        PluginContext {
+            runtime,
+            plugin: PhantomData,
+        }
     }
 
     /// The plugin's name.
-    pub fn plugin(&self) -> &'static str {
-        self.plugin
+    pub fn name(&self) -> &'static str {
+        P::NAME
     }
 
-    /// The runtime: other plugins' state, publishing events.
+    /// The runtime: other plugins' state and configuration.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
     }
 
-    /// The current configuration of plugin `P`.
-    pub fn config<P: Configurable>(&self) -> Option<Arc<P::Config>> {
-        self.runtime.config::<P>()
+    /// The current configuration of plugin `Q` (usually `P` itself).
+    pub fn config<Q: Configurable>(&self) -> Option<Arc<Q::Config>> {
+        self.runtime.config::<Q>()
+    }
+
+    /// The plugin's own instance (its state), whatever its status.
+    pub fn instance(&self) -> Option<Arc<P>> {
+        self.runtime.plugin::<P>()
+    }
+
+    /// A span carrying the plugin's name: `async { .. }.instrument(context.span())`, or
+    /// `let _entered = context.span().entered();` in synchronous code.
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!("plugin", plugin = P::NAME)
+    }
+
+    /// The plugin's key-value store; reading needs `plugin:read`, writing `plugin:write`.
+    pub fn kv(&self) -> Kv<P> {
+        Kv::new(self.runtime.storage().database().clone())
+    }
+
+    /// The plugin's data folder, `<data>/plugins/<name>/`; reading needs `plugin:read`,
+    /// writing `plugin:write`.
+    pub fn files(&self) -> DataFolder<P> {
+        DataFolder::new(self.runtime.storage().data_dir())
+    }
+
+    /// The SQL pool, for the plugin's own tables (named `<name>_…`, created by its
+    /// migrations). Needs the `database` permission.
+    pub fn db(&self) -> Db<P>
+    where
+        P: permission::Database,
+    {
+        Db {
+            database: self.runtime.storage().database().clone(),
+            plugin: PhantomData,
+        }
+    }
+
+    /// Delivers `event` to every handler of its type whose plugin is running, in priority
+    /// order; see [`Runtime::publish`]. Needs the `events:publish` permission.
+    ///
+    /// The dispatch runs on a task of its own: if the caller is dropped (a request times
+    /// out, its client goes away) while handlers run, every handler still runs, in order, to
+    /// the end. The event is cloned for that task. Like a lifecycle event's, the dispatch is
+    /// bounded by the phase timeout, so a handler that never returns cannot pile up tasks.
+    pub async fn publish<E: Event + Clone>(&self, event: &E) -> DispatchReport
+    where
+        P: permission::PublishEvents,
+    {
+        let (runtime, event) = (self.runtime.clone(), event.clone());
+        let dispatch = async move {
+            let deadline = tokio::time::Instant::now() + runtime.phase_timeout();
+            runtime
+                .dispatch(&event, Delivery::Running, Some(deadline))
+                .await
+        };
+        match tokio::spawn(dispatch).await {
+            Ok(report) => report,
+            // Handler panics are caught inside; this is the async runtime shutting down.
+            Err(error) => DispatchReport {
+                succeeded: 0,
+                failures: vec![HandlerFailure {
+                    plugin: "*",
+                    handler: "*",
+                    error: format!("the dispatch did not complete: {error}"),
+                }],
+            },
+        }
     }
 
     /// Runs `task` in the background under a supervisor: if it returns an error or panics,
@@ -47,27 +142,91 @@ impl PluginContext {
     /// phase timeout.
     pub fn spawn<F, Fut>(&self, name: &'static str, task: F)
     where
-        F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
+        F: Fn(TaskContext<P>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         self.runtime
             .tasks()
-            .spawn(self.plugin, name, self.runtime.clone(), task);
+            .spawn(P::NAME, name, self.runtime.clone(), move |token, runtime| {
+                task(TaskContext {
+                    token,
+                    context: PluginContext::new(runtime),
+                })
+            });
     }
 }
 
-/// What a background task receives on each (re)start.
-#[derive(Clone, Debug)]
-pub struct TaskContext {
+/// Plugin `P`'s view of the SQL pool: `sqlx::query("…").fetch_all(db.pool())`. Its tables
+/// are named with [`Db::table`]; SQL placeholders are `$1`, `$2`… on both engines.
+pub struct Db<P> {
+    database: Database,
+    plugin: PhantomData<fn() -> P>,
+}
+
+impl<P: Plugin> Db<P> {
+    /// The pool.
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        self.database.pool()
+    }
+
+    /// Which engine serves it, for the rare statement whose dialects differ.
+    pub fn engine(&self) -> Engine {
+        self.database.engine()
+    }
+
+    /// The prefix every table of the plugin carries: `<name>_`.
+    pub fn prefix(&self) -> String {
+        format!("{}_", P::NAME)
+    }
+
+    /// `<name>_<table>`: the full name of one of the plugin's tables.
+    pub fn table(&self, table: &str) -> String {
+        format!("{}_{table}", P::NAME)
+    }
+}
+
+impl<P: Plugin> std::fmt::Debug for Db<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("plugin", &P::NAME)
+            .field("engine", &self.database.engine())
+            .finish()
+    }
+}
+
+/// What a background task receives on each (re)start: its plugin's context (through
+/// `Deref`: `task.kv()`, `task.config::<P>()`) and its cancellation.
+pub struct TaskContext<P> {
     token: CancellationToken,
-    runtime: Runtime,
+    context: PluginContext<P>,
 }
 
-impl TaskContext {
-    pub(crate) fn new(token: CancellationToken, runtime: Runtime) -> TaskContext {
-        TaskContext { token, runtime }
+impl<P> Clone for TaskContext<P> {
+    fn clone(&self) -> Self {
+        TaskContext {
+            token: self.token.clone(),
+            context: self.context.clone(),
+        }
     }
+}
 
+impl<P: Plugin> std::fmt::Debug for TaskContext<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskContext")
+            .field("plugin", &P::NAME)
+            .field("cancelled", &self.token.is_cancelled())
+            .finish()
+    }
+}
+
+impl<P> Deref for TaskContext<P> {
+    type Target = PluginContext<P>;
+    fn deref(&self) -> &PluginContext<P> {
+        &self.context
+    }
+}
+
+impl<P: Plugin> TaskContext<P> {
     /// Resolves when the plugin stops (it is disabled, or the server shuts down); `select!`
     /// on it around long waits.
     pub async fn cancelled(&self) {
@@ -88,8 +247,8 @@ impl TaskContext {
         self.token.is_cancelled()
     }
 
-    /// The runtime.
-    pub fn runtime(&self) -> &Runtime {
-        &self.runtime
+    /// The plugin's context.
+    pub fn context(&self) -> &PluginContext<P> {
+        &self.context
     }
 }

@@ -29,14 +29,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::abi::plugin::{Configurable, Plugin};
+use crate::abi::plugin::{Configurable, Plugin, PluginDescriptor};
+use crate::storage::Storage;
+use crate::storage::migrate::{self, MigrateError, MigrateReport};
 use crate::config::Config;
 use crate::registry::Registry;
 use crate::runtime::state::{PluginStatus, Slot};
 
 pub(crate) use bus::{Delivery, Subscriber};
 pub use bus::{DispatchReport, HandlerFailure, HandlerStats};
-pub use context::{PluginContext, TaskContext};
+pub use context::{Db, PluginContext, TaskContext};
 pub use readiness::{NotReady, Readiness};
 pub use reload::{ConfigChanged, ConfigChanging, ConfigSource, ReloadError, ReloadReport};
 pub use tasks::TaskStatus;
@@ -65,6 +67,10 @@ struct Inner {
     control: tokio::sync::Mutex<transitions::Control>,
     tasks: Tasks,
     readiness: readiness::Cache,
+    /// The database and data folder every plugin's services reach.
+    storage: Storage,
+    /// Plugins (and core, as `plexichat`) whose migrations are known to be applied.
+    migrated: std::sync::Mutex<std::collections::HashSet<&'static str>>,
 }
 
 /// Everything the runtime keeps about one plugin.
@@ -100,7 +106,8 @@ impl Runtime {
         Runtime::with_config(registry, config)
     }
 
-    /// Every plugin's state with a validated configuration.
+    /// Every plugin's state with a validated configuration, on a private in-memory
+    /// database (see [`Runtime::with_storage`] for a real one).
     pub fn with_config(registry: Registry, config: Config) -> Runtime {
         Runtime::with_config_source(registry, config, None)
     }
@@ -110,6 +117,18 @@ impl Runtime {
         registry: Registry,
         config: Config,
         source: Option<ConfigSource>,
+    ) -> Runtime {
+        let storage = Storage::memory(&config.data.dir);
+        Runtime::with_storage(registry, config, source, storage)
+    }
+
+    /// A runtime serving from `storage` (see [`Storage::open`]); what `plexichat serve`
+    /// builds.
+    pub fn with_storage(
+        registry: Registry,
+        config: Config,
+        source: Option<ConfigSource>,
+        storage: Storage,
     ) -> Runtime {
         let control = transitions::Control::new(&registry, &config);
         let resolved = crate::runtime::state::resolve(&registry, &control.wishes);
@@ -145,6 +164,8 @@ impl Runtime {
                 control: tokio::sync::Mutex::new(control),
                 tasks: Tasks::default(),
                 readiness,
+                storage,
+                migrated: std::sync::Mutex::default(),
             }),
         }
     }
@@ -263,6 +284,67 @@ impl Runtime {
 
     pub(crate) fn tasks(&self) -> &Tasks {
         &self.inner.tasks
+    }
+
+    /// The database and data folder; plugins reach them only through their context.
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
+    /// The engine serving the database.
+    pub fn engine(&self) -> crate::config::database::Engine {
+        self.inner.storage.database().engine()
+    }
+
+    /// Applies core's migrations and those of every plugin the configuration starts, in
+    /// start order; see [`crate::storage::migrate`]. `plexichat serve` calls it before
+    /// [`Runtime::start`] and stops on an error; `start` calls it itself if nobody did.
+    pub async fn migrate(&self) -> Result<MigrateReport, MigrateError> {
+        let plugins = self.to_run(&self.lock_control().await.wishes);
+        self.migrate_plugins(&plugins).await
+    }
+
+    /// The plugins that `wishes` start, in start order.
+    pub(crate) fn to_run(&self, wishes: &crate::runtime::state::Wishes) -> Vec<&'static PluginDescriptor> {
+        let resolved = crate::runtime::state::resolve(self.registry(), wishes);
+        self.registry()
+            .plugins()
+            .iter()
+            .filter(|plugin| matches!(resolved[plugin.name].target, crate::runtime::state::Target::Run))
+            .copied()
+            .collect()
+    }
+
+    pub(crate) async fn migrate_plugins(
+        &self,
+        plugins: &[&'static PluginDescriptor],
+    ) -> Result<MigrateReport, MigrateError> {
+        let report = migrate::migrate(self.inner.storage.database(), plugins).await?;
+        let mut migrated = self.migrated_set();
+        migrated.insert(migrate::CORE);
+        migrated.extend(plugins.iter().map(|plugin| plugin.name));
+        Ok(report)
+    }
+
+    /// Whether core's migrations ran in this runtime.
+    pub(crate) fn core_migrated(&self) -> bool {
+        self.migrated_set().contains(migrate::CORE)
+    }
+
+    /// Applies `plugin`'s migrations (and core's) unless they are known to be applied: what a
+    /// plugin enabled at run time needs before its `init`.
+    pub(crate) async fn migrate_plugin(&self, plugin: &'static PluginDescriptor) -> Result<(), MigrateError> {
+        if self.migrated_set().contains(plugin.name) {
+            return Ok(());
+        }
+        self.migrate_plugins(&[plugin]).await.map(drop)
+    }
+
+    fn migrated_set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<&'static str>> {
+        self.inner
+            .migrated
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

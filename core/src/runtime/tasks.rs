@@ -18,7 +18,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::TaskContext;
 use super::{Runtime, panic_message};
 use crate::abi::hooks::BoxError;
 
@@ -97,7 +96,7 @@ impl Tasks {
         runtime: Runtime,
         task: F,
     ) where
-        F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
+        F: Fn(CancellationToken, Runtime) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         let status = Arc::new(Mutex::new(TaskStatus {
@@ -197,13 +196,12 @@ async fn supervise<F, Fut>(
     (token, force): (CancellationToken, CancellationToken),
     status: Arc<Mutex<TaskStatus>>,
 ) where
-    F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
+    F: Fn(CancellationToken, Runtime) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
 {
     let mut consecutive_failures = 0u32;
     loop {
         lock(&status).state = "running";
-        let context = TaskContext::new(token.clone(), runtime.clone());
         let started = Instant::now();
         if token.is_cancelled() {
             break;
@@ -213,7 +211,7 @@ async fn supervise<F, Fut>(
         let outcome = tokio::select! {
             biased;
             () = force.cancelled() => break,
-            outcome = AssertUnwindSafe(task(context)).catch_unwind() => outcome,
+            outcome = AssertUnwindSafe(task(token.clone(), runtime.clone())).catch_unwind() => outcome,
         };
         let error = match outcome {
             // Ending because the plugin stops is being stopped, not finishing.
@@ -281,14 +279,14 @@ mod tests {
         let origin = Instant::now();
         runtime
             .tasks()
-            .spawn("p", "flaky", runtime.clone(), move |task| {
+            .spawn("p", "flaky", runtime.clone(), move |token, _| {
                 let (recorded, counter) = (Arc::clone(&recorded), Arc::clone(&counter));
                 async move {
                     lock(&recorded).push(origin.elapsed().as_millis() as u64);
                     if counter.fetch_add(1, Ordering::SeqCst) < 3 {
                         return Err("flaky".into());
                     }
-                    task.cancelled().await;
+                    token.cancelled().await;
                     Ok(())
                 }
             });
@@ -316,10 +314,10 @@ mod tests {
         let seen = Arc::clone(&flushed);
         runtime
             .tasks()
-            .spawn("p", "polite", runtime.clone(), move |task| {
+            .spawn("p", "polite", runtime.clone(), move |token, _| {
                 let seen = Arc::clone(&seen);
                 async move {
-                    task.cancelled().await;
+                    token.cancelled().await;
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     seen.fetch_add(1, Ordering::SeqCst);
                     Ok(())
@@ -327,7 +325,7 @@ mod tests {
             });
         runtime
             .tasks()
-            .spawn("p", "deaf", runtime.clone(), |_task| async {
+            .spawn("p", "deaf", runtime.clone(), |_, _| async {
                 std::future::pending::<()>().await;
                 Ok(())
             });

@@ -24,7 +24,6 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use serde::Serialize;
 
-use super::PluginContext;
 use super::{Runtime, TaskStatus, panic_message};
 use crate::abi::hooks::HookFuture;
 use crate::abi::plugin::PluginDescriptor;
@@ -104,8 +103,26 @@ impl Runtime {
         if control.phase != Phase::Idle {
             return Vec::new();
         }
+        // Core's tables and every starting plugin's before any `init`; `serve` did it already
+        // and stopped on an error. Here an error fails every plugin that would have started.
+        let mut failures = Vec::new();
+        if !self.core_migrated() {
+            let plugins = self.to_run(&control.wishes);
+            if let Err(error) = self.migrate_plugins(&plugins).await {
+                let error = format!("the database could not be migrated: {error}");
+                tracing::error!(%error, "not starting any plugin");
+                for plugin in plugins {
+                    self.record_failure(&mut control, plugin.name, &error);
+                    failures.push(InitFailure {
+                        plugin: plugin.name,
+                        error: error.clone(),
+                    });
+                }
+            }
+        }
         control.phase = Phase::Started;
-        let (_, failures) = self.converge(&mut control).await;
+        let (_, mut more) = self.converge(&mut control).await;
+        failures.append(&mut more);
         self.inner.readiness.mark_started();
         failures
     }
@@ -224,14 +241,7 @@ impl Runtime {
                     }
                     Err(error) => {
                         tracing::error!(plugin = plugin.name, %error, "plugin failed to start");
-                        *self.inner.by_name[plugin.name]
-                            .failure
-                            .write()
-                            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(error.clone());
-                        control
-                            .wishes
-                            .failed
-                            .insert(plugin.name.to_string(), error.clone());
+                        self.record_failure(control, plugin.name, &error);
                         slot.set(PluginStatus::Failed, wanted);
                         failures.push(InitFailure {
                             plugin: plugin.name,
@@ -256,6 +266,18 @@ impl Runtime {
         (changes, failures)
     }
 
+    /// Remembers why `plugin` failed, for the admin view and so that it resolves to failed.
+    fn record_failure(&self, control: &mut Control, plugin: &'static str, error: &str) {
+        *self.inner.by_name[plugin]
+            .failure
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(error.to_string());
+        control
+            .wishes
+            .failed
+            .insert(plugin.to_string(), error.to_string());
+    }
+
     fn statuses(&self) -> Vec<PluginStatus> {
         self.registry()
             .plugins()
@@ -273,6 +295,10 @@ impl Runtime {
         let slot = &self.inner.by_name[plugin.name].slot;
         slot.set(PluginStatus::Starting, slot.is_wanted());
         self.tasks().open(plugin.name);
+        // A plugin enabled at run time may have migrations the start did not apply.
+        self.migrate_plugin(plugin)
+            .await
+            .map_err(|error| format!("its migrations could not be applied: {error}"))?;
         let Some(hooks) = plugin.lifecycle else {
             return Ok(());
         };
@@ -328,11 +354,10 @@ impl Runtime {
         plugin: &'static PluginDescriptor,
         what: &str,
         timeout: Duration,
-        hook: for<'a> fn(&'a (dyn Any + Send + Sync), &'a PluginContext) -> HookFuture<'a, T>,
+        hook: for<'a> fn(&'a (dyn Any + Send + Sync), &'a Runtime) -> HookFuture<'a, T>,
     ) -> Result<T, String> {
         let entry = &self.inner.by_name[plugin.name];
-        let context = PluginContext::new(plugin.name, self.clone());
-        let call = AssertUnwindSafe(hook(entry.instance.as_ref(), &context)).catch_unwind();
+        let call = AssertUnwindSafe(hook(entry.instance.as_ref(), self)).catch_unwind();
         match tokio::time::timeout(timeout, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(panic)) => Err(panic_message(panic.as_ref())),

@@ -1,6 +1,6 @@
-//! Axum extractors that give route handlers a plugin's state, its configuration, and the
-//! event bus. They read the runtime from the router's state, so a request pays no clone for
-//! them, and they answer 503 (JSON) when the plugin they name is not running.
+//! Axum extractors that give route handlers a plugin's state, its configuration, and its
+//! context (with the services its permissions grant). They read the runtime from the
+//! router's state, and they answer 503 (JSON) when the plugin they name is not running.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -9,10 +9,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde_json::json;
 
-use crate::abi::event::Event;
 use crate::abi::plugin::{Configurable, Plugin};
 use crate::runtime::state::PluginStatus;
-use crate::runtime::{Delivery, DispatchReport, HandlerFailure, Runtime};
+use crate::runtime::{PluginContext, Runtime};
 use crate::web::error::ApiError;
 
 /// 503 naming the plugin and its state; the reason names states only.
@@ -56,48 +55,20 @@ impl<P: Plugin> FromRequestParts<Runtime> for PluginState<P> {
     }
 }
 
-/// The event bus, for a route handler that publishes: `events.publish(&MyEvent { .. }).await`.
-#[derive(Clone, Debug)]
-pub struct Events(Runtime);
-
-impl Events {
-    /// Delivers `event` to every handler of its type; see [`Runtime::publish`].
-    ///
-    /// The dispatch runs on a task of its own: if the request times out (408) or its client
-    /// goes away while handlers run, every handler still runs, in order, to the end. The
-    /// event is cloned for that task. Like a lifecycle event's, the dispatch is bounded by
-    /// the phase timeout, so a handler that never returns cannot pile up tasks.
-    pub async fn publish<E: Event + Clone>(&self, event: &E) -> DispatchReport {
-        let (runtime, event) = (self.0.clone(), event.clone());
-        let dispatch = async move {
-            let deadline = tokio::time::Instant::now() + runtime.phase_timeout();
-            runtime
-                .dispatch(&event, Delivery::Running, Some(deadline))
-                .await
-        };
-        match tokio::spawn(dispatch).await {
-            Ok(report) => report,
-            // Handler panics are caught inside; this is the runtime being shut down.
-            Err(error) => DispatchReport {
-                succeeded: 0,
-                failures: vec![HandlerFailure {
-                    plugin: "*",
-                    handler: "*",
-                    error: format!("the dispatch did not complete: {error}"),
-                }],
-            },
-        }
-    }
-}
-
-impl FromRequestParts<Runtime> for Events {
+/// Plugin `P`'s context, for a route handler: `context: PluginContext<MyPlugin>` gives the
+/// services its permissions grant (`context.kv()`, `context.db()`, `context.publish(..)`).
+/// `#[route]` accepts only the route's own plugin here. 503 when `P` is not running.
+impl<P: Plugin> FromRequestParts<Runtime> for PluginContext<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         _parts: &mut Parts,
         runtime: &Runtime,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Events(runtime.clone()))
+        match runtime.running_plugin::<P>() {
+            Ok(_) => Ok(PluginContext::new(runtime.clone())),
+            Err(status) => Err(not_running(P::NAME, status)),
+        }
     }
 }
 

@@ -1,41 +1,33 @@
 //! `awesome_audit`: depends on `my_awesome_plugin`, handles its `awesome.action.completed`
-//! event, and shows what it received at `GET /api/v1/awesome-audit/events`.
-
-use std::collections::VecDeque;
-use std::sync::Mutex;
+//! event, records each in its own table (`awesome_audit_events`, created by its migration),
+//! and shows what it received at `GET /api/v1/awesome-audit/events`.
 
 use my_awesome_plugin::{ActionCompleted, AwesomePlugin};
 use plexichat::Event;
 use plexichat::prelude::*;
+use plexichat::sqlx::{self, Row};
 
-/// How many events the audit log keeps; older ones are dropped, the total still counts them.
-const CAPACITY: usize = 1000;
+/// How many of the latest events the listing shows; the total counts all of them.
+const LISTED: i64 = 1000;
 
 /// Audits awesome actions: keeps the latest awesome.action.completed events it received.
 #[plugin(
     author = "PlexiChat",
     type = monitoring,
     dependencies = [AwesomePlugin],
-    permissions = ["plugin:read"],
+    permissions = ["database"],
+    migrations = "migrations",
     tags = ["audit", "example"],
 )]
 #[derive(Default)]
-pub struct AwesomeAudit {
-    log: Mutex<AuditLog>,
-}
-
-#[derive(Default)]
-struct AuditLog {
-    total: u64,
-    recent: VecDeque<Received>,
-}
+pub struct AwesomeAudit;
 
 /// One event as the audit log recorded it.
 #[payload(response)]
 #[derive(Clone, Debug)]
 pub struct Received {
     /// The event's name.
-    pub event: &'static str,
+    pub event: String,
     /// The event as JSON, exactly as published.
     pub payload: Value,
     /// RFC 3339 time of receipt.
@@ -43,34 +35,57 @@ pub struct Received {
 }
 
 #[on_event(priority = 10)]
-fn record_action(audit: &AwesomeAudit, event: &ActionCompleted) -> Result<(), String> {
-    let payload = plexichat::serde_json::to_value(event).map_err(|error| error.to_string())?;
-    let mut log = audit
-        .log
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    log.total += 1;
-    if log.recent.len() == CAPACITY {
-        log.recent.pop_front();
-    }
-    log.recent.push_back(Received {
-        event: ActionCompleted::NAME,
-        payload,
-        received_at: plexichat::timestamp(),
-    });
+async fn record_action(
+    context: &PluginContext<AwesomeAudit>,
+    event: &ActionCompleted,
+) -> Result<(), BoxError> {
+    let payload = plexichat::serde_json::to_string(event)?;
+    sqlx::query(
+        "INSERT INTO awesome_audit_events (event, payload, received_at) VALUES ($1, $2, $3)",
+    )
+    .bind(ActionCompleted::NAME)
+    .bind(payload)
+    .bind(plexichat::timestamp())
+    .execute(context.db().pool())
+    .await?;
     Ok(())
 }
 
+/// The total and the latest events, oldest first.
+async fn received(context: &PluginContext<AwesomeAudit>) -> Result<(i64, Vec<Received>), BoxError> {
+    let db = context.db();
+    let total: i64 = sqlx::query("SELECT COUNT(*) FROM awesome_audit_events")
+        .fetch_one(db.pool())
+        .await?
+        .try_get(0)?;
+    let rows = sqlx::query(
+        "SELECT event, payload, received_at FROM awesome_audit_events ORDER BY id DESC LIMIT $1",
+    )
+    .bind(LISTED)
+    .fetch_all(db.pool())
+    .await?;
+    let mut events = rows
+        .iter()
+        .map(|row| -> Result<Received, BoxError> {
+            let payload: String = row.try_get("payload")?;
+            Ok(Received {
+                event: row.try_get("event")?,
+                payload: plexichat::serde_json::from_str(&payload)?,
+                received_at: row.try_get("received_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    events.reverse();
+    Ok((total, events))
+}
+
 #[route(GET, "/events")]
-async fn list_events(audit: PluginState<AwesomeAudit>) -> Json<Value> {
-    let log = audit
-        .log
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    Json(json!({
-        "total": log.total,
-        "events": log.recent,
-    }))
+async fn list_events(context: PluginContext<AwesomeAudit>) -> Result<Json<Value>, ApiError> {
+    let (total, events) = received(&context).await.map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "total": total,
+        "events": events,
+    })))
 }
 
 #[cfg(test)]

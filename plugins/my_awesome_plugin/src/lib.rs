@@ -1,16 +1,16 @@
 //! The seed tutorial's `my_awesome_plugin`, in Rust: `GET /api/v1/awesome/status` reports its
 //! configuration and statistics, `POST /api/v1/awesome/action` performs an action, counts it
-//! and publishes `awesome.action.completed` for other plugins (see `awesome_audit`).
-
-use std::sync::Mutex;
+//! and publishes `awesome.action.completed` for other plugins (see `awesome_audit`). The
+//! statistics live in the plugin's key-value store, so they survive a restart.
 
 use plexichat::prelude::*;
+use plexichat::storage::kv::{Kv, KvError};
 
 /// An awesome plugin for PlexiChat.
 #[plugin(
     author = "Your Name",
     type = feature,
-    permissions = ["plugin:read", "plugin:write"],
+    permissions = ["plugin:read", "plugin:write", "events:publish"],
     api_version = "1.0",
     category = "utility",
     tags = ["awesome", "example", "demo"],
@@ -31,9 +31,7 @@ use plexichat::prelude::*;
     lifecycle = true,
 )]
 #[derive(Default)]
-pub struct AwesomePlugin {
-    stats: Mutex<Stats>,
-}
+pub struct AwesomePlugin;
 
 /// `[plugins.my_awesome_plugin]`: whether the plugin accepts actions, and how often its
 /// background task does a round.
@@ -58,9 +56,10 @@ impl Default for AwesomeConfig {
     }
 }
 
-/// What the plugin has done since start.
-#[payload(response)]
-#[derive(Clone, Debug, Default)]
+/// What the plugin has done, kept across restarts.
+#[payload]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
 pub struct Stats {
     /// Actions performed.
     pub actions_performed: u64,
@@ -76,23 +75,33 @@ pub struct Stats {
     pub last_background_run: Option<String>,
 }
 
-impl AwesomePlugin {
-    /// A snapshot of the statistics.
-    pub fn stats(&self) -> Stats {
-        self.lock_stats().clone()
-    }
+/// The key the statistics are stored under.
+const STATS: &str = "stats";
 
-    /// A poisoned lock only means another request panicked mid-update; the counters are
-    /// still meaningful, so keep serving them.
-    fn lock_stats(&self) -> std::sync::MutexGuard<'_, Stats> {
-        self.stats
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// The statistics as stored; zero before the first action.
+pub async fn stats(kv: &Kv<AwesomePlugin>) -> Result<Stats, KvError> {
+    Ok(kv.get_json(STATS).await?.unwrap_or_default())
+}
+
+/// Applies `change` to the stored statistics and returns the result. A compare-and-set loop:
+/// two concurrent updates (a request and the background task, or two replicas) both count.
+async fn update_stats(kv: &Kv<AwesomePlugin>, change: impl Fn(&mut Stats)) -> Result<Stats, BoxError> {
+    loop {
+        let old = kv.get(STATS).await?;
+        let mut stats: Stats = match &old {
+            Some(bytes) => plexichat::serde_json::from_slice(bytes)?,
+            None => Stats::default(),
+        };
+        change(&mut stats);
+        let new = plexichat::serde_json::to_vec(&stats)?;
+        if kv.compare_and_set(STATS, old.as_deref(), &new, None).await? {
+            return Ok(stats);
+        }
     }
 }
 
 impl plexichat::Lifecycle for AwesomePlugin {
-    async fn init(&self, context: &PluginContext) -> Result<(), BoxError> {
+    async fn init(&self, context: &PluginContext<Self>) -> Result<(), BoxError> {
         context.spawn("awesome_background_task", awesome_background_task);
         Ok(())
     }
@@ -101,19 +110,17 @@ impl plexichat::Lifecycle for AwesomePlugin {
 /// The seed's periodic task: every `interval` seconds, while `enabled`, it does its round and
 /// records it. The interval is read each round, so a configuration reload takes effect at
 /// the next one; the supervisor restarts the task if it fails.
-async fn awesome_background_task(task: TaskContext) -> Result<(), BoxError> {
-    let runtime = task.runtime().clone();
+async fn awesome_background_task(task: TaskContext<AwesomePlugin>) -> Result<(), BoxError> {
     loop {
-        let config = runtime
+        let config = task
             .config::<AwesomePlugin>()
             .ok_or("my_awesome_plugin has no configuration")?;
         if config.enabled {
-            let plugin = runtime
-                .plugin::<AwesomePlugin>()
-                .ok_or("my_awesome_plugin is not loaded")?;
-            let mut stats = plugin.lock_stats();
-            stats.background_runs += 1;
-            stats.last_background_run = Some(plexichat::timestamp());
+            update_stats(&task.kv(), |stats| {
+                stats.background_runs += 1;
+                stats.last_background_run = Some(plexichat::timestamp());
+            })
+            .await?;
         }
         if !task
             .sleep(std::time::Duration::from_secs(config.interval.into()))
@@ -136,47 +143,53 @@ pub struct ActionCompleted {
 
 #[route(GET, "/status")]
 async fn get_status(
-    plugin: PluginState<AwesomePlugin>,
+    context: PluginContext<AwesomePlugin>,
     config: PluginConfig<AwesomePlugin>,
-) -> Json<Value> {
-    Json(json!({
+) -> Result<Json<Value>, ApiError> {
+    let stats = stats(&context.kv()).await.map_err(ApiError::internal)?;
+    Ok(Json(json!({
         "status": "awesome",
         "enabled": config.enabled,
-        "stats": plugin.stats(),
+        "stats": stats,
         "config": *config,
-    }))
+    })))
 }
 
 #[route(POST, "/action")]
 async fn perform_action(
-    plugin: PluginState<AwesomePlugin>,
+    context: PluginContext<AwesomePlugin>,
     config: PluginConfig<AwesomePlugin>,
-    events: Events,
 ) -> Result<Json<Value>, ApiError> {
     if !config.enabled {
         return Err(ApiError::bad_request("Plugin is disabled"));
     }
-    let event = {
-        let mut stats = plugin.lock_stats();
+    let timestamp = plexichat::timestamp();
+    let stats = update_stats(&context.kv(), |stats| {
         stats.actions_performed += 1;
-        let timestamp = plexichat::timestamp();
         stats.last_action = Some(timestamp.clone());
-        ActionCompleted {
-            action_number: stats.actions_performed,
-            timestamp,
-        }
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let event = ActionCompleted {
+        action_number: stats.actions_performed,
+        timestamp,
     };
-    events.publish(&event).await;
+    context.publish(&event).await;
     Ok(Json(json!({
         "success": true,
         "message": "Awesome action performed!",
         "timestamp": event.timestamp,
+        "actions_performed": stats.actions_performed,
     })))
 }
 
 #[on_event]
-fn on_startup(plugin: &AwesomePlugin, _event: &Startup) {
-    plugin.lock_stats().started_at = Some(plexichat::timestamp());
+async fn on_startup(context: &PluginContext<AwesomePlugin>, _event: &Startup) -> Result<(), BoxError> {
+    update_stats(&context.kv(), |stats| {
+        stats.started_at = Some(plexichat::timestamp());
+    })
+    .await
+    .map(drop)
 }
 
 #[cfg(test)]
@@ -197,6 +210,7 @@ mod tests {
         let (status, body) = app.post("/api/v1/awesome/action", ()).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["success"], true);
+        assert_eq!(body["actions_performed"], 1);
         let timestamp = body["timestamp"].as_str().expect("timestamp string");
 
         let (_, body) = app.get("/api/v1/awesome/status").await;

@@ -1,0 +1,213 @@
+//! The one database of a server: a pool on embedded SQLite (WAL, created on first open) or
+//! PostgreSQL, both through sqlx's `Any` driver so that one SQL text serves both.
+
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Connection, Executor};
+
+pub use crate::config::database::{DatabaseUrl, Engine};
+
+/// Why the database cannot be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    /// The URL is wrong: the operator's to fix (exit status 2).
+    #[error("invalid database URL `{url}`: {problem}")]
+    InvalidUrl {
+        /// The URL without its password.
+        url: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The server refused or could not be reached, or the file cannot be created.
+    #[error("cannot open the database `{url}`: {source}")]
+    Unreachable {
+        /// The URL without its password.
+        url: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+}
+
+/// A pool on the server's database; cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    pool: AnyPool,
+    engine: Engine,
+    url: DatabaseUrl,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("engine", &self.engine)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a caller waits for a free connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn install_drivers() {
+    static DRIVERS: Once = Once::new();
+    DRIVERS.call_once(sqlx::any::install_default_drivers);
+}
+
+impl Database {
+    /// Opens `url` and checks that a connection works: creates a SQLite file (and its
+    /// folder) if missing and puts it in WAL mode; connects to PostgreSQL.
+    pub async fn open(url: &DatabaseUrl) -> Result<Database, DatabaseError> {
+        if url.engine() == Engine::Sqlite
+            && let Some(parent) = sqlite_path(url.expose()).and_then(|p| p.parent().map(ToOwned::to_owned))
+            && !parent.as_os_str().is_empty()
+        {
+            crate::storage::data_dir::create(&parent).map_err(|error| DatabaseError::Unreachable {
+                url: url.redacted(),
+                source: sqlx::Error::Io(std::io::Error::other(error.to_string())),
+            })?;
+        }
+        let (database, options) = Database::lazy(url, 16)?;
+        // One direct connection first: the pool would retry a refused connection until its
+        // acquire timeout, and the operator should hear at once.
+        let connection = sqlx::AnyConnection::connect_with(&options)
+            .await
+            .map_err(|source| DatabaseError::Unreachable {
+                url: url.redacted(),
+                source,
+            })?;
+        let _ = connection.close().await;
+        Ok(database)
+    }
+
+    /// A private in-memory SQLite database, for tests and for a runtime built without one.
+    /// Nothing is opened until first use.
+    pub fn memory() -> Database {
+        let url = DatabaseUrl::parse("sqlite::memory:").unwrap_or_else(|_| unreachable!());
+        // One connection that never closes: an in-memory database lives as long as it does.
+        Database::lazy(&url, 1)
+            .unwrap_or_else(|error| panic!("{error}"))
+            .0
+    }
+
+    fn lazy(
+        url: &DatabaseUrl,
+        connections: u32,
+    ) -> Result<(Database, AnyConnectOptions), DatabaseError> {
+        install_drivers();
+        let mut text = url.expose().to_string();
+        if url.engine() == Engine::Sqlite && !text.contains(":memory:") && !text.contains("mode=") {
+            text.push_str(if text.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+        }
+        let options = AnyConnectOptions::from_str(&text).map_err(|error| DatabaseError::InvalidUrl {
+            url: url.redacted(),
+            problem: crate::config::database::redact_url(&error.to_string()),
+        })?;
+        let engine = url.engine();
+        let memory = text.contains(":memory:");
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections)
+            .min_connections(u32::from(memory))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .idle_timeout((!memory).then_some(Duration::from_secs(600)))
+            .max_lifetime((!memory).then_some(Duration::from_secs(1800)))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        // sqlx's SQLite connections already wait 5 s for a lock and enforce
+                        // foreign keys; WAL lets readers go on while one connection writes.
+                        connection
+                            .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(options.clone());
+        let database = Database {
+            pool,
+            engine,
+            url: url.clone(),
+        };
+        Ok((database, options))
+    }
+
+    /// The pool, for sqlx queries: `sqlx::query("…").bind(…).fetch_all(db.pool())`.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Which engine serves it.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The URL without its password, for messages.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// Closes every connection; later use fails.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The file of a `sqlite:` URL, if it names one.
+pub(crate) fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| std::path::PathBuf::from(path))
+}
+
+/// Milliseconds since the Unix epoch: how times are stored (the `Any` driver carries
+/// integers on both engines, not timestamps).
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(sqlite_path("sqlite://data/x.db"), Some("data/x.db".into()));
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db?mode=rwc"), Some("/tmp/x.db".into()));
+        assert_eq!(sqlite_path("sqlite:x.db"), Some("x.db".into()));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://h/d"), None);
+    }
+
+    #[tokio::test]
+    async fn a_file_database_is_created_in_wal_mode() {
+        let dir = std::env::temp_dir().join(format!("plexichat-db-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let url = DatabaseUrl::sqlite_file(&dir.join("nested/plexichat.db"));
+        let db = Database::open(&url).await.expect("open");
+        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert!(dir.join("nested/plexichat.db").is_file());
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_refusing_server_is_named_without_its_password() {
+        // Port 1 on loopback: nothing listens there.
+        let url = DatabaseUrl::parse("postgres://app:hunter2@127.0.0.1:1/chat").unwrap();
+        let error = Database::open(&url).await.unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, DatabaseError::Unreachable { .. }), "{text}");
+        assert!(text.contains("postgres://app:[redacted]@127.0.0.1:1/chat"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}

@@ -1,0 +1,7 @@
+-- Every awesome.action.completed event the audit log received.
+CREATE TABLE awesome_audit_events (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
