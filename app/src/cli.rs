@@ -52,6 +52,32 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Inspect and migrate the database (`[data] database`, default `<data>/plexichat.db`).
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Every migration of core and of each plugin the configuration starts: applied,
+    /// pending, changed since applied, or vanished. Exit 0 when nothing is changed or
+    /// vanished, 1 otherwise.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Configuration file [default: plexichat.toml if it exists, else built-in defaults].
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Apply every pending migration without serving; safe to run while replicas start.
+    Migrate {
+        /// Configuration file [default: plexichat.toml if it exists, else built-in defaults].
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +223,16 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        Command::Db { command } => match command {
+            DbCommand::Status { json, config } => {
+                let config = load_config(&registry, config.as_deref())?;
+                db_status(registry, config, json)
+            }
+            DbCommand::Migrate { config } => {
+                let config = load_config(&registry, config.as_deref())?;
+                db_migrate(registry, config)
+            }
+        },
         Command::Plugins { command } => match command {
             PluginsCommand::List { json, config } => {
                 let config = load_config(&registry, config.as_deref())?;
@@ -298,7 +334,13 @@ fn serve(
         let source: plexichat::runtime::ConfigSource = std::sync::Arc::new(move |registry| {
             Config::reload(&file, &environment(), &flags, registry)
         });
-        let runtime = Runtime::with_config_source(registry, config, Some(source));
+        let storage = open_storage(&config).await?;
+        let runtime = Runtime::with_storage(registry, config, Some(source), storage);
+        // Every migration before any `init`: a changed or vanished one stops the start here.
+        let report = runtime.migrate().await.context("refusing to start")?;
+        if !report.applied.is_empty() {
+            tracing::info!(applied = report.applied.len(), "database migrated");
+        }
         reload_on_sighup(runtime.clone());
         let shutdown = async {
             server::shutdown_signal().await;
@@ -308,6 +350,107 @@ fn serve(
             .await
             .context("server failed")
     })
+}
+
+/// Opens the configured database: a bad URL is the operator's to fix (exit 2), a server that
+/// refuses is not (exit 1); both name the URL without its password.
+async fn open_storage(config: &Config) -> anyhow::Result<plexichat::storage::Storage> {
+    plexichat::data_dir::create(&config.data.dir)?;
+    match plexichat::storage::Storage::open(&config.data).await {
+        Ok(storage) => {
+            tracing::info!(
+                engine = %storage.database().engine(),
+                url = %storage.database().url(),
+                "database open"
+            );
+            Ok(storage)
+        }
+        Err(error @ plexichat::storage::DatabaseError::InvalidUrl { .. }) => {
+            Err(UsageError(format!("{error}; fix `[data] database`")).into())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A single-threaded async runtime for a command that talks to the database.
+fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(work)
+}
+
+/// `db status`: a table (or JSON) of every migration's state.
+fn db_status(registry: Registry, config: Config, json: bool) -> anyhow::Result<()> {
+    use plexichat::storage::migrate::MigrationState;
+    let report = block_on(async {
+        let storage = open_storage(&config).await?;
+        let url = storage.database().url().to_string();
+        let engine = storage.database().engine();
+        let runtime = Runtime::with_storage(registry, config, None, storage);
+        Ok((runtime.migration_status().await?, url, engine))
+    })?;
+    let (report, url, engine) = report;
+    let broken = report.iter().any(|plugin| {
+        plugin.count(MigrationState::Changed) + plugin.count(MigrationState::Vanished) > 0
+    });
+    let mut out = std::io::stdout().lock();
+    if json {
+        let value = serde_json::json!({ "database": url, "engine": engine, "plugins": report });
+        serde_json::to_writer_pretty(&mut out, &value)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "database: {url} ({engine})")?;
+        for plugin in &report {
+            let counts = [MigrationState::Applied, MigrationState::Pending, MigrationState::Changed, MigrationState::Vanished]
+                .map(|state| plugin.count(state));
+            writeln!(
+                out,
+                "{}: {} applied, {} pending{}{}",
+                plugin.plugin,
+                counts[0],
+                counts[1],
+                if counts[2] > 0 { format!(", {} CHANGED", counts[2]) } else { String::new() },
+                if counts[3] > 0 { format!(", {} VANISHED", counts[3]) } else { String::new() },
+            )?;
+            for migration in &plugin.migrations {
+                let state = serde_json::to_value(migration.state)?;
+                writeln!(
+                    out,
+                    "  {:<8} {} {}",
+                    state.as_str().unwrap_or_default(),
+                    migration.name,
+                    &migration.checksum[..12.min(migration.checksum.len())]
+                )?;
+            }
+        }
+    }
+    if broken {
+        anyhow::bail!("some applied migrations were changed or removed since; see above");
+    }
+    Ok(())
+}
+
+/// `db migrate`: applies what is pending and says what ran.
+fn db_migrate(registry: Registry, config: Config) -> anyhow::Result<()> {
+    let report = block_on(async {
+        let storage = open_storage(&config).await?;
+        let url = storage.database().url().to_string();
+        let runtime = Runtime::with_storage(registry, config, None, storage);
+        let report = runtime.migrate().await?;
+        Ok((report, url))
+    })?;
+    let (report, url) = report;
+    if report.applied.is_empty() {
+        println!("{url}: nothing to apply; every migration is applied");
+    } else {
+        println!("{url}: applied {} migrations:", report.applied.len());
+        for (plugin, name) in &report.applied {
+            println!("  {plugin}: {name}");
+        }
+    }
+    Ok(())
 }
 
 /// After the first SIGINT or SIGTERM has started a graceful shutdown, a second one exits at

@@ -38,6 +38,8 @@ use crate::config::secret::Secret;
 use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::server;
+use crate::storage::{Database, Storage};
+use crate::config::database::DatabaseUrl;
 
 /// Every plugin linked into the test binary, with its router.
 #[derive(Debug)]
@@ -52,9 +54,15 @@ impl TestApp {
     /// Builds the app from the linked registry with the default configuration and starts
     /// it: every plugin's `init` has run, as in a served binary. Panics with the registry's
     /// errors or a plugin's init failure, which is what a test wants.
+    ///
+    /// Data goes to a fresh in-memory SQLite database and a fresh data folder; with
+    /// `PLEXICHAT_TEST_ENGINE=postgres` (as `cargo xtask test` sets for the plugins' second
+    /// run) to a fresh database on the PostgreSQL server `PLEXICHAT_TEST_POSTGRES` names.
     pub async fn linked() -> TestApp {
         let registry = Registry::linked().unwrap_or_else(|errors| panic!("{errors}"));
-        let app = TestApp::new(Runtime::new(registry));
+        let mut config = Config::defaults(&registry);
+        let storage = test_storage(&mut config).await;
+        let app = TestApp::new(Runtime::with_storage(registry, config, None, storage));
         let failures = app.runtime.start().await;
         assert!(failures.is_empty(), "plugins failed to start: {failures:?}");
         app
@@ -127,6 +135,63 @@ impl TestApp {
         };
         (status, json)
     }
+}
+
+/// The variable that selects the engine of [`TestApp`]s: `sqlite` (the default) or
+/// `postgres`.
+pub const ENGINE_VAR: &str = "PLEXICHAT_TEST_ENGINE";
+/// The variable that names the PostgreSQL server tests use (`cargo xtask test` starts one).
+pub const POSTGRES_VAR: &str = "PLEXICHAT_TEST_POSTGRES";
+
+/// Fresh storage for one test app: a new data folder (set in `config.data.dir`) and an
+/// in-memory SQLite database, or a new PostgreSQL database when [`ENGINE_VAR`] says so.
+async fn test_storage(config: &mut Config) -> Storage {
+    config.data.dir = fresh_dir("data");
+    match std::env::var(ENGINE_VAR).as_deref() {
+        Ok("postgres") => Storage::new(fresh_postgres_database().await, &config.data.dir),
+        Ok("sqlite") | Err(_) => Storage::memory(&config.data.dir),
+        Ok(other) => panic!("{ENGINE_VAR}={other}: expected `sqlite` or `postgres`"),
+    }
+}
+
+/// A new, unique folder path under the system's temporary folder (not created).
+pub fn fresh_dir(what: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "plexichat-test-{what}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ))
+}
+
+/// A new, empty database on the server [`POSTGRES_VAR`] names; panics, saying how to get
+/// one, when the variable is missing or the server refuses.
+pub async fn fresh_postgres_database() -> Database {
+    let server = std::env::var(POSTGRES_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{POSTGRES_VAR} is not set: these tests need PostgreSQL; run them with `cargo xtask test`, which starts a throwaway server, or set it to a server URL"
+        )
+    });
+    let admin_url = DatabaseUrl::parse(&server).unwrap_or_else(|error| panic!("{POSTGRES_VAR}: {error}"));
+    let admin = Database::open(&admin_url)
+        .await
+        .unwrap_or_else(|error| panic!("{POSTGRES_VAR}: {error}"));
+    let name = fresh_dir("db")
+        .file_name()
+        .map(|name| name.to_string_lossy().replace('-', "_"))
+        .unwrap_or_default();
+    // The name is ours (letters, digits, underscores), not input.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(admin.pool())
+        .await
+        .unwrap_or_else(|error| panic!("cannot create test database {name}: {error}"));
+    admin.close().await;
+    let mut url = url::Url::parse(admin_url.expose()).unwrap_or_else(|error| panic!("{error}"));
+    url.set_path(&format!("/{name}"));
+    let url = DatabaseUrl::parse(url.as_str()).unwrap_or_else(|error| panic!("{error}"));
+    Database::open(&url)
+        .await
+        .unwrap_or_else(|error| panic!("test database {name}: {error}"))
 }
 
 /// A request body for [`TestApp::post`] and [`TestRequest::body`].
@@ -295,13 +360,15 @@ impl TestAppBuilder {
                 plugins.insert(name.to_string(), value);
             }
         }
-        let config = Config::parse(&table.to_string(), &[], &registry, "test configuration")
+        let mut config = Config::parse(&table.to_string(), &[], &registry, "test configuration")
             .unwrap_or_else(|errors| panic!("invalid test configuration:\n{errors}"));
+        let storage = test_storage(&mut config).await;
         let options = server::ServerOptions {
             admin_token: self.admin_token,
             ..server::ServerOptions::from(&config.server)
         };
-        let app = TestApp::with_options(Runtime::with_config(registry, config), &options);
+        let runtime = Runtime::with_storage(registry, config, None, storage);
+        let app = TestApp::with_options(runtime, &options);
         let failures = app.runtime.start().await;
         assert!(failures.is_empty(), "plugins failed to start: {failures:?}");
         app

@@ -1,5 +1,10 @@
 use plexichat::prelude::*;
 
+/// Publishes.
+#[plugin(permissions = ["events:publish"])]
+#[derive(Default)]
+struct Thing;
+
 /// One misspelt key is the only error, although the type is handled and published below.
 #[event(nmae = "my.thing.happened")]
 #[derive(Clone)]
@@ -13,8 +18,8 @@ fn on_happened(event: &Happened) {
 }
 
 #[route(POST, "/happen")]
-async fn happen(events: Events) -> Json<Value> {
-    events.publish(&Happened { id: 1 }).await;
+async fn happen(context: PluginContext<Thing>) -> Json<Value> {
+    context.publish(&Happened { id: 1 }).await;
     Json(json!({}))
 }
 

@@ -6,6 +6,7 @@ pub mod build;
 pub mod codegen;
 pub mod elf;
 pub mod new_plugin;
+pub mod postgres;
 pub mod scale;
 pub mod test;
 pub mod workspace;

@@ -110,7 +110,7 @@ use std::sync::atomic::{{AtomicU64, Ordering}};
 use plexichat::prelude::*;
 
 /// Greets visitors and counts them (this sentence is the plugin's description).
-#[plugin(author = "Your Name", type = feature)]
+#[plugin(author = "Your Name", type = feature, permissions = ["events:publish"])]
 #[derive(Default)]
 pub struct {type_name} {{
     greetings: AtomicU64,
@@ -127,9 +127,9 @@ pub struct Greeted {{
 
 /// `GET {prefix}/hello`
 #[route(GET, "/hello")]
-async fn hello(plugin: PluginState<{type_name}>, events: Events) -> Json<Value> {{
+async fn hello(plugin: PluginState<{type_name}>, context: PluginContext<{type_name}>) -> Json<Value> {{
     let count = plugin.greetings.fetch_add(1, Ordering::Relaxed) + 1;
-    events.publish(&Greeted {{ count }}).await;
+    context.publish(&Greeted {{ count }}).await;
     Json(json!({{ "message": "Hello from {name}!", "count": count }}))
 }}
 

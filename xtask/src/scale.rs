@@ -251,7 +251,7 @@ use std::sync::atomic::{{AtomicU64, Ordering}};
 use plexichat::prelude::*;
 
 /// Synthetic plugin {index}.
-#[plugin(author = "cargo xtask bench scale", config = Settings)]
+#[plugin(author = "cargo xtask bench scale", config = Settings, permissions = ["events:publish"])]
 #[derive(Default)]
 pub struct {type_name} {{
     hits: AtomicU64,
@@ -290,10 +290,10 @@ pub struct Hit {{
 async fn hello(
     plugin: PluginState<{type_name}>,
     settings: PluginConfig<{type_name}>,
-    events: Events,
+    context: PluginContext<{type_name}>,
 ) -> Json<Value> {{
     let count = plugin.hits.fetch_add(1, Ordering::Relaxed) + 1;
-    events.publish(&Hit {{ count }}).await;
+    context.publish(&Hit {{ count }}).await;
     Json(json!({{ "greeting": settings.greeting, "weight": settings.weight, "count": count }}))
 }}
 

@@ -102,8 +102,21 @@ pub fn summary(runs: &[RunResult]) -> String {
     line
 }
 
-/// The runs `cargo xtask test` makes, each the arguments after `cargo test`.
-pub fn plan(root: &Path) -> anyhow::Result<Vec<Vec<String>>> {
+/// One planned `cargo test`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// The arguments after `cargo test`.
+    pub args: Vec<String>,
+    /// Whether `TestApp`s in it serve from PostgreSQL (`PLEXICHAT_TEST_ENGINE=postgres`)
+    /// instead of in-memory SQLite.
+    pub on_postgres: bool,
+}
+
+/// The variable that makes every `TestApp` of a run use a fresh PostgreSQL database.
+pub const ENGINE_VAR: &str = "PLEXICHAT_TEST_ENGINE";
+
+/// The runs `cargo xtask test` makes.
+pub fn plan(root: &Path) -> anyhow::Result<Vec<Planned>> {
     // Every plugin of the workspace, not a fixed list, so that an author's plugin is tested
     // the way the examples are.
     let plugin_packages: Vec<String> = workspace::plugins(root)?
@@ -119,12 +132,16 @@ pub fn plan(root: &Path) -> anyhow::Result<Vec<Vec<String>>> {
         args.push("--no-fail-fast".to_string());
         args
     };
+    let sqlite = |args| Planned {
+        args,
+        on_postgres: false,
+    };
     Ok(vec![
-        args(&["--workspace"], false),
+        sqlite(args(&["--workspace"], false)),
         // The facade and the plugins alone, as a plugin author builds them: without the
         // configuration validator that the app and the test suite turn on.
-        args(&["--package", "plexichat"], true),
-        args(
+        sqlite(args(&["--package", "plexichat"], true)),
+        sqlite(args(
             &[
                 "--package",
                 "plexichat-tests",
@@ -132,18 +149,43 @@ pub fn plan(root: &Path) -> anyhow::Result<Vec<Vec<String>>> {
                 "plexichat-tests/inventory",
             ],
             true,
-        ),
+        )),
+        // The plugins' own tests again, on PostgreSQL: the same plugin code on both engines.
+        Planned {
+            args: args(&[], true),
+            on_postgres: true,
+        },
     ])
 }
 
 /// Runs every planned `cargo test`, even after one fails, and returns the closing line; an
 /// error (whose text is that line) if anything failed.
 pub fn run(root: &Path) -> anyhow::Result<()> {
+    // One throwaway PostgreSQL for every run; the storage tests read its URL and fail
+    // loudly without it. An operator's own server can stand in for it.
+    let cluster = match std::env::var(crate::postgres::URL_VAR) {
+        Ok(_) => None,
+        Err(_) => {
+            let cluster = crate::postgres::Cluster::start()?;
+            eprintln!("PostgreSQL for the tests: {}", cluster.url);
+            Some(cluster)
+        }
+    };
+    let url = match &cluster {
+        Some(cluster) => cluster.url.clone(),
+        None => std::env::var(crate::postgres::URL_VAR)?,
+    };
     let mut results = Vec::new();
-    for args in plan(root)? {
-        eprintln!("cargo test {}", args.join(" "));
-        results.push(run_one(root, args)?);
+    for planned in plan(root)? {
+        let engine = if planned.on_postgres { "postgres" } else { "sqlite" };
+        eprintln!("cargo test {} ({ENGINE_VAR}={engine})", planned.args.join(" "));
+        let env = [
+            (crate::postgres::URL_VAR, url.as_str()),
+            (ENGINE_VAR, engine),
+        ];
+        results.push(run_one(root, planned.args, &env)?);
     }
+    drop(cluster);
     let line = summary(&results);
     anyhow::ensure!(results.iter().all(|run| run.succeeded), "{line}");
     eprintln!("{line}");
@@ -153,9 +195,10 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
 /// Runs one `cargo test`, passing its standard output through as it arrives (test binaries
 /// print partial lines, `test name ... ` before `ok`, so bytes are forwarded, not lines) and
 /// counting its `test result:` lines.
-fn run_one(root: &Path, args: Vec<String>) -> anyhow::Result<RunResult> {
+fn run_one(root: &Path, args: Vec<String>, env: &[(&str, &str)]) -> anyhow::Result<RunResult> {
     let mut child = workspace::cargo()
         .current_dir(root)
+        .envs(env.iter().copied())
         .arg("test")
         .args(&args)
         .stdout(Stdio::piped())
@@ -257,6 +300,7 @@ a test that prints test result: ok. 99 passed; without being libtest
         let plan = plan(&root).unwrap();
         for plugin in workspace::plugins(&root).unwrap() {
             for run in &plan[1..] {
+                let run = &run.args;
                 assert!(
                     run.windows(2)
                         .any(|pair| pair[0] == "--package" && pair[1] == plugin.name),

@@ -116,7 +116,7 @@ impl fmt::Display for PluginType {
 }
 
 /// A web page a plugin contributes (`ui_pages` in the manifest).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct UiPage {
     /// Short identifier, unique within the plugin.
     pub name: &'static str,
@@ -132,7 +132,7 @@ pub struct UiPage {
 ///
 /// Every field is `'static` so that the descriptor can live in a link section; nothing here
 /// runs code until the runtime calls [`PluginDescriptor::construct`].
-#[derive(Serialize)]
+#[derive(Clone, Copy, Serialize)]
 pub struct PluginDescriptor {
     /// Unique name (`my_awesome_plugin`).
     pub name: &'static str,

@@ -163,7 +163,6 @@ impl schemars::JsonSchema for DatabaseUrl {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^(sqlite|postgres|postgresql):",
             "description": "`sqlite:path/to/file.db` or `postgres://user:password@host/database`"
         })
     }

@@ -101,7 +101,7 @@ impl Runtime {
     /// and reported; the handlers after it still run. Sync handlers run inline; async
     /// handlers are awaited one after another, so priority order is also completion order.
     /// Dropping the returned future stops the dispatch where it is: route handlers publish
-    /// through [`crate::Events`], which runs the dispatch on its own task instead.
+    /// through [`crate::PluginContext::publish`], which runs the dispatch on its own task instead.
     pub async fn publish<E: Event>(&self, event: &E) -> DispatchReport {
         self.dispatch(event, Delivery::Running, None).await
     }

@@ -304,6 +304,15 @@ impl Runtime {
         self.migrate_plugins(&plugins).await
     }
 
+    /// Where every migration of core and of each plugin the configuration starts stands;
+    /// changes nothing (see [`crate::storage::migrate::status`]).
+    pub async fn migration_status(
+        &self,
+    ) -> Result<Vec<crate::storage::migrate::PluginMigrations>, MigrateError> {
+        let plugins = self.to_run(&self.lock_control().await.wishes);
+        migrate::status(self.inner.storage.database(), &plugins).await
+    }
+
     /// The plugins that `wishes` start, in start order.
     pub(crate) fn to_run(&self, wishes: &crate::runtime::state::Wishes) -> Vec<&'static PluginDescriptor> {
         let resolved = crate::runtime::state::resolve(self.registry(), wishes);

@@ -120,6 +120,9 @@ impl Runtime {
                 }
             }
         }
+        if self.core_migrated() {
+            self.sweep_expired_keys();
+        }
         control.phase = Phase::Started;
         let (_, mut more) = self.converge(&mut control).await;
         failures.append(&mut more);
@@ -266,6 +269,29 @@ impl Runtime {
         (changes, failures)
     }
 
+    /// Removes expired key-value entries every minute (they are invisible from the moment
+    /// they expire; this reclaims the space), as a core task stopped at shutdown.
+    fn sweep_expired_keys(&self) {
+        self.tasks().spawn(
+            crate::storage::migrate::CORE,
+            "kv_expiry",
+            self.clone(),
+            |token, runtime| async move {
+                loop {
+                    let removed =
+                        crate::storage::kv::remove_expired(runtime.storage().database()).await?;
+                    if removed > 0 {
+                        tracing::debug!(removed, "removed expired key-value entries");
+                    }
+                    tokio::select! {
+                        () = token.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(KV_SWEEP_INTERVAL) => {}
+                    }
+                }
+            },
+        );
+    }
+
     /// Remembers why `plugin` failed, for the admin view and so that it resolves to failed.
     fn record_failure(&self, control: &mut Control, plugin: &'static str, error: &str) {
         *self.inner.by_name[plugin]
@@ -368,6 +394,9 @@ impl Runtime {
         }
     }
 }
+
+/// How often expired key-value entries are removed.
+const KV_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Runs `work` on a task of its own and waits for it: dropping the returned future (a
 /// request timeout) does not stop `work` halfway through a transition.

@@ -22,12 +22,12 @@ pub enum DatabaseError {
         problem: String,
     },
     /// The server refused or could not be reached, or the file cannot be created.
-    #[error("cannot open the database `{url}`: {source}")]
+    #[error("cannot open the database `{url}`: {}", describe(.error))]
     Unreachable {
         /// The URL without its password.
         url: String,
         /// The driver's error.
-        source: sqlx::Error,
+        error: sqlx::Error,
     },
 }
 
@@ -66,7 +66,7 @@ impl Database {
         {
             crate::storage::data_dir::create(&parent).map_err(|error| DatabaseError::Unreachable {
                 url: url.redacted(),
-                source: sqlx::Error::Io(std::io::Error::other(error.to_string())),
+                error: sqlx::Error::Io(std::io::Error::other(error.to_string())),
             })?;
         }
         let (database, options) = Database::lazy(url, 16)?;
@@ -74,9 +74,9 @@ impl Database {
         // acquire timeout, and the operator should hear at once.
         let connection = sqlx::AnyConnection::connect_with(&options)
             .await
-            .map_err(|source| DatabaseError::Unreachable {
+            .map_err(|error| DatabaseError::Unreachable {
                 url: url.redacted(),
-                source,
+                error,
             })?;
         let _ = connection.close().await;
         Ok(database)
@@ -152,6 +152,17 @@ impl Database {
     /// Closes every connection; later use fails.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// The driver's error in one line: sqlx repeats its source in its own message.
+fn describe(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Database(database) => database.message().to_string(),
+        sqlx::Error::Tls(tls) => format!("TLS: {tls}"),
+        sqlx::Error::PoolTimedOut => "no connection within the timeout".to_string(),
+        other => crate::config::database::redact_url(&other.to_string()),
     }
 }
 

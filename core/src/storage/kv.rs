@@ -210,7 +210,7 @@ impl KvStore {
         // Keys are compared as text (byte order: SQLite's BINARY, PostgreSQL's "C" collation),
         // so a prefix is a range and paging is a cursor, with no LIKE escaping.
         let rows = sqlx::query(
-            "SELECT key FROM plexichat_kv WHERE plugin = $1 AND substr(key, 1, $2) = $3 AND key > $4 \
+            "SELECT key FROM plexichat_kv WHERE plugin = $1 AND substr(key, 1, CAST($2 AS INTEGER)) = $3 AND key > $4 \
              AND (expires_at IS NULL OR expires_at > $5) ORDER BY key LIMIT $6",
         )
         .bind(self.namespace)

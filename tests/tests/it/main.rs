@@ -12,6 +12,7 @@ mod http;
 mod limits;
 mod registry;
 mod state;
+mod storage;
 mod tidy;
 
 use std::sync::Mutex;
@@ -20,7 +21,12 @@ use my_awesome_plugin::{ActionCompleted, AwesomePlugin};
 use plexichat::prelude::*;
 
 /// Records event deliveries for the tests.
-#[plugin(name = "test_harness", dependencies = [AwesomePlugin], prefix = "/test")]
+#[plugin(
+    name = "test_harness",
+    dependencies = [AwesomePlugin],
+    prefix = "/test",
+    permissions = ["events:publish"]
+)]
 #[derive(Default)]
 pub struct Harness {
     log: Mutex<Vec<String>>,
@@ -148,8 +154,8 @@ async fn slow_second(harness: &Harness, _event: &Slow) {
 /// Publishes [`Slow`]; with a request timeout under 300 ms the client gets 408 while the
 /// dispatch goes on.
 #[route(POST, "/publish-slow")]
-async fn publish_slow(events: Events) -> Json<Value> {
-    let report = events.publish(&Slow).await;
+async fn publish_slow(context: PluginContext<Harness>) -> Json<Value> {
+    let report = context.publish(&Slow).await;
     Json(json!({ "succeeded": report.succeeded }))
 }
 

@@ -1,0 +1,282 @@
+//! Storage on both engines: the key-value store's semantics, migrations (checksums, vanished
+//! files, concurrent starts, the table-prefix rule), and a plugin's data folder. PostgreSQL
+//! comes from `PLEXICHAT_TEST_POSTGRES` (`cargo xtask test` starts one); without it these
+//! tests fail, saying so.
+
+use std::time::Duration;
+
+use plexichat::migration::Migration;
+use plexichat::plugin::PluginDescriptor;
+use plexichat::storage::Database;
+use plexichat::storage::database::DatabaseUrl;
+use plexichat::storage::kv::{KeyPage, KvStore};
+use plexichat::storage::migrate::{self, MigrateError, MigrationState};
+use plexichat::testing::{fresh_dir, fresh_postgres_database};
+use plexichat::{Registry, RegistryError};
+
+/// A fresh SQLite file and a fresh PostgreSQL database, each with core's tables.
+async fn engines() -> Vec<Database> {
+    let file = DatabaseUrl::sqlite_file(&fresh_dir("storage").join("plexichat.db"));
+    let sqlite = Database::open(&file).await.expect("open SQLite");
+    let postgres = fresh_postgres_database().await;
+    for db in [&sqlite, &postgres] {
+        migrate::migrate(db, &[]).await.expect("core migrations");
+    }
+    vec![sqlite, postgres]
+}
+
+#[tokio::test]
+async fn the_key_value_store_behaves_the_same_on_both_engines() {
+    for db in engines().await {
+        let engine = db.engine();
+        let kv = KvStore::new(db.clone(), "alpha");
+        let other = KvStore::new(db.clone(), "beta");
+
+        assert_eq!(kv.get("missing").await.unwrap(), None, "{engine}");
+        kv.set("a", b"1").await.unwrap();
+        assert_eq!(kv.get("a").await.unwrap().as_deref(), Some(&b"1"[..]), "{engine}");
+        // Namespaces do not see each other.
+        assert_eq!(other.get("a").await.unwrap(), None, "{engine}");
+        other.set("a", b"other").await.unwrap();
+        assert_eq!(kv.get("a").await.unwrap().as_deref(), Some(&b"1"[..]), "{engine}");
+
+        // Compare-and-set: only from the expected value; `None` means "absent".
+        assert!(!kv.compare_and_set("a", Some(b"2"), b"3", None).await.unwrap(), "{engine}");
+        assert!(kv.compare_and_set("a", Some(b"1"), b"3", None).await.unwrap(), "{engine}");
+        assert!(!kv.compare_and_set("a", None, b"4", None).await.unwrap(), "{engine}");
+        assert!(kv.compare_and_set("fresh", None, b"new", None).await.unwrap(), "{engine}");
+        assert_eq!(kv.get("a").await.unwrap().as_deref(), Some(&b"3"[..]), "{engine}");
+
+        // Compare-and-delete.
+        assert!(!kv.compare_and_delete("a", b"1").await.unwrap(), "{engine}");
+        assert!(kv.compare_and_delete("a", b"3").await.unwrap(), "{engine}");
+        assert_eq!(kv.get("a").await.unwrap(), None, "{engine}");
+        assert!(kv.delete("fresh").await.unwrap(), "{engine}");
+        assert!(!kv.delete("fresh").await.unwrap(), "{engine}");
+
+        // Expiry: invisible at once, even before the sweep; an expired key counts as absent
+        // for compare-and-set.
+        kv.set_with_expiry("short", b"x", Duration::from_millis(50)).await.unwrap();
+        assert!(kv.get("short").await.unwrap().is_some(), "{engine}");
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert_eq!(kv.get("short").await.unwrap(), None, "{engine}");
+        assert_eq!(kv.list("sh", None, 10).await.unwrap().keys, Vec::<String>::new(), "{engine}");
+        assert!(kv.compare_and_set("short", None, b"y", None).await.unwrap(), "{engine}");
+        kv.set_with_expiry("gone", b"x", Duration::from_millis(1)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(plexichat::storage::kv::remove_expired(&db).await.unwrap() >= 1, "{engine}");
+
+        // Listing by prefix, in byte order, a page at a time.
+        for key in ["user:3", "user:1", "user:2", "users", "other", "user:10"] {
+            kv.set(key, b"v").await.unwrap();
+        }
+        let first = kv.list("user:", None, 2).await.unwrap();
+        assert_eq!(
+            first,
+            KeyPage {
+                keys: vec!["user:1".into(), "user:10".into()],
+                next: Some("user:10".into())
+            },
+            "{engine}"
+        );
+        let second = kv.list("user:", first.next.as_deref(), 2).await.unwrap();
+        assert_eq!(second.keys, ["user:2", "user:3"], "{engine}");
+        assert_eq!(second.next, None, "{engine}: the last page says so");
+        let past_the_end = kv.list("user:", Some("user:3"), 2).await.unwrap();
+        assert_eq!(past_the_end, KeyPage { keys: vec![], next: None }, "{engine}");
+
+        // JSON helpers.
+        kv.set_json("doc", &serde_json::json!({ "n": 1 })).await.unwrap();
+        let doc: serde_json::Value = kv.get_json("doc").await.unwrap().unwrap();
+        assert_eq!(doc["n"], 1, "{engine}");
+        assert!(kv.get_json::<u32>("doc").await.is_err(), "{engine}");
+
+        // Keys are checked; delete_all empties only this namespace.
+        assert!(kv.set("", b"x").await.is_err(), "{engine}");
+        assert!(kv.set(&"k".repeat(151), b"x").await.is_err(), "{engine}");
+        assert!(kv.delete_all().await.unwrap() >= 6, "{engine}");
+        assert_eq!(kv.list("", None, 100).await.unwrap().keys, Vec::<String>::new(), "{engine}");
+        assert_eq!(other.get("a").await.unwrap().as_deref(), Some(&b"other"[..]), "{engine}");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_compare_and_set_lets_exactly_one_writer_win() {
+    for db in engines().await {
+        let kv = KvStore::new(db.clone(), "race");
+        kv.set("counter", b"0").await.unwrap();
+        let attempts = (0..8).map(|n| {
+            let kv = kv.clone();
+            tokio::spawn(async move {
+                // Each writer's own value, never the old one.
+                kv.compare_and_set("counter", Some(b"0"), format!("writer {n}").as_bytes(), None)
+                    .await
+                    .unwrap()
+            })
+        });
+        let mut winners = 0;
+        for attempt in attempts {
+            winners += usize::from(attempt.await.unwrap());
+        }
+        assert_eq!(winners, 1, "{}", db.engine());
+    }
+}
+
+/// A plugin descriptor with `migrations`, for the runner.
+fn plugin(name: &'static str, migrations: &'static [Migration]) -> &'static PluginDescriptor {
+    let crate_name = Box::leak(format!("{name}_crate").into_boxed_str());
+    let base = crate::registry::plugin(name, crate_name, &[]);
+    Box::leak(Box::new(PluginDescriptor { migrations, ..*base }))
+}
+
+fn migration(version: u32, name: &'static str, sql: &'static str) -> Migration {
+    Migration {
+        version,
+        name,
+        sqlite: sql,
+        sqlite_file: Box::leak(format!("migrations/{name}.sql").into_boxed_str()),
+        postgres: sql,
+        postgres_file: Box::leak(format!("migrations/{name}.sql").into_boxed_str()),
+    }
+}
+
+fn leak(migrations: Vec<Migration>) -> &'static [Migration] {
+    Box::leak(migrations.into_boxed_slice())
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_a_changed_or_vanished_one_stops_the_run() {
+    for db in engines().await {
+        let engine = db.engine();
+        let v1 = plugin(
+            "notes",
+            leak(vec![
+                migration(1, "0001_create", "CREATE TABLE notes_items (id BIGINT PRIMARY KEY, body TEXT NOT NULL)"),
+                migration(2, "0002_index", "CREATE INDEX notes_items_body ON notes_items (body)"),
+            ]),
+        );
+        let report = migrate::migrate(&db, &[v1]).await.unwrap();
+        assert_eq!(report.applied, [("notes", "0001_create"), ("notes", "0002_index")], "{engine}");
+        assert!(migrate::migrate(&db, &[v1]).await.unwrap().applied.is_empty(), "{engine}");
+        let status = migrate::status(&db, &[v1]).await.unwrap();
+        assert_eq!(status[1].count(MigrationState::Applied), 2, "{engine}");
+
+        // The text of an applied migration changed: refused, naming plugin and file, and
+        // nothing after it runs (0003 stays pending).
+        let changed = plugin(
+            "notes",
+            leak(vec![
+                migration(1, "0001_create", "CREATE TABLE notes_items (id BIGINT PRIMARY KEY, body TEXT)"),
+                migration(2, "0002_index", "CREATE INDEX notes_items_body ON notes_items (body)"),
+                migration(3, "0003_more", "CREATE TABLE notes_more (id BIGINT)"),
+            ]),
+        );
+        let error = migrate::migrate(&db, &[changed]).await.unwrap_err();
+        assert!(matches!(error, MigrateError::Changed { plugin: "notes", file: "migrations/0001_create.sql", .. }), "{engine}: {error}");
+        let status = migrate::status(&db, &[changed]).await.unwrap();
+        let states: Vec<MigrationState> = status[1].migrations.iter().map(|m| m.state).collect();
+        assert_eq!(states, [MigrationState::Changed, MigrationState::Applied, MigrationState::Pending], "{engine}");
+
+        // An applied migration no longer compiled in.
+        let vanished = plugin(
+            "notes",
+            leak(vec![migration(1, "0001_create", "CREATE TABLE notes_items (id BIGINT PRIMARY KEY, body TEXT NOT NULL)")]),
+        );
+        let error = migrate::migrate(&db, &[vanished]).await.unwrap_err().to_string();
+        assert!(error.contains("`0002_index` (version 2) of plugin `notes`"), "{engine}: {error}");
+
+        // A failing migration is rolled back whole and not recorded.
+        let failing = plugin(
+            "broken",
+            leak(vec![migration(
+                1,
+                "0001_half",
+                "CREATE TABLE broken_a (id BIGINT); INSERT INTO broken_missing VALUES (1);",
+            )]),
+        );
+        let error = migrate::migrate(&db, &[failing]).await.unwrap_err();
+        assert!(matches!(error, MigrateError::Failed { plugin: "broken", .. }), "{engine}: {error}");
+        let exists = sqlx_count(&db, "SELECT COUNT(*) FROM plexichat_migrations WHERE plugin = 'broken'").await;
+        assert_eq!(exists, 0, "{engine}");
+        // The table from the failed migration's first statement is gone with the rollback.
+        let fixed = plugin("broken", leak(vec![migration(1, "0001_half", "CREATE TABLE broken_a (id BIGINT)")]));
+        migrate::migrate(&db, &[fixed]).await.unwrap();
+    }
+}
+
+async fn sqlx_count(db: &Database, sql: &'static str) -> i64 {
+    use plexichat::sqlx::Row;
+    plexichat::sqlx::query(sql)
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn replicas_starting_at_once_apply_each_migration_exactly_once() {
+    let postgres = fresh_postgres_database().await;
+    let file = DatabaseUrl::sqlite_file(&fresh_dir("replicas").join("plexichat.db"));
+    let sqlite = Database::open(&file).await.unwrap();
+    let plugins: Vec<&'static PluginDescriptor> = (0..3)
+        .map(|n| {
+            let name: &'static str = Box::leak(format!("replica{n}").into_boxed_str());
+            let table: &'static str =
+                Box::leak(format!("CREATE TABLE {name}_t (id BIGINT); INSERT INTO {name}_t VALUES (1);").into_boxed_str());
+            plugin(name, leak(vec![migration(1, "0001_t", table)]))
+        })
+        .collect();
+    for db in [postgres, sqlite] {
+        // Each "replica" has its own pool on the same database, as separate processes would.
+        let url = db.url().clone();
+        let runs = (0..4).map(|_| {
+            let (url, plugins) = (url.clone(), plugins.clone());
+            tokio::spawn(async move {
+                let db = Database::open(&url).await.unwrap();
+                migrate::migrate(&db, &plugins).await.map(|report| report.applied.len())
+            })
+        });
+        let mut applied = 0;
+        for run in runs {
+            applied += run.await.unwrap().unwrap_or_else(|error| panic!("{}: {error}", url));
+        }
+        // Core's one migration and one per plugin, each applied by exactly one replica.
+        assert_eq!(applied, 4, "{}", db.engine());
+        for n in 0..3 {
+            let sql: &'static str = Box::leak(format!("SELECT COUNT(*) FROM replica{n}_t").into_boxed_str());
+            assert_eq!(sqlx_count(&db, sql).await, 1, "{}", db.engine());
+        }
+    }
+}
+
+#[test]
+fn a_migration_outside_its_plugin_prefix_is_a_registry_error_naming_the_statement() {
+    let outside = plugin(
+        "shop",
+        leak(vec![migration(
+            1,
+            "0001_init",
+            "CREATE TABLE shop_orders (id BIGINT);\nALTER TABLE users ADD COLUMN shop_points BIGINT;",
+        )]),
+    );
+    let greedy = plugin("shop_extra", leak(vec![]));
+    let core = plugin("sneaky", leak(vec![migration(1, "0001_x", "DROP TABLE plexichat_kv")]));
+    let errors = Registry::from_parts(vec![outside, greedy, core], vec![], vec![]).unwrap_err();
+    let messages: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert!(
+        messages.contains(
+            &"migration `migrations/0001_init.sql` of plugin `shop` touches `users`, which does not start with the plugin's prefix `shop_`: `ALTER TABLE users ADD COLUMN shop_points BIGINT`".to_string()
+        ),
+        "{messages:#?}"
+    );
+    assert!(messages.iter().any(|m| m.contains("plugin `sneaky` touches `plexichat_kv`")), "{messages:#?}");
+    assert!(errors.0.iter().all(|e| matches!(e, RegistryError::MigrationOutsidePrefix { .. })));
+
+    let into_other = plugin("shop", leak(vec![migration(1, "0001_x", "CREATE TABLE shop_extra_log (id BIGINT)")]));
+    let errors = Registry::from_parts(vec![into_other, greedy], vec![], vec![]).unwrap_err();
+    assert!(
+        errors.to_string().contains("which is in plugin `shop_extra`'s prefix `shop_extra_`"),
+        "{errors}"
+    );
+}
