@@ -108,6 +108,9 @@ pub use secret::Secret;
 /// Re-exported for `#[payload]` and `#[config]` types' `#[serde(...)]` attributes; plugins
 /// derive through those two and need no serde dependency of their own.
 pub use serde;
+/// Re-exported for logging and for [`PluginContext::span`] (`.instrument(context.span())`
+/// through `tracing::Instrument`).
+pub use tracing;
 /// Re-exported so that plugins build JSON with the same version the framework serialises with.
 pub use serde_json;
 pub use state::PluginStatus;

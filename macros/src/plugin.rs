@@ -79,6 +79,7 @@ const KEYS: &[(&str, Check<Manifest>)] = &[
         m.lifecycle = errors.ok(args::boolean(arg))
     }),
     ("migrations", |m, arg, errors| {
+        m.migrations_key = Some(arg.key.clone());
         m.migrations = errors.ok(args::string(arg).and_then(|folder| {
             let files = migrations::read(&folder)?;
             Ok((folder, files))
@@ -167,6 +168,8 @@ struct Manifest {
     lifecycle: Option<bool>,
     /// The folder as written, and the files found in it.
     migrations: Option<(LitStr, Vec<migrations::MigrationFile>)>,
+    /// The `migrations` key, even when its folder is wrong.
+    migrations_key: Option<Ident>,
 }
 
 struct UiPage {
@@ -244,11 +247,11 @@ fn manifest(args: &[Arg]) -> syn::Result<Manifest> {
     }
     // Migrations create the tables that only the SQL pool reaches; declaring them without
     // that permission is a manifest that cannot work.
-    if let Some((folder, _)) = &manifest.migrations
+    if let Some(key) = &manifest.migrations_key
         && !manifest.permissions.iter().any(|p| p.value() == DATABASE_PERMISSION)
     {
         errors.spanned(
-            folder,
+            key,
             format!("a plugin with migrations needs the `{DATABASE_PERMISSION}` permission: add `permissions = [\"{DATABASE_PERMISSION}\"]`"),
         );
     }
@@ -286,8 +289,8 @@ fn fallback(item: &TokenStream, input: &Input, error: &syn::Error) -> TokenStrea
             {
             }
             #[automatically_derived]
-            impl ::plexichat::__private::OwnPlugin<#ident>
-                for ::plexichat::__private::Crate<#crate_id>
+            impl ::plexichat::__private::OwnedBy<::plexichat::__private::Crate<#crate_id>>
+                for #ident
             {
             }
             #[automatically_derived]
@@ -751,8 +754,8 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
             {
             }
             #[automatically_derived]
-            impl ::plexichat::__private::OwnPlugin<#ident>
-                for ::plexichat::__private::Crate<#crate_id>
+            impl ::plexichat::__private::OwnedBy<::plexichat::__private::Crate<#crate_id>>
+                for #ident
             {
             }
             #[automatically_derived]

@@ -166,20 +166,21 @@ where
 {
 }
 
-/// Implemented by `#[plugin]` for `Crate<hash of the crate's name>` with the plugin's type,
-/// like [`CratePlugin`], to say in its own words that a context is its plugin's only.
+/// `P: OwnedBy<Crate<ID>>`: `P` is the plugin of the crate with hash `ID`. Implemented by
+/// `#[plugin]`, so that a `PluginContext<Q>` elsewhere in the crate compiles only for its own
+/// plugin.
 #[diagnostic::on_unimplemented(
-    message = "`PluginContext<{P}>` is not this crate's plugin's context",
+    message = "`PluginContext<{Self}>` is not this crate's plugin's context",
     label = "a plugin's code takes only its own plugin's context",
     note = "write `PluginContext<ThisCratesPlugin>`; another plugin's data is reached through its Rust API (a dependency) or its events, never its context"
 )]
-pub trait OwnPlugin<P> {}
+pub trait OwnedBy<C> {}
 
 /// Compiles only when `Q` is the plugin of the crate with hash `ID`: what a `#[route]` or an
 /// `#[on_event]` handler emits for a `PluginContext<Q>` argument.
 pub const fn owns<const ID: u64, Q>()
 where
-    Crate<ID>: OwnPlugin<Q>,
+    Q: OwnedBy<Crate<ID>>,
 {
 }
 

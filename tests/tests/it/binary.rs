@@ -873,3 +873,95 @@ fn a_new_plugin_in_a_copy_of_the_workspace_breaks_none_of_its_tests() {
         started.elapsed()
     );
 }
+
+/// What the example plugins store survives a restart of the real binary, on embedded
+/// SQLite (the default, `./data/plexichat.db`) and on PostgreSQL chosen by one setting; and
+/// a changed migration stops the next start, naming plugin and file.
+#[test]
+fn stored_data_survives_a_restart_on_both_engines() {
+    let binary = build_app("audit", &["--plugins", "awesome_audit"]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let postgres = runtime.block_on(async {
+        let db = plexichat::testing::fresh_postgres_database().await;
+        db.url().expose().to_string()
+    });
+    for database in [None, Some(postgres)] {
+        let dir = plexichat_tests::scratch("restart");
+        for round in 1..=2u64 {
+            let mut command = Command::new(&binary);
+            command.args(["serve", "--bind", "127.0.0.1:0"]);
+            if let Some(url) = &database {
+                command.env("PLEXICHAT__DATA__DATABASE", url);
+            }
+            let (mut server, addr, lines) = spawn_command(command, &dir);
+            runtime.block_on(async {
+                let (status, body) =
+                    plexichat_tests::request(addr, "POST", "/api/v1/awesome/action").await;
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["actions_performed"], round, "{database:?}");
+                let (_, body) = plexichat_tests::request(addr, "GET", "/api/v1/awesome/status").await;
+                assert_eq!(body["stats"]["actions_performed"], round, "{database:?}");
+                let (_, body) =
+                    plexichat_tests::request(addr, "GET", "/api/v1/awesome-audit/events").await;
+                assert_eq!(body["total"], round, "{database:?}: {body}");
+                let numbers: Vec<u64> = body["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|event| event["payload"]["action_number"].as_u64().unwrap())
+                    .collect();
+                assert_eq!(numbers, (1..=round).collect::<Vec<_>>(), "{database:?}");
+            });
+            signal(&server, "TERM");
+            let status = server.0.wait().unwrap();
+            let rest: Vec<String> = lines.map(Result::unwrap).collect();
+            assert!(status.success(), "exit {status}; stderr: {rest:#?}");
+        }
+        if database.is_none() {
+            assert!(dir.join("data/plexichat.db").is_file(), "the default database file");
+        }
+    }
+}
+
+#[test]
+fn a_changed_migration_stops_the_start_naming_plugin_and_file() {
+    let binary = build_app("audit", &["--plugins", "awesome_audit"]);
+    let dir = plexichat_tests::scratch("changed-migration");
+    let migrate = Command::new(&binary).args(["db", "migrate"]).current_dir(&dir).output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    // Tamper with the recorded checksum, as if the file had been edited after it ran.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let url = plexichat::storage::database::DatabaseUrl::sqlite_file(&dir.join("data/plexichat.db"));
+        let db = plexichat::storage::Database::open(&url).await.unwrap();
+        plexichat::sqlx::query("UPDATE plexichat_migrations SET checksum = 'x' WHERE plugin = 'awesome_audit'")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        db.close().await;
+    });
+    let serve = Command::new(&binary)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&serve.stderr);
+    assert_eq!(serve.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("migration `migrations/sqlite/0001_create_events.sql` of plugin `awesome_audit` was changed after it was applied"),
+        "{stderr}"
+    );
+    let status = Command::new(&binary).args(["db", "status", "--json"]).current_dir(&dir).output().unwrap();
+    assert_eq!(status.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let audit = report["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|plugin| plugin["plugin"] == "awesome_audit")
+        .unwrap();
+    assert_eq!(audit["migrations"][0]["state"], "changed");
+}

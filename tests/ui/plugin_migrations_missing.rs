@@ -1,0 +1,8 @@
+use plexichat::prelude::*;
+
+/// Its migrations folder does not exist.
+#[plugin(permissions = ["database"], migrations = "migrations")]
+#[derive(Default)]
+pub struct Notes;
+
+fn main() {}
