@@ -403,16 +403,29 @@ fn db_status(registry: Registry, config: Config, json: bool) -> anyhow::Result<(
     } else {
         writeln!(out, "database: {url} ({engine})")?;
         for plugin in &report {
-            let counts = [MigrationState::Applied, MigrationState::Pending, MigrationState::Changed, MigrationState::Vanished]
-                .map(|state| plugin.count(state));
+            let counts = [
+                MigrationState::Applied,
+                MigrationState::Pending,
+                MigrationState::Changed,
+                MigrationState::Vanished,
+            ]
+            .map(|state| plugin.count(state));
             writeln!(
                 out,
                 "{}: {} applied, {} pending{}{}",
                 plugin.plugin,
                 counts[0],
                 counts[1],
-                if counts[2] > 0 { format!(", {} CHANGED", counts[2]) } else { String::new() },
-                if counts[3] > 0 { format!(", {} VANISHED", counts[3]) } else { String::new() },
+                if counts[2] > 0 {
+                    format!(", {} CHANGED", counts[2])
+                } else {
+                    String::new()
+                },
+                if counts[3] > 0 {
+                    format!(", {} VANISHED", counts[3])
+                } else {
+                    String::new()
+                },
             )?;
             for migration in &plugin.migrations {
                 let state = serde_json::to_value(migration.state)?;
@@ -590,6 +603,23 @@ fn info(registry: &Registry, states: &States, name: &str, json: bool) -> anyhow:
         if !value.is_empty() {
             writeln!(out, "  {label}: {value}")?;
         }
+    }
+    for grant in &info.grants {
+        writeln!(out, "  permission {}: {}", grant.permission, grant.grants)?;
+    }
+    for migration in manifest.migrations {
+        let files = if migration.sqlite_file == migration.postgres_file {
+            migration.sqlite_file.to_string()
+        } else {
+            format!(
+                "{} (SQLite), {} (PostgreSQL)",
+                migration.sqlite_file, migration.postgres_file
+            )
+        };
+        writeln!(out, "  migration {}: {files}", migration.name)?;
+    }
+    if !info.tables.is_empty() {
+        writeln!(out, "  tables: {}", info.tables.join(", "))?;
     }
     write_registrations(&mut out, &info, "  ")
 }

@@ -34,10 +34,10 @@ pub mod storage;
 pub mod testing;
 mod web;
 
-/// The files the server keeps: its private data folder and the admin token in it.
-pub use storage::data_dir;
 /// sqlx, for plugins' SQL through [`PluginContext::db`]: `sqlx::query("…").bind(…)`.
 pub use sqlx;
+/// The files the server keeps: its private data folder and the admin token in it.
+pub use storage::data_dir;
 /// Typed events, the core lifecycle events, and what `#[on_event]` registers.
 pub mod event {
     pub use crate::abi::event::*;
@@ -108,12 +108,12 @@ pub use secret::Secret;
 /// Re-exported for `#[payload]` and `#[config]` types' `#[serde(...)]` attributes; plugins
 /// derive through those two and need no serde dependency of their own.
 pub use serde;
-/// Re-exported for logging and for [`PluginContext::span`] (`.instrument(context.span())`
-/// through `tracing::Instrument`).
-pub use tracing;
 /// Re-exported so that plugins build JSON with the same version the framework serialises with.
 pub use serde_json;
 pub use state::PluginStatus;
+/// Re-exported for logging and for [`PluginContext::span`] (`.instrument(context.span())`
+/// through `tracing::Instrument`).
+pub use tracing;
 
 /// The current time as RFC 3339 in UTC with milliseconds, e.g. `2026-11-22T05:06:57.123Z`.
 pub fn timestamp() -> String {
@@ -150,7 +150,6 @@ pub mod __private {
     pub use crate::abi::migration::Migration;
     /// The permissions' marker traits, which `grant!` implements.
     pub use crate::abi::permission as perm;
-    pub use crate::{__plexichat_grant as grant, __plexichat_grant_all as grant_all};
     pub use crate::abi::plugin::{Configurable, Plugin, PluginDescriptor, PluginType, UiPage};
     pub use crate::abi::route::{Method, RouteDescriptor, method_router};
     #[cfg(not(feature = "inventory"))]
@@ -159,6 +158,7 @@ pub mod __private {
     };
     pub use crate::runtime::Runtime;
     pub use crate::web::debug::{check_argument, check_last_argument, check_response, check_send};
+    pub use crate::{__plexichat_grant as grant, __plexichat_grant_all as grant_all};
 
     /// What a `#[route]`'s descriptor builds: the handler with the runtime as router state.
     pub type MethodRouter = axum::routing::MethodRouter<Runtime>;

@@ -34,12 +34,12 @@ use tower::ServiceExt;
 
 use crate::abi::plugin::Configurable;
 use crate::config::Config;
+use crate::config::database::DatabaseUrl;
 use crate::config::secret::Secret;
 use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::server;
 use crate::storage::{Database, Storage};
-use crate::config::database::DatabaseUrl;
 
 /// Every plugin linked into the test binary, with its router.
 #[derive(Debug)]
@@ -172,7 +172,8 @@ pub async fn fresh_postgres_database() -> Database {
             "{POSTGRES_VAR} is not set: these tests need PostgreSQL; run them with `cargo xtask test`, which starts a throwaway server, or set it to a server URL"
         )
     });
-    let admin_url = DatabaseUrl::parse(&server).unwrap_or_else(|error| panic!("{POSTGRES_VAR}: {error}"));
+    let admin_url =
+        DatabaseUrl::parse(&server).unwrap_or_else(|error| panic!("{POSTGRES_VAR}: {error}"));
     let admin = Database::open(&admin_url)
         .await
         .unwrap_or_else(|error| panic!("{POSTGRES_VAR}: {error}"));

@@ -50,12 +50,16 @@ fn scan(root: &Path, folder: &str) -> Result<Vec<MigrationFile>, String> {
             Vec::new()
         });
     }
-    let mut names: Vec<&(u32, String)> = shared.iter().chain(per_dialect.iter().flatten()).collect();
+    let mut names: Vec<&(u32, String)> =
+        shared.iter().chain(per_dialect.iter().flatten()).collect();
     names.sort();
     names.dedup();
     let mut migrations: Vec<MigrationFile> = Vec::new();
     for (version, name) in names {
-        if let Some(previous) = migrations.iter().find(|m| m.version == *version && m.name != *name) {
+        if let Some(previous) = migrations
+            .iter()
+            .find(|m| m.version == *version && m.name != *name)
+        {
             return Err(format!(
                 "two migrations have version {version:04}: `{}.sql` and `{name}.sql`; each number is used once",
                 previous.name
@@ -97,7 +101,8 @@ fn scan(root: &Path, folder: &str) -> Result<Vec<MigrationFile>, String> {
 /// The `NNNN_name.sql` files directly in `dir` as `(version, name)`; any other file is an
 /// error naming it.
 fn files(dir: &Path, shown: &str) -> Result<Vec<(u32, String)>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|error| format!("cannot read `{shown}`: {error}"))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|error| format!("cannot read `{shown}`: {error}"))?;
     let mut found = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|error| format!("cannot read `{shown}`: {error}"))?;
@@ -182,23 +187,51 @@ mod tests {
     #[test]
     fn names_are_four_digits_an_underscore_and_a_lowercase_name() {
         assert_eq!(parse_name("0001_init.sql"), Some((1, "0001_init".into())));
-        assert_eq!(parse_name("0042_add_index_2.sql"), Some((42, "0042_add_index_2".into())));
-        for bad in ["1_init.sql", "0001-init.sql", "0001_.sql", "0001_Init.sql", "0001_init.txt", "init.sql", "00001_x.sql"] {
+        assert_eq!(
+            parse_name("0042_add_index_2.sql"),
+            Some((42, "0042_add_index_2".into()))
+        );
+        for bad in [
+            "1_init.sql",
+            "0001-init.sql",
+            "0001_.sql",
+            "0001_Init.sql",
+            "0001_init.txt",
+            "init.sql",
+            "00001_x.sql",
+        ] {
             assert_eq!(parse_name(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn dialect_files_replace_the_shared_one_for_their_engine() {
-        let dir = folder(&["0001_init.sql", "0002_index.sql", "sqlite/0002_index.sql", "sqlite/0003_x.sql", "postgres/0003_x.sql"]);
+        let dir = folder(&[
+            "0001_init.sql",
+            "0002_index.sql",
+            "sqlite/0002_index.sql",
+            "sqlite/0003_x.sql",
+            "postgres/0003_x.sql",
+        ]);
         let found = scan(&dir, "migrations").unwrap();
-        let shown: Vec<(u32, &str, &str)> = found.iter().map(|m| (m.version, m.sqlite.as_str(), m.postgres.as_str())).collect();
+        let shown: Vec<(u32, &str, &str)> = found
+            .iter()
+            .map(|m| (m.version, m.sqlite.as_str(), m.postgres.as_str()))
+            .collect();
         assert_eq!(
             shown,
             [
                 (1, "migrations/0001_init.sql", "migrations/0001_init.sql"),
-                (2, "migrations/sqlite/0002_index.sql", "migrations/0002_index.sql"),
-                (3, "migrations/sqlite/0003_x.sql", "migrations/postgres/0003_x.sql"),
+                (
+                    2,
+                    "migrations/sqlite/0002_index.sql",
+                    "migrations/0002_index.sql"
+                ),
+                (
+                    3,
+                    "migrations/sqlite/0003_x.sql",
+                    "migrations/postgres/0003_x.sql"
+                ),
             ]
         );
     }
@@ -208,10 +241,19 @@ mod tests {
         let missing = scan(Path::new("/nonexistent"), "migrations").unwrap_err();
         assert!(missing.contains("does not exist"), "{missing}");
         let bad = scan(&folder(&["0001_init.sql", "notes.md"]), "migrations").unwrap_err();
-        assert!(bad.contains("`migrations/notes.md` is not named like a migration"), "{bad}");
+        assert!(
+            bad.contains("`migrations/notes.md` is not named like a migration"),
+            "{bad}"
+        );
         let twice = scan(&folder(&["0001_a.sql", "0001_b.sql"]), "migrations").unwrap_err();
-        assert!(twice.contains("two migrations have version 0001"), "{twice}");
+        assert!(
+            twice.contains("two migrations have version 0001"),
+            "{twice}"
+        );
         let lonely = scan(&folder(&["sqlite/0001_only.sql"]), "migrations").unwrap_err();
-        assert!(lonely.contains("has no counterpart for postgres"), "{lonely}");
+        assert!(
+            lonely.contains("has no counterpart for postgres"),
+            "{lonely}"
+        );
     }
 }

@@ -12,8 +12,8 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Ident, LitStr};
 
-use crate::migrations;
 use crate::args::{self, Arg, Check, Errors};
+use crate::migrations;
 
 /// Every key `#[plugin]` accepts, in the order the seed's manifest lists them, each with the
 /// step that validates its value. The one place a key is named: unknown-key messages list
@@ -241,14 +241,23 @@ fn manifest(args: &[Arg]) -> syn::Result<Manifest> {
     let mut errors = Errors::default();
     args::apply(args, KEYS, "`#[plugin]`", &mut manifest, &mut errors);
     for (index, permission) in manifest.permissions.iter().enumerate() {
-        if manifest.permissions[..index].iter().any(|p| p.value() == permission.value()) {
-            errors.spanned(permission, format!("permission `{}` is listed twice", permission.value()));
+        if manifest.permissions[..index]
+            .iter()
+            .any(|p| p.value() == permission.value())
+        {
+            errors.spanned(
+                permission,
+                format!("permission `{}` is listed twice", permission.value()),
+            );
         }
     }
     // Migrations create the tables that only the SQL pool reaches; declaring them without
     // that permission is a manifest that cannot work.
     if let Some(key) = &manifest.migrations_key
-        && !manifest.permissions.iter().any(|p| p.value() == DATABASE_PERMISSION)
+        && !manifest
+            .permissions
+            .iter()
+            .any(|p| p.value() == DATABASE_PERMISSION)
     {
         errors.spanned(
             key,
@@ -1005,15 +1014,23 @@ mod tests {
             struct MyPlugin;
         );
         let with_config = expand(quote!(autor = "me", config = Settings), item.clone());
-        // `CratePlugin` and an any-plugin `DependsOn` keep the crate's routes quiet too.
+        // `CratePlugin`, `OwnedBy`, an any-plugin `DependsOn` and every permission (granted
+        // by `grant_all!`) keep the crate's routes and services quiet too.
         assert_eq!(
             impls(with_config),
             [
                 "Plugin for MyPlugin",
                 "Configurable for MyPlugin",
                 "CratePlugin for Crate",
+                "OwnedBy for MyPlugin",
                 "DependsOn for MyPlugin"
             ]
+        );
+        assert!(
+            expand(quote!(autor = "me"), item.clone())
+                .to_string()
+                .contains("grant_all ! (MyPlugin)"),
+            "the fallback grants every permission"
         );
         let bad_config = expand(quote!(config = "Settings"), item);
         assert_eq!(
@@ -1021,6 +1038,7 @@ mod tests {
             [
                 "Plugin for MyPlugin",
                 "CratePlugin for Crate",
+                "OwnedBy for MyPlugin",
                 "DependsOn for MyPlugin"
             ]
         );

@@ -160,7 +160,10 @@ fn generate(item: &TokenStream, route: &Route) -> TokenStream {
 /// Matched by the last path segment, as written, since a macro sees no types: a type alias
 /// hides an argument from the check (the plugin guide says so), and an unrelated type of the
 /// author's own called `PluginState` would be checked too.
-pub(crate) fn plugin_arguments<'a>(sig: &'a syn::Signature, wrappers: &[&str]) -> Vec<&'a syn::Type> {
+pub(crate) fn plugin_arguments<'a>(
+    sig: &'a syn::Signature,
+    wrappers: &[&str],
+) -> Vec<&'a syn::Type> {
     args::argument_types(sig)
         .filter_map(|ty| {
             let syn::Type::Path(path) = ty else {

@@ -39,7 +39,8 @@ fn bin_dir() -> Option<PathBuf> {
         return Some(bin);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+    std::env::split_paths(&path)
+        .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
 }
 
 impl Cluster {
@@ -52,7 +53,8 @@ impl Cluster {
         let as_postgres = unsafe { libc::geteuid() } == 0;
         let dir = std::env::temp_dir().join(format!("plexichat-pg-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         if as_postgres {
             let status = Command::new("chown")
                 .args(["postgres:postgres"])
@@ -60,7 +62,10 @@ impl Cluster {
                 .status()
                 .context("cannot run chown")?;
             if !status.success() {
-                bail!("cannot hand {} to the `postgres` user (does it exist? `apt-get install postgresql` creates it)", dir.display());
+                bail!(
+                    "cannot hand {} to the `postgres` user (does it exist? `apt-get install postgresql` creates it)",
+                    dir.display()
+                );
             }
         }
         let port = free_port()?;
@@ -145,7 +150,13 @@ impl Drop for Cluster {
         let data = self.dir.join("data");
         let _ = self.run(
             "pg_ctl",
-            &["-D".as_ref(), data.as_os_str(), "-m".as_ref(), "immediate".as_ref(), "stop".as_ref()],
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-m".as_ref(),
+                "immediate".as_ref(),
+                "stop".as_ref(),
+            ],
         );
         let _ = std::fs::remove_dir_all(&self.dir);
     }

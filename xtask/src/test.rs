@@ -177,8 +177,15 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     };
     let mut results = Vec::new();
     for planned in plan(root)? {
-        let engine = if planned.on_postgres { "postgres" } else { "sqlite" };
-        eprintln!("cargo test {} ({ENGINE_VAR}={engine})", planned.args.join(" "));
+        let engine = if planned.on_postgres {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        eprintln!(
+            "cargo test {} ({ENGINE_VAR}={engine})",
+            planned.args.join(" ")
+        );
         let env = [
             (crate::postgres::URL_VAR, url.as_str()),
             (ENGINE_VAR, engine),

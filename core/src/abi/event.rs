@@ -12,7 +12,8 @@ use crate::abi::plugin::Plugin;
 
 // The handle every handler shim receives, and the context a handler may ask for: the runtime
 // types this layer names (see the layering test in `tests/it/tidy.rs`).
-use crate::runtime::{PluginContext, Runtime};
+use crate::runtime::PluginContext;
+use crate::runtime::Runtime;
 
 /// A value that can be published on the event bus.
 ///

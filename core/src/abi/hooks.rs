@@ -16,7 +16,8 @@ use std::pin::Pin;
 use crate::abi::plugin::Plugin;
 // The handle every hook receives, and the runtime the erased table builds it from: the
 // runtime types this layer names (see the layering test in `tests/it/tidy.rs`).
-use crate::runtime::{PluginContext, Runtime};
+use crate::runtime::PluginContext;
+use crate::runtime::Runtime;
 
 /// Any error a hook or task returns; `?` converts every `std::error::Error`, and
 /// `"message".into()` makes one from text.
@@ -34,13 +35,19 @@ pub trait Lifecycle: Plugin + Sized {
     /// panic or a timeout marks the plugin failed: its routes answer 503 and its dependents
     /// are disabled, while the rest of the server runs. Spawn background tasks here; they
     /// are cancelled when the plugin stops.
-    fn init(&self, context: &PluginContext<Self>) -> impl Future<Output = Result<(), BoxError>> + Send {
+    fn init(
+        &self,
+        context: &PluginContext<Self>,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
         let _ = context;
         async { Ok(()) }
     }
 
     /// Readiness: `Err(reason)` makes `GET /ready` answer 503 naming this plugin.
-    fn ready(&self, context: &PluginContext<Self>) -> impl Future<Output = Result<(), BoxError>> + Send {
+    fn ready(
+        &self,
+        context: &PluginContext<Self>,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
         let _ = context;
         async { Ok(()) }
     }
@@ -58,14 +65,10 @@ pub(crate) type HookFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>
 
 /// The type-erased hooks of one plugin, written by `#[plugin(lifecycle = true)]`.
 pub struct LifecycleHooks {
-    pub(crate) init: for<'a> fn(
-        &'a (dyn Any + Send + Sync),
-        &'a Runtime,
-    ) -> HookFuture<'a, Result<(), String>>,
-    pub(crate) ready: for<'a> fn(
-        &'a (dyn Any + Send + Sync),
-        &'a Runtime,
-    ) -> HookFuture<'a, Result<(), String>>,
+    pub(crate) init:
+        for<'a> fn(&'a (dyn Any + Send + Sync), &'a Runtime) -> HookFuture<'a, Result<(), String>>,
+    pub(crate) ready:
+        for<'a> fn(&'a (dyn Any + Send + Sync), &'a Runtime) -> HookFuture<'a, Result<(), String>>,
     pub(crate) stop: for<'a> fn(&'a (dyn Any + Send + Sync), &'a Runtime) -> HookFuture<'a, ()>,
 }
 

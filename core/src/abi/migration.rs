@@ -31,6 +31,8 @@ pub struct Migration {
 pub(crate) struct Touched {
     /// The object, as written (lower-cased unless quoted).
     pub(crate) object: String,
+    /// For an object this statement creates: its kind (`TABLE`, `INDEX`, …).
+    pub(crate) created: Option<String>,
     /// The statement, whitespace collapsed, for the message.
     pub(crate) statement: String,
 }
@@ -63,7 +65,9 @@ pub(crate) fn touched_objects(sql: &str) -> Vec<Touched> {
         let mut next = index + 1;
         while matches!(tokens.get(next), Some(Token::Punct('.'))) {
             match tokens.get(next + 1) {
-                Some(Token::Word(_, original)) => name.push_str(&format!(".{}", original.to_ascii_lowercase())),
+                Some(Token::Word(_, original)) => {
+                    name.push_str(&format!(".{}", original.to_ascii_lowercase()))
+                }
                 Some(Token::Quoted(text)) => name.push_str(&format!(".{text}")),
                 _ => break,
             }
@@ -74,6 +78,7 @@ pub(crate) fn touched_objects(sql: &str) -> Vec<Touched> {
     let push = |found: &mut Vec<Touched>, name: String, at: usize| {
         found.push(Touched {
             object: name,
+            created: None,
             statement: statement_of(at),
         });
     };
@@ -110,6 +115,9 @@ pub(crate) fn touched_objects(sql: &str) -> Vec<Touched> {
                     // An unnamed index (PostgreSQL names it after the table).
                 } else if let Some((name, after)) = name_at(at) {
                     push(&mut found, name, index);
+                    if let Some(last) = found.last_mut() {
+                        last.created = Some(kind.to_string());
+                    }
                     at = after;
                 }
                 if kind == "INDEX" || kind == "TRIGGER" {
@@ -130,7 +138,9 @@ pub(crate) fn touched_objects(sql: &str) -> Vec<Touched> {
                 }
                 index = at;
             }
-            "ALTER" | "DROP" if word(index + 1).is_some_and(|kind| OBJECT_KINDS.contains(&kind)) => {
+            "ALTER" | "DROP"
+                if word(index + 1).is_some_and(|kind| OBJECT_KINDS.contains(&kind)) =>
+            {
                 let mut at = index + 2;
                 if is(at, "CONCURRENTLY") {
                     at += 1;
@@ -195,6 +205,22 @@ pub(crate) fn touched_objects(sql: &str) -> Vec<Touched> {
     found
 }
 
+/// The tables `migrations` create (for listings), in order, each once.
+pub fn tables(migrations: &[Migration]) -> Vec<String> {
+    let mut tables: Vec<String> = Vec::new();
+    for migration in migrations {
+        for sql in [migration.sqlite, migration.postgres] {
+            for touched in touched_objects(sql) {
+                if touched.created.as_deref() == Some("TABLE") && !tables.contains(&touched.object)
+                {
+                    tables.push(touched.object);
+                }
+            }
+        }
+    }
+    tables
+}
+
 /// Words that may stand between `CREATE` and the kind of object.
 const CREATE_MODIFIERS: [&str; 10] = [
     "OR",
@@ -248,7 +274,9 @@ fn tokenize(sql: &str) -> Vec<Token> {
             }
             b'/' if bytes.get(index + 1) == Some(&b'*') => {
                 index += 2;
-                while index < bytes.len() && !(bytes[index] == b'*' && bytes.get(index + 1) == Some(&b'/')) {
+                while index < bytes.len()
+                    && !(bytes[index] == b'*' && bytes.get(index + 1) == Some(&b'/'))
+                {
                     index += 1;
                 }
                 index += 2;
@@ -288,12 +316,17 @@ fn tokenize(sql: &str) -> Vec<Token> {
             _ if byte.is_ascii_alphabetic() || byte == b'_' => {
                 let start = index;
                 while index < bytes.len()
-                    && (bytes[index].is_ascii_alphanumeric() || bytes[index] == b'_' || bytes[index] == b'$')
+                    && (bytes[index].is_ascii_alphanumeric()
+                        || bytes[index] == b'_'
+                        || bytes[index] == b'$')
                 {
                     index += 1;
                 }
                 let original = &sql[start..index];
-                tokens.push(Token::Word(original.to_ascii_uppercase(), original.to_string()));
+                tokens.push(Token::Word(
+                    original.to_ascii_uppercase(),
+                    original.to_string(),
+                ));
             }
             _ if byte.is_ascii_whitespace() => index += 1,
             _ => {
@@ -363,26 +396,56 @@ mod tests {
     #[test]
     fn finds_what_each_kind_of_statement_touches() {
         let cases: &[(&str, &[&str])] = &[
-            ("CREATE TABLE demo_stats (id INTEGER PRIMARY KEY)", &["demo_stats"]),
-            ("create table if not exists Demo_Stats (id int)", &["demo_stats"]),
+            (
+                "CREATE TABLE demo_stats (id INTEGER PRIMARY KEY)",
+                &["demo_stats"],
+            ),
+            (
+                "create table if not exists Demo_Stats (id int)",
+                &["demo_stats"],
+            ),
             ("CREATE TEMP TABLE other (x int)", &["other"]),
-            ("CREATE UNIQUE INDEX demo_i ON demo_t (a)", &["demo_i", "demo_t"]),
-            ("CREATE INDEX CONCURRENTLY IF NOT EXISTS demo_i ON ONLY demo_t (a)", &["demo_i", "demo_t"]),
+            (
+                "CREATE UNIQUE INDEX demo_i ON demo_t (a)",
+                &["demo_i", "demo_t"],
+            ),
+            (
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS demo_i ON ONLY demo_t (a)",
+                &["demo_i", "demo_t"],
+            ),
             ("CREATE INDEX ON other (a)", &["other"]),
-            ("CREATE TRIGGER demo_tr AFTER UPDATE ON other FOR EACH ROW BEGIN UPDATE demo_t SET a = 1; END", &["demo_tr", "other", "demo_t"]),
+            (
+                "CREATE TRIGGER demo_tr AFTER UPDATE ON other FOR EACH ROW BEGIN UPDATE demo_t SET a = 1; END",
+                &["demo_tr", "other", "demo_t"],
+            ),
             ("ALTER TABLE demo_t ADD COLUMN b TEXT", &["demo_t"]),
-            ("ALTER TABLE IF EXISTS ONLY other ADD COLUMN b TEXT", &["other"]),
+            (
+                "ALTER TABLE IF EXISTS ONLY other ADD COLUMN b TEXT",
+                &["other"],
+            ),
             ("ALTER TABLE demo_t RENAME TO other", &["demo_t", "other"]),
             ("ALTER TABLE demo_t RENAME COLUMN a TO b", &["demo_t"]),
             ("DROP TABLE IF EXISTS demo_a, other", &["demo_a", "other"]),
-            ("INSERT INTO other (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET a = 2", &["other"]),
+            (
+                "INSERT INTO other (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET a = 2",
+                &["other"],
+            ),
             ("UPDATE other SET a = 1", &["other"]),
             ("DELETE FROM other", &["other"]),
             ("CREATE TABLE public.demo_t (a int)", &["public.demo_t"]),
             ("CREATE TABLE \"Demo_T\" (a int)", &["Demo_T"]),
-            ("CREATE OR REPLACE FUNCTION other() RETURNS int AS $$ DROP TABLE hidden; $$ LANGUAGE sql", &["other"]),
-            ("-- CREATE TABLE commented (a int)\nSELECT 'DROP TABLE quoted'; /* DROP TABLE x */", &[]),
-            ("CREATE TABLE demo_t (a int REFERENCES demo_u (id) ON UPDATE CASCADE)", &["demo_t"]),
+            (
+                "CREATE OR REPLACE FUNCTION other() RETURNS int AS $$ DROP TABLE hidden; $$ LANGUAGE sql",
+                &["other"],
+            ),
+            (
+                "-- CREATE TABLE commented (a int)\nSELECT 'DROP TABLE quoted'; /* DROP TABLE x */",
+                &[],
+            ),
+            (
+                "CREATE TABLE demo_t (a int REFERENCES demo_u (id) ON UPDATE CASCADE)",
+                &["demo_t"],
+            ),
         ];
         for (sql, expected) in cases {
             assert_eq!(objects(sql), *expected, "{sql}");
@@ -391,9 +454,13 @@ mod tests {
 
     #[test]
     fn names_the_statement_outside_the_prefix() {
-        let sql = "CREATE TABLE demo_a (x int);\n\n-- then\nINSERT INTO\n  users (name)\n  VALUES ('x');";
+        let sql =
+            "CREATE TABLE demo_a (x int);\n\n-- then\nINSERT INTO\n  users (name)\n  VALUES ('x');";
         let touched = touched_objects(sql);
         assert_eq!(touched[1].object, "users");
-        assert_eq!(touched[1].statement, "INSERT INTO users (name) VALUES ('x')");
+        assert_eq!(
+            touched[1].statement,
+            "INSERT INTO users (name) VALUES ('x')"
+        );
     }
 }

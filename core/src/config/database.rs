@@ -70,7 +70,11 @@ impl DatabaseUrl {
                     "`{shown}` names no host; expected `postgres://user:password@host/database`"
                 ));
             }
-        } else if text.trim_start_matches("sqlite:").trim_start_matches("//").is_empty() {
+        } else if text
+            .trim_start_matches("sqlite:")
+            .trim_start_matches("//")
+            .is_empty()
+        {
             return Err(format!(
                 "`{shown}` names no file; expected `sqlite:path/to/file.db` or `sqlite::memory:`"
             ));
@@ -180,24 +184,43 @@ mod tests {
     fn passwords_never_show() {
         let url = DatabaseUrl::parse("postgres://app:hunter2@db.local:5432/chat?sslmode=require")
             .unwrap();
-        for text in [format!("{url:?}"), url.to_string(), serde_json::to_string(&url).unwrap()] {
+        for text in [
+            format!("{url:?}"),
+            url.to_string(),
+            serde_json::to_string(&url).unwrap(),
+        ] {
             assert!(!text.contains("hunter2"), "{text}");
-            assert!(text.contains("postgres://app:[redacted]@db.local:5432/chat"), "{text}");
+            assert!(
+                text.contains("postgres://app:[redacted]@db.local:5432/chat"),
+                "{text}"
+            );
         }
         assert_eq!(url.engine(), Engine::Postgres);
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
-        assert_eq!(redact_url("postgres://only-user@h/d"), "postgres://only-user@h/d");
-        assert_eq!(redact_url("postgres://u:p@ss@h/d"), "postgres://u:[redacted]@h/d");
+        assert_eq!(
+            redact_url("postgres://only-user@h/d"),
+            "postgres://only-user@h/d"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p@ss@h/d"),
+            "postgres://u:[redacted]@h/d"
+        );
     }
 
     #[test]
     fn bad_urls_say_what_is_expected_without_the_password() {
         let cases = [
-            ("mysql://root:hunter2@localhost/x", "unknown database scheme `mysql:`"),
+            (
+                "mysql://root:hunter2@localhost/x",
+                "unknown database scheme `mysql:`",
+            ),
             ("just-a-name", "is not a database URL"),
             ("postgres:/x", "names no host"),
             ("postgres://u:hunter2@/x", "is not a valid PostgreSQL URL"),
-            ("postgres://u:hunter2@[::1/x", "is not a valid PostgreSQL URL"),
+            (
+                "postgres://u:hunter2@[::1/x",
+                "is not a valid PostgreSQL URL",
+            ),
             ("sqlite:", "names no file"),
         ];
         for (text, expected) in cases {
@@ -205,7 +228,13 @@ mod tests {
             assert!(error.contains(expected), "{text}: {error}");
             assert!(!error.contains("hunter2"), "{error}");
         }
-        assert_eq!(DatabaseUrl::parse("sqlite::memory:").unwrap().engine(), Engine::Sqlite);
-        assert_eq!(DatabaseUrl::parse("postgresql://h/d").unwrap().engine(), Engine::Postgres);
+        assert_eq!(
+            DatabaseUrl::parse("sqlite::memory:").unwrap().engine(),
+            Engine::Sqlite
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgresql://h/d").unwrap().engine(),
+            Engine::Postgres
+        );
     }
 }

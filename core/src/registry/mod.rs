@@ -115,9 +115,7 @@ pub enum RegistryError {
     },
     /// A migration names a table (or index, view, …) that does not carry its plugin's prefix,
     /// or that carries another plugin's.
-    #[error(
-        "migration `{file}` of plugin `{plugin}` touches `{object}`, {problem}: `{statement}`"
-    )]
+    #[error("migration `{file}` of plugin `{plugin}` touches `{object}`, {problem}: `{statement}`")]
     MigrationOutsidePrefix {
         /// The plugin.
         plugin: &'static str,
@@ -164,7 +162,9 @@ fn check_migrations(
             for touched in crate::abi::migration::touched_objects(sql) {
                 let object = touched.object.as_str();
                 let problem = if !object.starts_with(&own) {
-                    Some(format!("which does not start with the plugin's prefix `{own}`"))
+                    Some(format!(
+                        "which does not start with the plugin's prefix `{own}`"
+                    ))
                 } else if object.starts_with(CORE_TABLE_PREFIX) {
                     Some(format!("whose prefix `{CORE_TABLE_PREFIX}` is core's"))
                 } else {
@@ -172,7 +172,12 @@ fn check_migrations(
                         .iter()
                         .filter(|other| other.name.len() > plugin.name.len())
                         .find(|other| object.starts_with(&format!("{}_", other.name)))
-                        .map(|other| format!("which is in plugin `{}`'s prefix `{}_`", other.name, other.name))
+                        .map(|other| {
+                            format!(
+                                "which is in plugin `{}`'s prefix `{}_`",
+                                other.name, other.name
+                            )
+                        })
                 };
                 if let Some(problem) = problem {
                     errors.push(RegistryError::MigrationOutsidePrefix {

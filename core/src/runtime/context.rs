@@ -41,7 +41,9 @@ impl<P> Clone for PluginContext<P> {
 
 impl<P: Plugin> std::fmt::Debug for PluginContext<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginContext").field("plugin", &P::NAME).finish()
+        f.debug_struct("PluginContext")
+            .field("plugin", &P::NAME)
+            .finish()
     }
 }
 
@@ -145,14 +147,17 @@ impl<P: Plugin> PluginContext<P> {
         F: Fn(TaskContext<P>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
-        self.runtime
-            .tasks()
-            .spawn(P::NAME, name, self.runtime.clone(), move |token, runtime| {
+        self.runtime.tasks().spawn(
+            P::NAME,
+            name,
+            self.runtime.clone(),
+            move |token, runtime| {
                 task(TaskContext {
                     token,
                     context: PluginContext::new(runtime),
                 })
-            });
+            },
+        );
     }
 }
 

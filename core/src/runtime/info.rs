@@ -37,6 +37,10 @@ pub struct PluginInfo {
     pub events: Vec<EventInfo>,
     /// Event handlers in dispatch order.
     pub event_handlers: Vec<HandlerInfo>,
+    /// Each declared permission with what it grants.
+    pub grants: Vec<GrantInfo>,
+    /// The tables its migrations create (all named `<name>_…`).
+    pub tables: Vec<String>,
     /// Counters and tasks of a running server.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub live: Option<Live>,
@@ -60,6 +64,15 @@ pub struct EventInfo {
     pub name: &'static str,
     /// The Rust type a handler takes to subscribe, e.g. `my_awesome_plugin::ActionCompleted`.
     pub rust_type: &'static str,
+}
+
+/// One declared permission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GrantInfo {
+    /// The permission, e.g. `plugin:write`.
+    pub permission: &'static str,
+    /// What it lets the plugin do.
+    pub grants: &'static str,
 }
 
 /// One event handler of a plugin.
@@ -140,6 +153,18 @@ impl PluginInfo {
                     priority: handler.descriptor.priority,
                 })
                 .collect(),
+            grants: plugin
+                .permissions
+                .iter()
+                .map(|permission| GrantInfo {
+                    permission,
+                    grants: crate::abi::permission::PERMISSIONS
+                        .iter()
+                        .find(|(name, _)| name == permission)
+                        .map_or("", |(_, grants)| grants),
+                })
+                .collect(),
+            tables: crate::abi::migration::tables(plugin.migrations),
             live: None,
         }
     }

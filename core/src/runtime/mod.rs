@@ -30,11 +30,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::abi::plugin::{Configurable, Plugin, PluginDescriptor};
-use crate::storage::Storage;
-use crate::storage::migrate::{self, MigrateError, MigrateReport};
 use crate::config::Config;
 use crate::registry::Registry;
 use crate::runtime::state::{PluginStatus, Slot};
+use crate::storage::Storage;
+use crate::storage::migrate::{self, MigrateError, MigrateReport};
 
 pub(crate) use bus::{Delivery, Subscriber};
 pub use bus::{DispatchReport, HandlerFailure, HandlerStats};
@@ -314,12 +314,20 @@ impl Runtime {
     }
 
     /// The plugins that `wishes` start, in start order.
-    pub(crate) fn to_run(&self, wishes: &crate::runtime::state::Wishes) -> Vec<&'static PluginDescriptor> {
+    pub(crate) fn to_run(
+        &self,
+        wishes: &crate::runtime::state::Wishes,
+    ) -> Vec<&'static PluginDescriptor> {
         let resolved = crate::runtime::state::resolve(self.registry(), wishes);
         self.registry()
             .plugins()
             .iter()
-            .filter(|plugin| matches!(resolved[plugin.name].target, crate::runtime::state::Target::Run))
+            .filter(|plugin| {
+                matches!(
+                    resolved[plugin.name].target,
+                    crate::runtime::state::Target::Run
+                )
+            })
             .copied()
             .collect()
     }
@@ -342,7 +350,10 @@ impl Runtime {
 
     /// Applies `plugin`'s migrations (and core's) unless they are known to be applied: what a
     /// plugin enabled at run time needs before its `init`.
-    pub(crate) async fn migrate_plugin(&self, plugin: &'static PluginDescriptor) -> Result<(), MigrateError> {
+    pub(crate) async fn migrate_plugin(
+        &self,
+        plugin: &'static PluginDescriptor,
+    ) -> Result<(), MigrateError> {
         if self.migrated_set().contains(plugin.name) {
             return Ok(());
         }

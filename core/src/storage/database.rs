@@ -61,12 +61,15 @@ impl Database {
     /// folder) if missing and puts it in WAL mode; connects to PostgreSQL.
     pub async fn open(url: &DatabaseUrl) -> Result<Database, DatabaseError> {
         if url.engine() == Engine::Sqlite
-            && let Some(parent) = sqlite_path(url.expose()).and_then(|p| p.parent().map(ToOwned::to_owned))
+            && let Some(parent) =
+                sqlite_path(url.expose()).and_then(|p| p.parent().map(ToOwned::to_owned))
             && !parent.as_os_str().is_empty()
         {
-            crate::storage::data_dir::create(&parent).map_err(|error| DatabaseError::Unreachable {
-                url: url.redacted(),
-                error: sqlx::Error::Io(std::io::Error::other(error.to_string())),
+            crate::storage::data_dir::create(&parent).map_err(|error| {
+                DatabaseError::Unreachable {
+                    url: url.redacted(),
+                    error: sqlx::Error::Io(std::io::Error::other(error.to_string())),
+                }
             })?;
         }
         let (database, options) = Database::lazy(url, 16)?;
@@ -99,12 +102,17 @@ impl Database {
         install_drivers();
         let mut text = url.expose().to_string();
         if url.engine() == Engine::Sqlite && !text.contains(":memory:") && !text.contains("mode=") {
-            text.push_str(if text.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+            text.push_str(if text.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
         }
-        let options = AnyConnectOptions::from_str(&text).map_err(|error| DatabaseError::InvalidUrl {
-            url: url.redacted(),
-            problem: crate::config::database::redact_url(&error.to_string()),
-        })?;
+        let options =
+            AnyConnectOptions::from_str(&text).map_err(|error| DatabaseError::InvalidUrl {
+                url: url.redacted(),
+                problem: crate::config::database::redact_url(&error.to_string()),
+            })?;
         let engine = url.engine();
         let memory = text.contains(":memory:");
         let pool = AnyPoolOptions::new()
@@ -179,7 +187,9 @@ pub(crate) fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 #[cfg(test)]
@@ -189,7 +199,10 @@ mod tests {
     #[test]
     fn sqlite_urls_name_their_file() {
         assert_eq!(sqlite_path("sqlite://data/x.db"), Some("data/x.db".into()));
-        assert_eq!(sqlite_path("sqlite:///tmp/x.db?mode=rwc"), Some("/tmp/x.db".into()));
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/x.db?mode=rwc"),
+            Some("/tmp/x.db".into())
+        );
         assert_eq!(sqlite_path("sqlite:x.db"), Some("x.db".into()));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://h/d"), None);
@@ -218,7 +231,10 @@ mod tests {
         let error = Database::open(&url).await.unwrap_err();
         let text = error.to_string();
         assert!(matches!(error, DatabaseError::Unreachable { .. }), "{text}");
-        assert!(text.contains("postgres://app:[redacted]@127.0.0.1:1/chat"), "{text}");
+        assert!(
+            text.contains("postgres://app:[redacted]@127.0.0.1:1/chat"),
+            "{text}"
+        );
         assert!(!text.contains("hunter2"), "{text}");
     }
 }

@@ -87,7 +87,9 @@ impl Folder {
                     source,
                 })?;
                 if !resolved.starts_with(&root) {
-                    return Err(outside("a symbolic link in it leads out of the data folder"));
+                    return Err(outside(
+                        "a symbolic link in it leads out of the data folder",
+                    ));
                 }
                 return Ok(full);
             }
@@ -121,7 +123,10 @@ impl Folder {
         })?;
         // Resolve again now that the folders exist: a link among them is caught here.
         let path = self.resolve(relative)?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let temporary = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut file = std::fs::File::create(&temporary)?;
@@ -180,7 +185,9 @@ impl<P> Clone for DataFolder<P> {
 
 impl<P> std::fmt::Debug for DataFolder<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DataFolder").field("root", &self.folder.root).finish()
+        f.debug_struct("DataFolder")
+            .field("root", &self.folder.root)
+            .finish()
     }
 }
 
@@ -280,7 +287,12 @@ mod tests {
                 "{bad}"
             );
         }
-        assert!(folder.resolve("notes/today.txt").unwrap().ends_with("plugins/demo/notes/today.txt"));
+        assert!(
+            folder
+                .resolve("notes/today.txt")
+                .unwrap()
+                .ends_with("plugins/demo/notes/today.txt")
+        );
     }
 
     #[test]
@@ -304,13 +316,20 @@ mod tests {
         std::fs::write(outside.join("token"), b"hunter2").unwrap();
         std::os::unix::fs::symlink(&outside, folder.root().join("escape")).unwrap();
         for bad in ["escape/token", "escape/new.txt"] {
-            assert!(matches!(folder.resolve(bad), Err(FilesError::Outside { .. })), "{bad}");
+            assert!(
+                matches!(folder.resolve(bad), Err(FilesError::Outside { .. })),
+                "{bad}"
+            );
         }
         assert!(folder.read("escape/token").is_err());
         assert!(folder.write("escape/new.txt", b"x").is_err());
         assert!(!outside.join("new.txt").exists());
         // A link that stays inside is fine.
-        std::os::unix::fs::symlink(folder.root().join("inside.txt"), folder.root().join("alias")).unwrap();
+        std::os::unix::fs::symlink(
+            folder.root().join("inside.txt"),
+            folder.root().join("alias"),
+        )
+        .unwrap();
         assert_eq!(folder.read("alias").unwrap(), b"x");
     }
 }

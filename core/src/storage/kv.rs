@@ -98,11 +98,21 @@ impl KvStore {
     }
 
     /// Sets `key` to `value`; it disappears after `ttl`.
-    pub async fn set_with_expiry(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), KvError> {
+    pub async fn set_with_expiry(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), KvError> {
         self.upsert(key, value, Some(expiry(ttl))).await
     }
 
-    async fn upsert(&self, key: &str, value: &[u8], expires_at: Option<i64>) -> Result<(), KvError> {
+    async fn upsert(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<i64>,
+    ) -> Result<(), KvError> {
         check_key(key)?;
         sqlx::query(
             "INSERT INTO plexichat_kv (plugin, key, value, expires_at) VALUES ($1, $2, $3, $4) \
@@ -182,11 +192,13 @@ impl KvStore {
     pub async fn delete(&self, key: &str) -> Result<bool, KvError> {
         check_key(key)?;
         // One statement removes the row, live or expired; only a live one counts.
-        let row = sqlx::query("DELETE FROM plexichat_kv WHERE plugin = $1 AND key = $2 RETURNING expires_at")
-            .bind(self.namespace)
-            .bind(key)
-            .fetch_optional(self.db.pool())
-            .await?;
+        let row = sqlx::query(
+            "DELETE FROM plexichat_kv WHERE plugin = $1 AND key = $2 RETURNING expires_at",
+        )
+        .bind(self.namespace)
+        .bind(key)
+        .fetch_optional(self.db.pool())
+        .await?;
         let Some(row) = row else {
             return Ok(false);
         };
@@ -205,7 +217,12 @@ impl KvStore {
 
     /// Up to `limit` (at most [`MAX_PAGE`]) live keys starting with `prefix`, in byte order,
     /// after the key `after` (the previous page's `next`).
-    pub async fn list(&self, prefix: &str, after: Option<&str>, limit: u32) -> Result<KeyPage, KvError> {
+    pub async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<KeyPage, KvError> {
         let limit = limit.clamp(1, MAX_PAGE);
         // Keys are compared as text (byte order: SQLite's BINARY, PostgreSQL's "C" collation),
         // so a prefix is a range and paging is a cursor, with no LIKE escaping.
@@ -238,15 +255,23 @@ impl KvStore {
     pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, KvError> {
         match self.get(key).await? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|error| KvError::Json {
-                key: key.to_string(),
-                error,
-            }),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|error| KvError::Json {
+                        key: key.to_string(),
+                        error,
+                    })
+            }
         }
     }
 
     /// Sets `key` to `value` as JSON.
-    pub async fn set_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), KvError> {
+    pub async fn set_json<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), KvError> {
         let bytes = serde_json::to_vec(value).map_err(|error| KvError::Json {
             key: key.to_string(),
             error,
@@ -258,10 +283,11 @@ impl KvStore {
 /// Removes expired entries of every namespace; they are invisible from the moment they
 /// expire, this only reclaims the space. Returns how many rows went.
 pub async fn remove_expired(db: &Database) -> Result<u64, sqlx::Error> {
-    let result = sqlx::query("DELETE FROM plexichat_kv WHERE expires_at IS NOT NULL AND expires_at <= $1")
-        .bind(now_millis())
-        .execute(db.pool())
-        .await?;
+    let result =
+        sqlx::query("DELETE FROM plexichat_kv WHERE expires_at IS NOT NULL AND expires_at <= $1")
+            .bind(now_millis())
+            .execute(db.pool())
+            .await?;
     Ok(result.rows_affected())
 }
 
@@ -283,7 +309,9 @@ impl<P> Clone for Kv<P> {
 
 impl<P> std::fmt::Debug for Kv<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kv").field("namespace", &self.store.namespace).finish()
+        f.debug_struct("Kv")
+            .field("namespace", &self.store.namespace)
+            .finish()
     }
 }
 
@@ -312,7 +340,12 @@ impl<P: crate::abi::plugin::Plugin> Kv<P> {
     }
 
     /// Live keys starting with `prefix`, a page at a time; see [`KvStore::list`].
-    pub async fn list(&self, prefix: &str, after: Option<&str>, limit: u32) -> Result<KeyPage, KvError>
+    pub async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<KeyPage, KvError>
     where
         P: permission::ReadData,
     {
@@ -336,7 +369,12 @@ impl<P: crate::abi::plugin::Plugin> Kv<P> {
     }
 
     /// Sets `key` to `value` for `ttl`.
-    pub async fn set_with_expiry(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), KvError>
+    pub async fn set_with_expiry(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), KvError>
     where
         P: permission::WriteData,
     {

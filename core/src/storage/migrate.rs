@@ -157,7 +157,9 @@ pub struct MigrateReport {
 
 /// The migrations to consider: core's, then each plugin's, in the order given (the
 /// registry's start order).
-fn owners<'a>(plugins: &'a [&'static PluginDescriptor]) -> Vec<(&'static str, &'static [Migration])> {
+fn owners(
+    plugins: &[&'static PluginDescriptor],
+) -> Vec<(&'static str, &'static [Migration])> {
     std::iter::once((CORE, CORE_MIGRATIONS))
         .chain(plugins.iter().map(|p| (p.name, p.migrations)))
         .collect()
@@ -187,7 +189,9 @@ struct Applied {
     applied_at: i64,
 }
 
-async fn applied(executor: impl sqlx::Executor<'_, Database = sqlx::Any>) -> Result<Vec<Applied>, sqlx::Error> {
+async fn applied(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+) -> Result<Vec<Applied>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT plugin, version, name, checksum, applied_at FROM plexichat_migrations ORDER BY plugin, version",
     )
@@ -261,7 +265,10 @@ fn plugin_status(
         })
         .collect();
     for applied in mine {
-        if !migrations.iter().any(|m| i64::from(m.version) == applied.version) {
+        if !migrations
+            .iter()
+            .any(|m| i64::from(m.version) == applied.version)
+        {
             out.push(MigrationStatus {
                 version: applied.version,
                 name: applied.name.clone(),
@@ -343,7 +350,10 @@ async fn migrate_locked(
     for (plugin, migrations) in owners {
         for migration in migrations {
             let version = i64::from(migration.version);
-            if recorded.iter().any(|a| a.plugin == plugin && a.version == version) {
+            if recorded
+                .iter()
+                .any(|a| a.plugin == plugin && a.version == version)
+            {
                 continue;
             }
             if apply(connection, engine, plugin, migration).await? {

@@ -85,7 +85,10 @@ pub async fn stats(kv: &Kv<AwesomePlugin>) -> Result<Stats, KvError> {
 
 /// Applies `change` to the stored statistics and returns the result. A compare-and-set loop:
 /// two concurrent updates (a request and the background task, or two replicas) both count.
-async fn update_stats(kv: &Kv<AwesomePlugin>, change: impl Fn(&mut Stats)) -> Result<Stats, BoxError> {
+async fn update_stats(
+    kv: &Kv<AwesomePlugin>,
+    change: impl Fn(&mut Stats),
+) -> Result<Stats, BoxError> {
     loop {
         let old = kv.get(STATS).await?;
         let mut stats: Stats = match &old {
@@ -94,7 +97,10 @@ async fn update_stats(kv: &Kv<AwesomePlugin>, change: impl Fn(&mut Stats)) -> Re
         };
         change(&mut stats);
         let new = plexichat::serde_json::to_vec(&stats)?;
-        if kv.compare_and_set(STATS, old.as_deref(), &new, None).await? {
+        if kv
+            .compare_and_set(STATS, old.as_deref(), &new, None)
+            .await?
+        {
             return Ok(stats);
         }
     }
@@ -184,7 +190,10 @@ async fn perform_action(
 }
 
 #[on_event]
-async fn on_startup(context: &PluginContext<AwesomePlugin>, _event: &Startup) -> Result<(), BoxError> {
+async fn on_startup(
+    context: &PluginContext<AwesomePlugin>,
+    _event: &Startup,
+) -> Result<(), BoxError> {
     update_stats(&context.kv(), |stats| {
         stats.started_at = Some(plexichat::timestamp());
     })

@@ -818,8 +818,8 @@ fn a_new_plugin_in_a_copy_of_the_workspace_breaks_none_of_its_tests() {
     );
     edit(
         "src/lib.rs",
-        "type = feature)]",
-        "type = feature, dependencies = [my_awesome_plugin::AwesomePlugin])]",
+        "type = feature,",
+        "type = feature, dependencies = [my_awesome_plugin::AwesomePlugin],",
     );
     let scaffolded = started.elapsed();
 
@@ -902,7 +902,8 @@ fn stored_data_survives_a_restart_on_both_engines() {
                     plexichat_tests::request(addr, "POST", "/api/v1/awesome/action").await;
                 assert_eq!(status, 200, "{body}");
                 assert_eq!(body["actions_performed"], round, "{database:?}");
-                let (_, body) = plexichat_tests::request(addr, "GET", "/api/v1/awesome/status").await;
+                let (_, body) =
+                    plexichat_tests::request(addr, "GET", "/api/v1/awesome/status").await;
                 assert_eq!(body["stats"]["actions_performed"], round, "{database:?}");
                 let (_, body) =
                     plexichat_tests::request(addr, "GET", "/api/v1/awesome-audit/events").await;
@@ -921,7 +922,10 @@ fn stored_data_survives_a_restart_on_both_engines() {
             assert!(status.success(), "exit {status}; stderr: {rest:#?}");
         }
         if database.is_none() {
-            assert!(dir.join("data/plexichat.db").is_file(), "the default database file");
+            assert!(
+                dir.join("data/plexichat.db").is_file(),
+                "the default database file"
+            );
         }
     }
 }
@@ -930,17 +934,31 @@ fn stored_data_survives_a_restart_on_both_engines() {
 fn a_changed_migration_stops_the_start_naming_plugin_and_file() {
     let binary = build_app("audit", &["--plugins", "awesome_audit"]);
     let dir = plexichat_tests::scratch("changed-migration");
-    let migrate = Command::new(&binary).args(["db", "migrate"]).current_dir(&dir).output().unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let migrate = Command::new(&binary)
+        .args(["db", "migrate"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
     // Tamper with the recorded checksum, as if the file had been edited after it ran.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
-        let url = plexichat::storage::database::DatabaseUrl::sqlite_file(&dir.join("data/plexichat.db"));
+        let url =
+            plexichat::storage::database::DatabaseUrl::sqlite_file(&dir.join("data/plexichat.db"));
         let db = plexichat::storage::Database::open(&url).await.unwrap();
-        plexichat::sqlx::query("UPDATE plexichat_migrations SET checksum = 'x' WHERE plugin = 'awesome_audit'")
-            .execute(db.pool())
-            .await
-            .unwrap();
+        plexichat::sqlx::query(
+            "UPDATE plexichat_migrations SET checksum = 'x' WHERE plugin = 'awesome_audit'",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
         db.close().await;
     });
     let serve = Command::new(&binary)
@@ -954,7 +972,11 @@ fn a_changed_migration_stops_the_start_naming_plugin_and_file() {
         stderr.contains("migration `migrations/sqlite/0001_create_events.sql` of plugin `awesome_audit` was changed after it was applied"),
         "{stderr}"
     );
-    let status = Command::new(&binary).args(["db", "status", "--json"]).current_dir(&dir).output().unwrap();
+    let status = Command::new(&binary)
+        .args(["db", "status", "--json"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
     assert_eq!(status.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&status.stdout).unwrap();
     let audit = report["plugins"]

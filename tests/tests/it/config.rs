@@ -125,7 +125,7 @@ fn unknown_keys_and_names_suggest_the_closest_and_list_the_valid_ones() {
     case(
         "[data]\ninterval = 5\n",
         &[],
-        "/data/interval: unknown key `interval` in `[data]`; it belongs in `[plugins.my_awesome_plugin]`; valid keys: dir",
+        "/data/interval: unknown key `interval` in `[data]`; it belongs in `[plugins.my_awesome_plugin]`; valid keys: database, dir",
     );
     case(
         "[plugins.my_awesome_plugn]\n",
@@ -153,7 +153,7 @@ fn without_a_file_messages_say_the_defaults_were_checked() {
     assert_eq!(
         errors.to_string(),
         "the configuration (built-in defaults, no file) has 1 problem:\n  \
-         /data/directory: unknown key `directory` in `[data]`; valid keys: dir \
+         /data/directory: unknown key `directory` in `[data]`; valid keys: database, dir \
          (set by PLEXICHAT__DATA__DIRECTORY)"
     );
 }

@@ -34,18 +34,48 @@ async fn the_key_value_store_behaves_the_same_on_both_engines() {
 
         assert_eq!(kv.get("missing").await.unwrap(), None, "{engine}");
         kv.set("a", b"1").await.unwrap();
-        assert_eq!(kv.get("a").await.unwrap().as_deref(), Some(&b"1"[..]), "{engine}");
+        assert_eq!(
+            kv.get("a").await.unwrap().as_deref(),
+            Some(&b"1"[..]),
+            "{engine}"
+        );
         // Namespaces do not see each other.
         assert_eq!(other.get("a").await.unwrap(), None, "{engine}");
         other.set("a", b"other").await.unwrap();
-        assert_eq!(kv.get("a").await.unwrap().as_deref(), Some(&b"1"[..]), "{engine}");
+        assert_eq!(
+            kv.get("a").await.unwrap().as_deref(),
+            Some(&b"1"[..]),
+            "{engine}"
+        );
 
         // Compare-and-set: only from the expected value; `None` means "absent".
-        assert!(!kv.compare_and_set("a", Some(b"2"), b"3", None).await.unwrap(), "{engine}");
-        assert!(kv.compare_and_set("a", Some(b"1"), b"3", None).await.unwrap(), "{engine}");
-        assert!(!kv.compare_and_set("a", None, b"4", None).await.unwrap(), "{engine}");
-        assert!(kv.compare_and_set("fresh", None, b"new", None).await.unwrap(), "{engine}");
-        assert_eq!(kv.get("a").await.unwrap().as_deref(), Some(&b"3"[..]), "{engine}");
+        assert!(
+            !kv.compare_and_set("a", Some(b"2"), b"3", None)
+                .await
+                .unwrap(),
+            "{engine}"
+        );
+        assert!(
+            kv.compare_and_set("a", Some(b"1"), b"3", None)
+                .await
+                .unwrap(),
+            "{engine}"
+        );
+        assert!(
+            !kv.compare_and_set("a", None, b"4", None).await.unwrap(),
+            "{engine}"
+        );
+        assert!(
+            kv.compare_and_set("fresh", None, b"new", None)
+                .await
+                .unwrap(),
+            "{engine}"
+        );
+        assert_eq!(
+            kv.get("a").await.unwrap().as_deref(),
+            Some(&b"3"[..]),
+            "{engine}"
+        );
 
         // Compare-and-delete.
         assert!(!kv.compare_and_delete("a", b"1").await.unwrap(), "{engine}");
@@ -56,15 +86,29 @@ async fn the_key_value_store_behaves_the_same_on_both_engines() {
 
         // Expiry: invisible at once, even before the sweep; an expired key counts as absent
         // for compare-and-set.
-        kv.set_with_expiry("short", b"x", Duration::from_millis(50)).await.unwrap();
+        kv.set_with_expiry("short", b"x", Duration::from_millis(50))
+            .await
+            .unwrap();
         assert!(kv.get("short").await.unwrap().is_some(), "{engine}");
         tokio::time::sleep(Duration::from_millis(80)).await;
         assert_eq!(kv.get("short").await.unwrap(), None, "{engine}");
-        assert_eq!(kv.list("sh", None, 10).await.unwrap().keys, Vec::<String>::new(), "{engine}");
-        assert!(kv.compare_and_set("short", None, b"y", None).await.unwrap(), "{engine}");
-        kv.set_with_expiry("gone", b"x", Duration::from_millis(1)).await.unwrap();
+        assert_eq!(
+            kv.list("sh", None, 10).await.unwrap().keys,
+            Vec::<String>::new(),
+            "{engine}"
+        );
+        assert!(
+            kv.compare_and_set("short", None, b"y", None).await.unwrap(),
+            "{engine}"
+        );
+        kv.set_with_expiry("gone", b"x", Duration::from_millis(1))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
-        assert!(plexichat::storage::kv::remove_expired(&db).await.unwrap() >= 1, "{engine}");
+        assert!(
+            plexichat::storage::kv::remove_expired(&db).await.unwrap() >= 1,
+            "{engine}"
+        );
 
         // Listing by prefix, in byte order, a page at a time.
         for key in ["user:3", "user:1", "user:2", "users", "other", "user:10"] {
@@ -83,10 +127,19 @@ async fn the_key_value_store_behaves_the_same_on_both_engines() {
         assert_eq!(second.keys, ["user:2", "user:3"], "{engine}");
         assert_eq!(second.next, None, "{engine}: the last page says so");
         let past_the_end = kv.list("user:", Some("user:3"), 2).await.unwrap();
-        assert_eq!(past_the_end, KeyPage { keys: vec![], next: None }, "{engine}");
+        assert_eq!(
+            past_the_end,
+            KeyPage {
+                keys: vec![],
+                next: None
+            },
+            "{engine}"
+        );
 
         // JSON helpers.
-        kv.set_json("doc", &serde_json::json!({ "n": 1 })).await.unwrap();
+        kv.set_json("doc", &serde_json::json!({ "n": 1 }))
+            .await
+            .unwrap();
         let doc: serde_json::Value = kv.get_json("doc").await.unwrap().unwrap();
         assert_eq!(doc["n"], 1, "{engine}");
         assert!(kv.get_json::<u32>("doc").await.is_err(), "{engine}");
@@ -95,8 +148,16 @@ async fn the_key_value_store_behaves_the_same_on_both_engines() {
         assert!(kv.set("", b"x").await.is_err(), "{engine}");
         assert!(kv.set(&"k".repeat(151), b"x").await.is_err(), "{engine}");
         assert!(kv.delete_all().await.unwrap() >= 6, "{engine}");
-        assert_eq!(kv.list("", None, 100).await.unwrap().keys, Vec::<String>::new(), "{engine}");
-        assert_eq!(other.get("a").await.unwrap().as_deref(), Some(&b"other"[..]), "{engine}");
+        assert_eq!(
+            kv.list("", None, 100).await.unwrap().keys,
+            Vec::<String>::new(),
+            "{engine}"
+        );
+        assert_eq!(
+            other.get("a").await.unwrap().as_deref(),
+            Some(&b"other"[..]),
+            "{engine}"
+        );
     }
 }
 
@@ -109,9 +170,14 @@ async fn concurrent_compare_and_set_lets_exactly_one_writer_win() {
             let kv = kv.clone();
             tokio::spawn(async move {
                 // Each writer's own value, never the old one.
-                kv.compare_and_set("counter", Some(b"0"), format!("writer {n}").as_bytes(), None)
-                    .await
-                    .unwrap()
+                kv.compare_and_set(
+                    "counter",
+                    Some(b"0"),
+                    format!("writer {n}").as_bytes(),
+                    None,
+                )
+                .await
+                .unwrap()
             })
         });
         let mut winners = 0;
@@ -126,7 +192,10 @@ async fn concurrent_compare_and_set_lets_exactly_one_writer_win() {
 fn plugin(name: &'static str, migrations: &'static [Migration]) -> &'static PluginDescriptor {
     let crate_name = Box::leak(format!("{name}_crate").into_boxed_str());
     let base = crate::registry::plugin(name, crate_name, &[]);
-    Box::leak(Box::new(PluginDescriptor { migrations, ..*base }))
+    Box::leak(Box::new(PluginDescriptor {
+        migrations,
+        ..*base
+    }))
 }
 
 fn migration(version: u32, name: &'static str, sql: &'static str) -> Migration {
@@ -151,13 +220,32 @@ async fn migrations_apply_once_and_a_changed_or_vanished_one_stops_the_run() {
         let v1 = plugin(
             "notes",
             leak(vec![
-                migration(1, "0001_create", "CREATE TABLE notes_items (id BIGINT PRIMARY KEY, body TEXT NOT NULL)"),
-                migration(2, "0002_index", "CREATE INDEX notes_items_body ON notes_items (body)"),
+                migration(
+                    1,
+                    "0001_create",
+                    "CREATE TABLE notes_items (id BIGINT PRIMARY KEY, body TEXT NOT NULL)",
+                ),
+                migration(
+                    2,
+                    "0002_index",
+                    "CREATE INDEX notes_items_body ON notes_items (body)",
+                ),
             ]),
         );
         let report = migrate::migrate(&db, &[v1]).await.unwrap();
-        assert_eq!(report.applied, [("notes", "0001_create"), ("notes", "0002_index")], "{engine}");
-        assert!(migrate::migrate(&db, &[v1]).await.unwrap().applied.is_empty(), "{engine}");
+        assert_eq!(
+            report.applied,
+            [("notes", "0001_create"), ("notes", "0002_index")],
+            "{engine}"
+        );
+        assert!(
+            migrate::migrate(&db, &[v1])
+                .await
+                .unwrap()
+                .applied
+                .is_empty(),
+            "{engine}"
+        );
         let status = migrate::status(&db, &[v1]).await.unwrap();
         assert_eq!(status[1].count(MigrationState::Applied), 2, "{engine}");
 
@@ -166,24 +254,60 @@ async fn migrations_apply_once_and_a_changed_or_vanished_one_stops_the_run() {
         let changed = plugin(
             "notes",
             leak(vec![
-                migration(1, "0001_create", "CREATE TABLE notes_items (id BIGINT PRIMARY KEY, body TEXT)"),
-                migration(2, "0002_index", "CREATE INDEX notes_items_body ON notes_items (body)"),
+                migration(
+                    1,
+                    "0001_create",
+                    "CREATE TABLE notes_items (id BIGINT PRIMARY KEY, body TEXT)",
+                ),
+                migration(
+                    2,
+                    "0002_index",
+                    "CREATE INDEX notes_items_body ON notes_items (body)",
+                ),
                 migration(3, "0003_more", "CREATE TABLE notes_more (id BIGINT)"),
             ]),
         );
         let error = migrate::migrate(&db, &[changed]).await.unwrap_err();
-        assert!(matches!(error, MigrateError::Changed { plugin: "notes", file: "migrations/0001_create.sql", .. }), "{engine}: {error}");
+        assert!(
+            matches!(
+                error,
+                MigrateError::Changed {
+                    plugin: "notes",
+                    file: "migrations/0001_create.sql",
+                    ..
+                }
+            ),
+            "{engine}: {error}"
+        );
         let status = migrate::status(&db, &[changed]).await.unwrap();
         let states: Vec<MigrationState> = status[1].migrations.iter().map(|m| m.state).collect();
-        assert_eq!(states, [MigrationState::Changed, MigrationState::Applied, MigrationState::Pending], "{engine}");
+        assert_eq!(
+            states,
+            [
+                MigrationState::Changed,
+                MigrationState::Applied,
+                MigrationState::Pending
+            ],
+            "{engine}"
+        );
 
         // An applied migration no longer compiled in.
         let vanished = plugin(
             "notes",
-            leak(vec![migration(1, "0001_create", "CREATE TABLE notes_items (id BIGINT PRIMARY KEY, body TEXT NOT NULL)")]),
+            leak(vec![migration(
+                1,
+                "0001_create",
+                "CREATE TABLE notes_items (id BIGINT PRIMARY KEY, body TEXT NOT NULL)",
+            )]),
         );
-        let error = migrate::migrate(&db, &[vanished]).await.unwrap_err().to_string();
-        assert!(error.contains("`0002_index` (version 2) of plugin `notes`"), "{engine}: {error}");
+        let error = migrate::migrate(&db, &[vanished])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`0002_index` (version 2) of plugin `notes`"),
+            "{engine}: {error}"
+        );
 
         // A failing migration is rolled back whole and not recorded.
         let failing = plugin(
@@ -195,11 +319,31 @@ async fn migrations_apply_once_and_a_changed_or_vanished_one_stops_the_run() {
             )]),
         );
         let error = migrate::migrate(&db, &[failing]).await.unwrap_err();
-        assert!(matches!(error, MigrateError::Failed { plugin: "broken", .. }), "{engine}: {error}");
-        let exists = sqlx_count(&db, "SELECT COUNT(*) FROM plexichat_migrations WHERE plugin = 'broken'").await;
+        assert!(
+            matches!(
+                error,
+                MigrateError::Failed {
+                    plugin: "broken",
+                    ..
+                }
+            ),
+            "{engine}: {error}"
+        );
+        let exists = sqlx_count(
+            &db,
+            "SELECT COUNT(*) FROM plexichat_migrations WHERE plugin = 'broken'",
+        )
+        .await;
         assert_eq!(exists, 0, "{engine}");
         // The table from the failed migration's first statement is gone with the rollback.
-        let fixed = plugin("broken", leak(vec![migration(1, "0001_half", "CREATE TABLE broken_a (id BIGINT)")]));
+        let fixed = plugin(
+            "broken",
+            leak(vec![migration(
+                1,
+                "0001_half",
+                "CREATE TABLE broken_a (id BIGINT)",
+            )]),
+        );
         migrate::migrate(&db, &[fixed]).await.unwrap();
     }
 }
@@ -222,8 +366,10 @@ async fn replicas_starting_at_once_apply_each_migration_exactly_once() {
     let plugins: Vec<&'static PluginDescriptor> = (0..3)
         .map(|n| {
             let name: &'static str = Box::leak(format!("replica{n}").into_boxed_str());
-            let table: &'static str =
-                Box::leak(format!("CREATE TABLE {name}_t (id BIGINT); INSERT INTO {name}_t VALUES (1);").into_boxed_str());
+            let table: &'static str = Box::leak(
+                format!("CREATE TABLE {name}_t (id BIGINT); INSERT INTO {name}_t VALUES (1);")
+                    .into_boxed_str(),
+            );
             plugin(name, leak(vec![migration(1, "0001_t", table)]))
         })
         .collect();
@@ -234,17 +380,23 @@ async fn replicas_starting_at_once_apply_each_migration_exactly_once() {
             let (url, plugins) = (url.clone(), plugins.clone());
             tokio::spawn(async move {
                 let db = Database::open(&url).await.unwrap();
-                migrate::migrate(&db, &plugins).await.map(|report| report.applied.len())
+                migrate::migrate(&db, &plugins)
+                    .await
+                    .map(|report| report.applied.len())
             })
         });
         let mut applied = 0;
         for run in runs {
-            applied += run.await.unwrap().unwrap_or_else(|error| panic!("{}: {error}", url));
+            applied += run
+                .await
+                .unwrap()
+                .unwrap_or_else(|error| panic!("{}: {error}", url));
         }
         // Core's one migration and one per plugin, each applied by exactly one replica.
         assert_eq!(applied, 4, "{}", db.engine());
         for n in 0..3 {
-            let sql: &'static str = Box::leak(format!("SELECT COUNT(*) FROM replica{n}_t").into_boxed_str());
+            let sql: &'static str =
+                Box::leak(format!("SELECT COUNT(*) FROM replica{n}_t").into_boxed_str());
             assert_eq!(sqlx_count(&db, sql).await, 1, "{}", db.engine());
         }
     }
@@ -261,7 +413,10 @@ fn a_migration_outside_its_plugin_prefix_is_a_registry_error_naming_the_statemen
         )]),
     );
     let greedy = plugin("shop_extra", leak(vec![]));
-    let core = plugin("sneaky", leak(vec![migration(1, "0001_x", "DROP TABLE plexichat_kv")]));
+    let core = plugin(
+        "sneaky",
+        leak(vec![migration(1, "0001_x", "DROP TABLE plexichat_kv")]),
+    );
     let errors = Registry::from_parts(vec![outside, greedy, core], vec![], vec![]).unwrap_err();
     let messages: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
     assert!(
@@ -270,13 +425,32 @@ fn a_migration_outside_its_plugin_prefix_is_a_registry_error_naming_the_statemen
         ),
         "{messages:#?}"
     );
-    assert!(messages.iter().any(|m| m.contains("plugin `sneaky` touches `plexichat_kv`")), "{messages:#?}");
-    assert!(errors.0.iter().all(|e| matches!(e, RegistryError::MigrationOutsidePrefix { .. })));
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("plugin `sneaky` touches `plexichat_kv`")),
+        "{messages:#?}"
+    );
+    assert!(
+        errors
+            .0
+            .iter()
+            .all(|e| matches!(e, RegistryError::MigrationOutsidePrefix { .. }))
+    );
 
-    let into_other = plugin("shop", leak(vec![migration(1, "0001_x", "CREATE TABLE shop_extra_log (id BIGINT)")]));
+    let into_other = plugin(
+        "shop",
+        leak(vec![migration(
+            1,
+            "0001_x",
+            "CREATE TABLE shop_extra_log (id BIGINT)",
+        )]),
+    );
     let errors = Registry::from_parts(vec![into_other, greedy], vec![], vec![]).unwrap_err();
     assert!(
-        errors.to_string().contains("which is in plugin `shop_extra`'s prefix `shop_extra_`"),
+        errors
+            .to_string()
+            .contains("which is in plugin `shop_extra`'s prefix `shop_extra_`"),
         "{errors}"
     );
 }

@@ -80,10 +80,11 @@ const LAYERS: [(&str, u8); 6] = [
 const FACADE: u8 = 5;
 /// What a lower layer may name from a higher one: the handles that generated shims receive,
 /// and `abi`'s own registration macro, which `#[macro_export]` places at the crate root.
-const ALLOWED_UPWARD: [(&str, &str); 3] = [
+const ALLOWED_UPWARD: [(&str, &str); 4] = [
     ("abi", "crate::runtime::Runtime"),
     ("abi", "crate::runtime::PluginContext"),
     ("abi", "crate::__plexichat_register"),
+    ("abi", "crate::__plexichat_grant"),
 ];
 
 fn rank_of(module: &str) -> u8 {
