@@ -157,9 +157,7 @@ pub struct MigrateReport {
 
 /// The migrations to consider: core's, then each plugin's, in the order given (the
 /// registry's start order).
-fn owners(
-    plugins: &[&'static PluginDescriptor],
-) -> Vec<(&'static str, &'static [Migration])> {
+fn owners(plugins: &[&'static PluginDescriptor]) -> Vec<(&'static str, &'static [Migration])> {
     std::iter::once((CORE, CORE_MIGRATIONS))
         .chain(plugins.iter().map(|p| (p.name, p.migrations)))
         .collect()

@@ -25,7 +25,7 @@ use plexichat::prelude::*;
     name = "test_harness",
     dependencies = [AwesomePlugin],
     prefix = "/test",
-    permissions = ["events:publish"]
+    permissions = ["events:publish", "plugin:read", "plugin:write"]
 )]
 #[derive(Default)]
 pub struct Harness {
@@ -109,6 +109,37 @@ fn stopped(harness: &Harness, event: &Stopped) {
 #[route(GET, "/items/{id}")]
 async fn item(Path(id): Path<u32>) -> Json<Value> {
     Json(json!({ "id": id }))
+}
+
+/// Writes the body to a file of the harness's data folder; a path that leaves it is 400.
+#[route(PUT, "/files/{*path}")]
+async fn put_file(
+    context: PluginContext<Harness>,
+    Path(path): Path<String>,
+    body: plexichat::extract::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let files = context.files();
+    files
+        .write(&path, body.to_vec())
+        .await
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    Ok(Json(
+        json!({ "written": files.list("").await.map_err(ApiError::internal)? }),
+    ))
+}
+
+/// Reads a file of the harness's data folder.
+#[route(GET, "/files/{*path}")]
+async fn get_file(
+    context: PluginContext<Harness>,
+    Path(path): Path<String>,
+) -> Result<String, ApiError> {
+    let bytes = context
+        .files()
+        .read(&path)
+        .await
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[route(GET, "/panic")]

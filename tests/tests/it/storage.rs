@@ -454,3 +454,66 @@ fn a_migration_outside_its_plugin_prefix_is_a_registry_error_naming_the_statemen
         "{errors}"
     );
 }
+
+#[tokio::test]
+async fn a_plugin_reads_and_writes_only_inside_its_data_folder() {
+    let app = plexichat::testing::TestApp::linked().await;
+    let (status, body) = app
+        .request("PUT", "/test/files/notes/today.txt")
+        .body(plexichat::testing::TestBody::raw(
+            Some("text/plain"),
+            "hello",
+        ))
+        .send()
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["written"], serde_json::json!(["notes"]));
+    let (status, body) = app.get("/test/files/notes/today.txt").await;
+    assert_eq!((status.as_u16(), body), (200, serde_json::json!("hello")));
+    let dir = app
+        .runtime
+        .current_config()
+        .data
+        .dir
+        .join("plugins/test_harness/notes/today.txt");
+    assert_eq!(std::fs::read_to_string(dir).unwrap(), "hello");
+    // `..` (percent-encoded, so that it reaches the handler) is refused before any I/O.
+    let (status, body) = app
+        .request("PUT", "/test/files/notes/%2E%2E/%2E%2E/escape.txt")
+        .body(plexichat::testing::TestBody::raw(Some("text/plain"), "x"))
+        .send()
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("outside the plugin's data folder"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn plugin_descriptions_show_permissions_migrations_and_tables() {
+    let app = plexichat::testing::TestApp::linked().await;
+    let (status, audit) = app.get("/api/v1/plugins/awesome_audit").await;
+    assert_eq!(status, 200);
+    assert_eq!(audit["permissions"], serde_json::json!(["database"]));
+    assert_eq!(audit["grants"][0]["permission"], "database");
+    assert!(
+        audit["grants"][0]["grants"]
+            .as_str()
+            .unwrap()
+            .contains("SQL"),
+        "{audit}"
+    );
+    assert_eq!(audit["tables"], serde_json::json!(["awesome_audit_events"]));
+    assert_eq!(audit["migrations"][0]["name"], "0001_create_events");
+    assert_eq!(
+        audit["migrations"][0]["postgres_file"],
+        "migrations/postgres/0001_create_events.sql"
+    );
+    let (_, awesome) = app.get("/api/v1/plugins/my_awesome_plugin").await;
+    assert_eq!(awesome["tables"], serde_json::json!([]));
+    assert_eq!(awesome["grants"].as_array().unwrap().len(), 3);
+}
