@@ -295,6 +295,8 @@ fn the_linked_registry_holds_exactly_what_this_binary_declares() {
             "/api/v1/awesome/status",
             "/test/audit-plugin",
             "/test/echo",
+            "/test/files/{*path}",
+            "/test/files/{*path}",
             "/test/items/{id}",
             "/test/orders",
             "/test/panic",
