@@ -227,6 +227,9 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
     eprintln!("bench: event dispatch (criterion)");
     report.dispatch(dispatch(&root, plan)?);
 
+    eprintln!("bench: key-value store against direct sqlx");
+    report.kv(&kv(&root, plan)?);
+
     let points = scale::measure(plan.scale, plan, &flavor)?;
     report
         .text
@@ -589,6 +592,41 @@ fn dispatch(root: &Path, plan: Plan) -> anyhow::Result<Dispatch> {
     })
 }
 
+/// Runs the key-value benchmark on SQLite and on a throwaway PostgreSQL (or the server
+/// `PLEXICHAT_TEST_POSTGRES` names) and returns its report.
+fn kv(root: &Path, plan: Plan) -> anyhow::Result<serde_json::Value> {
+    let cluster = match std::env::var(crate::postgres::URL_VAR) {
+        Ok(_) => None,
+        Err(_) => Some(crate::postgres::Cluster::start()?),
+    };
+    let url = match &cluster {
+        Some(cluster) => cluster.url.clone(),
+        None => std::env::var(crate::postgres::URL_VAR)?,
+    };
+    let mut command = workspace::cargo();
+    command
+        .current_dir(root)
+        .env(crate::postgres::URL_VAR, &url)
+        .args([
+            "bench",
+            "--profile",
+            if plan.release { "bench" } else { "dev" },
+        ])
+        .args(["--package", "plexichat-tests", "--bench", "kv", "--"]);
+    if !plan.release {
+        command.arg("--quick");
+    }
+    let status = command
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("cannot run cargo bench")?;
+    anyhow::ensure!(status.success(), "the key-value benchmark failed");
+    drop(cluster);
+    Ok(serde_json::from_str(&std::fs::read_to_string(
+        root.join("target/bench/kv.json"),
+    )?)?)
+}
+
 fn files_named(dir: &Path, name: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -751,6 +789,39 @@ impl Report {
         self.text.push_str(
             "\nTargets: publishing to 10 sync handlers ≤ 2× the direct calls, with zero \
              allocations. Both columns include entering the async executor (`block_on`) once.\n\n",
+        );
+    }
+
+    fn kv(&mut self, report: &serde_json::Value) {
+        self.text.push_str(
+            "## Key-value store (plugin API against the same statements through sqlx)\n\n",
+        );
+        self.text.push_str(
+            "| engine | operation | plugin API | direct sqlx | ratio | p99 API | p99 direct |\n|---|---|---|---|---|---|---|\n",
+        );
+        for engine in ["sqlite", "postgres"] {
+            for operation in ["set", "get"] {
+                let row = &report[engine][operation];
+                let number = |key: &str| row[key].as_f64().unwrap_or(f64::NAN);
+                if row.is_null() {
+                    self.text
+                        .push_str(&format!("| {engine} | {operation} | missing | | | | |\n"));
+                    continue;
+                }
+                self.text.push_str(&format!(
+                    "| {engine} | {operation} | {:.0}/s | {:.0}/s | {:.2} | {:.0} µs | {:.0} µs |\n",
+                    number("api_per_second"),
+                    number("direct_per_second"),
+                    number("ratio"),
+                    number("api_p99_us"),
+                    number("direct_p99_us"),
+                ));
+            }
+        }
+        self.text.push_str(
+            "\nOne connection's worth of work at a time (a loop of awaited operations over 1,000 \
+             keys, 100-byte values); rounds alternate between the two, throughput is the median \
+             round and p99 is over every operation. Target: the plugin API at ≥ 0.9 of direct.\n\n",
         );
     }
 
