@@ -2,11 +2,11 @@
 //! PostgreSQL, both through sqlx's `Any` driver so that one SQL text serves both.
 
 use std::str::FromStr;
-use std::sync::Once;
+use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Connection, Executor};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 pub use crate::config::database::{DatabaseUrl, Engine};
 
@@ -31,10 +31,13 @@ pub enum DatabaseError {
     },
 }
 
-/// A pool on the server's database; cheap to clone.
+/// A pool on the server's database; cheap to clone (clones share the pool).
 #[derive(Clone)]
 pub struct Database {
-    pool: AnyPool,
+    /// Made on first use: sqlx spawns the pool's maintenance task when it makes a pool, which
+    /// needs a tokio runtime, and a `Runtime` may be built before one exists.
+    pool: Arc<OnceLock<AnyPool>>,
+    make: Arc<dyn Fn() -> AnyPool + Send + Sync>,
     engine: Engine,
     url: DatabaseUrl,
 }
@@ -75,7 +78,7 @@ impl Database {
         let (database, options) = Database::lazy(url, 16)?;
         // One direct connection first: the pool would retry a refused connection until its
         // acquire timeout, and the operator should hear at once.
-        let connection = sqlx::AnyConnection::connect_with(&options)
+        let connection = AnyConnection::connect_with(&options)
             .await
             .map_err(|error| DatabaseError::Unreachable {
                 url: url.redacted(),
@@ -115,27 +118,31 @@ impl Database {
             })?;
         let engine = url.engine();
         let memory = text.contains(":memory:");
-        let pool = AnyPoolOptions::new()
-            .max_connections(connections)
-            .min_connections(u32::from(memory))
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .idle_timeout((!memory).then_some(Duration::from_secs(600)))
-            .max_lifetime((!memory).then_some(Duration::from_secs(1800)))
-            .after_connect(move |connection, _| {
-                Box::pin(async move {
-                    if engine == Engine::Sqlite {
-                        // sqlx's SQLite connections already wait 5 s for a lock and enforce
-                        // foreign keys; WAL lets readers go on while one connection writes.
-                        connection
-                            .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-                            .await?;
-                    }
-                    Ok(())
+        let pool_options = options.clone();
+        let make = move || {
+            AnyPoolOptions::new()
+                .max_connections(connections)
+                .min_connections(u32::from(memory))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .idle_timeout((!memory).then_some(Duration::from_secs(600)))
+                .max_lifetime((!memory).then_some(Duration::from_secs(1800)))
+                .after_connect(move |connection, _| {
+                    Box::pin(async move {
+                        if engine == Engine::Sqlite {
+                            // sqlx's SQLite connections already wait 5 s for a lock and enforce
+                            // foreign keys; WAL lets readers go on while one connection writes.
+                            connection
+                                .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+                                .await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect_lazy_with(options.clone());
+                .connect_lazy_with(pool_options.clone())
+        };
         let database = Database {
-            pool,
+            pool: Arc::default(),
+            make: Arc::new(make),
             engine,
             url: url.clone(),
         };
@@ -143,8 +150,10 @@ impl Database {
     }
 
     /// The pool, for sqlx queries: `sqlx::query("…").bind(…).fetch_all(db.pool())`.
+    ///
+    /// The first call makes the pool, and must come from within a tokio runtime.
     pub fn pool(&self) -> &AnyPool {
-        &self.pool
+        self.pool.get_or_init(|| (self.make)())
     }
 
     /// Which engine serves it.
@@ -159,7 +168,9 @@ impl Database {
 
     /// Closes every connection; later use fails.
     pub async fn close(&self) {
-        self.pool.close().await;
+        if let Some(pool) = self.pool.get() {
+            pool.close().await;
+        }
     }
 }
 
@@ -206,6 +217,29 @@ mod tests {
         assert_eq!(sqlite_path("sqlite:x.db"), Some("x.db".into()));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://h/d"), None);
+    }
+
+    /// A `Runtime` may be built before any tokio runtime exists (the dispatch benchmark
+    /// does); its database must not need one until it is used.
+    #[test]
+    fn a_memory_database_is_made_outside_an_async_runtime_and_used_inside_one() {
+        let db = Database::memory();
+        let copy = db.clone();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                sqlx::query("CREATE TABLE t (x BIGINT)")
+                    .execute(db.pool())
+                    .await
+                    .unwrap();
+                // A clone shares the pool, and so the in-memory database.
+                sqlx::query("INSERT INTO t VALUES (1)")
+                    .execute(copy.pool())
+                    .await
+                    .unwrap();
+            });
     }
 
     #[tokio::test]
