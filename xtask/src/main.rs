@@ -98,6 +98,8 @@ enum Command {
 enum BenchCommand {
     /// Only the HTTP route overhead against bare axum, at 64 and 256 connections.
     Http,
+    /// Only start-up to ready and idle memory against bare axum.
+    Startup,
     /// Only the scale benchmark: N synthetic plugins built into the app, for each N.
     Scale {
         /// Comma-separated plugin counts.
@@ -199,6 +201,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (scope, mut command) = match only {
                 None => (Scope::Everything, "cargo xtask bench".to_string()),
                 Some(BenchCommand::Http) => (Scope::Http, "cargo xtask bench http".to_string()),
+                Some(BenchCommand::Startup) => (
+                    Scope::StartUp,
+                    "cargo xtask bench startup".to_string(),
+                ),
                 Some(BenchCommand::Scale { plugins }) => {
                     let list = plugins.iter().map(usize::to_string).collect::<Vec<_>>();
                     let command = format!("cargo xtask bench scale --plugins {}", list.join(","));

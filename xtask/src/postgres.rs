@@ -44,6 +44,17 @@ fn bin_dir() -> Option<PathBuf> {
 }
 
 impl Cluster {
+    /// The server [`URL_VAR`] names if it is set (an operator's own server), else a new
+    /// throwaway cluster; returns the cluster to keep alive (if one was started) and the URL.
+    pub fn from_env_or_start() -> anyhow::Result<(Option<Cluster>, String)> {
+        if let Ok(url) = std::env::var(URL_VAR) {
+            return Ok((None, url));
+        }
+        let cluster = Cluster::start()?;
+        let url = cluster.url.clone();
+        Ok((Some(cluster), url))
+    }
+
     /// Starts a cluster, or explains in one line how to make that possible.
     pub fn start() -> anyhow::Result<Cluster> {
         let bin = bin_dir().context(

@@ -163,18 +163,10 @@ pub fn plan(root: &Path) -> anyhow::Result<Vec<Planned>> {
 pub fn run(root: &Path) -> anyhow::Result<()> {
     // One throwaway PostgreSQL for every run; the storage tests read its URL and fail
     // loudly without it. An operator's own server can stand in for it.
-    let cluster = match std::env::var(crate::postgres::URL_VAR) {
-        Ok(_) => None,
-        Err(_) => {
-            let cluster = crate::postgres::Cluster::start()?;
-            eprintln!("PostgreSQL for the tests: {}", cluster.url);
-            Some(cluster)
-        }
-    };
-    let url = match &cluster {
-        Some(cluster) => cluster.url.clone(),
-        None => std::env::var(crate::postgres::URL_VAR)?,
-    };
+    let (cluster, url) = crate::postgres::Cluster::from_env_or_start()?;
+    if cluster.is_some() {
+        eprintln!("PostgreSQL for the tests: {url}");
+    }
     let mut results = Vec::new();
     for planned in plan(root)? {
         let engine = if planned.on_postgres {

@@ -153,6 +153,9 @@ impl Runtime {
         report
             .stuck_tasks
             .extend(self.tasks().shut_down(timeout).await);
+        // A stuck task may hold a connection for ever, so the wait is bounded like every
+        // other phase.
+        let _ = tokio::time::timeout(timeout, self.storage().database().shut_down()).await;
         report
     }
 
@@ -277,15 +280,19 @@ impl Runtime {
             "kv_expiry",
             self.clone(),
             |token, runtime| async move {
+                // The first round waits too: a write transaction while plugins start would
+                // compete with their `init` for the database and delay readiness.
+                let mut wait = KV_FIRST_SWEEP;
                 loop {
+                    tokio::select! {
+                        () = token.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                    wait = KV_SWEEP_INTERVAL;
                     let removed =
                         crate::storage::kv::remove_expired(runtime.storage().database()).await?;
                     if removed > 0 {
                         tracing::debug!(removed, "removed expired key-value entries");
-                    }
-                    tokio::select! {
-                        () = token.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(KV_SWEEP_INTERVAL) => {}
                     }
                 }
             },
@@ -397,6 +404,8 @@ impl Runtime {
 
 /// How often expired key-value entries are removed.
 const KV_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// When the first removal runs after start.
+const KV_FIRST_SWEEP: Duration = Duration::from_secs(5);
 
 /// Runs `work` on a task of its own and waits for it: dropping the returned future (a
 /// request timeout) does not stop `work` halfway through a transition.

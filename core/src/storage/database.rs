@@ -40,6 +40,8 @@ pub struct Database {
     make: Arc<dyn Fn() -> AnyPool + Send + Sync>,
     engine: Engine,
     url: DatabaseUrl,
+    /// Serialises the writes core makes on SQLite (see [`Database::writer`]).
+    writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -76,6 +78,17 @@ impl Database {
             })?;
         }
         let (database, options) = Database::lazy(url, 16)?;
+        if url.engine() == Engine::Sqlite {
+            // Opening (or creating) the file is what can fail here; it costs microseconds,
+            // where a throwaway connection would cost a thread and a schema read at start.
+            if let Some(path) = sqlite_path(url.expose()) {
+                create_file(&path).map_err(|error| DatabaseError::Unreachable {
+                    url: url.redacted(),
+                    error: sqlx::Error::Io(error),
+                })?;
+            }
+            return Ok(database);
+        }
         // One direct connection first: the pool would retry a refused connection until its
         // acquire timeout, and the operator should hear at once.
         let connection = AnyConnection::connect_with(&options)
@@ -145,6 +158,7 @@ impl Database {
             make: Arc::new(make),
             engine,
             url: url.clone(),
+            writes: Arc::default(),
         };
         Ok((database, options))
     }
@@ -154,6 +168,19 @@ impl Database {
     /// The first call makes the pool, and must come from within a tokio runtime.
     pub fn pool(&self) -> &AnyPool {
         self.pool.get_or_init(|| (self.make)())
+    }
+
+    /// A turn to write, on SQLite; `None` on PostgreSQL, which has row locks.
+    ///
+    /// SQLite has one writer at a time, and a second writer does not queue: it sleeps in the
+    /// busy handler (1 ms, 2 ms, 5 ms…) and polls again. Writers in this process wait here
+    /// instead and go the moment the previous one is done. Core's own writes (the key-value
+    /// store) take it; a plugin's SQL through [`Database::pool`] is not routed through it.
+    pub(crate) async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.engine {
+            Engine::Sqlite => Some(self.writes.lock().await),
+            Engine::Postgres => None,
+        }
     }
 
     /// Which engine serves it.
@@ -172,6 +199,37 @@ impl Database {
             pool.close().await;
         }
     }
+
+    /// At shutdown: on SQLite, copies the write-ahead log into the database file and empties
+    /// it, so that the file alone is complete and the next start replays nothing; the log
+    /// file itself stays, as a deleted one would cost the next start's first write a sync of
+    /// the new file and of its folder. On PostgreSQL, closes the connections.
+    pub async fn shut_down(&self) {
+        let Some(pool) = self.pool.get() else {
+            return;
+        };
+        match self.engine {
+            Engine::Sqlite => {
+                if let Err(error) = pool.execute("PRAGMA wal_checkpoint(TRUNCATE)").await {
+                    tracing::warn!(error = %describe(&error), "cannot checkpoint the database");
+                }
+            }
+            Engine::Postgres => pool.close().await,
+        }
+    }
+}
+
+/// Opens `path` for reading and writing, creating it readable by its owner only: the
+/// database holds every plugin's data. A symbolic link is refused, as SQLite itself would.
+fn create_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path).map(drop)
 }
 
 /// The driver's error in one line: sqlx repeats its source in its own message.

@@ -268,13 +268,7 @@ mod tests {
     use super::*;
 
     fn folder() -> (PathBuf, Folder) {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let data = std::env::temp_dir().join(format!(
-            "plexichat-files-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&data);
+        let data = crate::testing::fresh_dir("files");
         (data.clone(), Folder::of(&data, "demo"))
     }
 

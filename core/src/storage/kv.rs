@@ -114,6 +114,7 @@ impl KvStore {
         expires_at: Option<i64>,
     ) -> Result<(), KvError> {
         check_key(key)?;
+        let _turn = self.db.writer().await;
         sqlx::query(
             "INSERT INTO plexichat_kv (plugin, key, value, expires_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
@@ -140,6 +141,7 @@ impl KvStore {
         check_key(key)?;
         let now = now_millis();
         let expires_at = ttl.map(expiry);
+        let _turn = self.db.writer().await;
         let result = match old {
             None => {
                 sqlx::query(
@@ -176,6 +178,7 @@ impl KvStore {
     /// Deletes `key` only if its current value is `old`; returns whether it did.
     pub async fn compare_and_delete(&self, key: &str, old: &[u8]) -> Result<bool, KvError> {
         check_key(key)?;
+        let _turn = self.db.writer().await;
         let result = sqlx::query(
             "DELETE FROM plexichat_kv WHERE plugin = $1 AND key = $2 AND value = $3 AND (expires_at IS NULL OR expires_at > $4)",
         )
@@ -192,6 +195,7 @@ impl KvStore {
     pub async fn delete(&self, key: &str) -> Result<bool, KvError> {
         check_key(key)?;
         // One statement removes the row, live or expired; only a live one counts.
+        let _turn = self.db.writer().await;
         let row = sqlx::query(
             "DELETE FROM plexichat_kv WHERE plugin = $1 AND key = $2 RETURNING expires_at",
         )
@@ -208,6 +212,7 @@ impl KvStore {
 
     /// Deletes every key of the namespace; returns how many there were.
     pub async fn delete_all(&self) -> Result<u64, KvError> {
+        let _turn = self.db.writer().await;
         let result = sqlx::query("DELETE FROM plexichat_kv WHERE plugin = $1")
             .bind(self.namespace)
             .execute(self.db.pool())
@@ -283,6 +288,7 @@ impl KvStore {
 /// Removes expired entries of every namespace; they are invisible from the moment they
 /// expire, this only reclaims the space. Returns how many rows went.
 pub async fn remove_expired(db: &Database) -> Result<u64, sqlx::Error> {
+    let _turn = db.writer().await;
     let result =
         sqlx::query("DELETE FROM plexichat_kv WHERE expires_at IS NOT NULL AND expires_at <= $1")
             .bind(now_millis())
