@@ -57,6 +57,44 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Back up the database and every plugin's data folder into one archive, check one, or
+    /// restore one.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupCommand {
+    /// Write a backup while the server may keep running: a consistent snapshot of the
+    /// database, each plugin's data folder, and a manifest with a SHA-256 per entry.
+    Create {
+        /// The archive to write [default: <data>/backups/plexichat-<time>-<random>.tar,
+        /// where the admin API lists it].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Configuration file [default: plexichat.toml if it exists, else built-in defaults].
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Check an archive without changing anything: every checksum, every path, and whether
+    /// this binary's plugins and migrations can take its data. Exit 0 when it can be
+    /// restored, 2 when not (the reason is printed).
+    Verify {
+        /// The archive.
+        file: PathBuf,
+    },
+    /// Replace the data with an archive's. Refused while a server runs on the data
+    /// directory, and for any archive `backup verify` refuses; the previous data is kept in
+    /// <data>/pre-restore-<time>/.
+    Restore {
+        /// The archive.
+        file: PathBuf,
+        /// Configuration file [default: plexichat.toml if it exists, else built-in defaults].
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +271,38 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
                 db_migrate(registry, config)
             }
         },
+        Command::Backup { command } => match command {
+            BackupCommand::Create { out, config } => {
+                let config = load_config(&registry, config.as_deref())?;
+                backup_create(&registry, &config, out)
+            }
+            BackupCommand::Verify { file } => {
+                let manifest =
+                    plexichat::storage::backup::verify(&file, &registry).map_err(backup_error)?;
+                println!(
+                    "{}: a {} backup of {} entries taken {} by PlexiChat {}; every checksum matches and this binary can restore it",
+                    file.display(),
+                    manifest.engine,
+                    manifest.entries.len(),
+                    plexichat::storage::backup::format_time(manifest.created_at),
+                    manifest.plexichat_version
+                );
+                Ok(())
+            }
+            BackupCommand::Restore { file, config } => {
+                let config = load_config(&registry, config.as_deref())?;
+                let report = plexichat::storage::backup::restore(&file, &registry, &config.data)
+                    .map_err(backup_error)?;
+                println!(
+                    "restored {} ({} entries) into {}; the previous data is in {}",
+                    file.display(),
+                    report.manifest.entries.len(),
+                    config.data.dir.display(),
+                    report.previous.display()
+                );
+                Ok(())
+            }
+        },
         Command::Plugins { command } => match command {
             PluginsCommand::List { json, config } => {
                 let config = load_config(&registry, config.as_deref())?;
@@ -305,6 +375,14 @@ fn serve(
     strict: bool,
 ) -> anyhow::Result<()> {
     plexichat::data_dir::create(&config.data.dir)?;
+    // Shared with other servers on this folder, exclusive for a restore: a server never
+    // starts on data being replaced.
+    let _lock = plexichat::data_dir::lock(&config.data.dir, false)?.map_err(|()| {
+        anyhow::anyhow!(
+            "a restore is replacing the data in {}; start the server when it is done",
+            config.data.dir.display()
+        )
+    })?;
     let mut options = server::ServerOptions::from(&config.server);
     options.strict = strict;
     if options.admin_token.is_none() {
@@ -442,6 +520,43 @@ fn db_status(registry: Registry, config: Config, json: bool) -> anyhow::Result<(
     if broken {
         anyhow::bail!("some applied migrations were changed or removed since; see above");
     }
+    Ok(())
+}
+
+/// A refused archive is the operator's to fix (exit 2); anything else is a failure (exit 1).
+fn backup_error(error: plexichat::storage::backup::BackupError) -> anyhow::Error {
+    match error {
+        error @ plexichat::storage::backup::BackupError::Refused { .. } => {
+            UsageError(error.to_string()).into()
+        }
+        other => other.into(),
+    }
+}
+
+/// `backup create`: writes the archive and says where.
+fn backup_create(registry: &Registry, config: &Config, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let out = match out {
+        Some(out) => out,
+        None => {
+            let folder = plexichat::storage::backup::folder(&config.data.dir);
+            plexichat::data_dir::create(&folder)?;
+            let id = plexichat::storage::backup::new_id(plexichat::storage::database::now_millis());
+            folder.join(format!("{id}.tar"))
+        }
+    };
+    let manifest = block_on(async {
+        let storage = open_storage(config).await?;
+        let manifest = plexichat::storage::backup::create(&storage, registry, &out).await;
+        storage.database().close().await;
+        Ok(manifest?)
+    })?;
+    let size = std::fs::metadata(&out).map_or(0, |m| m.len());
+    println!(
+        "wrote {} ({size} bytes, {} entries, {} database)",
+        out.display(),
+        manifest.entries.len() + 1,
+        manifest.engine
+    );
     Ok(())
 }
 

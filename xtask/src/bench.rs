@@ -289,12 +289,10 @@ fn start_up(
 }
 
 /// The start-up and memory sections from their measurements; the first row is the baseline.
-fn start_up_section(
-    rows: &[(&str, &Samples)],
-    rss: Option<(u64, u64)>,
-    command: &str,
-) -> String {
-    let base = rows.first().map_or(f64::NAN, |(_, samples)| samples.median());
+fn start_up_section(rows: &[(&str, &Samples)], rss: Option<(u64, u64)>, command: &str) -> String {
+    let base = rows
+        .first()
+        .map_or(f64::NAN, |(_, samples)| samples.median());
     let mut text = format!(
         "{START_UP_HEADING} (exec to the first 200 on `/ready`)\n\nWritten by `{command}`.\n\n\
          | what | median | spread | ratio to baseline |\n|---|---|---|---|\n"

@@ -201,10 +201,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (scope, mut command) = match only {
                 None => (Scope::Everything, "cargo xtask bench".to_string()),
                 Some(BenchCommand::Http) => (Scope::Http, "cargo xtask bench http".to_string()),
-                Some(BenchCommand::Startup) => (
-                    Scope::StartUp,
-                    "cargo xtask bench startup".to_string(),
-                ),
+                Some(BenchCommand::Startup) => {
+                    (Scope::StartUp, "cargo xtask bench startup".to_string())
+                }
                 Some(BenchCommand::Scale { plugins }) => {
                     let list = plugins.iter().map(usize::to_string).collect::<Vec<_>>();
                     let command = format!("cargo xtask bench scale --plugins {}", list.join(","));

@@ -138,3 +138,44 @@ fn untrusted(metadata: &std::fs::Metadata) -> Option<String> {
 fn untrusted(metadata: &std::fs::Metadata) -> Option<String> {
     (!metadata.is_file()).then(|| "it is not a regular file".to_string())
 }
+
+/// A lock on a data directory's `server.lock`, held for as long as this value lives: shared
+/// by every running server, exclusive for a restore, so that neither starts while the other
+/// runs.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: std::fs::File,
+}
+
+/// Takes `dir`'s lock, shared (a server) or exclusive (a restore), without waiting. `Ok(Err)`
+/// says the other kind holds it.
+pub fn lock(dir: &Path, exclusive: bool) -> Result<Result<DirLock, ()>, DataDirError> {
+    let path = dir.join("server.lock");
+    let io = |source| DataDirError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&path).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let operation = if exclusive {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_SH
+        };
+        // SAFETY: `flock` on a descriptor this function owns; the lock goes with the file.
+        if unsafe { libc::flock(file.as_raw_fd(), operation | libc::LOCK_NB) } != 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == std::io::ErrorKind::WouldBlock {
+                return Ok(Err(()));
+            }
+            return Err(io(error));
+        }
+    }
+    Ok(Ok(DirLock { _file: file }))
+}

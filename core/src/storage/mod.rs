@@ -7,7 +7,9 @@
 //! - `migrate`: applying and reporting migrations.
 //! - `kv`: the key-value store.
 //! - `files`: a plugin's data folder.
+//! - `backup`: archives of all of it, and restoring one.
 
+pub mod backup;
 pub mod data_dir;
 pub mod database;
 pub mod files;

@@ -33,6 +33,8 @@ pub(crate) fn router(token: Option<Secret>) -> Router<Runtime> {
         .route("/api/v1/admin/plugins/{name}/disable", post(disable))
         .route("/api/v1/admin/plugins/{name}/enable", post(enable))
         .route("/api/v1/admin/config/reload", post(reload))
+        .route("/api/v1/admin/backups", get(backups).post(create_backup))
+        .route("/api/v1/admin/backups/{id}", get(download_backup))
         .route_layer(axum::middleware::from_fn(
             move |request: Request, next: Next| {
                 let guard = Arc::clone(&guard);
@@ -157,4 +159,75 @@ async fn reload(State(runtime): State<Runtime>) -> Result<Json<Value>, ApiError>
         )
         .with_details(json!({ "failures": failures }))),
     }
+}
+
+/// `POST /api/v1/admin/backups`: writes a backup into `<data>/backups/` while the server
+/// keeps serving, and describes it.
+async fn create_backup(
+    State(runtime): State<Runtime>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    use crate::storage::backup;
+    let storage = runtime.storage().clone();
+    let folder = backup::folder(storage.data_dir());
+    crate::storage::data_dir::create(&folder).map_err(ApiError::internal)?;
+    let id = backup::new_id(crate::storage::database::now_millis());
+    let path = folder.join(format!("{id}.tar"));
+    let manifest = backup::create(&storage, runtime.registry(), &path)
+        .await
+        .map_err(ApiError::internal)?;
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    tracing::info!(id = %id, size, "backup created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id,
+            "size": size,
+            "download": format!("/api/v1/admin/backups/{id}"),
+            "manifest": manifest,
+        })),
+    ))
+}
+
+/// `GET /api/v1/admin/backups`: the backups in `<data>/backups/`, newest first.
+async fn backups(State(runtime): State<Runtime>) -> Result<Json<Value>, ApiError> {
+    let listed =
+        crate::storage::backup::list(runtime.storage().data_dir()).map_err(ApiError::internal)?;
+    Ok(Json(json!({ "backups": listed })))
+}
+
+/// `GET /api/v1/admin/backups/{id}`: the archive, streamed.
+async fn download_backup(
+    State(runtime): State<Runtime>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    use crate::storage::backup;
+    if !backup::valid_id(&id) {
+        return Err(ApiError::not_found(format!(
+            "no backup `{id}`: identifiers are letters, digits and `-`, as `GET /api/v1/admin/backups` lists them"
+        )));
+    }
+    let path = backup::folder(runtime.storage().data_dir()).join(format!("{id}.tar"));
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::not_found(format!(
+                "no backup `{id}`; `GET /api/v1/admin/backups` lists them"
+            )));
+        }
+        Err(error) => return Err(ApiError::internal(error)),
+    };
+    let size = file.metadata().await.map_err(ApiError::internal)?.len();
+    let body =
+        axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 16));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.tar\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
 }

@@ -987,3 +987,161 @@ fn a_changed_migration_stops_the_start_naming_plugin_and_file() {
         .unwrap();
     assert_eq!(audit["migrations"][0]["state"], "changed");
 }
+
+/// `GET path` with a bearer token over a plain socket: the status and the raw body (a backup
+/// download is a tar file, not JSON).
+fn download(addr: std::net::SocketAddr, path: &str, bearer: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {bearer}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, response[split + 4..].to_vec())
+}
+
+#[test]
+fn a_backup_taken_through_the_admin_api_restores_every_row_and_file() {
+    let binary = build_app("audit", &["--plugins", "awesome_audit"]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = plexichat_tests::scratch("backup-round-trip");
+    let note = dir.join("data/plugins/awesome_audit/notes/first.txt");
+    let (mut server, addr, _lines) = spawn_server(&binary, &dir, &[]);
+    let bearer = format!(
+        "Bearer {}",
+        std::fs::read_to_string(dir.join("data/admin_token"))
+            .unwrap()
+            .trim()
+    );
+    let id = runtime.block_on(async {
+        for _ in 0..3 {
+            let (status, _) =
+                plexichat_tests::request(addr, "POST", "/api/v1/awesome/action").await;
+            assert_eq!(status, 200);
+        }
+        std::fs::create_dir_all(note.parent().unwrap()).unwrap();
+        std::fs::write(&note, "kept in the plugin's data folder").unwrap();
+        let (status, body) = plexichat_tests::request(addr, "POST", "/api/v1/admin/backups").await;
+        assert_eq!(status, 401, "a backup needs the token: {body}");
+        let (status, body) = plexichat_tests::request_with(
+            addr,
+            "POST",
+            "/api/v1/admin/backups",
+            &[("authorization", &bearer)],
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let paths: Vec<&str> = body["manifest"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "database/plexichat.sqlite",
+                "plugins/awesome_audit/notes/first.txt"
+            ]
+        );
+        let id = body["id"].as_str().unwrap().to_string();
+        let (status, body) = plexichat_tests::request_with(
+            addr,
+            "GET",
+            "/api/v1/admin/backups",
+            &[("authorization", &bearer)],
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["backups"][0]["id"], id.as_str(), "{body}");
+        id
+    });
+    let stored = std::fs::read(dir.join(format!("data/backups/{id}.tar"))).unwrap();
+    let (status, bytes) = download(addr, &format!("/api/v1/admin/backups/{id}"), &bearer);
+    assert_eq!(status, 200);
+    assert!(bytes == stored, "the download is the stored archive");
+    let (status, _) = download(addr, "/api/v1/admin/backups/..%2Fadmin_token", &bearer);
+    assert_eq!(status, 404);
+    let copy = dir.join("copy.tar");
+    std::fs::write(&copy, &bytes).unwrap();
+
+    // Refused while the server runs, and nothing changes.
+    let restore = |file: &Path| {
+        Command::new(&binary)
+            .args(["backup", "restore"])
+            .arg(file)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let refused = restore(&copy);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("a server is running"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    signal(&server, "TERM");
+    assert!(server.0.wait().unwrap().success());
+
+    // Damaged copies are refused with the reason, before anything is touched.
+    let verify = |file: &Path| {
+        Command::new(&binary)
+            .args(["backup", "verify"])
+            .arg(file)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let mut tampered = bytes.clone();
+    tampered[1024] ^= 0x55;
+    std::fs::write(dir.join("tampered.tar"), &tampered).unwrap();
+    std::fs::write(dir.join("truncated.tar"), &bytes[..bytes.len() / 2]).unwrap();
+    for (file, reason) in [
+        ("tampered.tar", "fails its checksum"),
+        ("truncated.tar", "truncated"),
+    ] {
+        let output = verify(&dir.join(file));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{file}: {stderr}");
+        assert!(stderr.contains(reason), "{file}: {stderr}");
+        assert_eq!(restore(&dir.join(file)).status.code(), Some(2), "{file}");
+    }
+    assert!(verify(&copy).status.success());
+
+    // Wipe, restore, and every row and file is back.
+    for file in ["plexichat.db", "plexichat.db-wal", "plexichat.db-shm"] {
+        let _ = std::fs::remove_file(dir.join("data").join(file));
+    }
+    std::fs::remove_dir_all(dir.join("data/plugins")).unwrap();
+    let restored = restore(&copy);
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&note).unwrap(),
+        "kept in the plugin's data folder"
+    );
+    let (server, addr, _lines) = spawn_server(&binary, &dir, &[]);
+    runtime.block_on(async {
+        let (_, body) = plexichat_tests::request(addr, "GET", "/api/v1/awesome/status").await;
+        assert_eq!(body["stats"]["actions_performed"], 3, "{body}");
+        let (_, body) = plexichat_tests::request(addr, "GET", "/api/v1/awesome-audit/events").await;
+        assert_eq!(body["total"], 3, "{body}");
+    });
+    signal(&server, "TERM");
+}

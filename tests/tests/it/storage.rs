@@ -517,3 +517,80 @@ async fn plugin_descriptions_show_permissions_migrations_and_tables() {
     assert_eq!(awesome["tables"], serde_json::json!([]));
     assert_eq!(awesome["grants"].as_array().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn a_restore_that_fails_halfway_leaves_the_data_as_it_was() {
+    use plexichat::storage::backup;
+    let dir = fresh_dir("restore-failure");
+    let data = plexichat::config::DataSection {
+        dir: dir.clone(),
+        database: None,
+    };
+    let registry =
+        Registry::from_parts(vec![plugin("notes", leak(vec![]))], vec![], vec![]).unwrap();
+    let folder = dir.join("plugins/notes");
+    let storage = plexichat::storage::Storage::open(&data).await.unwrap();
+    migrate::migrate(storage.database(), &[]).await.unwrap();
+    let kv = KvStore::new(storage.database().clone(), "notes");
+    kv.set("greeting", b"before the backup").await.unwrap();
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("a.txt"), "first").unwrap();
+    let archive = dir.join("backup.tar");
+    backup::create(&storage, &registry, &archive).await.unwrap();
+
+    // Changed after the backup: what a failed restore must leave alone.
+    kv.set("greeting", b"after the backup").await.unwrap();
+    std::fs::write(folder.join("a.txt"), "second").unwrap();
+    storage.database().close().await;
+    let registry_for_restore = registry;
+    let failed = backup::restore_with(
+        &archive,
+        &registry_for_restore,
+        &data,
+        backup::RestoreOptions {
+            fail_after_entries: Some(1),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(failed, backup::BackupError::Failed(_)), "{failed}");
+    assert!(failed.to_string().contains("injected failure"), "{failed}");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("restore"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "nothing built aside is left: {leftovers:?}"
+    );
+    let reopened = plexichat::storage::Storage::open(&data).await.unwrap();
+    let kv = KvStore::new(reopened.database().clone(), "notes");
+    assert_eq!(
+        kv.get("greeting").await.unwrap().unwrap(),
+        b"after the backup"
+    );
+    assert_eq!(
+        std::fs::read_to_string(folder.join("a.txt")).unwrap(),
+        "second"
+    );
+    reopened.database().close().await;
+
+    // The same restore without the failure brings the backup's state back.
+    let report = backup::restore(&archive, &registry_for_restore, &data).unwrap();
+    let reopened = plexichat::storage::Storage::open(&data).await.unwrap();
+    let kv = KvStore::new(reopened.database().clone(), "notes");
+    assert_eq!(
+        kv.get("greeting").await.unwrap().unwrap(),
+        b"before the backup"
+    );
+    assert_eq!(
+        std::fs::read_to_string(folder.join("a.txt")).unwrap(),
+        "first"
+    );
+    assert_eq!(
+        std::fs::read_to_string(report.previous.join("plugins/notes/a.txt")).unwrap(),
+        "second",
+        "the replaced data is kept"
+    );
+}

@@ -1,0 +1,384 @@
+//! Writing an archive from a live server's storage: the snapshot is taken without stopping
+//! anything (SQLite's `VACUUM INTO`, PostgreSQL's repeatable-read export), then assembled
+//! with the data folders into a tar file that appears under its name only when complete.
+
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::any::{AnyRow, AnyTypeInfoKind};
+use sqlx::{Connection, Executor, Row, ValueRef};
+
+use super::{
+    ArchivedEntry, ArchivedMigration, ArchivedPlugin, BackupError, FORMAT, MANIFEST, Manifest,
+    PLUGINS_DIR, SQLITE_ENTRY, TABLES_DIR, hex,
+};
+use crate::config::database::Engine;
+use crate::registry::Registry;
+use crate::storage::Storage;
+use crate::storage::database::now_millis;
+
+/// Backs up `storage` into the archive `out` (a new file; its folder must exist) and returns
+/// its manifest. The server may go on serving meanwhile: the database part is one
+/// consistent snapshot. Each plugin's data folder is copied as it is while the archive is
+/// written, after the database snapshot.
+pub async fn create(
+    storage: &Storage,
+    registry: &Registry,
+    out: &Path,
+) -> Result<Manifest, BackupError> {
+    let created_at = now_millis();
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "backup".to_string());
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let scratch = parent.join(format!(".{name}.scratch"));
+    let _ = std::fs::remove_dir_all(&scratch);
+    crate::storage::data_dir::create(&scratch).map_err(|error| BackupError::Io {
+        path: scratch.clone(),
+        source: std::io::Error::other(error.to_string()),
+    })?;
+    let result = async {
+        let (database, migrations) = match storage.database().engine() {
+            Engine::Sqlite => sqlite_snapshot(storage, &scratch).await?,
+            Engine::Postgres => postgres_export(storage, registry, &scratch).await?,
+        };
+        let manifest = Manifest {
+            format: FORMAT,
+            plexichat_version: crate::abi::expansion::VERSION.to_string(),
+            created_at,
+            engine: storage.database().engine(),
+            plugins: registry
+                .plugins()
+                .iter()
+                .map(|p| ArchivedPlugin {
+                    name: p.name.to_string(),
+                    version: p.version.to_string(),
+                })
+                .collect(),
+            migrations,
+            entries: Vec::new(),
+        };
+        let plugins_dir = storage.data_dir().join("plugins");
+        let out = out.to_path_buf();
+        tokio::task::spawn_blocking(move || assemble(&out, manifest, &database, &plugins_dir))
+            .await
+            .map_err(|error| BackupError::Failed(error.to_string()))?
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+/// The database entries to write: `(path in the archive, file holding it)`.
+type DatabaseEntries = Vec<(String, PathBuf)>;
+
+async fn sqlite_snapshot(
+    storage: &Storage,
+    scratch: &Path,
+) -> Result<(DatabaseEntries, Vec<ArchivedMigration>), BackupError> {
+    let snapshot = scratch.join("snapshot.sqlite");
+    let quoted = snapshot.to_string_lossy().replace('\'', "''");
+    // One statement, one read transaction: a consistent copy while writers go on.
+    storage
+        .database()
+        .pool()
+        .execute(sqlx::AssertSqlSafe(format!("VACUUM INTO '{quoted}'")))
+        .await?;
+    let url = format!("sqlite://{}?mode=ro", snapshot.to_string_lossy());
+    let mut connection = sqlx::AnyConnection::connect(&url).await?;
+    let migrations = applied_migrations(&mut connection).await;
+    let _ = connection.close().await;
+    Ok((vec![(SQLITE_ENTRY.to_string(), snapshot)], migrations?))
+}
+
+async fn applied_migrations(
+    connection: &mut sqlx::AnyConnection,
+) -> Result<Vec<ArchivedMigration>, sqlx::Error> {
+    let rows = match sqlx::query(
+        "SELECT plugin, version, name, checksum FROM plexichat_migrations ORDER BY plugin, version",
+    )
+    .fetch_all(&mut *connection)
+    .await
+    {
+        Ok(rows) => rows,
+        // A database nothing ever migrated has no record table yet.
+        Err(sqlx::Error::Database(error)) if error.message().contains("plexichat_migrations") => {
+            return Ok(Vec::new());
+        }
+        Err(error) => return Err(error),
+    };
+    rows.iter()
+        .map(|row| {
+            Ok(ArchivedMigration {
+                plugin: row.try_get("plugin")?,
+                version: row.try_get("version")?,
+                name: row.try_get("name")?,
+                checksum: row.try_get("checksum")?,
+            })
+        })
+        .collect()
+}
+
+/// The tables a backup exports: core's, then each plugin's, as their migrations create them.
+pub(crate) fn tables(registry: &Registry) -> Vec<String> {
+    let mut tables = crate::abi::migration::tables(crate::storage::migrate::CORE_MIGRATIONS);
+    tables.push("plexichat_migrations".to_string());
+    for plugin in registry.plugins() {
+        tables.extend(crate::abi::migration::tables(plugin.migrations));
+    }
+    tables.dedup();
+    tables
+}
+
+/// `name` quoted as an SQL identifier.
+pub(crate) fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+async fn postgres_export(
+    storage: &Storage,
+    registry: &Registry,
+    scratch: &Path,
+) -> Result<(DatabaseEntries, Vec<ArchivedMigration>), BackupError> {
+    let mut connection = storage.database().pool().acquire().await?;
+    // Every table read in one snapshot, and nothing written by mistake.
+    connection
+        .execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await?;
+    let result = async {
+        let migrations = applied_migrations(&mut connection).await?;
+        let mut entries = Vec::new();
+        for table in tables(registry) {
+            let exists: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1",
+            )
+            .bind(&table)
+            .fetch_one(&mut *connection)
+            .await?;
+            if exists == 0 {
+                continue;
+            }
+            let file = scratch.join(format!("{table}.jsonl"));
+            export_table(&mut connection, &table, &file).await?;
+            entries.push((format!("{TABLES_DIR}{table}.jsonl"), file));
+        }
+        Ok::<_, BackupError>((entries, migrations))
+    }
+    .await;
+    let _ = connection.execute("ROLLBACK").await;
+    result
+}
+
+/// Writes `table` as JSON lines: `{"table", "columns"}`, then one array per row.
+async fn export_table(
+    connection: &mut sqlx::AnyConnection,
+    table: &str,
+    file: &Path,
+) -> Result<(), BackupError> {
+    use futures_util::TryStreamExt;
+    let mut writer = BufWriter::new(std::fs::File::create(file).map_err(BackupError::io(file))?);
+    let sql = format!("SELECT * FROM {}", quote(table));
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&mut *connection);
+    let mut header_written = false;
+    let mut columns: Vec<String> = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        if !header_written {
+            columns = row
+                .columns()
+                .iter()
+                .map(|c| sqlx::Column::name(c).to_string())
+                .collect();
+            write_line(
+                &mut writer,
+                &serde_json::json!({"table": table, "columns": columns}),
+                file,
+            )?;
+            header_written = true;
+        }
+        let values = (0..columns.len())
+            .map(|i| portable(&row, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        write_line(&mut writer, &Value::Array(values), file)?;
+    }
+    if !header_written {
+        write_line(
+            &mut writer,
+            &serde_json::json!({"table": table, "columns": columns}),
+            file,
+        )?;
+    }
+    writer.flush().map_err(BackupError::io(file))
+}
+
+fn write_line(writer: &mut impl Write, value: &Value, file: &Path) -> Result<(), BackupError> {
+    serde_json::to_writer(&mut *writer, value)
+        .map_err(|error| BackupError::io(file)(std::io::Error::other(error)))?;
+    writer.write_all(b"\n").map_err(BackupError::io(file))
+}
+
+/// One value as portable JSON: null, a boolean, a number, a string, or `{"base64": …}` for
+/// bytes. A column type the `Any` driver cannot carry is an error naming the column.
+pub(crate) fn portable(row: &AnyRow, index: usize) -> Result<Value, sqlx::Error> {
+    let raw = row.try_get_raw(index)?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    let kind = raw.type_info().kind();
+    Ok(match kind {
+        AnyTypeInfoKind::Null => Value::Null,
+        AnyTypeInfoKind::Bool => Value::Bool(row.try_get(index)?),
+        AnyTypeInfoKind::SmallInt => Value::from(row.try_get::<i16, _>(index)?),
+        AnyTypeInfoKind::Integer => Value::from(row.try_get::<i32, _>(index)?),
+        AnyTypeInfoKind::BigInt => Value::from(row.try_get::<i64, _>(index)?),
+        AnyTypeInfoKind::Real => Value::from(f64::from(row.try_get::<f32, _>(index)?)),
+        AnyTypeInfoKind::Double => Value::from(row.try_get::<f64, _>(index)?),
+        AnyTypeInfoKind::Text => Value::String(row.try_get(index)?),
+        AnyTypeInfoKind::Blob => serde_json::json!({
+            "base64": base64::engine::general_purpose::STANDARD.encode(row.try_get::<Vec<u8>, _>(index)?)
+        }),
+    })
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// Writes the archive: the database entries, every plugin's data folder, the manifest; to a
+/// `.partial` file renamed to `out` once complete and synced.
+fn assemble(
+    out: &Path,
+    mut manifest: Manifest,
+    database: &DatabaseEntries,
+    plugins_dir: &Path,
+) -> Result<Manifest, BackupError> {
+    let mut partial = out.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let file = {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let _ = std::fs::remove_file(&partial);
+        options.open(&partial).map_err(BackupError::io(&partial))?
+    };
+    let result = (|| {
+        let mut builder = tar::Builder::new(BufWriter::with_capacity(1 << 20, file));
+        let mtime = u64::try_from(manifest.created_at / 1000).unwrap_or(0);
+        let mut add = |builder: &mut tar::Builder<_>, path: &str, source: &Path| {
+            let file = std::fs::File::open(source).map_err(BackupError::io(source))?;
+            let size = file.metadata().map_err(BackupError::io(source))?.len();
+            let mut header = header(size, mtime);
+            let mut reader = Hashing {
+                inner: file.take(size),
+                hasher: Sha256::new(),
+                read: 0,
+            };
+            builder
+                .append_data(&mut header, path, &mut reader)
+                .map_err(BackupError::io(source))?;
+            if reader.read != size {
+                return Err(BackupError::Failed(format!(
+                    "{} changed size while it was archived",
+                    source.display()
+                )));
+            }
+            manifest.entries.push(ArchivedEntry {
+                path: path.to_string(),
+                size,
+                sha256: hex(&reader.hasher.finalize()),
+            });
+            Ok::<_, BackupError>(())
+        };
+        for (path, source) in database {
+            add(&mut builder, path, source)?;
+        }
+        for (relative, source) in data_files(plugins_dir)? {
+            add(&mut builder, &format!("{PLUGINS_DIR}{relative}"), &source)?;
+        }
+        let text = serde_json::to_vec_pretty(&manifest)
+            .map_err(|error| BackupError::Failed(error.to_string()))?;
+        let mut header = header(text.len() as u64, mtime);
+        builder
+            .append_data(&mut header, MANIFEST, text.as_slice())
+            .map_err(BackupError::io(&partial))?;
+        let mut writer = builder.into_inner().map_err(BackupError::io(&partial))?;
+        writer.flush().map_err(BackupError::io(&partial))?;
+        let file = writer
+            .into_inner()
+            .map_err(|error| BackupError::io(&partial)(error.into_error()))?;
+        file.sync_all().map_err(BackupError::io(&partial))?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            std::fs::rename(&partial, out).map_err(BackupError::io(out))?;
+            Ok(manifest)
+        }
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(error)
+        }
+    }
+}
+
+fn header(size: u64, mtime: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(size);
+    header.set_mode(0o600);
+    header.set_mtime(mtime);
+    header.set_entry_type(tar::EntryType::Regular);
+    header
+}
+
+/// Every regular file under `plugins_dir`, as `(<plugin>/<path>, file)`, sorted. Symbolic
+/// links are left out: a plugin's folder never needs one, and following one could copy
+/// files from outside it.
+fn data_files(plugins_dir: &Path) -> Result<Vec<(String, PathBuf)>, BackupError> {
+    let mut found = Vec::new();
+    let mut pending = vec![(String::new(), plugins_dir.to_path_buf())];
+    while let Some((prefix, dir)) = pending.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(BackupError::io(&dir)(error)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(BackupError::io(&dir))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                tracing::warn!(path = %entry.path().display(), "left out of the backup: the name is not UTF-8");
+                continue;
+            };
+            let file_type = entry.file_type().map_err(BackupError::io(&entry.path()))?;
+            let relative = format!("{prefix}{name}");
+            if file_type.is_dir() {
+                pending.push((format!("{relative}/"), entry.path()));
+            } else if file_type.is_file() {
+                found.push((relative, entry.path()));
+            } else {
+                tracing::warn!(path = %entry.path().display(), "left out of the backup: not a regular file");
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
