@@ -267,8 +267,15 @@ impl<P: Plugin> DataFolder<P> {
 mod tests {
     use super::*;
 
+    // Not `crate::testing::fresh_dir`: storage sits below `testing` in core's layers.
     fn folder() -> (PathBuf, Folder) {
-        let data = crate::testing::fresh_dir("files");
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let data = std::env::temp_dir().join(format!(
+            "plexichat-files-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&data);
         (data.clone(), Folder::of(&data, "demo"))
     }
 
