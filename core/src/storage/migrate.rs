@@ -179,15 +179,16 @@ fn text_for(migration: &Migration, engine: Engine) -> (&'static str, &'static st
 }
 
 /// A recorded migration.
-struct Applied {
-    plugin: String,
-    version: i64,
-    name: String,
-    checksum: String,
-    applied_at: i64,
+pub(crate) struct Applied {
+    pub(crate) plugin: String,
+    pub(crate) version: i64,
+    pub(crate) name: String,
+    pub(crate) checksum: String,
+    pub(crate) applied_at: i64,
 }
 
-async fn applied(
+/// Every recorded migration, by plugin and version.
+pub(crate) async fn applied(
     executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
 ) -> Result<Vec<Applied>, sqlx::Error> {
     let rows = sqlx::query(

@@ -6,9 +6,11 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
-use super::{BackupError, FORMAT, MANIFEST, Manifest, PLUGINS_DIR, SQLITE_ENTRY, TABLES_DIR, hex};
+use super::{
+    BackupError, FORMAT, Hashing, MANIFEST, Manifest, PLUGINS_DIR, SQLITE_ENTRY, TABLES_DIR, hex,
+};
 use crate::registry::Registry;
 
 /// Checks `archive` whole without changing anything and returns its manifest: every entry
@@ -112,11 +114,7 @@ pub(crate) fn scan(
             manifest = Some(parsed);
             continue;
         }
-        let mut hashing = HashingReader {
-            inner: &mut entry,
-            hasher: Sha256::new(),
-            read: 0,
-        };
+        let mut hashing = Hashing::new(&mut entry);
         sink(&path, &mut hashing).map_err(|error| {
             if error.kind() == std::io::ErrorKind::UnexpectedEof {
                 damaged(error)
@@ -193,21 +191,6 @@ pub(crate) fn scan(
         ));
     }
     Ok(manifest)
-}
-
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    read: u64,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.read += n as u64;
-        Ok(n)
-    }
 }
 
 /// Whether this binary can take `manifest`'s data: written by this version of PlexiChat or

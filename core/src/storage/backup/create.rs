@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 use sqlx::any::{AnyRow, AnyTypeInfoKind};
 use sqlx::{Connection, Executor, Row, ValueRef};
 
 use super::{
-    ArchivedEntry, ArchivedMigration, ArchivedPlugin, BackupError, FORMAT, MANIFEST, Manifest,
-    PLUGINS_DIR, SQLITE_ENTRY, TABLES_DIR, hex,
+    ArchivedEntry, ArchivedMigration, ArchivedPlugin, BackupError, FORMAT, Hashing, MANIFEST,
+    Manifest, PLUGINS_DIR, SQLITE_ENTRY, TABLES_DIR, hex,
 };
 use crate::config::database::Engine;
 use crate::registry::Registry;
@@ -101,29 +101,23 @@ async fn sqlite_snapshot(
 async fn applied_migrations(
     connection: &mut sqlx::AnyConnection,
 ) -> Result<Vec<ArchivedMigration>, sqlx::Error> {
-    let rows = match sqlx::query(
-        "SELECT plugin, version, name, checksum FROM plexichat_migrations ORDER BY plugin, version",
-    )
-    .fetch_all(&mut *connection)
-    .await
-    {
-        Ok(rows) => rows,
+    let applied = match crate::storage::migrate::applied(&mut *connection).await {
+        Ok(applied) => applied,
         // A database nothing ever migrated has no record table yet.
         Err(sqlx::Error::Database(error)) if error.message().contains("plexichat_migrations") => {
             return Ok(Vec::new());
         }
         Err(error) => return Err(error),
     };
-    rows.iter()
-        .map(|row| {
-            Ok(ArchivedMigration {
-                plugin: row.try_get("plugin")?,
-                version: row.try_get("version")?,
-                name: row.try_get("name")?,
-                checksum: row.try_get("checksum")?,
-            })
+    Ok(applied
+        .into_iter()
+        .map(|applied| ArchivedMigration {
+            plugin: applied.plugin,
+            version: applied.version,
+            name: applied.name,
+            checksum: applied.checksum,
         })
-        .collect()
+        .collect())
 }
 
 /// The tables a backup exports: core's, then each plugin's, as their migrations create them.
@@ -246,22 +240,6 @@ pub(crate) fn portable(row: &AnyRow, index: usize) -> Result<Value, sqlx::Error>
     })
 }
 
-/// A reader that hashes what passes through it.
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-    read: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.read += n as u64;
-        Ok(n)
-    }
-}
-
 /// Writes the archive: the database entries, every plugin's data folder, the manifest; to a
 /// `.partial` file renamed to `out` once complete and synced.
 fn assemble(
@@ -288,11 +266,7 @@ fn assemble(
             let file = std::fs::File::open(source).map_err(BackupError::io(source))?;
             let size = file.metadata().map_err(BackupError::io(source))?.len();
             let mut header = header(size, mtime);
-            let mut reader = Hashing {
-                inner: file.take(size),
-                hasher: Sha256::new(),
-                read: 0,
-            };
+            let mut reader = Hashing::new(file.take(size));
             builder
                 .append_data(&mut header, path, &mut reader)
                 .map_err(BackupError::io(source))?;

@@ -113,13 +113,11 @@ pub enum BackupError {
     },
     /// A server is using the data directory.
     #[error(
-        "a server is running on {dir} ({holder}); stop it before restoring, so that nothing writes while the data is replaced"
+        "a server is running on {dir} (it holds server.lock); stop it before restoring, so that nothing writes while the data is replaced"
     )]
     ServerRunning {
         /// The data directory.
         dir: PathBuf,
-        /// Who holds the lock, as its lock file says.
-        holder: String,
     },
     /// A restore failed after its checks; the data was left as it was.
     #[error("restore failed, the data is unchanged: {0}")]
@@ -223,6 +221,33 @@ pub(crate) fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     a.resize(3, 0);
     b.resize(3, 0);
     a.cmp(&b)
+}
+
+/// A reader that hashes and counts what passes through it: how entries are checksummed
+/// when written and when read back.
+pub(crate) struct Hashing<R> {
+    inner: R,
+    pub(crate) hasher: sha2::Sha256,
+    pub(crate) read: u64,
+}
+
+impl<R> Hashing<R> {
+    pub(crate) fn new(inner: R) -> Hashing<R> {
+        Hashing {
+            inner,
+            hasher: sha2::Digest::new(),
+            read: 0,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
 }
 
 /// SHA-256 as lowercase hex.

@@ -47,25 +47,13 @@ pub fn restore_with(
     data: &crate::config::DataSection,
     options: Options,
 ) -> Result<RestoreReport, BackupError> {
-    restore_blocking(archive, registry, data, options)
-}
-
-fn restore_blocking(
-    archive: &Path,
-    registry: &Registry,
-    data: &crate::config::DataSection,
-    options: Options,
-) -> Result<RestoreReport, BackupError> {
     let dir = &data.dir;
     crate::storage::data_dir::create(dir)
         .map_err(|error| BackupError::Failed(error.to_string()))?;
     let _lock = match crate::storage::data_dir::lock(dir, true) {
         Ok(Ok(lock)) => lock,
         Ok(Err(())) => {
-            return Err(BackupError::ServerRunning {
-                dir: dir.clone(),
-                holder: "it holds server.lock".to_string(),
-            });
+            return Err(BackupError::ServerRunning { dir: dir.clone() });
         }
         Err(error) => return Err(BackupError::Failed(error.to_string())),
     };
