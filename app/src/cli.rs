@@ -291,14 +291,27 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
             }
             BackupCommand::Restore { file, config } => {
                 let config = load_config(&registry, config.as_deref())?;
-                let report = plexichat::storage::backup::restore(&file, &registry, &config.data)
-                    .map_err(backup_error)?;
+                let report = block_on(async {
+                    plexichat::storage::backup::restore(&file, &registry, &config.data)
+                        .await
+                        .map_err(backup_error)
+                })?;
+                let loaded = report.loaded.map_or(String::new(), |loaded| {
+                    format!(", {} rows in {} tables", loaded.rows, loaded.tables)
+                });
                 println!(
-                    "restored {} ({} entries) into {}; the previous data is in {}",
+                    "restored {} ({} backup, {} entries{loaded}) into {} ({}); the previous files are in {}{}",
                     file.display(),
+                    report.manifest.engine,
                     report.manifest.entries.len(),
                     config.data.dir.display(),
-                    report.previous.display()
+                    config.data.database_url().redacted(),
+                    report.previous.display(),
+                    report
+                        .previous_schema
+                        .map_or(String::new(), |schema| format!(
+                            " and the previous tables in schema {schema}"
+                        ))
                 );
                 Ok(())
             }

@@ -31,6 +31,10 @@ pub struct Plan {
     pub release: bool,
     /// Plugin counts of the scale benchmark.
     pub scale: &'static [usize],
+    /// Size of the SQLite database the backup benchmark backs up, in MiB.
+    pub backup_mib: u64,
+    /// Rounds of the backup benchmark, alternating.
+    pub backup_rounds: usize,
 }
 
 impl Plan {
@@ -43,6 +47,8 @@ impl Plan {
         criterion_seconds: 1,
         release: false,
         scale: &[10],
+        backup_mib: 16,
+        backup_rounds: 1,
     };
     /// The run whose figures are published.
     pub const FULL: Plan = Plan {
@@ -52,6 +58,8 @@ impl Plan {
         criterion_seconds: 5,
         release: true,
         scale: &[10, 100, 1000],
+        backup_mib: 1024,
+        backup_rounds: 3,
     };
 
     /// Where this plan's report goes: the published `docs/BENCHMARKS.md`, or for a smoke run
@@ -102,6 +110,8 @@ pub enum Scope {
     Http,
     /// Only start-up and memory; their sections are replaced and the rest kept.
     StartUp,
+    /// Only the backup benchmark; its section is replaced and the rest kept.
+    Backup,
 }
 
 /// Runs the measurements and writes the report; returns its path.
@@ -164,6 +174,12 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
         std::fs::write(&path, replace_section(&document, MEMORY_HEADING, memory))?;
         return Ok(path);
     }
+    if let Scope::Backup = scope {
+        let section = backup(&all, &scratch, plan, command)?;
+        let existing = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::write(&path, replace_section(&existing, BACKUP_HEADING, &section))?;
+        return Ok(path);
+    }
     let one = build::build_app(&build::Options {
         selection: Selection::Only(vec!["my_awesome_plugin".into()]),
         release: plan.release,
@@ -190,6 +206,11 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
     eprintln!("bench: key-value store against direct sqlx");
     report.kv(&kv(&root, plan)?);
 
+    eprintln!("bench: backup against sqlite3 .backup");
+    report
+        .text
+        .push_str(&backup(&all, &scratch, plan, command)?);
+
     let points = scale::measure(plan.scale, plan, &flavor)?;
     report
         .text
@@ -203,6 +224,127 @@ const SCALE_HEADING: &str = "## Scale";
 const HTTP_HEADING: &str = "## HTTP route overhead";
 const START_UP_HEADING: &str = "## Start-up";
 const MEMORY_HEADING: &str = "## Memory";
+const BACKUP_HEADING: &str = "## Backup";
+
+/// The backup section: `plexichat backup create` on a SQLite database of
+/// `plan.backup_mib` (the whole command: online snapshot, then the archive with a SHA-256 per
+/// entry) against Debian's `sqlite3 db '.backup out'` on the same file, alternating rounds;
+/// and `backup verify` reading the archive back.
+fn backup(all: &Path, scratch: &Path, plan: Plan, command: &str) -> anyhow::Result<String> {
+    let sqlite3 = Command::new("sqlite3").arg("--version").output();
+    if !sqlite3.is_ok_and(|output| output.status.success()) {
+        bail!(
+            "sqlite3 is not installed; the backup benchmark compares with it: run `apt-get install sqlite3`"
+        );
+    }
+    let dir = scratch.join("backup");
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data)?;
+    let config = dir.join("plexichat.toml");
+    let mut document = toml_edit::DocumentMut::new();
+    document["data"]["dir"] = toml_edit::value(data.to_string_lossy().as_ref());
+    std::fs::write(&config, document.to_string())?;
+    let run = |program: &Path, args: &[&std::ffi::OsStr], what: &str| -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let output = Command::new(program).args(args).output()?;
+        let elapsed = started.elapsed();
+        anyhow::ensure!(
+            output.status.success(),
+            "{what} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(elapsed)
+    };
+    run(
+        all,
+        &[
+            "db".as_ref(),
+            "migrate".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+        ],
+        "plexichat db migrate",
+    )?;
+    let database = data.join("plexichat.db");
+    // 4,000 random bytes per row: about 256 rows per MiB, none of it compressible.
+    let fill = format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+         INSERT INTO plexichat_kv (plugin, key, value) SELECT 'bench', printf('key-%09d', i), randomblob(4000) FROM n; \
+         PRAGMA wal_checkpoint(TRUNCATE);",
+        rows = plan.backup_mib * 256
+    );
+    run(
+        Path::new("sqlite3"),
+        &[database.as_os_str(), fill.as_ref()],
+        "filling the database",
+    )?;
+    let size = std::fs::metadata(&database)?.len();
+    let (mut theirs, mut ours, mut verify) = (Vec::new(), Vec::new(), Vec::new());
+    let copy = dir.join("copy.db");
+    let archive = dir.join("backup.tar");
+    let megabytes = size as f64 / 1e6;
+    for _ in 0..plan.backup_rounds {
+        let _ = std::fs::remove_file(&copy);
+        let dot_backup = format!(".backup '{}'", copy.display());
+        let elapsed = run(
+            Path::new("sqlite3"),
+            &[database.as_os_str(), dot_backup.as_ref()],
+            "sqlite3 .backup",
+        )?;
+        theirs.push(megabytes / elapsed.as_secs_f64());
+        let _ = std::fs::remove_file(&copy);
+        let _ = std::fs::remove_file(&archive);
+        let elapsed = run(
+            all,
+            &[
+                "backup".as_ref(),
+                "create".as_ref(),
+                "--out".as_ref(),
+                archive.as_os_str(),
+                "--config".as_ref(),
+                config.as_os_str(),
+            ],
+            "plexichat backup create",
+        )?;
+        ours.push(megabytes / elapsed.as_secs_f64());
+        let elapsed = run(
+            all,
+            &["backup".as_ref(), "verify".as_ref(), archive.as_os_str()],
+            "plexichat backup verify",
+        )?;
+        verify.push(megabytes / elapsed.as_secs_f64());
+        let _ = std::fs::remove_file(&archive);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let base = Samples(theirs);
+    let mut text = format!(
+        "{BACKUP_HEADING} (a {:.0} MiB SQLite database, MB/s of database)\n\nWritten by `{command}`. \
+         Both commands run whole, as an operator would, on the same file with a warm page cache, \
+         alternating rounds.\n\n| what | median | spread | ratio to `sqlite3 .backup` |\n|---|---|---|---|\n",
+        size as f64 / (1024.0 * 1024.0)
+    );
+    for (name, samples) in [
+        ("`sqlite3 db '.backup out'` (Debian's sqlite3)", &base),
+        (
+            "`plexichat backup create` (online snapshot, tar archive, SHA-256 per entry)",
+            &Samples(ours),
+        ),
+        (
+            "`plexichat backup verify` (reads the archive, checks every checksum)",
+            &Samples(verify),
+        ),
+    ] {
+        let (min, max) = samples.spread();
+        text.push_str(&format!(
+            "| {name} | {:.0} MB/s | {min:.0}–{max:.0} MB/s | {:.2} |\n",
+            samples.median(),
+            samples.median() / base.median()
+        ));
+    }
+    text.push_str("\nTarget: `backup create` at ≥ 0.8 of `sqlite3 .backup`.\n\n");
+    Ok(text)
+}
 
 /// The start-up and memory sections: exec to ready with a fresh and a warm data directory
 /// and with the example configuration, against the baseline, alternating rounds; and the

@@ -100,6 +100,8 @@ enum BenchCommand {
     Http,
     /// Only start-up to ready and idle memory against bare axum.
     Startup,
+    /// Only backup of a 1 GiB SQLite database against `sqlite3 .backup`.
+    Backup,
     /// Only the scale benchmark: N synthetic plugins built into the app, for each N.
     Scale {
         /// Comma-separated plugin counts.
@@ -203,6 +205,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(BenchCommand::Http) => (Scope::Http, "cargo xtask bench http".to_string()),
                 Some(BenchCommand::Startup) => {
                     (Scope::StartUp, "cargo xtask bench startup".to_string())
+                }
+                Some(BenchCommand::Backup) => {
+                    (Scope::Backup, "cargo xtask bench backup".to_string())
                 }
                 Some(BenchCommand::Scale { plugins }) => {
                     let list = plugins.iter().map(usize::to_string).collect::<Vec<_>>();

@@ -53,6 +53,9 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// The `application_name` of PlexiChat's PostgreSQL sessions, unless the URL sets one.
+pub const APPLICATION_NAME: &str = "plexichat";
+
 /// How long a caller waits for a free connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -123,6 +126,12 @@ impl Database {
             } else {
                 "?mode=rwc"
             });
+        }
+        if url.engine() == Engine::Postgres && !text.contains("application_name=") {
+            // How a restore recognises servers still connected to the database.
+            text.push_str(if text.contains('?') { "&" } else { "?" });
+            text.push_str("application_name=");
+            text.push_str(APPLICATION_NAME);
         }
         let options =
             AnyConnectOptions::from_str(&text).map_err(|error| DatabaseError::InvalidUrl {
@@ -221,7 +230,7 @@ impl Database {
 
 /// Opens `path` for reading and writing, creating it readable by its owner only: the
 /// database holds every plugin's data. A symbolic link is refused, as SQLite itself would.
-fn create_file(path: &std::path::Path) -> std::io::Result<()> {
+pub(crate) fn create_file(path: &std::path::Path) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true).write(true).create(true);
     #[cfg(unix)]

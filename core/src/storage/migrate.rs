@@ -42,7 +42,7 @@ CREATE INDEX plexichat_kv_expiry ON plexichat_kv (expires_at) WHERE expires_at I
 }];
 
 /// The table that records applied migrations; created before anything else.
-const BOOTSTRAP: &str = "CREATE TABLE IF NOT EXISTS plexichat_migrations (
+pub(crate) const BOOTSTRAP: &str = "CREATE TABLE IF NOT EXISTS plexichat_migrations (
     plugin TEXT NOT NULL,
     version BIGINT NOT NULL,
     name TEXT NOT NULL,
@@ -53,7 +53,7 @@ const BOOTSTRAP: &str = "CREATE TABLE IF NOT EXISTS plexichat_migrations (
 
 /// The PostgreSQL advisory lock key of the migration run ("plexichat" in ASCII, cut to 63
 /// bits); any constant works as long as every replica uses the same.
-const ADVISORY_LOCK: i64 = 0x706c_6578_6963_6861;
+pub(crate) const ADVISORY_LOCK: i64 = 0x706c_6578_6963_6861;
 
 /// Why migrating stopped. Nothing after the failing migration ran; everything before it is
 /// applied and recorded.
@@ -157,7 +157,9 @@ pub struct MigrateReport {
 
 /// The migrations to consider: core's, then each plugin's, in the order given (the
 /// registry's start order).
-fn owners(plugins: &[&'static PluginDescriptor]) -> Vec<(&'static str, &'static [Migration])> {
+pub(crate) fn owners(
+    plugins: &[&'static PluginDescriptor],
+) -> Vec<(&'static str, &'static [Migration])> {
     std::iter::once((CORE, CORE_MIGRATIONS))
         .chain(plugins.iter().map(|p| (p.name, p.migrations)))
         .collect()
@@ -371,7 +373,6 @@ async fn apply(
     plugin: &'static str,
     migration: &'static Migration,
 ) -> Result<bool, MigrateError> {
-    let (file, text) = text_for(migration, engine);
     let version = i64::from(migration.version);
     connection
         .execute(match engine {
@@ -380,32 +381,17 @@ async fn apply(
         })
         .await?;
     let outcome: Result<bool, MigrateError> = async {
-        let existing = sqlx::query("SELECT checksum FROM plexichat_migrations WHERE plugin = $1 AND version = $2")
-            .bind(plugin)
-            .bind(version)
-            .fetch_optional(&mut **connection)
-            .await?;
-        if existing.is_some() {
-            return Ok(false);
-        }
-        connection
-            .execute(text)
-            .await
-            .map_err(|error| MigrateError::Failed {
-                plugin,
-                file,
-                error: database_message(&error),
-            })?;
-        sqlx::query(
-            "INSERT INTO plexichat_migrations (plugin, version, name, checksum, applied_at) VALUES ($1, $2, $3, $4, $5)",
+        let existing = sqlx::query(
+            "SELECT checksum FROM plexichat_migrations WHERE plugin = $1 AND version = $2",
         )
         .bind(plugin)
         .bind(version)
-        .bind(migration.name)
-        .bind(checksum(text))
-        .bind(now_millis())
-        .execute(&mut **connection)
+        .fetch_optional(&mut **connection)
         .await?;
+        if existing.is_some() {
+            return Ok(false);
+        }
+        run_and_record(connection, engine, plugin, migration).await?;
         Ok(true)
     }
     .await;
@@ -424,6 +410,35 @@ async fn apply(
             Err(error)
         }
     }
+}
+
+/// Runs one migration's text for `engine` and records it, inside the caller's transaction.
+pub(crate) async fn run_and_record(
+    connection: &mut sqlx::AnyConnection,
+    engine: Engine,
+    plugin: &'static str,
+    migration: &'static Migration,
+) -> Result<(), MigrateError> {
+    let (file, text) = text_for(migration, engine);
+    connection
+        .execute(text)
+        .await
+        .map_err(|error| MigrateError::Failed {
+            plugin,
+            file,
+            error: database_message(&error),
+        })?;
+    sqlx::query(
+        "INSERT INTO plexichat_migrations (plugin, version, name, checksum, applied_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(plugin)
+    .bind(i64::from(migration.version))
+    .bind(migration.name)
+    .bind(checksum(text))
+    .bind(now_millis())
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
 }
 
 /// The database's own message, without sqlx's wrapping.

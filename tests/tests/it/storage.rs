@@ -549,8 +549,10 @@ async fn a_restore_that_fails_halfway_leaves_the_data_as_it_was() {
         &data,
         backup::RestoreOptions {
             fail_after_entries: Some(1),
+            ..Default::default()
         },
     )
+    .await
     .unwrap_err();
     assert!(matches!(failed, backup::BackupError::Failed(_)), "{failed}");
     assert!(failed.to_string().contains("injected failure"), "{failed}");
@@ -577,7 +579,9 @@ async fn a_restore_that_fails_halfway_leaves_the_data_as_it_was() {
     reopened.database().close().await;
 
     // The same restore without the failure brings the backup's state back.
-    let report = backup::restore(&archive, &registry_for_restore, &data).unwrap();
+    let report = backup::restore(&archive, &registry_for_restore, &data)
+        .await
+        .unwrap();
     let reopened = plexichat::storage::Storage::open(&data).await.unwrap();
     let kv = KvStore::new(reopened.database().clone(), "notes");
     assert_eq!(
@@ -593,4 +597,251 @@ async fn a_restore_that_fails_halfway_leaves_the_data_as_it_was() {
         "second",
         "the replaced data is kept"
     );
+}
+
+/// A plugin whose table has a column of every portable type, in each engine's dialect.
+fn ledger() -> &'static PluginDescriptor {
+    plugin(
+        "ledger",
+        leak(vec![Migration {
+            version: 1,
+            name: "0001_entries",
+            sqlite: "CREATE TABLE ledger_entries (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL, body BLOB, done BOOLEAN NOT NULL, amount DOUBLE PRECISION, note TEXT);
+CREATE INDEX ledger_entries_title ON ledger_entries (title);",
+            sqlite_file: "migrations/sqlite/0001_entries.sql",
+            postgres: "CREATE TABLE ledger_entries (id BIGSERIAL PRIMARY KEY, title TEXT NOT NULL, body BYTEA, done BOOLEAN NOT NULL, amount DOUBLE PRECISION, note TEXT);
+CREATE INDEX ledger_entries_title ON ledger_entries (title);",
+            postgres_file: "migrations/postgres/0001_entries.sql",
+        }]),
+    )
+}
+
+/// Every row of the ledger, in a form both engines print the same.
+async fn ledger_rows(db: &Database) -> Vec<String> {
+    use plexichat::sqlx::Row;
+    let rows = plexichat::sqlx::query(
+        "SELECT id, title, body, CAST(CASE WHEN done THEN 1 ELSE 0 END AS BIGINT), amount, note FROM ledger_entries ORDER BY id",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|row| {
+            format!(
+                "{:?}",
+                (
+                    row.get::<i64, _>(0),
+                    row.get::<String, _>(1),
+                    row.get::<Option<Vec<u8>>, _>(2),
+                    row.get::<i64, _>(3),
+                    row.get::<Option<f64>, _>(4),
+                    row.get::<Option<String>, _>(5),
+                )
+            )
+        })
+        .collect()
+}
+
+/// The key-value pairs of `plugin`, values included.
+async fn kv_pairs(db: &Database, plugin: &'static str) -> Vec<(String, Vec<u8>)> {
+    let kv = KvStore::new(db.clone(), plugin);
+    let mut pairs = Vec::new();
+    for key in kv.list("", None, 100).await.unwrap().keys {
+        let value = kv.get(&key).await.unwrap().unwrap();
+        pairs.push((key, value));
+    }
+    pairs
+}
+
+#[tokio::test]
+async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_intact() {
+    use plexichat::config::DataSection;
+    use plexichat::storage::Storage;
+    use plexichat::storage::backup::{self, BackupError, RestoreOptions};
+    use plexichat::storage::database::Engine;
+
+    let registry = Registry::from_parts(vec![ledger()], vec![], vec![]).unwrap();
+    let plugins = registry.plugins().to_vec();
+
+    // A SQLite server's data: awkward values on purpose.
+    let sqlite_dir = fresh_dir("cross-sqlite");
+    let sqlite_data = DataSection {
+        dir: sqlite_dir.clone(),
+        database: None,
+    };
+    let storage = Storage::open(&sqlite_data).await.unwrap();
+    migrate::migrate(storage.database(), &plugins)
+        .await
+        .unwrap();
+    for (title, body, done, amount, note) in [
+        (
+            "plain",
+            Some(b"bytes \x00\xff".to_vec()),
+            true,
+            Some(1.5),
+            Some("a note"),
+        ),
+        (
+            "unicode \u{1F600} 'quoted' \"double\"",
+            None,
+            false,
+            None,
+            None,
+        ),
+        ("extremes", Some(Vec::new()), true, Some(-1.0e300), Some("")),
+    ] {
+        plexichat::sqlx::query(
+            "INSERT INTO ledger_entries (title, body, done, amount, note) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(title)
+        .bind(body)
+        .bind(done)
+        .bind(amount)
+        .bind(note)
+        .execute(storage.database().pool())
+        .await
+        .unwrap();
+    }
+    // A gap in the identifiers, which the restored sequence must step over.
+    plexichat::sqlx::query(
+        "INSERT INTO ledger_entries (id, title, done) VALUES (9000000000, 'far', TRUE)",
+    )
+    .execute(storage.database().pool())
+    .await
+    .unwrap();
+    let kv = KvStore::new(storage.database().clone(), "ledger");
+    kv.set("binary", &[0, 1, 254, 255]).await.unwrap();
+    kv.set_with_expiry("later", b"expires tomorrow", Duration::from_secs(86_400))
+        .await
+        .unwrap();
+    let folder = sqlite_dir.join("plugins/ledger");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("notes.txt"), "from SQLite").unwrap();
+    let expected = ledger_rows(storage.database()).await;
+    let expected_kv = kv_pairs(storage.database(), "ledger").await;
+    assert_eq!(expected.len(), 4);
+    assert_eq!(expected_kv.len(), 2);
+    let sqlite_archive = sqlite_dir.join("from-sqlite.tar");
+    backup::create(&storage, &registry, &sqlite_archive)
+        .await
+        .unwrap();
+    storage.database().close().await;
+
+    // A PostgreSQL database that already holds PlexiChat data, with a server connected.
+    let postgres = fresh_postgres_database().await;
+    migrate::migrate(&postgres, &plugins).await.unwrap();
+    plexichat::sqlx::query("INSERT INTO ledger_entries (title, done) VALUES ('replaced', TRUE)")
+        .execute(postgres.pool())
+        .await
+        .unwrap();
+    let postgres_dir = fresh_dir("cross-postgres");
+    let postgres_data = DataSection {
+        dir: postgres_dir.clone(),
+        database: Some(postgres.url().clone()),
+    };
+    let refused = backup::restore(&sqlite_archive, &registry, &postgres_data)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, BackupError::DatabaseInUse { sessions, .. } if sessions >= 1),
+        "{refused}"
+    );
+    postgres.close().await;
+
+    // A failure after every row went in, before the commit: nothing changed.
+    let failed = backup::restore_with(
+        &sqlite_archive,
+        &registry,
+        &postgres_data,
+        RestoreOptions {
+            fail_before_commit: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(failed.to_string().contains("injected failure"), "{failed}");
+    let reopened = Database::open(postgres_data.database.as_ref().unwrap())
+        .await
+        .unwrap();
+    let untouched = ledger_rows(&reopened).await;
+    assert_eq!(untouched.len(), 1, "{untouched:?}");
+    assert!(untouched[0].contains("replaced"), "{untouched:?}");
+    reopened.close().await;
+
+    let report = backup::restore(&sqlite_archive, &registry, &postgres_data)
+        .await
+        .unwrap();
+    let loaded = report.loaded.unwrap();
+    assert_eq!((loaded.tables, loaded.rows), (2, 6), "{loaded:?}");
+    let restored = Database::open(postgres_data.database.as_ref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ledger_rows(&restored).await, expected);
+    assert_eq!(kv_pairs(&restored, "ledger").await, expected_kv);
+    assert_eq!(
+        std::fs::read_to_string(postgres_dir.join("plugins/ledger/notes.txt")).unwrap(),
+        "from SQLite"
+    );
+    // The replaced rows are kept in their own schema.
+    let schema = report
+        .previous_schema
+        .expect("the replaced tables were moved");
+    let kept: Vec<String> = plexichat::sqlx::query_scalar(plexichat::sqlx::AssertSqlSafe(format!(
+        "SELECT title FROM \"{schema}\".ledger_entries"
+    )))
+    .fetch_all(restored.pool())
+    .await
+    .unwrap();
+    assert_eq!(kept, ["replaced"]);
+    // The next start has nothing to apply and finds nothing changed; new rows are numbered
+    // past the restored ones.
+    let next = migrate::migrate(&restored, &plugins).await.unwrap();
+    assert!(next.applied.is_empty(), "{:?}", next.applied);
+    let id: i64 = plexichat::sqlx::query_scalar(
+        "INSERT INTO ledger_entries (title, done) VALUES ('after', FALSE) RETURNING id",
+    )
+    .fetch_one(restored.pool())
+    .await
+    .unwrap();
+    assert_eq!(id, 9_000_000_001);
+    let expected_back = ledger_rows(&restored).await;
+
+    // PostgreSQL's export, back into a fresh SQLite data directory.
+    let postgres_archive = postgres_dir.join("from-postgres.tar");
+    let manifest = backup::create(
+        &Storage::new(restored.clone(), &postgres_dir),
+        &registry,
+        &postgres_archive,
+    )
+    .await
+    .unwrap();
+    assert_eq!(manifest.engine, Engine::Postgres);
+    restored.close().await;
+    let back_dir = fresh_dir("cross-back");
+    let back_data = DataSection {
+        dir: back_dir.clone(),
+        database: None,
+    };
+    let report = backup::restore(&postgres_archive, &registry, &back_data)
+        .await
+        .unwrap();
+    assert_eq!(report.loaded.unwrap().rows, 7);
+    let back = Storage::open(&back_data).await.unwrap();
+    assert_eq!(ledger_rows(back.database()).await, expected_back);
+    assert_eq!(kv_pairs(back.database(), "ledger").await, expected_kv);
+    assert_eq!(
+        std::fs::read_to_string(back_dir.join("plugins/ledger/notes.txt")).unwrap(),
+        "from SQLite"
+    );
+    let next = migrate::migrate(back.database(), &plugins).await.unwrap();
+    assert!(next.applied.is_empty(), "{:?}", next.applied);
+    let id: i64 = plexichat::sqlx::query_scalar(
+        "INSERT INTO ledger_entries (title, done) VALUES ('after', FALSE) RETURNING id",
+    )
+    .fetch_one(back.database().pool())
+    .await
+    .unwrap();
+    assert_eq!(id, 9_000_000_002);
+    back.database().close().await;
 }

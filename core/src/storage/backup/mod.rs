@@ -4,6 +4,7 @@
 //!
 //! - `create`: writing an archive from a live server's storage.
 //! - `archive`: reading one back, with every check a restore relies on.
+//! - `load`: building the archived schema on either engine and filling it row by row.
 //! - `restore`: replacing the data with an archive's, built aside and swapped in.
 //!
 //! The archive's entries, in order: `database/plexichat.sqlite` (SQLite: the `VACUUM INTO`
@@ -14,6 +15,7 @@
 
 mod archive;
 mod create;
+mod load;
 mod restore;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use archive::verify;
 pub use create::create;
+pub use load::Loaded;
 pub use restore::{Options as RestoreOptions, RestoreReport, restore, restore_with};
 
 use crate::config::database::Engine;
@@ -119,6 +122,20 @@ pub enum BackupError {
         /// The data directory.
         dir: PathBuf,
     },
+    /// PlexiChat servers are connected to the PostgreSQL database being restored into.
+    #[error(
+        "{sessions} PlexiChat session(s) from {clients} are connected to the database; stop every server using it before restoring, so that nothing writes while the data is replaced"
+    )]
+    DatabaseInUse {
+        /// How many sessions.
+        sessions: i64,
+        /// Their client addresses.
+        clients: String,
+    },
+    /// The database was restored but the plugins' folders could not be swapped in; the
+    /// message says where everything is.
+    #[error("restore incomplete: {0}")]
+    Incomplete(String),
     /// A restore failed after its checks; the data was left as it was.
     #[error("restore failed, the data is unchanged: {0}")]
     Failed(String),

@@ -1,21 +1,33 @@
-//! Replacing a data directory's data with an archive's: everything is checked first, the new
-//! state is built in a folder beside the old one, and only then swapped in, keeping the old
-//! data in `pre-restore-<time>/`.
+//! Replacing a data directory's data with an archive's, on either engine: everything is
+//! checked first, the new state is built beside the old one (a SQLite file in a folder, or
+//! PostgreSQL tables inside one transaction) and only then swapped in, keeping the old data
+//! (`pre-restore-<time>/`, and on PostgreSQL a `plexichat_pre_restore_<time>` schema).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::{BackupError, Manifest, PLUGINS_DIR, SQLITE_ENTRY};
+use sqlx::{Connection, Executor, Row};
+
+use super::create::quote;
+use super::load::{Loaded, Source, load};
+use super::{BackupError, Manifest, PLUGINS_DIR, SQLITE_ENTRY, TABLES_DIR};
 use crate::config::database::Engine;
 use crate::registry::Registry;
+use crate::storage::database::APPLICATION_NAME;
 
 /// What a restore did.
 #[derive(Debug, Clone)]
 pub struct RestoreReport {
     /// The archive's manifest.
     pub manifest: Manifest,
-    /// Where the data it replaced was kept.
+    /// Where the files it replaced were kept (the SQLite database and `plugins/`).
     pub previous: PathBuf,
+    /// On PostgreSQL, the schema the replaced tables were moved into (none if there were
+    /// none).
+    pub previous_schema: Option<String>,
+    /// Tables and rows loaded, when the rows were loaded one by one (across engines and
+    /// into PostgreSQL); a SQLite snapshot restored into SQLite is moved in whole.
+    pub loaded: Option<Loaded>,
 }
 
 /// Test hooks; not for use outside tests.
@@ -24,24 +36,29 @@ pub struct RestoreReport {
 pub struct Options {
     /// Fail after extracting this many entries, as a full disk would.
     pub fail_after_entries: Option<usize>,
+    /// Fail after loading every row, just before the database transaction commits.
+    pub fail_before_commit: bool,
 }
 
-/// Restores `archive` into the data directory and database of `data`. Refused while a
-/// server runs on that data directory, and for any archive [`super::verify`] refuses;
-/// either way nothing changes. On success the previous data is kept in the report's
-/// `previous` folder.
+/// Restores `archive` into the data directory and database of `data`, whichever engine
+/// each uses: a SQLite backup restores into PostgreSQL and back. Refused while a server runs
+/// on that data directory (or, on PostgreSQL, is connected to the database), and for any
+/// archive [`super::verify`] refuses; either way nothing changes. On success the previous
+/// data is kept: files in the report's `previous` folder, PostgreSQL tables in its
+/// `previous_schema`.
 ///
-/// It blocks: it reads and writes whole files.
-pub fn restore(
+/// Its file work blocks the calling thread: call it from a command, not from a server's
+/// request handler.
+pub async fn restore(
     archive: &Path,
     registry: &Registry,
     data: &crate::config::DataSection,
 ) -> Result<RestoreReport, BackupError> {
-    restore_with(archive, registry, data, Options::default())
+    restore_with(archive, registry, data, Options::default()).await
 }
 
 #[doc(hidden)]
-pub fn restore_with(
+pub async fn restore_with(
     archive: &Path,
     registry: &Registry,
     data: &crate::config::DataSection,
@@ -59,48 +76,236 @@ pub fn restore_with(
     };
     let manifest = super::verify(archive, registry)?;
     let url = data.database_url();
-    let database = match (manifest.engine, url.engine()) {
-        (Engine::Sqlite, Engine::Sqlite) => crate::storage::database::sqlite_path(url.expose())
-            .ok_or_else(|| {
+    let sqlite_file = match url.engine() {
+        Engine::Sqlite => Some(
+            crate::storage::database::sqlite_path(url.expose()).ok_or_else(|| {
                 BackupError::Failed(format!(
                     "the database `{}` is not a file to restore into",
                     url.redacted()
                 ))
             })?,
-        (from, to) => {
-            return Err(BackupError::Refused {
-                archive: archive.to_path_buf(),
-                reason: format!(
-                    "restoring a {from} backup into {to} is not supported by this binary yet; only SQLite into SQLite is",
-                    from = from.as_str(),
-                    to = to.as_str()
-                ),
-            });
-        }
+        ),
+        Engine::Postgres => None,
     };
     let stamp = super::new_id(crate::storage::database::now_millis());
     let aside = dir.join(format!(".restore-{stamp}"));
     let _ = std::fs::remove_dir_all(&aside);
-    let built = build_aside(archive, &manifest, &aside, options);
-    if let Err(error) = built {
-        let _ = std::fs::remove_dir_all(&aside);
-        return Err(match error {
-            error @ (BackupError::Refused { .. } | BackupError::Failed(_)) => error,
-            other => BackupError::Failed(other.to_string()),
-        });
+    let result = async {
+        build_aside(archive, &manifest, &aside, options)?;
+        let source = if manifest.engine == Engine::Sqlite {
+            Source::Sqlite(aside.join(SOURCE_SQLITE))
+        } else {
+            Source::Tables(aside.join(SOURCE_TABLES))
+        };
+        let previous = dir.join(format!("pre-restore-{stamp}"));
+        let (previous_schema, loaded) = match &sqlite_file {
+            Some(database) => {
+                let new_database = aside.join("plexichat.db");
+                let loaded = match source {
+                    // The snapshot is already the database: moved in whole.
+                    Source::Sqlite(snapshot) => {
+                        std::fs::rename(&snapshot, &new_database)
+                            .map_err(BackupError::io(&snapshot))?;
+                        None
+                    }
+                    source => Some(
+                        into_sqlite(&new_database, registry, &manifest, source, options).await?,
+                    ),
+                };
+                swap_database(&new_database, &previous, database)?;
+                (None, loaded)
+            }
+            None => {
+                let (schema, loaded) =
+                    into_postgres(&url, registry, &manifest, source, &stamp, options).await?;
+                (schema, Some(loaded))
+            }
+        };
+        swap_plugins(&aside, &previous, dir).map_err(|error| {
+            BackupError::Incomplete(format!(
+                "the database was restored but the plugins' folders were not ({error}); the previous data is in {}",
+                previous.display()
+            ))
+        })?;
+        Ok(RestoreReport {
+            manifest: manifest.clone(),
+            previous,
+            previous_schema,
+            loaded,
+        })
     }
-    let previous = dir.join(format!("pre-restore-{stamp}"));
-    swap(&aside, &previous, &database, dir).map_err(|error| {
-        BackupError::Failed(format!(
-            "{error}; the previous data is in {}",
-            previous.display()
-        ))
-    })?;
+    .await;
     let _ = std::fs::remove_dir_all(&aside);
-    Ok(RestoreReport { manifest, previous })
+    result.map_err(|error| match error {
+        error @ (BackupError::Refused { .. }
+        | BackupError::Failed(_)
+        | BackupError::Incomplete(_)
+        | BackupError::DatabaseInUse { .. }) => error,
+        other => BackupError::Failed(other.to_string()),
+    })
 }
 
-/// Extracts the archive into `aside` (`plexichat.db` and `plugins/`), checking every
+/// Where the extracted SQLite snapshot goes in the folder built aside.
+const SOURCE_SQLITE: &str = "source.sqlite";
+/// Where the extracted table exports go in the folder built aside.
+const SOURCE_TABLES: &str = "tables";
+
+/// Builds a new SQLite database at `path` from a source of rows, in one transaction.
+async fn into_sqlite(
+    path: &Path,
+    registry: &Registry,
+    manifest: &Manifest,
+    source: Source,
+    options: Options,
+) -> Result<Loaded, BackupError> {
+    crate::storage::database::create_file(path).map_err(BackupError::io(path))?;
+    let url = format!("sqlite://{}?mode=rw", path.to_string_lossy());
+    let mut connection = sqlx::AnyConnection::connect(&url).await?;
+    connection.execute("PRAGMA journal_mode = WAL").await?;
+    connection.execute("BEGIN").await?;
+    let loaded = load(&mut connection, Engine::Sqlite, registry, manifest, source).await;
+    let result = match loaded {
+        Ok(_) if options.fail_before_commit => Err(BackupError::Failed(
+            "injected failure before commit".to_string(),
+        )),
+        Ok(loaded) => connection
+            .execute("COMMIT")
+            .await
+            .map(|_| loaded)
+            .map_err(Into::into),
+        Err(error) => Err(error),
+    };
+    if result.is_err() {
+        let _ = connection.execute("ROLLBACK").await;
+    }
+    // Closing checkpoints the log into the file, which is then complete on its own.
+    connection.close().await?;
+    result
+}
+
+/// Replaces PlexiChat's tables on a PostgreSQL database in one transaction: the current
+/// ones move into a schema of their own, the archived schema is built and filled. Returns
+/// that schema's name, if anything was moved.
+async fn into_postgres(
+    url: &crate::config::database::DatabaseUrl,
+    registry: &Registry,
+    manifest: &Manifest,
+    source: Source,
+    stamp: &str,
+    options: Options,
+) -> Result<(Option<String>, Loaded), BackupError> {
+    let database = crate::storage::Database::open(url)
+        .await
+        .map_err(|error| BackupError::Failed(error.to_string()))?;
+    let connection = database.pool().acquire().await;
+    let mut connection = match connection {
+        Ok(connection) => connection.detach(),
+        Err(error) => {
+            database.close().await;
+            return Err(error.into());
+        }
+    };
+    database.close().await;
+    connection.execute("BEGIN").await?;
+    let result = async {
+        // A replica starting meanwhile waits here before it migrates.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(crate::storage::migrate::ADVISORY_LOCK)
+            .execute(&mut connection)
+            .await?;
+        refuse_if_connected(&mut connection, url).await?;
+        let existing = super::load::existing_tables(&mut connection, registry, manifest).await?;
+        let schema = (!existing.is_empty()).then(|| {
+            format!(
+                "plexichat_pre_restore_{}",
+                stamp
+                    .trim_start_matches("plexichat-")
+                    .to_ascii_lowercase()
+                    .replace('-', "_")
+            )
+        });
+        if let Some(schema) = &schema {
+            connection
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "CREATE SCHEMA {}",
+                    quote(schema)
+                )))
+                .await?;
+            for table in &existing {
+                // Indexes, constraints and owned sequences move with the table.
+                connection
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "ALTER TABLE {} SET SCHEMA {}",
+                        quote(table),
+                        quote(schema)
+                    )))
+                    .await?;
+            }
+        }
+        let loaded = load(
+            &mut connection,
+            Engine::Postgres,
+            registry,
+            manifest,
+            source,
+        )
+        .await?;
+        if options.fail_before_commit {
+            return Err(BackupError::Failed(
+                "injected failure before commit".to_string(),
+            ));
+        }
+        Ok((schema, loaded))
+    }
+    .await;
+    let result = match result {
+        Ok(done) => connection
+            .execute("COMMIT")
+            .await
+            .map(|_| done)
+            .map_err(Into::into),
+        Err(error) => {
+            let _ = connection.execute("ROLLBACK").await;
+            Err(error)
+        }
+    };
+    let _ = connection.close().await;
+    result
+}
+
+/// Refuses when a PlexiChat server is connected to the database: servers' sessions carry
+/// the URL's `application_name`, [`APPLICATION_NAME`] unless it sets one.
+async fn refuse_if_connected(
+    connection: &mut sqlx::AnyConnection,
+    url: &crate::config::database::DatabaseUrl,
+) -> Result<(), BackupError> {
+    let name = url::Url::parse(url.expose())
+        .ok()
+        .and_then(|parsed| {
+            parsed
+                .query_pairs()
+                .find(|(key, _)| key == "application_name")
+                .map(|(_, value)| value.into_owned())
+        })
+        .unwrap_or_else(|| APPLICATION_NAME.to_string());
+    let row = sqlx::query(
+        "SELECT COUNT(*), COALESCE(string_agg(DISTINCT COALESCE(host(client_addr), 'a local socket'), ', '), '') \
+         FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&name)
+    .fetch_one(&mut *connection)
+    .await?;
+    let sessions: i64 = row.try_get(0)?;
+    if sessions > 0 {
+        return Err(BackupError::DatabaseInUse {
+            sessions,
+            clients: row.try_get(1)?,
+        });
+    }
+    Ok(())
+}
+
+/// Extracts the archive into `aside` (the database entries and `plugins/`), checking every
 /// entry's checksum again as it is written: the file may have changed since it was verified.
 fn build_aside(
     archive: &Path,
@@ -115,10 +320,12 @@ fn build_aside(
         if options.fail_after_entries == Some(written) {
             return Err(std::io::Error::other("injected failure"));
         }
+        // `scan` has refused `..`, `.`, empty and absolute components already.
         let target = if path == SQLITE_ENTRY {
-            aside.join("plexichat.db")
+            aside.join(SOURCE_SQLITE)
+        } else if let Some(table) = path.strip_prefix(TABLES_DIR) {
+            aside.join(SOURCE_TABLES).join(table)
         } else if let Some(rest) = path.strip_prefix(PLUGINS_DIR) {
-            // `scan` has refused `..`, `.`, empty and absolute components already.
             aside.join("plugins").join(rest)
         } else {
             return std::io::copy(reader, &mut std::io::sink()).map(drop);
@@ -144,10 +351,10 @@ fn build_aside(
     Ok(())
 }
 
-/// Moves the current data into `previous` and the new data from `aside` into place. The
-/// database is replaced by one rename; its write-ahead log is moved out first, as SQLite
-/// would otherwise apply the old log to the new file.
-fn swap(aside: &Path, previous: &Path, database: &Path, dir: &Path) -> Result<(), BackupError> {
+/// Moves the current SQLite database into `previous` and `new_database` into its place, by
+/// one rename. Its write-ahead log is moved out first, as SQLite would otherwise apply the
+/// old log to the new file.
+fn swap_database(new_database: &Path, previous: &Path, database: &Path) -> Result<(), BackupError> {
     std::fs::create_dir_all(previous).map_err(BackupError::io(previous))?;
     let name = database
         .file_name()
@@ -165,8 +372,12 @@ fn swap(aside: &Path, previous: &Path, database: &Path, dir: &Path) -> Result<()
                 .map_err(BackupError::io(&side))?;
         }
     }
-    let new_database = aside.join("plexichat.db");
-    std::fs::rename(&new_database, database).map_err(BackupError::io(database))?;
+    std::fs::rename(new_database, database).map_err(BackupError::io(database))
+}
+
+/// Moves the current `plugins/` into `previous` and the one built aside into its place.
+fn swap_plugins(aside: &Path, previous: &Path, dir: &Path) -> Result<(), BackupError> {
+    std::fs::create_dir_all(previous).map_err(BackupError::io(previous))?;
     let plugins = dir.join("plugins");
     if plugins.exists() {
         std::fs::rename(&plugins, previous.join("plugins")).map_err(BackupError::io(&plugins))?;
