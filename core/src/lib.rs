@@ -34,6 +34,10 @@ pub mod storage;
 pub mod testing;
 mod web;
 
+/// reqwest, for what [`PluginContext::http`] returns (headers, bodies, errors).
+pub use reqwest;
+/// The outbound HTTP client of plugins that declare `http:client`.
+pub use runtime::http_client;
 /// sqlx, for plugins' SQL through [`PluginContext::db`]: `sqlx::query("…").bind(…)`.
 pub use sqlx;
 /// The files the server keeps: its private data folder and the admin token in it.

@@ -1,6 +1,6 @@
 use plexichat::prelude::*;
 
-/// Declares only `plugin:read`, then writes, queries SQL and publishes.
+/// Declares only `plugin:read`, then writes, queries SQL, publishes and calls out.
 #[plugin(permissions = ["plugin:read"])]
 #[derive(Default)]
 pub struct Notes;
@@ -20,6 +20,8 @@ async fn save(context: PluginContext<Notes>) -> Json<Value> {
     let _ = context.db();
     // Nor publishing.
     context.publish(&Saved).await;
+    // Nor outbound HTTP.
+    let _ = context.http();
     Json(json!({}))
 }
 

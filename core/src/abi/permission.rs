@@ -9,7 +9,7 @@
 use crate::abi::plugin::Plugin;
 
 /// Every permission a plugin can declare, with what it grants.
-pub const PERMISSIONS: [(&str, &str); 4] = [
+pub const PERMISSIONS: [(&str, &str); 5] = [
     (
         "plugin:read",
         "read the plugin's own key-value entries and files in its data folder",
@@ -23,6 +23,10 @@ pub const PERMISSIONS: [(&str, &str); 4] = [
         "run SQL on the server's database (its own tables, created by its migrations)",
     ),
     ("events:publish", "publish events to other plugins"),
+    (
+        "http:client",
+        "make outbound HTTP requests through the server's client (rustls, timeouts)",
+    ),
 ];
 
 /// Granted by `permissions = ["plugin:read"]`.
@@ -57,6 +61,14 @@ pub trait Database: Plugin {}
 )]
 pub trait PublishEvents: Plugin {}
 
+/// Granted by `permissions = ["http:client"]`.
+#[diagnostic::on_unimplemented(
+    message = "plugin `{Self}` does not declare the `http:client` permission",
+    label = "outbound HTTP requests need `http:client`",
+    note = "add it to the manifest: `#[plugin(permissions = [\"http:client\"])]`"
+)]
+pub trait HttpClient: Plugin {}
+
 /// Implements one permission's trait for a plugin type; `#[plugin]` expands to one call per
 /// declared permission, spanned at its string, so an unknown name is an error there.
 #[doc(hidden)]
@@ -74,9 +86,12 @@ macro_rules! __plexichat_grant {
     ($plugin:ty, "events:publish") => {
         impl ::plexichat::__private::perm::PublishEvents for $plugin {}
     };
+    ($plugin:ty, "http:client") => {
+        impl ::plexichat::__private::perm::HttpClient for $plugin {}
+    };
     ($plugin:ty, $other:literal) => {
         ::core::compile_error!(
-            "unknown permission; the valid ones are `plugin:read`, `plugin:write`, `database` and `events:publish` (see the plugin guide)"
+            "unknown permission; the valid ones are `plugin:read`, `plugin:write`, `database`, `events:publish` and `http:client` (see the plugin guide)"
         );
     };
 }
@@ -91,6 +106,7 @@ macro_rules! __plexichat_grant_all {
         $crate::__plexichat_grant!($plugin, "plugin:write");
         $crate::__plexichat_grant!($plugin, "database");
         $crate::__plexichat_grant!($plugin, "events:publish");
+        $crate::__plexichat_grant!($plugin, "http:client");
     };
 }
 

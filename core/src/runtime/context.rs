@@ -15,6 +15,7 @@ use crate::abi::hooks::BoxError;
 use crate::abi::permission;
 use crate::abi::plugin::{Configurable, Plugin};
 use crate::config::database::Engine;
+use crate::runtime::http_client::HttpClient;
 use crate::runtime::{Delivery, DispatchReport, HandlerFailure, Runtime};
 use crate::storage::database::Database;
 use crate::storage::files::DataFolder;
@@ -22,9 +23,9 @@ use crate::storage::kv::Kv;
 
 /// Plugin `P`'s handle on the server: its name, configuration and state, a tracing span,
 /// supervised background tasks, and the services its `permissions` grant: the key-value
-/// store and data folder (`plugin:read`, `plugin:write`), the SQL pool (`database`) and
-/// publishing events (`events:publish`). Using a service the plugin did not declare does not
-/// compile; the error names the permission to add.
+/// store and data folder (`plugin:read`, `plugin:write`), the SQL pool (`database`),
+/// publishing events (`events:publish`) and outbound HTTP (`http:client`). Using a service
+/// the plugin did not declare does not compile; the error names the permission to add.
 pub struct PluginContext<P> {
     runtime: Runtime,
     plugin: PhantomData<fn() -> P>,
@@ -102,6 +103,16 @@ impl<P: Plugin> PluginContext<P> {
             database: self.runtime.storage().database().clone(),
             plugin: PhantomData,
         }
+    }
+
+    /// The outbound HTTP client: `context.http().get(url).send().await?`. Bounded connect
+    /// and request times and a user agent naming the plugin; see [`HttpClient`]. Needs the
+    /// `http:client` permission.
+    pub fn http(&self) -> HttpClient<P>
+    where
+        P: permission::HttpClient,
+    {
+        HttpClient::new()
     }
 
     /// Delivers `event` to every handler of its type whose plugin is running, in priority

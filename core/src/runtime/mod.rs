@@ -14,6 +14,7 @@
 
 mod bus;
 mod context;
+pub mod http_client;
 pub mod info;
 mod readiness;
 mod reload;

@@ -133,3 +133,83 @@ async fn a_real_socket_serves_until_shutdown_and_lifecycle_events_fire() {
         ]
     );
 }
+
+/// A server on loopback that answers with the `User-Agent` it received, and one that accepts
+/// connections and never answers.
+async fn upstreams() -> (std::net::SocketAddr, std::net::SocketAddr) {
+    use plexichat::axum::{Router, routing::get};
+    let echo = Router::new().route(
+        "/agent",
+        get(|headers: plexichat::http::HeaderMap| async move {
+            headers
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { plexichat::axum::serve(listener, echo).await });
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    (echo_addr, silent_addr)
+}
+
+#[tokio::test]
+async fn a_plugin_with_http_client_reaches_other_servers_naming_itself_and_time_bounded() {
+    let app = TestApp::linked().await;
+    let (echo, silent) = upstreams().await;
+
+    let (status, body) = app
+        .post(
+            "/test/fetch",
+            json!({ "url": format!("http://{echo}/agent") }),
+        )
+        .await;
+    assert_eq!(status, plexichat::http::StatusCode::OK, "{body}");
+    assert_eq!(body["status"], 200);
+    assert_eq!(
+        body["body"],
+        format!("plexichat/{} (test_harness)", env!("CARGO_PKG_VERSION"))
+    );
+
+    // A server that never answers: the request's own deadline ends it, as an error.
+    let (status, body) = app
+        .post(
+            "/test/fetch",
+            json!({ "url": format!("http://{silent}/"), "timeout_ms": 200 }),
+        )
+        .await;
+    assert_eq!(status, plexichat::http::StatusCode::BAD_GATEWAY, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("timed out"),
+        "{body}"
+    );
+
+    // Nothing listening: refused at once.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let (status, body) = app
+        .post("/test/fetch", json!({ "url": format!("http://{closed}/") }))
+        .await;
+    assert_eq!(status, plexichat::http::StatusCode::BAD_GATEWAY, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("could not connect"),
+        "{body}"
+    );
+}

@@ -25,7 +25,7 @@ use plexichat::prelude::*;
     name = "test_harness",
     dependencies = [AwesomePlugin],
     prefix = "/test",
-    permissions = ["events:publish", "plugin:read", "plugin:write"]
+    permissions = ["events:publish", "plugin:read", "plugin:write", "http:client"]
 )]
 #[derive(Default)]
 pub struct Harness {
@@ -140,6 +140,44 @@ async fn get_file(
         .await
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// What `/test/fetch` is asked to get.
+#[payload]
+pub struct Fetch {
+    /// The URL.
+    pub url: String,
+    /// A request timeout of its own, in milliseconds.
+    pub timeout_ms: Option<u64>,
+}
+
+/// Fetches a URL through the harness's outbound client and reports what came back; a
+/// failure (refused, timed out) is a 502 naming it.
+#[route(POST, "/fetch")]
+async fn fetch(
+    context: PluginContext<Harness>,
+    Json(fetch): Json<Fetch>,
+) -> Result<Json<Value>, ApiError> {
+    let mut request = context.http().get(&fetch.url);
+    if let Some(ms) = fetch.timeout_ms {
+        request = request.timeout(std::time::Duration::from_millis(ms));
+    }
+    let response = request.send().await.map_err(|error| {
+        let kind = if error.is_timeout() {
+            "timed out"
+        } else if error.is_connect() {
+            "could not connect"
+        } else {
+            "failed"
+        };
+        ApiError::new(
+            plexichat::http::StatusCode::BAD_GATEWAY,
+            format!("{kind}: {error}"),
+        )
+    })?;
+    let status = response.status().as_u16();
+    let body = response.text().await.map_err(ApiError::internal)?;
+    Ok(Json(json!({ "status": status, "body": body })))
 }
 
 #[route(GET, "/panic")]
