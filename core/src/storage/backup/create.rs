@@ -84,18 +84,120 @@ async fn sqlite_snapshot(
     scratch: &Path,
 ) -> Result<(DatabaseEntries, Vec<ArchivedMigration>), BackupError> {
     let snapshot = scratch.join("snapshot.sqlite");
-    let quoted = snapshot.to_string_lossy().replace('\'', "''");
-    // One statement, one read transaction: a consistent copy while writers go on.
-    storage
-        .database()
-        .pool()
-        .execute(sqlx::AssertSqlSafe(format!("VACUUM INTO '{quoted}'")))
-        .await?;
-    let url = format!("sqlite://{}?mode=ro", snapshot.to_string_lossy());
+    match crate::storage::database::sqlite_path(storage.database().url().expose()) {
+        Some(live) if live.is_file() => {
+            let target = snapshot.clone();
+            tokio::task::spawn_blocking(move || online_backup(&live, &target))
+                .await
+                .map_err(|error| BackupError::Failed(error.to_string()))?
+                .map_err(|error| BackupError::Failed(format!("SQLite snapshot: {error}")))?;
+        }
+        // An in-memory database has no file to copy pages from.
+        _ => {
+            let quoted = snapshot.to_string_lossy().replace('\'', "''");
+            // One statement, one read transaction: a consistent copy while writers go on.
+            storage
+                .database()
+                .pool()
+                .execute(sqlx::AssertSqlSafe(format!("VACUUM INTO '{quoted}'")))
+                .await?;
+        }
+    }
+    let url = format!("sqlite://{}?mode=rw", snapshot.to_string_lossy());
     let mut connection = sqlx::AnyConnection::connect(&url).await?;
     let migrations = applied_migrations(&mut connection).await;
     let _ = connection.close().await;
     Ok((vec![(SQLITE_ENTRY.to_string(), snapshot)], migrations?))
+}
+
+/// Copies the SQLite database `source` into the new file `target` with SQLite's online
+/// backup API in one step: pages are copied as they are (`VACUUM INTO` rebuilds every table
+/// and index, about 20% slower on a large database), inside one read transaction, so the
+/// copy is one consistent state while other connections go on writing (WAL). The copy is
+/// scratch, written without syncing: the archive it goes into is synced.
+fn online_backup(source: &Path, target: &Path) -> Result<(), String> {
+    use libsqlite3_sys as ffi;
+    use std::os::unix::ffi::OsStrExt;
+
+    /// A connection closed when dropped, whatever happened.
+    struct Handle(*mut ffi::sqlite3);
+    impl Drop for Handle {
+        fn drop(&mut self) {
+            // SAFETY: the pointer came from `sqlite3_open_v2` (or is null, which
+            // `sqlite3_close` accepts) and nothing uses it after this.
+            unsafe { ffi::sqlite3_close(self.0) };
+        }
+    }
+    fn message(handle: &Handle) -> String {
+        // SAFETY: `sqlite3_errmsg` returns a NUL-terminated string owned by the connection,
+        // valid until its next call; it is copied at once.
+        unsafe { std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(handle.0)) }
+            .to_string_lossy()
+            .into_owned()
+    }
+    fn open(path: &Path, flags: std::ffi::c_int) -> Result<Handle, String> {
+        let name = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| format!("{} has a NUL byte in its name", path.display()))?;
+        let mut db = std::ptr::null_mut();
+        // SAFETY: `name` is NUL-terminated and outlives the call; `db` receives a handle,
+        // owned by `Handle` from here on even when opening failed (it must still be closed).
+        let code = unsafe { ffi::sqlite3_open_v2(name.as_ptr(), &mut db, flags, std::ptr::null()) };
+        let handle = Handle(db);
+        if code != ffi::SQLITE_OK {
+            return Err(format!("{}: {}", path.display(), message(&handle)));
+        }
+        Ok(handle)
+    }
+    fn execute(handle: &Handle, sql: &std::ffi::CStr) -> Result<(), String> {
+        // SAFETY: a valid connection and a NUL-terminated statement; no callback.
+        let code = unsafe {
+            ffi::sqlite3_exec(
+                handle.0,
+                sql.as_ptr(),
+                None,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        if code == ffi::SQLITE_OK {
+            Ok(())
+        } else {
+            Err(message(handle))
+        }
+    }
+
+    // Read-write without create: a WAL database needs its shared-memory file, which a
+    // read-only connection could not make if no server has made it.
+    let from = open(source, ffi::SQLITE_OPEN_READWRITE)?;
+    let to = open(target, ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE)?;
+    execute(&to, c"PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF")?;
+    // SAFETY: both connections are open and used by this thread only; the backup object is
+    // finished before either is closed (they are dropped at the end of the function).
+    unsafe {
+        let backup = ffi::sqlite3_backup_init(to.0, c"main".as_ptr(), from.0, c"main".as_ptr());
+        if backup.is_null() {
+            return Err(message(&to));
+        }
+        let mut waited = 0;
+        let step = loop {
+            let code = ffi::sqlite3_backup_step(backup, -1);
+            // Busy only while another connection recovers the log; wait up to 10 s.
+            if (code == ffi::SQLITE_BUSY || code == ffi::SQLITE_LOCKED) && waited < 1000 {
+                waited += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            }
+            break code;
+        };
+        let finished = ffi::sqlite3_backup_finish(backup);
+        if step != ffi::SQLITE_DONE {
+            return Err(format!("copying pages failed: {}", message(&to)));
+        }
+        if finished != ffi::SQLITE_OK {
+            return Err(message(&to));
+        }
+    }
+    Ok(())
 }
 
 async fn applied_migrations(
