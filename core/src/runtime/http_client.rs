@@ -24,14 +24,28 @@ fn shared() -> &'static reqwest::Client {
     CLIENT.get_or_init(|| {
         // Another part of the program may have installed a provider first; either is rustls.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()
-            // Building fails only without a crypto provider, installed just above.
-            .unwrap_or_else(|error| panic!("cannot build the outbound HTTP client: {error}"))
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(REQUEST_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+                .pool_idle_timeout(Duration::from_secs(90))
+        };
+        builder().build().unwrap_or_else(|error| {
+            // The system's verifier could not start (a container without a CA bundle):
+            // plain HTTP still works, and HTTPS fails verification instead of every request
+            // failing.
+            tracing::warn!(
+                %error,
+                "outbound HTTP: the system's root certificates are unavailable; HTTPS requests will fail certificate verification"
+            );
+            builder()
+                .tls_certs_only(Vec::<reqwest::Certificate>::new())
+                .build()
+                // With a provider installed above and no certificates to parse, nothing is
+                // left that can fail.
+                .unwrap_or_else(|error| panic!("cannot build the outbound HTTP client: {error}"))
+        })
     })
 }
 

@@ -127,11 +127,9 @@ impl Database {
                 "?mode=rwc"
             });
         }
-        if url.engine() == Engine::Postgres && !text.contains("application_name=") {
+        if url.engine() == Engine::Postgres {
             // How a restore recognises servers still connected to the database.
-            text.push_str(if text.contains('?') { "&" } else { "?" });
-            text.push_str("application_name=");
-            text.push_str(APPLICATION_NAME);
+            text = named(url, APPLICATION_NAME);
         }
         let options =
             AnyConnectOptions::from_str(&text).map_err(|error| DatabaseError::InvalidUrl {
@@ -226,6 +224,38 @@ impl Database {
             Engine::Postgres => pool.close().await,
         }
     }
+}
+
+/// `url`'s text with `application_name` set on PostgreSQL, unless the URL sets it.
+fn named(url: &DatabaseUrl, application_name: &str) -> String {
+    let mut text = url.expose().to_string();
+    if url.engine() == Engine::Postgres && !text.contains("application_name=") {
+        text.push_str(if text.contains('?') { "&" } else { "?" });
+        text.push_str("application_name=");
+        text.push_str(application_name);
+    }
+    text
+}
+
+/// One connection to `url` outside any pool, its PostgreSQL session named
+/// `application_name` unless the URL names it.
+pub(crate) async fn connect_one(
+    url: &DatabaseUrl,
+    application_name: &str,
+) -> Result<AnyConnection, DatabaseError> {
+    install_drivers();
+    let text = named(url, application_name);
+    let options =
+        AnyConnectOptions::from_str(&text).map_err(|error| DatabaseError::InvalidUrl {
+            url: url.redacted(),
+            problem: crate::config::database::redact_url(&error.to_string()),
+        })?;
+    AnyConnection::connect_with(&options)
+        .await
+        .map_err(|error| DatabaseError::Unreachable {
+            url: url.redacted(),
+            error,
+        })
 }
 
 /// Opens `path` for reading and writing, creating it readable by its owner only: the

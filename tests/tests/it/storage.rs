@@ -607,10 +607,14 @@ fn ledger() -> &'static PluginDescriptor {
             version: 1,
             name: "0001_entries",
             sqlite: "CREATE TABLE ledger_entries (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL, body BLOB, done BOOLEAN NOT NULL, amount DOUBLE PRECISION, note TEXT);
-CREATE INDEX ledger_entries_title ON ledger_entries (title);",
+CREATE INDEX ledger_entries_title ON ledger_entries (title);
+CREATE TABLE ledger_tags (id BIGINT PRIMARY KEY, parent BIGINT REFERENCES ledger_tags (id), name TEXT NOT NULL);
+CREATE TABLE ledger_empty (id BIGINT PRIMARY KEY, name TEXT);",
             sqlite_file: "migrations/sqlite/0001_entries.sql",
             postgres: "CREATE TABLE ledger_entries (id BIGSERIAL PRIMARY KEY, title TEXT NOT NULL, body BYTEA, done BOOLEAN NOT NULL, amount DOUBLE PRECISION, note TEXT);
-CREATE INDEX ledger_entries_title ON ledger_entries (title);",
+CREATE INDEX ledger_entries_title ON ledger_entries (title);
+CREATE TABLE ledger_tags (id BIGINT PRIMARY KEY, parent BIGINT REFERENCES ledger_tags (id) DEFERRABLE, name TEXT NOT NULL);
+CREATE TABLE ledger_empty (id BIGINT PRIMARY KEY, name TEXT);",
             postgres_file: "migrations/postgres/0001_entries.sql",
         }]),
     )
@@ -619,6 +623,20 @@ CREATE INDEX ledger_entries_title ON ledger_entries (title);",
 /// Every row of the ledger, in a form both engines print the same.
 async fn ledger_rows(db: &Database) -> Vec<String> {
     use plexichat::sqlx::Row;
+    let tags = plexichat::sqlx::query("SELECT id, parent, name FROM ledger_tags ORDER BY id")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    let tags = tags.iter().map(|row| {
+        format!(
+            "tag {:?}",
+            (
+                row.get::<i64, _>(0),
+                row.get::<Option<i64>, _>(1),
+                row.get::<String, _>(2)
+            )
+        )
+    });
     let rows = plexichat::sqlx::query(
         "SELECT id, title, body, CAST(CASE WHEN done THEN 1 ELSE 0 END AS BIGINT), amount, note FROM ledger_entries ORDER BY id",
     )
@@ -628,7 +646,7 @@ async fn ledger_rows(db: &Database) -> Vec<String> {
     rows.iter()
         .map(|row| {
             format!(
-                "{:?}",
+                "entry {:?}",
                 (
                     row.get::<i64, _>(0),
                     row.get::<String, _>(1),
@@ -639,6 +657,7 @@ async fn ledger_rows(db: &Database) -> Vec<String> {
                 )
             )
         })
+        .chain(tags)
         .collect()
 }
 
@@ -689,6 +708,8 @@ async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_inta
             None,
         ),
         ("extremes", Some(Vec::new()), true, Some(-1.0e300), Some("")),
+        ("infinite", None, false, Some(f64::INFINITY), None),
+        ("precise", None, false, Some(0.1 + 0.2), None),
     ] {
         plexichat::sqlx::query(
             "INSERT INTO ledger_entries (title, body, done, amount, note) VALUES ($1, $2, $3, $4, $5)",
@@ -709,6 +730,16 @@ async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_inta
     .execute(storage.database().pool())
     .await
     .unwrap();
+    // A child stored before its parent, which a restore reads first.
+    for sql in [
+        "INSERT INTO ledger_tags (id, parent, name) VALUES (1, NULL, 'child'), (2, NULL, 'parent')",
+        "UPDATE ledger_tags SET parent = 2 WHERE id = 1",
+    ] {
+        plexichat::sqlx::query(sql)
+            .execute(storage.database().pool())
+            .await
+            .unwrap();
+    }
     let kv = KvStore::new(storage.database().clone(), "ledger");
     kv.set("binary", &[0, 1, 254, 255]).await.unwrap();
     kv.set_with_expiry("later", b"expires tomorrow", Duration::from_secs(86_400))
@@ -719,7 +750,7 @@ async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_inta
     std::fs::write(folder.join("notes.txt"), "from SQLite").unwrap();
     let expected = ledger_rows(storage.database()).await;
     let expected_kv = kv_pairs(storage.database(), "ledger").await;
-    assert_eq!(expected.len(), 4);
+    assert_eq!(expected.len(), 8);
     assert_eq!(expected_kv.len(), 2);
     let sqlite_archive = sqlite_dir.join("from-sqlite.tar");
     backup::create(&storage, &registry, &sqlite_archive)
@@ -773,7 +804,8 @@ async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_inta
         .await
         .unwrap();
     let loaded = report.loaded.unwrap();
-    assert_eq!((loaded.tables, loaded.rows), (2, 6), "{loaded:?}");
+    // Four tables (the key-value store, entries, tags and the empty one), ten rows.
+    assert_eq!((loaded.tables, loaded.rows), (4, 10), "{loaded:?}");
     let restored = Database::open(postgres_data.database.as_ref().unwrap())
         .await
         .unwrap();
@@ -826,7 +858,13 @@ async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_inta
     let report = backup::restore(&postgres_archive, &registry, &back_data)
         .await
         .unwrap();
-    assert_eq!(report.loaded.unwrap().rows, 7);
+    assert_eq!(
+        report.loaded.unwrap(),
+        backup::Loaded {
+            tables: 4,
+            rows: 11
+        }
+    );
     let back = Storage::open(&back_data).await.unwrap();
     assert_eq!(ledger_rows(back.database()).await, expected_back);
     assert_eq!(kv_pairs(back.database(), "ledger").await, expected_kv);

@@ -117,7 +117,6 @@ async fn sqlite_snapshot(
 /// scratch, written without syncing: the archive it goes into is synced.
 fn online_backup(source: &Path, target: &Path) -> Result<(), String> {
     use libsqlite3_sys as ffi;
-    use std::os::unix::ffi::OsStrExt;
 
     /// A connection closed when dropped, whatever happened.
     struct Handle(*mut ffi::sqlite3);
@@ -136,7 +135,7 @@ fn online_backup(source: &Path, target: &Path) -> Result<(), String> {
             .into_owned()
     }
     fn open(path: &Path, flags: std::ffi::c_int) -> Result<Handle, String> {
-        let name = std::ffi::CString::new(path.as_os_str().as_bytes())
+        let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| format!("{} has a NUL byte in its name", path.display()))?;
         let mut db = std::ptr::null_mut();
         // SAFETY: `name` is NUL-terminated and outlives the call; `db` receives a handle,
@@ -191,7 +190,9 @@ fn online_backup(source: &Path, target: &Path) -> Result<(), String> {
         };
         let finished = ffi::sqlite3_backup_finish(backup);
         if step != ffi::SQLITE_DONE {
-            return Err(format!("copying pages failed: {}", message(&to)));
+            // The step's own code: the destination's last message may not be about it.
+            let reason = std::ffi::CStr::from_ptr(ffi::sqlite3_errstr(step)).to_string_lossy();
+            return Err(format!("copying pages failed: {reason}"));
         }
         if finished != ffi::SQLITE_OK {
             return Err(message(&to));
@@ -303,7 +304,15 @@ async fn export_table(
             .collect::<Result<Vec<_>, _>>()?;
         write_line(&mut writer, &Value::Array(values), file)?;
     }
+    drop(rows);
     if !header_written {
+        // No row to take the names from: the catalogue has them.
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+        )
+        .bind(table)
+        .fetch_all(&mut *connection)
+        .await?;
         write_line(
             &mut writer,
             &serde_json::json!({"table": table, "columns": columns}),
@@ -319,8 +328,8 @@ fn write_line(writer: &mut impl Write, value: &Value, file: &Path) -> Result<(),
     writer.write_all(b"\n").map_err(BackupError::io(file))
 }
 
-/// One value as portable JSON: null, a boolean, a number, a string, or `{"base64": …}` for
-/// bytes. A column type the `Any` driver cannot carry is an error naming the column.
+/// One value as portable JSON: null, a boolean, a number, a string, `{"base64": …}` for
+/// bytes, or `{"float": …}` for a float that is not finite. A column type the `Any` driver cannot carry is an error naming the column.
 pub(crate) fn portable(row: &AnyRow, index: usize) -> Result<Value, sqlx::Error> {
     let raw = row.try_get_raw(index)?;
     if raw.is_null() {
@@ -333,13 +342,27 @@ pub(crate) fn portable(row: &AnyRow, index: usize) -> Result<Value, sqlx::Error>
         AnyTypeInfoKind::SmallInt => Value::from(row.try_get::<i16, _>(index)?),
         AnyTypeInfoKind::Integer => Value::from(row.try_get::<i32, _>(index)?),
         AnyTypeInfoKind::BigInt => Value::from(row.try_get::<i64, _>(index)?),
-        AnyTypeInfoKind::Real => Value::from(f64::from(row.try_get::<f32, _>(index)?)),
-        AnyTypeInfoKind::Double => Value::from(row.try_get::<f64, _>(index)?),
+        AnyTypeInfoKind::Real => float(f64::from(row.try_get::<f32, _>(index)?)),
+        AnyTypeInfoKind::Double => float(row.try_get::<f64, _>(index)?),
         AnyTypeInfoKind::Text => Value::String(row.try_get(index)?),
         AnyTypeInfoKind::Blob => serde_json::json!({
             "base64": base64::engine::general_purpose::STANDARD.encode(row.try_get::<Vec<u8>, _>(index)?)
         }),
     })
+}
+
+/// A float as JSON: a number, or for what JSON has no number for (`null` would lose it),
+/// `{"float": "NaN" | "Infinity" | "-Infinity"}`.
+fn float(value: f64) -> Value {
+    if value.is_finite() {
+        Value::from(value)
+    } else if value.is_nan() {
+        serde_json::json!({"float": "NaN"})
+    } else if value > 0.0 {
+        serde_json::json!({"float": "Infinity"})
+    } else {
+        serde_json::json!({"float": "-Infinity"})
+    }
 }
 
 /// Writes the archive: the database entries, every plugin's data folder, the manifest; to a

@@ -50,8 +50,11 @@ enum Item {
 
 type Items = mpsc::Sender<Result<Item, BackupError>>;
 
-/// Rows handed over at a time; one `INSERT` carries at most [`MAX_PARAMETERS`] values.
+/// Rows handed over at a time, at most; one `INSERT` carries at most [`MAX_PARAMETERS`]
+/// values.
 const BATCH_ROWS: usize = 500;
+/// Bytes of values handed over at a time, at most (a larger row goes alone).
+const BATCH_BYTES: usize = 16 << 20;
 /// Below both engines' limits on bound parameters (SQLite 32 766, PostgreSQL 65 535).
 const MAX_PARAMETERS: usize = 10_000;
 
@@ -80,13 +83,28 @@ pub(crate) async fn load(
             }
         }
     }
-    let mut items = read(source, tables(registry));
+    if engine == Engine::Sqlite {
+        // Until the commit: a table whose rows point at each other (a self-referencing key)
+        // loads in any row order.
+        connection.execute("PRAGMA defer_foreign_keys = ON").await?;
+    } else {
+        connection.execute("SET CONSTRAINTS ALL DEFERRED").await?;
+    }
+    let known = tables(registry);
+    let (mut items, reader) = read(source, known.clone());
     let mut target: Option<Target> = None;
     let mut loaded = Loaded::default();
     let mut filled = Vec::new();
     while let Some(item) = items.recv().await {
         match item? {
             Item::Table { name, columns } => {
+                // Only PlexiChat's own tables are ever emptied and filled, whatever the
+                // archive names.
+                if !known.contains(&name) {
+                    return Err(BackupError::Failed(format!(
+                        "the archive holds table `{name}`, which none of this binary's migrations create"
+                    )));
+                }
                 let described = Target::describe(connection, engine, &name, &columns).await?;
                 // Whatever the migrations seeded is replaced by what the archive holds.
                 connection
@@ -105,6 +123,11 @@ pub(crate) async fn load(
             }
         }
     }
+    // A reader that panicked drops its sender like one that finished: tell them apart, so
+    // that half an archive is never committed.
+    reader.await.map_err(|error| {
+        BackupError::Failed(format!("reading the archive's rows failed: {error}"))
+    })?;
     if engine == Engine::Postgres {
         for table in &filled {
             reset_sequences(connection, table).await?;
@@ -130,26 +153,42 @@ fn ordered(mut found: Vec<String>, order: &[String]) -> Vec<String> {
     found
 }
 
-/// Reads `source` on a task of its own, so that reading and inserting overlap.
-fn read(source: Source, order: Vec<String>) -> mpsc::Receiver<Result<Item, BackupError>> {
+/// Reads `source` on a task of its own, so that reading and inserting overlap; returns the
+/// items and the task, to be awaited once the items end.
+fn read(
+    source: Source,
+    order: Vec<String>,
+) -> (
+    mpsc::Receiver<Result<Item, BackupError>>,
+    tokio::task::JoinHandle<()>,
+) {
     let (sender, receiver) = mpsc::channel(4);
-    match source {
-        Source::Sqlite(path) => {
-            tokio::spawn(async move {
-                if let Err(error) = read_sqlite(&path, &order, &sender).await {
-                    let _ = sender.send(Err(error)).await;
-                }
-            });
-        }
-        Source::Tables(dir) => {
-            tokio::task::spawn_blocking(move || {
-                if let Err(error) = read_tables(&dir, &order, &sender) {
-                    let _ = sender.blocking_send(Err(error));
-                }
-            });
-        }
-    }
-    receiver
+    let reader = match source {
+        Source::Sqlite(path) => tokio::spawn(async move {
+            if let Err(error) = read_sqlite(&path, &order, &sender).await {
+                let _ = sender.send(Err(error)).await;
+            }
+        }),
+        Source::Tables(dir) => tokio::task::spawn_blocking(move || {
+            if let Err(error) = read_tables(&dir, &order, &sender) {
+                let _ = sender.blocking_send(Err(error));
+            }
+        }),
+    };
+    (receiver, reader)
+}
+
+/// Roughly how many bytes `values` take: batches are bounded by size as well as by rows, so
+/// that large values neither fill memory nor make one statement too large.
+fn weight(values: &[Value]) -> usize {
+    values
+        .iter()
+        .map(|value| match value {
+            Value::String(text) => text.len(),
+            Value::Object(map) => map.values().map(|v| v.as_str().map_or(8, str::len)).sum(),
+            _ => 8,
+        })
+        .sum()
 }
 
 async fn read_sqlite(path: &Path, order: &[String], sender: &Items) -> Result<(), BackupError> {
@@ -190,18 +229,22 @@ async fn read_sqlite(path: &Path, order: &[String], sender: &Items) -> Result<()
         );
         let mut rows = sqlx::query(sqlx::AssertSqlSafe(select)).fetch(&mut connection);
         let mut batch = Vec::with_capacity(BATCH_ROWS);
+        let mut bytes = 0;
         while let Some(row) = rows.try_next().await? {
             let values = (0..columns.len())
                 .map(|i| portable(&row, i))
                 .collect::<Result<Vec<_>, _>>()?;
+            bytes += weight(&values);
             batch.push(values);
-            if batch.len() == BATCH_ROWS
-                && sender
+            if batch.len() == BATCH_ROWS || bytes >= BATCH_BYTES {
+                bytes = 0;
+                if sender
                     .send(Ok(Item::Rows(std::mem::take(&mut batch))))
                     .await
                     .is_err()
-            {
-                return Ok(());
+                {
+                    return Ok(());
+                }
             }
         }
         if !batch.is_empty() && sender.send(Ok(Item::Rows(batch))).await.is_err() {
@@ -254,9 +297,9 @@ fn read_tables(dir: &Path, order: &[String], sender: &Items) -> Result<(), Backu
                     .filter_map(|c| c.as_str().map(str::to_string))
                     .collect()
             })
-            .filter(|columns: &Vec<String>| {
-                header.get("table") == Some(&Value::from(&*table)) && !columns.is_empty()
-            })
+            // No columns: an empty table exported before the columns came from the
+            // catalogue; it has no rows to load.
+            .filter(|_| header.get("table") == Some(&Value::from(&*table)))
             .ok_or_else(|| {
                 bad(
                     1,
@@ -271,8 +314,10 @@ fn read_tables(dir: &Path, order: &[String], sender: &Items) -> Result<(), Backu
             return Ok(());
         }
         let mut batch = Vec::with_capacity(BATCH_ROWS);
+        let mut bytes = 0;
         for (index, line) in lines.enumerate() {
             let line = line.map_err(BackupError::io(&path))?;
+            bytes += line.len();
             let row = match serde_json::from_str(&line) {
                 Ok(Value::Array(values)) if values.len() == columns.len() => values,
                 Ok(_) => {
@@ -284,12 +329,14 @@ fn read_tables(dir: &Path, order: &[String], sender: &Items) -> Result<(), Backu
                 Err(error) => return Err(bad(index + 2, error.to_string())),
             };
             batch.push(row);
-            if batch.len() == BATCH_ROWS
-                && sender
+            if batch.len() == BATCH_ROWS || bytes >= BATCH_BYTES {
+                bytes = 0;
+                if sender
                     .blocking_send(Ok(Item::Rows(std::mem::take(&mut batch))))
                     .is_err()
-            {
-                return Ok(());
+                {
+                    return Ok(());
+                }
             }
         }
         if !batch.is_empty() && sender.blocking_send(Ok(Item::Rows(batch))).is_err() {
@@ -401,6 +448,16 @@ impl Family {
             (Family::Int, Value::Number(n)) => query.bind(integer(n).ok_or_else(mismatch)?),
             (Family::Int, Value::Bool(b)) => query.bind(i64::from(*b)),
             (Family::Float, Value::Number(n)) => query.bind(n.as_f64().ok_or_else(mismatch)?),
+            (Family::Float | Family::Natural, Value::Object(_))
+                if special_float(value).is_some() =>
+            {
+                query.bind(special_float(value).ok_or_else(mismatch)?)
+            }
+            (Family::Cast(_), Value::Object(_)) if special_float(value).is_some() => query.bind(
+                special_float(value)
+                    .map(|f| f.to_string())
+                    .ok_or_else(mismatch)?,
+            ),
             (Family::Natural, Value::Number(n)) => match n.as_i64() {
                 Some(i) => query.bind(i),
                 None => query.bind(n.as_f64().ok_or_else(mismatch)?),
@@ -416,6 +473,33 @@ impl Family {
             }
             _ => return Err(mismatch()),
         })
+    }
+}
+
+/// The database's complaint about rows, without the quoted value some messages carry
+/// (`invalid input syntax for type uuid: "…"`): restored data may be secret.
+fn without_values(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(database) => {
+            let message = database.message();
+            let message = message.split(": \"").next().unwrap_or(message);
+            match database.code() {
+                Some(code) => format!("{message} (SQLSTATE {code})"),
+                None => message.to_string(),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A float JSON cannot carry (NaN, ±infinity), as [`portable`] writes it:
+/// `{"float": "NaN" | "Infinity" | "-Infinity"}`.
+fn special_float(value: &Value) -> Option<f64> {
+    match value.as_object()?.get("float")?.as_str()? {
+        "NaN" => Some(f64::NAN),
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        _ => None,
     }
 }
 
@@ -461,11 +545,13 @@ impl Target {
                     ))
                 })
                 .collect::<Result<_, sqlx::Error>>()?,
+            // In the current schema only: never a catalogue table of the same name.
             Engine::Postgres => sqlx::query(
                 "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '' \
-                 FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = current_schema() AND c.relname = $1 AND a.attnum > 0 AND NOT a.attisdropped",
             )
-            .bind(quote(table))
+            .bind(table)
             .fetch_all(&mut *connection)
             .await?
             .iter()
@@ -556,10 +642,13 @@ impl Target {
                     })?;
                 }
             }
-            query
-                .execute(&mut *connection)
-                .await
-                .map_err(|error| BackupError::Failed(format!("table `{}`: {error}", self.table)))?;
+            query.execute(&mut *connection).await.map_err(|error| {
+                BackupError::Failed(format!(
+                    "table `{}`: the database refused the rows: {}",
+                    self.table,
+                    without_values(&error)
+                ))
+            })?;
         }
         Ok(())
     }
@@ -655,6 +744,11 @@ mod tests {
             .unwrap();
         assert_eq!(problem, "cannot store text in a column of type integer");
         assert!(Family::Bool.bind(query(), &Value::from(2)).is_err());
+        assert!(
+            Family::Float
+                .bind(query(), &serde_json::json!({"float": "-Infinity"}))
+                .is_ok()
+        );
         assert!(Family::Int.bind(query(), &Value::from(2.5)).is_err());
         assert!(
             Family::Bytes

@@ -122,8 +122,11 @@ pub async fn restore_with(
             }
         };
         swap_plugins(&aside, &previous, dir).map_err(|error| {
+            let tables = previous_schema
+                .as_ref()
+                .map_or(String::new(), |schema| format!(" and schema {schema}"));
             BackupError::Incomplete(format!(
-                "the database was restored but the plugins' folders were not ({error}); the previous data is in {}",
+                "the database was restored but the plugins' folders were not ({error}); the previous data is in {}{tables}",
                 previous.display()
             ))
         })?;
@@ -194,18 +197,11 @@ async fn into_postgres(
     stamp: &str,
     options: Options,
 ) -> Result<(Option<String>, Loaded), BackupError> {
-    let database = crate::storage::Database::open(url)
+    // One direct connection under a name of its own: a pool's would count as a server's in
+    // the check below (its probe connection may linger in `pg_stat_activity`).
+    let mut connection = crate::storage::database::connect_one(url, RESTORE_APPLICATION_NAME)
         .await
         .map_err(|error| BackupError::Failed(error.to_string()))?;
-    let connection = database.pool().acquire().await;
-    let mut connection = match connection {
-        Ok(connection) => connection.detach(),
-        Err(error) => {
-            database.close().await;
-            return Err(error.into());
-        }
-    };
-    database.close().await;
     connection.execute("BEGIN").await?;
     let result = async {
         // A replica starting meanwhile waits here before it migrates.
@@ -272,6 +268,9 @@ async fn into_postgres(
     let _ = connection.close().await;
     result
 }
+
+/// The `application_name` of a restore's own PostgreSQL session.
+const RESTORE_APPLICATION_NAME: &str = "plexichat-restore";
 
 /// Refuses when a PlexiChat server is connected to the database: servers' sessions carry
 /// the URL's `application_name`, [`APPLICATION_NAME`] unless it sets one.
@@ -365,14 +364,25 @@ fn swap_database(new_database: &Path, previous: &Path, database: &Path) -> Resul
             .or_else(|_| std::fs::copy(database, previous.join(&name)).map(drop))
             .map_err(BackupError::io(database))?;
     }
-    for suffix in ["-wal", "-shm"] {
-        let side = PathBuf::from(format!("{}{suffix}", database.display()));
-        if side.exists() {
-            std::fs::rename(&side, previous.join(format!("{name}{suffix}")))
-                .map_err(BackupError::io(&side))?;
+    let mut moved = Vec::new();
+    let result = (|| {
+        for suffix in ["-wal", "-shm"] {
+            let side = PathBuf::from(format!("{}{suffix}", database.display()));
+            if side.exists() {
+                let kept = previous.join(format!("{name}{suffix}"));
+                std::fs::rename(&side, &kept).map_err(BackupError::io(&side))?;
+                moved.push((side, kept));
+            }
+        }
+        std::fs::rename(new_database, database).map_err(BackupError::io(database))
+    })();
+    if result.is_err() {
+        // The old database goes on with its own log: it may hold committed transactions.
+        for (side, kept) in moved {
+            let _ = std::fs::rename(kept, side);
         }
     }
-    std::fs::rename(new_database, database).map_err(BackupError::io(database))
+    result
 }
 
 /// Moves the current `plugins/` into `previous` and the one built aside into its place.
