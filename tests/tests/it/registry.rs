@@ -295,6 +295,7 @@ fn the_linked_registry_holds_exactly_what_this_binary_declares() {
             "/api/v1/awesome/status",
             "/test/audit-plugin",
             "/test/echo",
+            "/test/fetch",
             "/test/files/{*path}",
             "/test/files/{*path}",
             "/test/items/{id}",
