@@ -606,12 +606,12 @@ fn ledger() -> &'static PluginDescriptor {
         leak(vec![Migration {
             version: 1,
             name: "0001_entries",
-            sqlite: "CREATE TABLE ledger_entries (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL, body BLOB, done BOOLEAN NOT NULL, amount DOUBLE PRECISION, note TEXT);
+            sqlite: "CREATE TABLE ledger_entries (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL, body BLOB, done BOOLEAN NOT NULL, amount DOUBLE PRECISION, note TEXT, price NUMERIC, reference TEXT);
 CREATE INDEX ledger_entries_title ON ledger_entries (title);
 CREATE TABLE ledger_tags (id BIGINT PRIMARY KEY, parent BIGINT REFERENCES ledger_tags (id), name TEXT NOT NULL);
 CREATE TABLE ledger_empty (id BIGINT PRIMARY KEY, name TEXT);",
             sqlite_file: "migrations/sqlite/0001_entries.sql",
-            postgres: "CREATE TABLE ledger_entries (id BIGSERIAL PRIMARY KEY, title TEXT NOT NULL, body BYTEA, done BOOLEAN NOT NULL, amount DOUBLE PRECISION, note TEXT);
+            postgres: "CREATE TABLE ledger_entries (id BIGSERIAL PRIMARY KEY, title TEXT NOT NULL, body BYTEA, done BOOLEAN NOT NULL, amount DOUBLE PRECISION, note TEXT, price NUMERIC, reference UUID);
 CREATE INDEX ledger_entries_title ON ledger_entries (title);
 CREATE TABLE ledger_tags (id BIGINT PRIMARY KEY, parent BIGINT REFERENCES ledger_tags (id) DEFERRABLE, name TEXT NOT NULL);
 CREATE TABLE ledger_empty (id BIGINT PRIMARY KEY, name TEXT);",
@@ -638,7 +638,7 @@ async fn ledger_rows(db: &Database) -> Vec<String> {
         )
     });
     let rows = plexichat::sqlx::query(
-        "SELECT id, title, body, CAST(CASE WHEN done THEN 1 ELSE 0 END AS BIGINT), amount, note FROM ledger_entries ORDER BY id",
+        "SELECT id, title, body, CAST(CASE WHEN done THEN 1 ELSE 0 END AS BIGINT), amount, note, CAST(price AS DOUBLE PRECISION), CAST(reference AS TEXT) FROM ledger_entries ORDER BY id",
     )
     .fetch_all(db.pool())
     .await
@@ -654,6 +654,8 @@ async fn ledger_rows(db: &Database) -> Vec<String> {
                     row.get::<i64, _>(3),
                     row.get::<Option<f64>, _>(4),
                     row.get::<Option<String>, _>(5),
+                    row.get::<Option<f64>, _>(6),
+                    row.get::<Option<String>, _>(7),
                 )
             )
         })
@@ -711,14 +713,23 @@ async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_inta
         ("infinite", None, false, Some(f64::INFINITY), None),
         ("precise", None, false, Some(0.1 + 0.2), None),
     ] {
+        // PostgreSQL's `numeric` and `uuid`, which travel as text: one finite and one
+        // infinite price, and a reference on the first row.
+        let (price, reference) = match title {
+            "plain" => (Some(12.5), Some("6f9619ff-8b86-c011-b42d-00cf4fc964ff")),
+            "infinite" => (Some(f64::INFINITY), None),
+            _ => (None, None),
+        };
         plexichat::sqlx::query(
-            "INSERT INTO ledger_entries (title, body, done, amount, note) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO ledger_entries (title, body, done, amount, note, price, reference) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(title)
         .bind(body)
         .bind(done)
         .bind(amount)
         .bind(note)
+        .bind(price)
+        .bind(reference)
         .execute(storage.database().pool())
         .await
         .unwrap();

@@ -273,7 +273,9 @@ async fn postgres_export(
     result
 }
 
-/// Writes `table` as JSON lines: `{"table", "columns"}`, then one array per row.
+/// Writes `table` as JSON lines: `{"table", "columns"}`, then one array per row. A column
+/// of a type the `Any` driver cannot carry (`uuid`, `numeric`, `timestamptz`, `jsonb`…) is
+/// read as its text form, which a restore casts back.
 async fn export_table(
     connection: &mut sqlx::AnyConnection,
     table: &str,
@@ -281,45 +283,59 @@ async fn export_table(
 ) -> Result<(), BackupError> {
     use futures_util::TryStreamExt;
     let mut writer = BufWriter::new(std::fs::File::create(file).map_err(BackupError::io(file))?);
-    let sql = format!("SELECT * FROM {}", quote(table));
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+    )
+    .bind(table)
+    .fetch_all(&mut *connection)
+    .await?;
+    let names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
+    write_line(
+        &mut writer,
+        &serde_json::json!({"table": table, "columns": names}),
+        file,
+    )?;
+    if columns.is_empty() {
+        return writer.flush().map_err(BackupError::io(file));
+    }
+    let selected: Vec<String> = columns
+        .iter()
+        .map(|(name, data_type)| {
+            if carried_as_is(data_type) {
+                quote(name)
+            } else {
+                format!("CAST({0} AS TEXT) AS {0}", quote(name))
+            }
+        })
+        .collect();
+    let sql = format!("SELECT {} FROM {}", selected.join(", "), quote(table));
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&mut *connection);
-    let mut header_written = false;
-    let mut columns: Vec<String> = Vec::new();
     while let Some(row) = rows.try_next().await? {
-        if !header_written {
-            columns = row
-                .columns()
-                .iter()
-                .map(|c| sqlx::Column::name(c).to_string())
-                .collect();
-            write_line(
-                &mut writer,
-                &serde_json::json!({"table": table, "columns": columns}),
-                file,
-            )?;
-            header_written = true;
-        }
         let values = (0..columns.len())
             .map(|i| portable(&row, i))
             .collect::<Result<Vec<_>, _>>()?;
         write_line(&mut writer, &Value::Array(values), file)?;
     }
     drop(rows);
-    if !header_written {
-        // No row to take the names from: the catalogue has them.
-        let columns: Vec<String> = sqlx::query_scalar(
-            "SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
-        )
-        .bind(table)
-        .fetch_all(&mut *connection)
-        .await?;
-        write_line(
-            &mut writer,
-            &serde_json::json!({"table": table, "columns": columns}),
-            file,
-        )?;
-    }
     writer.flush().map_err(BackupError::io(file))
+}
+
+/// Whether sqlx's `Any` driver reads a PostgreSQL column of `data_type` (as
+/// `information_schema` names it) directly.
+fn carried_as_is(data_type: &str) -> bool {
+    matches!(
+        data_type,
+        "boolean"
+            | "smallint"
+            | "integer"
+            | "bigint"
+            | "real"
+            | "double precision"
+            | "text"
+            | "character varying"
+            | "character"
+            | "bytea"
+    )
 }
 
 fn write_line(writer: &mut impl Write, value: &Value, file: &Path) -> Result<(), BackupError> {

@@ -356,6 +356,9 @@ enum Family {
     Bytes,
     /// SQLite without a type affinity that decides: the value as it comes.
     Natural,
+    /// SQLite's numeric affinity (`NUMERIC`, `DECIMAL`, `DATE`…): the value as it comes,
+    /// except PostgreSQL's text for a non-finite number, which becomes that float.
+    Numeric,
     /// Another PostgreSQL type: the value as text, cast in the statement.
     Cast(String),
 }
@@ -388,7 +391,7 @@ impl Family {
                 } else if has("BOOL") {
                     Family::Bool
                 } else {
-                    Family::Natural
+                    Family::Numeric
                 }
             }
         }
@@ -402,6 +405,7 @@ impl Family {
             Family::Text => "text",
             Family::Bytes => "bytes",
             Family::Natural => "untyped",
+            Family::Numeric => "numeric",
             Family::Cast(name) => name,
         }
     }
@@ -436,10 +440,13 @@ impl Family {
             (Family::Int, Value::Null) => query.bind(None::<i64>),
             (Family::Float, Value::Null) => query.bind(None::<f64>),
             (Family::Bytes, Value::Null) => query.bind(None::<Vec<u8>>),
-            (Family::Text | Family::Natural | Family::Cast(_), Value::Null) => {
+            (Family::Numeric, Value::String(s)) if non_finite(s).is_some() => {
+                query.bind(non_finite(s).ok_or_else(mismatch)?)
+            }
+            (Family::Text | Family::Natural | Family::Numeric | Family::Cast(_), Value::Null) => {
                 query.bind(None::<String>)
             }
-            (Family::Bool | Family::Natural, Value::Bool(b)) => query.bind(*b),
+            (Family::Bool | Family::Natural | Family::Numeric, Value::Bool(b)) => query.bind(*b),
             (Family::Bool, Value::Number(n)) => match integer(n) {
                 Some(0) => query.bind(false),
                 Some(1) => query.bind(true),
@@ -448,27 +455,28 @@ impl Family {
             (Family::Int, Value::Number(n)) => query.bind(integer(n).ok_or_else(mismatch)?),
             (Family::Int, Value::Bool(b)) => query.bind(i64::from(*b)),
             (Family::Float, Value::Number(n)) => query.bind(n.as_f64().ok_or_else(mismatch)?),
-            (Family::Float | Family::Natural, Value::Object(_))
+            (Family::Float | Family::Natural | Family::Numeric, Value::Object(_))
                 if special_float(value).is_some() =>
             {
                 query.bind(special_float(value).ok_or_else(mismatch)?)
             }
-            (Family::Cast(_), Value::Object(_)) if special_float(value).is_some() => query.bind(
-                special_float(value)
-                    .map(|f| f.to_string())
-                    .ok_or_else(mismatch)?,
-            ),
-            (Family::Natural, Value::Number(n)) => match n.as_i64() {
+            // The archived spelling ("NaN", "Infinity", "-Infinity") is PostgreSQL's;
+            // Rust's `f64` Display ("inf") is not, and `numeric` would refuse it.
+            (Family::Cast(_), Value::Object(map)) if special_float(value).is_some() => {
+                query.bind(map["float"].as_str().ok_or_else(mismatch)?.to_string())
+            }
+            (Family::Natural | Family::Numeric, Value::Number(n)) => match n.as_i64() {
                 Some(i) => query.bind(i),
                 None => query.bind(n.as_f64().ok_or_else(mismatch)?),
             },
-            (Family::Text | Family::Natural | Family::Cast(_), Value::String(s)) => {
-                query.bind(s.clone())
-            }
+            (
+                Family::Text | Family::Natural | Family::Numeric | Family::Cast(_),
+                Value::String(s),
+            ) => query.bind(s.clone()),
             (Family::Text | Family::Cast(_), Value::Number(n)) => query.bind(n.to_string()),
             (Family::Text | Family::Cast(_), Value::Bool(b)) => query.bind(b.to_string()),
             (Family::Bytes, Value::String(s)) => query.bind(s.as_bytes().to_vec()),
-            (Family::Bytes | Family::Natural, Value::Object(_)) => {
+            (Family::Bytes | Family::Natural | Family::Numeric, Value::Object(_)) => {
                 query.bind(bytes(value).ok_or_else(mismatch)??)
             }
             _ => return Err(mismatch()),
@@ -495,7 +503,12 @@ fn without_values(error: &sqlx::Error) -> String {
 /// A float JSON cannot carry (NaN, ±infinity), as [`portable`] writes it:
 /// `{"float": "NaN" | "Infinity" | "-Infinity"}`.
 fn special_float(value: &Value) -> Option<f64> {
-    match value.as_object()?.get("float")?.as_str()? {
+    non_finite(value.as_object()?.get("float")?.as_str()?)
+}
+
+/// The float PostgreSQL (and [`portable`]) spells `name`, if it is one JSON has no number for.
+fn non_finite(name: &str) -> Option<f64> {
+    match name {
         "NaN" => Some(f64::NAN),
         "Infinity" => Some(f64::INFINITY),
         "-Infinity" => Some(f64::NEG_INFINITY),
@@ -723,6 +736,7 @@ mod tests {
         assert_eq!(Family::of(Sqlite, "varchar(10)"), Family::Text);
         assert_eq!(Family::of(Sqlite, "BLOB"), Family::Natural);
         assert_eq!(Family::of(Sqlite, ""), Family::Natural);
+        assert_eq!(Family::of(Sqlite, "NUMERIC(10, 2)"), Family::Numeric);
         assert_eq!(Family::of(Sqlite, "DOUBLE PRECISION"), Family::Float);
         assert_eq!(Family::of(Sqlite, "BOOLEAN"), Family::Bool);
     }
@@ -750,6 +764,11 @@ mod tests {
                 .is_ok()
         );
         assert!(Family::Int.bind(query(), &Value::from(2.5)).is_err());
+        assert!(
+            Family::Cast("numeric".into())
+                .bind(query(), &serde_json::json!({"float": "Infinity"}))
+                .is_ok()
+        );
         assert!(
             Family::Bytes
                 .bind(query(), &serde_json::json!({"base64": "not base64!"}))
