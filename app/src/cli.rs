@@ -292,7 +292,7 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
             BackupCommand::Restore { file, config } => {
                 let config = load_config(&registry, config.as_deref())?;
                 let report = block_on(async {
-                    plexichat::storage::backup::restore(&file, &registry, &config.data)
+                    plexichat::storage::backup::restore(&file, &registry, &config)
                         .await
                         .map_err(backup_error)
                 })?;
@@ -559,8 +559,11 @@ fn backup_create(registry: &Registry, config: &Config, out: Option<PathBuf>) -> 
     };
     let manifest = block_on(async {
         let storage = open_storage(config).await?;
-        let manifest = plexichat::storage::backup::create(&storage, registry, &out).await;
-        storage.database().close().await;
+        let database = storage.database().clone();
+        // Plugins' backup handlers run on their own instances, which serve nothing here.
+        let runtime = Runtime::with_storage(registry.clone(), config.clone(), None, storage);
+        let manifest = plexichat::storage::backup::create(&runtime, &out).await;
+        database.close().await;
         Ok(manifest?)
     })?;
     let size = std::fs::metadata(&out).map_or(0, |m| m.len());

@@ -49,6 +49,7 @@ pub mod event {
 }
 /// Plugin lifecycle hooks, what they receive, and background tasks.
 pub mod lifecycle {
+    pub use crate::abi::backup::Backup;
     pub use crate::abi::hooks::*;
     pub use crate::runtime::{Db, PluginContext, TaskContext, TaskStatus};
 }
@@ -101,7 +102,7 @@ pub use axum;
 pub use error::ApiError;
 pub use event::{ConfigChanged, ConfigChanging, Event, Shutdown, Starting, Startup, Stopped};
 pub use extract::{PluginConfig, PluginState};
-pub use lifecycle::{BoxError, Lifecycle, PluginContext, TaskContext};
+pub use lifecycle::{Backup, BoxError, Lifecycle, PluginContext, TaskContext};
 pub use plexichat_macros::{config, debug_handler, event, on_event, payload, plugin, route};
 pub use plugin::{Plugin, PluginDescriptor, PluginType};
 pub use registry::{Registry, RegistryError, RegistryErrors};
@@ -134,7 +135,7 @@ pub mod prelude {
     pub use crate::response::IntoResponse;
     pub use crate::serde_json::{Value, json};
     pub use crate::{
-        ApiError, BoxError, ConfigChanged, ConfigChanging, Event, Lifecycle, PluginConfig,
+        ApiError, Backup, BoxError, ConfigChanged, ConfigChanging, Event, Lifecycle, PluginConfig,
         PluginContext, PluginState, Shutdown, Starting, Startup, Stopped, TaskContext, config,
         event, on_event, payload, plugin, route,
     };
@@ -145,6 +146,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__plexichat_register as register;
+    pub use crate::abi::backup::{BackupHooks, BackupHooksOf};
     pub use crate::abi::config_spec::{ConfigSpec, defaults_of, parse_as, schema_of};
     pub use crate::abi::event::{
         Event, EventDescriptor, EventHandlerDescriptor, HandlerFn, HandlerFuture, HandlerOutcome,

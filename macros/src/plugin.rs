@@ -78,6 +78,9 @@ const KEYS: &[(&str, Check<Manifest>)] = &[
     ("lifecycle", |m, arg, errors| {
         m.lifecycle = errors.ok(args::boolean(arg))
     }),
+    ("backup", |m, arg, errors| {
+        m.backup = errors.ok(args::boolean(arg))
+    }),
     ("migrations", |m, arg, errors| {
         m.migrations_key = Some(arg.key.clone());
         m.migrations = errors.ok(args::string(arg).and_then(|folder| {
@@ -166,6 +169,7 @@ struct Manifest {
     prefix: Option<LitStr>,
     config: Option<syn::Path>,
     lifecycle: Option<bool>,
+    backup: Option<bool>,
     /// The folder as written, and the files found in it.
     migrations: Option<(LitStr, Vec<migrations::MigrationFile>)>,
     /// The `migrations` key, even when its folder is wrong.
@@ -729,6 +733,14 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
     } else {
         quote!(::core::option::Option::None)
     };
+    // Spanned at the type so "does not implement Backup" lands on it.
+    let backup = if manifest.backup.unwrap_or(false) {
+        quote_spanned! {ident.span()=>
+            ::core::option::Option::Some(&<#ident as ::plexichat::__private::BackupHooksOf>::BACKUP)
+        }
+    } else {
+        quote!(::core::option::Option::None)
+    };
     let macros_version = env!("CARGO_PKG_VERSION");
     let type_name = ident.to_string();
     let crate_name = args::crate_name();
@@ -801,6 +813,7 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
                     prefix: #prefix,
                     config: #config,
                     lifecycle: #lifecycle,
+                    backup: #backup,
                     migrations: #migrations,
                     crate_name: #crate_name,
                     type_name: ::core::concat!(::core::module_path!(), "::", #type_name),
@@ -954,7 +967,7 @@ mod tests {
             [
                 "`#[plugin]` must be placed on a struct or enum, the type that holds the plugin's state",
                 "plugin name `admin` is reserved for core routes (`/api/v1/admin`); choose another name (reserved: admin, plugins)",
-                "unknown key `colour` in `#[plugin]`; expected one of: name, version, description, author, type, dependencies, permissions, api_version, min_plexichat_version, category, tags, homepage, repository, license, icon, ui_pages, webhooks, auto_start, prefix, config, lifecycle, migrations",
+                "unknown key `colour` in `#[plugin]`; expected one of: name, version, description, author, type, dependencies, permissions, api_version, min_plexichat_version, category, tags, homepage, repository, license, icon, ui_pages, webhooks, auto_start, prefix, config, lifecycle, backup, migrations",
                 "`auto_start` expects `true` or `false`",
                 "`tags` expects a list of string literals, e.g. `tags = [\"...\"]`",
                 "UI page is missing `path`",

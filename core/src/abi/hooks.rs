@@ -79,8 +79,13 @@ impl std::fmt::Debug for LifecycleHooks {
 }
 
 /// Gives every `Lifecycle` type its hook table as a constant, so the macro can put a
-/// `&'static` reference to it into the plugin's descriptor.
+/// `&'static` reference to it into the plugin's descriptor. It carries `Lifecycle`'s
+/// message: the macro's expansion names this trait, so an unmet bound is reported against it.
 #[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is declared with `lifecycle = true` but does not implement `plexichat::Lifecycle`",
+    label = "add `impl plexichat::Lifecycle for {Self} {{}}` and override the hooks you need"
+)]
 pub trait HooksOf {
     const HOOKS: LifecycleHooks;
 }
@@ -121,7 +126,7 @@ impl<P: Lifecycle> HooksOf for P {
     };
 }
 
-fn downcast<P: Plugin>(instance: &(dyn Any + Send + Sync)) -> Result<&P, String> {
+pub(crate) fn downcast<P: Plugin>(instance: &(dyn Any + Send + Sync)) -> Result<&P, String> {
     instance
         .downcast_ref::<P>()
         .ok_or_else(|| format!("plugin `{}` has an instance of another type", P::NAME))

@@ -4,6 +4,7 @@
 //! implement. It names only two types from above it: `Runtime` and `PluginContext`, the
 //! handles that generated shims receive.
 
+pub(crate) mod backup;
 pub(crate) mod config_spec;
 pub(crate) mod event;
 pub(crate) mod expansion;

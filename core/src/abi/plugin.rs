@@ -179,6 +179,10 @@ pub struct PluginDescriptor {
     /// The plugin's hooks, from `#[plugin(lifecycle = true)]`.
     #[serde(skip)]
     pub lifecycle: Option<&'static crate::abi::hooks::LifecycleHooks>,
+    /// The plugin's backup handlers, from `#[plugin(backup = true)]`; listed as whether it
+    /// has them.
+    #[serde(rename = "backup_handlers", serialize_with = "has_some")]
+    pub backup: Option<&'static crate::abi::backup::BackupHooks>,
     /// Its SQL migrations, from `#[plugin(migrations = "...")]`, in version order.
     pub migrations: &'static [crate::abi::migration::Migration],
     /// The crate that declared the plugin; routes and handlers of that crate belong to it.
@@ -205,4 +209,9 @@ impl fmt::Debug for PluginDescriptor {
             .field("dependencies", &self.dependencies)
             .finish_non_exhaustive()
     }
+}
+
+/// Serialises an optional table of function pointers as whether it is there.
+fn has_some<T, S: serde::Serializer>(value: &Option<T>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bool(value.is_some())
 }

@@ -244,7 +244,7 @@ impl fmt::Display for RegistryErrors {
 impl std::error::Error for RegistryErrors {}
 
 /// A route with its owning plugin resolved and its full path computed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ResolvedRoute {
     /// Owning plugin.
     pub plugin: &'static str,
@@ -255,7 +255,7 @@ pub struct ResolvedRoute {
 }
 
 /// An event handler with its owning plugin resolved.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ResolvedHandler {
     /// Owning plugin.
     pub plugin: &'static str,
@@ -264,7 +264,7 @@ pub struct ResolvedHandler {
 }
 
 /// An event type with the plugin that declared it resolved.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ResolvedEvent {
     /// The plugin of the declaring crate; `None` for the core's events and for events
     /// declared in a crate that is not a plugin (a shared types crate).
@@ -288,7 +288,7 @@ pub struct Registrations {
 }
 
 /// The checked, ordered set of everything compiled in.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Registry {
     /// Plugins in start order: dependencies first, then by name.
     plugins: Vec<&'static PluginDescriptor>,

@@ -11,7 +11,9 @@
 //! - `state`: the operator's wishes resolved into one state per plugin.
 //! - `context`: what hooks and background tasks receive.
 //! - `info`: the one description of a plugin that the API and the CLI share.
+//! - `backups`: calling plugins' backup handlers.
 
+mod backups;
 mod bus;
 mod context;
 pub mod http_client;
@@ -37,6 +39,7 @@ use crate::runtime::state::{PluginStatus, Slot};
 use crate::storage::Storage;
 use crate::storage::migrate::{self, MigrateError, MigrateReport};
 
+pub use backups::HandlerError;
 pub(crate) use bus::{Delivery, Subscriber};
 pub use bus::{DispatchReport, HandlerFailure, HandlerStats};
 pub use context::{Db, PluginContext, TaskContext};

@@ -172,7 +172,7 @@ async fn create_backup(
     crate::storage::data_dir::create(&folder).map_err(ApiError::internal)?;
     let id = backup::new_id(crate::storage::database::now_millis());
     let path = folder.join(format!("{id}.tar"));
-    let manifest = backup::create(&storage, runtime.registry(), &path)
+    let manifest = backup::create(&runtime, &path)
         .await
         .map_err(ApiError::internal)?;
     let size = std::fs::metadata(&path).map_or(0, |m| m.len());

@@ -25,7 +25,8 @@ use plexichat::prelude::*;
     name = "test_harness",
     dependencies = [AwesomePlugin],
     prefix = "/test",
-    permissions = ["events:publish", "plugin:read", "plugin:write", "http:client"]
+    permissions = ["events:publish", "plugin:read", "plugin:write", "http:client"],
+    backup = true
 )]
 #[derive(Default)]
 pub struct Harness {
@@ -40,6 +41,27 @@ impl Harness {
     /// Everything recorded so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+}
+
+/// The log is state kept outside the database: a backup handler is how it gets into an
+/// archive. A restore hands it back into the key-value store (`restored_log`), where the
+/// tests read it. A log containing `fail export` or `fail import` makes that step fail.
+impl Backup for Harness {
+    async fn export(&self, _context: &PluginContext<Self>) -> Result<Vec<u8>, BoxError> {
+        let log = self.log().join("\n");
+        if log.contains("fail export") {
+            return Err("the log asked the export to fail".into());
+        }
+        Ok(log.into_bytes())
+    }
+
+    async fn import(&self, context: &PluginContext<Self>, data: Vec<u8>) -> Result<(), BoxError> {
+        if data.windows(11).any(|w| w == b"fail import") {
+            return Err("the log asked the import to fail".into());
+        }
+        context.kv().set("restored_log", &data).await?;
+        Ok(())
     }
 }
 

@@ -52,6 +52,7 @@ pub(crate) fn plugin_at(
         prefix,
         config: None,
         lifecycle: None,
+        backup: None,
         migrations: &[],
         crate_name,
         type_name: Box::leak(format!("{crate_name}::Plugin").into_boxed_str()),

@@ -536,7 +536,9 @@ async fn a_restore_that_fails_halfway_leaves_the_data_as_it_was() {
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("a.txt"), "first").unwrap();
     let archive = dir.join("backup.tar");
-    backup::create(&storage, &registry, &archive).await.unwrap();
+    backup::create(&runtime_over(&registry, &storage), &archive)
+        .await
+        .unwrap();
 
     // Changed after the backup: what a failed restore must leave alone.
     kv.set("greeting", b"after the backup").await.unwrap();
@@ -546,7 +548,7 @@ async fn a_restore_that_fails_halfway_leaves_the_data_as_it_was() {
     let failed = backup::restore_with(
         &archive,
         &registry_for_restore,
-        &data,
+        &config_on(&registry_for_restore, &data),
         backup::RestoreOptions {
             fail_after_entries: Some(1),
             ..Default::default()
@@ -579,9 +581,13 @@ async fn a_restore_that_fails_halfway_leaves_the_data_as_it_was() {
     reopened.database().close().await;
 
     // The same restore without the failure brings the backup's state back.
-    let report = backup::restore(&archive, &registry_for_restore, &data)
-        .await
-        .unwrap();
+    let report = backup::restore(
+        &archive,
+        &registry_for_restore,
+        &config_on(&registry_for_restore, &data),
+    )
+    .await
+    .unwrap();
     let reopened = plexichat::storage::Storage::open(&data).await.unwrap();
     let kv = KvStore::new(reopened.database().clone(), "notes");
     assert_eq!(
@@ -764,7 +770,7 @@ async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_inta
     assert_eq!(expected.len(), 8);
     assert_eq!(expected_kv.len(), 2);
     let sqlite_archive = sqlite_dir.join("from-sqlite.tar");
-    backup::create(&storage, &registry, &sqlite_archive)
+    backup::create(&runtime_over(&registry, &storage), &sqlite_archive)
         .await
         .unwrap();
     storage.database().close().await;
@@ -781,9 +787,13 @@ async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_inta
         dir: postgres_dir.clone(),
         database: Some(postgres.url().clone()),
     };
-    let refused = backup::restore(&sqlite_archive, &registry, &postgres_data)
-        .await
-        .unwrap_err();
+    let refused = backup::restore(
+        &sqlite_archive,
+        &registry,
+        &config_on(&registry, &postgres_data),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(refused, BackupError::DatabaseInUse { sessions, .. } if sessions >= 1),
         "{refused}"
@@ -794,7 +804,7 @@ async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_inta
     let failed = backup::restore_with(
         &sqlite_archive,
         &registry,
-        &postgres_data,
+        &config_on(&registry, &postgres_data),
         RestoreOptions {
             fail_before_commit: true,
             ..Default::default()
@@ -811,9 +821,13 @@ async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_inta
     assert!(untouched[0].contains("replaced"), "{untouched:?}");
     reopened.close().await;
 
-    let report = backup::restore(&sqlite_archive, &registry, &postgres_data)
-        .await
-        .unwrap();
+    let report = backup::restore(
+        &sqlite_archive,
+        &registry,
+        &config_on(&registry, &postgres_data),
+    )
+    .await
+    .unwrap();
     let loaded = report.loaded.unwrap();
     // Four tables (the key-value store, entries, tags and the empty one), ten rows.
     assert_eq!((loaded.tables, loaded.rows), (4, 10), "{loaded:?}");
@@ -853,8 +867,7 @@ async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_inta
     // PostgreSQL's export, back into a fresh SQLite data directory.
     let postgres_archive = postgres_dir.join("from-postgres.tar");
     let manifest = backup::create(
-        &Storage::new(restored.clone(), &postgres_dir),
-        &registry,
+        &runtime_over(&registry, &Storage::new(restored.clone(), &postgres_dir)),
         &postgres_archive,
     )
     .await
@@ -866,9 +879,13 @@ async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_inta
         dir: back_dir.clone(),
         database: None,
     };
-    let report = backup::restore(&postgres_archive, &registry, &back_data)
-        .await
-        .unwrap();
+    let report = backup::restore(
+        &postgres_archive,
+        &registry,
+        &config_on(&registry, &back_data),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         report.loaded.unwrap(),
         backup::Loaded {
@@ -893,4 +910,164 @@ async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_inta
     .unwrap();
     assert_eq!(id, 9_000_000_002);
     back.database().close().await;
+}
+
+/// `registry`'s default configuration on `data`: what a restore runs plugins' handlers with.
+fn config_on(
+    registry: &Registry,
+    data: &plexichat::config::DataSection,
+) -> plexichat::config::Config {
+    let mut config = plexichat::config::Config::defaults(registry);
+    config.data = data.clone();
+    config
+}
+
+/// A runtime of `registry` serving `storage`: what a backup is taken from.
+fn runtime_over(
+    registry: &Registry,
+    storage: &plexichat::storage::Storage,
+) -> plexichat::runtime::Runtime {
+    let mut config = plexichat::config::Config::defaults(registry);
+    config.data.dir = storage.data_dir().to_path_buf();
+    plexichat::runtime::Runtime::with_storage(registry.clone(), config, None, storage.clone())
+}
+
+/// A server's runtime of every linked plugin on `data`, migrated, with `entry` in the test
+/// harness's log (state outside the database, which only its backup handler archives).
+async fn harness_server(
+    registry: &Registry,
+    data: &plexichat::config::DataSection,
+    entry: &str,
+) -> (plexichat::runtime::Runtime, plexichat::storage::Storage) {
+    let storage = plexichat::storage::Storage::open(data).await.unwrap();
+    let runtime = plexichat::runtime::Runtime::with_storage(
+        registry.clone(),
+        config_on(registry, data),
+        None,
+        storage.clone(),
+    );
+    runtime.migrate().await.unwrap();
+    runtime
+        .plugin::<crate::Harness>()
+        .unwrap()
+        .record(entry.to_string());
+    (runtime, storage)
+}
+
+/// What the harness's import handler stored on the data directory's database.
+async fn restored_log(data: &plexichat::config::DataSection) -> Option<String> {
+    let storage = plexichat::storage::Storage::open(data).await.unwrap();
+    let kv = KvStore::new(storage.database().clone(), "test_harness");
+    let value = kv.get("restored_log").await.unwrap();
+    storage.database().close().await;
+    value.map(|bytes| String::from_utf8(bytes).unwrap())
+}
+
+#[tokio::test]
+async fn plugins_backup_handlers_export_into_the_archive_and_import_on_restore() {
+    use plexichat::storage::backup::{self, BackupError};
+    let registry = Registry::linked().unwrap();
+    let postgres = fresh_postgres_database().await;
+    let postgres_url = postgres.url().clone();
+    postgres.close().await;
+    for database in [None, Some(postgres_url)] {
+        let engine = if database.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        let dir = fresh_dir(&format!("handlers-{engine}"));
+        let data = plexichat::config::DataSection {
+            dir: dir.clone(),
+            database,
+        };
+
+        // Export: the handler's bytes are an archive entry of their own, checksummed.
+        let (server, storage) = harness_server(&registry, &data, "kept outside the database").await;
+        let archive = dir.join("good.tar");
+        let manifest = backup::create(&server, &archive).await.unwrap();
+        let entry = manifest
+            .entries
+            .iter()
+            .find(|e| e.path == "handlers/test_harness.bin")
+            .unwrap_or_else(|| panic!("{engine}: no handler entry in {:?}", manifest.entries));
+        assert_eq!(entry.size, "kept outside the database".len() as u64);
+
+        // A failing export fails the backup, naming the plugin, and leaves no file.
+        server
+            .plugin::<crate::Harness>()
+            .unwrap()
+            .record("fail export");
+        let refused = dir.join("refused.tar");
+        let error = backup::create(&server, &refused).await.unwrap_err();
+        assert!(matches!(error, BackupError::Handler(_)), "{error}");
+        assert!(
+            error.to_string().contains("plugin `test_harness`'s backup handler failed to export: the log asked the export to fail"),
+            "{error}"
+        );
+        assert!(!refused.exists());
+        assert!(
+            !std::fs::read_dir(&dir)
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().contains("refused")),
+            "no partial or scratch file is left"
+        );
+
+        // An archive whose import will fail.
+        storage.database().close().await;
+        let (failing_server, storage) = harness_server(&registry, &data, "fail import").await;
+        let failing = dir.join("failing.tar");
+        backup::create(&failing_server, &failing).await.unwrap();
+        storage.database().close().await;
+
+        // Import: runs on the restored data, before any server starts.
+        let config = config_on(&registry, &data);
+        backup::restore(&archive, &registry, &config).await.unwrap();
+        assert_eq!(
+            restored_log(&data).await.as_deref(),
+            Some("kept outside the database"),
+            "{engine}"
+        );
+
+        let error = backup::restore(&failing, &registry, &config)
+            .await
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("plugin `test_harness`'s backup handler failed to import: the log asked the import to fail"),
+            "{engine}: {error}"
+        );
+        if engine == "sqlite" {
+            // Checked before the swap: the data is what the good restore left.
+            assert!(matches!(error, BackupError::Failed(_)), "{error}");
+            assert_eq!(
+                restored_log(&data).await.as_deref(),
+                Some("kept outside the database")
+            );
+        } else {
+            // After the tables were committed: the operator hears the restore is incomplete.
+            assert!(matches!(error, BackupError::Incomplete(_)), "{error}");
+        }
+
+        // A binary whose `test_harness` has no handler cannot take the archive back.
+        let without = Registry::from_parts(
+            vec![crate::registry::plugin(
+                "test_harness",
+                "test_harness_crate",
+                &[],
+            )],
+            vec![],
+            vec![],
+        )
+        .unwrap();
+        let error = backup::verify(&archive, &without).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("`test_harness` has no backup handler"),
+            "{error}"
+        );
+    }
 }

@@ -9,7 +9,8 @@ use std::path::Path;
 use sha2::Digest;
 
 use super::{
-    BackupError, FORMAT, Hashing, MANIFEST, Manifest, PLUGINS_DIR, SQLITE_ENTRY, TABLES_DIR, hex,
+    BackupError, FORMAT, HANDLERS_DIR, Hashing, MANIFEST, Manifest, PLUGINS_DIR, SQLITE_ENTRY,
+    TABLES_DIR, hex,
 };
 use crate::registry::Registry;
 
@@ -56,7 +57,16 @@ pub(crate) fn path_problem(path: &str) -> Option<String> {
         })
         || path
             .strip_prefix(PLUGINS_DIR)
-            .is_some_and(|rest| rest.split('/').count() >= 2);
+            .is_some_and(|rest| rest.split('/').count() >= 2)
+        || path
+            .strip_prefix(HANDLERS_DIR)
+            .and_then(|rest| rest.strip_suffix(".bin"))
+            .is_some_and(|name| {
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            });
     (!allowed).then(|| format!("entry `{path}` is not part of a PlexiChat backup"))
 }
 
@@ -217,6 +227,24 @@ fn compatible(archive: &Path, manifest: &Manifest, registry: &Registry) -> Resul
             .strip_prefix(PLUGINS_DIR)
             .and_then(|rest| rest.split('/').next())
     }));
+    for handled in manifest
+        .entries
+        .iter()
+        .filter_map(|e| e.path.strip_prefix(HANDLERS_DIR)?.strip_suffix(".bin"))
+    {
+        if registry
+            .plugin(handled)
+            .is_some_and(|compiled| compiled.backup.is_none())
+        {
+            return Err(refused(
+                archive,
+                format!(
+                    "it holds what plugin `{handled}`'s backup handler exported, and this binary's `{handled}` has no backup handler to take it back"
+                ),
+            ));
+        }
+        with_data.insert(handled);
+    }
     for plugin in with_data {
         if plugin == crate::storage::migrate::CORE {
             continue;

@@ -12,23 +12,23 @@ use sqlx::any::{AnyRow, AnyTypeInfoKind};
 use sqlx::{Connection, Executor, Row, ValueRef};
 
 use super::{
-    ArchivedEntry, ArchivedMigration, ArchivedPlugin, BackupError, FORMAT, Hashing, MANIFEST,
-    Manifest, PLUGINS_DIR, SQLITE_ENTRY, TABLES_DIR, hex,
+    ArchivedEntry, ArchivedMigration, ArchivedPlugin, BackupError, FORMAT, HANDLERS_DIR, Hashing,
+    MANIFEST, Manifest, PLUGINS_DIR, SQLITE_ENTRY, TABLES_DIR, hex,
 };
 use crate::config::database::Engine;
 use crate::registry::Registry;
+use crate::runtime::Runtime;
 use crate::storage::Storage;
 use crate::storage::database::now_millis;
 
-/// Backs up `storage` into the archive `out` (a new file; its folder must exist) and returns
-/// its manifest. The server may go on serving meanwhile: the database part is one
-/// consistent snapshot. Each plugin's data folder is copied as it is while the archive is
-/// written, after the database snapshot.
-pub async fn create(
-    storage: &Storage,
-    registry: &Registry,
-    out: &Path,
-) -> Result<Manifest, BackupError> {
+/// Backs up the runtime's storage into the archive `out` (a new file; its folder must exist)
+/// and returns its manifest. The server may go on serving meanwhile: the database part is
+/// one consistent snapshot. Then every plugin's backup handler exports its part, and each
+/// plugin's data folder is copied as it is while the archive is written. A handler that
+/// fails fails the backup, naming its plugin; no archive is left behind.
+pub async fn create(runtime: &Runtime, out: &Path) -> Result<Manifest, BackupError> {
+    let storage = runtime.storage();
+    let registry = runtime.registry();
     let created_at = now_millis();
     let name = out
         .file_name()
@@ -65,9 +65,17 @@ pub async fn create(
             migrations,
             entries: Vec::new(),
         };
+        let mut entries = database;
+        for (plugin, data) in runtime.export_backups().await? {
+            let file = scratch.join(format!("handler-{plugin}.bin"));
+            tokio::fs::write(&file, data)
+                .await
+                .map_err(BackupError::io(&file))?;
+            entries.push((format!("{HANDLERS_DIR}{plugin}.bin"), file));
+        }
         let plugins_dir = storage.data_dir().join("plugins");
         let out = out.to_path_buf();
-        tokio::task::spawn_blocking(move || assemble(&out, manifest, &database, &plugins_dir))
+        tokio::task::spawn_blocking(move || assemble(&out, manifest, &entries, &plugins_dir))
             .await
             .map_err(|error| BackupError::Failed(error.to_string()))?
     }
@@ -76,7 +84,7 @@ pub async fn create(
     result
 }
 
-/// The database entries to write: `(path in the archive, file holding it)`.
+/// Entries to write from files: `(path in the archive, file holding it)`.
 type DatabaseEntries = Vec<(String, PathBuf)>;
 
 async fn sqlite_snapshot(
@@ -381,8 +389,8 @@ fn float(value: f64) -> Value {
     }
 }
 
-/// Writes the archive: the database entries, every plugin's data folder, the manifest; to a
-/// `.partial` file renamed to `out` once complete and synced.
+/// Writes the archive: the database and handler entries, every plugin's data folder, the
+/// manifest; to a `.partial` file renamed to `out` once complete and synced.
 fn assemble(
     out: &Path,
     mut manifest: Manifest,

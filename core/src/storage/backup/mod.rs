@@ -7,10 +7,11 @@
 //! - `load`: building the archived schema on either engine and filling it row by row.
 //! - `restore`: replacing the data with an archive's, built aside and swapped in.
 //!
-//! The archive's entries, in order: `database/plexichat.sqlite` (SQLite: the `VACUUM INTO`
+//! The archive's entries, in order: `database/plexichat.sqlite` (SQLite: an online-backup
 //! snapshot, a complete database file) or `database/tables/<table>.jsonl` (PostgreSQL: each
 //! table exported portably inside one read-only repeatable-read transaction), then
-//! `plugins/<name>/…`, then `manifest.json`. The manifest comes last because it lists the
+//! `handlers/<name>.bin` (what each plugin's backup handler exported, after the database
+//! snapshot), then `plugins/<name>/…`, then `manifest.json`. The manifest comes last because it lists the
 //! checksums of everything before it; an archive cut short has none and is refused.
 
 mod archive;
@@ -39,6 +40,8 @@ pub const SQLITE_ENTRY: &str = "database/plexichat.sqlite";
 pub const TABLES_DIR: &str = "database/tables/";
 /// The folder of the plugins' data folders.
 pub const PLUGINS_DIR: &str = "plugins/";
+/// The folder of what plugins' backup handlers exported, one `<plugin>.bin` each.
+pub const HANDLERS_DIR: &str = "handlers/";
 
 /// What an archive holds, written as its last entry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -106,6 +109,9 @@ pub enum BackupError {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// A plugin's backup handler failed, panicked or did not finish in time.
+    #[error(transparent)]
+    Handler(#[from] crate::runtime::HandlerError),
     /// The archive is not one this binary may restore; nothing was changed.
     #[error("refusing {archive}: {reason}")]
     Refused {

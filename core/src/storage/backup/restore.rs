@@ -10,9 +10,11 @@ use sqlx::{Connection, Executor, Row};
 
 use super::create::quote;
 use super::load::{Loaded, Source, load};
-use super::{BackupError, Manifest, PLUGINS_DIR, SQLITE_ENTRY, TABLES_DIR};
-use crate::config::database::Engine;
+use super::{BackupError, HANDLERS_DIR, Manifest, PLUGINS_DIR, SQLITE_ENTRY, TABLES_DIR};
+use crate::config::Config;
+use crate::config::database::{DatabaseUrl, Engine};
 use crate::registry::Registry;
+use crate::runtime::Runtime;
 use crate::storage::database::APPLICATION_NAME;
 
 /// What a restore did.
@@ -40,30 +42,36 @@ pub struct Options {
     pub fail_before_commit: bool,
 }
 
-/// Restores `archive` into the data directory and database of `data`, whichever engine
-/// each uses: a SQLite backup restores into PostgreSQL and back. Refused while a server runs
+/// Restores `archive` into the data directory and database of `config`'s `[data]`,
+/// whichever engine each uses: a SQLite backup restores into PostgreSQL and back. Refused while a server runs
 /// on that data directory (or, on PostgreSQL, is connected to the database), and for any
 /// archive [`super::verify`] refuses; either way nothing changes. On success the previous
 /// data is kept: files in the report's `previous` folder, PostgreSQL tables in its
 /// `previous_schema`.
+///
+/// Plugins' backup handlers then take back what they exported, on the restored data (their
+/// migrations applied first, as the next start would): on SQLite before the new database is
+/// swapped in, so a failing handler leaves the data unchanged; on PostgreSQL after the
+/// tables are committed, so a failing handler makes the restore [`BackupError::Incomplete`].
 ///
 /// Its file work blocks the calling thread: call it from a command, not from a server's
 /// request handler.
 pub async fn restore(
     archive: &Path,
     registry: &Registry,
-    data: &crate::config::DataSection,
+    config: &Config,
 ) -> Result<RestoreReport, BackupError> {
-    restore_with(archive, registry, data, Options::default()).await
+    restore_with(archive, registry, config, Options::default()).await
 }
 
 #[doc(hidden)]
 pub async fn restore_with(
     archive: &Path,
     registry: &Registry,
-    data: &crate::config::DataSection,
+    config: &Config,
     options: Options,
 ) -> Result<RestoreReport, BackupError> {
+    let data = &config.data;
     let dir = &data.dir;
     crate::storage::data_dir::create(dir)
         .map_err(|error| BackupError::Failed(error.to_string()))?;
@@ -112,6 +120,11 @@ pub async fn restore_with(
                         into_sqlite(&new_database, registry, &manifest, source, options).await?,
                     ),
                 };
+                if has_handlers(&manifest) {
+                    // The folders built aside are the ones the handlers see.
+                    let url = DatabaseUrl::sqlite_file(&new_database);
+                    import_handlers(&aside, &url, &aside, registry, config, &manifest).await?;
+                }
                 swap_database(&new_database, &previous, database)?;
                 (None, loaded)
             }
@@ -121,15 +134,28 @@ pub async fn restore_with(
                 (schema, Some(loaded))
             }
         };
-        swap_plugins(&aside, &previous, dir).map_err(|error| {
+        let kept = |previous_schema: &Option<String>| {
             let tables = previous_schema
                 .as_ref()
                 .map_or(String::new(), |schema| format!(" and schema {schema}"));
+            format!("the previous data is in {}{tables}", previous.display())
+        };
+        swap_plugins(&aside, &previous, dir).map_err(|error| {
             BackupError::Incomplete(format!(
-                "the database was restored but the plugins' folders were not ({error}); the previous data is in {}{tables}",
-                previous.display()
+                "the database was restored but the plugins' folders were not ({error}); {}",
+                kept(&previous_schema)
             ))
         })?;
+        if sqlite_file.is_none() && has_handlers(&manifest) {
+            import_handlers(&aside, &url, dir, registry, config, &manifest)
+                .await
+                .map_err(|error| {
+                    BackupError::Incomplete(format!(
+                        "the database and the plugins' folders were restored but not everything the plugins' backup handlers keep ({error}); {}",
+                        kept(&previous_schema)
+                    ))
+                })?;
+        }
         Ok(RestoreReport {
             manifest: manifest.clone(),
             previous,
@@ -148,6 +174,58 @@ pub async fn restore_with(
     })
 }
 
+/// Whether plugins' backup handlers exported anything into the archive.
+fn has_handlers(manifest: &Manifest) -> bool {
+    manifest
+        .entries
+        .iter()
+        .any(|entry| entry.path.starts_with(HANDLERS_DIR))
+}
+
+/// Hands each plugin's exported part (extracted under `aside`) to its import handler, on the
+/// database at `url` with plugin folders under `data_dir`, after applying pending
+/// migrations: a handler runs against the schema its code expects.
+async fn import_handlers(
+    aside: &Path,
+    url: &DatabaseUrl,
+    data_dir: &Path,
+    registry: &Registry,
+    config: &Config,
+    manifest: &Manifest,
+) -> Result<(), BackupError> {
+    let database = crate::storage::database::Database::open(url)
+        .await
+        .map_err(|error| BackupError::Failed(error.to_string()))?;
+    let storage = crate::storage::Storage::new(database.clone(), data_dir);
+    let runtime = Runtime::with_storage(registry.clone(), config.clone(), None, storage);
+    let result = async {
+        runtime
+            .migrate()
+            .await
+            .map_err(|error| BackupError::Failed(error.to_string()))?;
+        for entry in &manifest.entries {
+            let Some(plugin) = entry
+                .path
+                .strip_prefix(HANDLERS_DIR)
+                .and_then(|rest| rest.strip_suffix(".bin"))
+            else {
+                continue;
+            };
+            let file = aside.join(HANDLERS_SUBDIR).join(format!("{plugin}.bin"));
+            let data = std::fs::read(&file).map_err(BackupError::io(&file))?;
+            runtime.import_backup(plugin, data).await?;
+        }
+        Ok(())
+    }
+    .await;
+    // On SQLite the log goes into the file, which is then complete on its own when moved.
+    database.shut_down().await;
+    database.close().await;
+    result
+}
+
+/// Where the extracted handlers' parts go in the folder built aside.
+const HANDLERS_SUBDIR: &str = "handlers";
 /// Where the extracted SQLite snapshot goes in the folder built aside.
 const SOURCE_SQLITE: &str = "source.sqlite";
 /// Where the extracted table exports go in the folder built aside.
@@ -304,7 +382,7 @@ async fn refuse_if_connected(
     Ok(())
 }
 
-/// Extracts the archive into `aside` (the database entries and `plugins/`), checking every
+/// Extracts the archive into `aside` (the database entries, `plugins/` and `handlers/`), checking every
 /// entry's checksum again as it is written: the file may have changed since it was verified.
 fn build_aside(
     archive: &Path,
@@ -326,6 +404,8 @@ fn build_aside(
             aside.join(SOURCE_TABLES).join(table)
         } else if let Some(rest) = path.strip_prefix(PLUGINS_DIR) {
             aside.join("plugins").join(rest)
+        } else if let Some(file) = path.strip_prefix(HANDLERS_DIR) {
+            aside.join(HANDLERS_SUBDIR).join(file)
         } else {
             return std::io::copy(reader, &mut std::io::sink()).map(drop);
         };
