@@ -752,6 +752,13 @@ fn info(registry: &Registry, states: &States, name: &str, json: bool) -> anyhow:
     if !info.tables.is_empty() {
         writeln!(out, "  tables: {}", info.tables.join(", "))?;
     }
+    if manifest.backup.is_some() {
+        writeln!(
+            out,
+            "  backup handlers: exports its own part into backups (handlers/{}.bin) and imports it on restore",
+            manifest.name
+        )?;
+    }
     write_registrations(&mut out, &info, "  ")
 }
 

@@ -45,17 +45,20 @@ pub trait Backup: Plugin + Sized {
     ) -> impl Future<Output = Result<(), BoxError>> + Send;
 }
 
+/// An erased export: the plugin's instance and the runtime whose storage it reads.
+pub(crate) type ExportFn =
+    for<'a> fn(&'a (dyn Any + Send + Sync), &'a Runtime) -> HookFuture<'a, Result<Vec<u8>, String>>;
+/// An erased import: the instance, the runtime on the restored data, and the exported bytes.
+pub(crate) type ImportFn = for<'a> fn(
+    &'a (dyn Any + Send + Sync),
+    &'a Runtime,
+    Vec<u8>,
+) -> HookFuture<'a, Result<(), String>>;
+
 /// The type-erased handlers of one plugin, written by `#[plugin(backup = true)]`.
 pub struct BackupHooks {
-    pub(crate) export: for<'a> fn(
-        &'a (dyn Any + Send + Sync),
-        &'a Runtime,
-    ) -> HookFuture<'a, Result<Vec<u8>, String>>,
-    pub(crate) import: for<'a> fn(
-        &'a (dyn Any + Send + Sync),
-        &'a Runtime,
-        Vec<u8>,
-    ) -> HookFuture<'a, Result<(), String>>,
+    pub(crate) export: ExportFn,
+    pub(crate) import: ImportFn,
 }
 
 impl std::fmt::Debug for BackupHooks {

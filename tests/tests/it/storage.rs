@@ -516,6 +516,9 @@ async fn plugin_descriptions_show_permissions_migrations_and_tables() {
     let (_, awesome) = app.get("/api/v1/plugins/my_awesome_plugin").await;
     assert_eq!(awesome["tables"], serde_json::json!([]));
     assert_eq!(awesome["grants"].as_array().unwrap().len(), 3);
+    assert_eq!(awesome["backup_handlers"], false, "{awesome}");
+    let (_, harness) = app.get("/api/v1/plugins/test_harness").await;
+    assert_eq!(harness["backup_handlers"], true, "{harness}");
 }
 
 #[tokio::test]
