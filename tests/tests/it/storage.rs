@@ -1003,7 +1003,7 @@ async fn plugins_backup_handlers_export_into_the_archive_and_import_on_restore()
             .record("fail export");
         let refused = dir.join("refused.tar");
         let error = backup::create(&server, &refused).await.unwrap_err();
-        assert!(matches!(error, BackupError::Handler(_)), "{error}");
+        assert!(matches!(error, BackupError::PluginHandler(_)), "{error}");
         assert!(
             error.to_string().contains("plugin `test_harness`'s backup handler failed to export: the log asked the export to fail"),
             "{error}"

@@ -111,7 +111,7 @@ pub enum BackupError {
     Database(#[from] sqlx::Error),
     /// A plugin's backup handler failed, panicked or did not finish in time.
     #[error(transparent)]
-    Handler(#[from] crate::runtime::HandlerError),
+    PluginHandler(#[from] crate::runtime::HandlerError),
     /// The archive is not one this binary may restore; nothing was changed.
     #[error("refusing {archive}: {reason}")]
     Refused {
