@@ -1,4 +1,5 @@
-//! The command line: `serve`, `plugins list`, `plugins info`.
+//! The command line: `serve`, `config`, `plugins`, `db`, `backup`, `commands`, and the
+//! plugins' own commands (`commands.rs`).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -6,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use plexichat::config::{self, Config, ConfigFile, Flag};
 use plexichat::info::PluginInfo;
 use plexichat::{PluginStatus, Registry, Runtime, server};
@@ -62,6 +63,21 @@ enum Command {
     Backup {
         #[command(subcommand)]
         command: BackupCommand,
+    },
+    /// List the commands that plugins add (`plexichat <category> <command>`).
+    Commands {
+        #[command(subcommand)]
+        command: CommandsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CommandsCommand {
+    /// Every plugin command, by category and name, with its plugin, flags and one-line help.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -159,7 +175,7 @@ enum PluginsCommand {
 
 /// An error that is the user's to fix, reported with exit code 2.
 #[derive(Debug)]
-struct UsageError(String);
+pub(crate) struct UsageError(pub(crate) String);
 
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -170,16 +186,39 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 pub(crate) fn main(enabled: &[&str]) -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Built before parsing: plugins' command categories are part of the command line. A
+    // registry that cannot run is reported once the command line is parsed.
+    let registry = Registry::linked();
+    let tree = match &registry {
+        Ok(registry) => crate::commands::tree(Cli::command(), registry, &argv),
+        Err(_) => Ok(Cli::command()),
+    };
+    let tree = match tree {
+        Ok(tree) => tree,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let matches = tree.get_matches_from(argv);
+    // A plugin command's output is its own: the framework's progress lines (database open,
+    // migrations applied) are for `RUST_LOG=info`.
+    let plugin_command = matches.subcommand_name().is_some_and(|name| {
+        registry
+            .as_ref()
+            .is_ok_and(|registry| crate::commands::is_category(registry, name))
+    });
+    let default_filter = if plugin_command { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run(cli, enabled) {
+    match run(matches, registry, enabled) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -192,11 +231,21 @@ pub(crate) fn main(enabled: &[&str]) -> ExitCode {
     }
 }
 
-fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
-    let registry = Registry::linked().context("the compiled-in plugins cannot run together")?;
+fn run(
+    matches: clap::ArgMatches,
+    registry: Result<Registry, plexichat::RegistryErrors>,
+    enabled: &[&str],
+) -> anyhow::Result<()> {
+    let registry = registry.context("the compiled-in plugins cannot run together")?;
     registry
         .expect_exactly(enabled)
         .context("refusing to start")?;
+    if let Some((category, command)) = matches.subcommand()
+        && crate::commands::is_category(&registry, category)
+    {
+        return crate::commands::run(registry, category, command);
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     match cli.command {
         Command::Serve {
             config: config_path,
@@ -331,6 +380,9 @@ fn run(cli: Cli, enabled: &[&str]) -> anyhow::Result<()> {
                 )
             }
         },
+        Command::Commands {
+            command: CommandsCommand::List { json },
+        } => crate::commands::list(&registry, json),
     }
 }
 
@@ -367,7 +419,7 @@ fn check_report(
 
 /// Reads `path` (or `plexichat.toml` if present, or nothing), applies the environment, and
 /// validates. Any problem is the user's to fix, so it exits 2 with every issue listed.
-fn load_config(registry: &Registry, path: Option<&Path>) -> anyhow::Result<Config> {
+pub(crate) fn load_config(registry: &Registry, path: Option<&Path>) -> anyhow::Result<Config> {
     Config::load(&ConfigFile::locate(path), &environment(), &[], registry)
         .map_err(|errors| UsageError(errors.to_string()).into())
 }
@@ -445,7 +497,9 @@ fn serve(
 
 /// Opens the configured database: a bad URL is the operator's to fix (exit 2), a server that
 /// refuses is not (exit 1); both name the URL without its password.
-async fn open_storage(config: &Config) -> anyhow::Result<plexichat::storage::Storage> {
+pub(crate) async fn open_storage(
+    config: &Config,
+) -> anyhow::Result<plexichat::storage::Storage> {
     plexichat::data_dir::create(&config.data.dir)?;
     match plexichat::storage::Storage::open(&config.data).await {
         Ok(storage) => {
@@ -464,7 +518,9 @@ async fn open_storage(config: &Config) -> anyhow::Result<plexichat::storage::Sto
 }
 
 /// A single-threaded async runtime for a command that talks to the database.
-fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+pub(crate) fn block_on<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -752,6 +808,13 @@ fn info(registry: &Registry, states: &States, name: &str, json: bool) -> anyhow:
     if !info.tables.is_empty() {
         writeln!(out, "  tables: {}", info.tables.join(", "))?;
     }
+    for command in &info.commands {
+        writeln!(
+            out,
+            "  command plexichat {} {}: {}",
+            command.category, command.name, command.about
+        )?;
+    }
     if manifest.backup.is_some() {
         writeln!(
             out,
@@ -836,5 +899,18 @@ mod tests {
             "ok: /etc/plexichat.toml is valid (with overrides from PLEXICHAT_ADMIN_TOKEN); \
              configured plugins: my_awesome_plugin",
         );
+    }
+
+    /// Plugins may not take a core command's name as a category: the registry refuses the
+    /// names in `CORE_COMMANDS`, which must therefore hold every command of this binary.
+    #[test]
+    fn every_core_command_is_reserved_for_plugins() {
+        for command in Cli::command().get_subcommands() {
+            let name = command.get_name();
+            assert!(
+                plexichat::registry::CORE_COMMANDS.contains(&name),
+                "`{name}` is missing from CORE_COMMANDS"
+            );
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! 2 the command line was wrong (clap's own errors, an unknown plugin name).
 
 mod cli;
+mod commands;
 mod plugins;
 
 use std::process::ExitCode;

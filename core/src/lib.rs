@@ -56,6 +56,16 @@ pub mod lifecycle {
 pub use abi::{migration, plugin, route};
 pub use config::secret;
 pub use web::error;
+/// Plugin CLI commands: what a `#[command]` function receives and may return.
+pub mod command {
+    pub use crate::abi::command::{
+        CommandArgs, CommandDescriptor, CommandError, CommandFlags, CommandReturn,
+    };
+    pub use crate::runtime::{CommandContext, Invocation, ServerClient};
+}
+/// clap, for commands' arguments: `#[derive(clap::Args)]` works with the prelude in scope, so
+/// a plugin crate needs no clap dependency of its own.
+pub use clap;
 /// The HTTP server: the application router, `serve`, and its options.
 pub mod server {
     pub use crate::web::{
@@ -103,7 +113,9 @@ pub use error::ApiError;
 pub use event::{ConfigChanged, ConfigChanging, Event, Shutdown, Starting, Startup, Stopped};
 pub use extract::{PluginConfig, PluginState};
 pub use lifecycle::{Backup, BoxError, Lifecycle, PluginContext, TaskContext};
-pub use plexichat_macros::{config, debug_handler, event, on_event, payload, plugin, route};
+pub use plexichat_macros::{
+    command, config, debug_handler, event, on_event, payload, plugin, route,
+};
 pub use plugin::{Plugin, PluginDescriptor, PluginType};
 pub use registry::{Registry, RegistryError, RegistryErrors};
 pub use runtime::{DispatchReport, Runtime};
@@ -139,6 +151,10 @@ pub mod prelude {
         PluginContext, PluginState, Shutdown, Starting, Startup, Stopped, TaskContext, config,
         event, on_event, payload, plugin, route,
     };
+    // Not the `command` attribute: clap's derives use `#[command(...)]` as a helper, and both
+    // in scope would be ambiguous. Write `#[plexichat::command]`.
+    pub use crate::clap;
+    pub use crate::command::CommandContext;
 }
 
 /// Everything generated code touches, under one absolute path. Not public API: only the
@@ -147,6 +163,12 @@ pub mod prelude {
 pub mod __private {
     pub use crate::__plexichat_register as register;
     pub use crate::abi::backup::{BackupHooks, BackupHooksOf};
+    pub use crate::abi::command::{
+        ArgsShape, CommandDescriptor, CommandFlags, CommandFuture, NoArgs, args_shape,
+        run_command,
+    };
+    pub use crate::runtime::Invocation;
+    pub use clap;
     pub use crate::abi::config_spec::{ConfigSpec, defaults_of, parse_as, schema_of};
     pub use crate::abi::event::{
         Event, EventDescriptor, EventHandlerDescriptor, HandlerFn, HandlerFuture, HandlerOutcome,
@@ -160,7 +182,8 @@ pub mod __private {
     pub use crate::abi::route::{Method, RouteDescriptor, method_router};
     #[cfg(not(feature = "inventory"))]
     pub use crate::abi::slices::{
-        PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
+        PLEXICHAT_COMMANDS, PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_PLUGINS,
+        PLEXICHAT_ROUTES,
     };
     pub use crate::runtime::Runtime;
     pub use crate::web::debug::{check_argument, check_last_argument, check_response, check_send};

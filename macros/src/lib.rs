@@ -1,4 +1,5 @@
-//! The proc macros behind `plexichat`'s `#[plugin]`, `#[route]`, `#[on_event]` and `#[event]`.
+//! The proc macros behind `plexichat`'s `#[plugin]`, `#[route]`, `#[on_event]`, `#[event]` and
+//! `#[command]`.
 //!
 //! A private implementation detail: plugins depend on the `plexichat` facade, which pins this
 //! crate with `=version` and re-exports the macros. Every macro is parse → validate → expand;
@@ -8,6 +9,7 @@
 //! Generated code names only `::core::…` and `::plexichat::__private::…`.
 
 mod args;
+mod command;
 mod config;
 mod debug_handler;
 mod event;
@@ -51,6 +53,15 @@ pub fn on_event(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn event(args: TokenStream, item: TokenStream) -> TokenStream {
     event::expand(args.into(), item.into()).into()
+}
+
+/// Registers a plugin CLI command, `plexichat <category> <name> [ARGS]`: an `async fn` taking
+/// `CommandContext<MyPlugin>` and, optionally, a struct with `#[derive(clap::Args)]`. Its doc
+/// comment is the help. Keys: `category` (default: the plugin's name), `name` (default: the
+/// function's), `since`, `admin_only`, `dangerous`, `requires_auth`.
+#[proc_macro_attribute]
+pub fn command(args: TokenStream, item: TokenStream) -> TokenStream {
+    command::expand(args.into(), item.into()).into()
 }
 
 /// Makes a struct or enum a request or response body: derives `Serialize`, `Deserialize` and

@@ -1,8 +1,9 @@
 //! `cargo xtask bench scale --plugins N[,N…]`: how the framework grows with the number of
-//! plugins. For each N it writes N synthetic plugin crates (a route, an event handler and a
-//! configuration type each) into a scratch workspace outside the repository, wires them into
-//! a copy of the real app with the real codegen, builds it, and measures build time, binary
-//! size, start-up to ready, resident memory and one route's throughput.
+//! plugins. For each N it writes N synthetic plugin crates (a route, an event handler, a
+//! configuration type and three CLI commands each) into a scratch workspace outside the
+//! repository, wires them into a copy of the real app with the real codegen, builds it, and
+//! measures build time, binary size, start-up to ready, resident memory, one route's
+//! throughput, and how long `--help` takes beside `--version`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,6 +31,12 @@ pub struct Point {
     /// Requests per second of the last plugin's route (it publishes that plugin's event), if
     /// wrk is installed.
     pub route_rate: Option<f64>,
+    /// `plexichat --version`, exec to exit, in milliseconds.
+    pub version: Samples,
+    /// `plexichat --help` (every command category listed).
+    pub help: Samples,
+    /// `plexichat <last plugin's category> stats --help` (that category built in full).
+    pub command_help: Samples,
 }
 
 /// The scratch workspaces live here, outside the repository; the shared target directory
@@ -80,6 +87,15 @@ pub fn measure(counts: &[usize], plan: bench::Plan, flavor: &Flavor) -> anyhow::
         std::fs::copy(&built, &binary)?;
         check_plugins_listed(&binary, count)?;
 
+        // Alternating rounds, like every comparison here.
+        let category = route_segment(count.saturating_sub(1));
+        let (mut version, mut help, mut command_help) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..plan.start_rounds {
+            version.push(run_ms(&binary, &["--version"])?);
+            help.push(run_ms(&binary, &["--help"])?);
+            command_help.push(run_ms(&binary, &[&category, "stats", "--help"])?);
+        }
+
         let data = dir.join("data");
         let mut start = Vec::new();
         let mut rss_kib = 0;
@@ -108,15 +124,34 @@ pub fn measure(counts: &[usize], plan: bench::Plan, flavor: &Flavor) -> anyhow::
             start: Samples(start),
             rss_kib,
             route_rate,
+            version: Samples(version),
+            help: Samples(help),
+            command_help: Samples(command_help),
         };
         eprintln!(
-            "bench scale: {count} plugins: build {:.1} s, start-up {:.1} ms",
+            "bench scale: {count} plugins: build {:.1} s, start-up {:.1} ms, --help {:.1} ms",
             point.build.as_secs_f64(),
             point.start.median(),
+            point.help.median(),
         );
         points.push(point);
     }
     Ok(points)
+}
+
+/// Runs `binary args…` to its exit, which must be a success; returns the wall time in
+/// milliseconds.
+fn run_ms(binary: &Path, args: &[&str]) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let status = Command::new(binary)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    let elapsed = started.elapsed();
+    anyhow::ensure!(status.success(), "{} {args:?} failed: {status}", binary.display());
+    Ok(bench::ms(elapsed))
 }
 
 /// `plugins list --json` must show exactly `count` plugins, or the build dropped some.
@@ -243,6 +278,7 @@ fn plugin_manifest(name: &str) -> String {
 fn plugin_library(index: usize, count: usize) -> String {
     let name = crate_name(index);
     let type_name = format!("Scale{index:04}");
+    let category = route_segment(index);
     format!(
         r#"//! Synthetic plugin {index} of {count}, written by `cargo xtask bench scale`.
 
@@ -300,6 +336,41 @@ async fn hello(
 #[on_event]
 fn on_hit(plugin: &{type_name}, event: &Hit) {{
     plugin.seen.store(event.count, Ordering::Relaxed);
+}}
+
+/// Options of `plexichat {category} stats`.
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {{
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// How many entries to show.
+    #[arg(long, default_value_t = 10)]
+    pub limit: u32,
+}}
+
+/// Shows this plugin's configuration.
+///
+/// Synthetic command of plugin {index}.
+#[plexichat::command(category = "{category}")]
+async fn stats(context: CommandContext<{type_name}>, args: StatsArgs) -> Result<(), BoxError> {{
+    let settings = context.config::<{type_name}>().ok_or("no configuration")?;
+    println!("{{}} (json: {{}}, limit: {{}})", settings.greeting, args.json, args.limit);
+    Ok(())
+}}
+
+/// Does nothing, after asking.
+#[plexichat::command(category = "{category}", dangerous = true)]
+async fn reset(context: CommandContext<{type_name}>) -> Result<(), BoxError> {{
+    let _ = context;
+    Ok(())
+}}
+
+/// Answers pong.
+#[plexichat::command(category = "{category}")]
+async fn ping(context: CommandContext<{type_name}>) {{
+    let _ = context;
+    println!("pong");
 }}
 "#
     )

@@ -5,6 +5,7 @@
 //! handles that generated shims receive.
 
 pub(crate) mod backup;
+pub(crate) mod command;
 pub(crate) mod config_spec;
 pub(crate) mod event;
 pub(crate) mod expansion;

@@ -1,8 +1,9 @@
-//! The only distributed slices in the program: every `#[plugin]`, `#[route]`, `#[event]` and
-//! `#[on_event]` registers its descriptor here, through linkme's link sections or, with the
+//! The only distributed slices in the program: every `#[plugin]`, `#[route]`, `#[event]`,
+//! `#[on_event]` and `#[command]` registers its descriptor here, through linkme's link sections or, with the
 //! `inventory` feature, inventory's constructors. Neither orders nor de-duplicates what it
 //! collects; the registry does.
 
+use crate::abi::command::CommandDescriptor;
 use crate::abi::event::{EventDescriptor, EventHandlerDescriptor};
 use crate::abi::plugin::PluginDescriptor;
 use crate::abi::route::RouteDescriptor;
@@ -27,6 +28,10 @@ mod backend {
     #[linkme::distributed_slice]
     pub static PLEXICHAT_EVENTS: [EventDescriptor];
 
+    /// Every `#[command]` in the program.
+    #[linkme::distributed_slice]
+    pub static PLEXICHAT_COMMANDS: [CommandDescriptor];
+
     pub(crate) fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
         PLEXICHAT_PLUGINS.iter()
     }
@@ -38,6 +43,9 @@ mod backend {
     }
     pub(crate) fn events() -> impl Iterator<Item = &'static EventDescriptor> {
         PLEXICHAT_EVENTS.iter()
+    }
+    pub(crate) fn commands() -> impl Iterator<Item = &'static CommandDescriptor> {
+        PLEXICHAT_COMMANDS.iter()
     }
 
     /// Adds one element to a slice; generated code reaches it as
@@ -63,6 +71,7 @@ mod backend {
     inventory::collect!(RouteDescriptor);
     inventory::collect!(EventHandlerDescriptor);
     inventory::collect!(EventDescriptor);
+    inventory::collect!(CommandDescriptor);
 
     pub(crate) fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
         inventory::iter::<PluginDescriptor>.into_iter()
@@ -75,6 +84,9 @@ mod backend {
     }
     pub(crate) fn events() -> impl Iterator<Item = &'static EventDescriptor> {
         inventory::iter::<EventDescriptor>.into_iter()
+    }
+    pub(crate) fn commands() -> impl Iterator<Item = &'static CommandDescriptor> {
+        inventory::iter::<CommandDescriptor>.into_iter()
     }
 
     /// Adds one element to a collection; generated code reaches it as
@@ -90,6 +102,7 @@ mod backend {
 
 #[cfg(not(feature = "inventory"))]
 pub use backend::{
-    PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
+    PLEXICHAT_COMMANDS, PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_PLUGINS,
+    PLEXICHAT_ROUTES,
 };
-pub(crate) use backend::{events, handlers, plugins, routes};
+pub(crate) use backend::{commands, events, handlers, plugins, routes};

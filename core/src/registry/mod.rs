@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
+use crate::abi::command::CommandDescriptor;
 use crate::abi::event::{EventDescriptor, EventHandlerDescriptor};
 use crate::abi::plugin::PluginDescriptor;
 use crate::abi::route::{Method, RouteDescriptor};
@@ -128,6 +129,32 @@ pub enum RegistryError {
         /// The statement.
         statement: String,
     },
+    /// Two commands have the same category and name.
+    #[error("duplicate command `plexichat {category} {name}`: `{first}` and `{second}`")]
+    DuplicateCommand {
+        /// The category.
+        category: &'static str,
+        /// The command.
+        name: &'static str,
+        /// First function, as `plugin::function (file:line)`.
+        first: String,
+        /// Second function.
+        second: String,
+    },
+    /// A command's category is one of the binary's own commands.
+    #[error(
+        "command `{name}` of plugin `{plugin}` ({location}) is in category `{category}`, which is core's `plexichat {category}`; choose another category"
+    )]
+    CommandShadowsCore {
+        /// The plugin.
+        plugin: &'static str,
+        /// The category.
+        category: &'static str,
+        /// The command.
+        name: &'static str,
+        /// Its location.
+        location: &'static str,
+    },
     /// The registered plugins differ from the ones the binary was built to contain.
     #[error("{}", mismatch_message(.missing, .unexpected))]
     Mismatch {
@@ -137,6 +164,13 @@ pub enum RegistryError {
         unexpected: Vec<String>,
     },
 }
+
+/// The first words of the `plexichat` binary's own commands, and of those planned, which no
+/// plugin command category may take. The binary's tests check that its commands are here.
+pub const CORE_COMMANDS: &[&str] = &[
+    "backup", "commands", "config", "db", "help", "openapi", "plugins", "serve", "tests",
+    "version",
+];
 
 /// The prefix every table of core's own carries; no plugin's objects may start with it.
 pub const CORE_TABLE_PREFIX: &str = "plexichat_";
@@ -192,6 +226,61 @@ fn check_migrations(
             }
         }
     }
+}
+
+/// Each command with its plugin and category, sorted by category, name and location, with
+/// every orphan, duplicate and shadowing of core reported.
+fn resolve_commands(
+    commands: Vec<&'static CommandDescriptor>,
+    by_crate: &HashMap<&'static str, &'static PluginDescriptor>,
+    errors: &mut Vec<RegistryError>,
+) -> Vec<ResolvedCommand> {
+    let mut resolved = Vec::with_capacity(commands.len());
+    for command in commands {
+        let Some(plugin) = by_crate.get(command.crate_name) else {
+            errors.push(RegistryError::Orphan {
+                what: "command",
+                item: command.handler,
+                location: command.location,
+                crate_name: command.crate_name,
+            });
+            continue;
+        };
+        let category = command.category.unwrap_or(plugin.name);
+        if CORE_COMMANDS.contains(&category) {
+            errors.push(RegistryError::CommandShadowsCore {
+                plugin: plugin.name,
+                category,
+                name: command.name,
+                location: command.location,
+            });
+        }
+        resolved.push(ResolvedCommand {
+            plugin: plugin.name,
+            category,
+            descriptor: command,
+        });
+    }
+    resolved.sort_by_key(|c| (c.category, c.descriptor.name, c.plugin, c.descriptor.location));
+    // inventory may collect one registration twice when a crate is linked twice.
+    resolved.dedup_by(|a, b| std::ptr::eq(a.descriptor, b.descriptor));
+    let describe = |c: &ResolvedCommand| {
+        format!(
+            "{}::{} ({})",
+            c.plugin, c.descriptor.handler, c.descriptor.location
+        )
+    };
+    for pair in resolved.windows(2) {
+        if (pair[0].category, pair[0].descriptor.name) == (pair[1].category, pair[1].descriptor.name) {
+            errors.push(RegistryError::DuplicateCommand {
+                category: pair[1].category,
+                name: pair[1].descriptor.name,
+                first: describe(&pair[0]),
+                second: describe(&pair[1]),
+            });
+        }
+    }
+    resolved
 }
 
 fn mismatch_message(missing: &[String], unexpected: &[String]) -> String {
@@ -263,6 +352,17 @@ pub struct ResolvedHandler {
     pub descriptor: &'static EventHandlerDescriptor,
 }
 
+/// A command with its owning plugin and category resolved.
+#[derive(Debug, Clone)]
+pub struct ResolvedCommand {
+    /// Owning plugin.
+    pub plugin: &'static str,
+    /// Its category: the declared one, or the plugin's name.
+    pub category: &'static str,
+    /// The registration.
+    pub descriptor: &'static CommandDescriptor,
+}
+
 /// An event type with the plugin that declared it resolved.
 #[derive(Debug, Clone)]
 pub struct ResolvedEvent {
@@ -285,6 +385,8 @@ pub struct Registrations {
     pub handlers: Vec<&'static EventHandlerDescriptor>,
     /// `#[event]` types.
     pub events: Vec<&'static EventDescriptor>,
+    /// `#[command]` functions.
+    pub commands: Vec<&'static CommandDescriptor>,
 }
 
 /// The checked, ordered set of everything compiled in.
@@ -299,6 +401,8 @@ pub struct Registry {
     handlers: Vec<ResolvedHandler>,
     /// Event types by name.
     events: Vec<ResolvedEvent>,
+    /// Commands by category, then name.
+    commands: Vec<ResolvedCommand>,
 }
 
 impl Registry {
@@ -309,6 +413,7 @@ impl Registry {
             routes: backend::routes().collect(),
             handlers: backend::handlers().collect(),
             events: backend::events().collect(),
+            commands: backend::commands().collect(),
         })
     }
 
@@ -323,6 +428,7 @@ impl Registry {
             routes,
             handlers,
             events: Vec::new(),
+            commands: Vec::new(),
         })
     }
 
@@ -333,6 +439,7 @@ impl Registry {
             routes,
             handlers,
             mut events,
+            commands,
         } = registrations;
         let mut errors = Vec::new();
         // Link order is unspecified, so every listing and check works on sorted input.
@@ -496,6 +603,8 @@ impl Registry {
             });
         }
 
+        let resolved_commands = resolve_commands(commands, &by_crate, &mut errors);
+
         if !errors.is_empty() {
             return Err(RegistryErrors(errors));
         }
@@ -510,6 +619,7 @@ impl Registry {
             routes: resolved_routes,
             handlers: resolved_handlers,
             events: resolved_events,
+            commands: resolved_commands,
         })
     }
 
@@ -552,6 +662,31 @@ impl Registry {
     /// Every route, sorted by plugin and path.
     pub fn routes(&self) -> &[ResolvedRoute] {
         &self.routes
+    }
+
+    /// Commands, sorted by category, then name.
+    pub fn commands(&self) -> &[ResolvedCommand] {
+        &self.commands
+    }
+
+    /// The commands of one category, in name order.
+    pub fn commands_in<'a>(
+        &'a self,
+        category: &'a str,
+    ) -> impl Iterator<Item = &'a ResolvedCommand> {
+        // Sorted by category: the category's commands are one run, found by binary search.
+        let start = self.commands.partition_point(|c| c.category < category);
+        self.commands[start..]
+            .iter()
+            .take_while(move |c| c.category == category)
+    }
+
+    /// Commands of one plugin.
+    pub fn commands_of<'a>(
+        &'a self,
+        plugin: &'a str,
+    ) -> impl Iterator<Item = &'a ResolvedCommand> {
+        self.commands.iter().filter(move |c| c.plugin == plugin)
     }
 
     /// Routes of one plugin.

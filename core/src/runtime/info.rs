@@ -41,6 +41,8 @@ pub struct PluginInfo {
     pub grants: Vec<GrantInfo>,
     /// The tables its migrations create (all named `<name>_…`).
     pub tables: Vec<String>,
+    /// Its CLI commands, by category and name.
+    pub commands: Vec<CommandInfo>,
     /// Counters and tasks of a running server.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub live: Option<Live>,
@@ -87,6 +89,34 @@ pub struct HandlerInfo {
     pub handler: &'static str,
     /// Dispatch priority; higher runs first.
     pub priority: i32,
+}
+
+/// A plugin's CLI command, as listings show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandInfo {
+    /// The first word after `plexichat`.
+    pub category: &'static str,
+    /// The second word.
+    pub name: &'static str,
+    /// The one-line help.
+    pub about: &'static str,
+    /// The plugin version that added it.
+    pub since: &'static str,
+    /// `admin_only`, `dangerous`, `requires_auth`.
+    pub flags: crate::abi::command::CommandFlags,
+}
+
+impl CommandInfo {
+    /// Describes a resolved command of a plugin at `version`.
+    pub fn new(command: &crate::registry::ResolvedCommand, version: &'static str) -> CommandInfo {
+        CommandInfo {
+            category: command.category,
+            name: command.descriptor.name,
+            about: command.descriptor.about,
+            since: command.descriptor.since.unwrap_or(version),
+            flags: command.descriptor.flags,
+        }
+    }
 }
 
 /// What a running server knows about a plugin beyond its registrations.
@@ -165,6 +195,10 @@ impl PluginInfo {
                 })
                 .collect(),
             tables: crate::abi::migration::tables(plugin.migrations),
+            commands: registry
+                .commands_of(plugin.name)
+                .map(|command| CommandInfo::new(command, plugin.version))
+                .collect(),
             live: None,
         }
     }

@@ -12,9 +12,11 @@
 //! - `context`: what hooks and background tasks receive.
 //! - `info`: the one description of a plugin that the API and the CLI share.
 //! - `backups`: calling plugins' backup handlers.
+//! - `command`: what a plugin's CLI command receives.
 
 mod backups;
 mod bus;
+mod command;
 mod context;
 pub mod http_client;
 pub mod info;
@@ -41,6 +43,7 @@ use crate::storage::migrate::{self, MigrateError, MigrateReport};
 
 pub use backups::HandlerError;
 pub(crate) use bus::{Delivery, Subscriber};
+pub use command::{CommandContext, Invocation, ServerClient};
 pub use bus::{DispatchReport, HandlerFailure, HandlerStats};
 pub use context::{Db, PluginContext, TaskContext};
 pub use readiness::{NotReady, Readiness};

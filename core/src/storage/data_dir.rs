@@ -50,6 +50,23 @@ pub fn create(dir: &Path) -> Result<(), DataDirError> {
 /// An existing file is refused unless it is a regular file (not a symbolic link) owned by
 /// this process's user and neither readable nor writable by group or others.
 pub fn ensure_token(dir: &Path) -> Result<(Secret, PathBuf, bool), DataDirError> {
+    match token(dir, true)? {
+        (Some(token), path, created) => Ok((token, path, created)),
+        // With `create`, a missing file is written; never an empty token.
+        (None, path, _) => Err(DataDirError::Io {
+            path,
+            source: std::io::ErrorKind::NotFound.into(),
+        }),
+    }
+}
+
+/// The admin token in `dir/admin_token`, if the file exists, with the same checks as
+/// [`ensure_token`]; nothing is created. What a command uses to authenticate as the admin.
+pub fn read_token(dir: &Path) -> Result<(Option<Secret>, PathBuf), DataDirError> {
+    token(dir, false).map(|(token, path, _)| (token, path))
+}
+
+fn token(dir: &Path, create: bool) -> Result<(Option<Secret>, PathBuf, bool), DataDirError> {
     let path = dir.join(TOKEN_FILE);
     let io = |source| DataDirError::Io {
         path: path.clone(),
@@ -83,7 +100,10 @@ pub fn ensure_token(dir: &Path) -> Result<(Secret, PathBuf, bool), DataDirError>
                     "the file is empty; delete it to have a new token generated".to_string(),
                 ));
             }
-            Ok((Secret::new(token), path, false))
+            Ok((Some(Secret::new(token)), path, false))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !create => {
+            Ok((None, path, false))
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let mut bytes = [0u8; 32];
@@ -97,7 +117,7 @@ pub fn ensure_token(dir: &Path) -> Result<(Secret, PathBuf, bool), DataDirError>
             let mut file = options.open(&path).map_err(io)?;
             file.write_all(token.as_bytes()).map_err(io)?;
             file.write_all(b"\n").map_err(io)?;
-            Ok((Secret::new(token), path, true))
+            Ok((Some(Secret::new(token)), path, true))
         }
         #[cfg(unix)]
         Err(error) if error.raw_os_error() == Some(libc::ELOOP) => Err(unsafe_file(

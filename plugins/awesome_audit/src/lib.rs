@@ -88,6 +88,41 @@ async fn list_events(context: PluginContext<AwesomeAudit>) -> Result<Json<Value>
     })))
 }
 
+/// Options of `plexichat audit events`.
+#[derive(Debug, clap::Args)]
+pub struct EventsArgs {
+    /// How many of the latest events to show.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=1000))]
+    pub limit: i64,
+    /// Print the events as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Shows the latest recorded `awesome.action.completed` events, oldest first.
+///
+/// Reads the audit table in the configured database, so it works whether or not a server
+/// is running on it.
+#[plexichat::command(category = "audit", name = "events")]
+async fn show_events(
+    context: CommandContext<AwesomeAudit>,
+    args: EventsArgs,
+) -> Result<(), BoxError> {
+    let (total, mut events) = received(&context).await?;
+    let skip = events.len().saturating_sub(usize::try_from(args.limit).unwrap_or(0));
+    events.drain(..skip);
+    if args.json {
+        let body = json!({ "total": total, "events": events });
+        println!("{}", plexichat::serde_json::to_string_pretty(&body)?);
+        return Ok(());
+    }
+    println!("{total} events recorded; the latest {}:", events.len());
+    for event in &events {
+        println!("{}  {}  {}", event.received_at, event.event, event.payload);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use plexichat::testing::TestApp;

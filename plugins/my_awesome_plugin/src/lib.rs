@@ -201,6 +201,86 @@ async fn on_startup(
     .map(drop)
 }
 
+/// Options of `plexichat awesome stats`.
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {
+    /// Print the statistics as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Shows the stored statistics: actions performed, errors and background rounds.
+///
+/// Reads the plugin's key-value store in the configured database, so it works whether or
+/// not a server is running on it.
+#[plexichat::command(category = "awesome", name = "stats")]
+async fn show_stats(
+    context: CommandContext<AwesomePlugin>,
+    args: StatsArgs,
+) -> Result<(), BoxError> {
+    let stats = stats(&context.kv()).await?;
+    if args.json {
+        println!("{}", plexichat::serde_json::to_string_pretty(&stats)?);
+        return Ok(());
+    }
+    let or_never = |time: &Option<String>| time.clone().unwrap_or_else(|| "never".to_string());
+    println!("actions performed: {}", stats.actions_performed);
+    println!("last action: {}", or_never(&stats.last_action));
+    println!("errors: {}", stats.errors);
+    println!("server started: {}", or_never(&stats.started_at));
+    println!("background rounds: {}", stats.background_runs);
+    println!(
+        "last background round: {}",
+        or_never(&stats.last_background_run)
+    );
+    Ok(())
+}
+
+/// Resets the statistics to zero.
+///
+/// The counts are lost for good; `awesome_audit`'s log of past actions is kept. A server
+/// running on the same database counts on from zero.
+#[plexichat::command(
+    category = "awesome",
+    name = "reset-stats",
+    dangerous = true,
+    admin_only = true
+)]
+async fn reset_stats(context: CommandContext<AwesomePlugin>) -> Result<(), BoxError> {
+    let existed = context.kv().delete(STATS).await?;
+    println!(
+        "{}",
+        if existed {
+            "statistics reset to zero"
+        } else {
+            "there were no statistics to reset"
+        }
+    );
+    Ok(())
+}
+
+/// Performs an action on a running server, as `POST /api/v1/awesome/action` does.
+///
+/// Needs `--server URL`; prints the server's answer, including the new count.
+#[plexichat::command(category = "awesome", name = "action")]
+async fn remote_action(context: CommandContext<AwesomePlugin>) -> Result<(), BoxError> {
+    let response = context
+        .server()?
+        .post("/api/v1/awesome/action")
+        .send()
+        .await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    if !status.is_success() {
+        return Err(format!("the server answered {status}: {body}").into());
+    }
+    println!(
+        "action performed; {} so far",
+        body["actions_performed"].as_u64().unwrap_or_default()
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use plexichat::testing::TestApp;

@@ -1145,3 +1145,128 @@ fn a_backup_taken_through_the_admin_api_restores_every_row_and_file() {
     });
     signal(&server, "TERM");
 }
+
+/// Runs `binary args…` in `dir` and returns its exit code, stdout and stderr.
+fn run_in(binary: &Path, dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(binary)
+        .current_dir(dir)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .env_remove("PLEXICHAT_ADMIN_TOKEN")
+        .output()
+        .expect("binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn plugin_commands_run_on_the_stored_data_with_and_without_a_server() {
+    let binary = build_app("audit", &["--plugins", "awesome_audit"]);
+    let dir = plexichat_tests::scratch("commands");
+
+    // Discoverable: the top-level help names each category, the category its commands, the
+    // command its options, plugin and version.
+    let (code, help, _) = run_in(&binary, &dir, &["--help"]);
+    assert_eq!(code, 0);
+    assert!(help.contains("awesome") && help.contains("Commands of plugin my_awesome_plugin"), "{help}");
+    assert!(help.contains("audit"), "{help}");
+    let (code, help, _) = run_in(&binary, &dir, &["awesome", "--help"]);
+    assert_eq!(code, 0);
+    for command in ["stats", "reset-stats", "action"] {
+        assert!(help.contains(command), "{help}");
+    }
+    let (code, help, _) = run_in(&binary, &dir, &["awesome", "stats", "--help"]);
+    assert_eq!(code, 0);
+    assert!(help.contains("Shows the stored statistics"), "{help}");
+    assert!(help.contains("--json"), "{help}");
+    assert!(help.contains("--server") && help.contains("--yes"), "{help}");
+    assert!(
+        help.contains("Provided by plugin `my_awesome_plugin` 0.1.0, since 0.1.0."),
+        "{help}"
+    );
+
+    // The listing, sorted by category and name, as text and as JSON.
+    let (code, list, _) = run_in(&binary, &dir, &["commands", "list", "--json"]);
+    assert_eq!(code, 0);
+    let list: Value = serde_json::from_str(&list).unwrap();
+    let names: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{} {}", c["category"].as_str().unwrap(), c["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        ["audit events", "awesome action", "awesome reset-stats", "awesome stats"]
+    );
+    assert_eq!(list[2]["flags"]["dangerous"], true);
+    assert_eq!(list[2]["flags"]["admin_only"], true);
+    assert_eq!(list[2]["plugin"], "my_awesome_plugin");
+    let (_, text, _) = run_in(&binary, &dir, &["commands", "list"]);
+    assert!(
+        text.contains("awesome reset-stats") && text.contains("[admin-only, dangerous]"),
+        "{text}"
+    );
+
+    // Bad usage is clap's exit 2, naming the argument.
+    let (code, _, err) = run_in(&binary, &dir, &["audit", "events", "--limit", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--limit"), "{err}");
+    let (code, _, err) = run_in(&binary, &dir, &["awesome", "nope"]);
+    assert_eq!(code, 2, "{err}");
+
+    // With a server: actions go through it; `awesome action` needs `--server`.
+    let (code, _, err) = run_in(&binary, &dir, &["awesome", "action"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("pass `--server http://HOST:PORT`"), "{err}");
+    let (mut server, addr, lines) = spawn_server(&binary, &dir, &[]);
+    let url = format!("http://{addr}");
+    for expected in ["1 so far", "2 so far"] {
+        let (code, out, err) = run_in(&binary, &dir, &["awesome", "action", "--server", &url]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains(expected), "{out}");
+    }
+    // Commands read the same database while the server runs on it.
+    let (code, out, err) = run_in(&binary, &dir, &["awesome", "stats", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let stats: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stats["actions_performed"], 2, "{out}");
+    signal(&server, "TERM");
+    assert!(server.0.wait().unwrap().success());
+    drop(lines);
+
+    // Without a server.
+    let (code, out, err) = run_in(&binary, &dir, &["audit", "events", "--limit", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("2 events recorded; the latest 1:"), "{out}");
+    assert!(out.contains("\"action_number\":2"), "{out}");
+
+    // Admin only: a token that is not the data folder's is refused.
+    let (code, _, err) = run_in(
+        &binary,
+        &dir,
+        &["awesome", "reset-stats", "--yes", "--token", "not-the-token"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not this data directory's admin token"), "{err}");
+    // Dangerous: refused without a terminal unless `--yes`, and nothing changes.
+    let (code, _, err) = run_in(&binary, &dir, &["awesome", "reset-stats"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("pass --yes"), "{err}");
+    let (_, out, _) = run_in(&binary, &dir, &["awesome", "stats"]);
+    assert!(out.contains("actions performed: 2"), "{out}");
+    let (code, out, err) = run_in(&binary, &dir, &["awesome", "reset-stats", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("statistics reset to zero"), "{out}");
+    let (_, out, _) = run_in(&binary, &dir, &["awesome", "stats"]);
+    assert!(out.contains("actions performed: 0"), "{out}");
+
+    // A plugin the configuration disables runs no commands.
+    std::fs::write(dir.join("plexichat.toml"), "disabled = [\"my_awesome_plugin\"]\n").unwrap();
+    let (code, _, err) = run_in(&binary, &dir, &["awesome", "stats"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not run with this configuration"), "{err}");
+}

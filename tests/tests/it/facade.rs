@@ -161,6 +161,100 @@ fn two_event_types_with_one_name_are_a_registry_error_naming_both() {
     );
 }
 
+/// A command registration of crate `crate_name`, for registry checks.
+const fn command(
+    crate_name: &'static str,
+    category: Option<&'static str>,
+    name: &'static str,
+    location: &'static str,
+) -> plexichat::command::CommandDescriptor {
+    fn args(command: plexichat::clap::Command) -> plexichat::clap::Command {
+        command
+    }
+    fn run(
+        _: Runtime,
+        _: plexichat::command::Invocation,
+        _: &plexichat::clap::ArgMatches,
+    ) -> plexichat::__private::CommandFuture {
+        Box::pin(async { Ok(()) })
+    }
+    plexichat::command::CommandDescriptor {
+        category,
+        name,
+        about: "Does a thing.",
+        long_about: "Does a thing.",
+        since: None,
+        flags: plexichat::command::CommandFlags {
+            admin_only: false,
+            dangerous: false,
+            requires_auth: false,
+        },
+        handler: "thing",
+        crate_name,
+        location,
+        args,
+        run,
+    }
+}
+
+#[test]
+fn duplicate_commands_and_commands_shadowing_core_are_registry_errors_naming_both() {
+    static SAME_ONE: plexichat::command::CommandDescriptor =
+        command("one_crate", Some("dev"), "build", "one/src/lib.rs:3");
+    static SAME_TWO: plexichat::command::CommandDescriptor =
+        command("two_crate", Some("dev"), "build", "two/src/lib.rs:9");
+    static CORE: plexichat::command::CommandDescriptor =
+        command("two_crate", Some("backup"), "now", "two/src/lib.rs:20");
+    // The plugin's name is the default category: `one test` is not `dev test`.
+    static DEFAULT: plexichat::command::CommandDescriptor =
+        command("one_crate", None, "build", "one/src/lib.rs:30");
+    let plugins = vec![
+        crate::registry::plugin("one", "one_crate", &[]),
+        crate::registry::plugin("two", "two_crate", &[]),
+    ];
+    let errors = Registry::from_registrations(Registrations {
+        plugins: plugins.clone(),
+        commands: vec![&SAME_TWO, &CORE, &DEFAULT, &SAME_ONE],
+        ..Registrations::default()
+    })
+    .unwrap_err();
+    assert_eq!(
+        errors.0,
+        [
+            RegistryError::CommandShadowsCore {
+                plugin: "two",
+                category: "backup",
+                name: "now",
+                location: "two/src/lib.rs:20",
+            },
+            RegistryError::DuplicateCommand {
+                category: "dev",
+                name: "build",
+                first: "one::thing (one/src/lib.rs:3)".to_string(),
+                second: "two::thing (two/src/lib.rs:9)".to_string(),
+            },
+        ]
+    );
+    assert_eq!(
+        errors.0[1].to_string(),
+        "duplicate command `plexichat dev build`: `one::thing (one/src/lib.rs:3)` and `two::thing (two/src/lib.rs:9)`"
+    );
+    let registry = Registry::from_registrations(Registrations {
+        plugins,
+        commands: vec![&SAME_TWO, &DEFAULT],
+        ..Registrations::default()
+    })
+    .unwrap();
+    let listed: Vec<(&str, &str, &str)> = registry
+        .commands()
+        .iter()
+        .map(|c| (c.category, c.descriptor.name, c.plugin))
+        .collect();
+    assert_eq!(listed, [("dev", "build", "two"), ("one", "build", "one")]);
+    assert_eq!(registry.commands_in("one").count(), 1);
+    assert_eq!(registry.commands_in("on").count(), 0);
+}
+
 /// Serves the linked plugins on a loopback port with `options`; returns the address, a
 /// trigger for shutdown and the server task.
 async fn serve(
