@@ -497,9 +497,7 @@ fn serve(
 
 /// Opens the configured database: a bad URL is the operator's to fix (exit 2), a server that
 /// refuses is not (exit 1); both name the URL without its password.
-pub(crate) async fn open_storage(
-    config: &Config,
-) -> anyhow::Result<plexichat::storage::Storage> {
+pub(crate) async fn open_storage(config: &Config) -> anyhow::Result<plexichat::storage::Storage> {
     plexichat::data_dir::create(&config.data.dir)?;
     match plexichat::storage::Storage::open(&config.data).await {
         Ok(storage) => {

@@ -35,7 +35,12 @@ pub(crate) fn tree(
     registry: &Registry,
     argv: &[OsString],
 ) -> anyhow::Result<clap::Command> {
-    let asked = argv.get(1).and_then(|word| word.to_str());
+    // `plexichat awesome …`, or `plexichat help awesome …`.
+    let word = |index: usize| argv.get(index).and_then(|word| word.to_str());
+    let asked = match word(1) {
+        Some("help") => word(2),
+        first => first,
+    };
     let mut command = base;
     let mut categories: Vec<&str> = registry.commands().iter().map(|c| c.category).collect();
     categories.dedup();
@@ -167,7 +172,10 @@ pub(crate) fn is_category(registry: &Registry, category: &str) -> bool {
 /// the configured storage with every pending migration applied.
 pub(crate) fn run(registry: Registry, category: &str, matches: &ArgMatches) -> anyhow::Result<()> {
     let Some((name, matches)) = matches.subcommand() else {
-        return Err(UsageError(format!("`plexichat {category}` needs a command; see `plexichat {category} --help`")).into());
+        return Err(UsageError(format!(
+            "`plexichat {category}` needs a command; see `plexichat {category} --help`"
+        ))
+        .into());
     };
     let resolved = registry
         .commands_in(category)
@@ -181,7 +189,9 @@ pub(crate) fn run(registry: Registry, category: &str, matches: &ArgMatches) -> a
         matches.get_one::<PathBuf>(CONFIG).map(PathBuf::as_path),
     )?;
     let server = matches.get_one::<url::Url>(SERVER).cloned();
-    let given = matches.get_one::<String>(TOKEN).map(|token| Secret::new(token.as_str()));
+    let given = matches
+        .get_one::<String>(TOKEN)
+        .map(|token| Secret::new(token.as_str()));
     let configured = config.server.admin_token.clone();
     let (stored, token_file) = plexichat::data_dir::read_token(&config.data.dir)?;
     // The one admin token: the configured one if set (the server uses it), else the file's.
@@ -388,15 +398,30 @@ mod tests {
         assert_eq!(check(CommandFlags::default(), None, None, false), Ok(()));
         // Admin only: some admin token, and locally the right one.
         let refused = check(admin_only, None, None, false).unwrap_err();
-        assert!(refused.contains("no admin token was found") && refused.contains("/srv/data/admin_token"), "{refused}");
+        assert!(
+            refused.contains("no admin token was found")
+                && refused.contains("/srv/data/admin_token"),
+            "{refused}"
+        );
         assert_eq!(check(admin_only, None, Some(&good), false), Ok(()));
         assert_eq!(check(admin_only, Some(&good), Some(&good), false), Ok(()));
         let refused = check(admin_only, Some(&bad), Some(&good), false).unwrap_err();
-        assert!(refused.contains("not this data directory's admin token"), "{refused}");
-        assert_eq!(check(admin_only, Some(&bad), Some(&good), true), Ok(()), "the server decides");
+        assert!(
+            refused.contains("not this data directory's admin token"),
+            "{refused}"
+        );
+        assert_eq!(
+            check(admin_only, Some(&bad), Some(&good), true),
+            Ok(()),
+            "the server decides"
+        );
         assert_eq!(check(admin_only, Some(&bad), None, true), Ok(()));
         // Requires auth: a server and a token.
-        assert!(check(requires_auth, Some(&good), None, false).unwrap_err().contains("--server"));
+        assert!(
+            check(requires_auth, Some(&good), None, false)
+                .unwrap_err()
+                .contains("--server")
+        );
         assert!(check(requires_auth, None, None, true).is_err());
         assert_eq!(check(requires_auth, None, Some(&good), true), Ok(()));
         assert_eq!(check(requires_auth, Some(&good), None, true), Ok(()));

@@ -164,11 +164,8 @@ pub mod __private {
     pub use crate::__plexichat_register as register;
     pub use crate::abi::backup::{BackupHooks, BackupHooksOf};
     pub use crate::abi::command::{
-        ArgsShape, CommandDescriptor, CommandFlags, CommandFuture, NoArgs, args_shape,
-        run_command,
+        ArgsShape, CommandDescriptor, CommandFlags, CommandFuture, NoArgs, args_shape, run_command,
     };
-    pub use crate::runtime::Invocation;
-    pub use clap;
     pub use crate::abi::config_spec::{ConfigSpec, defaults_of, parse_as, schema_of};
     pub use crate::abi::event::{
         Event, EventDescriptor, EventHandlerDescriptor, HandlerFn, HandlerFuture, HandlerOutcome,
@@ -185,9 +182,11 @@ pub mod __private {
         PLEXICHAT_COMMANDS, PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_PLUGINS,
         PLEXICHAT_ROUTES,
     };
+    pub use crate::runtime::Invocation;
     pub use crate::runtime::Runtime;
     pub use crate::web::debug::{check_argument, check_last_argument, check_response, check_send};
     pub use crate::{__plexichat_grant as grant, __plexichat_grant_all as grant_all};
+    pub use clap;
 
     /// What a `#[route]`'s descriptor builds: the handler with the runtime as router state.
     pub type MethodRouter = axum::routing::MethodRouter<Runtime>;

@@ -210,7 +210,13 @@ fn docs(attrs: &[syn::Attribute]) -> (String, String) {
         }) = &attr.meta
         {
             let value = text.value();
-            lines.push(value.strip_prefix(' ').unwrap_or(&value).trim_end().to_string());
+            lines.push(
+                value
+                    .strip_prefix(' ')
+                    .unwrap_or(&value)
+                    .trim_end()
+                    .to_string(),
+            );
         }
     }
     let long = lines.join("\n").trim().to_string();
@@ -323,5 +329,52 @@ fn generate(item: &TokenStream, command: &Command) -> TokenStream {
                 }
             );
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_doc_comment_gives_a_one_line_help_and_the_long_one() {
+        let function: syn::ItemFn = syn::parse_quote! {
+            /// Shows the stored
+            /// statistics.
+            ///
+            /// Works without a server.
+            ///   Indented line kept.
+            async fn stats() {}
+        };
+        let (about, long) = docs(&function.attrs);
+        assert_eq!(about, "Shows the stored statistics");
+        assert_eq!(
+            long,
+            "Shows the stored\nstatistics.\n\nWorks without a server.\n  Indented line kept."
+        );
+        let bare: syn::ItemFn = syn::parse_quote! { async fn bare() {} };
+        assert_eq!(docs(&bare.attrs), (String::new(), String::new()));
+    }
+
+    #[test]
+    fn categories_and_names_are_one_lower_case_word() {
+        let check = |text: &str| {
+            let arg: Arg = syn::parse_str(&format!("category = {text:?}")).unwrap();
+            word(&arg, "category").map(|lit| lit.value())
+        };
+        for good in ["dev", "awesome_audit", "scale-0001", "a1"] {
+            assert_eq!(check(good).unwrap(), good);
+        }
+        for bad in [
+            "",
+            "Dev",
+            "dev tools",
+            "1dev",
+            "-dev",
+            "dév",
+            &"x".repeat(65),
+        ] {
+            assert!(check(bad).is_err(), "{bad:?}");
+        }
     }
 }

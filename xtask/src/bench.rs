@@ -583,9 +583,7 @@ fn scale_section(points: &[scale::Point], baseline_start: &Samples, command: &st
             point.command_help.median() / version,
         ));
     }
-    text.push_str(
-        "\nTarget: at 1000 plugins, both helps within 10 ms and 2× `--version`.\n\n",
-    );
+    text.push_str("\nTarget: at 1000 plugins, both helps within 10 ms and 2× `--version`.\n\n");
     text
 }
 

@@ -150,7 +150,11 @@ fn run_ms(binary: &Path, args: &[&str]) -> anyhow::Result<f64> {
         .status()
         .with_context(|| format!("cannot run {}", binary.display()))?;
     let elapsed = started.elapsed();
-    anyhow::ensure!(status.success(), "{} {args:?} failed: {status}", binary.display());
+    anyhow::ensure!(
+        status.success(),
+        "{} {args:?} failed: {status}",
+        binary.display()
+    );
     Ok(bench::ms(elapsed))
 }
 
@@ -207,10 +211,16 @@ fn write_workspace(root: &Path, dir: &Path, count: usize) -> anyhow::Result<()> 
     }
     let app = dir.join("app");
     std::fs::create_dir_all(app.join("src"))?;
-    for file in ["main.rs", "cli.rs"] {
+    // Every source file of the app but the plugin wiring, which codegen writes below.
+    for entry in std::fs::read_dir(root.join("app/src"))? {
+        let entry = entry?;
+        let file = entry.file_name();
+        if file == "plugins.rs" || !entry.file_type()?.is_file() {
+            continue;
+        }
         write_if_changed(
-            &app.join("src").join(file),
-            &std::fs::read_to_string(root.join("app/src").join(file))?,
+            &app.join("src").join(&file),
+            &std::fs::read_to_string(entry.path())?,
         )?;
     }
     let mut manifest: toml_edit::DocumentMut =

@@ -151,7 +151,9 @@ pub const fn args_shape<A: CommandArgs>() -> ArgsShape {
     }
 }
 
-fn parse_as<A: CommandArgs>(matches: &clap::ArgMatches) -> Result<Box<dyn Any + Send>, clap::Error> {
+fn parse_as<A: CommandArgs>(
+    matches: &clap::ArgMatches,
+) -> Result<Box<dyn Any + Send>, clap::Error> {
     A::from_arg_matches(matches).map(|args| Box::new(args) as Box<dyn Any + Send>)
 }
 
@@ -171,11 +173,13 @@ where
     F: FnOnce(CommandContext<P>, A) -> Fut + Send + 'static,
     Fut: Future<Output: CommandReturn> + Send + 'static,
 {
-    let parsed = parse(matches).map_err(|error| error.to_string()).and_then(|args| {
-        args.downcast::<A>()
-            .map(|args| *args)
-            .map_err(|_| "the command's arguments were read as another type".to_string())
-    });
+    let parsed = parse(matches)
+        .map_err(|error| error.to_string())
+        .and_then(|args| {
+            args.downcast::<A>()
+                .map(|args| *args)
+                .map_err(|_| "the command's arguments were read as another type".to_string())
+        });
     let args = match parsed {
         Ok(args) => args,
         Err(message) => {
@@ -190,4 +194,3 @@ where
             .map_err(CommandError::Failed)
     })
 }
-

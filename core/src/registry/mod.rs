@@ -168,8 +168,7 @@ pub enum RegistryError {
 /// The first words of the `plexichat` binary's own commands, and of those planned, which no
 /// plugin command category may take. The binary's tests check that its commands are here.
 pub const CORE_COMMANDS: &[&str] = &[
-    "backup", "commands", "config", "db", "help", "openapi", "plugins", "serve", "tests",
-    "version",
+    "backup", "commands", "config", "db", "help", "openapi", "plugins", "serve", "tests", "version",
 ];
 
 /// The prefix every table of core's own carries; no plugin's objects may start with it.
@@ -261,7 +260,14 @@ fn resolve_commands(
             descriptor: command,
         });
     }
-    resolved.sort_by_key(|c| (c.category, c.descriptor.name, c.plugin, c.descriptor.location));
+    resolved.sort_by_key(|c| {
+        (
+            c.category,
+            c.descriptor.name,
+            c.plugin,
+            c.descriptor.location,
+        )
+    });
     // inventory may collect one registration twice when a crate is linked twice.
     resolved.dedup_by(|a, b| std::ptr::eq(a.descriptor, b.descriptor));
     let describe = |c: &ResolvedCommand| {
@@ -271,7 +277,9 @@ fn resolve_commands(
         )
     };
     for pair in resolved.windows(2) {
-        if (pair[0].category, pair[0].descriptor.name) == (pair[1].category, pair[1].descriptor.name) {
+        if (pair[0].category, pair[0].descriptor.name)
+            == (pair[1].category, pair[1].descriptor.name)
+        {
             errors.push(RegistryError::DuplicateCommand {
                 category: pair[1].category,
                 name: pair[1].descriptor.name,
@@ -682,10 +690,7 @@ impl Registry {
     }
 
     /// Commands of one plugin.
-    pub fn commands_of<'a>(
-        &'a self,
-        plugin: &'a str,
-    ) -> impl Iterator<Item = &'a ResolvedCommand> {
+    pub fn commands_of<'a>(&'a self, plugin: &'a str) -> impl Iterator<Item = &'a ResolvedCommand> {
         self.commands.iter().filter(move |c| c.plugin == plugin)
     }
 

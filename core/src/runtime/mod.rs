@@ -43,8 +43,8 @@ use crate::storage::migrate::{self, MigrateError, MigrateReport};
 
 pub use backups::HandlerError;
 pub(crate) use bus::{Delivery, Subscriber};
-pub use command::{CommandContext, Invocation, ServerClient};
 pub use bus::{DispatchReport, HandlerFailure, HandlerStats};
+pub use command::{CommandContext, Invocation, ServerClient};
 pub use context::{Db, PluginContext, TaskContext};
 pub use readiness::{NotReady, Readiness};
 pub use reload::{ConfigChanged, ConfigChanging, ConfigSource, ReloadError, ReloadReport};

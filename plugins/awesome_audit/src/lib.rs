@@ -109,7 +109,9 @@ async fn show_events(
     args: EventsArgs,
 ) -> Result<(), BoxError> {
     let (total, mut events) = received(&context).await?;
-    let skip = events.len().saturating_sub(usize::try_from(args.limit).unwrap_or(0));
+    let skip = events
+        .len()
+        .saturating_sub(usize::try_from(args.limit).unwrap_or(0));
     events.drain(..skip);
     if args.json {
         let body = json!({ "total": total, "events": events });

@@ -1171,7 +1171,10 @@ fn plugin_commands_run_on_the_stored_data_with_and_without_a_server() {
     // command its options, plugin and version.
     let (code, help, _) = run_in(&binary, &dir, &["--help"]);
     assert_eq!(code, 0);
-    assert!(help.contains("awesome") && help.contains("Commands of plugin my_awesome_plugin"), "{help}");
+    assert!(
+        help.contains("awesome") && help.contains("Commands of plugin my_awesome_plugin"),
+        "{help}"
+    );
     assert!(help.contains("audit"), "{help}");
     let (code, help, _) = run_in(&binary, &dir, &["awesome", "--help"]);
     assert_eq!(code, 0);
@@ -1182,7 +1185,10 @@ fn plugin_commands_run_on_the_stored_data_with_and_without_a_server() {
     assert_eq!(code, 0);
     assert!(help.contains("Shows the stored statistics"), "{help}");
     assert!(help.contains("--json"), "{help}");
-    assert!(help.contains("--server") && help.contains("--yes"), "{help}");
+    assert!(
+        help.contains("--server") && help.contains("--yes"),
+        "{help}"
+    );
     assert!(
         help.contains("Provided by plugin `my_awesome_plugin` 0.1.0, since 0.1.0."),
         "{help}"
@@ -1196,11 +1202,22 @@ fn plugin_commands_run_on_the_stored_data_with_and_without_a_server() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| format!("{} {}", c["category"].as_str().unwrap(), c["name"].as_str().unwrap()))
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["category"].as_str().unwrap(),
+                c["name"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(
         names,
-        ["audit events", "awesome action", "awesome reset-stats", "awesome stats"]
+        [
+            "audit events",
+            "awesome action",
+            "awesome reset-stats",
+            "awesome stats"
+        ]
     );
     assert_eq!(list[2]["flags"]["dangerous"], true);
     assert_eq!(list[2]["flags"]["admin_only"], true);
@@ -1248,10 +1265,19 @@ fn plugin_commands_run_on_the_stored_data_with_and_without_a_server() {
     let (code, _, err) = run_in(
         &binary,
         &dir,
-        &["awesome", "reset-stats", "--yes", "--token", "not-the-token"],
+        &[
+            "awesome",
+            "reset-stats",
+            "--yes",
+            "--token",
+            "not-the-token",
+        ],
     );
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("not this data directory's admin token"), "{err}");
+    assert!(
+        err.contains("not this data directory's admin token"),
+        "{err}"
+    );
     // Dangerous: refused without a terminal unless `--yes`, and nothing changes.
     let (code, _, err) = run_in(&binary, &dir, &["awesome", "reset-stats"]);
     assert_eq!(code, 2, "{err}");
@@ -1265,8 +1291,15 @@ fn plugin_commands_run_on_the_stored_data_with_and_without_a_server() {
     assert!(out.contains("actions performed: 0"), "{out}");
 
     // A plugin the configuration disables runs no commands.
-    std::fs::write(dir.join("plexichat.toml"), "disabled = [\"my_awesome_plugin\"]\n").unwrap();
+    std::fs::write(
+        dir.join("plexichat.toml"),
+        "disabled = [\"my_awesome_plugin\"]\n",
+    )
+    .unwrap();
     let (code, _, err) = run_in(&binary, &dir, &["awesome", "stats"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("does not run with this configuration"), "{err}");
+    assert!(
+        err.contains("does not run with this configuration"),
+        "{err}"
+    );
 }
