@@ -80,9 +80,12 @@ const LAYERS: [(&str, u8); 6] = [
 const FACADE: u8 = 5;
 /// What a lower layer may name from a higher one: the handles that generated shims receive,
 /// and `abi`'s own registration macro, which `#[macro_export]` places at the crate root.
-const ALLOWED_UPWARD: [(&str, &str); 4] = [
+const ALLOWED_UPWARD: [(&str, &str); 6] = [
     ("abi", "crate::runtime::Runtime"),
     ("abi", "crate::runtime::PluginContext"),
+    // A command function's handle and what it is built from, as PluginContext is for `init`.
+    ("abi", "crate::runtime::CommandContext"),
+    ("abi", "crate::runtime::Invocation"),
     ("abi", "crate::__plexichat_register"),
     ("abi", "crate::__plexichat_grant"),
 ];
