@@ -743,7 +743,7 @@ fn list(registry: &Registry, states: &States, json: bool) -> anyhow::Result<()> 
         }
         write_registrations(&mut out, info, "    ")?;
     }
-    Ok(())
+    write_chain(&mut out, registry)
 }
 
 fn info(registry: &Registry, states: &States, name: &str, json: bool) -> anyhow::Result<()> {
@@ -820,7 +820,39 @@ fn info(registry: &Registry, states: &States, name: &str, json: bool) -> anyhow:
             manifest.name
         )?;
     }
-    write_registrations(&mut out, &info, "  ")
+    write_registrations(&mut out, &info, "  ")?;
+    write_chain(&mut out, registry)
+}
+
+/// The order in which a request passes every middleware of this binary, outermost first.
+fn write_chain(out: &mut impl Write, registry: &Registry) -> anyhow::Result<()> {
+    writeln!(out)?;
+    writeln!(out, "middleware chain, outermost first:")?;
+    writeln!(
+        out,
+        "  core     JSON error bodies, body limit, request timeout (every request)"
+    )?;
+    for middleware in registry.middleware() {
+        let scope = match middleware.descriptor.scope {
+            plexichat::middleware::MiddlewareScope::Global => "every request".to_string(),
+            plexichat::middleware::MiddlewareScope::PluginRoutes => {
+                format!("routes of `{}` only", middleware.plugin)
+            }
+        };
+        writeln!(
+            out,
+            "  {:<8} {}::{} (priority {}; {scope})",
+            middleware.descriptor.scope.as_str(),
+            middleware.plugin,
+            middleware.descriptor.name,
+            middleware.descriptor.priority,
+        )?;
+    }
+    writeln!(
+        out,
+        "  core     per route: plugin not running -> 503, handler panic -> 500"
+    )?;
+    Ok(())
 }
 
 fn write_registrations(
@@ -828,6 +860,15 @@ fn write_registrations(
     info: &PluginInfo,
     indent: &str,
 ) -> anyhow::Result<()> {
+    for middleware in &info.middleware {
+        writeln!(
+            out,
+            "{indent}middleware {} ({}, priority {})",
+            middleware.name,
+            middleware.scope.as_str(),
+            middleware.priority
+        )?;
+    }
     for route in &info.routes {
         writeln!(
             out,
@@ -837,9 +878,10 @@ fn write_registrations(
     }
     // The Rust type is what an author writes to subscribe; the name is what logs show.
     for event in &info.events {
+        let vetoable = if event.vetoable { ", vetoable" } else { "" };
         writeln!(
             out,
-            "{indent}event  {} (type {})",
+            "{indent}event  {} (type {}{vetoable})",
             event.name, event.rust_type
         )?;
     }
@@ -848,9 +890,15 @@ fn write_registrations(
             .event_type
             .map(|ty| format!(" (type {ty})"))
             .unwrap_or_default();
+        // A pre-handler decides before the event happens; `on` handlers see what happened.
+        let (word, decides) = if handler.pre {
+            ("pre   ", ", may modify or reject")
+        } else {
+            ("on    ", "")
+        };
         writeln!(
             out,
-            "{indent}on     {}{rust_type} -> {} (priority {})",
+            "{indent}{word} {}{rust_type} -> {} (priority {}{decides})",
             handler.event, handler.handler, handler.priority
         )?;
     }

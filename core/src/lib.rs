@@ -45,7 +45,7 @@ pub use storage::data_dir;
 /// Typed events, the core lifecycle events, and what `#[on_event]` registers.
 pub mod event {
     pub use crate::abi::event::*;
-    pub use crate::runtime::{ConfigChanged, ConfigChanging};
+    pub use crate::runtime::{ConfigChanged, ConfigChanging, Rejection, RejectionCause};
 }
 /// Plugin lifecycle hooks, what they receive, and background tasks.
 pub mod lifecycle {
@@ -62,6 +62,12 @@ pub mod command {
         CommandArgs, CommandDescriptor, CommandError, CommandFlags, CommandReturn,
     };
     pub use crate::runtime::{CommandContext, Invocation, ServerClient};
+}
+/// HTTP middleware: what a `#[plexichat::middleware]` function takes, and its scopes.
+pub mod middleware {
+    pub use crate::abi::middleware::{MiddlewareDescriptor, MiddlewareScope};
+    pub use axum::extract::Request;
+    pub use axum::middleware::Next;
 }
 /// clap, for commands' arguments: `#[derive(clap::Args)]` works with the prelude in scope, so
 /// a plugin crate needs no clap dependency of its own.
@@ -114,7 +120,7 @@ pub use event::{ConfigChanged, ConfigChanging, Event, Shutdown, Starting, Startu
 pub use extract::{PluginConfig, PluginState};
 pub use lifecycle::{Backup, BoxError, Lifecycle, PluginContext, TaskContext};
 pub use plexichat_macros::{
-    command, config, debug_handler, event, on_event, payload, plugin, route,
+    command, config, debug_handler, event, middleware, on_event, payload, plugin, route,
 };
 pub use plugin::{Plugin, PluginDescriptor, PluginType};
 pub use registry::{Registry, RegistryError, RegistryErrors};
@@ -149,7 +155,7 @@ pub mod prelude {
     pub use crate::{
         ApiError, Backup, BoxError, ConfigChanged, ConfigChanging, Event, Lifecycle, PluginConfig,
         PluginContext, PluginState, Shutdown, Starting, Startup, Stopped, TaskContext, config,
-        event, on_event, payload, plugin, route,
+        event, middleware, on_event, payload, plugin, route,
     };
     // Not the `command` attribute: clap's derives use `#[command(...)]` as a helper, and both
     // in scope would be ambiguous. Write `#[plexichat::command]`.
@@ -172,6 +178,9 @@ pub mod __private {
     };
     pub use crate::abi::expansion::*;
     pub use crate::abi::hooks::{HooksOf, LifecycleHooks};
+    pub use crate::abi::middleware::{
+        MiddlewareContext, MiddlewareDescriptor, MiddlewareFuture, MiddlewareScope,
+    };
     pub use crate::abi::migration::Migration;
     /// The permissions' marker traits, which `grant!` implements.
     pub use crate::abi::permission as perm;
@@ -179,8 +188,8 @@ pub mod __private {
     pub use crate::abi::route::{Method, RouteDescriptor, method_router};
     #[cfg(not(feature = "inventory"))]
     pub use crate::abi::slices::{
-        PLEXICHAT_COMMANDS, PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_PLUGINS,
-        PLEXICHAT_ROUTES,
+        PLEXICHAT_COMMANDS, PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_MIDDLEWARE,
+        PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
     };
     pub use crate::runtime::Invocation;
     pub use crate::runtime::Runtime;
@@ -191,6 +200,7 @@ pub mod __private {
     /// What a `#[route]`'s descriptor builds: the handler with the runtime as router state.
     pub type MethodRouter = axum::routing::MethodRouter<Runtime>;
     pub use axum;
+    pub use axum::response::IntoResponse;
     #[cfg(feature = "inventory")]
     pub use inventory;
     pub use linkme;

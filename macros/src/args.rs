@@ -56,7 +56,8 @@ pub(crate) fn item_and_errors(item: &TokenStream, error: &syn::Error) -> TokenSt
     quote::quote! { #item #errors }
 }
 
-/// One `key = value` pair; the key may be a keyword (`type = feature`).
+/// One `key = value` pair; the key may be a keyword (`type = feature`). A key alone is a
+/// flag: `vetoable` means `vetoable = true`.
 pub(crate) struct Arg {
     pub(crate) key: Ident,
     pub(crate) eq: Token![=],
@@ -80,9 +81,20 @@ pub(crate) enum Value {
 impl Parse for Arg {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let key = Ident::parse_any(input)?;
-        let eq = input
-            .parse::<Token![=]>()
-            .map_err(|_| syn::Error::new(key.span(), format!("expected `{key} = <value>`")))?;
+        if input.is_empty() || input.peek(Token![,]) {
+            let value = syn::LitBool::new(true, key.span());
+            return Ok(Arg {
+                eq: Token![=](key.span()),
+                value: Value::Expr(syn::parse_quote!(#value)),
+                key,
+            });
+        }
+        let eq = input.parse::<Token![=]>().map_err(|_| {
+            syn::Error::new(
+                key.span(),
+                format!("expected `{key} = <value>`, or `{key}` alone for a flag"),
+            )
+        })?;
         let value = input.parse()?;
         Ok(Arg { key, eq, value })
     }

@@ -10,11 +10,24 @@ use syn::{Ident, LitStr};
 
 use crate::args::{self, Arg, Check, Errors};
 
-/// The keys `#[event]` accepts, each with the step that validates its value.
-const KEYS: &[(&str, Check<Option<syn::Result<LitStr>>>)] =
-    &[("name", |name, arg, _| *name = Some(event_name(arg)))];
+/// What the keys of `#[event]` set.
+#[derive(Default)]
+struct Keys {
+    name: Option<syn::Result<LitStr>>,
+    vetoable: bool,
+}
 
-const USAGE: &str = "`#[event]` needs a stable name: `#[event(name = \"my.event.name\")]`";
+/// The keys `#[event]` accepts, each with the step that validates its value.
+const KEYS: &[(&str, Check<Keys>)] = &[
+    ("name", |keys, arg, _| keys.name = Some(event_name(arg))),
+    ("vetoable", |keys, arg, errors| {
+        if let Some(value) = errors.ok(args::boolean(arg)) {
+            keys.vetoable = value;
+        }
+    }),
+];
+
+const USAGE: &str = "`#[event]` needs a stable name: `#[event(name = \"my.event.name\")]`, and `vetoable` if pre-handlers may modify or reject it";
 
 /// The parse step's output: syntax only.
 struct Input {
@@ -26,6 +39,7 @@ struct Input {
 struct Event {
     ident: Ident,
     name: LitStr,
+    vetoable: bool,
 }
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -42,29 +56,36 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn validate(input: &Input) -> syn::Result<Event> {
-    let name = match &input.args {
-        Ok(args) => name(args),
+    let keys = match &input.args {
+        Ok(args) => keys(args),
         Err(error) => Err(error.clone()),
     };
     let ident = match &input.item {
         Ok(item) => declared_type(item),
         Err(error) => Err(error.clone()),
     };
-    args::both(name, ident).map(|(name, ident)| Event { ident, name })
+    args::both(keys, ident).map(|((name, vetoable), ident)| Event {
+        ident,
+        name,
+        vetoable,
+    })
 }
 
-fn name(args: &[Arg]) -> syn::Result<LitStr> {
-    let mut name = None;
+/// The name and whether the event is vetoable.
+fn keys(args: &[Arg]) -> syn::Result<(LitStr, bool)> {
+    let mut keys = Keys::default();
     let mut errors = Errors::default();
-    args::apply(args, KEYS, "`#[event]`", &mut name, &mut errors);
-    match (errors.into_result(()), name) {
+    args::apply(args, KEYS, "`#[event]`", &mut keys, &mut errors);
+    let vetoable = keys.vetoable;
+    let name = match (errors.into_result(()), keys.name) {
         (Ok(()), Some(name)) => name,
         (Ok(()), None) => Err(syn::Error::new(proc_macro2::Span::call_site(), USAGE)),
         // A misspelt `name` is already reported with the keys that exist; "needs a name"
         // on top would be a second message for one mistake.
         (Err(error), None) => Err(error),
         (Err(error), Some(name)) => args::both(Err(error), name).map(|((), name)| name),
-    }
+    };
+    name.map(|name| (name, vetoable))
 }
 
 /// `name = "dotted.lowercase.words"`.
@@ -95,8 +116,20 @@ fn declared_type(input: &syn::DeriveInput) -> syn::Result<Ident> {
     Ok(input.ident.clone())
 }
 
-/// The item with the serde derive `Event` requires, then `impl Event`.
-fn with_event_impl(item: &TokenStream, ident: &Ident, name: &TokenStream) -> TokenStream {
+/// The item with the serde derive `Event` requires, then `impl Event` (and `impl Vetoable`
+/// when declared so).
+fn with_event_impl(
+    item: &TokenStream,
+    ident: &Ident,
+    name: &TokenStream,
+    vetoable: bool,
+) -> TokenStream {
+    let vetoable = vetoable.then(|| {
+        quote! {
+            #[automatically_derived]
+            impl ::plexichat::__private::Vetoable for #ident {}
+        }
+    });
     // serde's derive would otherwise look for a `serde` crate in the plugin's own
     // dependencies; pointing it at the facade keeps plugins depending on `plexichat` only.
     quote! {
@@ -108,12 +141,17 @@ fn with_event_impl(item: &TokenStream, ident: &Ident, name: &TokenStream) -> Tok
         impl ::plexichat::__private::Event for #ident {
             const NAME: &'static ::core::primitive::str = #name;
         }
+        #vetoable
     }
 }
 
 fn generate(item: &TokenStream, event: &Event) -> TokenStream {
-    let Event { ident, name } = event;
-    let with_impl = with_event_impl(item, ident, &quote!(#name));
+    let Event {
+        ident,
+        name,
+        vetoable,
+    } = event;
+    let with_impl = with_event_impl(item, ident, &quote!(#name), *vetoable);
     let type_name = ident.to_string();
     let crate_name = args::crate_name();
     let location = args::location(ident.span());
@@ -129,6 +167,7 @@ fn generate(item: &TokenStream, event: &Event) -> TokenStream {
                 type_name: ::core::concat!(::core::module_path!(), "::", #type_name),
                 crate_name: #crate_name,
                 location: #location,
+                vetoable: #vetoable,
             }
         );
     }
@@ -140,7 +179,9 @@ fn fallback(item: &TokenStream, input: &Input, error: &syn::Error) -> TokenStrea
     let errors = error.to_compile_error();
     match input.item.as_ref().map(declared_type) {
         Ok(Ok(ident)) => {
-            let with_impl = with_event_impl(item, &ident, &quote!(::core::stringify!(#ident)));
+            // Vetoable too, so that its pre-handlers stay quiet: the mistake is in the keys.
+            let with_impl =
+                with_event_impl(item, &ident, &quote!(::core::stringify!(#ident)), true);
             quote! { #with_impl #errors }
         }
         _ => quote! { #item #errors },

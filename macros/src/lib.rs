@@ -13,6 +13,7 @@ mod command;
 mod config;
 mod debug_handler;
 mod event;
+mod middleware;
 mod migrations;
 mod on_event;
 mod payload;
@@ -47,6 +48,15 @@ pub fn route(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn on_event(args: TokenStream, item: TokenStream) -> TokenStream {
     on_event::expand(args.into(), item.into()).into()
+}
+
+/// Registers HTTP middleware: `async fn(request: Request, next: Next) -> impl IntoResponse`,
+/// optionally taking `context: PluginContext<MyPlugin>` first. `scope = plugin` (the default:
+/// only this plugin's routes) or `scope = global` (every request); `priority = 10` (higher is
+/// further out).
+#[proc_macro_attribute]
+pub fn middleware(args: TokenStream, item: TokenStream) -> TokenStream {
+    middleware::expand(args.into(), item.into()).into()
 }
 
 /// Declares an event type with its stable name: `#[event(name = "awesome.action.completed")]`.

@@ -4,27 +4,47 @@
 //! Nothing else names a handler, so on error the function is emitted unchanged with the errors.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote, quote_spanned};
-use syn::Ident;
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
+use syn::{Ident, Token};
 
 use crate::args::{self, Arg, Check, Errors};
 
 const SIGNATURES: &str = "`fn(event: &MyEvent)`, `fn(plugin: &MyPlugin, event: &MyEvent)` or `fn(context: &PluginContext<MyPlugin>, event: &MyEvent)`";
 
+/// What the keys of `#[on_event]` set.
+#[derive(Default)]
+struct Keys {
+    priority: i32,
+    pre: bool,
+}
+
 /// The keys `#[on_event]` accepts, each with the step that validates its value.
-const KEYS: &[(&str, Check<i32>)] = &[("priority", |priority, arg, errors| {
-    if let Some(value) = errors.ok(self::priority(arg)) {
-        *priority = value;
-    }
-})];
+const KEYS: &[(&str, Check<Keys>)] = &[
+    ("priority", |keys, arg, errors| {
+        if let Some(value) = errors.ok(self::priority(arg)) {
+            keys.priority = value;
+        }
+    }),
+    ("pre", |keys, arg, errors| {
+        if let Some(value) = errors.ok(args::boolean(arg)) {
+            keys.pre = value;
+        }
+    }),
+];
 
 /// The validate step's output: a handler of one event type, optionally with its plugin.
 struct Handler {
     function: syn::ItemFn,
-    priority: i32,
+    keys: Keys,
     plugin: Option<syn::Type>,
-    event: syn::Type,
+    event: Event,
+}
+
+/// The event argument: its type, and whether a pre-handler takes it by `&mut`.
+struct Event {
+    ty: syn::Type,
+    mutable: bool,
 }
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -40,18 +60,21 @@ fn validate(
     args: syn::Result<Vec<Arg>>,
     function: syn::Result<syn::ItemFn>,
 ) -> syn::Result<Handler> {
-    let priority = args.and_then(|args| {
-        let (mut priority, mut errors) = (0, Errors::default());
-        args::apply(&args, KEYS, "`#[on_event]`", &mut priority, &mut errors);
-        errors.into_result(priority)
+    let keys = args.and_then(|args| {
+        let (mut keys, mut errors) = (Keys::default(), Errors::default());
+        args::apply(&args, KEYS, "`#[on_event]`", &mut keys, &mut errors);
+        errors.into_result(keys)
     });
+    // Whether `&mut` is allowed depends on `pre`; with broken keys, judge the signature as
+    // if it were right about that, so one mistake is one message.
+    let pre = keys.as_ref().ok().map(|keys| keys.pre);
     let function = function.and_then(|function| {
-        let types = argument_types(&function.sig)?;
+        let types = argument_types(&function.sig, pre)?;
         Ok((function, types))
     });
-    args::both(priority, function).map(|(priority, (function, (plugin, event)))| Handler {
+    args::both(keys, function).map(|(keys, (function, (plugin, event)))| Handler {
         function,
-        priority,
+        keys,
         plugin,
         event,
     })
@@ -60,9 +83,9 @@ fn validate(
 fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
     let Handler {
         function,
-        priority,
+        keys: Keys { priority, pre },
         plugin,
-        event,
+        event: Event { ty: event, mutable },
     } = handler;
     let ident = &function.sig.ident;
     let handler_name = ident.to_string();
@@ -74,11 +97,19 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
     // failed bound at the turbofish argument it is about, the user's type; the rest of the
     // call is spanned at the event type.
     let signature = Ident::new("__PLEXICHAT_HANDLER_SIGNATURE", Span::call_site());
+    let (one_argument, two_arguments) = if *pre {
+        (
+            quote!(one_argument_pre_handler),
+            quote!(two_argument_pre_handler),
+        )
+    } else {
+        (quote!(one_argument_handler), quote!(two_argument_handler))
+    };
     let (check, event_name, lookup) = match plugin {
         Some(plugin) => (
             quote_spanned! {event.span()=>
                 const #signature: ::plexichat::__private::TwoArguments<#plugin> =
-                    ::plexichat::__private::two_argument_handler::<#plugin, #event, _, _>();
+                    ::plexichat::__private::#two_arguments::<#plugin, #event, _, _>();
             },
             quote!(#signature.event),
             quote! {
@@ -93,7 +124,7 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
         None => (
             quote_spanned! {event.span()=>
                 const #signature: &::core::primitive::str =
-                    ::plexichat::__private::one_argument_handler::<#event, _>();
+                    ::plexichat::__private::#one_argument::<#event, _>();
             },
             quote!(#signature),
             quote!(),
@@ -111,9 +142,15 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
                 }
             })
     });
+    // A pre-handler that takes `&E` only judges; the shim holds `&mut E` either way.
+    let event_arg = if *pre && !*mutable {
+        quote!(&*event)
+    } else {
+        quote!(event)
+    };
     let call = match &plugin {
-        Some(_) => quote!(#ident(&*this, event)),
-        None => quote!(#ident(event)),
+        Some(_) => quote!(#ident(&*this, #event_arg)),
+        None => quote!(#ident(#event_arg)),
     };
     // The handler's result is reported through a block spanned at the declared return type,
     // so "not a handler outcome" lands on that type (the shim allows the braces, which rustc
@@ -127,8 +164,19 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
             ::plexichat::__private::HandlerOutcome::into_outcome({ #result })
         }
     };
+    // A pre-handler's shim gets the event mutably, so its changes reach the proposer.
+    let (downcast_fn, reference, async_reference, prefix) = if *pre {
+        (
+            quote!(downcast_mut),
+            quote!(&mut),
+            quote!(&'a mut),
+            quote!(Pre),
+        )
+    } else {
+        (quote!(downcast_ref), quote!(&), quote!(&'a), quote!())
+    };
     let downcast = quote! {
-        let ::core::option::Option::Some(event) = event.downcast_ref::<#event>() else {
+        let ::core::option::Option::Some(event) = event.#downcast_fn::<#event>() else {
             return ::plexichat::__private::fail(::core::format_args!(
                 "event bus delivered another type than `{}`",
                 ::core::any::type_name::<#event>(),
@@ -140,7 +188,7 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
         let shim = quote! {
             fn shim<'a>(
                 runtime: &'a ::plexichat::__private::Runtime,
-                event: &'a (dyn ::plexichat::__private::Any + ::core::marker::Send + ::core::marker::Sync),
+                event: #async_reference (dyn ::plexichat::__private::Any + ::core::marker::Send + ::core::marker::Sync),
             ) -> ::plexichat::__private::HandlerFuture<'a> {
                 ::plexichat::__private::Box::pin(async move {
                     #downcast
@@ -149,20 +197,20 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
                 })
             }
         };
-        (shim, quote!(Async))
+        (shim, format_ident!("{}Async", prefix.to_string()))
     } else {
         let report_sync = report(call);
         let shim = quote! {
             fn shim(
                 runtime: &::plexichat::__private::Runtime,
-                event: &(dyn ::plexichat::__private::Any + ::core::marker::Send + ::core::marker::Sync),
+                event: #reference (dyn ::plexichat::__private::Any + ::core::marker::Send + ::core::marker::Sync),
             ) -> ::plexichat::__private::Result<(), ::plexichat::__private::String> {
                 #downcast
                 #lookup
                 #report_sync
             }
         };
-        (shim, quote!(Sync))
+        (shim, format_ident!("{}Sync", prefix.to_string()))
     };
 
     quote! {
@@ -193,7 +241,7 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
 }
 
 /// `priority = -3`: an integer literal in i32 range.
-fn priority(arg: &Arg) -> syn::Result<i32> {
+pub(crate) fn priority(arg: &Arg) -> syn::Result<i32> {
     let message = "`priority` expects an integer literal in i32 range; higher runs first";
     let args::Value::Expr(expression) = &arg.value else {
         return Err(syn::Error::new_spanned(&arg.value, message));
@@ -218,8 +266,12 @@ fn priority(arg: &Arg) -> syn::Result<i32> {
     .ok_or_else(|| syn::Error::new_spanned(&arg.value, message))
 }
 
-/// `(plugin, event)` types from `fn(&Event)` or `fn(&Plugin, &Event)`.
-fn argument_types(sig: &syn::Signature) -> syn::Result<(Option<syn::Type>, syn::Type)> {
+/// `(plugin, event)` types from `fn(&Event)` or `fn(&Plugin, &Event)`; a pre-handler (`pre`
+/// is `Some(true)`, or unknown) may take its event as `&mut Event`.
+fn argument_types(
+    sig: &syn::Signature,
+    pre: Option<bool>,
+) -> syn::Result<(Option<syn::Type>, Event)> {
     let generics = if sig.generics.params.is_empty() {
         Ok(())
     } else {
@@ -228,27 +280,51 @@ fn argument_types(sig: &syn::Signature) -> syn::Result<(Option<syn::Type>, syn::
             "an event handler cannot be generic",
         ))
     };
-    let mut types = sig.inputs.iter().map(argument_type);
-    let types = match (types.next(), types.next(), types.next()) {
-        (Some(event), None, None) => event.map(|event| (None, event)),
-        (Some(plugin), Some(event), None) => {
-            args::both(plugin, event).map(|(plugin, event)| (Some(plugin), event))
-        }
+    let may_change = pre != Some(false);
+    let mut inputs = sig.inputs.iter();
+    let types = match (inputs.next(), inputs.next(), inputs.next()) {
+        (Some(event), None, None) => event_argument(event, may_change).map(|event| (None, event)),
+        (Some(plugin), Some(event), None) => args::both(
+            argument_type(plugin).and_then(|(ty, mutable)| match mutable {
+                Some(mutable) => Err(syn::Error::new_spanned(
+                    mutable,
+                    "take the plugin by shared reference (`&MyPlugin`)",
+                )),
+                None => Ok(ty),
+            }),
+            event_argument(event, may_change),
+        )
+        .map(|(plugin, event)| (Some(plugin), event)),
         _ => Err(argument_count(sig)),
     };
     args::both(generics, types).map(|((), types)| types)
 }
 
-/// The type behind one `&T` argument.
-fn argument_type(input: &syn::FnArg) -> syn::Result<syn::Type> {
+/// The event argument: `&E`, or `&mut E` where a pre-handler may change it.
+fn event_argument(input: &syn::FnArg, may_change: bool) -> syn::Result<Event> {
+    let (ty, mutable) = argument_type(input)?;
+    match mutable {
+        Some(mutable) if !may_change => Err(syn::Error::new_spanned(
+            mutable,
+            "only a pre-handler may change its event: write `#[on_event(pre)]` for a vetoable event, or take `&MyEvent`",
+        )),
+        mutable => Ok(Event {
+            ty,
+            mutable: mutable.is_some(),
+        }),
+    }
+}
+
+/// The type behind one `&T` or `&mut T` argument, with the `mut` if there is one.
+fn argument_type(input: &syn::FnArg) -> syn::Result<(syn::Type, Option<Token![mut]>)> {
     match input {
         syn::FnArg::Receiver(receiver) => Err(syn::Error::new_spanned(
             receiver,
             format!("an event handler is a free function: {SIGNATURES}"),
         )),
         syn::FnArg::Typed(typed) => match &*typed.ty {
-            syn::Type::Reference(reference) if reference.mutability.is_none() => {
-                Ok((*reference.elem).clone())
+            syn::Type::Reference(reference) => {
+                Ok(((*reference.elem).clone(), reference.mutability))
             }
             other => Err(syn::Error::new_spanned(
                 other,

@@ -29,6 +29,16 @@ pub trait Event: Serialize + Send + Sync + 'static {
     const NAME: &'static str;
 }
 
+/// An event that is proposed before it happens: its pre-handlers (`#[on_event(pre)]`, taking
+/// `&mut Event`) may modify it or reject it, in priority order, and the first rejection wins;
+/// see [`Runtime::propose`]. Declared with `#[plexichat::event(name = "...", vetoable)]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a vetoable event, so it has no pre-handlers",
+    label = "a pre-handler needs an event declared `vetoable`",
+    note = "declare it with `#[plexichat::event(name = \"...\", vetoable)]`, or drop `pre` to handle it after it happened"
+)]
+pub trait Vetoable: Event {}
+
 /// Published first, before any plugin's `init` runs: the "pre" hook of start-up.
 #[derive(Clone, Debug, Serialize)]
 pub struct Starting {
@@ -86,6 +96,19 @@ pub enum HandlerFn {
     Sync(fn(&Runtime, &(dyn Any + Send + Sync)) -> Result<(), String>),
     /// An `async fn`, awaited by the publisher in priority order.
     Async(for<'a> fn(&'a Runtime, &'a (dyn Any + Send + Sync)) -> HandlerFuture<'a>),
+    /// A plain `fn` pre-handler of a vetoable event: it may modify the event, and its error
+    /// rejects it.
+    PreSync(fn(&Runtime, &mut (dyn Any + Send + Sync)) -> Result<(), String>),
+    /// An `async fn` pre-handler of a vetoable event.
+    PreAsync(for<'a> fn(&'a Runtime, &'a mut (dyn Any + Send + Sync)) -> HandlerFuture<'a>),
+}
+
+impl HandlerFn {
+    /// Whether this is a pre-handler, which runs when the event is proposed, before it is
+    /// accepted.
+    pub fn is_pre(&self) -> bool {
+        matches!(self, HandlerFn::PreSync(_) | HandlerFn::PreAsync(_))
+    }
 }
 
 /// One `#[on_event]` registration.
@@ -150,6 +173,8 @@ pub struct EventDescriptor {
     pub crate_name: &'static str,
     /// Source location, for messages.
     pub location: &'static str,
+    /// Declared `vetoable`: proposed before it happens, with pre-handlers.
+    pub vetoable: bool,
 }
 
 /// Registers the core lifecycle events like `#[event]` registers a plugin's.
@@ -163,6 +188,7 @@ macro_rules! core_events {
                 type_name: ::core::concat!("plexichat::event::", ::core::stringify!($ty)),
                 crate_name: "plexichat",
                 location: ::core::concat!(::core::file!(), ":", ::core::line!()),
+                vetoable: false,
             }
         );
     )*};
@@ -340,6 +366,19 @@ impl<P, E> EventComesSecond<P, AnEvent, APlugin> for E {}
 impl<P, E> EventComesSecond<P, AnEvent, AnEvent> for E {}
 impl<P, E> EventComesSecond<P, AContext, AnEvent> for E {}
 
+/// A type written where a pre-handler takes its event: the event must be vetoable. A plugin in
+/// that place gets the role whose verdict explains the mistake instead.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a vetoable event, so it has no pre-handlers",
+    label = "a pre-handler needs an event declared `vetoable`",
+    note = "declare it with `#[plexichat::event(name = \"...\", vetoable)]`, or drop `pre` to handle it after it happened"
+)]
+pub trait VetoableArgument<Role> {}
+
+impl<E: Vetoable> VetoableArgument<AnEvent> for E {}
+impl<P: Plugin> VetoableArgument<APlugin> for P {}
+
 /// The name a one-argument handler registers under; fails the build with a verdict's message
 /// unless the argument is an event.
 #[doc(hidden)]
@@ -361,6 +400,34 @@ where
     P: PluginComesFirst<E, PluginRole, EventRole>,
     P: OneEventPerHandler<E, PluginRole, EventRole>,
     E: EventComesSecond<P, PluginRole, EventRole>,
+{
+    TwoArguments {
+        event: E::NAME,
+        instance: P::instance,
+    }
+}
+
+/// [`one_argument_handler`] for a pre-handler: the event must also be vetoable.
+#[doc(hidden)]
+pub const fn one_argument_pre_handler<E, Role>() -> &'static str
+where
+    E: EventArgument<Role>,
+    E: LastArgumentIsTheEvent<Role>,
+    E: VetoableArgument<Role>,
+{
+    E::NAME
+}
+
+/// [`two_argument_handler`] for a pre-handler: the event must also be vetoable.
+#[doc(hidden)]
+pub const fn two_argument_pre_handler<P, E, PluginRole, EventRole>() -> TwoArguments<P>
+where
+    P: PluginArgument<PluginRole>,
+    E: EventArgument<EventRole>,
+    P: PluginComesFirst<E, PluginRole, EventRole>,
+    P: OneEventPerHandler<E, PluginRole, EventRole>,
+    E: EventComesSecond<P, PluginRole, EventRole>,
+    E: VetoableArgument<EventRole>,
 {
     TwoArguments {
         event: E::NAME,

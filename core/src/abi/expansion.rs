@@ -185,7 +185,10 @@ where
 }
 
 // `#[on_event]`'s signature checks live beside the event types whose roles they decide.
-pub use crate::abi::event::{TwoArguments, one_argument_handler, two_argument_handler};
+pub use crate::abi::event::{
+    TwoArguments, Vetoable, one_argument_handler, one_argument_pre_handler, two_argument_handler,
+    two_argument_pre_handler,
+};
 
 #[cfg(test)]
 mod tests {

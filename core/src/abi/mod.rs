@@ -1,8 +1,8 @@
 //! The lowest layer: what a plugin crate's generated code produces and the rest of the
 //! program consumes. Descriptors (plain data and function pointers, `'static` so they can
 //! live in link sections), the slices that collect them, and the traits the macros
-//! implement. It names only two types from above it: `Runtime` and `PluginContext`, the
-//! handles that generated shims receive.
+//! implement. From above it, it names only the handles that generated shims receive:
+//! `Runtime`, `PluginContext`, and a command's `CommandContext` and `Invocation`.
 
 pub(crate) mod backup;
 pub(crate) mod command;
@@ -10,6 +10,7 @@ pub(crate) mod config_spec;
 pub(crate) mod event;
 pub(crate) mod expansion;
 pub(crate) mod hooks;
+pub(crate) mod middleware;
 pub mod migration;
 pub mod permission;
 pub mod plugin;

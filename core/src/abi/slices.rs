@@ -1,10 +1,11 @@
 //! The only distributed slices in the program: every `#[plugin]`, `#[route]`, `#[event]`,
-//! `#[on_event]` and `#[command]` registers its descriptor here, through linkme's link sections or, with the
+//! `#[on_event]`, `#[command]` and `#[middleware]` registers its descriptor here, through linkme's link sections or, with the
 //! `inventory` feature, inventory's constructors. Neither orders nor de-duplicates what it
 //! collects; the registry does.
 
 use crate::abi::command::CommandDescriptor;
 use crate::abi::event::{EventDescriptor, EventHandlerDescriptor};
+use crate::abi::middleware::MiddlewareDescriptor;
 use crate::abi::plugin::PluginDescriptor;
 use crate::abi::route::RouteDescriptor;
 
@@ -32,6 +33,10 @@ mod backend {
     #[linkme::distributed_slice]
     pub static PLEXICHAT_COMMANDS: [CommandDescriptor];
 
+    /// Every `#[middleware]` in the program.
+    #[linkme::distributed_slice]
+    pub static PLEXICHAT_MIDDLEWARE: [MiddlewareDescriptor];
+
     pub(crate) fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
         PLEXICHAT_PLUGINS.iter()
     }
@@ -46,6 +51,9 @@ mod backend {
     }
     pub(crate) fn commands() -> impl Iterator<Item = &'static CommandDescriptor> {
         PLEXICHAT_COMMANDS.iter()
+    }
+    pub(crate) fn middleware() -> impl Iterator<Item = &'static MiddlewareDescriptor> {
+        PLEXICHAT_MIDDLEWARE.iter()
     }
 
     /// Adds one element to a slice; generated code reaches it as
@@ -72,6 +80,7 @@ mod backend {
     inventory::collect!(EventHandlerDescriptor);
     inventory::collect!(EventDescriptor);
     inventory::collect!(CommandDescriptor);
+    inventory::collect!(MiddlewareDescriptor);
 
     pub(crate) fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
         inventory::iter::<PluginDescriptor>.into_iter()
@@ -88,6 +97,9 @@ mod backend {
     pub(crate) fn commands() -> impl Iterator<Item = &'static CommandDescriptor> {
         inventory::iter::<CommandDescriptor>.into_iter()
     }
+    pub(crate) fn middleware() -> impl Iterator<Item = &'static MiddlewareDescriptor> {
+        inventory::iter::<MiddlewareDescriptor>.into_iter()
+    }
 
     /// Adds one element to a collection; generated code reaches it as
     /// `::plexichat::__private::register!`.
@@ -102,7 +114,7 @@ mod backend {
 
 #[cfg(not(feature = "inventory"))]
 pub use backend::{
-    PLEXICHAT_COMMANDS, PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_PLUGINS,
-    PLEXICHAT_ROUTES,
+    PLEXICHAT_COMMANDS, PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_MIDDLEWARE,
+    PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
 };
-pub(crate) use backend::{commands, events, handlers, plugins, routes};
+pub(crate) use backend::{commands, events, handlers, middleware, plugins, routes};

@@ -103,14 +103,48 @@ impl Default for ServerSection {
     }
 }
 
-/// The `[server]` keys that hold a duration, as JSON pointers.
-const DURATIONS: [&str; 6] = [
+/// `[events]`: how proposals of vetoable events treat pre-handlers that cannot decide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsSection {
+    /// Longest one pre-handler of a vetoable event may take to decide, e.g. `"2s"`. One that
+    /// runs past it is logged with its plugin's name and counted (an async one is dropped).
+    #[serde(with = "duration")]
+    #[schemars(with = "String", example = "2s")]
+    pub pre_handler_timeout: Duration,
+    /// What a pre-handler that ran out of time or panicked means for the proposal:
+    /// `"reject"` (it is rejected, naming the plugin) or `"skip"` (the next handler decides).
+    pub pre_handler_failure: PreHandlerFailure,
+}
+
+impl Default for EventsSection {
+    fn default() -> Self {
+        EventsSection {
+            pre_handler_timeout: Duration::from_secs(2),
+            pre_handler_failure: PreHandlerFailure::Reject,
+        }
+    }
+}
+
+/// `[events] pre_handler_failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PreHandlerFailure {
+    /// The proposal is rejected: a policy that could not run is not taken as a yes.
+    Reject,
+    /// The handler is passed over, as if it had accepted.
+    Skip,
+}
+
+/// The keys that hold a duration, as JSON pointers.
+const DURATIONS: [&str; 7] = [
     "/server/request_timeout",
     "/server/phase_timeout",
     "/server/header_read_timeout",
     "/server/idle_timeout",
     "/server/drain_timeout",
     "/server/ready_cache",
+    "/events/pre_handler_timeout",
 ];
 
 /// Longest duration a setting accepts.
@@ -368,6 +402,8 @@ pub struct Config {
     pub server: ServerSection,
     /// `[data]`.
     pub data: DataSection,
+    /// `[events]`.
+    pub events: EventsSection,
     /// Plugins kept from starting, as written (dependents are disabled with them at start).
     pub disabled: BTreeSet<String>,
     /// Plugins declared with `auto_start = false` that start anyway, as written.
@@ -385,6 +421,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("server", &self.server)
             .field("data", &self.data)
+            .field("events", &self.events)
             .field("disabled", &self.disabled)
             .field("enabled", &self.enabled)
             .field("plugins", &self.plugin_values.keys().collect::<Vec<_>>())
@@ -762,6 +799,7 @@ pub fn schema(registry: &Registry) -> Value {
     }
     let server = generator.subschema_for::<ServerSection>();
     let data = generator.subschema_for::<DataSection>();
+    let events = generator.subschema_for::<EventsSection>();
     let definitions = generator.take_definitions(true);
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
@@ -784,6 +822,7 @@ pub fn schema(registry: &Registry) -> Value {
             },
             "server": server,
             "data": data,
+            "events": events,
             "plugins": {
                 "description": "One section per compiled-in plugin, holding that plugin's own settings.",
                 "type": "object",
@@ -926,7 +965,7 @@ fn home_of(schema: &Value, pointer: &str, key: &str) -> Option<String> {
     if pointer.is_empty() && plugins.contains_key(key) {
         return Some(format!("a plugin's settings go in `[plugins.{key}]`"));
     }
-    let sections = ["server", "data"]
+    let sections = ["server", "data", "events"]
         .into_iter()
         .map(|name| (name.to_string(), format!("/properties/{name}")))
         .chain(plugins.keys().map(|name| {
@@ -1124,6 +1163,8 @@ fn validate(mut document: Value, registry: &Registry) -> Result<Config, Vec<Conf
         deserialize_section("/server", section("server"), &mut issues).unwrap_or_default();
     let data: DataSection =
         deserialize_section("/data", section("data"), &mut issues).unwrap_or_default();
+    let events: EventsSection =
+        deserialize_section("/events", section("events"), &mut issues).unwrap_or_default();
     let names = |key: &str| -> BTreeSet<String> {
         document
             .get(key)
@@ -1184,6 +1225,7 @@ fn validate(mut document: Value, registry: &Registry) -> Result<Config, Vec<Conf
     Ok(Config {
         server,
         data,
+        events,
         disabled,
         enabled,
         plugin_values,
@@ -1260,6 +1302,15 @@ pub fn example(registry: &Registry) -> String {
         &mut out,
         data,
         section_properties(&schema, "/properties/data").as_ref(),
+    );
+    let events = serde_json::to_value(EventsSection::default()).unwrap_or(Value::Null);
+    out.push('\n');
+    write_description(&mut out, &schema, "/properties/events");
+    out.push_str("[events]\n");
+    write_keys(
+        &mut out,
+        events,
+        section_properties(&schema, "/properties/events").as_ref(),
     );
     for plugin in registry.plugins() {
         let Some(spec) = plugin.config else {

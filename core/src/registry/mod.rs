@@ -11,6 +11,7 @@ use std::fmt;
 
 use crate::abi::command::CommandDescriptor;
 use crate::abi::event::{EventDescriptor, EventHandlerDescriptor};
+use crate::abi::middleware::MiddlewareDescriptor;
 use crate::abi::plugin::PluginDescriptor;
 use crate::abi::route::{Method, RouteDescriptor};
 
@@ -371,6 +372,15 @@ pub struct ResolvedCommand {
     pub descriptor: &'static CommandDescriptor,
 }
 
+/// A middleware with its owning plugin resolved.
+#[derive(Debug, Clone)]
+pub struct ResolvedMiddleware {
+    /// Owning plugin.
+    pub plugin: &'static str,
+    /// The registration.
+    pub descriptor: &'static MiddlewareDescriptor,
+}
+
 /// An event type with the plugin that declared it resolved.
 #[derive(Debug, Clone)]
 pub struct ResolvedEvent {
@@ -395,6 +405,8 @@ pub struct Registrations {
     pub events: Vec<&'static EventDescriptor>,
     /// `#[command]` functions.
     pub commands: Vec<&'static CommandDescriptor>,
+    /// `#[middleware]` functions.
+    pub middleware: Vec<&'static MiddlewareDescriptor>,
 }
 
 /// The checked, ordered set of everything compiled in.
@@ -411,6 +423,9 @@ pub struct Registry {
     events: Vec<ResolvedEvent>,
     /// Commands by category, then name.
     commands: Vec<ResolvedCommand>,
+    /// Middleware in chain order, outermost first: global before per-plugin, then descending
+    /// priority, then plugin and function name.
+    middleware: Vec<ResolvedMiddleware>,
 }
 
 impl Registry {
@@ -422,6 +437,7 @@ impl Registry {
             handlers: backend::handlers().collect(),
             events: backend::events().collect(),
             commands: backend::commands().collect(),
+            middleware: backend::middleware().collect(),
         })
     }
 
@@ -437,6 +453,7 @@ impl Registry {
             handlers,
             events: Vec::new(),
             commands: Vec::new(),
+            middleware: Vec::new(),
         })
     }
 
@@ -448,6 +465,7 @@ impl Registry {
             handlers,
             mut events,
             commands,
+            middleware,
         } = registrations;
         let mut errors = Vec::new();
         // Link order is unspecified, so every listing and check works on sorted input.
@@ -613,6 +631,31 @@ impl Registry {
 
         let resolved_commands = resolve_commands(commands, &by_crate, &mut errors);
 
+        let mut resolved_middleware = Vec::with_capacity(middleware.len());
+        for layer in middleware {
+            match by_crate.get(layer.crate_name) {
+                Some(plugin) => resolved_middleware.push(ResolvedMiddleware {
+                    plugin: plugin.name,
+                    descriptor: layer,
+                }),
+                None => errors.push(RegistryError::Orphan {
+                    what: "middleware",
+                    item: layer.name,
+                    location: layer.location,
+                    crate_name: layer.crate_name,
+                }),
+            }
+        }
+        resolved_middleware.sort_by_key(|layer| {
+            (
+                layer.descriptor.scope,
+                std::cmp::Reverse(layer.descriptor.priority),
+                layer.plugin,
+                layer.descriptor.name,
+                layer.descriptor.location,
+            )
+        });
+
         if !errors.is_empty() {
             return Err(RegistryErrors(errors));
         }
@@ -628,6 +671,7 @@ impl Registry {
             handlers: resolved_handlers,
             events: resolved_events,
             commands: resolved_commands,
+            middleware: resolved_middleware,
         })
     }
 
@@ -687,6 +731,21 @@ impl Registry {
         self.commands[start..]
             .iter()
             .take_while(move |c| c.category == category)
+    }
+
+    /// Every middleware in chain order, outermost first: the global ones, then each plugin's
+    /// own (which wrap only that plugin's routes), each group by descending priority, then
+    /// plugin and function name.
+    pub fn middleware(&self) -> &[ResolvedMiddleware] {
+        &self.middleware
+    }
+
+    /// Middleware of one plugin, in chain order.
+    pub fn middleware_of<'a>(
+        &'a self,
+        plugin: &'a str,
+    ) -> impl Iterator<Item = &'a ResolvedMiddleware> {
+        self.middleware.iter().filter(move |m| m.plugin == plugin)
     }
 
     /// Commands of one plugin.

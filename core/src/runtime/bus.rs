@@ -1,9 +1,11 @@
 //! The typed event bus: handlers grouped per event type in dispatch order, delivered to
 //! running plugins, failures contained and reported, and an optional deadline for the
-//! lifecycle events so that a handler that never returns cannot hold start-up or shutdown.
+//! lifecycle events so that a handler that never returns cannot hold start-up or shutdown;
+//! and proposals of vetoable events, which pre-handlers may modify or reject first.
 
 use std::any::{Any, TypeId};
 use std::collections::{BTreeSet, HashMap};
+use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +15,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::{Entry, Runtime, panic_message};
-use crate::abi::event::{Event, EventHandlerDescriptor, HandlerFn};
+use crate::abi::event::{Event, EventHandlerDescriptor, HandlerFn, Vetoable};
+use crate::config::PreHandlerFailure;
 use crate::registry::Registry;
 use crate::runtime::state::Slot;
 
@@ -25,6 +28,10 @@ pub(crate) struct Subscriber {
     descriptor: &'static EventHandlerDescriptor,
     calls: AtomicU64,
     failures: AtomicU64,
+    /// Proposals this pre-handler rejected.
+    rejections: AtomicU64,
+    /// Times this pre-handler ran past `[events] pre_handler_timeout`.
+    timeouts: AtomicU64,
 }
 
 /// Groups the registry's handlers (already in dispatch order) by event type.
@@ -43,6 +50,8 @@ pub(super) fn subscribers(
                 descriptor: handler.descriptor,
                 calls: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
+                rejections: AtomicU64::new(0),
+                timeouts: AtomicU64::new(0),
             });
     }
     grouped
@@ -87,10 +96,66 @@ pub struct HandlerStats {
     pub event: &'static str,
     /// Handler function.
     pub handler: &'static str,
+    /// Whether it is a pre-handler of a vetoable event.
+    pub pre: bool,
     /// Times it was called.
     pub calls: u64,
-    /// Times it failed.
+    /// Times it failed: returned an error or panicked (a post-handler), or panicked (a
+    /// pre-handler, whose error is a rejection).
     pub failures: u64,
+    /// Proposals it rejected (pre-handlers only).
+    pub rejections: u64,
+    /// Times it ran past `[events] pre_handler_timeout` (pre-handlers only).
+    pub timeouts: u64,
+}
+
+/// Why a proposed event did not happen: the first pre-handler that rejected it, or could
+/// not decide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    /// The event's name.
+    pub event: &'static str,
+    /// The plugin whose pre-handler rejected it.
+    pub plugin: &'static str,
+    /// The pre-handler.
+    pub handler: &'static str,
+    /// What the handler said, or why it could not decide.
+    pub reason: String,
+    /// Whether the handler decided, or panicked or ran out of time.
+    pub cause: RejectionCause,
+}
+
+/// What made a pre-handler reject a proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionCause {
+    /// It returned an error: a decision.
+    Rejected,
+    /// It panicked, and `[events] pre_handler_failure` is `reject`.
+    Panicked,
+    /// It did not decide within `[events] pre_handler_timeout`, and
+    /// `[events] pre_handler_failure` is `reject`.
+    TimedOut,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "plugin `{}` rejected `{}`: {}",
+            self.plugin, self.event, self.reason
+        )
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// What one pre-handler made of a proposal.
+enum Verdict {
+    Accepted,
+    Rejected(String),
+    Panicked(String),
+    TimedOut,
 }
 
 impl Runtime {
@@ -121,7 +186,10 @@ impl Runtime {
             return report;
         };
         let erased: &(dyn Any + Send + Sync) = event;
-        for subscriber in subscribers.iter() {
+        for subscriber in subscribers
+            .iter()
+            .filter(|subscriber| !subscriber.descriptor.call.is_pre())
+        {
             // A handler of a running plugin is counted in flight, so its `stop` waits for it.
             let _busy = match delivery {
                 Delivery::Running => match subscriber.slot.enter() {
@@ -166,6 +234,8 @@ impl Runtime {
         deadline: Option<Instant>,
     ) -> Result<(), String> {
         match subscriber.descriptor.call {
+            // Pre-handlers are grouped with the others but only `decide` calls them.
+            HandlerFn::PreSync(_) | HandlerFn::PreAsync(_) => Ok(()),
             HandlerFn::Sync(call) => {
                 std::panic::catch_unwind(AssertUnwindSafe(|| call(self, event)))
                     .unwrap_or_else(|panic| Err(panic_message(panic.as_ref())))
@@ -198,11 +268,124 @@ impl Runtime {
             .map(|subscriber| HandlerStats {
                 event: subscriber.descriptor.event,
                 handler: subscriber.descriptor.handler,
+                pre: subscriber.descriptor.call.is_pre(),
                 calls: subscriber.calls.load(Ordering::Relaxed),
                 failures: subscriber.failures.load(Ordering::Relaxed),
+                rejections: subscriber.rejections.load(Ordering::Relaxed),
+                timeouts: subscriber.timeouts.load(Ordering::Relaxed),
             })
             .collect();
         stats.sort_by_key(|stat| (stat.event, stat.handler));
         stats
+    }
+
+    /// Proposes a vetoable event: its pre-handlers run in priority order, each may modify
+    /// `event` or reject it, and the first rejection wins and is returned, naming its plugin
+    /// (the pre-handlers after it do not run). Accepted, the final event goes to its
+    /// post-handlers (the `#[on_event]` handlers without `pre`), as [`Runtime::publish`]
+    /// would deliver it, and their report is returned.
+    ///
+    /// Each pre-handler has `[events] pre_handler_timeout` to decide. One that runs past it,
+    /// or panics, is logged with its plugin's name and counted; it then rejects the proposal
+    /// or is skipped, as `[events] pre_handler_failure` says (`reject` by default: a policy
+    /// that could not run is not taken as a yes). An async one that ran out of time is
+    /// dropped; a sync one cannot be interrupted, and its late verdict stands.
+    pub async fn propose<E: Vetoable>(&self, event: &mut E) -> Result<DispatchReport, Rejection> {
+        self.decide(event).await?;
+        Ok(self.publish(&*event).await)
+    }
+
+    /// The pre-handler half of [`Runtime::propose`].
+    pub(crate) async fn decide<E: Vetoable>(&self, event: &mut E) -> Result<(), Rejection> {
+        let Some(subscribers) = self.inner.handlers.get(&TypeId::of::<E>()) else {
+            return Ok(());
+        };
+        let settings = self.current_config().events.clone();
+        let limit = settings.pre_handler_timeout;
+        let erased: &mut (dyn Any + Send + Sync) = event;
+        for subscriber in subscribers
+            .iter()
+            .filter(|subscriber| subscriber.descriptor.call.is_pre())
+        {
+            // A pre-handler of a plugin that is not running has no say.
+            let Some(_busy) = subscriber.slot.enter() else {
+                continue;
+            };
+            subscriber.calls.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
+            let verdict = self.call_pre(subscriber, &mut *erased, limit).await;
+            let (plugin, handler) = (subscriber.plugin, subscriber.descriptor.handler);
+            let elapsed = started.elapsed();
+            if matches!(verdict, Verdict::TimedOut) || elapsed > limit {
+                subscriber.timeouts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    plugin,
+                    handler,
+                    event = E::NAME,
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    limit_ms = limit.as_millis() as u64,
+                    "pre-handler ran past its time limit"
+                );
+            }
+            let (reason, cause) = match verdict {
+                Verdict::Accepted => continue,
+                Verdict::Rejected(reason) => (reason, RejectionCause::Rejected),
+                Verdict::Panicked(message) => {
+                    subscriber.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(plugin, handler, event = E::NAME, error = %message, "pre-handler panicked");
+                    (message, RejectionCause::Panicked)
+                }
+                Verdict::TimedOut => (
+                    format!(
+                        "did not decide within {} (`[events] pre_handler_timeout`)",
+                        humantime::format_duration(limit)
+                    ),
+                    RejectionCause::TimedOut,
+                ),
+            };
+            if cause != RejectionCause::Rejected
+                && settings.pre_handler_failure == PreHandlerFailure::Skip
+            {
+                continue;
+            }
+            subscriber.rejections.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(plugin, handler, event = E::NAME, %reason, "proposal rejected");
+            return Err(Rejection {
+                event: E::NAME,
+                plugin,
+                handler,
+                reason,
+                cause,
+            });
+        }
+        Ok(())
+    }
+
+    /// Calls one pre-handler, containing its panic and bounding an async one by `limit`.
+    async fn call_pre(
+        &self,
+        subscriber: &Subscriber,
+        event: &mut (dyn Any + Send + Sync),
+        limit: std::time::Duration,
+    ) -> Verdict {
+        let outcome = match subscriber.descriptor.call {
+            HandlerFn::PreSync(call) => {
+                std::panic::catch_unwind(AssertUnwindSafe(|| call(self, event)))
+            }
+            HandlerFn::PreAsync(call) => {
+                let guarded = AssertUnwindSafe(call(self, event)).catch_unwind();
+                match tokio::time::timeout(limit, guarded).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => return Verdict::TimedOut,
+                }
+            }
+            // `decide` only calls pre-handlers.
+            HandlerFn::Sync(_) | HandlerFn::Async(_) => Ok(Ok(())),
+        };
+        match outcome {
+            Ok(Ok(())) => Verdict::Accepted,
+            Ok(Err(reason)) => Verdict::Rejected(reason),
+            Err(panic) => Verdict::Panicked(panic_message(panic.as_ref())),
+        }
     }
 }

@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::abi::event::Event;
+use crate::abi::event::{Event, Vetoable};
 use crate::abi::hooks::BoxError;
 use crate::abi::permission;
 use crate::abi::plugin::{Configurable, Plugin};
 use crate::config::database::Engine;
 use crate::runtime::http_client::HttpClient;
-use crate::runtime::{Delivery, DispatchReport, HandlerFailure, Runtime};
+use crate::runtime::{
+    Delivery, DispatchReport, HandlerFailure, Rejection, RejectionCause, Runtime,
+};
 use crate::storage::database::Database;
 use crate::storage::files::DataFolder;
 use crate::storage::kv::Kv;
@@ -144,6 +146,51 @@ impl<P: Plugin> PluginContext<P> {
                     error: format!("the dispatch did not complete: {error}"),
                 }],
             },
+        }
+    }
+
+    /// Proposes a vetoable event: its pre-handlers may modify `event` or reject it, then,
+    /// accepted, its post-handlers see the final event; see [`Runtime::propose`]. Needs the
+    /// `events:publish` permission.
+    ///
+    /// Like [`PluginContext::publish`], it runs on a task of its own, so a caller that is
+    /// dropped cannot leave the handlers half-run; `event` holds the final event when it
+    /// returns. The post-handlers are bounded by the phase timeout.
+    pub async fn propose<E: Vetoable + Clone>(
+        &self,
+        event: &mut E,
+    ) -> Result<DispatchReport, Rejection>
+    where
+        P: permission::PublishEvents,
+    {
+        let (runtime, mut owned) = (self.runtime.clone(), event.clone());
+        let proposal = async move {
+            let decision = runtime.decide(&mut owned).await;
+            let report = match decision {
+                Ok(()) => {
+                    let deadline = tokio::time::Instant::now() + runtime.phase_timeout();
+                    Ok(runtime
+                        .dispatch(&owned, Delivery::Running, Some(deadline))
+                        .await)
+                }
+                Err(rejection) => Err(rejection),
+            };
+            (owned, report)
+        };
+        match tokio::spawn(proposal).await {
+            Ok((decided, report)) => {
+                *event = decided;
+                report
+            }
+            // Handler panics are caught inside; this is the async runtime shutting down, and
+            // an event whose decision never came did not happen.
+            Err(error) => Err(Rejection {
+                event: E::NAME,
+                plugin: "*",
+                handler: "*",
+                reason: format!("the proposal did not complete: {error}"),
+                cause: RejectionCause::Panicked,
+            }),
         }
     }
 

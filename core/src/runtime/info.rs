@@ -43,6 +43,8 @@ pub struct PluginInfo {
     pub tables: Vec<String>,
     /// Its CLI commands, by category and name.
     pub commands: Vec<CommandInfo>,
+    /// Its HTTP middleware, in chain order.
+    pub middleware: Vec<MiddlewareInfo>,
     /// Counters and tasks of a running server.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub live: Option<Live>,
@@ -66,6 +68,8 @@ pub struct EventInfo {
     pub name: &'static str,
     /// The Rust type a handler takes to subscribe, e.g. `my_awesome_plugin::ActionCompleted`.
     pub rust_type: &'static str,
+    /// Declared `vetoable`: proposed first, and pre-handlers may modify or reject it.
+    pub vetoable: bool,
 }
 
 /// One declared permission.
@@ -89,6 +93,30 @@ pub struct HandlerInfo {
     pub handler: &'static str,
     /// Dispatch priority; higher runs first.
     pub priority: i32,
+    /// A pre-handler: runs when the event is proposed, and may modify or reject it.
+    pub pre: bool,
+}
+
+/// One `#[middleware]` of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MiddlewareInfo {
+    /// The function's name.
+    pub name: &'static str,
+    /// `global` (every request) or `plugin` (this plugin's routes).
+    pub scope: crate::abi::middleware::MiddlewareScope,
+    /// Higher is further out.
+    pub priority: i32,
+}
+
+impl MiddlewareInfo {
+    /// Describes a resolved middleware.
+    pub fn new(middleware: &crate::registry::ResolvedMiddleware) -> MiddlewareInfo {
+        MiddlewareInfo {
+            name: middleware.descriptor.name,
+            scope: middleware.descriptor.scope,
+            priority: middleware.descriptor.priority,
+        }
+    }
 }
 
 /// A plugin's CLI command, as listings show it.
@@ -170,6 +198,7 @@ impl PluginInfo {
                 .map(|event| EventInfo {
                     name: event.descriptor.name,
                     rust_type: event.descriptor.type_name,
+                    vetoable: event.descriptor.vetoable,
                 })
                 .collect(),
             event_handlers: registry
@@ -181,6 +210,7 @@ impl PluginInfo {
                         .map(|event| event.descriptor.type_name),
                     handler: handler.descriptor.handler,
                     priority: handler.descriptor.priority,
+                    pre: handler.descriptor.call.is_pre(),
                 })
                 .collect(),
             grants: plugin
@@ -198,6 +228,10 @@ impl PluginInfo {
             commands: registry
                 .commands_of(plugin.name)
                 .map(|command| CommandInfo::new(command, plugin.version))
+                .collect(),
+            middleware: registry
+                .middleware_of(plugin.name)
+                .map(MiddlewareInfo::new)
                 .collect(),
             live: None,
         }

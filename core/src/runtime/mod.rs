@@ -43,7 +43,7 @@ use crate::storage::migrate::{self, MigrateError, MigrateReport};
 
 pub use backups::HandlerError;
 pub(crate) use bus::{Delivery, Subscriber};
-pub use bus::{DispatchReport, HandlerFailure, HandlerStats};
+pub use bus::{DispatchReport, HandlerFailure, HandlerStats, Rejection, RejectionCause};
 pub use command::{CommandContext, Invocation, ServerClient};
 pub use context::{Db, PluginContext, TaskContext};
 pub use readiness::{NotReady, Readiness};
@@ -96,6 +96,8 @@ pub(crate) struct Entry {
 pub struct RouteCounters {
     /// Requests whose handler panicked (answered 500).
     pub panics: AtomicU64,
+    /// Requests on which one of the plugin's middleware panicked (answered 500).
+    pub middleware_panics: AtomicU64,
 }
 
 /// A snapshot of [`RouteCounters`].
@@ -103,6 +105,8 @@ pub struct RouteCounters {
 pub struct RouteStats {
     /// Requests whose handler panicked (answered 500).
     pub panics: u64,
+    /// Requests on which one of the plugin's middleware panicked (answered 500).
+    pub middleware_panics: u64,
 }
 
 impl Runtime {
@@ -278,10 +282,17 @@ impl Runtime {
 
     /// A snapshot of `plugin`'s route counters (zero for an unknown plugin).
     pub fn route_stats(&self, plugin: &str) -> RouteStats {
+        let counters = self
+            .inner
+            .by_name
+            .get(plugin)
+            .map(|entry| &entry.route_counters);
+        let load = |counter: fn(&RouteCounters) -> &AtomicU64| {
+            counters.map_or(0, |counters| counter(counters).load(Ordering::Relaxed))
+        };
         RouteStats {
-            panics: self.inner.by_name.get(plugin).map_or(0, |entry| {
-                entry.route_counters.panics.load(Ordering::Relaxed)
-            }),
+            panics: load(|counters| &counters.panics),
+            middleware_panics: load(|counters| &counters.middleware_panics),
         }
     }
 

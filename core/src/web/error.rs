@@ -59,6 +59,42 @@ impl ApiError {
     }
 }
 
+/// A proposal a plugin rejected: 403 with the reason and the plugin's name; one whose
+/// pre-handler panicked is 500 and one that ran out of time 503, both naming the plugin but
+/// not the panic message, which is for the log.
+impl From<crate::runtime::Rejection> for ApiError {
+    fn from(rejection: crate::runtime::Rejection) -> ApiError {
+        use crate::runtime::RejectionCause;
+        let (status, message) = match rejection.cause {
+            RejectionCause::Rejected => (StatusCode::FORBIDDEN, rejection.to_string()),
+            RejectionCause::Panicked => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "plugin `{}` failed while deciding on `{}`",
+                    rejection.plugin, rejection.event
+                ),
+            ),
+            RejectionCause::TimedOut => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "plugin `{}` did not decide on `{}` in time",
+                    rejection.plugin, rejection.event
+                ),
+            ),
+        };
+        let reason = match rejection.cause {
+            RejectionCause::Rejected => Value::String(rejection.reason),
+            _ => Value::Null,
+        };
+        ApiError::new(status, message).with_details(json!({
+            "rejected_by": rejection.plugin,
+            "handler": rejection.handler,
+            "event": rejection.event,
+            "reason": reason,
+        }))
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.status, self.message)

@@ -11,7 +11,9 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
+use axum::extract::{
+    FromRequest, FromRequestParts, OptionalFromRequest, OptionalFromRequestParts, Request,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -67,16 +69,41 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
             return Err(JsonRejection::content_type(content_type));
         }
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| JsonRejection {
-                status: rejection.status(),
-                message: rejection.body_text(),
-                pointer: None,
-                expected: None,
-            })?;
+        let body = read_body(request, state).await?;
         parse(&body).map(Json)
     }
+}
+
+/// An optional body, `Option<Json<T>>`: a request without a `Content-Type` and without a
+/// body is `None`; a body sent without the JSON content type is refused as for `Json<T>`.
+impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for Json<T> {
+    type Rejection = JsonRejection;
+
+    async fn from_request(request: Request, state: &S) -> Result<Option<Self>, JsonRejection> {
+        if request.headers().contains_key(header::CONTENT_TYPE) {
+            return <Self as FromRequest<S>>::from_request(request, state)
+                .await
+                .map(Some);
+        }
+        let body = read_body(request, state).await?;
+        if body.is_empty() {
+            Ok(None)
+        } else {
+            Err(JsonRejection::content_type(None))
+        }
+    }
+}
+
+/// The whole body, or why it could not be read (too large, cut off).
+async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, JsonRejection> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| JsonRejection {
+            status: rejection.status(),
+            message: rejection.body_text(),
+            pointer: None,
+            expected: None,
+        })
 }
 
 /// Parses `body` as `T`, or says where and why it does not fit.

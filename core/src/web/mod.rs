@@ -4,6 +4,7 @@
 //! `startup` → serving → drain → `shutdown` → `stop`s and tasks → `stopped`.
 
 mod admin;
+mod chain;
 mod connections;
 pub(crate) mod debug;
 pub mod error;
@@ -176,10 +177,8 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
         ));
     // The runtime is router state rather than a request extension: handlers reach it
     // without a per-request clone and insert.
-    Ok(router
-        .fallback(not_found)
-        .layer(middleware)
-        .with_state(runtime.clone()))
+    let router = chain::wrap_app(runtime, router.fallback(not_found));
+    Ok(router.layer(middleware).with_state(runtime.clone()))
 }
 
 /// Wraps one of `plugin`'s routes in the two guards every plugin route has:
@@ -208,7 +207,8 @@ fn guard_route(
         plugin,
         slot: std::sync::Arc::clone(&entry.slot),
     };
-    route.layer(contain_panics).layer(only_when_running)
+    let guarded = route.layer(contain_panics).layer(only_when_running);
+    chain::wrap_route(runtime, plugin, guarded)
 }
 
 /// Serves `runtime` on `listener` until `shutdown` resolves, then drains and stops.

@@ -1,8 +1,9 @@
-//! `awesome_audit`: depends on `my_awesome_plugin`, handles its `awesome.action.completed`
-//! event, records each in its own table (`awesome_audit_events`, created by its migration),
-//! and shows what it received at `GET /api/v1/awesome-audit/events`.
+//! `awesome_audit`: depends on `my_awesome_plugin`, screens its proposed actions
+//! (`awesome.action.requested`: trims the note, refuses configured words), records each
+//! `awesome.action.completed` in its own table (`awesome_audit_events`, created by its
+//! migration), and shows what it received at `GET /api/v1/awesome-audit/events`.
 
-use my_awesome_plugin::{ActionCompleted, AwesomePlugin};
+use my_awesome_plugin::{ActionCompleted, ActionRequested, AwesomePlugin};
 use plexichat::Event;
 use plexichat::prelude::*;
 use plexichat::sqlx::{self, Row};
@@ -17,10 +18,40 @@ const LISTED: i64 = 1000;
     dependencies = [AwesomePlugin],
     permissions = ["database"],
     migrations = "migrations",
+    config = AuditConfig,
     tags = ["audit", "example"],
 )]
 #[derive(Default)]
 pub struct AwesomeAudit;
+
+/// `[plugins.awesome_audit]`: what a requested awesome action's note may not contain.
+#[config]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Words (matched case-insensitively anywhere in the note) that make the audit refuse a
+    /// requested action; the client gets 403 naming this plugin.
+    pub refused_words: Vec<String>,
+}
+
+/// Screens every requested awesome action before it happens: trims its note, and refuses
+/// one whose note contains a word of `refused_words`.
+#[on_event(pre, priority = 10)]
+fn screen_action(
+    context: &PluginContext<AwesomeAudit>,
+    request: &mut ActionRequested,
+) -> Result<(), String> {
+    request.note = request.note.trim().to_string();
+    let config = context.config::<AwesomeAudit>().unwrap_or_default();
+    let note = request.note.to_lowercase();
+    match config
+        .refused_words
+        .iter()
+        .find(|word| !word.is_empty() && note.contains(&word.to_lowercase()))
+    {
+        Some(word) => Err(format!("the note contains the refused word `{word}`")),
+        None => Ok(()),
+    }
+}
 
 /// One event as the audit log recorded it.
 #[payload(response)]
@@ -146,5 +177,29 @@ mod tests {
         assert_eq!(body["total"], 2);
         assert_eq!(body["events"][0]["event"], "awesome.action.completed");
         assert_eq!(body["events"][1]["payload"]["action_number"], 2);
+    }
+
+    #[tokio::test]
+    async fn requested_actions_are_trimmed_and_refused_words_stop_them() {
+        let app = TestApp::builder()
+            .plugin_config::<AwesomeAudit>(AuditConfig {
+                refused_words: vec!["forbidden".to_string()],
+            })
+            .start()
+            .await;
+        let (status, body) = app
+            .post("/api/v1/awesome/action", json!({ "note": " fine " }))
+            .await;
+        assert_eq!((status, &body["note"]), (StatusCode::OK, &json!("fine")));
+        let (status, body) = app
+            .post(
+                "/api/v1/awesome/action",
+                json!({ "note": "a FORBIDDEN note" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["rejected_by"], "awesome_audit");
+        let (_, body) = app.get("/api/v1/awesome-audit/events").await;
+        assert_eq!(body["total"], 1, "the refused action never completed");
     }
 }

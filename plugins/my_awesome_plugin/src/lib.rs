@@ -1,7 +1,9 @@
 //! The seed tutorial's `my_awesome_plugin`, in Rust: `GET /api/v1/awesome/status` reports its
-//! configuration and statistics, `POST /api/v1/awesome/action` performs an action, counts it
-//! and publishes `awesome.action.completed` for other plugins (see `awesome_audit`). The
-//! statistics live in the plugin's key-value store, so they survive a restart.
+//! configuration and statistics, `POST /api/v1/awesome/action` proposes
+//! `awesome.action.requested` (other plugins' pre-handlers may change its note or refuse it),
+//! then performs the action, counts it and publishes `awesome.action.completed` (see
+//! `awesome_audit`). The statistics live in the plugin's key-value store, so they survive a
+//! restart.
 
 use plexichat::prelude::*;
 use plexichat::storage::kv::{Kv, KvError};
@@ -137,6 +139,15 @@ async fn awesome_background_task(task: TaskContext<AwesomePlugin>) -> Result<(),
     }
 }
 
+/// Proposed before every action: a plugin's pre-handler (`#[on_event(pre)]`) may rewrite the
+/// note or refuse the action, which then does not happen and is not counted.
+#[event(name = "awesome.action.requested", vetoable)]
+#[derive(Clone, Debug)]
+pub struct ActionRequested {
+    /// The client's note (empty without one), as the pre-handlers so far left it.
+    pub note: String,
+}
+
 /// Published after every successful action.
 #[event(name = "awesome.action.completed")]
 #[derive(Clone, Debug)]
@@ -145,6 +156,18 @@ pub struct ActionCompleted {
     pub action_number: u64,
     /// RFC 3339 time of the action.
     pub timestamp: String,
+    /// The note, as the pre-handlers of `awesome.action.requested` accepted it.
+    pub note: String,
+}
+
+/// The optional body of `POST /api/v1/awesome/action`.
+#[payload(request)]
+#[derive(Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    /// A note carried by the action's events.
+    #[serde(default)]
+    pub note: String,
 }
 
 #[route(GET, "/status")]
@@ -165,10 +188,16 @@ async fn get_status(
 async fn perform_action(
     context: PluginContext<AwesomePlugin>,
     config: PluginConfig<AwesomePlugin>,
+    body: Option<Json<ActionBody>>,
 ) -> Result<Json<Value>, ApiError> {
     if !config.enabled {
         return Err(ApiError::bad_request("Plugin is disabled"));
     }
+    let mut request = ActionRequested {
+        note: body.map(|Json(body)| body.note).unwrap_or_default(),
+    };
+    // A refusal is answered 403 naming the plugin and its reason, and nothing is counted.
+    context.propose(&mut request).await?;
     let timestamp = plexichat::timestamp();
     let stats = update_stats(&context.kv(), |stats| {
         stats.actions_performed += 1;
@@ -179,6 +208,7 @@ async fn perform_action(
     let event = ActionCompleted {
         action_number: stats.actions_performed,
         timestamp,
+        note: request.note,
     };
     context.publish(&event).await;
     Ok(Json(json!({
@@ -186,6 +216,7 @@ async fn perform_action(
         "message": "Awesome action performed!",
         "timestamp": event.timestamp,
         "actions_performed": stats.actions_performed,
+        "note": event.note,
     })))
 }
 

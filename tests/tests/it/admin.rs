@@ -81,6 +81,7 @@ async fn a_disabled_plugin_answers_503_and_takes_its_dependents_with_it() {
         .publish(&ActionCompleted {
             action_number: 1,
             timestamp: String::new(),
+            note: String::new(),
         })
         .await;
     assert_eq!((report.succeeded, report.failures.len()), (0, 0));

@@ -81,7 +81,7 @@ fn unknown_keys_and_names_suggest_the_closest_and_list_the_valid_ones() {
     };
     let server_keys = "admin_token, bind, body_limit, drain_timeout, header_read_timeout, \
                        idle_timeout, max_connections, phase_timeout, ready_cache, request_timeout";
-    let top_level_keys = "data, disabled, enabled, plugins, server";
+    let top_level_keys = "data, disabled, enabled, events, plugins, server";
     case(
         "[server]\nbnid = \"0.0.0.0:1\"\n",
         &[],
@@ -179,11 +179,11 @@ fn issues_carry_the_plugin_and_the_value_found() {
 
 #[test]
 fn a_plugin_without_settings_accepts_no_section_keys() {
-    let issues = check("[plugins.awesome_audit]\nverbose = true\n", &[]).unwrap_err();
+    let issues = check("[plugins.test_harness]\nverbose = true\n", &[]).unwrap_err();
     assert_eq!(
         issues,
         [
-            "plugin `awesome_audit`: /plugins/awesome_audit: this plugin has no settings; remove the section"
+            "plugin `test_harness`: /plugins/test_harness: this plugin has no settings; remove the section"
         ]
     );
 }
@@ -232,7 +232,7 @@ fn environment_overrides_beat_the_file_and_are_validated() {
     assert_eq!(
         issues,
         [
-            "/nope: unknown top-level key `nope`; valid keys: data, disabled, enabled, plugins, server (set by PLEXICHAT__NOPE)"
+            "/nope: unknown top-level key `nope`; valid keys: data, disabled, enabled, events, plugins, server (set by PLEXICHAT__NOPE)"
         ]
     );
 }
@@ -694,7 +694,7 @@ fn every_plugins_default_configuration_passes_its_own_schema() {
         assert!(problems.is_empty(), "{}: {problems:?}", plugin.name);
         checked.push(plugin.name);
     }
-    assert_eq!(checked, ["my_awesome_plugin"]);
+    assert_eq!(checked, ["my_awesome_plugin", "awesome_audit"]);
 }
 
 /// One environment variable at a time: the value it leaves in the validated configuration

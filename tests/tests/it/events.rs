@@ -1,9 +1,11 @@
-//! Event dispatch: by type, in priority order across crates, with failures contained.
+//! Event dispatch: by type, in priority order across crates, with failures contained; and
+//! proposals of vetoable events, which pre-handlers modify or reject first.
 
 use plexichat::Runtime;
-use plexichat::testing::TestApp;
+use plexichat::serde_json::json;
+use plexichat::testing::{TestApp, TestBody};
 
-use crate::{Harness, Ping};
+use crate::{Harness, Ping, Proposal};
 
 fn harness(runtime: &Runtime) -> std::sync::Arc<Harness> {
     runtime.plugin::<Harness>().expect("test_harness is linked")
@@ -87,4 +89,226 @@ async fn each_runtime_has_its_own_plugin_state() {
     one.runtime.publish(&Ping { id: 1 }).await;
     assert_eq!(harness(&one.runtime).log().len(), 5);
     assert!(harness(&two.runtime).log().is_empty());
+}
+
+fn proposal(text: &str) -> Proposal {
+    Proposal {
+        text: text.to_string(),
+    }
+}
+
+async fn app_with_events(events: &str) -> TestApp {
+    TestApp::builder()
+        .config(&format!("[events]\n{events}\n"))
+        .start()
+        .await
+}
+
+#[tokio::test]
+async fn a_proposal_runs_pre_handlers_in_order_each_seeing_the_last_change_then_post_handlers() {
+    let app = TestApp::linked().await;
+    let mut event = proposal("hello");
+    let report = app.runtime.propose(&mut event).await.expect("accepted");
+    assert_eq!(
+        event.text, "hello [checked]",
+        "the caller holds the final event"
+    );
+    assert_eq!(
+        harness(&app.runtime).log(),
+        [
+            "pre mark hello",
+            "pre slow hello [checked]",
+            "pre veto hello [checked]",
+            "pre last hello [checked]",
+            "post hello [checked]",
+        ]
+    );
+    assert_eq!((report.succeeded, report.failures.len()), (1, 0));
+    let stats = app.runtime.handler_stats("test_harness");
+    let mark = stats.iter().find(|s| s.handler == "proposal_mark").unwrap();
+    assert!(mark.pre);
+    assert_eq!((mark.calls, mark.rejections), (1, 0));
+}
+
+#[tokio::test]
+async fn the_first_rejection_wins_names_its_plugin_and_nothing_after_it_runs() {
+    let app = TestApp::linked().await;
+    let mut event = proposal("please reject");
+    let rejection = app.runtime.propose(&mut event).await.unwrap_err();
+    assert_eq!(
+        (rejection.plugin, rejection.handler, rejection.event),
+        ("test_harness", "proposal_veto", "test.proposal")
+    );
+    assert_eq!(rejection.reason, "proposals that say reject are rejected");
+    assert_eq!(rejection.cause, plexichat::event::RejectionCause::Rejected);
+    assert_eq!(
+        rejection.to_string(),
+        "plugin `test_harness` rejected `test.proposal`: proposals that say reject are rejected"
+    );
+    let log = harness(&app.runtime).log();
+    assert_eq!(log.last().unwrap(), "pre veto please reject [checked]");
+    assert!(
+        !log.iter()
+            .any(|entry| entry.starts_with("post") || entry.starts_with("pre last"))
+    );
+    let stats = app.runtime.handler_stats("test_harness");
+    let veto = stats.iter().find(|s| s.handler == "proposal_veto").unwrap();
+    assert_eq!((veto.calls, veto.rejections, veto.failures), (1, 1, 0));
+}
+
+#[tokio::test]
+async fn a_publish_reaches_only_post_handlers() {
+    let app = TestApp::linked().await;
+    app.runtime.publish(&proposal("reject")).await;
+    assert_eq!(harness(&app.runtime).log(), ["post reject"]);
+}
+
+#[tokio::test]
+async fn a_pre_handler_out_of_time_is_dropped_counted_and_rejects_by_default() {
+    let app = app_with_events("pre_handler_timeout = \"100ms\"").await;
+    let rejection = app
+        .runtime
+        .propose(&mut proposal("slow"))
+        .await
+        .unwrap_err();
+    assert_eq!(rejection.handler, "proposal_slow");
+    assert_eq!(rejection.cause, plexichat::event::RejectionCause::TimedOut);
+    assert!(
+        rejection.reason.contains("did not decide within 100ms"),
+        "{}",
+        rejection.reason
+    );
+    let log = harness(&app.runtime).log();
+    assert!(
+        !log.contains(&"slow finished".to_string()),
+        "it was dropped"
+    );
+    let stats = app.runtime.handler_stats("test_harness");
+    let slow = stats.iter().find(|s| s.handler == "proposal_slow").unwrap();
+    assert_eq!((slow.timeouts, slow.rejections), (1, 1));
+}
+
+#[tokio::test]
+async fn with_skip_a_pre_handler_that_fails_to_decide_is_passed_over() {
+    let app =
+        app_with_events("pre_handler_timeout = \"100ms\"\npre_handler_failure = \"skip\"").await;
+    app.runtime
+        .propose(&mut proposal("slow"))
+        .await
+        .expect("the slow handler is skipped");
+    app.runtime
+        .propose(&mut proposal("panic"))
+        .await
+        .expect("the panicking handler is skipped");
+    let stats = app.runtime.handler_stats("test_harness");
+    let find = |name: &str| stats.iter().find(|s| s.handler == name).unwrap().clone();
+    assert_eq!(find("proposal_slow").timeouts, 1);
+    assert_eq!(find("proposal_veto").failures, 1);
+    assert_eq!(
+        harness(&app.runtime)
+            .log()
+            .iter()
+            .filter(|entry| entry.starts_with("post"))
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_pre_handler_rejects_naming_its_plugin() {
+    let app = TestApp::linked().await;
+    let rejection = app
+        .runtime
+        .propose(&mut proposal("panic"))
+        .await
+        .unwrap_err();
+    assert_eq!(rejection.handler, "proposal_veto");
+    assert_eq!(rejection.cause, plexichat::event::RejectionCause::Panicked);
+    assert!(
+        rejection.reason.contains("panicked on purpose"),
+        "{}",
+        rejection.reason
+    );
+}
+
+#[tokio::test]
+async fn a_sync_pre_handler_past_its_limit_is_counted_and_its_verdict_stands() {
+    let app = app_with_events("pre_handler_timeout = \"50ms\"").await;
+    app.runtime
+        .propose(&mut proposal("slow sync"))
+        .await
+        .expect("a sync handler cannot be interrupted; it accepted");
+    let stats = app.runtime.handler_stats("test_harness");
+    let slow = stats
+        .iter()
+        .find(|s| s.handler == "proposal_slow_sync")
+        .unwrap();
+    assert_eq!((slow.timeouts, slow.rejections), (1, 0));
+}
+
+#[tokio::test]
+async fn pre_handlers_of_a_plugin_that_is_not_running_have_no_say() {
+    let app = TestApp::builder()
+        .config("disabled = [\"test_harness\"]\n")
+        .start()
+        .await;
+    let mut event = proposal("reject");
+    let report = app
+        .runtime
+        .propose(&mut event)
+        .await
+        .expect("nobody objects");
+    assert_eq!(event.text, "reject");
+    assert_eq!(report.succeeded, 0);
+}
+
+#[tokio::test]
+async fn a_plugin_in_another_crate_modifies_and_vetoes_a_proposed_action_over_http() {
+    let app = TestApp::builder()
+        .config("[plugins.awesome_audit]\nrefused_words = [\"Spam\"]\n")
+        .start()
+        .await;
+    let (status, body) = app
+        .post("/api/v1/awesome/action", json!({ "note": "  tidy me  " }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["note"], "tidy me",
+        "awesome_audit's pre-handler trimmed it"
+    );
+
+    let (status, body) = app
+        .post("/api/v1/awesome/action", json!({ "note": "buy SPAM now" }))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body,
+        json!({
+            "error": "plugin `awesome_audit` rejected `awesome.action.requested`: the note contains the refused word `Spam`",
+            "rejected_by": "awesome_audit",
+            "handler": "screen_action",
+            "event": "awesome.action.requested",
+            "reason": "the note contains the refused word `Spam`",
+        })
+    );
+    let (_, status) = app.get("/api/v1/awesome/status").await;
+    assert_eq!(
+        status["stats"]["actions_performed"], 1,
+        "the refused action did not happen"
+    );
+    let (_, audit) = app.get("/api/v1/awesome-audit/events").await;
+    assert_eq!(audit["total"], 1);
+    assert_eq!(audit["events"][0]["payload"]["note"], "tidy me");
+
+    let (status, body) = app
+        .request("POST", "/api/v1/awesome/action")
+        .body(TestBody::raw(None, "note"))
+        .send()
+        .await;
+    assert_eq!(status, 415, "a body without its content type: {body}");
+    let (status, body) = app
+        .post("/api/v1/awesome/action", json!({ "note": 3 }))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["pointer"], "/note");
 }

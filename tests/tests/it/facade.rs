@@ -106,10 +106,18 @@ async fn each_plugin_lists_the_events_it_declares_with_their_rust_types() {
     assert_eq!(status, 200);
     assert_eq!(
         awesome["events"],
-        json!([{
-            "name": "awesome.action.completed",
-            "rust_type": "my_awesome_plugin::ActionCompleted",
-        }])
+        json!([
+            {
+                "name": "awesome.action.completed",
+                "rust_type": "my_awesome_plugin::ActionCompleted",
+                "vetoable": false,
+            },
+            {
+                "name": "awesome.action.requested",
+                "rust_type": "my_awesome_plugin::ActionRequested",
+                "vetoable": true,
+            },
+        ])
     );
     // A subscriber sees the type it subscribes to, core events included.
     let (_, audit) = app.get("/api/v1/plugins/awesome_audit").await;
@@ -139,12 +147,14 @@ fn two_event_types_with_one_name_are_a_registry_error_naming_both() {
         type_name: "one::Thing",
         crate_name: "one",
         location: "one/src/lib.rs:3",
+        vetoable: false,
     };
     static SECOND: EventDescriptor = EventDescriptor {
         name: "shared.name",
         type_name: "two::Thing",
         crate_name: "two",
         location: "two/src/lib.rs:9",
+        vetoable: false,
     };
     let errors = Registry::from_registrations(Registrations {
         events: vec![&SECOND, &FIRST],

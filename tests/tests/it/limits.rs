@@ -59,7 +59,7 @@ async fn a_panicking_route_fails_only_its_own_requests_under_concurrency() {
     let (status, plugin) = request(addr, "GET", "/api/v1/plugins/test_harness").await;
     assert_eq!(
         (status, &plugin["route_stats"]),
-        (200, &json!({ "panics": 20 }))
+        (200, &json!({ "panics": 20, "middleware_panics": 0 }))
     );
 
     stop.send(()).unwrap();

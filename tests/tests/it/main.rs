@@ -10,6 +10,7 @@ mod events;
 mod facade;
 mod http;
 mod limits;
+mod middleware;
 mod registry;
 mod state;
 mod storage;
@@ -102,6 +103,59 @@ async fn ping_last(harness: &Harness, ping: &Ping) -> Result<(), std::fmt::Error
     Ok(())
 }
 
+/// A vetoable test event: what its text says decides what the pre-handlers below do.
+#[event(name = "test.proposal", vetoable)]
+#[derive(Clone, Debug)]
+pub struct Proposal {
+    /// `reject`, `panic`, `slow` or `slow sync` in it trigger those pre-handlers.
+    pub text: String,
+}
+
+/// Runs first and modifies the event, so that every later handler sees `[checked]`.
+#[on_event(pre, priority = 30)]
+fn proposal_mark(harness: &Harness, proposal: &mut Proposal) {
+    harness.record(format!("pre mark {}", proposal.text));
+    proposal.text.push_str(" [checked]");
+}
+
+#[on_event(pre, priority = 20)]
+async fn proposal_slow(harness: &Harness, proposal: &mut Proposal) {
+    harness.record(format!("pre slow {}", proposal.text));
+    if proposal.text.contains("slow") && !proposal.text.contains("slow sync") {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        harness.record("slow finished");
+    }
+}
+
+#[on_event(pre, priority = 15)]
+fn proposal_slow_sync(proposal: &Proposal) {
+    if proposal.text.contains("slow sync") {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+#[on_event(pre, priority = 10)]
+fn proposal_veto(harness: &Harness, proposal: &mut Proposal) -> Result<(), String> {
+    harness.record(format!("pre veto {}", proposal.text));
+    if proposal.text.contains("panic") {
+        panic!("the veto handler panicked on purpose");
+    }
+    if proposal.text.contains("reject") {
+        return Err("proposals that say reject are rejected".to_string());
+    }
+    Ok(())
+}
+
+#[on_event(pre, priority = 0)]
+async fn proposal_last(harness: &Harness, proposal: &mut Proposal) {
+    harness.record(format!("pre last {}", proposal.text));
+}
+
+#[on_event]
+fn proposal_happened(harness: &Harness, proposal: &Proposal) {
+    harness.record(format!("post {}", proposal.text));
+}
+
 /// Runs before `awesome_audit`'s handler (priority 10) of the same event in another crate.
 #[on_event(priority = 20)]
 fn action_seen(harness: &Harness, event: &ActionCompleted) {
@@ -126,6 +180,60 @@ async fn shutting_down(harness: &Harness, _event: &Shutdown) {
 #[on_event]
 fn stopped(harness: &Harness, event: &Stopped) {
     harness.record(format!("stopped, stuck: {}", event.stuck_tasks.len()));
+}
+
+/// Appends `name` to the response's `x-chain` header, so tests see the order middleware ran in.
+fn mark_chain(response: &mut plexichat::response::Response, name: &str) {
+    let headers = response.headers_mut();
+    let chain = match headers.get("x-chain").and_then(|value| value.to_str().ok()) {
+        Some(before) => format!("{before},{name}"),
+        None => name.to_string(),
+    };
+    headers.insert("x-chain", chain.parse().expect("a header value"));
+}
+
+/// Global, further out than `chain_inner`: it appends last.
+#[plexichat::middleware(scope = global, priority = 10)]
+async fn chain_outer(
+    request: plexichat::middleware::Request,
+    next: plexichat::middleware::Next,
+) -> plexichat::response::Response {
+    let mut response = next.run(request).await;
+    mark_chain(&mut response, "outer");
+    response
+}
+
+/// Global; panics on a request that carries `x-panic-middleware`.
+#[plexichat::middleware(scope = global, priority = 5)]
+async fn chain_inner(
+    request: plexichat::middleware::Request,
+    next: plexichat::middleware::Next,
+) -> plexichat::response::Response {
+    if request.headers().contains_key("x-panic-middleware") {
+        panic!("middleware panicked on purpose");
+    }
+    let mut response = next.run(request).await;
+    mark_chain(&mut response, "inner");
+    response
+}
+
+/// The harness's own routes only; refuses `/test/items/0` before the handler runs, using its
+/// context to say which plugin refused.
+#[plexichat::middleware]
+async fn harness_only(
+    context: PluginContext<Harness>,
+    request: plexichat::middleware::Request,
+    next: plexichat::middleware::Next,
+) -> Result<plexichat::response::Response, ApiError> {
+    if request.uri().path() == "/test/items/0" {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("`{}` refuses item 0", context.name()),
+        ));
+    }
+    let mut response = next.run(request).await;
+    mark_chain(&mut response, "harness");
+    Ok(response)
 }
 
 #[route(GET, "/items/{id}")]

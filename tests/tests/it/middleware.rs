@@ -1,0 +1,103 @@
+//! Plugins' `#[middleware]`: global ones around every request in priority order, a plugin's
+//! own around its routes only, skipped while their plugin is not running, panics contained.
+
+use plexichat::testing::TestApp;
+
+async fn chain_of(app: &TestApp, path: &str) -> (u16, Option<String>) {
+    let response = app.request("GET", path).send_raw().await;
+    let chain = response
+        .headers()
+        .get("x-chain")
+        .map(|value| value.to_str().unwrap().to_string());
+    (response.status().as_u16(), chain)
+}
+
+#[tokio::test]
+async fn global_middleware_wraps_every_request_and_a_plugins_own_only_its_routes() {
+    let app = TestApp::linked().await;
+    // Innermost appends first: the harness's own, then the global ones by rising priority.
+    assert_eq!(
+        chain_of(&app, "/test/items/3").await,
+        (200, Some("harness,inner,outer".to_string()))
+    );
+    // Another plugin's route, a core route and a 404 see the global ones only.
+    for path in ["/api/v1/awesome/status", "/health", "/nowhere"] {
+        let (_, chain) = chain_of(&app, path).await;
+        assert_eq!(chain.as_deref(), Some("inner,outer"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_middleware_can_answer_without_calling_the_route() {
+    let app = TestApp::linked().await;
+    let (status, body) = app.get("/test/items/0").await;
+    assert_eq!(status, 403);
+    assert_eq!(body["error"], "`test_harness` refuses item 0");
+}
+
+#[tokio::test]
+async fn a_panicking_middleware_is_a_500_for_that_request_counted_against_its_plugin() {
+    let app = TestApp::linked().await;
+    let (status, body) = app
+        .request("GET", "/api/v1/awesome/status")
+        .header("x-panic-middleware", "1")
+        .send()
+        .await;
+    assert_eq!(status, 500);
+    assert_eq!(body["plugin"], "test_harness");
+    assert_eq!(app.runtime.route_stats("test_harness").middleware_panics, 1);
+    assert_eq!(
+        app.runtime
+            .route_stats("my_awesome_plugin")
+            .middleware_panics,
+        0
+    );
+    assert_eq!(
+        app.get("/api/v1/awesome/status").await.0,
+        200,
+        "the next request is served"
+    );
+}
+
+#[tokio::test]
+async fn middleware_of_a_plugin_that_is_not_running_is_passed_over() {
+    let app = TestApp::builder()
+        .config("disabled = [\"test_harness\"]\n")
+        .start()
+        .await;
+    assert_eq!(chain_of(&app, "/api/v1/awesome/status").await, (200, None));
+    assert_eq!(
+        chain_of(&app, "/test/items/0").await.0,
+        503,
+        "the disabled plugin's route answers 503 without its middleware"
+    );
+}
+
+#[tokio::test]
+async fn the_chain_is_in_the_registry_in_order_and_in_the_plugin_description() {
+    let app = TestApp::linked().await;
+    let chain: Vec<(&str, &str)> = app
+        .runtime
+        .registry()
+        .middleware()
+        .iter()
+        .map(|m| (m.plugin, m.descriptor.name))
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            ("test_harness", "chain_outer"),
+            ("test_harness", "chain_inner"),
+            ("test_harness", "harness_only"),
+        ]
+    );
+    let (_, info) = app.get("/api/v1/plugins/test_harness").await;
+    assert_eq!(
+        info["middleware"],
+        plexichat::serde_json::json!([
+            { "name": "chain_outer", "scope": "global", "priority": 10 },
+            { "name": "chain_inner", "scope": "global", "priority": 5 },
+            { "name": "harness_only", "scope": "plugin", "priority": 0 },
+        ])
+    );
+}

@@ -1,0 +1,45 @@
+use plexichat::middleware::{Next, Request};
+use plexichat::prelude::*;
+
+/// Guards the gate.
+#[plugin]
+#[derive(Default)]
+struct GatePlugin;
+
+// Not async, and a scope that does not exist: both reported at once.
+#[middleware(scope = everywhere)]
+fn not_async(request: Request, next: Next) -> plexichat::response::Response {
+    let _ = (request, next);
+    unimplemented!()
+}
+
+// The first of three arguments must be the plugin's context.
+#[middleware]
+async fn wrong_context(
+    plugin: &GatePlugin,
+    request: Request,
+    next: Next,
+) -> plexichat::response::Response {
+    let _ = plugin;
+    next.run(request).await
+}
+
+// Whatever it returns must be a response.
+#[middleware(scope = global, priority = 3)]
+async fn not_a_response(request: Request, next: Next) -> u8 {
+    let _ = next.run(request).await;
+    7
+}
+
+// Fine: a context, and an error type that is a response.
+#[middleware]
+async fn fine(
+    context: PluginContext<GatePlugin>,
+    request: Request,
+    next: Next,
+) -> Result<plexichat::response::Response, ApiError> {
+    let _ = context.name();
+    Ok(next.run(request).await)
+}
+
+fn main() {}
