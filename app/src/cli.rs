@@ -860,6 +860,14 @@ fn write_registrations(
     info: &PluginInfo,
     indent: &str,
 ) -> anyhow::Result<()> {
+    for check in &info.health_checks {
+        writeln!(
+            out,
+            "{indent}health {} check {}",
+            check.kind.as_str(),
+            check.name
+        )?;
+    }
     for middleware in &info.middleware {
         writeln!(
             out,

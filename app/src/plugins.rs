@@ -8,6 +8,8 @@
 extern crate awesome_audit as _;
 #[cfg(feature = "my_awesome_plugin")]
 extern crate my_awesome_plugin as _;
+#[cfg(feature = "security")]
+extern crate security as _;
 
 /// The plugins the enabled features asked for; start-up checks that exactly these registered.
 pub(crate) const ENABLED: &[&str] = &[
@@ -15,4 +17,6 @@ pub(crate) const ENABLED: &[&str] = &[
     "awesome_audit",
     #[cfg(feature = "my_awesome_plugin")]
     "my_awesome_plugin",
+    #[cfg(feature = "security")]
+    "security",
 ];

@@ -50,6 +50,7 @@ pub mod event {
 /// Plugin lifecycle hooks, what they receive, and background tasks.
 pub mod lifecycle {
     pub use crate::abi::backup::Backup;
+    pub use crate::abi::health::{HealthCheckDescriptor, HealthKind};
     pub use crate::abi::hooks::*;
     pub use crate::runtime::{Db, PluginContext, TaskContext, TaskStatus};
 }
@@ -120,7 +121,8 @@ pub use event::{ConfigChanged, ConfigChanging, Event, Shutdown, Starting, Startu
 pub use extract::{PluginConfig, PluginState};
 pub use lifecycle::{Backup, BoxError, Lifecycle, PluginContext, TaskContext};
 pub use plexichat_macros::{
-    command, config, debug_handler, event, middleware, on_event, payload, plugin, route,
+    command, config, debug_handler, event, health_check, middleware, on_event, payload, plugin,
+    route,
 };
 pub use plugin::{Plugin, PluginDescriptor, PluginType};
 pub use registry::{Registry, RegistryError, RegistryErrors};
@@ -155,7 +157,7 @@ pub mod prelude {
     pub use crate::{
         ApiError, Backup, BoxError, ConfigChanged, ConfigChanging, Event, Lifecycle, PluginConfig,
         PluginContext, PluginState, Shutdown, Starting, Startup, Stopped, TaskContext, config,
-        event, middleware, on_event, payload, plugin, route,
+        event, health_check, middleware, on_event, payload, plugin, route,
     };
     // Not the `command` attribute: clap's derives use `#[command(...)]` as a helper, and both
     // in scope would be ambiguous. Write `#[plexichat::command]`.
@@ -177,6 +179,10 @@ pub mod __private {
         Event, EventDescriptor, EventHandlerDescriptor, HandlerFn, HandlerFuture, HandlerOutcome,
     };
     pub use crate::abi::expansion::*;
+    pub use crate::abi::health::{
+        CheckOutcome, HealthCheckDescriptor, HealthFuture, HealthKind,
+        check_argument as health_check_argument,
+    };
     pub use crate::abi::hooks::{HooksOf, LifecycleHooks};
     pub use crate::abi::middleware::{
         MiddlewareContext, MiddlewareDescriptor, MiddlewareFuture, MiddlewareScope,
@@ -188,8 +194,8 @@ pub mod __private {
     pub use crate::abi::route::{Method, RouteDescriptor, method_router};
     #[cfg(not(feature = "inventory"))]
     pub use crate::abi::slices::{
-        PLEXICHAT_COMMANDS, PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_MIDDLEWARE,
-        PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
+        PLEXICHAT_COMMANDS, PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_HEALTH_CHECKS,
+        PLEXICHAT_MIDDLEWARE, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
     };
     pub use crate::runtime::Invocation;
     pub use crate::runtime::Runtime;

@@ -13,6 +13,7 @@ mod command;
 mod config;
 mod debug_handler;
 mod event;
+mod health_check;
 mod middleware;
 mod migrations;
 mod on_event;
@@ -57,6 +58,15 @@ pub fn on_event(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn middleware(args: TokenStream, item: TokenStream) -> TokenStream {
     middleware::expand(args.into(), item.into()).into()
+}
+
+/// Registers a named health check of a plugin: `#[health_check(liveness)]` (failing
+/// repeatedly gets the plugin restarted) or `#[health_check(readiness)]` (failing makes
+/// `/ready` answer 503), on a function of `&PluginContext<MyPlugin>`, `&MyPlugin` or nothing
+/// that returns `Result<(), E>`.
+#[proc_macro_attribute]
+pub fn health_check(args: TokenStream, item: TokenStream) -> TokenStream {
+    health_check::expand(args.into(), item.into()).into()
 }
 
 /// Declares an event type with its stable name: `#[event(name = "awesome.action.completed")]`.

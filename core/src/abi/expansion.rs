@@ -186,8 +186,8 @@ where
 
 // `#[on_event]`'s signature checks live beside the event types whose roles they decide.
 pub use crate::abi::event::{
-    TwoArguments, Vetoable, one_argument_handler, one_argument_pre_handler, two_argument_handler,
-    two_argument_pre_handler,
+    Argument, TwoArguments, Vetoable, one_argument_handler, one_argument_pre_handler,
+    two_argument_handler, two_argument_pre_handler,
 };
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub(crate) mod command;
 pub(crate) mod config_spec;
 pub(crate) mod event;
 pub(crate) mod expansion;
+pub(crate) mod health;
 pub(crate) mod hooks;
 pub(crate) mod middleware;
 pub mod migration;

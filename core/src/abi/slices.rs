@@ -1,10 +1,12 @@
 //! The only distributed slices in the program: every `#[plugin]`, `#[route]`, `#[event]`,
-//! `#[on_event]`, `#[command]` and `#[middleware]` registers its descriptor here, through linkme's link sections or, with the
+//! `#[on_event]`, `#[command]`, `#[middleware]` and `#[health_check]` registers its
+//! descriptor here, through linkme's link sections or, with the
 //! `inventory` feature, inventory's constructors. Neither orders nor de-duplicates what it
 //! collects; the registry does.
 
 use crate::abi::command::CommandDescriptor;
 use crate::abi::event::{EventDescriptor, EventHandlerDescriptor};
+use crate::abi::health::HealthCheckDescriptor;
 use crate::abi::middleware::MiddlewareDescriptor;
 use crate::abi::plugin::PluginDescriptor;
 use crate::abi::route::RouteDescriptor;
@@ -37,6 +39,10 @@ mod backend {
     #[linkme::distributed_slice]
     pub static PLEXICHAT_MIDDLEWARE: [MiddlewareDescriptor];
 
+    /// Every `#[health_check]` in the program.
+    #[linkme::distributed_slice]
+    pub static PLEXICHAT_HEALTH_CHECKS: [HealthCheckDescriptor];
+
     pub(crate) fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
         PLEXICHAT_PLUGINS.iter()
     }
@@ -54,6 +60,9 @@ mod backend {
     }
     pub(crate) fn middleware() -> impl Iterator<Item = &'static MiddlewareDescriptor> {
         PLEXICHAT_MIDDLEWARE.iter()
+    }
+    pub(crate) fn health_checks() -> impl Iterator<Item = &'static HealthCheckDescriptor> {
+        PLEXICHAT_HEALTH_CHECKS.iter()
     }
 
     /// Adds one element to a slice; generated code reaches it as
@@ -81,6 +90,7 @@ mod backend {
     inventory::collect!(EventDescriptor);
     inventory::collect!(CommandDescriptor);
     inventory::collect!(MiddlewareDescriptor);
+    inventory::collect!(HealthCheckDescriptor);
 
     pub(crate) fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
         inventory::iter::<PluginDescriptor>.into_iter()
@@ -100,6 +110,9 @@ mod backend {
     pub(crate) fn middleware() -> impl Iterator<Item = &'static MiddlewareDescriptor> {
         inventory::iter::<MiddlewareDescriptor>.into_iter()
     }
+    pub(crate) fn health_checks() -> impl Iterator<Item = &'static HealthCheckDescriptor> {
+        inventory::iter::<HealthCheckDescriptor>.into_iter()
+    }
 
     /// Adds one element to a collection; generated code reaches it as
     /// `::plexichat::__private::register!`.
@@ -114,7 +127,7 @@ mod backend {
 
 #[cfg(not(feature = "inventory"))]
 pub use backend::{
-    PLEXICHAT_COMMANDS, PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_MIDDLEWARE,
-    PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
+    PLEXICHAT_COMMANDS, PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_HEALTH_CHECKS,
+    PLEXICHAT_MIDDLEWARE, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
 };
-pub(crate) use backend::{commands, events, handlers, middleware, plugins, routes};
+pub(crate) use backend::{commands, events, handlers, health_checks, middleware, plugins, routes};

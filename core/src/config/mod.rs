@@ -126,6 +126,41 @@ impl Default for EventsSection {
     }
 }
 
+/// `[health]`: how plugins' liveness checks are run and what repeated failures lead to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthSection {
+    /// How often each running plugin's liveness checks run, e.g. `"30s"`; each check has at
+    /// most this long (and at most 10 s) to answer.
+    #[serde(with = "duration")]
+    #[schemars(with = "String", example = "30s")]
+    pub liveness_interval: Duration,
+    /// Consecutive failed rounds after which the plugin is restarted (`stop`, then `init` and
+    /// its tasks again), its dependents with it.
+    #[schemars(range(min = 1, max = 100))]
+    pub failures_before_restart: u32,
+    /// Restarts allowed within `restart_window`; one more failure past them marks the plugin
+    /// failed, and its dependents stop with it, until an operator enables it again.
+    #[schemars(range(min = 0, max = 100))]
+    pub max_restarts: u32,
+    /// The window `max_restarts` counts in, e.g. `"1h"`. After each restart the next round
+    /// waits twice as long as after the previous one in the window (backoff).
+    #[serde(with = "duration")]
+    #[schemars(with = "String", example = "1h")]
+    pub restart_window: Duration,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        HealthSection {
+            liveness_interval: Duration::from_secs(30),
+            failures_before_restart: 3,
+            max_restarts: 3,
+            restart_window: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
 /// `[events] pre_handler_failure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -137,7 +172,7 @@ pub enum PreHandlerFailure {
 }
 
 /// The keys that hold a duration, as JSON pointers.
-const DURATIONS: [&str; 7] = [
+const DURATIONS: [&str; 9] = [
     "/server/request_timeout",
     "/server/phase_timeout",
     "/server/header_read_timeout",
@@ -145,6 +180,8 @@ const DURATIONS: [&str; 7] = [
     "/server/drain_timeout",
     "/server/ready_cache",
     "/events/pre_handler_timeout",
+    "/health/liveness_interval",
+    "/health/restart_window",
 ];
 
 /// Longest duration a setting accepts.
@@ -404,6 +441,8 @@ pub struct Config {
     pub data: DataSection,
     /// `[events]`.
     pub events: EventsSection,
+    /// `[health]`.
+    pub health: HealthSection,
     /// Plugins kept from starting, as written (dependents are disabled with them at start).
     pub disabled: BTreeSet<String>,
     /// Plugins declared with `auto_start = false` that start anyway, as written.
@@ -422,6 +461,7 @@ impl fmt::Debug for Config {
             .field("server", &self.server)
             .field("data", &self.data)
             .field("events", &self.events)
+            .field("health", &self.health)
             .field("disabled", &self.disabled)
             .field("enabled", &self.enabled)
             .field("plugins", &self.plugin_values.keys().collect::<Vec<_>>())
@@ -800,6 +840,7 @@ pub fn schema(registry: &Registry) -> Value {
     let server = generator.subschema_for::<ServerSection>();
     let data = generator.subschema_for::<DataSection>();
     let events = generator.subschema_for::<EventsSection>();
+    let health = generator.subschema_for::<HealthSection>();
     let definitions = generator.take_definitions(true);
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
@@ -823,6 +864,7 @@ pub fn schema(registry: &Registry) -> Value {
             "server": server,
             "data": data,
             "events": events,
+            "health": health,
             "plugins": {
                 "description": "One section per compiled-in plugin, holding that plugin's own settings.",
                 "type": "object",
@@ -965,7 +1007,7 @@ fn home_of(schema: &Value, pointer: &str, key: &str) -> Option<String> {
     if pointer.is_empty() && plugins.contains_key(key) {
         return Some(format!("a plugin's settings go in `[plugins.{key}]`"));
     }
-    let sections = ["server", "data", "events"]
+    let sections = ["server", "data", "events", "health"]
         .into_iter()
         .map(|name| (name.to_string(), format!("/properties/{name}")))
         .chain(plugins.keys().map(|name| {
@@ -1165,6 +1207,8 @@ fn validate(mut document: Value, registry: &Registry) -> Result<Config, Vec<Conf
         deserialize_section("/data", section("data"), &mut issues).unwrap_or_default();
     let events: EventsSection =
         deserialize_section("/events", section("events"), &mut issues).unwrap_or_default();
+    let health: HealthSection =
+        deserialize_section("/health", section("health"), &mut issues).unwrap_or_default();
     let names = |key: &str| -> BTreeSet<String> {
         document
             .get(key)
@@ -1226,6 +1270,7 @@ fn validate(mut document: Value, registry: &Registry) -> Result<Config, Vec<Conf
         server,
         data,
         events,
+        health,
         disabled,
         enabled,
         plugin_values,
@@ -1311,6 +1356,15 @@ pub fn example(registry: &Registry) -> String {
         &mut out,
         events,
         section_properties(&schema, "/properties/events").as_ref(),
+    );
+    let health = serde_json::to_value(HealthSection::default()).unwrap_or(Value::Null);
+    out.push('\n');
+    write_description(&mut out, &schema, "/properties/health");
+    out.push_str("[health]\n");
+    write_keys(
+        &mut out,
+        health,
+        section_properties(&schema, "/properties/health").as_ref(),
     );
     for plugin in registry.plugins() {
         let Some(spec) = plugin.config else {

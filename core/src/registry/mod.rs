@@ -11,6 +11,7 @@ use std::fmt;
 
 use crate::abi::command::CommandDescriptor;
 use crate::abi::event::{EventDescriptor, EventHandlerDescriptor};
+use crate::abi::health::HealthCheckDescriptor;
 use crate::abi::middleware::MiddlewareDescriptor;
 use crate::abi::plugin::PluginDescriptor;
 use crate::abi::route::{Method, RouteDescriptor};
@@ -381,6 +382,15 @@ pub struct ResolvedMiddleware {
     pub descriptor: &'static MiddlewareDescriptor,
 }
 
+/// A health check with its owning plugin resolved.
+#[derive(Debug, Clone)]
+pub struct ResolvedHealthCheck {
+    /// Owning plugin.
+    pub plugin: &'static str,
+    /// The registration.
+    pub descriptor: &'static HealthCheckDescriptor,
+}
+
 /// An event type with the plugin that declared it resolved.
 #[derive(Debug, Clone)]
 pub struct ResolvedEvent {
@@ -407,6 +417,8 @@ pub struct Registrations {
     pub commands: Vec<&'static CommandDescriptor>,
     /// `#[middleware]` functions.
     pub middleware: Vec<&'static MiddlewareDescriptor>,
+    /// `#[health_check]` functions.
+    pub health_checks: Vec<&'static HealthCheckDescriptor>,
 }
 
 /// The checked, ordered set of everything compiled in.
@@ -426,6 +438,8 @@ pub struct Registry {
     /// Middleware in chain order, outermost first: global before per-plugin, then descending
     /// priority, then plugin and function name.
     middleware: Vec<ResolvedMiddleware>,
+    /// Health checks by plugin, then kind, then name.
+    health_checks: Vec<ResolvedHealthCheck>,
 }
 
 impl Registry {
@@ -438,6 +452,7 @@ impl Registry {
             events: backend::events().collect(),
             commands: backend::commands().collect(),
             middleware: backend::middleware().collect(),
+            health_checks: backend::health_checks().collect(),
         })
     }
 
@@ -454,6 +469,7 @@ impl Registry {
             events: Vec::new(),
             commands: Vec::new(),
             middleware: Vec::new(),
+            health_checks: Vec::new(),
         })
     }
 
@@ -466,6 +482,7 @@ impl Registry {
             mut events,
             commands,
             middleware,
+            health_checks,
         } = registrations;
         let mut errors = Vec::new();
         // Link order is unspecified, so every listing and check works on sorted input.
@@ -646,6 +663,29 @@ impl Registry {
                 }),
             }
         }
+        let mut resolved_checks = Vec::with_capacity(health_checks.len());
+        for check in health_checks {
+            match by_crate.get(check.crate_name) {
+                Some(plugin) => resolved_checks.push(ResolvedHealthCheck {
+                    plugin: plugin.name,
+                    descriptor: check,
+                }),
+                None => errors.push(RegistryError::Orphan {
+                    what: "health check",
+                    item: check.name,
+                    location: check.location,
+                    crate_name: check.crate_name,
+                }),
+            }
+        }
+        resolved_checks.sort_by_key(|check| {
+            (
+                check.plugin,
+                check.descriptor.kind,
+                check.descriptor.name,
+                check.descriptor.location,
+            )
+        });
         resolved_middleware.sort_by_key(|layer| {
             (
                 layer.descriptor.scope,
@@ -672,6 +712,7 @@ impl Registry {
             events: resolved_events,
             commands: resolved_commands,
             middleware: resolved_middleware,
+            health_checks: resolved_checks,
         })
     }
 
@@ -746,6 +787,21 @@ impl Registry {
         plugin: &'a str,
     ) -> impl Iterator<Item = &'a ResolvedMiddleware> {
         self.middleware.iter().filter(move |m| m.plugin == plugin)
+    }
+
+    /// Health checks of one plugin, liveness first, then by name.
+    pub fn health_checks_of<'a>(
+        &'a self,
+        plugin: &'a str,
+    ) -> impl Iterator<Item = &'a ResolvedHealthCheck> {
+        self.health_checks
+            .iter()
+            .filter(move |c| c.plugin == plugin)
+    }
+
+    /// Every health check, by plugin, kind and name.
+    pub fn health_checks(&self) -> &[ResolvedHealthCheck] {
+        &self.health_checks
     }
 
     /// Commands of one plugin.

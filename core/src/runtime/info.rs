@@ -45,6 +45,8 @@ pub struct PluginInfo {
     pub commands: Vec<CommandInfo>,
     /// Its HTTP middleware, in chain order.
     pub middleware: Vec<MiddlewareInfo>,
+    /// Its named health checks, liveness first.
+    pub health_checks: Vec<HealthCheckInfo>,
     /// Counters and tasks of a running server.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub live: Option<Live>,
@@ -95,6 +97,15 @@ pub struct HandlerInfo {
     pub priority: i32,
     /// A pre-handler: runs when the event is proposed, and may modify or reject it.
     pub pre: bool,
+}
+
+/// One `#[health_check]` of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthCheckInfo {
+    /// The function's name.
+    pub name: &'static str,
+    /// `liveness` or `readiness`.
+    pub kind: crate::abi::health::HealthKind,
 }
 
 /// One `#[middleware]` of a plugin.
@@ -156,9 +167,12 @@ pub struct Live {
     pub route_stats: RouteStats,
     /// Background tasks.
     pub tasks: Vec<TaskInfo>,
-    /// Why its last `init` failed (admin only).
+    /// Why its last `init` failed, or why liveness supervision gave up on it (admin only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Its liveness checks' record, if it has any; the last failure's text is admin only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<super::LivenessStatus>,
 }
 
 /// A background task as the API shows it.
@@ -233,6 +247,13 @@ impl PluginInfo {
                 .middleware_of(plugin.name)
                 .map(MiddlewareInfo::new)
                 .collect(),
+            health_checks: registry
+                .health_checks_of(plugin.name)
+                .map(|check| HealthCheckInfo {
+                    name: check.descriptor.name,
+                    kind: check.descriptor.kind,
+                })
+                .collect(),
             live: None,
         }
     }
@@ -260,6 +281,10 @@ impl PluginInfo {
                 })
                 .collect(),
             error: runtime.failure(plugin.name).filter(|_| admin),
+            liveness: runtime.liveness(plugin.name).map(|mut liveness| {
+                liveness.last_failure = liveness.last_failure.filter(|_| admin);
+                liveness
+            }),
         });
         info
     }

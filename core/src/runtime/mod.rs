@@ -7,6 +7,7 @@
 //!   match the operator's wishes; all of them go through one serialised `converge`.
 //! - `tasks`: supervised background tasks, one cancellation group per plugin.
 //! - `readiness`: `/ready` and per-plugin health, checked concurrently and cached.
+//! - `liveness`: plugins' liveness checks run periodically; restarts and giving up.
 //! - `reload`: a new configuration, offered to plugins, then swapped in.
 //! - `state`: the operator's wishes resolved into one state per plugin.
 //! - `context`: what hooks and background tasks receive.
@@ -20,6 +21,7 @@ mod command;
 mod context;
 pub mod http_client;
 pub mod info;
+mod liveness;
 mod readiness;
 mod reload;
 pub mod state;
@@ -46,6 +48,7 @@ pub(crate) use bus::{Delivery, Subscriber};
 pub use bus::{DispatchReport, HandlerFailure, HandlerStats, Rejection, RejectionCause};
 pub use command::{CommandContext, Invocation, ServerClient};
 pub use context::{Db, PluginContext, TaskContext};
+pub use liveness::LivenessStatus;
 pub use readiness::{NotReady, Readiness};
 pub use reload::{ConfigChanged, ConfigChanging, ConfigSource, ReloadError, ReloadReport};
 pub use tasks::TaskStatus;
@@ -74,6 +77,8 @@ struct Inner {
     control: tokio::sync::Mutex<transitions::Control>,
     tasks: Tasks,
     readiness: readiness::Cache,
+    /// Liveness checks' failures and restarts per plugin.
+    liveness: liveness::Book,
     /// The database and data folder every plugin's services reach.
     storage: Storage,
     /// Plugins (and core, as `plexichat`) whose migrations are known to be applied.
@@ -175,6 +180,7 @@ impl Runtime {
                 control: tokio::sync::Mutex::new(control),
                 tasks: Tasks::default(),
                 readiness,
+                liveness: liveness::Book::default(),
                 storage,
                 migrated: std::sync::Mutex::default(),
             }),

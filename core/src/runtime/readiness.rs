@@ -1,4 +1,5 @@
-//! Readiness: every plugin the operator wants must be running and pass its `ready` hook.
+//! Readiness: every plugin the operator wants must be running and pass its `ready` hook and
+//! its `#[health_check(readiness)]` checks.
 //!
 //! A `/ready` flood must cost the plugins nothing more than one check per cache period:
 //! checks of several plugins run concurrently under one deadline, one refresh runs at a time
@@ -14,7 +15,9 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::Runtime;
-use crate::abi::hooks::LifecycleHooks;
+use futures_util::future::join_all;
+
+use crate::abi::health::HealthKind;
 use crate::abi::plugin::PluginDescriptor;
 
 /// How long one plugin's readiness check may take before it counts as failed.
@@ -145,8 +148,8 @@ impl Runtime {
                         reason,
                     },
                 );
-            } else if let Some(hooks) = plugin.lifecycle {
-                to_check.push((*plugin, hooks));
+            } else if plugin.lifecycle.is_some() || self.has_readiness_checks(plugin.name) {
+                to_check.push(*plugin);
             }
         }
         for (plugin, result) in self.checked(&to_check).await {
@@ -163,20 +166,55 @@ impl Runtime {
         problems
     }
 
-    /// The `ready` results of `plugins`: cached ones if fresh, the rest checked
-    /// concurrently by one caller at a time.
+    fn has_readiness_checks(&self, plugin: &str) -> bool {
+        self.registry()
+            .health_checks_of(plugin)
+            .any(|check| check.descriptor.kind == HealthKind::Readiness)
+    }
+
+    /// One plugin's readiness: its `ready` hook and its readiness checks, all at once; every
+    /// failure is in the error.
+    async fn check_ready(&self, plugin: &'static PluginDescriptor) -> Result<(), String> {
+        let hook = async {
+            match plugin.lifecycle {
+                Some(hooks) => self
+                    .run_hook(plugin, "readiness check", READY_TIMEOUT, hooks.ready)
+                    .await
+                    .and_then(|result| result),
+                None => Ok(()),
+            }
+        };
+        let checks = self
+            .registry()
+            .health_checks_of(plugin.name)
+            .filter(|check| check.descriptor.kind == HealthKind::Readiness)
+            .map(|check| self.run_check(check.descriptor, READY_TIMEOUT));
+        let (hook, checks) = futures_util::future::join(hook, join_all(checks)).await;
+        let problems: Vec<String> = std::iter::once(hook)
+            .chain(checks)
+            .filter_map(Result::err)
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    /// The readiness of `plugins`: cached results if fresh, the rest checked concurrently
+    /// by one caller at a time.
     async fn checked(
         &self,
-        plugins: &[(&'static PluginDescriptor, &'static LifecycleHooks)],
+        plugins: &[&'static PluginDescriptor],
     ) -> Vec<(&'static str, Result<(), String>)> {
         let cache = &self.inner.readiness;
         let mut results = Vec::with_capacity(plugins.len());
         let mut stale = Vec::new();
         let now = Instant::now();
-        for &(plugin, hooks) in plugins {
+        for &plugin in plugins {
             match cache.fresh(plugin.name, now) {
                 Some(result) => results.push((plugin.name, result)),
-                None => stale.push((plugin, hooks)),
+                None => stale.push(plugin),
             }
         }
         if stale.is_empty() {
@@ -186,20 +224,16 @@ impl Runtime {
         // Whoever held the lock before may have refreshed what we need.
         let now = Instant::now();
         let mut due = Vec::new();
-        for (plugin, hooks) in stale {
+        for plugin in stale {
             match cache.fresh(plugin.name, now) {
                 Some(result) => results.push((plugin.name, result)),
-                None => due.push((plugin, hooks)),
+                None => due.push(plugin),
             }
         }
-        let checks = due.iter().map(|&(plugin, hooks)| async move {
-            let result = self
-                .run_hook(plugin, "readiness check", READY_TIMEOUT, hooks.ready)
-                .await
-                .and_then(|result| result);
-            (plugin.name, result)
-        });
-        let outcomes = futures_util::future::join_all(checks).await;
+        let checks = due
+            .iter()
+            .map(|&plugin| async move { (plugin.name, self.check_ready(plugin).await) });
+        let outcomes = join_all(checks).await;
         // Stamped when the checks finished: a check that takes most of the cache period must
         // not come back already stale, or every waiter would run it again.
         let checked_at = Instant::now();

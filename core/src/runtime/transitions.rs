@@ -123,6 +123,7 @@ impl Runtime {
         if self.core_migrated() {
             self.sweep_expired_keys();
         }
+        self.supervise_liveness();
         control.phase = Phase::Started;
         let (_, mut more) = self.converge(&mut control).await;
         failures.append(&mut more);
@@ -192,6 +193,69 @@ impl Runtime {
             tracing::info!(plugin = name, state = status.name(), "plugin state changed");
         }
         Ok(changes)
+    }
+
+    /// Stops `plugin` and its running dependents (dependents first), then starts them again
+    /// (`init`, tasks), as repeated liveness failures ask. The wishes do not change; a
+    /// failing `init` marks the plugin failed like at start.
+    pub(super) async fn restart_plugin(&self, plugin: &'static str) {
+        let runtime = self.clone();
+        to_the_end(async move {
+            let mut control = runtime.inner.control.lock().await;
+            if control.phase != Phase::Started {
+                return;
+            }
+            let affected = runtime.with_dependents(plugin);
+            let timeout = runtime.phase_timeout();
+            for descriptor in runtime.registry().plugins().iter().rev() {
+                if affected.contains(descriptor.name) && control.live.contains(descriptor.name) {
+                    runtime
+                        .stop_plugin(descriptor, PluginStatus::Stopped, timeout)
+                        .await;
+                    control.live.remove(descriptor.name);
+                }
+            }
+            let (changes, _) = runtime.converge(&mut control).await;
+            for (name, status) in &changes {
+                tracing::info!(plugin = name, state = status.name(), "plugin state changed");
+            }
+            tracing::info!(plugin, restarted = ?affected, "plugin restarted");
+        })
+        .await;
+    }
+
+    /// Marks `plugin` failed for `reason` and stops it, its dependents following, as when
+    /// its `init` fails; enabling it again (the admin API) retries.
+    pub(super) async fn fail_plugin(&self, plugin: &'static str, reason: String) {
+        let runtime = self.clone();
+        to_the_end(async move {
+            let mut control = runtime.inner.control.lock().await;
+            if control.phase != Phase::Started {
+                return;
+            }
+            runtime.record_failure(&mut control, plugin, &reason);
+            let (changes, _) = runtime.converge(&mut control).await;
+            for (name, status) in &changes {
+                tracing::info!(plugin = name, state = status.name(), "plugin state changed");
+            }
+        })
+        .await;
+    }
+
+    /// `plugin` and every plugin that depends on it, directly or not.
+    fn with_dependents(&self, plugin: &'static str) -> BTreeSet<&'static str> {
+        let mut affected = BTreeSet::from([plugin]);
+        // Start order puts dependencies first, so one pass sees every chain.
+        for descriptor in self.registry().plugins() {
+            if descriptor
+                .dependencies
+                .iter()
+                .any(|dependency| affected.contains(dependency))
+            {
+                affected.insert(descriptor.name);
+            }
+        }
+        affected
     }
 
     /// Takes a reloaded configuration's `disabled`/`enabled` wishes and converges; the

@@ -81,7 +81,7 @@ fn unknown_keys_and_names_suggest_the_closest_and_list_the_valid_ones() {
     };
     let server_keys = "admin_token, bind, body_limit, drain_timeout, header_read_timeout, \
                        idle_timeout, max_connections, phase_timeout, ready_cache, request_timeout";
-    let top_level_keys = "data, disabled, enabled, events, plugins, server";
+    let top_level_keys = "data, disabled, enabled, events, health, plugins, server";
     case(
         "[server]\nbnid = \"0.0.0.0:1\"\n",
         &[],
@@ -232,7 +232,7 @@ fn environment_overrides_beat_the_file_and_are_validated() {
     assert_eq!(
         issues,
         [
-            "/nope: unknown top-level key `nope`; valid keys: data, disabled, enabled, events, plugins, server (set by PLEXICHAT__NOPE)"
+            "/nope: unknown top-level key `nope`; valid keys: data, disabled, enabled, events, health, plugins, server (set by PLEXICHAT__NOPE)"
         ]
     );
 }

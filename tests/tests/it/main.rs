@@ -8,6 +8,7 @@ mod binary;
 mod config;
 mod events;
 mod facade;
+mod health;
 mod http;
 mod limits;
 mod middleware;
@@ -17,6 +18,7 @@ mod storage;
 mod tidy;
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use my_awesome_plugin::{ActionCompleted, AwesomePlugin};
 use plexichat::prelude::*;
@@ -27,11 +29,45 @@ use plexichat::prelude::*;
     dependencies = [AwesomePlugin],
     prefix = "/test",
     permissions = ["events:publish", "plugin:read", "plugin:write", "http:client"],
-    backup = true
+    backup = true,
+    lifecycle = true
 )]
 #[derive(Default)]
 pub struct Harness {
     log: Mutex<Vec<String>>,
+    /// Times `init` ran: once per start, once more per restart.
+    pub inits: AtomicU64,
+    /// Makes `harness_alive` fail while set.
+    pub failing_liveness: AtomicBool,
+    /// Makes `harness_backend` fail while set.
+    pub failing_readiness: AtomicBool,
+}
+
+impl Lifecycle for Harness {
+    async fn init(&self, _context: &PluginContext<Self>) -> Result<(), BoxError> {
+        self.inits.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A liveness check the tests break on purpose.
+#[health_check(liveness)]
+async fn harness_alive(harness: &Harness) -> Result<(), String> {
+    if harness.failing_liveness.load(Ordering::SeqCst) {
+        return Err("the harness is wedged on purpose".to_string());
+    }
+    Ok(())
+}
+
+/// A readiness check the tests break on purpose, reaching the plugin through its context.
+#[health_check(readiness)]
+fn harness_backend(context: &PluginContext<Harness>) -> Result<(), String> {
+    match context.instance() {
+        Some(harness) if harness.failing_readiness.load(Ordering::SeqCst) => {
+            Err("the test backend is down".to_string())
+        }
+        _ => Ok(()),
+    }
 }
 
 impl Harness {
