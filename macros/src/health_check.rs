@@ -139,15 +139,7 @@ fn generate(item: &TokenStream, check: &Check) -> TokenStream {
     // event there, and each says what to write. A context is its own crate's plugin's only.
     let (lookup, call, ownership) = match argument {
         Some(ty) => {
-            let sig: syn::Signature = syn::parse_quote!(fn f(context: #ty));
-            let ownership = crate::route::plugin_arguments(&sig, &["PluginContext"])
-                .first()
-                .map(|owner| {
-                    let crate_id = proc_macro2::Literal::u64_unsuffixed(args::crate_id());
-                    quote_spanned! {owner.span()=>
-                        const _: () = ::plexichat::__private::owns::<#crate_id, #owner>();
-                    }
-                });
+            let ownership = crate::route::context_ownership(ty);
             let instance = quote_spanned! {ty.span()=>
                 const INSTANCE: for<'r> fn(
                     &'r ::plexichat::__private::Runtime,

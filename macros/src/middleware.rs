@@ -144,15 +144,7 @@ fn generate(item: &TokenStream, middleware: &Middleware) -> TokenStream {
     // says what to write when the type is something else; it is its own crate's plugin's only.
     let (make_context, context_arg, ownership) = match context {
         Some(ty) => {
-            let sig: syn::Signature = syn::parse_quote!(fn f(context: #ty));
-            let owner = crate::route::plugin_arguments(&sig, &["PluginContext"])
-                .first()
-                .map(|owner| {
-                    let crate_id = proc_macro2::Literal::u64_unsuffixed(args::crate_id());
-                    quote_spanned! {owner.span()=>
-                        const _: () = ::plexichat::__private::owns::<#crate_id, #owner>();
-                    }
-                });
+            let owner = crate::route::context_ownership(ty);
             (
                 quote_spanned! {ty.span()=>
                     let context = <#ty as ::plexichat::__private::MiddlewareContext>::build(runtime);

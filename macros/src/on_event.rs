@@ -130,18 +130,7 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
             quote!(),
         ),
     };
-    // A context is its own plugin's only (as in `#[route]`); matched by name, as written.
-    let ownership_check = plugin.as_ref().and_then(|plugin| {
-        let sig: syn::Signature = syn::parse_quote!(fn f(context: #plugin));
-        crate::route::plugin_arguments(&sig, &["PluginContext"])
-            .first()
-            .map(|owner| {
-                let crate_id = proc_macro2::Literal::u64_unsuffixed(args::crate_id());
-                quote_spanned! {owner.span()=>
-                    const _: () = ::plexichat::__private::owns::<#crate_id, #owner>();
-                }
-            })
-    });
+    let ownership_check = plugin.as_ref().and_then(crate::route::context_ownership);
     // A pre-handler that takes `&E` only judges; the shim holds `&mut E` either way.
     let event_arg = if *pre && !*mutable {
         quote!(&*event)

@@ -160,6 +160,20 @@ fn generate(item: &TokenStream, route: &Route) -> TokenStream {
 /// Matched by the last path segment, as written, since a macro sees no types: a type alias
 /// hides an argument from the check (the plugin guide says so), and an unrelated type of the
 /// author's own called `PluginState` would be checked too.
+/// For a `PluginContext<P>` written as `ty`, the check that `P` is this crate's plugin: a
+/// context is its own plugin's only (as in `#[route]`); matched by name, as written.
+pub(crate) fn context_ownership(ty: &syn::Type) -> Option<TokenStream> {
+    let sig: syn::Signature = syn::parse_quote!(fn f(context: #ty));
+    plugin_arguments(&sig, &["PluginContext"])
+        .first()
+        .map(|owner| {
+            let crate_id = proc_macro2::Literal::u64_unsuffixed(args::crate_id());
+            quote_spanned! {owner.span()=>
+                const _: () = ::plexichat::__private::owns::<#crate_id, #owner>();
+            }
+        })
+}
+
 pub(crate) fn plugin_arguments<'a>(
     sig: &'a syn::Signature,
     wrappers: &[&str],
