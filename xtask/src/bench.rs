@@ -156,6 +156,7 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
         release: plan.release,
         dynamic: false,
         out: bench_dir.join("plexichat-all"),
+        with: Vec::new(),
     })?;
     if let Scope::Http = scope {
         eprintln!("bench: HTTP throughput");
@@ -185,6 +186,7 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
         release: plan.release,
         dynamic: false,
         out: bench_dir.join("plexichat-one"),
+        with: Vec::new(),
     })?;
 
     let mut report = Report::new(plan, command, &flavor);

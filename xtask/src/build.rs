@@ -31,6 +31,8 @@ pub struct Options {
     pub dynamic: bool,
     /// Where to put the binary.
     pub out: PathBuf,
+    /// Plugins from outside the repository (`--with`), compiled in as well.
+    pub with: Vec<crate::with::External>,
 }
 
 /// How the binary was linked, for the report.
@@ -131,14 +133,30 @@ pub fn build_app(options: &Options) -> anyhow::Result<PathBuf> {
             updated.join(" and ")
         );
     }
-    let features = feature_args(&root, &options.selection)?;
+    let mut features = feature_args(&root, &options.selection)?;
     let flavor = flavor(options.dynamic)?;
-    eprintln!(
-        "building plexichat for {} ({})",
-        flavor.target(),
-        describe_selection(&options.selection)
-    );
-    let executable = build_binary(
+    let mut described = describe_selection(&options.selection);
+    // Plugins from elsewhere are built in a generated copy of the app, never by editing this
+    // repository's manifests.
+    let app_dir = if options.with.is_empty() {
+        root.clone()
+    } else {
+        let names: Vec<&str> = options.with.iter().map(|e| e.name.as_str()).collect();
+        described.push_str(&format!(
+            ", and from outside the repository: {}",
+            names.join(", ")
+        ));
+        match features.iter().position(|arg| arg == "--features") {
+            Some(at) => features[at + 1] = format!("{},{}", features[at + 1], names.join(",")),
+            None => features.extend(["--features".to_string(), names.join(",")]),
+        }
+        crate::with::generate(&root, &options.with)?
+    };
+    eprintln!("building plexichat for {} ({described})", flavor.target(),);
+    let target_dir = root.join("target");
+    let executable = build_binary_in(
+        &app_dir,
+        (!options.with.is_empty()).then_some(target_dir.as_path()),
         &flavor,
         "plexichat-app",
         "plexichat",

@@ -144,7 +144,7 @@ fn app_manifest(current: &str, plugins: &[PluginCrate]) -> anyhow::Result<String
     Ok(doc.to_string())
 }
 
-fn plugins_rs(plugins: &[PluginCrate]) -> String {
+pub(crate) fn plugins_rs(plugins: &[PluginCrate]) -> String {
     let mut out = String::from(
         "//! The plugins this binary can contain, one cargo feature each.\n\
          //!\n\

@@ -9,4 +9,5 @@ pub mod new_plugin;
 pub mod postgres;
 pub mod scale;
 pub mod test;
+pub mod with;
 pub mod workspace;

@@ -30,6 +30,10 @@ struct Choice {
     /// Link dynamically against the host's C library instead of statically.
     #[arg(long)]
     dynamic: bool,
+    /// A plugin from outside this repository: `name=path/to/crate` or `name@version` (from
+    /// crates.io); repeatable. Built in a generated copy of the app under `target/with/`.
+    #[arg(long = "with", value_name = "NAME=PATH|NAME@VERSION")]
+    with: Vec<String>,
 }
 
 impl Choice {
@@ -45,6 +49,14 @@ impl Choice {
             ),
             (None, false) => Selection::Default,
         }
+    }
+
+    fn externals(&self) -> anyhow::Result<Vec<xtask::with::External>> {
+        let cwd = std::env::current_dir()?;
+        self.with
+            .iter()
+            .map(|spec| xtask::with::parse(spec, &cwd))
+            .collect()
     }
 }
 
@@ -129,6 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 release: choice.release,
                 dynamic: choice.dynamic,
                 out,
+                with: choice.externals()?,
             })?;
         }
         Command::Run { choice, serve_args } => {
@@ -137,6 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 release: choice.release,
                 dynamic: choice.dynamic,
                 out: "dist/plexichat".into(),
+                with: choice.externals()?,
             })?;
             let status = std::process::Command::new(&binary)
                 .arg("serve")

@@ -1303,3 +1303,124 @@ fn plugin_commands_run_on_the_stored_data_with_and_without_a_server() {
         "{err}"
     );
 }
+
+/// Writes a plugin crate into a fresh folder outside the repository and returns its path.
+fn external_plugin(crate_name: &str, plugin_attribute: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("plexichat-external-{}", std::process::id()))
+        .join(crate_name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let core = workspace_root().join("core");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{crate_name}\"\nversion = \"0.3.0\"\nedition = \"2024\"\n\n\
+             [dependencies]\nplexichat = {{ path = {:?} }}\n",
+            core.display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        format!(
+            "//! A plugin that lives outside the PlexiChat repository.\n\n\
+             use plexichat::prelude::*;\n\n\
+             /// Reports the weather, from elsewhere.\n\
+             {plugin_attribute}\n\
+             #[derive(Default)]\n\
+             pub struct Outside;\n\n\
+             #[route(GET, \"/today\")]\n\
+             async fn today() -> Json<Value> {{\n    Json(json!({{ \"sky\": \"clear\" }}))\n}}\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_plugin_from_outside_the_repository_builds_into_the_binary_without_touching_it() {
+    let manifest_before = std::fs::read_to_string(workspace_root().join("app/Cargo.toml")).unwrap();
+    let plugins_before =
+        std::fs::read_to_string(workspace_root().join("app/src/plugins.rs")).unwrap();
+    let outside = external_plugin("weather_ext", "#[plugin(author = \"Someone Else\")]");
+    let with = format!("weather_ext={}", outside.display());
+    let binary = build_app(
+        "external",
+        &["--plugins", "my_awesome_plugin", "--with", &with],
+    );
+
+    let mut names = listed_plugins(&binary);
+    names.sort();
+    assert_eq!(names, ["my_awesome_plugin", "weather_ext"]);
+    let info = run_ok(
+        &binary,
+        &["plugins".as_ref(), "info".as_ref(), "weather_ext".as_ref()],
+    );
+    assert!(
+        contains(
+            &info.stdout,
+            "route  GET /api/v1/weather-ext/today -> today"
+        ),
+        "{}",
+        String::from_utf8_lossy(&info.stdout)
+    );
+    assert!(contains(&info.stdout, "weather_ext 0.3.0"));
+    // The repository's own wiring is as it was.
+    assert_eq!(
+        std::fs::read_to_string(workspace_root().join("app/Cargo.toml")).unwrap(),
+        manifest_before
+    );
+    assert_eq!(
+        std::fs::read_to_string(workspace_root().join("app/src/plugins.rs")).unwrap(),
+        plugins_before
+    );
+
+    // A crate whose plugin registers under another name than the one asked for is caught by
+    // the registered-equals-requested check, like a plugin the linker dropped.
+    let misnamed = external_plugin(
+        "misnamed_ext",
+        "#[plugin(name = \"something_else\", author = \"Someone Else\")]",
+    );
+    let with = format!("misnamed_ext={}", misnamed.display());
+    let binary = build_app(
+        "external-misnamed",
+        &["--plugins", "my_awesome_plugin", "--with", &with],
+    );
+    let output = Command::new(&binary)
+        .args(["plugins", "list"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("misnamed_ext") && stderr.contains("something_else"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(outside.parent().unwrap());
+}
+
+#[test]
+fn bad_with_arguments_are_refused_naming_the_fix() {
+    let refused = |spec: &str| {
+        let output = Command::new(env!("CARGO"))
+            .current_dir(workspace_root())
+            .args([
+                "run",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--",
+                "build-app",
+                "--with",
+                spec,
+            ])
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{spec} was accepted");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert!(refused("weather").contains("write `name=path/to/crate`"));
+    assert!(refused("weather=/nonexistent/weather").contains("holds no Cargo.toml"));
+    assert!(refused("awesome_audit=plugins/awesome_audit").contains("already has a plugin"));
+}
