@@ -813,6 +813,12 @@ fn info(registry: &Registry, states: &States, name: &str, json: bool) -> anyhow:
             command.category, command.name, command.about
         )?;
     }
+    for page in &info.pages {
+        writeln!(out, "  page {} ({}): {}", page.name, page.title, page.url)?;
+    }
+    if !info.doc_files.is_empty() {
+        writeln!(out, "  docs: {}", info.doc_files.join(", "))?;
+    }
     if manifest.backup.is_some() {
         writeln!(
             out,

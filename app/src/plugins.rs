@@ -6,6 +6,8 @@
 
 #[cfg(feature = "awesome_audit")]
 extern crate awesome_audit as _;
+#[cfg(feature = "docs")]
+extern crate docs as _;
 #[cfg(feature = "my_awesome_plugin")]
 extern crate my_awesome_plugin as _;
 #[cfg(feature = "security")]
@@ -15,6 +17,8 @@ extern crate security as _;
 pub(crate) const ENABLED: &[&str] = &[
     #[cfg(feature = "awesome_audit")]
     "awesome_audit",
+    #[cfg(feature = "docs")]
+    "docs",
     #[cfg(feature = "my_awesome_plugin")]
     "my_awesome_plugin",
     #[cfg(feature = "security")]

@@ -170,6 +170,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__plexichat_register as register;
+    pub use crate::abi::assets::EmbeddedFile;
     pub use crate::abi::backup::{BackupHooks, BackupHooksOf};
     pub use crate::abi::command::{
         ArgsShape, CommandDescriptor, CommandFlags, CommandFuture, NoArgs, args_shape, run_command,

@@ -9,6 +9,7 @@
 //! Generated code names only `::core::…` and `::plexichat::__private::…`.
 
 mod args;
+mod assets;
 mod command;
 mod config;
 mod debug_handler;

@@ -13,7 +13,7 @@ use syn::spanned::Spanned;
 use syn::{Ident, LitStr};
 
 use crate::args::{self, Arg, Check, Errors};
-use crate::migrations;
+use crate::{assets, migrations};
 
 /// Every key `#[plugin]` accepts, in the order the seed's manifest lists them, each with the
 /// step that validates its value. The one place a key is named: unknown-key messages list
@@ -66,6 +66,9 @@ const KEYS: &[(&str, Check<Manifest>)] = &[
     }),
     ("ui_pages", |m, arg, errors| {
         m.ui_pages = errors.ok(ui_pages(arg)).unwrap_or_default()
+    }),
+    ("docs", |m, arg, errors| {
+        m.docs = errors.ok(args::string(arg))
     }),
     ("webhooks", |m, arg, errors| {
         m.webhooks = errors.ok(webhooks(arg)).unwrap_or_default()
@@ -164,6 +167,12 @@ struct Manifest {
     license: Option<LitStr>,
     icon: Option<LitStr>,
     ui_pages: Vec<UiPage>,
+    /// The files of the pages' folders and of `ui/static/`.
+    ui_files: Vec<assets::File>,
+    /// The `docs` key: the docs folder, relative to the crate.
+    docs: Option<LitStr>,
+    /// The files of the docs folder.
+    doc_files: Vec<assets::File>,
     webhooks: Vec<LitStr>,
     auto_start: Option<bool>,
     prefix: Option<LitStr>,
@@ -268,6 +277,15 @@ fn manifest(args: &[Arg]) -> syn::Result<Manifest> {
             format!("a plugin with migrations needs the `{DATABASE_PERMISSION}` permission: add `permissions = [\"{DATABASE_PERMISSION}\"]`"),
         );
     }
+    // The pages' folders were checked one by one; what they hold is read once all are.
+    let root = assets::crate_root();
+    let pages: Vec<&LitStr> = manifest.ui_pages.iter().map(|page| &page.path).collect();
+    manifest.ui_files = errors
+        .ok(assets::ui_files(&root, &pages))
+        .unwrap_or_default();
+    manifest.doc_files = errors
+        .ok(assets::docs(&root, manifest.docs.as_ref()))
+        .unwrap_or_default();
     errors.into_result(manifest)
 }
 
@@ -484,7 +502,47 @@ fn crate_or_module(path: &syn::Path) -> Option<String> {
 /// `ui_pages = [{ name = "dashboard", path = "ui/dashboard", title = "...", description = "..." }]`,
 /// written like the seed manifest's JSON objects.
 fn ui_pages(arg: &Arg) -> syn::Result<Vec<UiPage>> {
-    args::each(arg, ui_page)
+    let pages = args::each(arg, ui_page)?;
+    let mut errors = Errors::default();
+    for (index, page) in pages.iter().enumerate() {
+        if pages[..index]
+            .iter()
+            .any(|p| p.name.value() == page.name.value())
+        {
+            errors.spanned(
+                &page.name,
+                format!(
+                    "two UI pages are named `{}`; each page has its own URL `/plugins/<plugin>/<name>/`",
+                    page.name.value()
+                ),
+            );
+        }
+    }
+    errors.into_result(pages)
+}
+
+/// A page name is one URL segment, and `static` is the plugin's shared assets.
+fn page_name(name: &LitStr) -> syn::Result<()> {
+    let value = name.value();
+    let segment = value.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !segment {
+        return Err(syn::Error::new(
+            name.span(),
+            format!(
+                "a UI page name is one URL segment of lowercase letters, digits, `_` and `-`, e.g. `dashboard`; `{value}` is not"
+            ),
+        ));
+    }
+    if value == "static" {
+        return Err(syn::Error::new(
+            name.span(),
+            "`static` is reserved: `/plugins/<plugin>/static/` serves the plugin's `ui/static/` folder; name the page otherwise",
+        ));
+    }
+    Ok(())
 }
 
 fn ui_page(element: &args::Value) -> syn::Result<UiPage> {
@@ -510,6 +568,10 @@ fn ui_page(element: &args::Value) -> syn::Result<UiPage> {
         args::both(required(page.title, "title"), page.description.transpose()),
     );
     let ((), ((name, path), (title, description))) = args::both(errors.into_result(()), fields)?;
+    args::both(
+        page_name(&name),
+        assets::check_page(&assets::crate_root(), &path),
+    )?;
     Ok(UiPage {
         name,
         path,
@@ -708,6 +770,8 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
             }
         }
     });
+    let ui_files = assets::expand(&manifest.ui_files);
+    let doc_files = assets::expand(&manifest.doc_files);
     let construct = quote_spanned! {ident.span()=> ::plexichat::__private::construct::<#ident> };
     // Spanned at the type the user named, so a missing `Deserialize` or `JsonSchema` is
     // reported on it.
@@ -808,6 +872,8 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
                     license: #license,
                     icon: #icon,
                     ui_pages: &[#(#ui_pages),*],
+                    ui_files: #ui_files,
+                    docs: #doc_files,
                     webhooks: &[#(#webhooks),*],
                     auto_start: #auto_start,
                     prefix: #prefix,
@@ -934,7 +1000,7 @@ mod tests {
     fn validate_gives_a_typed_manifest() {
         let plugin = validated(
             r#"name = "audit", type = micro_app, tags = ["a", "b"], config = Settings,
-               ui_pages = [{ name = "main", path = "ui/main", title = "Main" }]"#,
+               ui_pages = [{ name = "main", path = "tests/ui/main", title = "Main" }]"#,
             "/// Audits things.\n///\n/// More detail.\nstruct Audit;",
         )
         .unwrap();
@@ -951,6 +1017,8 @@ mod tests {
         assert!(manifest.config.unwrap().is_ident("Settings"));
         assert_eq!(manifest.ui_pages[0].title.value(), "Main");
         assert!(manifest.ui_pages[0].description.is_none());
+        let embedded: Vec<&str> = manifest.ui_files.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(embedded, ["tests/ui/main/index.html"]);
     }
 
     #[test]
@@ -967,7 +1035,7 @@ mod tests {
             [
                 "`#[plugin]` must be placed on a struct or enum, the type that holds the plugin's state",
                 "plugin name `admin` is reserved for core routes (`/api/v1/admin`); choose another name (reserved: admin, plugins)",
-                "unknown key `colour` in `#[plugin]`; expected one of: name, version, description, author, type, dependencies, permissions, api_version, min_plexichat_version, category, tags, homepage, repository, license, icon, ui_pages, webhooks, auto_start, prefix, config, lifecycle, backup, migrations",
+                "unknown key `colour` in `#[plugin]`; expected one of: name, version, description, author, type, dependencies, permissions, api_version, min_plexichat_version, category, tags, homepage, repository, license, icon, ui_pages, docs, webhooks, auto_start, prefix, config, lifecycle, backup, migrations",
                 "`auto_start` expects `true` or `false`",
                 "`tags` expects a list of string literals, e.g. `tags = [\"...\"]`",
                 "UI page is missing `path`",

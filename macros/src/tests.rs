@@ -13,7 +13,7 @@ fn expansions() -> Vec<(&'static str, TokenStream)> {
                 quote!(
                     type = micro_app,
                     dependencies = [other::Other],
-                    ui_pages = [{ name = "main", path = "ui/main", title = "Main" }],
+                    ui_pages = [{ name = "main", path = "tests/ui/main", title = "Main" }],
                     config = Settings,
                     lifecycle = true,
                     min_plexichat_version = "0.1.0",

@@ -37,7 +37,13 @@ pub fn new_plugin(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
 /// The paths the server's core answers (`plexichat::registry::CORE_PATHS`, which a test
 /// compares with this copy): a plugin whose default prefix falls on or under one would be
 /// refused at start-up, so it is refused here first.
-pub const CORE_PATHS: [&str; 4] = ["/health", "/ready", "/api/v1/plugins", "/api/v1/admin"];
+pub const CORE_PATHS: [&str; 5] = [
+    "/health",
+    "/ready",
+    "/api/v1/plugins",
+    "/api/v1/admin",
+    "/plugins",
+];
 
 fn check_name(name: &str) -> anyhow::Result<()> {
     let mut chars = name.chars();

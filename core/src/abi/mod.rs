@@ -4,6 +4,7 @@
 //! implement. From above it, it names only the handles that generated shims receive:
 //! `Runtime`, `PluginContext`, and a command's `CommandContext` and `Invocation`.
 
+pub(crate) mod assets;
 pub(crate) mod backup;
 pub(crate) mod command;
 pub(crate) mod config_spec;

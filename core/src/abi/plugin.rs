@@ -115,6 +115,8 @@ impl fmt::Display for PluginType {
     }
 }
 
+pub use crate::abi::assets::EmbeddedFile;
+
 /// A web page a plugin contributes (`ui_pages` in the manifest).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct UiPage {
@@ -167,6 +169,13 @@ pub struct PluginDescriptor {
     pub icon: Option<&'static str>,
     /// Web pages the plugin contributes.
     pub ui_pages: &'static [UiPage],
+    /// Every file of the UI pages' folders and of `ui/static/`, by crate-relative path.
+    #[serde(skip)]
+    pub ui_files: &'static [crate::abi::assets::EmbeddedFile],
+    /// Every file of the plugin's docs folder (`docs/` unless `docs = "..."`), by path
+    /// relative to it.
+    #[serde(skip)]
+    pub docs: &'static [crate::abi::assets::EmbeddedFile],
     /// Event names the plugin emits for webhooks.
     pub webhooks: &'static [&'static str],
     /// Whether the plugin starts with the server.

@@ -948,7 +948,14 @@ fn describe_route(route: &ResolvedRoute) -> String {
 
 /// The paths core serves, each with everything below it; no plugin path may fall on or
 /// under one of them, so a plugin can never answer in core's place.
-pub const CORE_PATHS: [&str; 4] = ["/health", "/ready", "/api/v1/plugins", "/api/v1/admin"];
+pub const CORE_PATHS: [&str; 5] = [
+    "/health",
+    "/ready",
+    "/api/v1/plugins",
+    "/api/v1/admin",
+    // Plugins' UI pages and static files.
+    "/plugins",
+];
 
 /// The core path that `path` falls on or under, if any.
 pub fn reserved(path: &str) -> Option<&'static str> {

@@ -47,6 +47,10 @@ pub struct PluginInfo {
     pub middleware: Vec<MiddlewareInfo>,
     /// Its named health checks, liveness first.
     pub health_checks: Vec<HealthCheckInfo>,
+    /// Its UI pages with the URL each is served at.
+    pub pages: Vec<PageInfo>,
+    /// The files of its docs folder, embedded at compile time (the `docs` plugin shows them).
+    pub doc_files: Vec<&'static str>,
     /// Counters and tasks of a running server.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub live: Option<Live>,
@@ -97,6 +101,17 @@ pub struct HandlerInfo {
     pub priority: i32,
     /// A pre-handler: runs when the event is proposed, and may modify or reject it.
     pub pre: bool,
+}
+
+/// One UI page of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PageInfo {
+    /// Its name, one URL segment.
+    pub name: &'static str,
+    /// Its title.
+    pub title: &'static str,
+    /// Where it is served: `/plugins/<plugin>/<page>/`.
+    pub url: String,
 }
 
 /// One `#[health_check]` of a plugin.
@@ -254,6 +269,16 @@ impl PluginInfo {
                     kind: check.descriptor.kind,
                 })
                 .collect(),
+            pages: plugin
+                .ui_pages
+                .iter()
+                .map(|page| PageInfo {
+                    name: page.name,
+                    title: page.title,
+                    url: format!("/plugins/{}/{}/", plugin.name, page.name),
+                })
+                .collect(),
+            doc_files: plugin.docs.iter().map(|file| file.path).collect(),
             live: None,
         }
     }

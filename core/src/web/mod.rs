@@ -4,6 +4,7 @@
 //! `startup` → serving → drain → `shutdown` → `stop`s and tasks → `stopped`.
 
 mod admin;
+mod assets;
 mod chain;
 mod connections;
 pub(crate) mod debug;
@@ -150,15 +151,16 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
         }
     }
     for (path, (plugin, method_router)) in by_path {
-        // The registry rejects exact duplicates with both names; axum's router panics on the
-        // rarer overlaps it finds itself, and that panic must not take the process down.
-        router =
-            std::panic::catch_unwind(AssertUnwindSafe(move || router.route(path, method_router)))
-                .map_err(|panic| ServerError::RouteConflict {
-                plugin,
-                path: path.to_string(),
-                reason: panic_message(panic.as_ref()),
-            })?;
+        router = add_route(router, plugin, path, method_router)?;
+    }
+    // UI pages are the plugin's routes too: the same guards, the same middleware.
+    for plugin in runtime.registry().plugins() {
+        if let Some(assets) = assets::PluginAssets::of(plugin) {
+            for (path, method_router) in assets.routes() {
+                let guarded = guard_route(runtime, plugin.name, method_router);
+                router = add_route(router, plugin.name, &path, guarded)?;
+            }
+        }
     }
 
     // `ServiceBuilder` runs top to bottom: the first layer sees the request first and the
@@ -179,6 +181,23 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
     // without a per-request clone and insert.
     let router = chain::wrap_app(runtime, router.fallback(not_found));
     Ok(router.layer(middleware).with_state(runtime.clone()))
+}
+
+/// The registry rejects exact duplicates with both names; axum's router panics on the rarer
+/// overlaps it finds itself, and that panic must not take the process down.
+fn add_route(
+    router: Router<Runtime>,
+    plugin: &'static str,
+    path: &str,
+    method_router: MethodRouter<Runtime>,
+) -> Result<Router<Runtime>, ServerError> {
+    std::panic::catch_unwind(AssertUnwindSafe(move || router.route(path, method_router))).map_err(
+        |panic| ServerError::RouteConflict {
+            plugin,
+            path: path.to_string(),
+            reason: panic_message(panic.as_ref()),
+        },
+    )
 }
 
 /// Wraps one of `plugin`'s routes in the two guards every plugin route has:

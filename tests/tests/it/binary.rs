@@ -646,7 +646,8 @@ fn the_scaffold_of_new_plugin_compiles_and_its_test_passes() {
     let root = workspace_root();
     let scratch = root.join("target/feature-sets/scratch/new-plugin-workspace");
     let _ = std::fs::remove_dir_all(&scratch);
-    for part in ["app", "plugins"] {
+    // `docs/` too: the `docs` plugin embeds the repository's docs.
+    for part in ["app", "plugins", "docs"] {
         copy_tree(&root.join(part), &scratch.join(part));
     }
     std::fs::copy(root.join("Cargo.lock"), scratch.join("Cargo.lock")).unwrap();

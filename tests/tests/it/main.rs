@@ -16,6 +16,7 @@ mod registry;
 mod state;
 mod storage;
 mod tidy;
+mod web_assets;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -47,6 +47,8 @@ pub(crate) fn plugin_at(
         license: None,
         icon: None,
         ui_pages: &[],
+        ui_files: &[],
+        docs: &[],
         webhooks: &[],
         auto_start: true,
         prefix,

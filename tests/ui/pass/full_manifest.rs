@@ -19,7 +19,9 @@ use plexichat::prelude::*;
     repository = "https://example.invalid/repo",
     license = "MIT",
     icon = "star",
-    ui_pages = [{ name = "main", path = "ui/main", title = "Main" }],
+    // trybuild compiles the cases in target/tests/trybuild/plexichat-tests.
+    ui_pages = [{ name = "main", path = "../../../../tests/ui/pages/main", title = "Main" }],
+    docs = "../../../../tests/ui/pages/docs",
     webhooks = ["full.done"],
     auto_start = false,
     prefix = "/full",
