@@ -12,6 +12,8 @@ extern crate docs as _;
 extern crate my_awesome_plugin as _;
 #[cfg(feature = "security")]
 extern crate security as _;
+#[cfg(feature = "shell")]
+extern crate shell as _;
 
 /// The plugins the enabled features asked for; start-up checks that exactly these registered.
 pub(crate) const ENABLED: &[&str] = &[
@@ -23,4 +25,6 @@ pub(crate) const ENABLED: &[&str] = &[
     "my_awesome_plugin",
     #[cfg(feature = "security")]
     "security",
+    #[cfg(feature = "shell")]
+    "shell",
 ];

@@ -105,7 +105,9 @@ pub mod http {
 }
 /// What a `#[route]` handler can return: anything that is [`IntoResponse`](response::IntoResponse).
 pub mod response {
+    pub use crate::web::assets::content_type;
     pub use crate::web::error::ApiError;
+    pub use crate::web::html::escape_html;
     pub use crate::web::input::Json;
     pub use axum::response::{
         AppendHeaders, ErrorResponse, Html, IntoResponse, IntoResponseParts, NoContent, Redirect,

@@ -325,8 +325,9 @@ fn is_compressible(content_type: &str) -> bool {
         || content_type == "image/x-icon"
 }
 
-/// The content type for a file name's extension.
-pub(crate) fn content_type(path: &str) -> &'static str {
+/// The content type for a file name's extension (`application/octet-stream` when unknown),
+/// as UI pages are served.
+pub fn content_type(path: &str) -> &'static str {
     let extension = path
         .rsplit_once('.')
         .map(|(_, extension)| extension.to_ascii_lowercase())

@@ -4,12 +4,13 @@
 //! `startup` → serving → drain → `shutdown` → `stop`s and tasks → `stopped`.
 
 mod admin;
-mod assets;
+pub(crate) mod assets;
 mod chain;
 mod connections;
 pub(crate) mod debug;
 pub mod error;
 pub(crate) mod extract;
+pub(crate) mod html;
 pub(crate) mod input;
 mod log_limit;
 mod middleware;

@@ -13,10 +13,9 @@ use std::sync::{Arc, OnceLock};
 use plexichat::http::{HeaderValue, StatusCode, header};
 use plexichat::plugin::{EmbeddedFile, PluginDescriptor};
 use plexichat::prelude::*;
-use plexichat::response::{Html, Redirect, Response};
+use plexichat::response::{Html, Redirect, Response, content_type, escape_html as escape};
 
 use crate::library::{CORE_GROUP, Doc, Kind, Library};
-use crate::search::escape;
 
 /// The documentation viewer: every plugin's docs and the repository's, browsable and
 /// searchable at /docs.
@@ -316,23 +315,6 @@ fn raw(doc: &Doc, html: bool) -> Response {
     }
     *response.status_mut() = StatusCode::OK;
     response
-}
-
-fn content_type(path: &str) -> &'static str {
-    match path
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("png") => "image/png",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("gif") => "image/gif",
-        Some("svg") => "image/svg+xml",
-        Some("webp") => "image/webp",
-        Some("txt") => "text/plain; charset=utf-8",
-        Some("json") => "application/json",
-        _ => "application/octet-stream",
-    }
 }
 
 /// The page around every view: a header with the search box, the docs of every plugin as

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use plexichat::response::escape_html as escape;
+
 use crate::library::Doc;
 
 /// BM25's usual constants.
@@ -208,22 +210,6 @@ fn floor_char(text: &str, mut index: usize) -> usize {
         index -= 1;
     }
     index
-}
-
-/// Text for HTML element content and attribute values.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,119 @@
+//! `shell`: the web shell at `/`. Every compiled-in plugin with its type, state, version and
+//! description, links to its UI pages and its docs, and links to the documentation and the
+//! API; the states refresh live from `/api/v1/plugins`.
+//!
+//! The page is rendered by the server and works without JavaScript; `shell.js` only keeps
+//! the states current. No asset comes from elsewhere, and the page has no inline script or
+//! style, so the `security` plugin's strict policy applies to it unchanged.
+
+use plexichat::info::{Audience, PluginInfo};
+use plexichat::prelude::*;
+use plexichat::response::{Html, escape_html as escape};
+
+/// The web shell: the list of compiled-in plugins with links to their pages and docs, at /.
+#[plugin(author = "PlexiChat", type = core, prefix = "/", tags = ["web", "ui"])]
+#[derive(Default)]
+pub struct Shell;
+
+/// The shell's home page.
+#[route(GET, "/")]
+async fn home(context: PluginContext<Shell>) -> Html<String> {
+    let runtime = context.runtime();
+    let registry = runtime.registry();
+    let with_docs = registry.plugin("docs").is_some();
+    let plugins: Vec<PluginInfo> = registry
+        .plugins()
+        .iter()
+        .map(|plugin| PluginInfo::of_running(runtime, plugin, Audience::Public))
+        .collect();
+    let mut cards = String::new();
+    for info in &plugins {
+        cards.push_str(&card(info, with_docs));
+    }
+    let docs_link = if with_docs {
+        "<li><a href=\"/docs\">Documentation</a>: PlexiChat's and every plugin's, with search</li>\n"
+    } else {
+        ""
+    };
+    Html(format!(
+        r##"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>PlexiChat</title>
+<link rel="stylesheet" href="/plugins/shell/static/shell.css">
+<script src="/plugins/shell/static/shell.js" defer></script>
+</head>
+<body>
+<a class="skip" href="#content">Skip to the content</a>
+<header>
+<h1>PlexiChat</h1>
+<nav aria-label="Sections">
+<ul>
+{docs_nav}<li><a href="/api/v1/plugins">API: plugins (JSON)</a></li>
+<li><a href="/ready">Readiness</a></li>
+</ul>
+</nav>
+</header>
+<main id="content">
+<section aria-labelledby="plugins-heading">
+<h2 id="plugins-heading">Plugins <span class="count">({count} compiled in, version {version})</span></h2>
+<p id="refresh-status" class="muted" role="status" aria-live="polite"></p>
+<ul class="plugins">
+{cards}</ul>
+</section>
+<section aria-labelledby="more-heading">
+<h2 id="more-heading">More</h2>
+<ul>
+{docs_link}<li><a href="/api/v1/plugins">/api/v1/plugins</a>: the same list as JSON, with routes, events, commands and counters</li>
+<li><a href="/health">/health</a> and <a href="/ready">/ready</a>: liveness and readiness</li>
+</ul>
+</section>
+</main>
+</body>
+</html>
+"##,
+        docs_nav = if with_docs {
+            "<li><a href=\"/docs\">Docs</a></li>\n"
+        } else {
+            ""
+        },
+        count = plugins.len(),
+        version = escape(plexichat::VERSION),
+    ))
+}
+
+/// One plugin as the shell lists it.
+fn card(info: &PluginInfo, with_docs: bool) -> String {
+    let manifest = info.manifest;
+    let name = escape(manifest.name);
+    let state = info.status.name();
+    let reason = info
+        .status
+        .reason(manifest.name)
+        .map(|reason| format!("<p class=\"reason\">{}</p>", escape(&reason)))
+        .unwrap_or_default();
+    let mut links = String::new();
+    for page in &info.pages {
+        links.push_str(&format!(
+            "<li><a href=\"{}\">{}</a></li>",
+            escape(&page.url),
+            escape(page.title)
+        ));
+    }
+    if with_docs && !info.doc_files.is_empty() {
+        links.push_str(&format!(
+            "<li><a href=\"/docs/{name}\">Docs<span class=\"visually-hidden\"> of {name}</span></a></li>"
+        ));
+    }
+    links.push_str(&format!(
+        "<li><a href=\"/api/v1/plugins/{name}\">Details<span class=\"visually-hidden\"> of {name}</span> (JSON)</a></li>"
+    ));
+    format!(
+        "<li class=\"plugin\" data-plugin=\"{name}\">\n<h3>{name} <span class=\"version\">{version}</span></h3>\n<p class=\"meta\"><span class=\"type\">{kind}</span> <span class=\"state state-{state}\" data-state>{state}</span></p>\n{reason}<p>{description}</p>\n<ul class=\"links\">{links}</ul>\n</li>\n",
+        version = escape(manifest.version),
+        kind = escape(manifest.kind.as_str()),
+        description = escape(manifest.description),
+    )
+}
