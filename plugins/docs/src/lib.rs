@@ -55,6 +55,16 @@ pub fn broken_links(plugins: &[&'static PluginDescriptor], own: &str) -> Vec<Str
     Library::of(plugins, own).broken_links()
 }
 
+/// A search over the docs of `plugins`, as `/docs/search` runs it: the library is built
+/// once, then each call ranks and snippets. For the search benchmark.
+pub fn searcher(
+    plugins: &[&'static PluginDescriptor],
+    own: &str,
+) -> impl Fn(&str, usize) -> Vec<SearchHit> + use<> {
+    let library = Library::of(plugins, own);
+    move |query, limit| hits(&library, query, limit)
+}
+
 /// [`broken_links`] of one Markdown text, as the `README.md` of a plugin named `check`.
 pub fn broken_links_in(markdown: &'static str) -> Vec<String> {
     let files: &'static [EmbeddedFile] = Box::leak(Box::new([EmbeddedFile {
