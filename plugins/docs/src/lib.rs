@@ -10,7 +10,7 @@ mod search;
 
 use std::sync::{Arc, OnceLock};
 
-use plexichat::http::{HeaderValue, StatusCode, header};
+use plexichat::http::{HeaderValue, header};
 use plexichat::plugin::{EmbeddedFile, PluginDescriptor};
 use plexichat::prelude::*;
 use plexichat::response::{Html, Redirect, Response, content_type, escape_html as escape};
@@ -323,7 +323,6 @@ fn raw(doc: &Doc, html: bool) -> Response {
             HeaderValue::from_static("SAMEORIGIN"),
         );
     }
-    *response.status_mut() = StatusCode::OK;
     response
 }
 

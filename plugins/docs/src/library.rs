@@ -193,15 +193,17 @@ fn render(segment: &'static str, file: &EmbeddedFile) -> Doc {
         .map(|(_, extension)| extension.to_ascii_lowercase())
         .unwrap_or_default();
     let text = std::str::from_utf8(file.bytes).ok();
-    let (kind, html) = match (extension.as_str(), text) {
-        ("md" | "markdown", Some(text)) => {
-            let html = markdown(text);
-            (Kind::Markdown(html.clone()), Some(html))
-        }
-        ("html" | "htm", Some(text)) => (Kind::Html, Some(text.to_string())),
-        _ => (Kind::File, None),
+    let kind = match (extension.as_str(), text) {
+        ("md" | "markdown", Some(text)) => Kind::Markdown(markdown(text)),
+        ("html" | "htm", Some(_)) => Kind::Html,
+        _ => Kind::File,
     };
-    let scanned = html.as_deref().map(scan).unwrap_or_default();
+    // The rendered page for Markdown, the file itself for HTML.
+    let scanned = match (&kind, text) {
+        (Kind::Markdown(html), _) => scan(html),
+        (Kind::Html, Some(text)) => scan(text),
+        _ => Scanned::default(),
+    };
     let file_name = file.path.rsplit('/').next().unwrap_or(file.path);
     let title = scanned
         .title
