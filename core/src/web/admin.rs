@@ -1,17 +1,18 @@
 //! The admin API under `/api/v1/admin`: every endpoint needs `Authorization: Bearer <token>`,
-//! compared in constant time. Failed authentication and every admin action are logged with
-//! the client's address (rate-limited), never with the token.
+//! compared in constant time, or a browser session opened with that token (its cookie and
+//! its CSRF token, see [`crate::web::session`]). Failed authentication and every admin
+//! action are logged with the client's address (rate-limited), never with a secret.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
@@ -19,7 +20,9 @@ use crate::config::secret::Secret;
 use crate::runtime::info::{Audience, PluginInfo};
 use crate::runtime::{ReloadError, Runtime, TransitionError};
 use crate::web::error::ApiError;
+use crate::web::input::Json;
 use crate::web::log_limit::LogLimit;
+use crate::web::session::{self, Refusal, Sessions};
 use crate::web::unknown_plugin;
 
 /// The admin routes, guarded by `token`; with no token every admin request is refused.
@@ -27,8 +30,18 @@ pub(crate) fn router(token: Option<Secret>) -> Router<Runtime> {
     let guard = Arc::new(Guard {
         token,
         failures: LogLimit::new(Duration::from_secs(1)),
+        sessions: Sessions::default(),
     });
-    Router::new()
+    let signing_in = Arc::clone(&guard);
+    let signing_out = Arc::clone(&guard);
+    let guarded = Router::new()
+        .route(
+            "/api/v1/admin/session",
+            get(session).delete(move |request: Request| {
+                let guard = Arc::clone(&signing_out);
+                async move { guard.sign_out(&request) }
+            }),
+        )
         .route("/api/v1/admin/plugins", get(plugins))
         .route("/api/v1/admin/plugins/{name}/disable", post(disable))
         .route("/api/v1/admin/plugins/{name}/enable", post(enable))
@@ -40,13 +53,32 @@ pub(crate) fn router(token: Option<Secret>) -> Router<Runtime> {
                 let guard = Arc::clone(&guard);
                 async move { guard.authorize(request, next).await }
             },
-        ))
+        ));
+    // Signing in is the one admin route the guard cannot cover: it is how a browser gets
+    // past it.
+    Router::new()
+        .route(
+            "/api/v1/admin/session",
+            post(move |request: Request| {
+                let guard = Arc::clone(&signing_in);
+                async move { guard.sign_in(request).await }
+            }),
+        )
+        .merge(guarded)
 }
 
 struct Guard {
     token: Option<Secret>,
     /// At most one "failed admin authentication" line per second, with a count of the rest.
     failures: LogLimit,
+    sessions: Sessions,
+}
+
+/// The body of `POST /api/v1/admin/session`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    token: String,
 }
 
 /// The client's address, or `unknown` when the request did not come through a socket.
@@ -58,6 +90,21 @@ fn client(request: &Request) -> String {
 }
 
 impl Guard {
+    /// Whether `given` is the admin token. `ct_eq` takes the same time wherever the first
+    /// difference is, so the answer's timing does not reveal how much of a guess was right.
+    fn token_problem(&self, given: Option<&str>) -> Option<&'static str> {
+        match (&self.token, given) {
+            (None, _) => Some("the admin API has no token configured"),
+            (Some(_), None) => Some("missing `Authorization: Bearer <token>` header"),
+            (Some(expected), Some(given))
+                if bool::from(expected.expose().as_bytes().ct_eq(given.as_bytes())) =>
+            {
+                None
+            }
+            (Some(_), Some(_)) => Some("wrong admin token"),
+        }
+    }
+
     async fn authorize(&self, request: Request, next: Next) -> Response {
         let presented = request
             .headers()
@@ -68,25 +115,33 @@ impl Guard {
                 let (scheme, token) = value.split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then_some(token)
             });
-        let problem = match (&self.token, presented) {
-            (None, _) => "the admin API has no token configured",
-            (Some(_), None) => "missing `Authorization: Bearer <token>` header",
-            // `ct_eq` takes the same time wherever the first difference is, so the answer's
-            // timing does not reveal how much of a guess was right.
-            (Some(expected), Some(given))
-                if bool::from(expected.expose().as_bytes().ct_eq(given.as_bytes())) =>
-            {
+        // A bearer token, when given, decides alone; without one, a browser session may.
+        let problem = match presented {
+            Some(_) => self.token_problem(presented),
+            None if self.token.is_none() => self.token_problem(None),
+            None => self
+                .sessions
+                .check(request.headers())
+                .err()
+                .map(Refusal::message),
+        };
+        match problem {
+            None => {
                 let (client, action) = (client(&request), request.uri().path().to_string());
                 let response = next.run(request).await;
                 tracing::info!(%client, action, status = response.status().as_u16(), "admin action");
-                return response;
+                response
             }
-            (Some(_), Some(_)) => "wrong admin token",
-        };
+            Some(problem) => self.refuse(client(&request), request.uri().path(), problem),
+        }
+    }
+
+    /// 401 naming `problem`, logged at most once a second.
+    fn refuse(&self, client: String, path: &str, problem: &'static str) -> Response {
         if let Some(suppressed) = self.failures.allow() {
             tracing::warn!(
-                client = %client(&request),
-                path = request.uri().path(),
+                %client,
+                path,
                 problem,
                 suppressed,
                 "admin authentication failed"
@@ -98,6 +153,53 @@ impl Guard {
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         response
     }
+
+    /// `POST /api/v1/admin/session` with `{"token": "…"}`: the session cookie and, in the
+    /// body, the CSRF token. Only a JSON body is accepted, which a page on another site
+    /// cannot send without this server's consent (CORS preflight), so no other site can
+    /// sign a browser in.
+    async fn sign_in(&self, request: Request) -> Response {
+        let client = client(&request);
+        let sign_in = match <Json<SignIn> as FromRequest<()>>::from_request(request, &()).await {
+            Ok(Json(sign_in)) => sign_in,
+            Err(rejection) => return rejection.into_response(),
+        };
+        if let Some(problem) = self.token_problem(Some(&sign_in.token)) {
+            return self.refuse(client, "/api/v1/admin/session", problem);
+        }
+        let issued = self.sessions.sign_in();
+        tracing::info!(%client, "admin signed in");
+        let mut response = (
+            StatusCode::CREATED,
+            Json(json!({
+                "csrf_token": issued.csrf,
+                "csrf_header": "X-CSRF-Token",
+                "idle_timeout_secs": session::IDLE.as_secs(),
+                "lifetime_secs": session::LIFETIME.as_secs(),
+            })),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::SET_COOKIE, issued.cookie);
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+
+    /// `DELETE /api/v1/admin/session`: ends the browser session (a bearer request has none).
+    fn sign_out(&self, request: &Request) -> Response {
+        self.sessions.sign_out(request.headers());
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, Sessions::expired_cookie());
+        response
+    }
+}
+
+/// `GET /api/v1/admin/session`: answers only when the request is an admin's, so a page can
+/// ask whether the session it holds is still live.
+async fn session() -> Json<Value> {
+    Json(json!({ "signed_in": true }))
 }
 
 /// Every plugin with what public answers leave out: init failures, task errors, and why

@@ -14,6 +14,7 @@ pub(crate) mod html;
 pub(crate) mod input;
 mod log_limit;
 mod middleware;
+mod session;
 
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,9 +2,13 @@
 //! description, links to its UI pages and its docs, and links to the documentation and the
 //! API; the states refresh live from `/api/v1/plugins`.
 //!
-//! The page is rendered by the server and works without JavaScript; `shell.js` only keeps
-//! the states current. No asset comes from elsewhere, and the page has no inline script or
-//! style, so the `security` plugin's strict policy applies to it unchanged.
+//! The page is rendered by the server and works without JavaScript; `shell.js` keeps the
+//! states current and offers the admin actions (disable, enable, reload) after signing in
+//! with the admin token. Signing in yields an `HttpOnly` cookie and a CSRF token that the
+//! script keeps in memory only, so neither other sites nor scripts of plugin pages can act
+//! as the admin; reloading the page signs the browser out of the shell. No asset comes
+//! from elsewhere, and the page has no inline script or style, so the `security` plugin's
+//! strict policy applies to it unchanged.
 
 use plexichat::info::{Audience, PluginInfo};
 use plexichat::prelude::*;
@@ -55,6 +59,19 @@ async fn home(context: PluginContext<Shell>) -> Html<String> {
 <li><a href="/ready">Readiness</a></li>
 </ul>
 </nav>
+<section id="admin" class="admin" aria-label="Administration" hidden>
+<form id="sign-in">
+<label for="admin-token">Admin token</label>
+<input id="admin-token" name="token" type="password" autocomplete="off" required>
+<button type="submit">Sign in</button>
+</form>
+<div id="admin-actions" hidden>
+<span>Signed in as admin</span>
+<button type="button" id="reload-config">Reload configuration</button>
+<button type="button" id="sign-out">Sign out</button>
+</div>
+<p id="admin-status" role="status" aria-live="polite"></p>
+</section>
 </header>
 <main id="content">
 <section aria-labelledby="plugins-heading">
@@ -111,7 +128,7 @@ fn card(info: &PluginInfo, with_docs: bool) -> String {
         "<li><a href=\"/api/v1/plugins/{name}\">Details<span class=\"visually-hidden\"> of {name}</span> (JSON)</a></li>"
     ));
     format!(
-        "<li class=\"plugin\" data-plugin=\"{name}\">\n<h3>{name} <span class=\"version\">{version}</span></h3>\n<p class=\"meta\"><span class=\"type\">{kind}</span> <span class=\"state state-{state}\" data-state>{state}</span></p>\n{reason}<p>{description}</p>\n<ul class=\"links\">{links}</ul>\n</li>\n",
+        "<li class=\"plugin\" data-plugin=\"{name}\">\n<h3>{name} <span class=\"version\">{version}</span></h3>\n<p class=\"meta\"><span class=\"type\">{kind}</span> <span class=\"state state-{state}\" data-state>{state}</span></p>\n{reason}<p>{description}</p>\n<ul class=\"links\">{links}</ul>\n<p class=\"plugin-actions\" data-admin hidden><button type=\"button\" data-action=\"disable\">Disable<span class=\"visually-hidden\"> {name}</span></button> <button type=\"button\" data-action=\"enable\">Enable<span class=\"visually-hidden\"> {name}</span></button></p>\n</li>\n",
         version = escape(manifest.version),
         kind = escape(manifest.kind.as_str()),
         description = escape(manifest.description),

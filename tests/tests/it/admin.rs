@@ -280,3 +280,156 @@ fn the_data_directory_is_created_private() {
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
 }
+
+/// Signs a browser in: the session cookie (`name=value`) and the CSRF token.
+async fn sign_in(app: &TestApp) -> (String, String) {
+    let response = app
+        .request("POST", "/api/v1/admin/session")
+        .json(&json!({ "token": TOKEN }))
+        .send_raw()
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/api/v1/admin"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = serde_json::from_slice(
+        &plexichat::axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    (cookie, body["csrf_token"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn a_browser_session_acts_only_with_its_cookie_and_its_csrf_token() {
+    let app = app_with("").await;
+    let (cookie, csrf) = sign_in(&app).await;
+    let disable = "/api/v1/admin/plugins/awesome_audit/disable";
+
+    // The cookie alone, as a script of a plugin page on this origin would send it, is refused,
+    // for reading as much as for acting: backups are admin data.
+    for (method, path) in [("POST", disable), ("GET", "/api/v1/admin/backups")] {
+        let (status, body) = app
+            .request(method, path)
+            .header("cookie", &cookie)
+            .send()
+            .await;
+        assert_eq!(status.as_u16(), 401, "{method} {path}");
+        assert!(
+            body["error"].as_str().unwrap().contains("X-CSRF-Token"),
+            "{body}"
+        );
+    }
+    // The CSRF token without the cookie is nothing.
+    let (status, _) = app
+        .request("POST", disable)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await;
+    assert_eq!(status.as_u16(), 401);
+    assert_eq!(
+        app.get("/api/v1/plugins/awesome_audit").await.1["state"],
+        "running"
+    );
+
+    // Both together act.
+    let (status, body) = app
+        .request("POST", disable)
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    assert_eq!(body["status"]["state"], "disabled", "{body}");
+    let (status, body) = app
+        .request("GET", "/api/v1/admin/session")
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await;
+    assert_eq!((status.as_u16(), body), (200, json!({ "signed_in": true })));
+
+    // Signing out ends it, and the browser is told to forget the cookie.
+    let response = app
+        .request("DELETE", "/api/v1/admin/session")
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send_raw()
+        .await;
+    assert_eq!(response.status().as_u16(), 204);
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let (status, body) = app
+        .request("POST", "/api/v1/admin/plugins/awesome_audit/enable")
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await;
+    assert_eq!(status.as_u16(), 401);
+    assert!(
+        body["error"].as_str().unwrap().contains("sign in again"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn signing_in_needs_the_admin_token_in_a_json_body() {
+    let app = app_with("").await;
+    let (status, body) = app
+        .request("POST", "/api/v1/admin/session")
+        .json(&json!({ "token": "test-token-0123456788" }))
+        .send()
+        .await;
+    assert_eq!(
+        (status.as_u16(), body),
+        (401, json!({ "error": "wrong admin token" }))
+    );
+    // A form post, the one kind of body another site can make a browser send without asking,
+    // is refused before the token is looked at.
+    let response = app
+        .request("POST", "/api/v1/admin/session")
+        .body(plexichat::testing::TestBody::raw(
+            Some("application/x-www-form-urlencoded"),
+            format!("token={TOKEN}"),
+        ))
+        .send_raw()
+        .await;
+    assert_eq!(response.status().as_u16(), 415);
+    assert!(response.headers().get("set-cookie").is_none());
+    let (status, body) = app
+        .request("POST", "/api/v1/admin/session")
+        .json(&json!({ "token": TOKEN, "remember": true }))
+        .send()
+        .await;
+    assert_eq!(status.as_u16(), 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("remember"),
+        "{body}"
+    );
+
+    // Without a configured token nobody signs in.
+    let untokened = TestApp::linked().await;
+    let (status, body) = untokened
+        .request("POST", "/api/v1/admin/session")
+        .json(&json!({ "token": "" }))
+        .send()
+        .await;
+    assert_eq!(
+        (status.as_u16(), body),
+        (
+            401,
+            json!({ "error": "the admin API has no token configured" })
+        )
+    );
+}

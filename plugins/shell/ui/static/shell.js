@@ -1,10 +1,30 @@
-// Keeps the plugin states on the shell current: every 5 seconds from /api/v1/plugins. The
-// page works without it. No inline script: the Content-Security-Policy allows this origin's
-// scripts only.
+// Keeps the plugin states on the shell current (every 5 seconds from /api/v1/plugins) and
+// offers the admin actions after signing in. The page works without it. No inline script:
+// the Content-Security-Policy allows this origin's scripts only.
+//
+// Signing in sends the admin token once; the server answers with an HttpOnly cookie (which no
+// script can read) and a CSRF token, which lives in this closure only: not in storage, not in
+// the page, so no script of a plugin page on this origin can find it. Reloading the page
+// forgets it, and the shell asks for the token again.
 "use strict";
 
 (function () {
   const status = document.getElementById("refresh-status");
+  const admin = document.getElementById("admin");
+  const signInForm = document.getElementById("sign-in");
+  const tokenInput = document.getElementById("admin-token");
+  const actions = document.getElementById("admin-actions");
+  const adminStatus = document.getElementById("admin-status");
+  let csrf = null;
+
+  function showState(name, state) {
+    const card = document.querySelector(`[data-plugin="${CSS.escape(name)}"]`);
+    const label = card && card.querySelector("[data-state]");
+    if (label && label.textContent !== state) {
+      label.textContent = state;
+      label.className = `state state-${state}`;
+    }
+  }
 
   async function refresh() {
     try {
@@ -14,12 +34,7 @@
       }
       const body = await response.json();
       for (const plugin of body.plugins) {
-        const card = document.querySelector(`[data-plugin="${CSS.escape(plugin.name)}"]`);
-        const state = card && card.querySelector("[data-state]");
-        if (state && state.textContent !== plugin.state) {
-          state.textContent = plugin.state;
-          state.className = `state state-${plugin.state}`;
-        }
+        showState(plugin.name, plugin.state);
       }
       status.textContent = "";
     } catch (error) {
@@ -27,5 +42,99 @@
     }
   }
 
+  function setSignedIn(token) {
+    csrf = token;
+    signInForm.hidden = token !== null;
+    actions.hidden = token === null;
+    for (const element of document.querySelectorAll("[data-admin]")) {
+      element.hidden = token === null;
+    }
+  }
+
+  // An admin request with the session's CSRF token; answers with the JSON body, or throws
+  // with the server's message.
+  async function adminRequest(method, path) {
+    const response = await fetch(path, {
+      method,
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRF-Token": csrf || "" },
+    });
+    if (response.status === 401) {
+      setSignedIn(null);
+      tokenInput.focus();
+      throw new Error("the admin session has ended; sign in again");
+    }
+    const body = response.status === 204 ? {} : await response.json();
+    if (!response.ok) {
+      throw new Error(body.error || `HTTP ${response.status}`);
+    }
+    return body;
+  }
+
+  signInForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const token = tokenInput.value;
+    tokenInput.value = "";
+    try {
+      const response = await fetch("/api/v1/admin/session", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ token }),
+      });
+      const body = await response.json();
+      if (!response.ok) {
+        throw new Error(body.error || `HTTP ${response.status}`);
+      }
+      setSignedIn(body.csrf_token);
+      adminStatus.textContent = "Signed in.";
+    } catch (error) {
+      adminStatus.textContent = `Signing in failed: ${error.message}`;
+      tokenInput.focus();
+    }
+  });
+
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    try {
+      await adminRequest("DELETE", "/api/v1/admin/session");
+      adminStatus.textContent = "Signed out.";
+    } catch (error) {
+      adminStatus.textContent = error.message;
+    }
+    setSignedIn(null);
+  });
+
+  document.getElementById("reload-config").addEventListener("click", async () => {
+    try {
+      const body = await adminRequest("POST", "/api/v1/admin/config/reload");
+      adminStatus.textContent = body.reloaded ? "Configuration reloaded." : "Nothing reloaded.";
+      await refresh();
+    } catch (error) {
+      adminStatus.textContent = `Reload refused: ${error.message}`;
+    }
+  });
+
+  for (const button of document.querySelectorAll("[data-action]")) {
+    button.addEventListener("click", async () => {
+      const name = button.closest("[data-plugin]").dataset.plugin;
+      const action = button.dataset.action;
+      try {
+        const body = await adminRequest(
+          "POST",
+          `/api/v1/admin/plugins/${encodeURIComponent(name)}/${action}`,
+        );
+        for (const change of body.changed || []) {
+          showState(change.plugin, change.status.state);
+        }
+        showState(name, body.status.state);
+        adminStatus.textContent = `${name}: ${body.status.state}.`;
+      } catch (error) {
+        adminStatus.textContent = `${name}: ${action} refused: ${error.message}`;
+      }
+    });
+  }
+
+  admin.hidden = false;
+  setSignedIn(null);
   setInterval(refresh, 5000);
 })();
