@@ -161,6 +161,7 @@ pub fn plan(root: &Path) -> anyhow::Result<Vec<Planned>> {
 /// Runs every planned `cargo test`, even after one fails, and returns the closing line; an
 /// error (whose text is that line) if anything failed.
 pub fn run(root: &Path) -> anyhow::Result<()> {
+    browser_prerequisites()?;
     // One throwaway PostgreSQL for every run; the storage tests read its URL and fail
     // loudly without it. An operator's own server can stand in for it.
     let (cluster, url) = crate::postgres::Cluster::from_env_or_start()?;
@@ -188,6 +189,29 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     let line = summary(&results);
     anyhow::ensure!(results.iter().all(|run| run.succeeded), "{line}");
     eprintln!("{line}");
+    Ok(())
+}
+
+/// The browser tests (`tests/browser`, run by the integration suite) need Chromium, Node
+/// and npm; say in one line how to get them rather than fail deep inside a test run.
+fn browser_prerequisites() -> anyhow::Result<()> {
+    let chromium = std::env::var_os("CHROMIUM")
+        .map_or_else(|| "/usr/bin/chromium".into(), std::path::PathBuf::from);
+    anyhow::ensure!(
+        chromium.is_file(),
+        "Chromium is not installed at {}; the browser tests need it: run `apt-get install chromium` (or set CHROMIUM to its executable)",
+        chromium.display()
+    );
+    for tool in ["node", "npm"] {
+        let found = std::process::Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|output| output.status.success());
+        anyhow::ensure!(
+            found,
+            "`{tool}` is not on PATH; the browser tests need Node.js 18 or newer with npm"
+        );
+    }
     Ok(())
 }
 

@@ -234,7 +234,8 @@ pub(crate) fn result_item(hit: &SearchHit) -> String {
     )
 }
 
-/// `/docs/<plugin>`: its `README.md`, or its first doc.
+/// `/docs/<plugin>`: its `README.md`, or its first doc. This plugin's own docs are
+/// PlexiChat's, so `/docs/docs` (where a listing of plugins links) leads there.
 #[route(GET, "/{plugin}")]
 async fn group(
     context: PluginContext<Docs>,
@@ -242,8 +243,13 @@ async fn group(
     Path(plugin): Path<String>,
 ) -> Result<Redirect, ApiError> {
     let library = docs.library(&context);
+    let segment = if plugin == <Docs as plexichat::Plugin>::NAME {
+        CORE_GROUP.0
+    } else {
+        &plugin
+    };
     let first = library
-        .group(&plugin)
+        .group(segment)
         .and_then(|group| group.docs.first())
         .ok_or_else(|| ApiError::not_found(no_docs(&plugin)))?;
     Ok(Redirect::to(&library.docs[*first].url()))
@@ -360,6 +366,7 @@ fn layout(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · PlexiChat docs</title>
+<link rel="icon" href="/plugins/docs/static/icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/plugins/docs/static/docs.css">
 <script src="/plugins/docs/static/docs.js" defer></script>
 </head>

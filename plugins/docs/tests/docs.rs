@@ -65,6 +65,10 @@ async fn markdown_is_rendered_with_anchors_and_raw_html_escaped() {
         response.headers()["location"],
         "/docs/awesome_audit/README.md"
     );
+    // The docs plugin's own docs are PlexiChat's: the shell's link to them works.
+    let response = app.request("GET", "/docs/docs").send_raw().await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/docs/plexichat/README.md");
 
     for (path, error) in [
         (

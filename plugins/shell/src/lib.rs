@@ -12,7 +12,7 @@
 
 use plexichat::info::{Audience, PluginInfo};
 use plexichat::prelude::*;
-use plexichat::response::{Html, escape_html as escape};
+use plexichat::response::{Html, Redirect, escape_html as escape};
 
 /// The web shell: the list of compiled-in plugins with links to their pages and docs, at /.
 #[plugin(author = "PlexiChat", type = core, prefix = "/", tags = ["web", "ui"])]
@@ -46,6 +46,7 @@ async fn home(context: PluginContext<Shell>) -> Html<String> {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>PlexiChat</title>
+<link rel="icon" href="/plugins/shell/static/icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/plugins/shell/static/shell.css">
 <script src="/plugins/shell/static/shell.js" defer></script>
 </head>
@@ -99,6 +100,13 @@ async fn home(context: PluginContext<Shell>) -> Html<String> {
         count = plugins.len(),
         version = escape(plexichat::VERSION),
     ))
+}
+
+/// `/favicon.ico`, which browsers ask for on pages that name no icon (plugin pages may not):
+/// the shell's icon instead of a 404 in every page's console.
+#[route(GET, "/favicon.ico")]
+async fn favicon() -> Redirect {
+    Redirect::permanent("/plugins/shell/static/icon.svg")
 }
 
 /// One plugin as the shell lists it.

@@ -79,6 +79,22 @@ async fn every_compiled_in_plugin_is_listed_with_its_state_and_links() {
             "{asset}"
         );
     }
+    // Pages that name no icon get the shell's, not a 404 in their console.
+    let response = app.request("GET", "/favicon.ico").send_raw().await;
+    assert_eq!(response.status(), 308);
+    let icon = response.headers()["location"].to_str().unwrap().to_string();
+    let response = app.request("GET", &icon).send_raw().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    // The admin controls are in the page but hidden until the script has signed in.
+    assert!(
+        html.contains("<section id=\"admin\" class=\"admin\" aria-label=\"Administration\" hidden>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<p class=\"plugin-actions\" data-admin hidden>"),
+        "{html}"
+    );
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 /// Builds run one at a time: cargo writes every feature set to the same output file and the
 /// xtask copies it after cargo has released its lock, so two concurrent builds with
 /// different features could each copy the other's binary.
-fn build_app(name: &str, args: &[&str]) -> PathBuf {
+pub(crate) fn build_app(name: &str, args: &[&str]) -> PathBuf {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME
         .lock()
@@ -190,7 +190,7 @@ fn unknown_plugins_are_refused_by_the_xtask() {
 
 /// A server process that is killed when the test ends, even by a failed assertion, so a
 /// failing test cannot leave it running (and holding the test's output pipe open).
-struct Server(std::process::Child);
+pub(crate) struct Server(std::process::Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -199,7 +199,7 @@ impl Drop for Server {
     }
 }
 
-type Log = std::io::Lines<std::io::BufReader<std::process::ChildStderr>>;
+pub(crate) type Log = std::io::Lines<std::io::BufReader<std::process::ChildStderr>>;
 
 /// Starts `binary serve --bind 127.0.0.1:0 <args>` in `dir` and returns the server, its
 /// address (read from the "serving" log line) and the rest of its log.
@@ -210,7 +210,10 @@ fn spawn_server(binary: &Path, dir: &Path, args: &[&str]) -> (Server, std::net::
 }
 
 /// Starts `command` (a `plexichat serve`) in `dir` like [`spawn_server`].
-fn spawn_command(mut command: Command, dir: &Path) -> (Server, std::net::SocketAddr, Log) {
+pub(crate) fn spawn_command(
+    mut command: Command,
+    dir: &Path,
+) -> (Server, std::net::SocketAddr, Log) {
     use std::io::BufRead;
     let mut child = command
         .current_dir(dir)

@@ -5,6 +5,9 @@ mod admin;
 // Builds the app through the xtask; the backend switch does not change what it checks.
 #[cfg(not(feature = "inventory"))]
 mod binary;
+// Drives a built binary, like `binary`.
+#[cfg(not(feature = "inventory"))]
+mod browser;
 mod config;
 mod events;
 mod facade;

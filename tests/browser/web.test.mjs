@@ -1,0 +1,228 @@
+// The web surface in a real browser: Debian's headless Chromium, driven by playwright-core.
+// Run by tests/tests/it/browser.rs against a `plexichat` binary with every plugin, which sets:
+//   PLEXICHAT_URL          the server's base URL (loopback)
+//   PLEXICHAT_ADMIN_TOKEN  its admin token
+//   CHROMIUM               the browser executable
+//   SCREENSHOTS            where each test saves its screenshot
+//
+// Every page a test opens fails the test if it logs a JavaScript error, throws an uncaught
+// exception, or violates the Content-Security-Policy.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const base = required("PLEXICHAT_URL");
+const adminToken = required("PLEXICHAT_ADMIN_TOKEN");
+const screenshots = required("SCREENSHOTS");
+mkdirSync(screenshots, { recursive: true });
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`${name} is not set: run these tests through tests/tests/it/browser.rs`);
+  }
+  return value;
+}
+
+let browser;
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: required("CHROMIUM"),
+    // Root in a container has no sandbox to drop into; the rest keeps a closed network quiet.
+    args: [
+      "--headless=new",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+// A fresh page (its own context: no cookies shared between tests) that records every
+// problem the page reports but the `expected` console errors; `done` saves the screenshot
+// and fails on any problem.
+async function open(name, { width = 1280, height = 900, expected = [] } = {}) {
+  const context = await browser.newContext({ viewport: { width, height } });
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error" && !expected.some((pattern) => pattern.test(message.text()))) {
+      problems.push(`console error: ${message.text()} (${message.location().url})`);
+    }
+  });
+  // Chromium logs CSP refusals to the console too; the event catches them with their detail.
+  await page.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (event) => {
+      console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI}`);
+    });
+  });
+  const done = async () => {
+    await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+    await context.close();
+    assert.deepEqual(problems, [], `${name}: the page reported problems`);
+  };
+  return { page, done };
+}
+
+async function goto(page, path) {
+  const response = await page.goto(new URL(path, base).href);
+  assert.equal(response.status(), 200, `GET ${path}`);
+  return response;
+}
+
+async function apiPlugins() {
+  const response = await fetch(new URL("/api/v1/plugins", base));
+  return (await response.json()).plugins;
+}
+
+test("the shell lists every compiled-in plugin with its state and links", async () => {
+  const { page, done } = await open("shell");
+  await goto(page, "/");
+  const listed = await page.locator("[data-plugin]").evaluateAll((cards) =>
+    cards.map((card) => card.dataset.plugin),
+  );
+  const plugins = await apiPlugins();
+  assert.deepEqual(listed.sort(), plugins.map((plugin) => plugin.name).sort());
+  for (const plugin of plugins) {
+    const state = page.locator(`[data-plugin="${plugin.name}"] [data-state]`);
+    assert.equal(await state.textContent(), "running", plugin.name);
+  }
+  // Every plugin page and docs link the shell offers answers.
+  const links = await page.locator(".plugin .links a").evaluateAll((anchors) =>
+    anchors.map((anchor) => anchor.getAttribute("href")),
+  );
+  assert.ok(links.includes("/plugins/my_awesome_plugin/dashboard/"), links.join(" "));
+  for (const link of links) {
+    const response = await fetch(new URL(link, base), { redirect: "manual" });
+    assert.ok([200, 303].includes(response.status), `${link}: ${response.status}`);
+  }
+  // The skip link is the first stop for a keyboard user and leads to the content.
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to the content");
+  await done();
+});
+
+test("the Awesome Dashboard's Perform Action button raises the count", async () => {
+  const { page, done } = await open("dashboard");
+  await goto(page, "/");
+  await page.getByRole("link", { name: "Awesome Dashboard" }).click();
+  await page.waitForURL(/\/plugins\/my_awesome_plugin\/dashboard\/$/);
+  const count = page.locator("#actions-performed");
+  // The script replaces the placeholder with the count it fetched.
+  await page.waitForFunction(() => /^\d+$/.test(document.getElementById("actions-performed").textContent));
+  const before = Number(await count.textContent());
+  await page.getByLabel("Note").fill("from the browser test");
+  await page.getByRole("button", { name: "Perform Action" }).click();
+  await page.waitForFunction(
+    (previous) => Number(document.getElementById("actions-performed").textContent) === previous + 1,
+    before,
+  );
+  assert.match(await page.locator("#result").textContent(), /\S/);
+  await done();
+});
+
+test("an admin signs in, disables and re-enables a plugin, and signs out", async () => {
+  // The wrong token below is answered 401, which Chromium logs as a console error.
+  const { page, done } = await open("admin", { expected: [/status of 401/] });
+  await goto(page, "/");
+  const state = page.locator('[data-plugin="awesome_audit"] [data-state]');
+  const disable = page.getByRole("button", { name: "Disable awesome_audit" });
+  assert.equal(await disable.isVisible(), false, "no admin action before signing in");
+
+  // A wrong token is refused with the server's reason.
+  await page.getByLabel("Admin token").fill("not-the-token");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Signing in failed: wrong admin token").waitFor();
+
+  await page.getByLabel("Admin token").fill(adminToken);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Signed in as admin").waitFor();
+  assert.equal(await page.getByLabel("Admin token").inputValue(), "", "the token is not kept in the page");
+  // The session cookie is out of every script's reach.
+  assert.equal(await page.evaluate(() => document.cookie), "");
+  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+  assert.equal(stored, "{}{}", "nothing is stored where other scripts could read it");
+
+  await disable.click();
+  await page.waitForFunction(() =>
+    document.querySelector('[data-plugin="awesome_audit"] [data-state]').textContent === "disabled");
+  let audit = (await apiPlugins()).find((plugin) => plugin.name === "awesome_audit");
+  assert.equal(audit.state, "disabled");
+  await page.screenshot({ path: join(screenshots, "admin-disabled.png"), fullPage: true });
+
+  await page.getByRole("button", { name: "Enable awesome_audit" }).click();
+  await page.waitForFunction(() =>
+    document.querySelector('[data-plugin="awesome_audit"] [data-state]').textContent === "running");
+  audit = (await apiPlugins()).find((plugin) => plugin.name === "awesome_audit");
+  assert.equal(audit.state, "running");
+
+  await page.getByRole("button", { name: "Reload configuration" }).click();
+  await page.getByText(/Configuration reloaded|Reload refused/).waitFor();
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByText("Signed out.").waitFor();
+  assert.equal(await disable.isVisible(), false);
+  assert.equal(await state.textContent(), "running");
+  await done();
+});
+
+test("a plugin page's script cannot act as the admin with the session cookie", async () => {
+  // The refused request below is logged by Chromium as a console error; only that one is
+  // expected.
+  const { page, done } = await open("cookie-only", { expected: [/status of 401/] });
+  await goto(page, "/");
+  await page.getByLabel("Admin token").fill(adminToken);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Signed in as admin").waitFor();
+  // Same browser, same origin, another page: what a plugin's script could try.
+  await goto(page, "/plugins/my_awesome_plugin/dashboard/");
+  const status = await page.evaluate(async () => {
+    const response = await fetch("/api/v1/admin/plugins/awesome_audit/disable", {
+      method: "POST",
+      credentials: "same-origin",
+    });
+    return response.status;
+  });
+  assert.equal(status, 401);
+  const audit = (await apiPlugins()).find((plugin) => plugin.name === "awesome_audit");
+  assert.equal(audit.state, "running");
+  await done();
+});
+
+test("docs search finds a word only awesome_audit's docs have and leads to the page", async () => {
+  const { page, done } = await open("docs-search");
+  await goto(page, "/docs");
+  await page.getByRole("searchbox").fill("screening");
+  const hit = page.locator("#live-results a").first();
+  await hit.waitFor();
+  assert.match(await page.locator("#live-results").textContent(), /awesome_audit/);
+  await hit.click();
+  await page.waitForURL(/\/docs\/awesome_audit\//);
+  assert.match(await page.locator("main").textContent(), /screening/i);
+  await done();
+});
+
+test("the shell, the docs and the dashboard fit a narrow screen", async () => {
+  for (const path of ["/", "/docs", "/docs/my_awesome_plugin/README.md", "/plugins/my_awesome_plugin/dashboard/"]) {
+    const name = `narrow${path.replaceAll(/[^a-z0-9]+/gi, "-")}`;
+    const { page, done } = await open(name, { width: 360, height: 740 });
+    await goto(page, path);
+    const overflow = await page.evaluate(
+      () => document.scrollingElement.scrollWidth - document.documentElement.clientWidth,
+    );
+    assert.ok(overflow <= 0, `${path} is ${overflow}px wider than a 360px screen`);
+    await done();
+  }
+});

@@ -1,0 +1,91 @@
+//! The web surface in a real browser: a binary with every workspace plugin, served on
+//! loopback, driven through Debian's headless Chromium by `tests/browser/web.test.mjs`
+//! (playwright-core, installed from npm by this test when missing). Screenshots go to
+//! `target/browser/`.
+//!
+//! Chromium and Node are required, never optional: without them this test fails and says how
+//! to install them (`.ci/run` does).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use plexichat_tests::{scratch, workspace_root};
+
+use crate::binary::{build_app, spawn_command};
+
+const TOKEN: &str = "browser-test-admin-token-0123456789";
+
+/// The Chromium executable: `$CHROMIUM`, else Debian's.
+fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(
+        path.is_file(),
+        "no Chromium at {}: install Debian's (`apt-get install chromium`, as .ci/run does) or set CHROMIUM",
+        path.display()
+    );
+    path
+}
+
+/// `tests/browser/node_modules`, installed from the lock file when missing.
+fn node_modules(dir: &Path) {
+    if dir
+        .join("node_modules/playwright-core/package.json")
+        .is_file()
+    {
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .status()
+        .unwrap_or_else(|error| {
+            panic!("cannot run npm ({error}): the browser tests need Node.js and npm")
+        });
+    assert!(status.success(), "`npm ci` in {} failed", dir.display());
+}
+
+#[test]
+fn the_web_surface_works_in_headless_chromium() {
+    let chromium = chromium();
+    let tests = workspace_root().join("tests/browser");
+    node_modules(&tests);
+    let binary = build_app("all", &["--all"]);
+    let dir = scratch("browser");
+    let mut command = Command::new(&binary);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("PLEXICHAT_ADMIN_TOKEN", TOKEN);
+    let (_server, addr, log) = spawn_command(command, &dir);
+    // Keep reading the server's log, so that it never blocks on a full pipe.
+    let log = std::thread::spawn(move || log.map_while(Result::ok).collect::<Vec<String>>());
+
+    let screenshots = workspace_root().join("target/browser");
+    let output = Command::new("node")
+        .args(["--test", "--test-reporter=spec", "web.test.mjs"])
+        .current_dir(&tests)
+        .env("PLEXICHAT_URL", format!("http://{addr}"))
+        .env("PLEXICHAT_ADMIN_TOKEN", TOKEN)
+        .env("CHROMIUM", &chromium)
+        .env("SCREENSHOTS", &screenshots)
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("cannot run node ({error}): the browser tests need Node.js")
+        });
+    let report = String::from_utf8_lossy(&output.stdout);
+    println!("{report}{}", String::from_utf8_lossy(&output.stderr));
+    drop(_server);
+    let log = log.join().unwrap_or_default();
+    assert!(
+        output.status.success(),
+        "browser tests failed (screenshots in {}); server log:\n{}",
+        screenshots.display(),
+        log.join("\n")
+    );
+    // A run that tested nothing must not pass.
+    assert!(
+        report.contains("pass 6") && report.contains("fail 0"),
+        "{report}"
+    );
+    assert!(screenshots.join("admin.png").is_file());
+}
