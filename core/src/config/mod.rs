@@ -84,6 +84,11 @@ pub struct ServerSection {
     #[serde(with = "duration")]
     #[schemars(with = "String", example = "1s")]
     pub ready_cache: Duration,
+    /// A second address that serves only `/metrics` (Prometheus), without authentication;
+    /// for an address only the scraper can reach, e.g. `"127.0.0.1:9100"`. Unset, `/metrics`
+    /// is served on `bind` and needs the admin token as a bearer token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Default for ServerSection {
@@ -99,6 +104,7 @@ impl Default for ServerSection {
             max_connections: 1024,
             drain_timeout: Duration::from_secs(10),
             ready_cache: Duration::from_secs(1),
+            metrics_bind: None,
         }
     }
 }
@@ -1339,6 +1345,10 @@ pub fn example(registry: &Registry) -> String {
         "# Bearer token for /api/v1/admin/*. Prefer the PLEXICHAT_ADMIN_TOKEN variable.\n",
     );
     out.push_str("# admin_token = \"...\"\n");
+    out.push_str(
+        "# A second address serving only /metrics, without authentication (unset: /metrics\n# is on `bind`, behind the admin token).\n",
+    );
+    out.push_str("# metrics_bind = \"127.0.0.1:9100\"\n");
     let data = serde_json::to_value(DataSection::default()).unwrap_or(Value::Null);
     out.push('\n');
     write_description(&mut out, &schema, "/properties/data");

@@ -22,11 +22,26 @@ use crate::runtime::{ReloadError, Runtime, TransitionError};
 use crate::web::error::ApiError;
 use crate::web::input::Json;
 use crate::web::log_limit::LogLimit;
+use crate::web::metrics::HttpMetrics;
 use crate::web::session::{self, Refusal, Sessions};
 use crate::web::unknown_plugin;
 
+/// Every route of [`router`].
+pub(crate) const ROUTES: &[&str] = &[
+    SESSION, PLUGINS, DISABLE, ENABLE, RELOAD, BACKUPS, BACKUP, METRICS,
+];
+const SESSION: &str = "/api/v1/admin/session";
+const PLUGINS: &str = "/api/v1/admin/plugins";
+const DISABLE: &str = "/api/v1/admin/plugins/{name}/disable";
+const ENABLE: &str = "/api/v1/admin/plugins/{name}/enable";
+const RELOAD: &str = "/api/v1/admin/config/reload";
+const BACKUPS: &str = "/api/v1/admin/backups";
+const BACKUP: &str = "/api/v1/admin/backups/{id}";
+const METRICS: &str = "/metrics";
+
 /// The admin routes, guarded by `token`; with no token every admin request is refused.
-pub(crate) fn router(token: Option<Secret>) -> Router<Runtime> {
+/// With `metrics`, `/metrics` is one of them (bearer token only: a scraper is no browser).
+pub(crate) fn router(token: Option<Secret>, metrics: Option<Arc<HttpMetrics>>) -> Router<Runtime> {
     let guard = Arc::new(Guard {
         token,
         failures: LogLimit::new(Duration::from_secs(1)),
@@ -34,20 +49,21 @@ pub(crate) fn router(token: Option<Secret>) -> Router<Runtime> {
     });
     let signing_in = Arc::clone(&guard);
     let signing_out = Arc::clone(&guard);
+    let scraping = Arc::clone(&guard);
     let guarded = Router::new()
         .route(
-            "/api/v1/admin/session",
+            SESSION,
             get(session).delete(move |request: Request| {
                 let guard = Arc::clone(&signing_out);
                 async move { guard.sign_out(&request) }
             }),
         )
-        .route("/api/v1/admin/plugins", get(plugins))
-        .route("/api/v1/admin/plugins/{name}/disable", post(disable))
-        .route("/api/v1/admin/plugins/{name}/enable", post(enable))
-        .route("/api/v1/admin/config/reload", post(reload))
-        .route("/api/v1/admin/backups", get(backups).post(create_backup))
-        .route("/api/v1/admin/backups/{id}", get(download_backup))
+        .route(PLUGINS, get(plugins))
+        .route(DISABLE, post(disable))
+        .route(ENABLE, post(enable))
+        .route(RELOAD, post(reload))
+        .route(BACKUPS, get(backups).post(create_backup))
+        .route(BACKUP, get(download_backup))
         .route_layer(axum::middleware::from_fn(
             move |request: Request, next: Next| {
                 let guard = Arc::clone(&guard);
@@ -56,15 +72,43 @@ pub(crate) fn router(token: Option<Secret>) -> Router<Runtime> {
         ));
     // Signing in is the one admin route the guard cannot cover: it is how a browser gets
     // past it.
-    Router::new()
+    let mut router = Router::new()
         .route(
-            "/api/v1/admin/session",
+            SESSION,
             post(move |request: Request| {
                 let guard = Arc::clone(&signing_in);
                 async move { guard.sign_in(request).await }
             }),
         )
-        .merge(guarded)
+        .merge(guarded);
+    // Scraped every few seconds: checked like the admin API, but not logged as an action.
+    if let Some(metrics) = metrics {
+        router = router.route(
+            METRICS,
+            get(
+                move |State(runtime): State<Runtime>, request: Request| async move {
+                    match scraping.token_problem(bearer(&request)) {
+                        Some(problem) => scraping.refuse(client(&request), METRICS, problem),
+                        None => super::metrics::exposition(&metrics, &runtime),
+                    }
+                },
+            ),
+        );
+    }
+    router
+}
+
+/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
+/// (RFC 9110, section 11.1).
+fn bearer(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        })
 }
 
 struct Guard {
@@ -106,15 +150,7 @@ impl Guard {
     }
 
     async fn authorize(&self, request: Request, next: Next) -> Response {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            // The scheme is case-insensitive (RFC 9110, section 11.1).
-            .and_then(|value| {
-                let (scheme, token) = value.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then_some(token)
-            });
+        let presented = bearer(&request);
         // A bearer token, when given, decides alone; without one, a browser session may.
         let problem = match presented {
             Some(_) => self.token_problem(presented),

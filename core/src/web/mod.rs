@@ -13,6 +13,7 @@ pub(crate) mod extract;
 pub(crate) mod html;
 pub(crate) mod input;
 mod log_limit;
+mod metrics;
 mod middleware;
 mod session;
 
@@ -20,6 +21,7 @@ use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -42,6 +44,7 @@ use crate::config::secret::Secret;
 use crate::runtime::info::{Audience, PluginInfo};
 use crate::runtime::{Delivery, InitFailure, Runtime, panic_message};
 use crate::web::error::ApiError;
+use crate::web::metrics::{HttpMetrics, RecordLayer};
 use crate::web::middleware::{JsonErrorsLayer, RunningGateLayer};
 use connections::Limits;
 
@@ -64,6 +67,9 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// How long shutdown waits for in-flight requests before closing connections.
     pub drain_timeout: Duration,
+    /// Where `/metrics` is served without authentication; `None` serves it on the main
+    /// address behind the admin token instead.
+    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 impl Default for ServerOptions {
@@ -84,6 +90,7 @@ impl From<&ServerSection> for ServerOptions {
             idle_timeout: section.idle_timeout,
             max_connections: section.max_connections as usize,
             drain_timeout: section.drain_timeout,
+            metrics_bind: section.metrics_bind,
         }
     }
 }
@@ -130,13 +137,42 @@ pub fn app(runtime: &Runtime) -> Result<Router, ServerError> {
 ///
 /// Tests drive this with `oneshot`; [`serve`] puts it on a socket.
 pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, ServerError> {
+    build(runtime, options).map(|(router, _)| router)
+}
+
+/// The server's own routes but the admin API's.
+const CORE_ROUTES: [&str; 5] = [
+    "/health",
+    "/ready",
+    "/api/v1/plugins/{name}/health",
+    "/api/v1/plugins",
+    "/api/v1/plugins/{name}",
+];
+
+/// [`app_with`], and the request metrics its routes record into.
+fn build(
+    runtime: &Runtime,
+    options: &ServerOptions,
+) -> Result<(Router, Arc<HttpMetrics>), ServerError> {
+    let metrics = Arc::new(HttpMetrics::new(route_table(runtime)));
+    let [
+        health_path,
+        ready_path,
+        plugin_health_path,
+        plugins_path,
+        plugin_path,
+    ] = CORE_ROUTES;
     let mut router: Router<Runtime> = Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/api/v1/plugins/{name}/health", get(plugin_health))
-        .route("/api/v1/plugins", get(list_plugins))
-        .route("/api/v1/plugins/{name}", get(plugin_info))
-        .merge(crate::web::admin::router(options.admin_token.clone()));
+        .route(health_path, get(health))
+        .route(ready_path, get(ready))
+        .route(plugin_health_path, get(plugin_health))
+        .route(plugins_path, get(list_plugins))
+        .route(plugin_path, get(plugin_info))
+        .merge(crate::web::admin::router(
+            options.admin_token.clone(),
+            // On its own address, `/metrics` is served there, without the token.
+            options.metrics_bind.is_none().then(|| Arc::clone(&metrics)),
+        ));
 
     // Group methods by path first: axum merges two `route` calls on one path, but grouping
     // makes the merge explicit and keeps every insertion a distinct path.
@@ -181,8 +217,47 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
         ));
     // The runtime is router state rather than a request extension: handlers reach it
     // without a per-request clone and insert.
-    let router = chain::wrap_app(runtime, router.fallback(not_found));
-    Ok(router.layer(middleware).with_state(runtime.clone()))
+    let unmatched = Arc::clone(&metrics);
+    let router = chain::wrap_app(
+        runtime,
+        router.fallback(move |request: Request| {
+            unmatched.count_unmatched();
+            not_found(request)
+        }),
+    )
+    // Outside every other layer of a route, so its time includes all middleware.
+    .route_layer(RecordLayer(Arc::clone(&metrics)));
+    Ok((
+        router.layer(middleware).with_state(runtime.clone()),
+        metrics,
+    ))
+}
+
+/// Every route of the application with its owner, for the metrics' labels.
+fn route_table(runtime: &Runtime) -> Vec<(&'static str, String)> {
+    let mut table: Vec<(&'static str, String)> = CORE_ROUTES
+        .iter()
+        .chain(crate::web::admin::ROUTES)
+        .map(|path| (metrics::CORE, path.to_string()))
+        .collect();
+    table.extend(
+        runtime
+            .registry()
+            .routes()
+            .iter()
+            .map(|route| (route.plugin, route.full_path.clone())),
+    );
+    for plugin in runtime.registry().plugins() {
+        if let Some(assets) = assets::PluginAssets::of(plugin) {
+            table.extend(
+                assets
+                    .routes()
+                    .into_iter()
+                    .map(|(path, _)| (plugin.name, path)),
+            );
+        }
+    }
+    table
 }
 
 /// The registry rejects exact duplicates with both names; axum's router panics on the rarer
@@ -216,7 +291,7 @@ fn guard_route(
     let entry = runtime
         .entry(plugin)
         .expect("the registry resolved every route to a compiled-in plugin");
-    let counters = std::sync::Arc::clone(&entry.route_counters);
+    let counters = Arc::clone(&entry.route_counters);
     let contain_panics = CatchPanicLayer::custom(move |panic: Box<dyn Any + Send + 'static>| {
         counters.panics.fetch_add(1, Ordering::Relaxed);
         tracing::error!(plugin, error = %panic_message(panic.as_ref()), "route handler panicked");
@@ -226,7 +301,7 @@ fn guard_route(
     });
     let only_when_running = RunningGateLayer {
         plugin,
-        slot: std::sync::Arc::clone(&entry.slot),
+        slot: Arc::clone(&entry.slot),
     };
     let guarded = route.layer(contain_panics).layer(only_when_running);
     chain::wrap_route(runtime, plugin, guarded)
@@ -243,7 +318,12 @@ pub async fn serve(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let router = app_with(&runtime, &options)?;
+    let (router, metrics) = build(&runtime, &options)?;
+    // Bound before any plugin starts, so a taken address fails the start at once.
+    let metrics_listener = match options.metrics_bind {
+        Some(address) => Some(TcpListener::bind(address).await?),
+        None => None,
+    };
     // In start order for the event; as a set for the delivery.
     let starting = Starting {
         plugins: runtime
@@ -284,7 +364,22 @@ pub async fn serve(
         max_connections: options.max_connections,
         drain_timeout: options.drain_timeout,
     };
+    let metrics_server = metrics_listener
+        .map(|listener| {
+            tracing::info!(target: LOG_TARGET, address = %listener.local_addr()?, "serving metrics");
+            let router = metrics::router(metrics, runtime.clone());
+            Ok::<_, std::io::Error>(tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, router).await {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            }))
+        })
+        .transpose()?;
     connections::serve(listener, router, limits, shutdown).await;
+    // Scrapes are short and read-only: nothing to drain.
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     let shutting_down = Shutdown {
         reason: "shutdown requested".to_string(),
     };
@@ -438,10 +533,11 @@ pub(crate) fn unknown_plugin(registry: &crate::registry::Registry, name: &str) -
     ApiError::not_found(format!("unknown plugin `{name}`")).with_details(json!({ "known": known }))
 }
 
-async fn not_found(request: Request) -> ApiError {
-    ApiError::not_found(format!(
+/// The fallback's answer: 404 naming the method and path.
+fn not_found(request: Request) -> std::future::Ready<ApiError> {
+    std::future::ready(ApiError::not_found(format!(
         "no route for {} {}",
         request.method(),
         request.uri().path()
-    ))
+    )))
 }

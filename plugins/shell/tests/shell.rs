@@ -88,7 +88,9 @@ async fn every_compiled_in_plugin_is_listed_with_its_state_and_links() {
     assert_eq!(response.headers()["content-type"], "image/svg+xml");
     // The admin controls are in the page but hidden until the script has signed in.
     assert!(
-        html.contains("<section id=\"admin\" class=\"admin\" aria-label=\"Administration\" hidden>"),
+        html.contains(
+            "<section id=\"admin\" class=\"admin\" aria-label=\"Administration\" hidden>"
+        ),
         "{html}"
     );
     assert!(

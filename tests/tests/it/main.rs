@@ -14,6 +14,7 @@ mod facade;
 mod health;
 mod http;
 mod limits;
+mod metrics;
 mod middleware;
 mod registry;
 mod state;
