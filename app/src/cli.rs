@@ -69,6 +69,14 @@ enum Command {
         #[command(subcommand)]
         command: CommandsCommand,
     },
+    /// Print the OpenAPI 3.1 document of every route this binary serves, as `GET
+    /// /openapi.json` answers it, without starting a server.
+    Openapi {
+        /// Configuration file [default: plexichat.toml if it exists, else built-in defaults];
+        /// with `[server] metrics_bind`, `/metrics` is not on the main address.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -383,6 +391,15 @@ fn run(
         Command::Commands {
             command: CommandsCommand::List { json },
         } => crate::commands::list(&registry, json),
+        Command::Openapi { config } => {
+            let config = load_config(&registry, config.as_deref())?;
+            let document =
+                plexichat::openapi::document(&registry, config.server.metrics_bind.is_none());
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &document)?;
+            writeln!(out)?;
+            Ok(())
+        }
     }
 }
 

@@ -97,6 +97,12 @@ pub mod extract {
     pub use axum::extract::ws;
     pub use axum::extract::{ConnectInfo, MatchedPath, OriginalUri, RawQuery, Request};
 }
+/// The OpenAPI document of a binary's routes, and the traits by which a type documents
+/// itself as a handler argument or return type.
+pub mod openapi {
+    pub use crate::abi::openapi::{Describer, InputDoc, OutputDoc};
+    pub use crate::web::openapi::{document, operations};
+}
 /// The HTTP vocabulary: headers, methods, status codes, URIs.
 pub mod http {
     pub use axum::http::{
@@ -191,6 +197,10 @@ pub mod __private {
         MiddlewareContext, MiddlewareDescriptor, MiddlewareFuture, MiddlewareScope,
     };
     pub use crate::abi::migration::Migration;
+    pub use crate::abi::openapi::{
+        Describer, Probe, ProbeInput, ProbeInputFallback, ProbeOutput, ProbeOutputFallback,
+        Undescribed,
+    };
     /// The permissions' marker traits, which `grant!` implements.
     pub use crate::abi::permission as perm;
     pub use crate::abi::plugin::{Configurable, Plugin, PluginDescriptor, PluginType, UiPage};

@@ -194,7 +194,7 @@ fn context_plugin(ty: &syn::Type) -> Option<&syn::Type> {
 }
 
 /// The doc comment's first paragraph (joined into one line) and its whole text.
-fn docs(attrs: &[syn::Attribute]) -> (String, String) {
+pub(crate) fn docs(attrs: &[syn::Attribute]) -> (String, String) {
     let mut lines = Vec::new();
     for attr in attrs {
         if !attr.path().is_ident("doc") {

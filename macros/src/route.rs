@@ -127,6 +127,26 @@ fn generate(item: &TokenStream, route: &Route) -> TokenStream {
                 const _: () = ::plexichat::__private::owns::<#crate_id, #used>();
             }
         });
+    let doc = crate::command::docs(&function.attrs).1;
+    let describe_inputs = args::argument_types(&function.sig).map(|ty| {
+        quote_spanned! {ty.span()=>
+            (&&::plexichat::__private::Probe::<#ty>::new()).input(describer);
+        }
+    });
+    // `impl Trait` cannot be named outside the function: such a handler's responses are
+    // described as undescribed.
+    let describe_output = match &function.sig.output {
+        syn::ReturnType::Type(_, ty) if !names_impl_trait(ty) => quote_spanned! {ty.span()=>
+            (&&::plexichat::__private::Probe::<#ty>::new()).output(describer);
+        },
+        syn::ReturnType::Type(..) => quote! {
+            (&::plexichat::__private::Probe::<::plexichat::__private::Undescribed>::new())
+                .output(describer);
+        },
+        syn::ReturnType::Default => quote! {
+            (&&::plexichat::__private::Probe::<()>::new()).output(describer);
+        },
+    };
     quote! {
         #item
 
@@ -136,6 +156,18 @@ fn generate(item: &TokenStream, route: &Route) -> TokenStream {
 
             fn make() -> ::plexichat::__private::MethodRouter {
                 #make
+            }
+
+            // The double borrow selects the documenting impl when there is one.
+            #[allow(clippy::needless_borrow)]
+            fn describe(describer: &mut ::plexichat::__private::Describer) {
+                #[allow(unused_imports)]
+                use ::plexichat::__private::{
+                    ProbeInput as _, ProbeInputFallback as _, ProbeOutput as _,
+                    ProbeOutputFallback as _,
+                };
+                #(#describe_inputs)*
+                #describe_output
             }
 
             ::plexichat::__private::register!(
@@ -148,10 +180,24 @@ fn generate(item: &TokenStream, route: &Route) -> TokenStream {
                     crate_name: #crate_name,
                     location: #location,
                     make,
+                    doc: #doc,
+                    describe,
                 }
             );
         };
     }
+}
+
+/// Whether `ty` contains `impl Trait`, which only the function itself may name.
+fn names_impl_trait(ty: &syn::Type) -> bool {
+    fn has_impl(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|token| match token {
+            proc_macro2::TokenTree::Ident(ident) => ident == "impl",
+            proc_macro2::TokenTree::Group(group) => has_impl(group.stream()),
+            _ => false,
+        })
+    }
+    has_impl(quote!(#ty))
 }
 
 /// The plugin types named by the handler's arguments whose type is one of `wrappers`

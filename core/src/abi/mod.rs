@@ -14,6 +14,7 @@ pub(crate) mod health;
 pub(crate) mod hooks;
 pub(crate) mod middleware;
 pub mod migration;
+pub(crate) mod openapi;
 pub mod permission;
 pub mod plugin;
 pub mod route;

@@ -91,6 +91,11 @@ pub struct RouteDescriptor {
     pub location: &'static str,
     /// Builds the axum method router for the handler.
     pub make: fn() -> MethodRouter<Runtime>,
+    /// The handler's doc comment: the first paragraph is the operation's summary in the
+    /// OpenAPI document, the rest its description.
+    pub doc: &'static str,
+    /// Adds the parameters, body and responses the handler's types document.
+    pub describe: fn(&mut crate::abi::openapi::Describer),
 }
 
 impl fmt::Debug for RouteDescriptor {

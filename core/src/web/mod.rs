@@ -15,6 +15,7 @@ pub(crate) mod input;
 mod log_limit;
 mod metrics;
 mod middleware;
+pub(crate) mod openapi;
 mod session;
 
 use std::any::Any;
@@ -141,12 +142,13 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
 }
 
 /// The server's own routes but the admin API's.
-const CORE_ROUTES: [&str; 5] = [
+const CORE_ROUTES: [&str; 6] = [
     "/health",
     "/ready",
     "/api/v1/plugins/{name}/health",
     "/api/v1/plugins",
     "/api/v1/plugins/{name}",
+    "/openapi.json",
 ];
 
 /// [`app_with`], and the request metrics its routes record into.
@@ -161,13 +163,31 @@ fn build(
         plugin_health_path,
         plugins_path,
         plugin_path,
+        openapi_path,
     ] = CORE_ROUTES;
+    // Rendered once: the routes cannot change while the application lives.
+    let openapi = axum::body::Bytes::from(
+        serde_json::to_vec_pretty(&openapi::document(
+            runtime.registry(),
+            options.metrics_bind.is_none(),
+        ))
+        .expect("a JSON value serialises"),
+    );
     let mut router: Router<Runtime> = Router::new()
         .route(health_path, get(health))
         .route(ready_path, get(ready))
         .route(plugin_health_path, get(plugin_health))
         .route(plugins_path, get(list_plugins))
         .route(plugin_path, get(plugin_info))
+        .route(
+            openapi_path,
+            get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    openapi.clone(),
+                )
+            }),
+        )
         .merge(crate::web::admin::router(
             options.admin_token.clone(),
             // On its own address, `/metrics` is served there, without the token.

@@ -5,6 +5,7 @@
 //!
 //! The library is built on the first request (a few milliseconds), not at start-up.
 
+mod api;
 mod library;
 mod search;
 
@@ -172,6 +173,22 @@ fn hits(library: &Library, query: &str, limit: usize) -> Vec<SearchHit> {
             }
         })
         .collect()
+}
+
+/// The API reference: every route of this binary, from its OpenAPI document.
+#[route(GET, "/api")]
+async fn api_reference(context: PluginContext<Docs>, docs: PluginState<Docs>) -> Html<String> {
+    let library = docs.library(&context);
+    let runtime = context.runtime();
+    let metrics_on_main = runtime.current_config().server.metrics_bind.is_none();
+    let document = plexichat::openapi::document(runtime.registry(), metrics_on_main);
+    Html(layout(
+        &library,
+        "API reference",
+        "",
+        None,
+        &api::render(&document),
+    ))
 }
 
 /// The list of every plugin's docs, or search results with `?q=`.
@@ -375,6 +392,7 @@ fn layout(
 <header>
 <a class="home" href="/">PlexiChat</a>
 <a href="/docs">Docs</a>
+<a href="/docs/api">API reference</a>
 <form role="search" action="/docs" method="get">
 <label for="q">Search the docs</label>
 <input id="q" name="q" type="search" value="{query}" autocomplete="off" aria-controls="live-results">

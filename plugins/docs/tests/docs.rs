@@ -200,3 +200,32 @@ async fn no_relative_link_in_any_doc_leads_nowhere() {
     let broken = docs::broken_links_in("[gone](missing.md) [ok](#here)\n\n# Here\n");
     assert_eq!(broken, ["/docs/check/README.md → missing.md"]);
 }
+
+#[tokio::test]
+async fn the_search_is_in_the_openapi_document_with_its_query_parameters() {
+    let app = TestApp::linked().await;
+    let (status, document) = app.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    // `Query<SearchQuery>`: one parameter per field, required as the type says; the summary
+    // is the handler's doc comment's first paragraph.
+    let search = &document["paths"]["/docs/search"]["get"];
+    assert_eq!(search["tags"], plexichat::serde_json::json!(["docs"]));
+    assert_eq!(
+        search["summary"],
+        "Searches every doc: JSON results ranked by BM25, with highlighted snippets."
+    );
+    let parameters = search["parameters"].as_array().unwrap();
+    let q = parameters.iter().find(|p| p["name"] == "q").unwrap();
+    assert_eq!(
+        (&q["in"], &q["required"]),
+        (&"query".into(), &true.into()),
+        "{q}"
+    );
+    let limit = parameters.iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!(limit["required"], false, "{limit}");
+    let results = &search["responses"]["200"]["content"]["application/json"]["schema"];
+    assert_eq!(
+        results["properties"]["results"]["type"], "array",
+        "{results}"
+    );
+}

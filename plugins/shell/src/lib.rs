@@ -35,7 +35,7 @@ async fn home(context: PluginContext<Shell>) -> Html<String> {
         cards.push_str(&card(info, with_docs));
     }
     let docs_link = if with_docs {
-        "<li><a href=\"/docs\">Documentation</a>: PlexiChat's and every plugin's, with search</li>\n"
+        "<li><a href=\"/docs\">Documentation</a>: PlexiChat's and every plugin's, with search</li>\n<li><a href=\"/docs/api\">API reference</a>: every route, its parameters and schemas</li>\n"
     } else {
         ""
     };
@@ -57,6 +57,7 @@ async fn home(context: PluginContext<Shell>) -> Html<String> {
 <nav aria-label="Sections">
 <ul>
 {docs_nav}<li><a href="/api/v1/plugins">API: plugins (JSON)</a></li>
+<li><a href="/openapi.json">OpenAPI</a></li>
 <li><a href="/ready">Readiness</a></li>
 </ul>
 </nav>
@@ -84,7 +85,8 @@ async fn home(context: PluginContext<Shell>) -> Html<String> {
 <section aria-labelledby="more-heading">
 <h2 id="more-heading">More</h2>
 <ul>
-{docs_link}<li><a href="/api/v1/plugins">/api/v1/plugins</a>: the same list as JSON, with routes, events, commands and counters</li>
+{docs_link}<li><a href="/openapi.json">/openapi.json</a>: the OpenAPI 3.1 document of every route</li>
+<li><a href="/api/v1/plugins">/api/v1/plugins</a>: the same list as JSON, with routes, events, commands and counters</li>
 <li><a href="/health">/health</a> and <a href="/ready">/ready</a>: liveness and readiness</li>
 </ul>
 </section>
@@ -93,7 +95,7 @@ async fn home(context: PluginContext<Shell>) -> Html<String> {
 </html>
 "##,
         docs_nav = if with_docs {
-            "<li><a href=\"/docs\">Docs</a></li>\n"
+            "<li><a href=\"/docs\">Docs</a></li>\n<li><a href=\"/docs/api\">API reference</a></li>\n"
         } else {
             ""
         },

@@ -16,7 +16,11 @@ mod http;
 mod limits;
 mod metrics;
 mod middleware;
+mod openapi;
 mod registry;
+// Drives a built binary, like `binary`.
+#[cfg(not(feature = "inventory"))]
+mod schemathesis;
 mod state;
 mod storage;
 mod tidy;

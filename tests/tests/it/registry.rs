@@ -76,6 +76,8 @@ fn route(
         crate_name,
         location: "src/lib.rs:1",
         make: || axum_get(),
+        doc: "",
+        describe: |_| {},
     }))
 }
 

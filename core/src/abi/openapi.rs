@@ -1,0 +1,265 @@
+//! What `#[route]` records of a handler's types for the OpenAPI document: each argument and
+//! the return type are probed, and those that document themselves ([`InputDoc`],
+//! [`OutputDoc`]: `Json<T>`, `Query<T>`, `Path<T>`, `Html`, …) add parameters, a request
+//! body or responses with JSON Schemas from schemars. Any other type adds nothing.
+//!
+//! The probe is autoref specialisation: generated code calls `(&&Probe::<T>::new()).input(d)`,
+//! which resolves to [`ProbeInput`] when `T: InputDoc` and to the do-nothing
+//! [`ProbeInputFallback`] otherwise. The choice is made where the handler's concrete types
+//! are known, so a route needs no extra attribute and no type needs a second derive.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use schemars::JsonSchema;
+use schemars::generate::{Contract, SchemaGenerator, SchemaSettings};
+use serde_json::{Map, Value, json};
+
+/// Collects one operation's parameters, body and responses.
+pub struct Describer {
+    requests: SchemaGenerator,
+    responses: SchemaGenerator,
+    /// Query parameters.
+    pub(crate) query: Vec<Value>,
+    /// The schema of the `Path<T>` extractor's `T`, matched to the path's parameters later.
+    pub(crate) path: Option<Value>,
+    /// The `requestBody` object.
+    pub(crate) body: Option<Value>,
+    /// Responses by status (`"200"`, `"2XX"`, …).
+    pub(crate) responses_by_status: BTreeMap<String, Value>,
+}
+
+fn generator(contract: Contract) -> SchemaGenerator {
+    let mut settings = SchemaSettings::draft2020_12();
+    // Inlined, so that a type parsed and written differently (a field skipped when empty)
+    // never needs two definitions under one name; only recursive types leave a definition.
+    settings.inline_subschemas = true;
+    settings.definitions_path = "/components/schemas".into();
+    settings.meta_schema = None;
+    settings.contract = contract;
+    settings.into_generator()
+}
+
+impl Default for Describer {
+    fn default() -> Self {
+        Describer {
+            requests: generator(Contract::Deserialize),
+            responses: generator(Contract::Serialize),
+            query: Vec::new(),
+            path: None,
+            body: None,
+            responses_by_status: BTreeMap::new(),
+        }
+    }
+}
+
+impl Describer {
+    /// The schema of `T` as requests carry it (what deserialising accepts).
+    pub fn request_schema<T: JsonSchema>(&mut self) -> Value {
+        self.requests.subschema_for::<T>().to_value()
+    }
+
+    /// The schema of `T` as responses carry it (what serialising writes).
+    pub fn response_schema<T: JsonSchema>(&mut self) -> Value {
+        self.responses.subschema_for::<T>().to_value()
+    }
+
+    /// `T`'s fields as query parameters; a `T` that is no object is one `form` parameter.
+    pub fn query<T: JsonSchema>(&mut self, required: bool) {
+        let schema = self.request_schema::<T>();
+        let needed: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|names| names.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        match schema["properties"].as_object() {
+            Some(properties) => {
+                for (name, property) in properties {
+                    let mut parameter = json!({
+                        "name": name,
+                        "in": "query",
+                        "required": required && needed.contains(&name.as_str()),
+                        "schema": without_description(property),
+                    });
+                    if let Some(description) = property.get("description") {
+                        parameter["description"] = description.clone();
+                    }
+                    self.query.push(parameter);
+                }
+            }
+            None => self.query.push(json!({
+                "name": "query",
+                "in": "query",
+                "style": "form",
+                "explode": true,
+                "schema": schema,
+            })),
+        }
+    }
+
+    /// The `Path<T>` extractor's `T`.
+    pub fn path<T: JsonSchema>(&mut self) {
+        self.path = Some(self.request_schema::<T>());
+    }
+
+    /// The request body.
+    pub fn body(&mut self, content_type: &str, schema: Value, required: bool) {
+        self.body = Some(json!({
+            "required": required,
+            "content": { content_type: { "schema": schema } },
+        }));
+    }
+
+    /// A response for `status` (`"200"`, `"2XX"`, `"3XX"`), with its body's type and schema
+    /// when it has one.
+    pub fn response(&mut self, status: &str, description: &str, content: Option<(&str, Value)>) {
+        let mut response = json!({ "description": description });
+        if let Some((content_type, schema)) = content {
+            response["content"] = json!({ content_type: { "schema": schema } });
+        }
+        self.responses_by_status
+            .insert(status.to_string(), response);
+    }
+
+    /// Re-files the responses described so far under `status`: what a `(StatusCode, R)`
+    /// does to `R`'s.
+    pub fn restatus(&mut self, status: &str) {
+        let described = std::mem::take(&mut self.responses_by_status);
+        for (_, response) in described {
+            self.responses_by_status
+                .insert(status.to_string(), response);
+        }
+    }
+
+    /// Definitions that could not be inlined (recursive types), for `components/schemas`.
+    pub(crate) fn take_definitions(&mut self) -> Map<String, Value> {
+        let mut definitions = self.requests.take_definitions(true);
+        definitions.extend(self.responses.take_definitions(true));
+        definitions
+    }
+}
+
+/// A parameter's schema keeps its type; its description moves to the parameter.
+fn without_description(schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("description");
+    }
+    schema
+}
+
+/// A handler argument that documents itself: a parameter source or a request body.
+pub trait InputDoc {
+    /// Adds what this argument reads from the request.
+    fn describe_input(describer: &mut Describer);
+}
+
+/// A handler return type that documents itself: its responses.
+pub trait OutputDoc {
+    /// Adds the responses this type produces.
+    fn describe_output(describer: &mut Describer);
+}
+
+/// A type to probe; never holds a value.
+pub struct Probe<T: ?Sized>(PhantomData<fn() -> PhantomData<T>>);
+
+impl<T: ?Sized> Probe<T> {
+    /// The probe of `T`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Probe(PhantomData)
+    }
+}
+
+/// Stands for a return type generated code cannot name (`impl IntoResponse`).
+pub struct Undescribed;
+
+/// The probe of an argument that documents itself.
+pub trait ProbeInput {
+    /// Adds what the argument reads.
+    fn input(&self, describer: &mut Describer);
+}
+
+impl<T: InputDoc + ?Sized> ProbeInput for &Probe<T> {
+    fn input(&self, describer: &mut Describer) {
+        T::describe_input(describer);
+    }
+}
+
+/// The probe of any other argument (plugin state, headers, …): nothing to add.
+pub trait ProbeInputFallback {
+    /// Adds nothing.
+    fn input(&self, _describer: &mut Describer) {}
+}
+
+impl<T: ?Sized> ProbeInputFallback for Probe<T> {}
+
+/// The probe of a return type that documents itself.
+pub trait ProbeOutput {
+    /// Adds the type's responses.
+    fn output(&self, describer: &mut Describer);
+}
+
+impl<T: OutputDoc + ?Sized> ProbeOutput for &Probe<T> {
+    fn output(&self, describer: &mut Describer) {
+        T::describe_output(describer);
+    }
+}
+
+/// The probe of any other return type: a response whose body is not described.
+pub trait ProbeOutputFallback {
+    /// Adds a `200` whose body is not described.
+    fn output(&self, describer: &mut Describer) {
+        describer.response("200", "a response whose body is not described", None);
+    }
+}
+
+impl<T: ?Sized> ProbeOutputFallback for Probe<T> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Documented;
+    impl InputDoc for Documented {
+        fn describe_input(describer: &mut Describer) {
+            describer.body("text/plain", json!({ "type": "string" }), true);
+        }
+    }
+    struct Undocumented;
+
+    #[test]
+    // The second borrow is the point: it is what selects the documenting impl.
+    #[allow(clippy::needless_borrow)]
+    fn the_probe_picks_the_documenting_impl_when_there_is_one() {
+        let mut describer = Describer::default();
+        (&&Probe::<Undocumented>::new()).input(&mut describer);
+        assert!(describer.body.is_none());
+        (&&Probe::<Documented>::new()).input(&mut describer);
+        assert!(describer.body.is_some());
+        (&&Probe::<Undocumented>::new()).output(&mut describer);
+        assert_eq!(
+            describer.responses_by_status["200"]["description"],
+            "a response whose body is not described"
+        );
+    }
+
+    #[test]
+    fn query_fields_become_parameters_with_their_descriptions() {
+        #[derive(JsonSchema)]
+        #[allow(dead_code)]
+        struct Search {
+            /// What to look for.
+            q: String,
+            limit: Option<u32>,
+        }
+        let mut describer = Describer::default();
+        describer.query::<Search>(true);
+        assert_eq!(describer.query.len(), 2);
+        let q = &describer.query[0];
+        assert_eq!(
+            (&q["name"], &q["required"], &q["description"]),
+            (&json!("q"), &json!(true), &json!("What to look for."))
+        );
+        assert_eq!(describer.query[1]["required"], false);
+    }
+}

@@ -1,0 +1,648 @@
+//! The OpenAPI 3.1 document of every route a binary serves: the core and admin routes,
+//! described here, and every plugin's `#[route]`s and UI pages, described by what the macros
+//! recorded (doc comments, and the schemas of `Json<T>`, `Query<T>`, `Path<T>` arguments and
+//! return types). It depends on the registry only, so `plexichat openapi` prints it without
+//! a server.
+
+use serde_json::{Map, Value, json};
+
+use crate::abi::openapi::{Describer, InputDoc, OutputDoc};
+use crate::registry::Registry;
+use crate::web::error::ApiError;
+use crate::web::input::{Json, Path, Query};
+
+/// The tag of the server's own public routes.
+const CORE_TAG: &str = "core";
+/// The tag of the admin API.
+const ADMIN_TAG: &str = "admin";
+/// The security scheme every admin route requires.
+const ADMIN_SCHEME: &str = "adminToken";
+
+impl<T: schemars::JsonSchema> InputDoc for Json<T> {
+    fn describe_input(describer: &mut Describer) {
+        let schema = describer.request_schema::<T>();
+        describer.body("application/json", schema, true);
+    }
+}
+
+impl<T: schemars::JsonSchema> InputDoc for Option<Json<T>> {
+    fn describe_input(describer: &mut Describer) {
+        let schema = describer.request_schema::<T>();
+        describer.body("application/json", schema, false);
+    }
+}
+
+impl<T: schemars::JsonSchema> InputDoc for Query<T> {
+    fn describe_input(describer: &mut Describer) {
+        describer.query::<T>(true);
+    }
+}
+
+impl<T: schemars::JsonSchema> InputDoc for Option<Query<T>> {
+    fn describe_input(describer: &mut Describer) {
+        describer.query::<T>(false);
+    }
+}
+
+impl<T: schemars::JsonSchema> InputDoc for Path<T> {
+    fn describe_input(describer: &mut Describer) {
+        describer.path::<T>();
+    }
+}
+
+impl InputDoc for String {
+    fn describe_input(describer: &mut Describer) {
+        describer.body("text/plain", json!({ "type": "string" }), true);
+    }
+}
+
+impl InputDoc for axum::body::Bytes {
+    fn describe_input(describer: &mut Describer) {
+        describer.body("application/octet-stream", json!({}), true);
+    }
+}
+
+impl<T: schemars::JsonSchema> OutputDoc for Json<T> {
+    fn describe_output(describer: &mut Describer) {
+        let schema = describer.response_schema::<T>();
+        describer.response("200", "the result", Some(("application/json", schema)));
+    }
+}
+
+impl<T> OutputDoc for axum::response::Html<T> {
+    fn describe_output(describer: &mut Describer) {
+        let schema = json!({ "type": "string" });
+        describer.response("200", "an HTML page", Some(("text/html", schema)));
+    }
+}
+
+impl OutputDoc for String {
+    fn describe_output(describer: &mut Describer) {
+        let schema = json!({ "type": "string" });
+        describer.response("200", "text", Some(("text/plain", schema)));
+    }
+}
+
+impl OutputDoc for &'static str {
+    fn describe_output(describer: &mut Describer) {
+        String::describe_output(describer);
+    }
+}
+
+impl OutputDoc for axum::response::Redirect {
+    fn describe_output(describer: &mut Describer) {
+        describer.response("3XX", "a redirect to the `Location` header's URL", None);
+    }
+}
+
+impl OutputDoc for axum::response::NoContent {
+    fn describe_output(describer: &mut Describer) {
+        describer.response("204", "done; no body", None);
+    }
+}
+
+impl OutputDoc for () {
+    fn describe_output(describer: &mut Describer) {
+        describer.response("200", "done; no body", None);
+    }
+}
+
+impl OutputDoc for axum::http::StatusCode {
+    fn describe_output(describer: &mut Describer) {
+        describer.response("2XX", "done; no body", None);
+    }
+}
+
+impl<R: OutputDoc> OutputDoc for (axum::http::StatusCode, R) {
+    fn describe_output(describer: &mut Describer) {
+        R::describe_output(describer);
+        describer.restatus("2XX");
+    }
+}
+
+/// The success is `R`'s; every failure is the `default` error response each operation has.
+impl<R: OutputDoc> OutputDoc for Result<R, ApiError> {
+    fn describe_output(describer: &mut Describer) {
+        R::describe_output(describer);
+    }
+}
+
+/// The body of every error answer.
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "Every error: what went wrong, and sometimes details naming the field, plugin or state concerned.",
+        "required": ["error"],
+        "properties": { "error": { "type": "string" } },
+        "additionalProperties": true,
+    })
+}
+
+/// The answer every operation may give besides its own: an error with a JSON body (404, 408,
+/// 413, 429, 503 while the plugin is not running, 500 when it panics, …).
+fn error_response() -> Value {
+    json!({
+        "description": "an error",
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
+    })
+}
+
+/// One operation, from its parts.
+struct Operation<'a> {
+    path: &'a str,
+    id: String,
+    tag: &'a str,
+    doc: &'a str,
+    describer: Describer,
+    admin: bool,
+}
+
+impl Operation<'_> {
+    /// The OpenAPI path (`{*rest}` becomes `{rest}`) and the operation object.
+    fn render(mut self, definitions: &mut Map<String, Value>) -> (String, Value) {
+        let (path, names) = template(self.path);
+        let mut parameters: Vec<Value> = names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                json!({
+                    "name": name,
+                    "in": "path",
+                    "required": true,
+                    "schema": path_parameter_schema(self.describer.path.as_ref(), index, name, names.len()),
+                })
+            })
+            .collect();
+        parameters.append(&mut self.describer.query);
+        let (summary, description) = split_doc(self.doc);
+        let mut operation = json!({
+            "operationId": self.id,
+            "tags": [self.tag],
+            "summary": summary,
+        });
+        if !description.is_empty() {
+            operation["description"] = json!(description);
+        }
+        if !parameters.is_empty() {
+            operation["parameters"] = Value::Array(parameters);
+        }
+        if let Some(body) = self.describer.body.take() {
+            operation["requestBody"] = body;
+        }
+        let mut responses: Map<String, Value> =
+            std::mem::take(&mut self.describer.responses_by_status)
+                .into_iter()
+                .collect();
+        if responses.is_empty() {
+            responses.insert(
+                "200".into(),
+                json!({ "description": "a response whose body is not described" }),
+            );
+        }
+        responses.insert("default".into(), error_response());
+        operation["responses"] = Value::Object(responses);
+        if self.admin {
+            operation["security"] = json!([{ ADMIN_SCHEME: [] }]);
+        }
+        definitions.extend(self.describer.take_definitions());
+        (path, operation)
+    }
+}
+
+/// A path in OpenAPI's template syntax and its parameter names, in order.
+fn template(path: &str) -> (String, Vec<String>) {
+    let mut names = Vec::new();
+    let segments: Vec<String> = path
+        .split('/')
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => {
+                    let name = name.trim_start_matches('*').to_string();
+                    let rendered = format!("{{{name}}}");
+                    names.push(name);
+                    rendered
+                }
+                None => segment.to_string(),
+            },
+        )
+        .collect();
+    (segments.join("/"), names)
+}
+
+/// The schema of path parameter `name` (number `index` of `count`), from the `Path<T>`
+/// extractor's schema: a tuple's item, a struct's field, or `T` itself when it is the only
+/// one; a string when the handler does not extract it.
+fn path_parameter_schema(schema: Option<&Value>, index: usize, name: &str, count: usize) -> Value {
+    let string = json!({ "type": "string" });
+    let Some(schema) = schema else {
+        return string;
+    };
+    if let Some(items) = schema["prefixItems"].as_array() {
+        return items.get(index).cloned().unwrap_or(string);
+    }
+    if let Some(property) = schema["properties"].get(name) {
+        return property.clone();
+    }
+    if count == 1 && schema.get("properties").is_none() {
+        return schema.clone();
+    }
+    string
+}
+
+/// The summary (the first paragraph, on one line) and the rest of a doc comment.
+fn split_doc(doc: &str) -> (String, String) {
+    let doc = doc.trim();
+    let (first, rest) = doc.split_once("\n\n").unwrap_or((doc, ""));
+    (
+        first.split_whitespace().collect::<Vec<_>>().join(" "),
+        rest.trim().to_string(),
+    )
+}
+
+/// A hand-described core route.
+struct CoreRoute {
+    method: &'static str,
+    path: &'static str,
+    id: &'static str,
+    doc: &'static str,
+    admin: bool,
+    describe: fn(&mut Describer),
+}
+
+fn json_any(describer: &mut Describer) {
+    describer.response("200", "the result", Some(("application/json", json!({}))));
+}
+
+/// The server's own routes, as `web::app_with` and `web::admin::router` mount them.
+fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
+    let route = |method, path, id, doc, admin, describe| CoreRoute {
+        method,
+        path,
+        id,
+        doc,
+        admin,
+        describe,
+    };
+    let mut routes = vec![
+        route(
+            "get",
+            "/health",
+            "core.health",
+            "Liveness: the process answers.",
+            false,
+            (|d: &mut Describer| {
+                let schema = json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "ok" } } });
+                d.response("200", "alive", Some(("application/json", schema)));
+            }) as fn(&mut Describer),
+        ),
+        route(
+            "get",
+            "/ready",
+            "core.ready",
+            "Readiness: every running plugin's `ready` hook and readiness checks, cached for `[server] ready_cache`.\n\n503 names the plugins that are not ready.",
+            false,
+            |d| {
+                let schema = json!({ "type": "object", "required": ["ready"], "properties": { "ready": { "type": "boolean" } } });
+                d.response("200", "ready", Some(("application/json", schema)));
+            },
+        ),
+        route(
+            "get",
+            "/api/v1/plugins",
+            "core.list_plugins",
+            "Every compiled-in plugin: manifest, state, routes, event handlers, commands and counters.",
+            false,
+            json_any,
+        ),
+        route(
+            "get",
+            "/api/v1/plugins/{name}",
+            "core.plugin_info",
+            "One plugin's description, as in the list.",
+            false,
+            json_any,
+        ),
+        route(
+            "get",
+            "/api/v1/plugins/{name}/health",
+            "core.plugin_health",
+            "One plugin's readiness: 200 when ready, 503 naming why not.",
+            false,
+            json_any,
+        ),
+        route(
+            "get",
+            "/openapi.json",
+            "core.openapi",
+            "This document.",
+            false,
+            json_any,
+        ),
+        route(
+            "post",
+            "/api/v1/admin/session",
+            "admin.sign_in",
+            "Signs a browser in with the admin token.\n\nSets an `HttpOnly`, `SameSite=Strict` cookie for `/api/v1/admin` and returns the CSRF token that every request with that cookie must carry in `X-CSRF-Token`.",
+            false,
+            |d| {
+                let body = json!({ "type": "object", "required": ["token"], "properties": { "token": { "type": "string" } }, "additionalProperties": false });
+                d.body("application/json", body, true);
+                let schema = json!({ "type": "object", "required": ["csrf_token"], "properties": { "csrf_token": { "type": "string" }, "csrf_header": { "type": "string" }, "idle_timeout_secs": { "type": "integer" }, "lifetime_secs": { "type": "integer" } } });
+                d.response("201", "signed in", Some(("application/json", schema)));
+            },
+        ),
+        route(
+            "get",
+            "/api/v1/admin/session",
+            "admin.session",
+            "Whether the request is an admin's (a live session with its CSRF token, or the bearer token).",
+            true,
+            json_any,
+        ),
+        route(
+            "delete",
+            "/api/v1/admin/session",
+            "admin.sign_out",
+            "Ends the browser session and expires its cookie.",
+            true,
+            |d| {
+                d.response("204", "signed out", None);
+            },
+        ),
+        route(
+            "get",
+            "/api/v1/admin/plugins",
+            "admin.plugins",
+            "Every plugin with what public answers leave out: init failures, task errors, why each is not ready.",
+            true,
+            json_any,
+        ),
+        route(
+            "post",
+            "/api/v1/admin/plugins/{name}/disable",
+            "admin.disable",
+            "Disables a plugin at run time; its dependents stop first.",
+            true,
+            json_any,
+        ),
+        route(
+            "post",
+            "/api/v1/admin/plugins/{name}/enable",
+            "admin.enable",
+            "Enables a plugin (retrying `init` if it failed) after its dependencies.",
+            true,
+            json_any,
+        ),
+        route(
+            "post",
+            "/api/v1/admin/config/reload",
+            "admin.reload",
+            "Reloads the configuration file; plugins may veto the new one.",
+            true,
+            json_any,
+        ),
+        route(
+            "get",
+            "/api/v1/admin/backups",
+            "admin.backups",
+            "The backups in the data folder, newest first.",
+            true,
+            json_any,
+        ),
+        route(
+            "post",
+            "/api/v1/admin/backups",
+            "admin.create_backup",
+            "Writes a backup while the server keeps serving.",
+            true,
+            |d| {
+                d.response(
+                    "201",
+                    "the backup, described",
+                    Some(("application/json", json!({}))),
+                );
+            },
+        ),
+        route(
+            "get",
+            "/api/v1/admin/backups/{id}",
+            "admin.download_backup",
+            "One backup archive, streamed.",
+            true,
+            |d| {
+                d.response("200", "the archive", Some(("application/x-tar", json!({}))));
+            },
+        ),
+    ];
+    if metrics_on_main {
+        routes.push(route(
+            "get",
+            "/metrics",
+            "admin.metrics",
+            "Metrics in the Prometheus text format.",
+            true,
+            |d| {
+                d.response(
+                    "200",
+                    "the metrics",
+                    Some(("text/plain", json!({ "type": "string" }))),
+                );
+            },
+        ));
+    }
+    routes
+}
+
+/// The OpenAPI 3.1 document of everything `registry`'s binary serves. `metrics_on_main`:
+/// whether `/metrics` is on the main address (no `[server] metrics_bind`).
+pub fn document(registry: &Registry, metrics_on_main: bool) -> Value {
+    let mut paths: Map<String, Value> = Map::new();
+    let mut definitions = Map::new();
+    definitions.insert("Error".into(), error_schema());
+    let mut add = |paths: &mut Map<String, Value>, method: &str, operation: Operation<'_>| {
+        let (path, rendered) = operation.render(&mut definitions);
+        let entry = paths.entry(path).or_insert_with(|| json!({}));
+        entry[method] = rendered;
+    };
+    for route in core_routes(metrics_on_main) {
+        let mut describer = Describer::default();
+        (route.describe)(&mut describer);
+        let operation = Operation {
+            path: route.path,
+            id: route.id.to_string(),
+            tag: if route.admin || route.path.starts_with("/api/v1/admin") {
+                ADMIN_TAG
+            } else {
+                CORE_TAG
+            },
+            doc: route.doc,
+            describer,
+            admin: route.admin,
+        };
+        add(&mut paths, route.method, operation);
+    }
+    for route in registry.routes() {
+        let mut describer = Describer::default();
+        (route.descriptor.describe)(&mut describer);
+        let method = route.descriptor.method.as_str().to_ascii_lowercase();
+        let doc = if route.descriptor.doc.is_empty() {
+            route.descriptor.handler
+        } else {
+            route.descriptor.doc
+        };
+        let operation = Operation {
+            path: &route.full_path,
+            id: format!("{}.{}", route.plugin, route.descriptor.handler),
+            tag: route.plugin,
+            doc,
+            describer,
+            admin: false,
+        };
+        add(&mut paths, &method, operation);
+    }
+    for plugin in registry.plugins() {
+        if plugin.ui_files.is_empty() {
+            continue;
+        }
+        let mut pages: Vec<&str> = plugin.ui_pages.iter().map(|page| page.name).collect();
+        pages.push("static");
+        let base = format!("/plugins/{}", plugin.name);
+        for (suffix, id, doc) in [
+            (
+                "/{page}",
+                "ui_page_redirect",
+                "Redirects to the page's folder (with a slash), keeping the query.",
+            ),
+            ("/{page}/", "ui_page", "A UI page's `index.html`."),
+            (
+                "/{page}/{*rest}",
+                "ui_file",
+                "A file of a UI page, or of the plugin's shared `static` folder.",
+            ),
+        ] {
+            let mut describer = Describer::default();
+            let page = json!({ "type": "string", "enum": pages });
+            describer.path = Some(if suffix.ends_with("{*rest}") {
+                json!({ "type": "array", "prefixItems": [page, { "type": "string" }] })
+            } else {
+                page
+            });
+            if suffix.ends_with('/') {
+                describer.response(
+                    "200",
+                    "the page",
+                    Some(("text/html", json!({ "type": "string" }))),
+                );
+            } else if suffix.ends_with("{page}") {
+                describer.response("308", "a redirect to the page's folder", None);
+            } else {
+                describer.response(
+                    "200",
+                    "the file, with its content type, ETag and caching",
+                    None,
+                );
+            }
+            let path = format!("{base}{suffix}");
+            let operation = Operation {
+                path: &path,
+                id: format!("{}.{id}", plugin.name),
+                tag: plugin.name,
+                doc,
+                describer,
+                admin: false,
+            };
+            add(&mut paths, "get", operation);
+        }
+    }
+    let mut tags = vec![
+        json!({ "name": CORE_TAG, "description": "The server's own routes: health, readiness, the plugin list." }),
+        json!({ "name": ADMIN_TAG, "description": "The admin API: the bearer token, or a browser session with its CSRF token." }),
+    ];
+    tags.extend(
+        registry
+            .plugins()
+            .iter()
+            .map(|plugin| json!({ "name": plugin.name, "description": plugin.description })),
+    );
+    json!({
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {
+            "title": "PlexiChat",
+            "version": crate::abi::expansion::VERSION,
+            "description": "Every route of this binary: the core and admin routes and those of its compiled-in plugins, one tag per plugin.",
+        },
+        "tags": tags,
+        "paths": paths,
+        "components": {
+            "schemas": definitions,
+            "securitySchemes": {
+                ADMIN_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The admin token: `[server] admin_token`, `PLEXICHAT_ADMIN_TOKEN`, or the data folder's `admin_token` file.",
+                },
+            },
+        },
+    })
+}
+
+/// Every (method, OpenAPI path) pair the document has, for tests and listings.
+pub fn operations(document: &Value) -> Vec<(String, String)> {
+    let mut operations = Vec::new();
+    if let Some(paths) = document["paths"].as_object() {
+        for (path, item) in paths {
+            if let Some(item) = item.as_object() {
+                for method in item.keys() {
+                    operations.push((method.to_ascii_uppercase(), path.clone()));
+                }
+            }
+        }
+    }
+    operations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axum_paths_become_openapi_templates() {
+        assert_eq!(
+            template("/docs/{plugin}/{*path}"),
+            (
+                "/docs/{plugin}/{path}".to_string(),
+                vec!["plugin".to_string(), "path".to_string()]
+            )
+        );
+        assert_eq!(template("/health"), ("/health".to_string(), vec![]));
+    }
+
+    #[test]
+    fn path_parameters_take_their_schema_from_the_extractor() {
+        let tuple = json!({ "type": "array", "prefixItems": [{ "type": "string" }, { "type": "integer" }] });
+        assert_eq!(
+            path_parameter_schema(Some(&tuple), 1, "id", 2),
+            json!({ "type": "integer" })
+        );
+        let object = json!({ "type": "object", "properties": { "id": { "type": "integer" } } });
+        assert_eq!(
+            path_parameter_schema(Some(&object), 0, "id", 1),
+            json!({ "type": "integer" })
+        );
+        let scalar = json!({ "type": "integer", "format": "uint32" });
+        assert_eq!(path_parameter_schema(Some(&scalar), 0, "id", 1), scalar);
+        assert_eq!(
+            path_parameter_schema(None, 0, "id", 1),
+            json!({ "type": "string" })
+        );
+    }
+
+    #[test]
+    fn the_first_paragraph_is_the_summary() {
+        assert_eq!(
+            split_doc("One line\ncontinued.\n\nMore here."),
+            ("One line continued.".to_string(), "More here.".to_string())
+        );
+    }
+}
