@@ -214,8 +214,25 @@ test("docs search finds a word only awesome_audit's docs have and leads to the p
   await done();
 });
 
+test("the API reference, reached from the shell, shows every operation of the OpenAPI document", async () => {
+  const { page, done } = await open("api-reference");
+  await goto(page, "/");
+  await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "API reference" }).click();
+  await page.waitForURL(/\/docs\/api$/);
+  const document = await (await fetch(new URL("/openapi.json", base))).json();
+  const ids = Object.values(document.paths).flatMap((item) => Object.values(item).map((op) => op.operationId));
+  const shown = await page.locator("article.operation").evaluateAll((articles) => articles.map((a) => a.id));
+  assert.deepEqual(shown.sort(), ids.sort());
+  // A plugin's operation, with the schema of its request body one click away.
+  const action = page.locator('[id="my_awesome_plugin.perform_action"]');
+  await action.getByText("Request body").waitFor();
+  await action.locator("details summary").first().click();
+  assert.match(await action.locator("details pre").first().textContent(), /"note"/);
+  await done();
+});
+
 test("the shell, the docs and the dashboard fit a narrow screen", async () => {
-  for (const path of ["/", "/docs", "/docs/my_awesome_plugin/README.md", "/plugins/my_awesome_plugin/dashboard/"]) {
+  for (const path of ["/", "/docs", "/docs/api", "/docs/my_awesome_plugin/README.md", "/plugins/my_awesome_plugin/dashboard/"]) {
     const name = `narrow${path.replaceAll(/[^a-z0-9]+/gi, "-")}`;
     const { page, done } = await open(name, { width: 360, height: 740 });
     await goto(page, path);

@@ -193,7 +193,8 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
 }
 
 /// The browser tests (`tests/browser`, run by the integration suite) need Chromium, Node
-/// and npm; say in one line how to get them rather than fail deep inside a test run.
+/// and npm, the OpenAPI test Python with `venv`; say in one line how to get them rather than
+/// fail deep inside a test run.
 fn browser_prerequisites() -> anyhow::Result<()> {
     let chromium = std::env::var_os("CHROMIUM")
         .map_or_else(|| "/usr/bin/chromium".into(), std::path::PathBuf::from);
@@ -201,6 +202,14 @@ fn browser_prerequisites() -> anyhow::Result<()> {
         chromium.is_file(),
         "Chromium is not installed at {}; the browser tests need it: run `apt-get install chromium` (or set CHROMIUM to its executable)",
         chromium.display()
+    );
+    let venv = std::process::Command::new("python3")
+        .args(["-c", "import ensurepip, venv"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    anyhow::ensure!(
+        venv,
+        "Python 3 with its venv module is missing; the OpenAPI test needs it to install schemathesis: run `apt-get install python3-venv`"
     );
     for tool in ["node", "npm"] {
         let found = std::process::Command::new(tool)

@@ -493,6 +493,9 @@ struct Health {
     ready: bool,
     /// The state that keeps it from being ready, or `not_ready` when its `ready` hook refused.
     not_ready: Option<&'static str>,
+    /// With a 503, what every error answer has: why, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
     #[serde(flatten)]
     live: Option<crate::runtime::info::Live>,
 }
@@ -514,6 +517,7 @@ async fn plugin_health(
         status: info.status,
         ready: problem.is_none(),
         not_ready: problem,
+        error: problem.map(|state| format!("plugin `{}` is not ready: {state}", plugin.name)),
         live: info.live,
     };
     let code = if problem.is_none() {

@@ -464,9 +464,18 @@ pub fn document(registry: &Registry, metrics_on_main: bool) -> Value {
         let entry = paths.entry(path).or_insert_with(|| json!({}));
         entry[method] = rendered;
     };
+    // A `{name}` of the core routes is a compiled-in plugin's name (others get 404).
+    let plugin_names: Vec<&str> = registry
+        .plugins()
+        .iter()
+        .map(|plugin| plugin.name)
+        .collect();
     for route in core_routes(metrics_on_main) {
         let mut describer = Describer::default();
         (route.describe)(&mut describer);
+        if route.path.contains("{name}") {
+            describer.path = Some(json!({ "type": "string", "enum": plugin_names }));
+        }
         let operation = Operation {
             path: route.path,
             id: route.id.to_string(),

@@ -110,13 +110,22 @@ async fn received(context: &PluginContext<AwesomeAudit>) -> Result<(i64, Vec<Rec
     Ok((total, events))
 }
 
+/// `GET /api/v1/awesome-audit/events`' answer.
+#[payload(response)]
+#[derive(Debug)]
+pub struct EventLog {
+    /// Events recorded since the table was created.
+    pub total: i64,
+    /// The latest events kept, oldest first.
+    pub events: Vec<Received>,
+}
+
+/// The latest recorded `awesome.action.completed` events, oldest first, and how many were
+/// recorded in all.
 #[route(GET, "/events")]
-async fn list_events(context: PluginContext<AwesomeAudit>) -> Result<Json<Value>, ApiError> {
+async fn list_events(context: PluginContext<AwesomeAudit>) -> Result<Json<EventLog>, ApiError> {
     let (total, events) = received(&context).await.map_err(ApiError::internal)?;
-    Ok(Json(json!({
-        "total": total,
-        "events": events,
-    })))
+    Ok(Json(EventLog { total, events }))
 }
 
 /// Options of `plexichat audit events`.

@@ -82,9 +82,12 @@ const MAX_LIMIT: usize = 100;
 #[payload(request)]
 #[derive(Debug)]
 pub struct SearchQuery {
-    /// The words to look for; the last one also matches as a prefix.
+    /// The words to look for (at least one letter or digit); the last one also matches as
+    /// a prefix.
+    #[schemars(length(min = 1))]
     pub q: String,
     /// At most this many results, 1 to 100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<usize>,
 }
 

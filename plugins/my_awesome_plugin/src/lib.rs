@@ -170,26 +170,62 @@ pub struct ActionBody {
     pub note: String,
 }
 
+/// `GET /api/v1/awesome/status`'s answer.
+#[payload(response)]
+#[derive(Debug)]
+pub struct StatusReport {
+    /// Always `"awesome"`.
+    pub status: &'static str,
+    /// Whether actions are accepted (`[plugins.my_awesome_plugin] enabled`).
+    pub enabled: bool,
+    /// What the plugin has done so far.
+    pub stats: Stats,
+    /// The plugin's configuration in effect.
+    pub config: AwesomeConfig,
+}
+
+/// `POST /api/v1/awesome/action`'s answer.
+#[payload(response)]
+#[derive(Debug)]
+pub struct ActionReport {
+    /// Always `true`: a refused action is answered with an error instead.
+    pub success: bool,
+    /// A line for people.
+    pub message: &'static str,
+    /// RFC 3339 time of the action.
+    pub timestamp: String,
+    /// Actions performed so far, this one included.
+    pub actions_performed: u64,
+    /// The note as the pre-handlers of `awesome.action.requested` left it.
+    pub note: String,
+}
+
+/// The plugin's statistics and configuration.
 #[route(GET, "/status")]
 async fn get_status(
     context: PluginContext<AwesomePlugin>,
     config: PluginConfig<AwesomePlugin>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StatusReport>, ApiError> {
     let stats = stats(&context.kv()).await.map_err(ApiError::internal)?;
-    Ok(Json(json!({
-        "status": "awesome",
-        "enabled": config.enabled,
-        "stats": stats,
-        "config": *config,
-    })))
+    Ok(Json(StatusReport {
+        status: "awesome",
+        enabled: config.enabled,
+        stats,
+        config: (*config).clone(),
+    }))
 }
 
+/// Performs an awesome action: counts it and publishes `awesome.action.completed`.
+///
+/// The optional note is first proposed as `awesome.action.requested`, whose pre-handlers may
+/// change it or refuse the action (403 naming the plugin and its reason; nothing is counted).
+/// 400 when the plugin's `enabled` setting is off.
 #[route(POST, "/action")]
 async fn perform_action(
     context: PluginContext<AwesomePlugin>,
     config: PluginConfig<AwesomePlugin>,
     body: Option<Json<ActionBody>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ActionReport>, ApiError> {
     if !config.enabled {
         return Err(ApiError::bad_request("Plugin is disabled"));
     }
@@ -211,13 +247,13 @@ async fn perform_action(
         note: request.note,
     };
     context.publish(&event).await;
-    Ok(Json(json!({
-        "success": true,
-        "message": "Awesome action performed!",
-        "timestamp": event.timestamp,
-        "actions_performed": stats.actions_performed,
-        "note": event.note,
-    })))
+    Ok(Json(ActionReport {
+        success: true,
+        message: "Awesome action performed!",
+        timestamp: event.timestamp,
+        actions_performed: stats.actions_performed,
+        note: event.note,
+    }))
 }
 
 #[on_event]

@@ -110,6 +110,10 @@ fn the_openapi_document_is_valid_and_the_server_keeps_to_it() {
             // Reproducible in CI; change it locally to look further.
             "--seed",
             "20261124",
+            // Disabling a plugin makes its routes answer 503 by design, which the
+            // no-5xx check cannot tell from a failure; disabling is tested elsewhere.
+            "--exclude-operation-id",
+            "admin.disable",
             "--request-timeout",
             "10",
             "--generation-database",
