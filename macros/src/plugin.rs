@@ -502,8 +502,13 @@ fn crate_or_module(path: &syn::Path) -> Option<String> {
 /// `ui_pages = [{ name = "dashboard", path = "ui/dashboard", title = "...", description = "..." }]`,
 /// written like the seed manifest's JSON objects.
 fn ui_pages(arg: &Arg) -> syn::Result<Vec<UiPage>> {
-    let pages = args::each(arg, ui_page)?;
+    // Every entry is checked, and the valid ones for duplicates too, so that all mistakes
+    // are reported at once.
     let mut errors = Errors::default();
+    let pages: Vec<UiPage> = args::list(arg)?
+        .into_iter()
+        .filter_map(|element| errors.ok(ui_page(element)))
+        .collect();
     for (index, page) in pages.iter().enumerate() {
         if pages[..index]
             .iter()

@@ -112,6 +112,9 @@ pub enum Scope {
     StartUp,
     /// Only the backup benchmark; its section is replaced and the rest kept.
     Backup,
+    /// Only the static asset benchmark against nginx; its section is replaced and the rest
+    /// kept.
+    Assets,
 }
 
 /// Runs the measurements and writes the report; returns its path.
@@ -147,6 +150,16 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
         let section = scale_section(&points, &baseline_start, command);
         let existing = std::fs::read_to_string(&path).unwrap_or_default();
         std::fs::write(&path, replace_section(&existing, SCALE_HEADING, &section))?;
+        return Ok(path);
+    }
+
+    if let Scope::Assets = scope {
+        let section = crate::assets_bench::run(plan, &scratch, command)?;
+        let existing = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::write(
+            &path,
+            replace_section(&existing, crate::assets_bench::HEADING, &section),
+        )?;
         return Ok(path);
     }
 
@@ -201,6 +214,11 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
         load(&all, &baseline, &scratch, plan)?,
         command,
     ));
+
+    eprintln!("bench: static assets against nginx");
+    report
+        .text
+        .push_str(&crate::assets_bench::run(plan, &scratch, command)?);
 
     eprintln!("bench: event dispatch (criterion)");
     report.dispatch(dispatch(&root, plan)?);
@@ -760,6 +778,22 @@ pub(crate) fn rate(addr: SocketAddr, path: &str, seconds: u64) -> anyhow::Result
     let url = format!("http://{addr}{path}");
     wrk(&url, 1, CONNECTIONS[0])?;
     wrk(&url, seconds, CONNECTIONS[0]).map(Some)
+}
+
+/// Requests per second of `GET path` at `connections` connections after a one-second
+/// warm-up; an error without wrk.
+pub(crate) fn wrk_rate(
+    addr: SocketAddr,
+    path: &str,
+    seconds: u64,
+    connections: u32,
+) -> anyhow::Result<f64> {
+    if !wrk_installed() {
+        bail!("wrk is not installed; run `apt-get install wrk`");
+    }
+    let url = format!("http://{addr}{path}");
+    wrk(&url, 1, connections)?;
+    wrk(&url, seconds, connections)
 }
 
 /// Runs wrk with one thread (the server gets the other core) and `connections` connections.

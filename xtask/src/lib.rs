@@ -1,6 +1,7 @@
 //! Project automation behind `cargo xtask`, as a library so that the test suite checks the
 //! same facts (generated files fresh, binaries static) that the commands report.
 
+pub mod assets_bench;
 pub mod bench;
 pub mod build;
 pub mod codegen;

@@ -114,6 +114,9 @@ enum BenchCommand {
     Startup,
     /// Only backup of a 1 GiB SQLite database against `sqlite3 .backup`.
     Backup,
+    /// Only serving a 50 KiB embedded asset against nginx with `sendfile`, and the time to
+    /// the first byte of `/`.
+    Assets,
     /// Only the scale benchmark: N synthetic plugins built into the app, for each N.
     Scale {
         /// Comma-separated plugin counts.
@@ -222,6 +225,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Some(BenchCommand::Backup) => {
                     (Scope::Backup, "cargo xtask bench backup".to_string())
+                }
+                Some(BenchCommand::Assets) => {
+                    (Scope::Assets, "cargo xtask bench assets".to_string())
                 }
                 Some(BenchCommand::Scale { plugins }) => {
                     let list = plugins.iter().map(usize::to_string).collect::<Vec<_>>();

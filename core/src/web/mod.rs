@@ -165,14 +165,10 @@ fn build(
         plugin_path,
         openapi_path,
     ] = CORE_ROUTES;
-    // Rendered once: the routes cannot change while the application lives.
-    let openapi = axum::body::Bytes::from(
-        serde_json::to_vec_pretty(&openapi::document(
-            runtime.registry(),
-            options.metrics_bind.is_none(),
-        ))
-        .expect("a JSON value serialises"),
-    );
+    // Rendered on the first request, not at start-up (it generates a schema per route), and
+    // once: the routes cannot change while the application lives.
+    let openapi: Arc<std::sync::OnceLock<axum::body::Bytes>> = Arc::default();
+    let metrics_on_main = options.metrics_bind.is_none();
     let mut router: Router<Runtime> = Router::new()
         .route(health_path, get(health))
         .route(ready_path, get(ready))
@@ -181,10 +177,16 @@ fn build(
         .route(plugin_path, get(plugin_info))
         .route(
             openapi_path,
-            get(move || async move {
+            get(move |State(runtime): State<Runtime>| async move {
+                let document = openapi.get_or_init(|| {
+                    let document = openapi::document(runtime.registry(), metrics_on_main);
+                    serde_json::to_vec_pretty(&document)
+                        .expect("a JSON value serialises")
+                        .into()
+                });
                 (
                     [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    openapi.clone(),
+                    document.clone(),
                 )
             }),
         )
