@@ -383,16 +383,21 @@ async fn a_browser_session_acts_only_with_its_cookie_and_its_csrf_token() {
     );
 }
 
+/// `POST /api/v1/admin/session` with `body` as JSON: the status and the answer.
+async fn try_sign_in(app: &TestApp, body: Value) -> (u16, Value) {
+    let (status, body) = app
+        .request("POST", "/api/v1/admin/session")
+        .json(&body)
+        .send()
+        .await;
+    (status.as_u16(), body)
+}
+
 #[tokio::test]
 async fn signing_in_needs_the_admin_token_in_a_json_body() {
     let app = app_with("").await;
-    let (status, body) = app
-        .request("POST", "/api/v1/admin/session")
-        .json(&json!({ "token": "test-token-0123456788" }))
-        .send()
-        .await;
     assert_eq!(
-        (status.as_u16(), body),
+        try_sign_in(&app, json!({ "token": "test-token-0123456788" })).await,
         (401, json!({ "error": "wrong admin token" }))
     );
     // A form post, the one kind of body another site can make a browser send without asking,
@@ -407,12 +412,8 @@ async fn signing_in_needs_the_admin_token_in_a_json_body() {
         .await;
     assert_eq!(response.status().as_u16(), 415);
     assert!(response.headers().get("set-cookie").is_none());
-    let (status, body) = app
-        .request("POST", "/api/v1/admin/session")
-        .json(&json!({ "token": TOKEN, "remember": true }))
-        .send()
-        .await;
-    assert_eq!(status.as_u16(), 400, "{body}");
+    let (status, body) = try_sign_in(&app, json!({ "token": TOKEN, "remember": true })).await;
+    assert_eq!(status, 400, "{body}");
     assert!(
         body["error"].as_str().unwrap().contains("remember"),
         "{body}"
@@ -420,13 +421,8 @@ async fn signing_in_needs_the_admin_token_in_a_json_body() {
 
     // Without a configured token nobody signs in.
     let untokened = TestApp::linked().await;
-    let (status, body) = untokened
-        .request("POST", "/api/v1/admin/session")
-        .json(&json!({ "token": "" }))
-        .send()
-        .await;
     assert_eq!(
-        (status.as_u16(), body),
+        try_sign_in(&untokened, json!({ "token": "" })).await,
         (
             401,
             json!({ "error": "the admin API has no token configured" })

@@ -209,6 +209,30 @@ fn spawn_server(binary: &Path, dir: &Path, args: &[&str]) -> (Server, std::net::
     spawn_command(command, dir)
 }
 
+/// The binary with every workspace plugin, serving on loopback with the admin token `token`
+/// in a fresh folder named after `test`: the binary, the server, its address, and a thread
+/// that keeps reading its log (so it never blocks on a full pipe) and returns it once the
+/// server ends.
+pub(crate) fn serve_all_plugins(
+    test: &str,
+    token: &str,
+) -> (
+    PathBuf,
+    Server,
+    std::net::SocketAddr,
+    std::thread::JoinHandle<Vec<String>>,
+) {
+    let binary = build_app("all", &["--all"]);
+    let dir = plexichat_tests::scratch(test);
+    let mut command = Command::new(&binary);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("PLEXICHAT_ADMIN_TOKEN", token);
+    let (server, addr, log) = spawn_command(command, &dir);
+    let log = std::thread::spawn(move || log.map_while(Result::ok).collect());
+    (binary, server, addr, log)
+}
+
 /// Starts `command` (a `plexichat serve`) in `dir` like [`spawn_server`].
 pub(crate) fn spawn_command(
     mut command: Command,

@@ -9,9 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use plexichat_tests::{scratch, workspace_root};
+use plexichat_tests::workspace_root;
 
-use crate::binary::{build_app, spawn_command};
+use crate::binary::serve_all_plugins;
 
 const TOKEN: &str = "browser-test-admin-token-0123456789";
 
@@ -50,15 +50,7 @@ fn the_web_surface_works_in_headless_chromium() {
     let chromium = chromium();
     let tests = workspace_root().join("tests/browser");
     node_modules(&tests);
-    let binary = build_app("all", &["--all"]);
-    let dir = scratch("browser");
-    let mut command = Command::new(&binary);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("PLEXICHAT_ADMIN_TOKEN", TOKEN);
-    let (_server, addr, log) = spawn_command(command, &dir);
-    // Keep reading the server's log, so that it never blocks on a full pipe.
-    let log = std::thread::spawn(move || log.map_while(Result::ok).collect::<Vec<String>>());
+    let (_, server, addr, log) = serve_all_plugins("browser", TOKEN);
 
     let screenshots = workspace_root().join("target/browser");
     let output = Command::new("node")
@@ -74,7 +66,7 @@ fn the_web_surface_works_in_headless_chromium() {
         });
     let report = String::from_utf8_lossy(&output.stdout);
     println!("{report}{}", String::from_utf8_lossy(&output.stderr));
-    drop(_server);
+    drop(server);
     let log = log.join().unwrap_or_default();
     assert!(
         output.status.success(),

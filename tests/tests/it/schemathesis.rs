@@ -11,9 +11,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use plexichat_tests::{scratch, workspace_root};
+use plexichat_tests::workspace_root;
 
-use crate::binary::{build_app, spawn_command};
+use crate::binary::serve_all_plugins;
 
 const TOKEN: &str = "schemathesis-admin-token-0123456789";
 /// The tools and their versions; changing this list reinstalls them.
@@ -58,21 +58,10 @@ fn text(output: &Output) -> String {
 #[test]
 fn the_openapi_document_is_valid_and_the_server_keeps_to_it() {
     let tools = python_tools();
-    let binary = build_app("all", &["--all"]);
-    let dir = scratch("schemathesis");
-    let mut command = Command::new(&binary);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("PLEXICHAT_ADMIN_TOKEN", TOKEN);
-    let (server, addr, log) = spawn_command(command, &dir);
-    let log = std::thread::spawn(move || log.map_while(Result::ok).collect::<Vec<String>>());
+    let (binary, server, addr, log) = serve_all_plugins("schemathesis", TOKEN);
 
     // The CLI prints what the server serves.
-    let printed = Command::new(&binary)
-        .arg("openapi")
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let printed = Command::new(&binary).arg("openapi").output().unwrap();
     assert!(printed.status.success(), "{}", text(&printed));
     let printed: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
