@@ -87,6 +87,9 @@ fn the_openapi_document_is_valid_and_the_server_keeps_to_it() {
     );
 
     let fuzzed = Command::new(tools.join("schemathesis"))
+        // It keeps a cache folder (`.schemathesis/`) where it runs: under target/, not in
+        // the repository.
+        .current_dir(&reports)
         .arg("run")
         .arg(format!("http://{addr}/openapi.json"))
         .args(["--header", &format!("Authorization: Bearer {TOKEN}")])
