@@ -192,10 +192,9 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The browser tests (`tests/browser`, run by the integration suite) need Chromium, Node
-/// and npm, the OpenAPI test Python with `venv`; say in one line how to get them rather than
-/// fail deep inside a test run.
-fn browser_prerequisites() -> anyhow::Result<()> {
+/// The Chromium the browser tests drive: `$CHROMIUM`, else Debian's; an error saying how to
+/// get it when it is not there.
+pub fn chromium() -> anyhow::Result<std::path::PathBuf> {
     let chromium = std::env::var_os("CHROMIUM")
         .map_or_else(|| "/usr/bin/chromium".into(), std::path::PathBuf::from);
     anyhow::ensure!(
@@ -203,6 +202,14 @@ fn browser_prerequisites() -> anyhow::Result<()> {
         "Chromium is not installed at {}; the browser tests need it: run `apt-get install chromium` (or set CHROMIUM to its executable)",
         chromium.display()
     );
+    Ok(chromium)
+}
+
+/// The browser tests (`tests/browser`, run by the integration suite) need Chromium, Node
+/// and npm, the OpenAPI test Python with `venv`; say in one line how to get them rather than
+/// fail deep inside a test run.
+fn browser_prerequisites() -> anyhow::Result<()> {
+    chromium()?;
     let venv = std::process::Command::new("python3")
         .args(["-c", "import ensurepip, venv"])
         .output()

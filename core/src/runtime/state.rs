@@ -44,6 +44,17 @@ pub enum PluginStatus {
 }
 
 impl PluginStatus {
+    /// Every state's name, as [`PluginStatus::name`] gives them.
+    pub(crate) const NAMES: [&'static str; 7] = [
+        "running",
+        "starting",
+        "stopping",
+        "stopped",
+        "disabled",
+        "disabled_because_dependency",
+        "failed",
+    ];
+
     /// The state's name, e.g. `disabled_because_dependency`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -297,5 +308,24 @@ impl Slot {
         let changed = *current != status;
         *current = status;
         changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PluginStatus;
+
+    #[test]
+    fn the_list_of_names_is_every_states_name() {
+        let every = [
+            PluginStatus::Running,
+            PluginStatus::Starting,
+            PluginStatus::Stopping,
+            PluginStatus::Stopped,
+            PluginStatus::Disabled,
+            PluginStatus::DisabledBecauseDependency { dependency: "x" },
+            PluginStatus::Failed,
+        ];
+        assert_eq!(every.map(|status| status.name()), PluginStatus::NAMES);
     }
 }

@@ -30,14 +30,14 @@ use crate::web::unknown_plugin;
 pub(crate) const ROUTES: &[&str] = &[
     SESSION, PLUGINS, DISABLE, ENABLE, RELOAD, BACKUPS, BACKUP, METRICS,
 ];
-const SESSION: &str = "/api/v1/admin/session";
-const PLUGINS: &str = "/api/v1/admin/plugins";
-const DISABLE: &str = "/api/v1/admin/plugins/{name}/disable";
-const ENABLE: &str = "/api/v1/admin/plugins/{name}/enable";
-const RELOAD: &str = "/api/v1/admin/config/reload";
-const BACKUPS: &str = "/api/v1/admin/backups";
-const BACKUP: &str = "/api/v1/admin/backups/{id}";
-const METRICS: &str = "/metrics";
+pub(crate) const SESSION: &str = "/api/v1/admin/session";
+pub(crate) const PLUGINS: &str = "/api/v1/admin/plugins";
+pub(crate) const DISABLE: &str = "/api/v1/admin/plugins/{name}/disable";
+pub(crate) const ENABLE: &str = "/api/v1/admin/plugins/{name}/enable";
+pub(crate) const RELOAD: &str = "/api/v1/admin/config/reload";
+pub(crate) const BACKUPS: &str = "/api/v1/admin/backups";
+pub(crate) const BACKUP: &str = "/api/v1/admin/backups/{id}";
+pub(crate) const METRICS: &str = "/metrics";
 
 /// The admin routes, guarded by `token`; with no token every admin request is refused.
 /// With `metrics`, `/metrics` is one of them (bearer token only: a scraper is no browser).
@@ -155,11 +155,12 @@ impl Guard {
         let problem = match presented {
             Some(_) => self.token_problem(presented),
             None if self.token.is_none() => self.token_problem(None),
-            None => self
-                .sessions
-                .check(request.headers())
-                .err()
-                .map(Refusal::message),
+            None => match self.sessions.check(request.headers()) {
+                Ok(()) => None,
+                // Neither a token nor a session: say what the API expects.
+                Err(Refusal::NoCookie) => self.token_problem(None),
+                Err(refusal) => Some(refusal.message()),
+            },
         };
         match problem {
             None => {

@@ -43,6 +43,17 @@ struct Asset {
     brotli: OnceLock<Option<Bytes>>,
 }
 
+/// The paths of a plugin's UI routes, in the order [`PluginAssets::routes`] gives them: a page
+/// without its slash (redirected), a page's `index.html`, and a file of a page or of `static`.
+pub(crate) fn route_paths(plugin: &str) -> [String; 3] {
+    let base = format!("/plugins/{plugin}");
+    [
+        format!("{base}/{{page}}"),
+        format!("{base}/{{page}}/"),
+        format!("{base}/{{page}}/{{*rest}}"),
+    ]
+}
+
 impl PluginAssets {
     /// The plugin's assets, or `None` when it has no UI files.
     pub(crate) fn of(descriptor: &PluginDescriptor) -> Option<Arc<PluginAssets>> {
@@ -68,13 +79,13 @@ impl PluginAssets {
 
     /// The routes under `/plugins/<name>/`, to be guarded like the plugin's own routes.
     pub(crate) fn routes(self: &Arc<Self>) -> Vec<(String, MethodRouter<Runtime>)> {
-        let base = format!("/plugins/{}", self.plugin);
+        let [page_path, index_path, file_path] = route_paths(self.plugin);
         let page_only = Arc::clone(self);
         let index = Arc::clone(self);
         let file = Arc::clone(self);
         vec![
             (
-                format!("{base}/{{page}}"),
+                page_path,
                 get(
                     move |Path(page): Path<String>, request: Request| async move {
                         page_only.redirect_to_folder(&page, &request)
@@ -82,7 +93,7 @@ impl PluginAssets {
                 ),
             ),
             (
-                format!("{base}/{{page}}/"),
+                index_path,
                 get(
                     move |Path(page): Path<String>, request: Request| async move {
                         index.serve(&page, "", request.headers())
@@ -90,7 +101,7 @@ impl PluginAssets {
                 ),
             ),
             (
-                format!("{base}/{{page}}/{{*rest}}"),
+                file_path,
                 get(
                     move |Path((page, rest)): Path<(String, String)>, request: Request| async move {
                         file.serve(&page, &rest, request.headers())

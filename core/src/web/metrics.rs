@@ -329,15 +329,6 @@ fn render_runtime(out: &mut String, runtime: &Runtime) {
         .iter()
         .map(|plugin| plugin.name)
         .collect();
-    const STATES: [&str; 7] = [
-        "running",
-        "starting",
-        "stopping",
-        "stopped",
-        "disabled",
-        "disabled_because_dependency",
-        "failed",
-    ];
     header(
         out,
         "plexichat_plugin_state",
@@ -348,7 +339,7 @@ fn render_runtime(out: &mut String, runtime: &Runtime) {
         let current = runtime
             .status(plugin)
             .map(|status: PluginStatus| status.name());
-        for state in STATES {
+        for state in PluginStatus::NAMES {
             let value = u8::from(current == Some(state));
             let _ = writeln!(
                 out,

@@ -141,15 +141,17 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
     build(runtime, options).map(|(router, _)| router)
 }
 
-/// The server's own routes but the admin API's.
-const CORE_ROUTES: [&str; 6] = [
-    "/health",
-    "/ready",
-    "/api/v1/plugins/{name}/health",
-    "/api/v1/plugins",
-    "/api/v1/plugins/{name}",
-    "/openapi.json",
-];
+/// The paths of the server's own routes but the admin API's, for the router, the metrics'
+/// route table and the OpenAPI document.
+pub(crate) mod paths {
+    pub(crate) const HEALTH: &str = "/health";
+    pub(crate) const READY: &str = "/ready";
+    pub(crate) const PLUGIN_HEALTH: &str = "/api/v1/plugins/{name}/health";
+    pub(crate) const PLUGINS: &str = "/api/v1/plugins";
+    pub(crate) const PLUGIN: &str = "/api/v1/plugins/{name}";
+    pub(crate) const OPENAPI: &str = "/openapi.json";
+    pub(crate) const ALL: [&str; 6] = [HEALTH, READY, PLUGIN_HEALTH, PLUGINS, PLUGIN, OPENAPI];
+}
 
 /// [`app_with`], and the request metrics its routes record into.
 fn build(
@@ -157,26 +159,18 @@ fn build(
     options: &ServerOptions,
 ) -> Result<(Router, Arc<HttpMetrics>), ServerError> {
     let metrics = Arc::new(HttpMetrics::new(route_table(runtime)));
-    let [
-        health_path,
-        ready_path,
-        plugin_health_path,
-        plugins_path,
-        plugin_path,
-        openapi_path,
-    ] = CORE_ROUTES;
     // Rendered on the first request, not at start-up (it generates a schema per route), and
     // once: the routes cannot change while the application lives.
     let openapi: Arc<std::sync::OnceLock<axum::body::Bytes>> = Arc::default();
     let metrics_on_main = options.metrics_bind.is_none();
     let mut router: Router<Runtime> = Router::new()
-        .route(health_path, get(health))
-        .route(ready_path, get(ready))
-        .route(plugin_health_path, get(plugin_health))
-        .route(plugins_path, get(list_plugins))
-        .route(plugin_path, get(plugin_info))
+        .route(paths::HEALTH, get(health))
+        .route(paths::READY, get(ready))
+        .route(paths::PLUGIN_HEALTH, get(plugin_health))
+        .route(paths::PLUGINS, get(list_plugins))
+        .route(paths::PLUGIN, get(plugin_info))
         .route(
-            openapi_path,
+            paths::OPENAPI,
             get(move |State(runtime): State<Runtime>| async move {
                 let document = openapi.get_or_init(|| {
                     let document = openapi::document(runtime.registry(), metrics_on_main);
@@ -257,7 +251,7 @@ fn build(
 
 /// Every route of the application with its owner, for the metrics' labels.
 fn route_table(runtime: &Runtime) -> Vec<(&'static str, String)> {
-    let mut table: Vec<(&'static str, String)> = CORE_ROUTES
+    let mut table: Vec<(&'static str, String)> = paths::ALL
         .iter()
         .chain(crate::web::admin::ROUTES)
         .map(|path| (metrics::CORE, path.to_string()))
@@ -270,13 +264,8 @@ fn route_table(runtime: &Runtime) -> Vec<(&'static str, String)> {
             .map(|route| (route.plugin, route.full_path.clone())),
     );
     for plugin in runtime.registry().plugins() {
-        if let Some(assets) = assets::PluginAssets::of(plugin) {
-            table.extend(
-                assets
-                    .routes()
-                    .into_iter()
-                    .map(|(path, _)| (plugin.name, path)),
-            );
+        if !plugin.ui_files.is_empty() {
+            table.extend(assets::route_paths(plugin.name).map(|path| (plugin.name, path)));
         }
     }
     table

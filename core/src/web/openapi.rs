@@ -10,6 +10,7 @@ use crate::abi::openapi::{Describer, InputDoc, OutputDoc};
 use crate::registry::Registry;
 use crate::web::error::ApiError;
 use crate::web::input::{Json, Path, Query};
+use crate::web::{admin, assets, paths};
 
 /// The tag of the server's own public routes.
 const CORE_TAG: &str = "core";
@@ -286,7 +287,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
     let mut routes = vec![
         route(
             "get",
-            "/health",
+            paths::HEALTH,
             "core.health",
             "Liveness: the process answers.",
             false,
@@ -297,7 +298,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "get",
-            "/ready",
+            paths::READY,
             "core.ready",
             "Readiness: every running plugin's `ready` hook and readiness checks, cached for `[server] ready_cache`.\n\n503 names the plugins that are not ready.",
             false,
@@ -308,7 +309,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "get",
-            "/api/v1/plugins",
+            paths::PLUGINS,
             "core.list_plugins",
             "Every compiled-in plugin: manifest, state, routes, event handlers, commands and counters.",
             false,
@@ -316,7 +317,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "get",
-            "/api/v1/plugins/{name}",
+            paths::PLUGIN,
             "core.plugin_info",
             "One plugin's description, as in the list.",
             false,
@@ -324,7 +325,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "get",
-            "/api/v1/plugins/{name}/health",
+            paths::PLUGIN_HEALTH,
             "core.plugin_health",
             "One plugin's readiness: 200 when ready, 503 naming why not.",
             false,
@@ -332,7 +333,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "get",
-            "/openapi.json",
+            paths::OPENAPI,
             "core.openapi",
             "This document.",
             false,
@@ -340,7 +341,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "post",
-            "/api/v1/admin/session",
+            admin::SESSION,
             "admin.sign_in",
             "Signs a browser in with the admin token.\n\nSets an `HttpOnly`, `SameSite=Strict` cookie for `/api/v1/admin` and returns the CSRF token that every request with that cookie must carry in `X-CSRF-Token`.",
             false,
@@ -353,7 +354,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "get",
-            "/api/v1/admin/session",
+            admin::SESSION,
             "admin.session",
             "Whether the request is an admin's (a live session with its CSRF token, or the bearer token).",
             true,
@@ -361,7 +362,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "delete",
-            "/api/v1/admin/session",
+            admin::SESSION,
             "admin.sign_out",
             "Ends the browser session and expires its cookie.",
             true,
@@ -371,7 +372,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "get",
-            "/api/v1/admin/plugins",
+            admin::PLUGINS,
             "admin.plugins",
             "Every plugin with what public answers leave out: init failures, task errors, why each is not ready.",
             true,
@@ -379,7 +380,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "post",
-            "/api/v1/admin/plugins/{name}/disable",
+            admin::DISABLE,
             "admin.disable",
             "Disables a plugin at run time; its dependents stop first.",
             true,
@@ -387,7 +388,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "post",
-            "/api/v1/admin/plugins/{name}/enable",
+            admin::ENABLE,
             "admin.enable",
             "Enables a plugin (retrying `init` if it failed) after its dependencies.",
             true,
@@ -395,7 +396,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "post",
-            "/api/v1/admin/config/reload",
+            admin::RELOAD,
             "admin.reload",
             "Reloads the configuration file; plugins may veto the new one.",
             true,
@@ -403,7 +404,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "get",
-            "/api/v1/admin/backups",
+            admin::BACKUPS,
             "admin.backups",
             "The backups in the data folder, newest first.",
             true,
@@ -411,7 +412,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "post",
-            "/api/v1/admin/backups",
+            admin::BACKUPS,
             "admin.create_backup",
             "Writes a backup while the server keeps serving.",
             true,
@@ -425,7 +426,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ),
         route(
             "get",
-            "/api/v1/admin/backups/{id}",
+            admin::BACKUP,
             "admin.download_backup",
             "One backup archive, streamed.",
             true,
@@ -437,7 +438,7 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
     if metrics_on_main {
         routes.push(route(
             "get",
-            "/metrics",
+            admin::METRICS,
             "admin.metrics",
             "Metrics in the Prometheus text format.",
             true,
@@ -515,43 +516,39 @@ pub fn document(registry: &Registry, metrics_on_main: bool) -> Value {
         }
         let mut pages: Vec<&str> = plugin.ui_pages.iter().map(|page| page.name).collect();
         pages.push("static");
-        let base = format!("/plugins/{}", plugin.name);
-        for (suffix, id, doc) in [
+        let [page_path, index_path, file_path] = assets::route_paths(plugin.name);
+        let page = json!({ "type": "string", "enum": pages });
+        let html = Some(("text/html", json!({ "type": "string" })));
+        for (path, id, doc, path_schema, (status, answer, content)) in [
             (
-                "/{page}",
+                page_path,
                 "ui_page_redirect",
                 "Redirects to the page's folder (with a slash), keeping the query.",
+                page.clone(),
+                ("308", "a redirect to the page's folder", None),
             ),
-            ("/{page}/", "ui_page", "A UI page's `index.html`."),
             (
-                "/{page}/{*rest}",
+                index_path,
+                "ui_page",
+                "A UI page's `index.html`.",
+                page.clone(),
+                ("200", "the page", html),
+            ),
+            (
+                file_path,
                 "ui_file",
                 "A file of a UI page, or of the plugin's shared `static` folder.",
-            ),
-        ] {
-            let mut describer = Describer::default();
-            let page = json!({ "type": "string", "enum": pages });
-            describer.path = Some(if suffix.ends_with("{*rest}") {
-                json!({ "type": "array", "prefixItems": [page, { "type": "string" }] })
-            } else {
-                page
-            });
-            if suffix.ends_with('/') {
-                describer.response(
-                    "200",
-                    "the page",
-                    Some(("text/html", json!({ "type": "string" }))),
-                );
-            } else if suffix.ends_with("{page}") {
-                describer.response("308", "a redirect to the page's folder", None);
-            } else {
-                describer.response(
+                json!({ "type": "array", "prefixItems": [page, { "type": "string" }] }),
+                (
                     "200",
                     "the file, with its content type, ETag and caching",
                     None,
-                );
-            }
-            let path = format!("{base}{suffix}");
+                ),
+            ),
+        ] {
+            let mut describer = Describer::default();
+            describer.path = Some(path_schema);
+            describer.response(status, answer, content);
             let operation = Operation {
                 path: &path,
                 id: format!("{}.{id}", plugin.name),

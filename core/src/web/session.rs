@@ -15,6 +15,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::storage::backup::hex;
+
 /// The cookie holding the session identifier.
 pub(crate) const COOKIE: &str = "plexichat_admin";
 /// The header carrying the session's CSRF token.
@@ -56,7 +58,7 @@ pub(crate) enum Refusal {
 impl Refusal {
     pub(crate) fn message(self) -> &'static str {
         match self {
-            Refusal::NoCookie => "missing `Authorization: Bearer <token>` header",
+            Refusal::NoCookie => "no admin session cookie",
             Refusal::Expired => {
                 "the admin session has expired or was signed out; sign in again with the admin token"
             }
@@ -183,16 +185,6 @@ fn random() -> [u8; 32] {
 
 fn digest(id: &str) -> [u8; 32] {
     Sha256::digest(id.as_bytes()).into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(64), |mut out, byte| {
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@ use crate::library::{CORE_GROUP, Doc, Kind, Library};
 #[derive(Default)]
 pub struct Docs {
     library: OnceLock<Arc<Library>>,
+    /// The API reference page: the routes cannot change while the server runs.
+    api_reference: OnceLock<String>,
 }
 
 impl Docs {
@@ -181,17 +183,14 @@ fn hits(library: &Library, query: &str, limit: usize) -> Vec<SearchHit> {
 /// The API reference: every route of this binary, from its OpenAPI document.
 #[route(GET, "/api")]
 async fn api_reference(context: PluginContext<Docs>, docs: PluginState<Docs>) -> Html<String> {
-    let library = docs.library(&context);
-    let runtime = context.runtime();
-    let metrics_on_main = runtime.current_config().server.metrics_bind.is_none();
-    let document = plexichat::openapi::document(runtime.registry(), metrics_on_main);
-    Html(layout(
-        &library,
-        "API reference",
-        "",
-        None,
-        &api::render(&document),
-    ))
+    let page = docs.api_reference.get_or_init(|| {
+        let runtime = context.runtime();
+        let metrics_on_main = runtime.current_config().server.metrics_bind.is_none();
+        let document = plexichat::openapi::document(runtime.registry(), metrics_on_main);
+        let library = docs.library(&context);
+        layout(&library, "API reference", "", None, &api::render(&document))
+    });
+    Html(page.clone())
 }
 
 /// The list of every plugin's docs, or search results with `?q=`.

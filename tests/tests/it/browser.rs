@@ -6,7 +6,7 @@
 //! Chromium and Node are required, never optional: without them this test fails and says how
 //! to install them (`.ci/run` does).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use plexichat_tests::workspace_root;
@@ -14,18 +14,6 @@ use plexichat_tests::workspace_root;
 use crate::binary::serve_all_plugins;
 
 const TOKEN: &str = "browser-test-admin-token-0123456789";
-
-/// The Chromium executable: `$CHROMIUM`, else Debian's.
-fn chromium() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(
-        path.is_file(),
-        "no Chromium at {}: install Debian's (`apt-get install chromium`, as .ci/run does) or set CHROMIUM",
-        path.display()
-    );
-    path
-}
 
 /// `tests/browser/node_modules`, installed from the lock file when missing.
 fn node_modules(dir: &Path) {
@@ -47,7 +35,7 @@ fn node_modules(dir: &Path) {
 
 #[test]
 fn the_web_surface_works_in_headless_chromium() {
-    let chromium = chromium();
+    let chromium = xtask::test::chromium().unwrap_or_else(|error| panic!("{error}"));
     let tests = workspace_root().join("tests/browser");
     node_modules(&tests);
     let (_, server, addr, log) = serve_all_plugins("browser", TOKEN);
