@@ -168,6 +168,23 @@ enum PluginsCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run plugins' own tests (`#[plugin_test]`) in-process, every plugin started as a
+    /// server starts it, on the configured database and data folder; exit 1 if any failed.
+    SelfTest {
+        /// Only this plugin's tests.
+        name: Option<String>,
+        /// Only this test of the plugin.
+        test: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also write a JUnit XML report to this file.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Configuration file [default: plexichat.toml if it exists, else built-in defaults].
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// One plugin's manifest, state and registrations.
     Info {
         /// Plugin name, as `plugins list` shows it.
@@ -378,6 +395,22 @@ fn run(
                 let config = load_config(&registry, config.as_deref())?;
                 list(&registry, &configured_states(&registry, &config), json)
             }
+            PluginsCommand::SelfTest {
+                name,
+                test,
+                json,
+                junit,
+                config,
+            } => crate::selftest::run(
+                registry,
+                crate::selftest::SelfTest {
+                    plugin: name,
+                    test,
+                    config,
+                    json,
+                    junit,
+                },
+            ),
             PluginsCommand::Info { name, json, config } => {
                 let config = load_config(&registry, config.as_deref())?;
                 info(
@@ -501,6 +534,8 @@ fn serve(
         if !report.applied.is_empty() {
             tracing::info!(applied = report.applied.len(), "database migrated");
         }
+        // Plugin tests run on this server reach its routes with its admin token.
+        plexichat::tests::Runner::of(&runtime).set_server_options(&options);
         reload_on_sighup(runtime.clone());
         let shutdown = async {
             server::shutdown_signal().await;
@@ -889,6 +924,30 @@ fn write_registrations(
             "{indent}health {} check {}",
             check.kind.as_str(),
             check.name
+        )?;
+    }
+    for test in &info.tests {
+        let limits = match (test.timeout_ms, test.retries) {
+            (None, None) => String::new(),
+            (timeout, retries) => {
+                let mut parts = Vec::new();
+                if let Some(ms) = timeout {
+                    parts.push(format!(
+                        "timeout {:?}",
+                        std::time::Duration::from_millis(ms)
+                    ));
+                }
+                if let Some(retries) = retries {
+                    parts.push(format!("retries {retries}"));
+                }
+                format!(", {}", parts.join(", "))
+            }
+        };
+        writeln!(
+            out,
+            "{indent}test   {} ({}{limits})",
+            test.name,
+            test.category.as_str()
         )?;
     }
     for middleware in &info.middleware {

@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod plugins;
+mod selftest;
 
 use std::process::ExitCode;
 

@@ -25,11 +25,13 @@ extern crate self as plexichat;
 
 // Layers, lowest first; a lower one never imports a higher one (a tidy test in
 // `tests/it/tidy.rs` holds this): `abi` (descriptors, slices, traits) → `registry` → `config`
-// → `runtime` and `storage` → `web`. This file sits on top and only re-exports.
+// → `runtime` and `storage` → `web`. `selftest` (the plugin test runner, whose tests reach the
+// whole application in-process) and `testing` sit on top beside this file.
 mod abi;
 pub mod config;
 pub mod registry;
 pub mod runtime;
+mod selftest;
 pub mod storage;
 pub mod testing;
 mod web;
@@ -69,6 +71,11 @@ pub mod middleware {
     pub use crate::abi::middleware::{MiddlewareDescriptor, MiddlewareScope};
     pub use axum::extract::Request;
     pub use axum::middleware::Next;
+}
+/// Tests that ship inside the binary: what a `#[plugin_test]` receives, and the runner.
+pub mod tests {
+    pub use crate::abi::plugin_test::{PluginTestDescriptor, TestBody, TestCategory};
+    pub use crate::selftest::*;
 }
 /// clap, for commands' arguments: `#[derive(clap::Args)]` works with the prelude in scope, so
 /// a plugin crate needs no clap dependency of its own.
@@ -130,7 +137,7 @@ pub use extract::{PluginConfig, PluginState};
 pub use lifecycle::{Backup, BoxError, Lifecycle, PluginContext, TaskContext};
 pub use plexichat_macros::{
     command, config, debug_handler, event, health_check, middleware, on_event, payload, plugin,
-    route,
+    plugin_test, route,
 };
 pub use plugin::{Plugin, PluginDescriptor, PluginType};
 pub use registry::{Registry, RegistryError, RegistryErrors};
@@ -162,10 +169,11 @@ pub mod prelude {
     pub use crate::http::StatusCode;
     pub use crate::response::IntoResponse;
     pub use crate::serde_json::{Value, json};
+    pub use crate::tests::TestContext;
     pub use crate::{
         ApiError, Backup, BoxError, ConfigChanged, ConfigChanging, Event, Lifecycle, PluginConfig,
         PluginContext, PluginState, Shutdown, Starting, Startup, Stopped, TaskContext, config,
-        event, health_check, middleware, on_event, payload, plugin, route,
+        event, health_check, middleware, on_event, payload, plugin, plugin_test, route,
     };
     // Not the `command` attribute: clap's derives use `#[command(...)]` as a helper, and both
     // in scope would be ambiguous. Write `#[plexichat::command]`.
@@ -204,14 +212,18 @@ pub mod __private {
     /// The permissions' marker traits, which `grant!` implements.
     pub use crate::abi::permission as perm;
     pub use crate::abi::plugin::{Configurable, Plugin, PluginDescriptor, PluginType, UiPage};
+    pub use crate::abi::plugin_test::{
+        PluginTestDescriptor, TestBody, TestCategory, TestFuture, TestOutcome,
+    };
     pub use crate::abi::route::{Method, RouteDescriptor, method_router};
     #[cfg(not(feature = "inventory"))]
     pub use crate::abi::slices::{
         PLEXICHAT_COMMANDS, PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_HEALTH_CHECKS,
-        PLEXICHAT_MIDDLEWARE, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
+        PLEXICHAT_MIDDLEWARE, PLEXICHAT_PLUGIN_TESTS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
     };
     pub use crate::runtime::Invocation;
     pub use crate::runtime::Runtime;
+    pub use crate::selftest::{TestContext, TestEnv};
     pub use crate::web::debug::{check_argument, check_last_argument, check_response, check_send};
     pub use crate::{__plexichat_grant as grant, __plexichat_grant_all as grant_all};
     pub use clap;

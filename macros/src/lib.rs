@@ -1,5 +1,5 @@
-//! The proc macros behind `plexichat`'s `#[plugin]`, `#[route]`, `#[on_event]`, `#[event]` and
-//! `#[command]`.
+//! The proc macros behind `plexichat`'s `#[plugin]`, `#[route]`, `#[on_event]`, `#[event]`,
+//! `#[command]`, `#[middleware]`, `#[health_check]` and `#[plugin_test]`.
 //!
 //! A private implementation detail: plugins depend on the `plexichat` facade, which pins this
 //! crate with `=version` and re-exports the macros. Every macro is parse → validate → expand;
@@ -20,6 +20,7 @@ mod migrations;
 mod on_event;
 mod payload;
 mod plugin;
+mod plugin_test;
 mod route;
 #[cfg(test)]
 mod tests;
@@ -68,6 +69,16 @@ pub fn middleware(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn health_check(args: TokenStream, item: TokenStream) -> TokenStream {
     health_check::expand(args.into(), item.into()).into()
+}
+
+/// Registers a test of the plugin that ships inside the binary: `fn(&TestContext<MyPlugin>)
+/// -> Result<(), E>` (or no argument), sync or async. Keys: `timeout = "30s"`, `retries = 2`,
+/// `tags = ["smoke"]`, `category = security` (functionality, performance, security,
+/// integration, analytics, user_experience; default functionality). Its doc comment says
+/// what it checks.
+#[proc_macro_attribute]
+pub fn plugin_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    plugin_test::expand(args.into(), item.into()).into()
 }
 
 /// Declares an event type with its stable name: `#[event(name = "awesome.action.completed")]`.

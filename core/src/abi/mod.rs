@@ -17,5 +17,6 @@ pub mod migration;
 pub(crate) mod openapi;
 pub mod permission;
 pub mod plugin;
+pub(crate) mod plugin_test;
 pub mod route;
 pub(crate) mod slices;

@@ -1,5 +1,5 @@
 //! The only distributed slices in the program: every `#[plugin]`, `#[route]`, `#[event]`,
-//! `#[on_event]`, `#[command]`, `#[middleware]` and `#[health_check]` registers its
+//! `#[on_event]`, `#[command]`, `#[middleware]`, `#[health_check]` and `#[plugin_test]` registers its
 //! descriptor here, through linkme's link sections or, with the
 //! `inventory` feature, inventory's constructors. Neither orders nor de-duplicates what it
 //! collects; the registry does.
@@ -9,6 +9,7 @@ use crate::abi::event::{EventDescriptor, EventHandlerDescriptor};
 use crate::abi::health::HealthCheckDescriptor;
 use crate::abi::middleware::MiddlewareDescriptor;
 use crate::abi::plugin::PluginDescriptor;
+use crate::abi::plugin_test::PluginTestDescriptor;
 use crate::abi::route::RouteDescriptor;
 
 #[cfg(not(feature = "inventory"))]
@@ -43,6 +44,10 @@ mod backend {
     #[linkme::distributed_slice]
     pub static PLEXICHAT_HEALTH_CHECKS: [HealthCheckDescriptor];
 
+    /// Every `#[plugin_test]` in the program.
+    #[linkme::distributed_slice]
+    pub static PLEXICHAT_PLUGIN_TESTS: [PluginTestDescriptor];
+
     pub(crate) fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
         PLEXICHAT_PLUGINS.iter()
     }
@@ -63,6 +68,9 @@ mod backend {
     }
     pub(crate) fn health_checks() -> impl Iterator<Item = &'static HealthCheckDescriptor> {
         PLEXICHAT_HEALTH_CHECKS.iter()
+    }
+    pub(crate) fn plugin_tests() -> impl Iterator<Item = &'static PluginTestDescriptor> {
+        PLEXICHAT_PLUGIN_TESTS.iter()
     }
 
     /// Adds one element to a slice; generated code reaches it as
@@ -91,6 +99,7 @@ mod backend {
     inventory::collect!(CommandDescriptor);
     inventory::collect!(MiddlewareDescriptor);
     inventory::collect!(HealthCheckDescriptor);
+    inventory::collect!(PluginTestDescriptor);
 
     pub(crate) fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
         inventory::iter::<PluginDescriptor>.into_iter()
@@ -113,6 +122,9 @@ mod backend {
     pub(crate) fn health_checks() -> impl Iterator<Item = &'static HealthCheckDescriptor> {
         inventory::iter::<HealthCheckDescriptor>.into_iter()
     }
+    pub(crate) fn plugin_tests() -> impl Iterator<Item = &'static PluginTestDescriptor> {
+        inventory::iter::<PluginTestDescriptor>.into_iter()
+    }
 
     /// Adds one element to a collection; generated code reaches it as
     /// `::plexichat::__private::register!`.
@@ -128,6 +140,8 @@ mod backend {
 #[cfg(not(feature = "inventory"))]
 pub use backend::{
     PLEXICHAT_COMMANDS, PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_HEALTH_CHECKS,
-    PLEXICHAT_MIDDLEWARE, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
+    PLEXICHAT_MIDDLEWARE, PLEXICHAT_PLUGIN_TESTS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
 };
-pub(crate) use backend::{commands, events, handlers, health_checks, middleware, plugins, routes};
+pub(crate) use backend::{
+    commands, events, handlers, health_checks, middleware, plugin_tests, plugins, routes,
+};

@@ -14,6 +14,7 @@ use crate::abi::event::{EventDescriptor, EventHandlerDescriptor};
 use crate::abi::health::HealthCheckDescriptor;
 use crate::abi::middleware::MiddlewareDescriptor;
 use crate::abi::plugin::PluginDescriptor;
+use crate::abi::plugin_test::PluginTestDescriptor;
 use crate::abi::route::{Method, RouteDescriptor};
 
 use crate::abi::slices as backend;
@@ -143,6 +144,18 @@ pub enum RegistryError {
         /// Second function.
         second: String,
     },
+    /// Two tests of one plugin have the same name.
+    #[error("duplicate test `{name}` of plugin `{plugin}`: at {first} and at {second}; rename one")]
+    DuplicatePluginTest {
+        /// The plugin.
+        plugin: &'static str,
+        /// The test's name.
+        name: &'static str,
+        /// First location.
+        first: &'static str,
+        /// Second location.
+        second: &'static str,
+    },
     /// A command's category is one of the binary's own commands.
     #[error(
         "command `{name}` of plugin `{plugin}` ({location}) is in category `{category}`, which is core's `plexichat {category}`; choose another category"
@@ -227,6 +240,33 @@ fn check_migrations(
             }
         }
     }
+}
+
+/// Each registration of a kind that belongs to its crate's plugin, resolved by `make`; one
+/// in a crate without a plugin is reported as an orphan. `key` gives its crate, name and
+/// location.
+fn owned<D: 'static, R>(
+    items: Vec<&'static D>,
+    by_crate: &HashMap<&'static str, &'static PluginDescriptor>,
+    errors: &mut Vec<RegistryError>,
+    what: &'static str,
+    key: impl Fn(&D) -> (&'static str, &'static str, &'static str),
+    make: impl Fn(&'static str, &'static D) -> R,
+) -> Vec<R> {
+    let mut resolved = Vec::with_capacity(items.len());
+    for item in items {
+        let (crate_name, name, location) = key(item);
+        match by_crate.get(crate_name) {
+            Some(plugin) => resolved.push(make(plugin.name, item)),
+            None => errors.push(RegistryError::Orphan {
+                what,
+                item: name,
+                location,
+                crate_name,
+            }),
+        }
+    }
+    resolved
 }
 
 /// Each command with its plugin and category, sorted by category, name and location, with
@@ -391,6 +431,15 @@ pub struct ResolvedHealthCheck {
     pub descriptor: &'static HealthCheckDescriptor,
 }
 
+/// A plugin test with its owning plugin resolved.
+#[derive(Debug, Clone)]
+pub struct ResolvedPluginTest {
+    /// Owning plugin.
+    pub plugin: &'static str,
+    /// The registration.
+    pub descriptor: &'static PluginTestDescriptor,
+}
+
 /// An event type with the plugin that declared it resolved.
 #[derive(Debug, Clone)]
 pub struct ResolvedEvent {
@@ -419,6 +468,8 @@ pub struct Registrations {
     pub middleware: Vec<&'static MiddlewareDescriptor>,
     /// `#[health_check]` functions.
     pub health_checks: Vec<&'static HealthCheckDescriptor>,
+    /// `#[plugin_test]` functions.
+    pub plugin_tests: Vec<&'static PluginTestDescriptor>,
 }
 
 /// The checked, ordered set of everything compiled in.
@@ -440,6 +491,8 @@ pub struct Registry {
     middleware: Vec<ResolvedMiddleware>,
     /// Health checks by plugin, then kind, then name.
     health_checks: Vec<ResolvedHealthCheck>,
+    /// Plugin tests by plugin, then name.
+    plugin_tests: Vec<ResolvedPluginTest>,
 }
 
 impl Registry {
@@ -453,6 +506,7 @@ impl Registry {
             commands: backend::commands().collect(),
             middleware: backend::middleware().collect(),
             health_checks: backend::health_checks().collect(),
+            plugin_tests: backend::plugin_tests().collect(),
         })
     }
 
@@ -466,10 +520,7 @@ impl Registry {
             plugins,
             routes,
             handlers,
-            events: Vec::new(),
-            commands: Vec::new(),
-            middleware: Vec::new(),
-            health_checks: Vec::new(),
+            ..Registrations::default()
         })
     }
 
@@ -483,6 +534,7 @@ impl Registry {
             commands,
             middleware,
             health_checks,
+            plugin_tests,
         } = registrations;
         let mut errors = Vec::new();
         // Link order is unspecified, so every listing and check works on sorted input.
@@ -648,34 +700,44 @@ impl Registry {
 
         let resolved_commands = resolve_commands(commands, &by_crate, &mut errors);
 
-        let mut resolved_middleware = Vec::with_capacity(middleware.len());
-        for layer in middleware {
-            match by_crate.get(layer.crate_name) {
-                Some(plugin) => resolved_middleware.push(ResolvedMiddleware {
-                    plugin: plugin.name,
-                    descriptor: layer,
-                }),
-                None => errors.push(RegistryError::Orphan {
-                    what: "middleware",
-                    item: layer.name,
-                    location: layer.location,
-                    crate_name: layer.crate_name,
-                }),
-            }
-        }
-        let mut resolved_checks = Vec::with_capacity(health_checks.len());
-        for check in health_checks {
-            match by_crate.get(check.crate_name) {
-                Some(plugin) => resolved_checks.push(ResolvedHealthCheck {
-                    plugin: plugin.name,
-                    descriptor: check,
-                }),
-                None => errors.push(RegistryError::Orphan {
-                    what: "health check",
-                    item: check.name,
-                    location: check.location,
-                    crate_name: check.crate_name,
-                }),
+        let mut resolved_middleware = owned(
+            middleware,
+            &by_crate,
+            &mut errors,
+            "middleware",
+            |layer| (layer.crate_name, layer.name, layer.location),
+            |plugin, descriptor| ResolvedMiddleware { plugin, descriptor },
+        );
+        let mut resolved_checks = owned(
+            health_checks,
+            &by_crate,
+            &mut errors,
+            "health check",
+            |check| (check.crate_name, check.name, check.location),
+            |plugin, descriptor| ResolvedHealthCheck { plugin, descriptor },
+        );
+        let mut resolved_tests = owned(
+            plugin_tests,
+            &by_crate,
+            &mut errors,
+            "plugin test",
+            |test| (test.crate_name, test.name, test.location),
+            |plugin, descriptor| ResolvedPluginTest { plugin, descriptor },
+        );
+        resolved_tests
+            .sort_by_key(|test| (test.plugin, test.descriptor.name, test.descriptor.location));
+        // inventory may collect one registration twice when a crate is linked twice.
+        resolved_tests.dedup_by(|a, b| std::ptr::eq(a.descriptor, b.descriptor));
+        for pair in resolved_tests.windows(2) {
+            if (pair[0].plugin, pair[0].descriptor.name)
+                == (pair[1].plugin, pair[1].descriptor.name)
+            {
+                errors.push(RegistryError::DuplicatePluginTest {
+                    plugin: pair[1].plugin,
+                    name: pair[1].descriptor.name,
+                    first: pair[0].descriptor.location,
+                    second: pair[1].descriptor.location,
+                });
             }
         }
         resolved_checks.sort_by_key(|check| {
@@ -713,6 +775,7 @@ impl Registry {
             commands: resolved_commands,
             middleware: resolved_middleware,
             health_checks: resolved_checks,
+            plugin_tests: resolved_tests,
         })
     }
 
@@ -802,6 +865,23 @@ impl Registry {
     /// Every health check, by plugin, kind and name.
     pub fn health_checks(&self) -> &[ResolvedHealthCheck] {
         &self.health_checks
+    }
+
+    /// Every plugin test, by plugin, then name.
+    pub fn plugin_tests(&self) -> &[ResolvedPluginTest] {
+        &self.plugin_tests
+    }
+
+    /// The tests of one plugin, in name order.
+    pub fn plugin_tests_of<'a>(
+        &'a self,
+        plugin: &'a str,
+    ) -> impl Iterator<Item = &'a ResolvedPluginTest> {
+        // Sorted by plugin: one plugin's tests are one run, found by binary search.
+        let start = self.plugin_tests.partition_point(|t| t.plugin < plugin);
+        self.plugin_tests[start..]
+            .iter()
+            .take_while(move |t| t.plugin == plugin)
     }
 
     /// Commands of one plugin.

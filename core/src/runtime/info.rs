@@ -47,6 +47,8 @@ pub struct PluginInfo {
     pub middleware: Vec<MiddlewareInfo>,
     /// Its named health checks, liveness first.
     pub health_checks: Vec<HealthCheckInfo>,
+    /// Its `#[plugin_test]`s, by name: what `plugins self-test` and the test manager run.
+    pub tests: Vec<PluginTestInfo>,
     /// Its UI pages with the URL each is served at.
     pub pages: Vec<PageInfo>,
     /// The files of its docs folder, embedded at compile time (the `docs` plugin shows them).
@@ -121,6 +123,41 @@ pub struct HealthCheckInfo {
     pub name: &'static str,
     /// `liveness` or `readiness`.
     pub kind: crate::abi::health::HealthKind,
+}
+
+/// One `#[plugin_test]` of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginTestInfo {
+    /// The function's name.
+    pub name: &'static str,
+    /// What it is about.
+    pub category: crate::abi::plugin_test::TestCategory,
+    /// What it checks: its doc comment.
+    pub description: &'static str,
+    /// Its own time limit in milliseconds, if it declares one.
+    pub timeout_ms: Option<u64>,
+    /// Its own retry count, if it declares one.
+    pub retries: Option<u32>,
+    /// Its labels.
+    pub tags: &'static [&'static str],
+    /// Whether it is an `async fn` (a synchronous test runs on a thread of its own).
+    #[serde(rename = "async")]
+    pub is_async: bool,
+}
+
+impl PluginTestInfo {
+    /// Describes a registered test.
+    pub fn new(test: &crate::abi::plugin_test::PluginTestDescriptor) -> PluginTestInfo {
+        PluginTestInfo {
+            name: test.name,
+            category: test.category,
+            description: test.doc,
+            timeout_ms: test.timeout_ms,
+            retries: test.retries,
+            tags: test.tags,
+            is_async: test.is_async(),
+        }
+    }
 }
 
 /// One `#[middleware]` of a plugin.
@@ -268,6 +305,10 @@ impl PluginInfo {
                     name: check.descriptor.name,
                     kind: check.descriptor.kind,
                 })
+                .collect(),
+            tests: registry
+                .plugin_tests_of(plugin.name)
+                .map(|test| PluginTestInfo::new(test.descriptor))
                 .collect(),
             pages: plugin
                 .ui_pages

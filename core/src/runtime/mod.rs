@@ -83,6 +83,9 @@ struct Inner {
     storage: Storage,
     /// Plugins (and core, as `plexichat`) whose migrations are known to be applied.
     migrated: std::sync::Mutex<std::collections::HashSet<&'static str>>,
+    /// One value per type that layers above this one keep with the runtime (the plugin test
+    /// runner), so that whoever holds the runtime reaches the same one.
+    extensions: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 /// Everything the runtime keeps about one plugin.
@@ -183,8 +186,24 @@ impl Runtime {
                 liveness: liveness::Book::default(),
                 storage,
                 migrated: std::sync::Mutex::default(),
+                extensions: std::sync::Mutex::default(),
             }),
         }
+    }
+
+    /// This runtime's one value of type `T`, created by `init` on first use.
+    pub(crate) fn extension<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
+        let mut extensions = self
+            .inner
+            .extensions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let value = extensions
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(init()));
+        Arc::clone(value)
+            .downcast::<T>()
+            .expect("extensions are keyed by their type")
     }
 
     /// The checked registry this runtime was built from.

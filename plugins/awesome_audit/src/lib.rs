@@ -8,6 +8,8 @@ use plexichat::Event;
 use plexichat::prelude::*;
 use plexichat::sqlx::{self, Row};
 
+mod self_tests;
+
 /// How many of the latest events the listing shows; the total counts all of them.
 const LISTED: i64 = 1000;
 

@@ -8,6 +8,7 @@
 mod api;
 mod library;
 mod search;
+mod self_tests;
 
 use std::sync::{Arc, OnceLock};
 

@@ -8,6 +8,8 @@
 use plexichat::prelude::*;
 use plexichat::storage::kv::{Kv, KvError};
 
+mod self_tests;
+
 /// An awesome plugin for PlexiChat.
 #[plugin(
     author = "Your Name",

@@ -17,6 +17,8 @@ use plexichat::prelude::*;
 use plexichat::response::Response;
 use plexichat::tracing::Instrument;
 
+mod self_tests;
+
 /// Request IDs, security headers and rate limits for every request the server answers.
 #[plugin(
     author = "PlexiChat",

@@ -14,6 +14,8 @@ use plexichat::info::{Audience, PluginInfo};
 use plexichat::prelude::*;
 use plexichat::response::{Html, Redirect, escape_html as escape};
 
+mod self_tests;
+
 /// The web shell: the list of compiled-in plugins with links to their pages and docs, at /.
 #[plugin(author = "PlexiChat", type = core, prefix = "/", tags = ["web", "ui"])]
 #[derive(Default)]

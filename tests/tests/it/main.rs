@@ -21,6 +21,7 @@ mod registry;
 // Drives a built binary, like `binary`.
 #[cfg(not(feature = "inventory"))]
 mod schemathesis;
+mod selftest;
 mod state;
 mod storage;
 mod tidy;
@@ -50,6 +51,8 @@ pub struct Harness {
     pub failing_liveness: AtomicBool,
     /// Makes `harness_backend` fail while set.
     pub failing_readiness: AtomicBool,
+    /// Times `harness_flaky` ran: it fails the first time.
+    pub flaky_calls: AtomicU64,
 }
 
 impl Lifecycle for Harness {
@@ -78,6 +81,79 @@ fn harness_backend(context: &PluginContext<Harness>) -> Result<(), String> {
         _ => Ok(()),
     }
 }
+
+/// Passes.
+#[plugin_test(tags = ["runner"])]
+async fn harness_passes() {}
+
+/// Fails with a message.
+#[plugin_test(category = analytics)]
+fn harness_fails() -> Result<(), String> {
+    Err("expected 2, got 3".to_string())
+}
+
+/// Panics.
+#[plugin_test]
+async fn harness_panics() -> Result<(), String> {
+    panic!("the harness test panicked on purpose")
+}
+
+/// Never ends on its own (an `async` test the runner cancels).
+#[plugin_test]
+async fn harness_hangs() {
+    tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+}
+
+/// Blocks its thread for two seconds (a synchronous test the runner abandons).
+#[plugin_test(timeout = "100ms")]
+fn harness_hangs_sync() {
+    std::thread::sleep(std::time::Duration::from_secs(2));
+}
+
+/// Fails on its first run, passes on every later one.
+#[plugin_test(retries = 1)]
+fn harness_flaky(context: &TestContext<Harness>) -> Result<(), String> {
+    let harness = context.instance().ok_or("no harness")?;
+    match harness.flaky_calls.fetch_add(1, Ordering::SeqCst) {
+        0 => Err("first call fails".to_string()),
+        _ => Ok(()),
+    }
+}
+
+/// Takes 300 ms: holds a worker while others queue.
+#[plugin_test]
+async fn harness_slow() {
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+}
+
+/// A synchronous test reaching the server's routes through `block_on`.
+#[plugin_test]
+fn harness_blocks_on_the_client(context: &TestContext<Harness>) -> Result<(), String> {
+    let (status, body) = context.block_on(context.app().get("/health"));
+    match status.as_u16() {
+        200 => Ok(()),
+        other => Err(format!("GET /health answered {other}: {body}")),
+    }
+}
+
+/// Queue fillers: eight tests that pass at once.
+macro_rules! fillers {
+    ($($name:ident),*) => {$(
+        /// Passes at once.
+        #[plugin_test(tags = ["filler"])]
+        async fn $name() {}
+    )*};
+}
+fillers!(
+    harness_filler_0,
+    harness_filler_1,
+    harness_filler_2,
+    harness_filler_3,
+    harness_filler_4,
+    harness_filler_5,
+    harness_filler_6,
+    harness_filler_7
+);
 
 impl Harness {
     fn record(&self, entry: impl Into<String>) {

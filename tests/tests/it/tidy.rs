@@ -68,20 +68,27 @@ fn no_debugging_leftovers_or_stubs() {
 }
 
 /// Core's layers, lowest first, with their rank; `runtime` and `storage` sit side by side.
-const LAYERS: [(&str, u8); 6] = [
+/// `selftest` (the plugin test runner) sits above `web`: a test's client is the whole
+/// application, served in-process.
+const LAYERS: [(&str, u8); 7] = [
     ("abi", 0),
     ("registry", 1),
     ("config", 2),
     ("runtime", 3),
     ("storage", 3),
     ("web", 4),
+    ("selftest", 5),
 ];
 /// The facade (`lib.rs`, `testing.rs`) sits on top.
-const FACADE: u8 = 5;
+const FACADE: u8 = 6;
 /// What a lower layer may name from a higher one: the handles that generated shims receive,
 /// and `abi`'s own registration macro, which `#[macro_export]` places at the crate root.
-const ALLOWED_UPWARD: [(&str, &str); 6] = [
+const ALLOWED_UPWARD: [(&str, &str); 8] = [
+    // A plugin test's client is the one plugin authors' own tests use.
+    ("selftest", "crate::testing::TestApp"),
     ("abi", "crate::runtime::Runtime"),
+    // What a plugin test's shim receives, as a health check's receives the runtime.
+    ("abi", "crate::selftest::TestEnv"),
     ("abi", "crate::runtime::PluginContext"),
     // A command function's handle and what it is built from, as PluginContext is for `init`.
     ("abi", "crate::runtime::CommandContext"),

@@ -1,0 +1,101 @@
+//! `plexichat plugins self-test [NAME [TEST]]`: the plugins' own tests, run in-process
+//! against the configured database and data folder with every plugin started as a server
+//! would start it, without a socket. Exit 1 if any test failed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use plexichat::tests::{Runner, Selection};
+use plexichat::{Registry, Runtime, server};
+
+use crate::cli::{UsageError, block_on, load_config, open_storage};
+
+/// What the command line asked for.
+pub(crate) struct SelfTest {
+    pub(crate) plugin: Option<String>,
+    pub(crate) test: Option<String>,
+    pub(crate) config: Option<PathBuf>,
+    pub(crate) json: bool,
+    pub(crate) junit: Option<PathBuf>,
+}
+
+pub(crate) fn run(registry: Registry, request: SelfTest) -> anyhow::Result<()> {
+    if let Some(plugin) = &request.plugin
+        && registry.plugin(plugin).is_none()
+    {
+        let names: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
+        return Err(UsageError(format!(
+            "no plugin `{plugin}` in this binary; its plugins: {}",
+            names.join(", ")
+        ))
+        .into());
+    }
+    let config = load_config(&registry, request.config.as_deref())?;
+    let selection = Selection::from_args(request.plugin.clone(), request.test.clone());
+    plexichat::data_dir::create(&config.data.dir)?;
+    let _lock = plexichat::data_dir::lock(&config.data.dir, false)?.map_err(|()| {
+        anyhow::anyhow!(
+            "a restore is replacing the data in {}; run the tests when it is done",
+            config.data.dir.display()
+        )
+    })?;
+    // Tests that call admin routes present the token a server on this folder would use.
+    let mut options = server::ServerOptions::from(&config.server);
+    if options.admin_token.is_none() {
+        options.admin_token = plexichat::data_dir::read_token(&config.data.dir)?.0;
+    }
+    let report = block_on(async {
+        let storage = open_storage(&config).await?;
+        let database = storage.database().clone();
+        let runtime = Runtime::with_storage(registry, config, None, storage);
+        let result = async {
+            runtime
+                .migrate()
+                .await
+                .context("refusing to run the tests")?;
+            Runner::of(&runtime).set_server_options(&options);
+            plexichat::tests::run_in_process(&runtime, &selection)
+                .await
+                .map_err(|error| anyhow::Error::from(UsageError(error.to_string())))
+        }
+        .await;
+        database.shut_down().await;
+        database.close().await;
+        result
+    })?;
+    for failure in &report.init_failures {
+        eprintln!(
+            "warning: plugin `{}` failed to start ({}); its tests are skipped",
+            failure.plugin, failure.error
+        );
+    }
+    write_results(&report.runs, request.json, request.junit.as_deref())?;
+    if plexichat::tests::any_failed(&report.runs) {
+        let failed = report.runs.iter().filter(|run| !run.status.is_ok()).count();
+        anyhow::bail!("{failed} of {} tests failed", report.runs.len());
+    }
+    Ok(())
+}
+
+/// The results as a table or JSON on standard output, and as JUnit XML into `junit`.
+pub(crate) fn write_results(
+    runs: &[plexichat::tests::TestRun],
+    json: bool,
+    junit: Option<&Path>,
+) -> anyhow::Result<()> {
+    if let Some(path) = junit {
+        std::fs::write(path, plexichat::tests::junit(runs))
+            .with_context(|| format!("cannot write the JUnit report to {}", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, runs)?;
+        writeln!(out)?;
+    } else if runs.is_empty() {
+        writeln!(out, "no tests selected")?;
+    } else {
+        out.write_all(plexichat::tests::table(runs).as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Running the tests plugins ship inside the binary (`#[plexichat::plugin_test]`): what a test
+//! receives ([`TestContext`]) and the runner (a priority queue, bounded concurrency, time
+//! limits, retries, one run per test at a time).
+//!
+//! Mechanism only: the test manager plugin adds schedules, history, the REST API and the
+//! dashboard on top; `plexichat plugins self-test` uses the runner directly.
+//!
+//! It sits above `web`, beside the facade, because a test's client is the whole application
+//! served in-process (`oneshot`), exactly as a socket would reach it.
+
+mod report;
+mod runner;
+
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use crate::abi::plugin::Plugin;
+use crate::runtime::{PluginContext, Runtime};
+use crate::testing::TestApp;
+use crate::web::ServerOptions;
+
+pub use report::{
+    InProcessReport, Selection, any_failed, junit, run_in_process, run_selection, table,
+};
+pub use runner::{
+    Priority, RetryPolicy, RunRequest, RunStatus, Runner, RunnerEvent, RunnerOptions, RunnerStatus,
+    SubmitError, TestRun, Ticket, Trigger, parse_priority,
+};
+
+/// What the runner hands a test's shim: the runtime, how to build the in-process client, and
+/// which attempt this is. Opaque to plugins.
+#[derive(Clone)]
+pub struct TestEnv {
+    runtime: Runtime,
+    server: Arc<ServerOptions>,
+    attempt: u32,
+    handle: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for TestEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestEnv")
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Plugin `P`'s handle in one of its `#[plugin_test]`s: every service of
+/// [`PluginContext<P>`] (through `Deref`), a client for the server's routes
+/// ([`TestContext::app`]), and, for a synchronous test, [`TestContext::block_on`].
+pub struct TestContext<P> {
+    context: PluginContext<P>,
+    env: TestEnv,
+    app: OnceLock<TestApp>,
+    plugin: PhantomData<fn() -> P>,
+}
+
+impl<P: Plugin> TestContext<P> {
+    /// Called by the shim `#[plugin_test]` generates.
+    #[doc(hidden)]
+    pub fn __new(env: TestEnv) -> TestContext<P> {
+        TestContext {
+            context: PluginContext::new(env.runtime.clone()),
+            env,
+            app: OnceLock::new(),
+            plugin: PhantomData,
+        }
+    }
+
+    /// The server's routes, served in-process exactly as a socket would reach them (every
+    /// plugin's routes, middleware and the core's): `context.app().get("/api/v1/x").await`.
+    /// Requests with `.admin()` carry the server's admin token. Built on first use.
+    pub fn app(&self) -> &TestApp {
+        self.app
+            .get_or_init(|| TestApp::with_options(self.env.runtime.clone(), &self.env.server))
+    }
+
+    /// Which attempt this is: 1, then 2… when the test is retried.
+    pub fn attempt(&self) -> u32 {
+        self.env.attempt
+    }
+
+    /// Runs a future to completion from a synchronous test (which runs on a thread of its
+    /// own): `context.block_on(context.app().get("/health"))`. In an `async` test, `.await`
+    /// instead; called there, this panics.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.env.handle.block_on(future)
+    }
+}
+
+impl<P> Deref for TestContext<P> {
+    type Target = PluginContext<P>;
+
+    fn deref(&self) -> &PluginContext<P> {
+        &self.context
+    }
+}
+
+impl<P: Plugin> std::fmt::Debug for TestContext<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestContext")
+            .field("plugin", &P::NAME)
+            .field("attempt", &self.env.attempt)
+            .finish()
+    }
+}
