@@ -14,6 +14,8 @@ extern crate my_awesome_plugin as _;
 extern crate security as _;
 #[cfg(feature = "shell")]
 extern crate shell as _;
+#[cfg(feature = "test_manager")]
+extern crate test_manager as _;
 
 /// The plugins the enabled features asked for; start-up checks that exactly these registered.
 pub(crate) const ENABLED: &[&str] = &[
@@ -27,4 +29,6 @@ pub(crate) const ENABLED: &[&str] = &[
     "security",
     #[cfg(feature = "shell")]
     "shell",
+    #[cfg(feature = "test_manager")]
+    "test_manager",
 ];

@@ -62,7 +62,7 @@ pub use web::error;
 /// Plugin CLI commands: what a `#[command]` function receives and may return.
 pub mod command {
     pub use crate::abi::command::{
-        CommandArgs, CommandDescriptor, CommandError, CommandFlags, CommandReturn,
+        CommandArgs, CommandDescriptor, CommandError, CommandFlags, CommandReturn, UsageError,
     };
     pub use crate::runtime::{CommandContext, Invocation, ServerClient};
 }
@@ -96,6 +96,7 @@ pub use runtime::{info, state};
 /// [`axum`]; these are the ones the guide documents.
 pub mod extract {
     pub use crate::runtime::PluginContext;
+    pub use crate::web::admin::Admin;
     pub use crate::web::extract::{PluginConfig, PluginState};
     pub use crate::web::input::{Json, JsonRejection, Path, Query};
     pub use axum::body::{Body, Bytes};
@@ -165,7 +166,7 @@ pub use abi::expansion::VERSION;
 
 /// What a plugin crate usually needs: `use plexichat::prelude::*;`.
 pub mod prelude {
-    pub use crate::extract::{Json, Path, Query};
+    pub use crate::extract::{Admin, Json, Path, Query};
     pub use crate::http::StatusCode;
     pub use crate::response::IntoResponse;
     pub use crate::serde_json::{Value, json};

@@ -191,6 +191,22 @@ where
         handler(context, args)
             .await
             .into_outcome()
-            .map_err(CommandError::Failed)
+            .map_err(|error| match error.downcast::<UsageError>() {
+                Ok(usage) => CommandError::Usage(usage.0),
+                Err(error) => CommandError::Failed(error),
+            })
     })
 }
+
+/// An error that is the operator's to fix: a command that returns it (`Err(UsageError(..)
+/// .into())`) exits with status 2 and the message, as for a bad argument clap found.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}

@@ -27,6 +27,8 @@ pub struct Describer {
     pub(crate) body: Option<Value>,
     /// Responses by status (`"200"`, `"2XX"`, …).
     pub(crate) responses_by_status: BTreeMap<String, Value>,
+    /// Whether the operation needs the admin token (the route takes `Admin`).
+    pub(crate) admin: bool,
 }
 
 fn generator(contract: Contract) -> SchemaGenerator {
@@ -49,6 +51,7 @@ impl Default for Describer {
             path: None,
             body: None,
             responses_by_status: BTreeMap::new(),
+            admin: false,
         }
     }
 }
@@ -94,6 +97,11 @@ impl Describer {
                 "schema": schema,
             })),
         }
+    }
+
+    /// The operation needs the admin token.
+    pub fn requires_admin(&mut self) {
+        self.admin = true;
     }
 
     /// The `Path<T>` extractor's `T`.

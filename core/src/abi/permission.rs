@@ -9,7 +9,7 @@
 use crate::abi::plugin::Plugin;
 
 /// Every permission a plugin can declare, with what it grants.
-pub const PERMISSIONS: [(&str, &str); 5] = [
+pub const PERMISSIONS: [(&str, &str); 6] = [
     (
         "plugin:read",
         "read the plugin's own key-value entries and files in its data folder",
@@ -26,6 +26,10 @@ pub const PERMISSIONS: [(&str, &str); 5] = [
     (
         "http:client",
         "make outbound HTTP requests through the server's client (rustls, timeouts)",
+    ),
+    (
+        "tests:run",
+        "queue any plugin's tests on the test runner and watch their results",
     ),
 ];
 
@@ -69,6 +73,14 @@ pub trait PublishEvents: Plugin {}
 )]
 pub trait HttpClient: Plugin {}
 
+/// Granted by `permissions = ["tests:run"]`.
+#[diagnostic::on_unimplemented(
+    message = "plugin `{Self}` does not declare the `tests:run` permission",
+    label = "running plugin tests needs `tests:run`",
+    note = "add it to the manifest: `#[plugin(permissions = [\"tests:run\"])]`"
+)]
+pub trait RunTests: Plugin {}
+
 /// Implements one permission's trait for a plugin type; `#[plugin]` expands to one call per
 /// declared permission, spanned at its string, so an unknown name is an error there.
 #[doc(hidden)]
@@ -89,9 +101,12 @@ macro_rules! __plexichat_grant {
     ($plugin:ty, "http:client") => {
         impl ::plexichat::__private::perm::HttpClient for $plugin {}
     };
+    ($plugin:ty, "tests:run") => {
+        impl ::plexichat::__private::perm::RunTests for $plugin {}
+    };
     ($plugin:ty, $other:literal) => {
         ::core::compile_error!(
-            "unknown permission; the valid ones are `plugin:read`, `plugin:write`, `database`, `events:publish` and `http:client` (see the plugin guide)"
+            "unknown permission; the valid ones are `plugin:read`, `plugin:write`, `database`, `events:publish`, `http:client` and `tests:run` (see the plugin guide)"
         );
     };
 }
@@ -107,6 +122,7 @@ macro_rules! __plexichat_grant_all {
         $crate::__plexichat_grant!($plugin, "database");
         $crate::__plexichat_grant!($plugin, "events:publish");
         $crate::__plexichat_grant!($plugin, "http:client");
+        $crate::__plexichat_grant!($plugin, "tests:run");
     };
 }
 

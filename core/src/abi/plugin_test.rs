@@ -10,7 +10,9 @@ use serde::Serialize;
 use crate::selftest::TestEnv;
 
 /// The seed's test categories: what a test is about, for filtering and the dashboard.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TestCategory {
     /// Core feature validation (the default).

@@ -126,7 +126,7 @@ pub struct HealthCheckInfo {
 }
 
 /// One `#[plugin_test]` of a plugin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PluginTestInfo {
     /// The function's name.
     pub name: &'static str,

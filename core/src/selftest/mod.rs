@@ -89,6 +89,17 @@ impl<P: Plugin> TestContext<P> {
     }
 }
 
+impl<P: Plugin> PluginContext<P> {
+    /// The plugin test runner: queue any plugin's tests and watch their results. Needs the
+    /// `tests:run` permission.
+    pub fn tests(&self) -> Arc<Runner>
+    where
+        P: crate::abi::permission::RunTests,
+    {
+        Runner::of(self.runtime())
+    }
+}
+
 impl<P> Deref for TestContext<P> {
     type Target = PluginContext<P>;
 

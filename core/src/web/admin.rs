@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -41,12 +42,25 @@ pub(crate) const METRICS: &str = "/metrics";
 
 /// The admin routes, guarded by `token`; with no token every admin request is refused.
 /// With `metrics`, `/metrics` is one of them (bearer token only: a scraper is no browser).
-pub(crate) fn router(token: Option<Secret>, metrics: Option<Arc<HttpMetrics>>) -> Router<Runtime> {
+/// The same guard answers for plugin routes that take [`Admin`].
+pub(crate) fn router(
+    runtime: &Runtime,
+    token: Option<Secret>,
+    metrics: Option<Arc<HttpMetrics>>,
+) -> Router<Runtime> {
     let guard = Arc::new(Guard {
         token,
         failures: LogLimit::new(Duration::from_secs(1)),
         sessions: Sessions::default(),
     });
+    // The first application built on a runtime is the server's; the ones plugin tests build
+    // later to reach its routes in-process must not replace its guard (and its sessions).
+    runtime
+        .extension(Gate::default)
+        .0
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get_or_insert_with(|| Arc::clone(&guard));
     let signing_in = Arc::clone(&guard);
     let signing_out = Arc::clone(&guard);
     let scraping = Arc::clone(&guard);
@@ -101,8 +115,11 @@ pub(crate) fn router(token: Option<Secret>, metrics: Option<Arc<HttpMetrics>>) -
 /// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
 /// (RFC 9110, section 11.1).
 fn bearer(request: &Request) -> Option<&str> {
-    request
-        .headers()
+    bearer_of(request.headers())
+}
+
+fn bearer_of(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| {
@@ -116,6 +133,53 @@ struct Guard {
     /// At most one "failed admin authentication" line per second, with a count of the rest.
     failures: LogLimit,
     sessions: Sessions,
+}
+
+/// Where plugin routes find the admin API's guard: set by the first application built on the
+/// runtime (the server's).
+#[derive(Default)]
+struct Gate(std::sync::RwLock<Option<Arc<Guard>>>);
+
+/// Proof that a request is an admin's: a plugin route that takes `_admin: Admin` answers 401
+/// (JSON, `WWW-Authenticate: Bearer`) unless the request carries the admin token as a bearer
+/// token, or a browser session's cookie with its CSRF token, exactly as the admin API
+/// demands. Every admitted request is logged as an admin action with the client's address.
+///
+/// The token and sessions are those of the first application built on the runtime: the
+/// server's, which in-process clients (a plugin test's `context.app()`) share.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequestParts<Runtime> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, runtime: &Runtime) -> Result<Admin, Response> {
+        let guard = runtime
+            .extension(Gate::default)
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_string(), |info| info.0.to_string());
+        let path = parts.uri.path();
+        match guard {
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "the admin API has no token configured",
+            )
+            .into_response()),
+            Some(guard) => match guard.problem(&parts.headers) {
+                None => {
+                    tracing::info!(%client, action = path, "admin action");
+                    Ok(Admin)
+                }
+                Some(problem) => Err(guard.refuse(client, path, problem)),
+            },
+        }
+    }
 }
 
 /// The body of `POST /api/v1/admin/session`.
@@ -149,20 +213,24 @@ impl Guard {
         }
     }
 
-    async fn authorize(&self, request: Request, next: Next) -> Response {
-        let presented = bearer(&request);
+    /// What keeps a request with these headers from being an admin's, if anything.
+    fn problem(&self, headers: &HeaderMap) -> Option<&'static str> {
+        let presented = bearer_of(headers);
         // A bearer token, when given, decides alone; without one, a browser session may.
-        let problem = match presented {
+        match presented {
             Some(_) => self.token_problem(presented),
             None if self.token.is_none() => self.token_problem(None),
-            None => match self.sessions.check(request.headers()) {
+            None => match self.sessions.check(headers) {
                 Ok(()) => None,
                 // Neither a token nor a session: say what the API expects.
                 Err(Refusal::NoCookie) => self.token_problem(None),
                 Err(refusal) => Some(refusal.message()),
             },
-        };
-        match problem {
+        }
+    }
+
+    async fn authorize(&self, request: Request, next: Next) -> Response {
+        match self.problem(request.headers()) {
             None => {
                 let (client, action) = (client(&request), request.uri().path().to_string());
                 let response = next.run(request).await;

@@ -3,7 +3,7 @@
 //! loop that runs a server's life, every phase of it bounded: `starting` → `init`s →
 //! `startup` → serving → drain → `shutdown` → `stop`s and tasks → `stopped`.
 
-mod admin;
+pub(crate) mod admin;
 pub(crate) mod assets;
 mod chain;
 mod connections;
@@ -185,6 +185,7 @@ fn build(
             }),
         )
         .merge(crate::web::admin::router(
+            runtime,
             options.admin_token.clone(),
             // On its own address, `/metrics` is served there, without the token.
             options.metrics_bind.is_none().then(|| Arc::clone(&metrics)),

@@ -128,6 +128,13 @@ impl<R: OutputDoc> OutputDoc for Result<R, ApiError> {
     }
 }
 
+/// A route that takes `Admin` needs the admin token.
+impl InputDoc for crate::web::admin::Admin {
+    fn describe_input(describer: &mut Describer) {
+        describer.requires_admin();
+    }
+}
+
 /// The body of every error answer.
 fn error_schema() -> Value {
     json!({
@@ -500,13 +507,14 @@ pub fn document(registry: &Registry, metrics_on_main: bool) -> Value {
         } else {
             route.descriptor.doc
         };
+        let admin = describer.admin;
         let operation = Operation {
             path: &route.full_path,
             id: format!("{}.{}", route.plugin, route.descriptor.handler),
             tag: route.plugin,
             doc,
             describer,
-            admin: false,
+            admin,
         };
         add(&mut paths, &method, operation);
     }

@@ -21,8 +21,10 @@ use crate::storage::backup::hex;
 pub(crate) const COOKIE: &str = "plexichat_admin";
 /// The header carrying the session's CSRF token.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
-/// The only path the cookie is sent to.
-const COOKIE_PATH: &str = "/api/v1/admin";
+/// Where the cookie is sent: everywhere, since plugin routes that take `Admin` (the test
+/// manager's) accept a session too. Sending it is harmless without the CSRF token, which only
+/// the page that signed in holds.
+const COOKIE_PATH: &str = "/";
 /// A session unused for this long ends.
 pub(crate) const IDLE: Duration = Duration::from_secs(30 * 60);
 /// A session ends this long after signing in, used or not.
@@ -154,9 +156,7 @@ impl Sessions {
 
     /// The `Set-Cookie` value that makes the browser forget the cookie.
     pub(crate) fn expired_cookie() -> HeaderValue {
-        HeaderValue::from_static(
-            "plexichat_admin=; Path=/api/v1/admin; HttpOnly; SameSite=Strict; Max-Age=0",
-        )
+        HeaderValue::from_static("plexichat_admin=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
     }
 }
 
@@ -246,7 +246,7 @@ mod tests {
     fn the_cookie_is_invisible_to_scripts_and_other_sites() {
         let issued = Sessions::default().sign_in();
         let cookie = issued.cookie.to_str().unwrap();
-        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/api/v1/admin"] {
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/;"] {
             assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
         }
         assert_eq!(issued.csrf.len(), 64);

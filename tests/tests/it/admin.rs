@@ -293,7 +293,7 @@ async fn sign_in(app: &TestApp) -> (String, String) {
         .to_str()
         .unwrap()
         .to_string();
-    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/api/v1/admin"] {
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/;"] {
         assert!(set_cookie.contains(attribute), "{set_cookie}");
     }
     assert_eq!(response.headers()["cache-control"], "no-store");

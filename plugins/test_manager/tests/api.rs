@@ -1,0 +1,405 @@
+//! The test manager's REST API as scripts use it: the seed's shapes with the admin token,
+//! every bad input a 4xx naming its field, history and statistics in the database, schedules
+//! that fire and survive a restart, and live updates over Server-Sent Events.
+
+use std::path::Path;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use plexichat::config::Config;
+use plexichat::serde_json::{Value, json};
+use plexichat::server::ServerOptions;
+use plexichat::sqlx;
+use plexichat::storage::{Database, Storage};
+use plexichat::testing::{TestApp, fresh_dir};
+use plexichat::{Registry, Runtime, Secret};
+
+// Links the plugin, whose registrations are what the tests serve.
+use test_manager as _;
+
+const TOKEN: &str = "test-manager-token-0123456789";
+
+/// A started server on a database file in `dir` (SQLite), so that a second one can reopen it.
+async fn server(dir: &Path) -> (TestApp, Database) {
+    let registry = Registry::linked().unwrap();
+    let mut config = Config::defaults(&registry);
+    config.data.dir = dir.to_path_buf();
+    std::fs::create_dir_all(dir).unwrap();
+    let storage = Storage::open(&config.data).await.unwrap();
+    let database = storage.database().clone();
+    let runtime = Runtime::with_storage(registry, config, None, storage);
+    runtime.migrate().await.unwrap();
+    let options = ServerOptions {
+        admin_token: Some(Secret::new(TOKEN)),
+        ..ServerOptions::default()
+    };
+    let app = TestApp::with_options(runtime, &options);
+    assert!(app.runtime.start().await.is_empty());
+    (app, database)
+}
+
+async fn stop((app, database): (TestApp, Database)) {
+    app.runtime.shutdown().await;
+    database.shut_down().await;
+    database.close().await;
+}
+
+async fn admin_post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let (status, body) = app.request("POST", path).admin().json(&body).send().await;
+    (status.as_u16(), body)
+}
+
+#[tokio::test]
+async fn the_seed_curl_examples_work_with_the_token() {
+    let dir = fresh_dir("test-manager-seed");
+    let server = server(&dir).await;
+    let app = &server.0;
+
+    // curl -X POST http://localhost:8000/tests/discover
+    let (status, body) = app.post("/tests/discover", ()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["plugins"][0]["plugin_name"], "test_manager");
+    assert_eq!(body["total_tests"], 2);
+
+    // curl -X POST .../tests/run -d '{"plugin_name": "file_manager"}', with the token.
+    let (status, body) =
+        admin_post(app, "/tests/run", json!({ "plugin_name": "test_manager" })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["success"], true);
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for run in results {
+        assert_eq!(run["status"], "passed", "{run}");
+        assert_eq!(run["trigger"], "manual");
+        assert!(run["id"].as_i64().unwrap() > 0, "stored: {run}");
+    }
+
+    // curl -X POST .../tests/schedule -d '{"plugin_name": ..., "test_name": ..., "schedule_expression": "daily", "priority": "high"}'
+    let (status, body) = admin_post(
+        app,
+        "/tests/schedule",
+        json!({
+            "plugin_name": "test_manager",
+            "test_name": "the_history_answers",
+            "schedule_expression": "daily",
+            "priority": "high",
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["priority"], "high");
+    assert_eq!(body["next_runs"].as_array().unwrap().len(), 5);
+    assert!(
+        body["next_run_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("T00:00:00.000Z"),
+        "{body}"
+    );
+
+    // The history and statistics reflect the runs.
+    let (status, body) = app
+        .get("/tests/results?plugin_name=test_manager&limit=10")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["results"].as_array().unwrap().len(), 2);
+    let (_, stats) = app.get("/tests/statistics").await;
+    assert_eq!(stats["overall"]["runs"], 2);
+    assert_eq!(stats["overall"]["success_rate"], 1.0);
+    assert_eq!(stats["plugins"][0]["plugin_name"], "test_manager");
+    assert_eq!(stats["tests"].as_array().unwrap().len(), 2);
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn everything_that_runs_or_changes_needs_the_token() {
+    let dir = fresh_dir("test-manager-auth");
+    let server = server(&dir).await;
+    let app = &server.0;
+    let run = json!({ "plugin_name": "test_manager" });
+    for (path, body) in [
+        ("/tests/run", run.clone()),
+        ("/tests/bulk-run", json!(["test_manager"])),
+        (
+            "/tests/schedule",
+            json!({ "plugin_name": "test_manager", "schedule_expression": "daily" }),
+        ),
+        ("/tests/schedule/1/pause", json!({})),
+    ] {
+        let (status, body) = app.post(path, body.clone()).await;
+        assert_eq!(status, 401, "POST {path} without the token: {body}");
+        let (status, _) = app
+            .request("POST", path)
+            .bearer("wrong-token")
+            .json(&body)
+            .send()
+            .await;
+        assert_eq!(status, 401, "POST {path} with a wrong token");
+    }
+    let (status, _) = app.request("DELETE", "/tests/schedule/1").send().await;
+    assert_eq!(status, 401);
+    // Reading is open.
+    for path in ["/tests/results", "/tests/statistics", "/tests/schedules"] {
+        assert_eq!(app.get(path).await.0, 200, "GET {path}");
+    }
+    let (_, results) = app.get("/tests/results").await;
+    assert_eq!(results["results"], json!([]), "nothing ran");
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn bad_input_is_a_4xx_naming_the_field() {
+    let dir = fresh_dir("test-manager-input");
+    let server = server(&dir).await;
+    let app = &server.0;
+    let cases = [
+        (
+            "/tests/run",
+            json!({ "plugin_name": "nope" }),
+            "plugin_name",
+        ),
+        (
+            "/tests/run",
+            json!({ "plugin_name": "test_manager", "test_name": "nope" }),
+            "test_name",
+        ),
+        (
+            "/tests/run",
+            json!({ "plugin_name": "test_manager", "priority": "urgent" }),
+            "priority",
+        ),
+        (
+            "/tests/run",
+            json!({ "plugin_name": "test_manager", "timeout": 0 }),
+            "timeout",
+        ),
+        (
+            "/tests/bulk-run",
+            json!(["test_manager", "nope"]),
+            "plugin_names",
+        ),
+        ("/tests/bulk-run", json!([]), "plugin_names"),
+        (
+            "/tests/schedule",
+            json!({ "plugin_name": "test_manager", "schedule_expression": "daily", "timezone": "Mars/Olympus" }),
+            "timezone",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let (status, answer) = admin_post(app, path, body.clone()).await;
+        assert_eq!(status, 400, "{path} {body}: {answer}");
+        assert_eq!(answer["field"], field, "{path} {body}: {answer}");
+    }
+    // The strings the Python version silently turned into "hourly".
+    for expression in [
+        "every_0_minutes",
+        "every_5_weeks",
+        "twice a day",
+        "*/5 * * *",
+        "",
+    ] {
+        let (status, answer) = admin_post(
+            app,
+            "/tests/schedule",
+            json!({ "plugin_name": "test_manager", "schedule_expression": expression }),
+        )
+        .await;
+        assert_eq!(status, 400, "`{expression}`: {answer}");
+        assert_eq!(answer["field"], "schedule_expression");
+        let (status, _) = app
+            .get(&format!(
+                "/tests/schedule/preview?schedule_expression={}",
+                expression
+                    .replace(' ', "%20")
+                    .replace('*', "%2A")
+                    .replace('/', "%2F")
+            ))
+            .await;
+        assert_eq!(status, 400, "preview of `{expression}`");
+    }
+    // Malformed JSON and unknown fields.
+    let (status, answer) = app
+        .request("POST", "/tests/run")
+        .admin()
+        .header("content-type", "application/json")
+        .body(plexichat::testing::TestBody::raw(
+            Some("application/json"),
+            "{\"plugin_name\": ",
+        ))
+        .send()
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = admin_post(app, "/tests/run", json!({ "plugin": "test_manager" })).await;
+    assert_eq!(status, 400, "{answer}");
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=5000", "limit"),
+        ("status=sideways", "status"),
+        ("plugin_name=nope", "plugin_name"),
+    ] {
+        let (status, answer) = app.get(&format!("/tests/results?{query}")).await;
+        assert_eq!(status, 400, "{query}: {answer}");
+        assert_eq!(answer["field"], field, "{query}: {answer}");
+    }
+    let (status, _) = app.get("/tests/results?limit=1000").await;
+    assert_eq!(status, 200);
+    let (status, answer) = app
+        .request("DELETE", "/tests/schedule/999")
+        .admin()
+        .send()
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn schedules_pause_resume_delete_and_survive_a_restart() {
+    let dir = fresh_dir("test-manager-restart");
+    let server_one = server(&dir).await;
+    let (status, created) = admin_post(
+        &server_one.0,
+        "/tests/schedule",
+        json!({
+            "plugin_name": "test_manager",
+            "schedule_expression": "0 9 * * 1-5",
+            "timezone": "Europe/Paris",
+            "priority": "critical",
+            "timeout": 30,
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(
+        created["test_name"],
+        Value::Null,
+        "all of the plugin's tests"
+    );
+    let path = |action: &str| format!("/tests/schedule/{id}/{action}");
+    let (status, paused) = admin_post(&server_one.0, &path("pause"), json!({})).await;
+    assert_eq!(status, 200, "{paused}");
+    assert_eq!(
+        (paused["enabled"].clone(), paused["next_run_at"].clone()),
+        (json!(false), Value::Null)
+    );
+    let (_, resumed) = admin_post(&server_one.0, &path("resume"), json!({})).await;
+    assert_eq!(resumed["enabled"], true);
+    assert_eq!(resumed["next_run_at"], created["next_run_at"]);
+    let (status, other) = admin_post(
+        &server_one.0,
+        "/tests/schedule",
+        json!({ "plugin_name": "test_manager", "schedule_expression": "every_2_hours", "enabled": false }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, before) = server_one.0.get("/tests/schedules").await;
+    stop(server_one).await;
+
+    let server_two = server(&dir).await;
+    let (_, after) = server_two.0.get("/tests/schedules").await;
+    assert_eq!(
+        after, before,
+        "schedules and their next runs survive the restart"
+    );
+    let (status, _) = server_two
+        .0
+        .request("DELETE", &format!("/tests/schedule/{}", other["id"]))
+        .admin()
+        .send()
+        .await;
+    assert_eq!(status, 204);
+    let (_, listed) = server_two.0.get("/tests/schedules").await;
+    assert_eq!(listed["schedules"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["schedules"][0]["id"], id);
+    stop(server_two).await;
+}
+
+#[tokio::test]
+async fn a_due_schedule_runs_its_tests_and_records_them() {
+    let dir = fresh_dir("test-manager-due");
+    let server = server(&dir).await;
+    let app = &server.0;
+    let (status, created) = admin_post(
+        app,
+        "/tests/schedule",
+        json!({ "plugin_name": "test_manager", "test_name": "the_schedule_grammar_refuses_what_it_cannot_run", "schedule_expression": "every_1_hours" }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    // Make it due now, as if an hour had passed; creating a schedule wakes the scheduler.
+    sqlx::query("UPDATE test_manager_schedules SET next_run_ms = $1 WHERE id = $2")
+        .bind(jiff_now_ms())
+        .bind(created["id"].as_i64().unwrap())
+        .execute(server.1.pool())
+        .await
+        .unwrap();
+    admin_post(
+        app,
+        "/tests/schedule",
+        json!({ "plugin_name": "test_manager", "schedule_expression": "daily", "enabled": false }),
+    )
+    .await;
+    let mut found = Value::Null;
+    for _ in 0..200 {
+        let (_, body) = app.get("/tests/results?status=passed").await;
+        if let Some(run) = body["results"].as_array().and_then(|runs| runs.first()) {
+            found = run.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(found["trigger"], "schedule", "{found}");
+    assert_eq!(found["schedule_id"], created["id"]);
+    let (_, listed) = app.get("/tests/schedules").await;
+    let schedule = &listed["schedules"][0];
+    assert!(schedule["last_run_at"].is_string(), "{schedule}");
+    assert!(schedule["next_run_at"].as_str() > Some(found["started_at"].as_str().unwrap()));
+    stop(server).await;
+}
+
+fn jiff_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[tokio::test]
+async fn live_updates_stream_queued_started_and_finished_runs() {
+    let dir = fresh_dir("test-manager-sse");
+    let server = server(&dir).await;
+    let app = &server.0;
+    let response = app.request("GET", "/tests/live-updates").send_raw().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let mut text = String::new();
+    let mut read_until = async |needle: &str, text: &mut String| {
+        while !text.contains(needle) {
+            let frame = tokio::time::timeout(Duration::from_secs(20), body.frame())
+                .await
+                .expect("an event within 20 s")
+                .expect("the stream stays open")
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                text.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+    };
+    read_until("event: hello", &mut text).await;
+    let (status, _) = admin_post(
+        app,
+        "/tests/run",
+        json!({ "plugin_name": "test_manager", "test_name": "the_history_answers", "wait": false }),
+    )
+    .await;
+    assert_eq!(status, 202);
+    read_until("event: finished", &mut text).await;
+    assert!(text.contains("event: queued"), "{text}");
+    assert!(text.contains("event: started"), "{text}");
+    let finished = text.split("event: finished\ndata: ").nth(1).unwrap();
+    let data: Value = plexichat::serde_json::from_str(finished.lines().next().unwrap()).unwrap();
+    assert_eq!(data["run"]["test_name"], "the_history_answers");
+    assert_eq!(data["run"]["status"], "passed");
+    stop(server).await;
+}
