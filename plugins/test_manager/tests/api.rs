@@ -2,16 +2,17 @@
 //! every bad input a 4xx naming its field, history and statistics in the database, schedules
 //! that fire and survive a restart, and live updates over Server-Sent Events.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use http_body_util::BodyExt;
 use plexichat::config::Config;
+use plexichat::config::database::DatabaseUrl;
 use plexichat::serde_json::{Value, json};
 use plexichat::server::ServerOptions;
 use plexichat::sqlx;
 use plexichat::storage::{Database, Storage};
-use plexichat::testing::{TestApp, fresh_dir};
+use plexichat::testing::{ENGINE_VAR, TestApp, fresh_dir, fresh_postgres_database};
 use plexichat::{Registry, Runtime, Secret};
 
 // Links the plugin, whose registrations are what the tests serve.
@@ -19,13 +20,41 @@ use test_manager as _;
 
 const TOKEN: &str = "test-manager-token-0123456789";
 
-/// A started server on a database file in `dir` (SQLite), so that a second one can reopen it.
-async fn server(dir: &Path) -> (TestApp, Database) {
+/// Where a test's servers keep their data: a folder, and the database, which is a SQLite file
+/// in it, or a fresh PostgreSQL database when `PLEXICHAT_TEST_ENGINE=postgres` (as `cargo
+/// xtask test` runs the plugins' tests a second time). A second server on the same place sees
+/// what the first one stored.
+struct Place {
+    dir: PathBuf,
+    postgres: Option<DatabaseUrl>,
+}
+
+async fn place(what: &str) -> Place {
+    let postgres = match std::env::var(ENGINE_VAR).as_deref() {
+        Ok("postgres") => {
+            let database = fresh_postgres_database().await;
+            let url = database.url().clone();
+            database.close().await;
+            Some(url)
+        }
+        _ => None,
+    };
+    Place {
+        dir: fresh_dir(what),
+        postgres,
+    }
+}
+
+/// A started server on `place`, with the admin token.
+async fn server(place: &Place) -> (TestApp, Database) {
     let registry = Registry::linked().unwrap();
     let mut config = Config::defaults(&registry);
-    config.data.dir = dir.to_path_buf();
-    std::fs::create_dir_all(dir).unwrap();
-    let storage = Storage::open(&config.data).await.unwrap();
+    config.data.dir = place.dir.clone();
+    std::fs::create_dir_all(&place.dir).unwrap();
+    let storage = match &place.postgres {
+        Some(url) => Storage::new(Database::open(url).await.unwrap(), &place.dir),
+        None => Storage::open(&config.data).await.unwrap(),
+    };
     let database = storage.database().clone();
     let runtime = Runtime::with_storage(registry, config, None, storage);
     runtime.migrate().await.unwrap();
@@ -51,8 +80,8 @@ async fn admin_post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn the_seed_curl_examples_work_with_the_token() {
-    let dir = fresh_dir("test-manager-seed");
-    let server = server(&dir).await;
+    let place = place("test-manager-seed").await;
+    let server = server(&place).await;
     let app = &server.0;
 
     // curl -X POST http://localhost:8000/tests/discover
@@ -113,8 +142,8 @@ async fn the_seed_curl_examples_work_with_the_token() {
 
 #[tokio::test]
 async fn everything_that_runs_or_changes_needs_the_token() {
-    let dir = fresh_dir("test-manager-auth");
-    let server = server(&dir).await;
+    let place = place("test-manager-auth").await;
+    let server = server(&place).await;
     let app = &server.0;
     let run = json!({ "plugin_name": "test_manager" });
     for (path, body) in [
@@ -149,8 +178,8 @@ async fn everything_that_runs_or_changes_needs_the_token() {
 
 #[tokio::test]
 async fn bad_input_is_a_4xx_naming_the_field() {
-    let dir = fresh_dir("test-manager-input");
-    let server = server(&dir).await;
+    let place = place("test-manager-input").await;
+    let server = server(&place).await;
     let app = &server.0;
     let cases = [
         (
@@ -254,8 +283,8 @@ async fn bad_input_is_a_4xx_naming_the_field() {
 
 #[tokio::test]
 async fn schedules_pause_resume_delete_and_survive_a_restart() {
-    let dir = fresh_dir("test-manager-restart");
-    let server_one = server(&dir).await;
+    let place = place("test-manager-restart").await;
+    let server_one = server(&place).await;
     let (status, created) = admin_post(
         &server_one.0,
         "/tests/schedule",
@@ -295,7 +324,7 @@ async fn schedules_pause_resume_delete_and_survive_a_restart() {
     let (_, before) = server_one.0.get("/tests/schedules").await;
     stop(server_one).await;
 
-    let server_two = server(&dir).await;
+    let server_two = server(&place).await;
     let (_, after) = server_two.0.get("/tests/schedules").await;
     assert_eq!(
         after, before,
@@ -316,8 +345,8 @@ async fn schedules_pause_resume_delete_and_survive_a_restart() {
 
 #[tokio::test]
 async fn a_due_schedule_runs_its_tests_and_records_them() {
-    let dir = fresh_dir("test-manager-due");
-    let server = server(&dir).await;
+    let place = place("test-manager-due").await;
+    let server = server(&place).await;
     let app = &server.0;
     let (status, created) = admin_post(
         app,
@@ -366,8 +395,8 @@ fn jiff_now_ms() -> i64 {
 
 #[tokio::test]
 async fn live_updates_stream_queued_started_and_finished_runs() {
-    let dir = fresh_dir("test-manager-sse");
-    let server = server(&dir).await;
+    let place = place("test-manager-sse").await;
+    let server = server(&place).await;
     let app = &server.0;
     let response = app.request("GET", "/tests/live-updates").send_raw().await;
     assert_eq!(response.status(), 200);
