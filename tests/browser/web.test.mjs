@@ -231,8 +231,50 @@ test("the API reference, reached from the shell, shows every operation of the Op
   await done();
 });
 
+test("the test dashboard runs a plugin's tests, shows the results live, and schedules them", async () => {
+  const { page, done } = await open("test-dashboard");
+  await goto(page, "/");
+  await page.getByRole("link", { name: "Test Dashboard" }).click();
+  await page.waitForURL(/\/plugins\/test_manager\/dashboard\/$/);
+  await page.getByText("Live: results appear as tests finish.").waitFor();
+  // Reading needs no sign-in: every plugin with tests is listed.
+  await page.locator('#plugins tr[data-plugin="my_awesome_plugin"]').waitFor();
+  assert.equal(await page.getByRole("button", { name: "Run tests of my_awesome_plugin" }).isVisible(), false);
+
+  await page.getByLabel("Admin token").fill(adminToken);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Signed in as admin").waitFor();
+  // The results must arrive without the page reloading: a reload would lose this marker.
+  await page.evaluate(() => { window.stillTheSamePage = true; });
+  await page.getByRole("button", { name: "Run tests of my_awesome_plugin" }).click();
+  const result = page.locator("#results li", { hasText: "my_awesome_plugin::status_reports_the_configuration" }).first();
+  await result.waitFor();
+  assert.match(await result.textContent(), /passed/);
+  assert.equal(await page.evaluate(() => window.stillTheSamePage), true);
+  const stored = await (await fetch(new URL("/tests/results?plugin_name=my_awesome_plugin&limit=10", base))).json();
+  assert.ok(stored.results.some((run) => run.test_name === "status_reports_the_configuration" && run.status === "passed"));
+
+  // A schedule from a preset: the server computes its next runs before and after saving.
+  await page.getByLabel("Plugin", { exact: true }).selectOption("my_awesome_plugin");
+  await page.getByLabel("When").selectOption("every_15_minutes");
+  await page.getByText(/^Next runs: /).waitFor();
+  await page.getByRole("button", { name: "Create schedule" }).click();
+  await page.getByText(/^Schedule \d+ created; next run /).waitFor();
+  const row = page.locator("#schedules tbody tr", { hasText: "every_15_minutes" }).first();
+  await row.waitFor();
+  assert.match(await row.locator("[data-next]").textContent(), /^\d{4}-\d\d-\d\dT/);
+  const schedules = (await (await fetch(new URL("/tests/schedules", base))).json()).schedules;
+  assert.ok(schedules.some((s) => s.plugin_name === "my_awesome_plugin" && s.schedule_expression === "every_15_minutes"));
+
+  // One plugin's page.
+  await page.locator('#plugins a', { hasText: "my_awesome_plugin" }).click();
+  await page.waitForURL(/\?plugin=my_awesome_plugin$/);
+  await page.getByRole("heading", { name: "Tests of my_awesome_plugin" }).waitFor();
+  await done();
+});
+
 test("the shell, the docs and the dashboard fit a narrow screen", async () => {
-  for (const path of ["/", "/docs", "/docs/api", "/docs/my_awesome_plugin/README.md", "/plugins/my_awesome_plugin/dashboard/"]) {
+  for (const path of ["/", "/docs", "/docs/api", "/docs/my_awesome_plugin/README.md", "/plugins/my_awesome_plugin/dashboard/", "/plugins/test_manager/dashboard/"]) {
     const name = `narrow${path.replaceAll(/[^a-z0-9]+/gi, "-")}`;
     const { page, done } = await open(name, { width: 360, height: 740 });
     await goto(page, path);

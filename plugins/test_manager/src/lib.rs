@@ -36,6 +36,12 @@ pub use store::StoredRun;
     config = TestManagerConfig,
     lifecycle = true,
     tags = ["testing", "scheduler"],
+    ui_pages = [{
+        name = "dashboard",
+        path = "ui/dashboard",
+        title = "Test Dashboard",
+        description = "Statistics, results as they happen, runs and schedules of every plugin's tests",
+    }],
 )]
 #[derive(Default)]
 pub struct TestManager {

@@ -64,7 +64,7 @@ fn the_web_surface_works_in_headless_chromium() {
     );
     // A run that tested nothing must not pass.
     assert!(
-        report.contains("pass 7") && report.contains("fail 0"),
+        report.contains("pass 8") && report.contains("fail 0"),
         "{report}"
     );
     assert!(screenshots.join("admin.png").is_file());
