@@ -108,6 +108,20 @@ impl TestApp {
         }
     }
 
+    /// Runs every `#[plugin_test]` of `plugin` on this app's runtime, as the test manager
+    /// would, and returns the runs in name order; panics when there is no such plugin.
+    /// `assert!(app.plugin_tests("hello").await.iter().all(|run| run.status.is_ok()))`.
+    pub async fn plugin_tests(&self, plugin: &str) -> Vec<crate::selftest::TestRun> {
+        crate::selftest::run_selection(
+            &self.runtime,
+            &crate::selftest::Selection::Plugin(plugin.to_string()),
+            crate::selftest::Priority::Medium,
+            crate::selftest::Trigger::Cli,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"))
+    }
+
     /// Sends a request and returns the whole response, headers included.
     pub async fn send_raw(&self, request: Request<Body>) -> axum::response::Response {
         self.router

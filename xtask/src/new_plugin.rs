@@ -150,6 +150,23 @@ fn on_greeted(plugin: &{type_name}, event: &Greeted) {{
     plugin.last_greeted.store(event.count, Ordering::Relaxed);
 }}
 
+/// The handler has seen every greeting counted so far: `{prefix}/last` is never behind.
+/// Shipped in the binary: `plexichat tests run {name}` runs it, the Test Dashboard schedules
+/// it. It only reads, so it may run on a live server.
+#[plugin_test(timeout = "5s", tags = ["smoke"])]
+async fn the_handler_keeps_up(context: &TestContext<{type_name}>) -> Result<(), String> {{
+    let plugin = context.instance().ok_or("the plugin has no instance")?;
+    let counted = plugin.greetings.load(Ordering::Relaxed);
+    let (status, body) = context.app().get("{prefix}/last").await;
+    if status != StatusCode::OK {{
+        return Err(format!("GET {prefix}/last answered {{status}}: {{body}}"));
+    }}
+    match body["last_greeted"].as_u64() {{
+        Some(seen) if seen <= counted => Ok(()),
+        other => Err(format!("the handler saw {{other:?}} greetings, {{counted}} were counted")),
+    }}
+}}
+
 #[cfg(test)]
 mod tests {{
     use plexichat::testing::TestApp;
@@ -164,6 +181,16 @@ mod tests {{
         assert_eq!(body["count"], 1);
         let (_, body) = app.get("{prefix}/last").await;
         assert_eq!(body["last_greeted"], 1);
+    }}
+
+    #[tokio::test]
+    async fn the_tests_it_ships_pass() {{
+        let app = TestApp::linked().await;
+        let runs = app.plugin_tests("{name}").await;
+        assert!(!runs.is_empty());
+        for run in runs {{
+            assert!(run.status.is_ok(), "{{run:?}}");
+        }}
     }}
 }}
 "#

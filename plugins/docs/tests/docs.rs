@@ -229,3 +229,13 @@ async fn the_search_is_in_the_openapi_document_with_its_query_parameters() {
         "{results}"
     );
 }
+
+#[tokio::test]
+async fn the_tests_it_ships_pass_on_a_fresh_server() {
+    let app = TestApp::linked().await;
+    let runs = app.plugin_tests("docs").await;
+    assert!(runs.len() >= 2, "{runs:?}");
+    for run in runs {
+        assert_eq!(run.status, plexichat::tests::RunStatus::Passed, "{run:?}");
+    }
+}

@@ -383,4 +383,14 @@ mod tests {
         let (_, body) = app.get("/api/v1/awesome/status").await;
         assert!(body["stats"]["started_at"].is_string(), "{body}");
     }
+
+    #[tokio::test]
+    async fn the_tests_it_ships_pass_on_a_fresh_server() {
+        let app = TestApp::linked().await;
+        let runs = app.plugin_tests("my_awesome_plugin").await;
+        assert!(runs.len() >= 2, "{runs:?}");
+        for run in runs {
+            assert_eq!(run.status, plexichat::tests::RunStatus::Passed, "{run:?}");
+        }
+    }
 }

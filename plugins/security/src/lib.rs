@@ -528,4 +528,14 @@ mod tests {
             );
         }
     }
+
+    #[tokio::test]
+    async fn the_tests_it_ships_pass_on_a_fresh_server() {
+        let app = TestApp::linked().await;
+        let runs = app.plugin_tests("security").await;
+        assert!(runs.len() >= 2, "{runs:?}");
+        for run in runs {
+            assert_eq!(run.status, plexichat::tests::RunStatus::Passed, "{run:?}");
+        }
+    }
 }

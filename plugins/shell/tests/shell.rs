@@ -111,3 +111,13 @@ async fn a_disabled_plugin_is_shown_disabled() {
     assert!(awesome.contains(">disabled</span>"), "{awesome}");
     assert!(awesome.contains("class=\"reason\""), "{awesome}");
 }
+
+#[tokio::test]
+async fn the_tests_it_ships_pass_on_a_fresh_server() {
+    let app = TestApp::linked().await;
+    let runs = app.plugin_tests("shell").await;
+    assert!(runs.len() >= 2, "{runs:?}");
+    for run in runs {
+        assert_eq!(run.status, plexichat::tests::RunStatus::Passed, "{run:?}");
+    }
+}

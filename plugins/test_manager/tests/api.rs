@@ -432,3 +432,13 @@ async fn live_updates_stream_queued_started_and_finished_runs() {
     assert_eq!(data["run"]["status"], "passed");
     stop(server).await;
 }
+
+#[tokio::test]
+async fn the_tests_it_ships_pass_on_a_fresh_server() {
+    let app = TestApp::linked().await;
+    let runs = app.plugin_tests("test_manager").await;
+    assert!(runs.len() >= 2, "{runs:?}");
+    for run in runs {
+        assert_eq!(run.status, plexichat::tests::RunStatus::Passed, "{run:?}");
+    }
+}
