@@ -69,6 +69,20 @@ enum Command {
         #[command(subcommand)]
         command: CommandsCommand,
     },
+    /// Open the desktop window (`plexichat-gui`, beside this binary, when built with the
+    /// `gui` feature and a display is there); otherwise open the system browser at the
+    /// server's pages, and say so.
+    Gui {
+        /// The server to show [default: `[server] bind` of the configuration].
+        #[arg(long, value_name = "URL")]
+        server: Option<url::Url>,
+        /// Only this page, `<plugin>/<page>` (e.g. `test_manager/dashboard`).
+        #[arg(long, value_name = "PLUGIN/PAGE")]
+        page: Option<String>,
+        /// Configuration file [default: plexichat.toml if it exists, else built-in defaults].
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Print the OpenAPI 3.1 document of every route this binary serves, as `GET
     /// /openapi.json` answers it, without starting a server.
     Openapi {
@@ -424,6 +438,14 @@ fn run(
         Command::Commands {
             command: CommandsCommand::List { json },
         } => crate::commands::list(&registry, json),
+        Command::Gui {
+            server,
+            page,
+            config,
+        } => {
+            let config = load_config(&registry, config.as_deref())?;
+            crate::gui::open(server, page, &config)
+        }
         Command::Openapi { config } => {
             let config = load_config(&registry, config.as_deref())?;
             let document =

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod gui;
 mod plugins;
 mod selftest;
 

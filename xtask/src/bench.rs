@@ -115,6 +115,9 @@ pub enum Scope {
     /// Only the static asset benchmark against nginx; its section is replaced and the rest
     /// kept.
     Assets,
+    /// Only the test manager's load (runner, schedules, live updates); its section is
+    /// replaced and the rest kept.
+    Tests,
 }
 
 /// Runs the measurements and writes the report; returns its path.
@@ -160,6 +163,13 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
             &path,
             replace_section(&existing, crate::assets_bench::HEADING, &section),
         )?;
+        return Ok(path);
+    }
+
+    if let Scope::Tests = scope {
+        let section = test_manager(&root, plan)?;
+        let existing = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::write(&path, replace_section(&existing, TESTS_HEADING, &section))?;
         return Ok(path);
     }
 
@@ -226,6 +236,9 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
     eprintln!("bench: key-value store against direct sqlx");
     report.kv(&kv(&root, plan)?);
 
+    eprintln!("bench: the test manager's runner, schedules and live updates");
+    report.text.push_str(&test_manager(&root, plan)?);
+
     eprintln!("bench: backup against sqlite3 .backup");
     report
         .text
@@ -241,6 +254,34 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
 }
 
 const SCALE_HEADING: &str = "## Scale";
+const TESTS_HEADING: &str = "## Test manager";
+
+/// The test manager's section, written by its load example (`plugins/test_manager/examples/
+/// load.rs`): release build and full sizes, or the dev build and small sizes with `--quick`.
+fn test_manager(root: &Path, plan: Plan) -> anyhow::Result<String> {
+    let out = root.join("target/bench/test-manager.md");
+    let mut command = workspace::cargo();
+    command
+        .current_dir(root)
+        .args(["run", "--package", "test_manager", "--example", "load"]);
+    if plan.release {
+        command.arg("--release");
+    }
+    command.args(["--", "--out"]).arg(&out);
+    if !plan.release {
+        command.arg("--quick");
+    }
+    let status = command
+        .status()
+        .context("cannot run the test manager's load")?;
+    anyhow::ensure!(status.success(), "the test manager's load failed");
+    let section = std::fs::read_to_string(&out)?;
+    anyhow::ensure!(
+        section.starts_with(TESTS_HEADING),
+        "unexpected load report: {section}"
+    );
+    Ok(section)
+}
 const HTTP_HEADING: &str = "## HTTP route overhead";
 const START_UP_HEADING: &str = "## Start-up";
 const MEMORY_HEADING: &str = "## Memory";

@@ -117,6 +117,9 @@ enum BenchCommand {
     /// Only serving a 50 KiB embedded asset against nginx with `sendfile`, and the time to
     /// the first byte of `/`.
     Assets,
+    /// Only the test manager: runner throughput against a loop, N schedules due at once,
+    /// one live update to 1,000 SSE clients.
+    Tests,
     /// Only the scale benchmark: N synthetic plugins built into the app, for each N.
     Scale {
         /// Comma-separated plugin counts.
@@ -229,6 +232,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(BenchCommand::Assets) => {
                     (Scope::Assets, "cargo xtask bench assets".to_string())
                 }
+                Some(BenchCommand::Tests) => (Scope::Tests, "cargo xtask bench tests".to_string()),
                 Some(BenchCommand::Scale { plugins }) => {
                     let list = plugins.iter().map(usize::to_string).collect::<Vec<_>>();
                     let command = format!("cargo xtask bench scale --plugins {}", list.join(","));

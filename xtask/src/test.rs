@@ -218,6 +218,24 @@ fn browser_prerequisites() -> anyhow::Result<()> {
         venv,
         "Python 3 with its venv module is missing; the OpenAPI test needs it to install schemathesis: run `apt-get install python3-venv`"
     );
+    let webkit = std::process::Command::new("pkg-config")
+        .args(["--exists", "webkit2gtk-4.1"])
+        .status()
+        .is_ok_and(|status| status.success());
+    anyhow::ensure!(
+        webkit,
+        "WebKitGTK's development files are missing; the desktop window's test builds against them: run `apt-get install libwebkit2gtk-4.1-dev pkg-config`"
+    );
+    for (tool, package) in [("Xvfb", "xvfb"), ("xwd", "x11-apps")] {
+        let found = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|output| output.status.success());
+        anyhow::ensure!(
+            found,
+            "`{tool}` is missing; the desktop window is tested on a virtual screen: run `apt-get install {package}`"
+        );
+    }
     for tool in ["node", "npm"] {
         let found = std::process::Command::new(tool)
             .arg("--version")

@@ -183,7 +183,7 @@ pub enum RegistryError {
 /// The first words of the `plexichat` binary's own commands, and of those planned, which no
 /// plugin command category may take. The binary's tests check that its commands are here.
 pub const CORE_COMMANDS: &[&str] = &[
-    "backup", "commands", "config", "db", "help", "openapi", "plugins", "serve", "version",
+    "backup", "commands", "config", "db", "gui", "help", "openapi", "plugins", "serve", "version",
 ];
 
 /// The prefix every table of core's own carries; no plugin's objects may start with it.

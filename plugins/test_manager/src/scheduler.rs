@@ -60,8 +60,20 @@ pub(crate) async fn run(task: TaskContext<TestManager>) -> Result<(), BoxError> 
             last_prune = Some(tokio::time::Instant::now());
         }
         let now = crate::now_ms();
-        for row in store::due(context.db().pool(), now).await? {
-            fire(context, &row, now, started_ms, config.missed_runs).await?;
+        let due = store::due(context.db().pool(), now).await?;
+        if !due.is_empty() {
+            // Every due schedule's runs are queued first; then one transaction stores where
+            // they all go next (one commit, not one per schedule).
+            let mut advances = Vec::with_capacity(due.len());
+            for row in &due {
+                if let Some(advance) =
+                    fire(context, row, now, started_ms, config.missed_runs).await?
+                {
+                    advances.push(advance);
+                }
+            }
+            store::advance_all(context.db().pool(), &advances).await?;
+            announce(context, &advances);
         }
         let next = store::next_due_ms(context.db().pool()).await?;
         let wait = next.map_or(POLL, |due| {
@@ -78,23 +90,23 @@ pub(crate) async fn run(task: TaskContext<TestManager>) -> Result<(), BoxError> 
     }
 }
 
-/// Queues one due schedule's tests (unless a missed run is skipped) and stores its next time.
+/// Queues one due schedule's tests (unless a missed run is skipped); returns where it goes
+/// next, or `None` when it was paused because this binary cannot read it.
 async fn fire(
     context: &PluginContext<TestManager>,
     row: &ScheduleRow,
     now: i64,
     started_ms: i64,
     policy: MissedRuns,
-) -> Result<(), BoxError> {
-    let db = context.db();
-    let pool = db.pool();
+) -> Result<Option<store::Advance>, BoxError> {
     let schedule = match Schedule::parse(&row.expression, Some(&row.timezone)) {
         Ok(schedule) => schedule,
         Err(error) => {
             // Stored by an older binary whose grammar differed: stop it rather than guess.
             plexichat::tracing::warn!(schedule = row.id, %error, "pausing a schedule this binary cannot read");
-            store::set_enabled(pool, row.id, false, None, &plexichat::timestamp()).await?;
-            return Ok(());
+            let db = context.db();
+            store::set_enabled(db.pool(), row.id, false, None, &plexichat::timestamp()).await?;
+            return Ok(None);
         }
     };
     let decision = decide(&schedule, row, now, started_ms, policy);
@@ -128,22 +140,28 @@ async fn fire(
             "skipping the run missed while the server was down"
         );
     }
-    store::advance(
-        pool,
-        row.id,
-        decision.next_run_ms,
-        decision.run.then_some(now),
-    )
-    .await?;
-    if let Some(manager) = context.instance() {
-        manager.schedule_changed(json!({
-            "type": "schedule_changed",
-            "schedule_id": row.id,
-            "change": if decision.run { "ran" } else { "skipped_missed_run" },
-            "next_run_at": decision.next_run_ms.map(|ms| crate::schedule::rfc3339(from_millis(ms))),
-        }));
-    }
-    Ok(())
+    Ok(Some(store::Advance {
+        id: row.id,
+        next_run_ms: decision.next_run_ms,
+        last_run_ms: decision.run.then_some(now),
+    }))
+}
+
+/// One `schedule_changed` event for a pass of the scheduler, however many schedules it
+/// advanced, so that live views are not flooded.
+fn announce(context: &PluginContext<TestManager>, advances: &[store::Advance]) {
+    let Some(manager) = context.instance() else {
+        return;
+    };
+    let (ran, skipped): (Vec<&store::Advance>, Vec<&store::Advance>) = advances
+        .iter()
+        .partition(|advance| advance.last_run_ms.is_some());
+    manager.schedule_changed(json!({
+        "type": "schedule_changed",
+        "change": "ran",
+        "schedule_ids": ran.iter().map(|advance| advance.id).collect::<Vec<_>>(),
+        "skipped_missed_run_ids": skipped.iter().map(|advance| advance.id).collect::<Vec<_>>(),
+    }));
 }
 
 async fn prune(context: &PluginContext<TestManager>, config: &crate::TestManagerConfig) {

@@ -369,20 +369,29 @@ pub(crate) async fn set_enabled(
     Ok(updated > 0)
 }
 
-/// Records that a schedule ran (or was skipped past) and when it runs next.
-pub(crate) async fn advance(
-    pool: &AnyPool,
-    id: i64,
-    next_run_ms: Option<i64>,
-    last_run_ms: Option<i64>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE test_manager_schedules SET next_run_ms = $1, last_run_ms = COALESCE($2, last_run_ms) WHERE id = $3",
-    )
-    .bind(next_run_ms)
-    .bind(last_run_ms)
-    .bind(id)
-    .execute(pool)
-    .await?;
-    Ok(())
+/// Where one schedule goes after a pass of the scheduler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Advance {
+    /// The schedule.
+    pub(crate) id: i64,
+    /// When it runs next.
+    pub(crate) next_run_ms: Option<i64>,
+    /// When it ran now; `None` when a missed run was skipped.
+    pub(crate) last_run_ms: Option<i64>,
+}
+
+/// Stores every advance of one scheduler pass in one transaction.
+pub(crate) async fn advance_all(pool: &AnyPool, advances: &[Advance]) -> Result<(), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    for advance in advances {
+        sqlx::query(
+            "UPDATE test_manager_schedules SET next_run_ms = $1, last_run_ms = COALESCE($2, last_run_ms) WHERE id = $3",
+        )
+        .bind(advance.next_run_ms)
+        .bind(advance.last_run_ms)
+        .bind(advance.id)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    transaction.commit().await
 }

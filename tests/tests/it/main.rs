@@ -11,6 +11,9 @@ mod browser;
 mod config;
 mod events;
 mod facade;
+// Builds the desktop window and drives a built binary.
+#[cfg(not(feature = "inventory"))]
+mod gui;
 mod health;
 mod http;
 mod limits;
