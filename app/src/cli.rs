@@ -443,8 +443,9 @@ fn run(
             page,
             config,
         } => {
-            let config = load_config(&registry, config.as_deref())?;
-            crate::gui::open(server, page, &config)
+            let file = config;
+            let config = load_config(&registry, file.as_deref())?;
+            crate::gui::open(server, page, &config, file.as_deref())
         }
         Command::Openapi { config } => {
             let config = load_config(&registry, config.as_deref())?;

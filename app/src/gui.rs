@@ -12,43 +12,36 @@ use plexichat::config::Config;
 
 use crate::cli::UsageError;
 
-/// The page `plexichat gui` shows: the test dashboard, or `--page <plugin>/<page>`.
-fn page_path(page: Option<&str>) -> Result<String, UsageError> {
-    let Some(page) = page else {
-        return Ok("/plugins/test_manager/dashboard/".to_string());
-    };
-    let valid = |part: &str| {
-        !part.is_empty()
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-    };
-    match page.split_once('/') {
-        Some((plugin, name)) if valid(plugin) && valid(name) => {
-            Ok(format!("/plugins/{plugin}/{name}/"))
-        }
-        _ => Err(UsageError(format!(
-            "--page {page}: write `<plugin>/<page>`, e.g. `test_manager/dashboard` (see `plexichat plugins info`)"
-        ))),
-    }
-}
-
 pub(crate) fn open(
     server: Option<url::Url>,
     page: Option<String>,
     config: &Config,
+    config_file: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    let path = page_path(page.as_deref())?;
+    let path = crate::page::page_path(page.as_deref()).map_err(UsageError)?;
     let display =
         std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
     let window = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join("plexichat-gui")))
         .filter(|path| path.is_file());
+    let configured = format!("http://{}", config.server.bind);
     if let (true, Some(window)) = (display, &window) {
         let mut command = Command::new(window);
-        if let Some(server) = &server {
-            command.arg("--server").arg(server.as_str());
+        // The server named, or the configured one when it answers; else the window starts
+        // its own with the same configuration.
+        match &server {
+            Some(server) => {
+                command.arg("--server").arg(server.as_str());
+            }
+            None if answers(&configured) => {
+                command.arg("--server").arg(&configured);
+            }
+            None => {
+                if let Some(file) = config_file {
+                    command.arg("--config").arg(file);
+                }
+            }
         }
         if let Some(page) = &page {
             command.arg("--page").arg(page);
@@ -57,17 +50,14 @@ pub(crate) fn open(
         anyhow::ensure!(status.success(), "plexichat-gui exited with {status}");
         return Ok(());
     }
-    let base = server.map_or_else(
-        || format!("http://{}", config.server.bind),
-        |url| url.as_str().trim_end_matches('/').to_string(),
-    );
+    let base = server.map_or(configured, |url| {
+        url.as_str().trim_end_matches('/').to_string()
+    });
     let url = format!("{base}{path}");
-    let why = match (window.is_some(), display) {
-        (false, _) => {
-            "this build has no desktop window (build `plexichat-gui` with the `gui` feature)"
-        }
-        (true, false) => "there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set)",
-        (true, true) => unreachable!("handed over to the window above"),
+    let why = if window.is_none() {
+        "this build has no desktop window (build `plexichat-gui` with the `gui` feature)"
+    } else {
+        "there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
     };
     eprintln!("{why}: opening the system browser at {url}");
     if !answers(&base) {
@@ -122,21 +112,4 @@ fn launch(url: &str) -> bool {
         }
     }
     false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pages_are_plugin_slash_page() {
-        assert_eq!(page_path(None).unwrap(), "/plugins/test_manager/dashboard/");
-        assert_eq!(
-            page_path(Some("my_awesome_plugin/dashboard")).unwrap(),
-            "/plugins/my_awesome_plugin/dashboard/"
-        );
-        for bad in ["dashboard", "a/", "/b", "a/b/c", "A/b", "a/../b"] {
-            assert!(page_path(Some(bad)).is_err(), "{bad}");
-        }
-    }
 }

@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod gui;
+mod page;
 mod plugins;
 mod selftest;
 

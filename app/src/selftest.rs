@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use plexichat::tests::{Runner, Selection};
-use plexichat::{Registry, Runtime, server};
+use plexichat::tests::Selection;
+use plexichat::{Registry, Runtime};
 
 use crate::cli::{UsageError, block_on, load_config, open_storage};
 
@@ -40,11 +40,6 @@ pub(crate) fn run(registry: Registry, request: SelfTest) -> anyhow::Result<()> {
             config.data.dir.display()
         )
     })?;
-    // Tests that call admin routes present the token a server on this folder would use.
-    let mut options = server::ServerOptions::from(&config.server);
-    if options.admin_token.is_none() {
-        options.admin_token = plexichat::data_dir::read_token(&config.data.dir)?.0;
-    }
     let report = block_on(async {
         let storage = open_storage(&config).await?;
         let database = storage.database().clone();
@@ -54,7 +49,6 @@ pub(crate) fn run(registry: Registry, request: SelfTest) -> anyhow::Result<()> {
                 .migrate()
                 .await
                 .context("refusing to run the tests")?;
-            Runner::of(&runtime).set_server_options(&options);
             plexichat::tests::run_in_process(&runtime, &selection)
                 .await
                 .map_err(|error| anyhow::Error::from(UsageError(error.to_string())))
@@ -71,9 +65,13 @@ pub(crate) fn run(registry: Registry, request: SelfTest) -> anyhow::Result<()> {
         );
     }
     write_results(&report.runs, request.json, request.junit.as_deref())?;
-    if plexichat::tests::any_failed(&report.runs) {
+    if plexichat::tests::should_fail(&report) {
         let failed = report.runs.iter().filter(|run| !run.status.is_ok()).count();
-        anyhow::bail!("{failed} of {} tests failed", report.runs.len());
+        anyhow::bail!(
+            "{failed} of {} tests failed, {} plugins did not start",
+            report.runs.len(),
+            report.init_failures.len()
+        );
     }
     Ok(())
 }

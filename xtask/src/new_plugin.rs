@@ -156,11 +156,12 @@ fn on_greeted(plugin: &{type_name}, event: &Greeted) {{
 #[plugin_test(timeout = "5s", tags = ["smoke"])]
 async fn the_handler_keeps_up(context: &TestContext<{type_name}>) -> Result<(), String> {{
     let plugin = context.instance().ok_or("the plugin has no instance")?;
-    let counted = plugin.greetings.load(Ordering::Relaxed);
     let (status, body) = context.app().get("{prefix}/last").await;
     if status != StatusCode::OK {{
         return Err(format!("GET {prefix}/last answered {{status}}: {{body}}"));
     }}
+    // Read after the answer: a greeting counted meanwhile only raises it.
+    let counted = plugin.greetings.load(Ordering::Relaxed);
     match body["last_greeted"].as_u64() {{
         Some(seen) if seen <= counted => Ok(()),
         other => Err(format!("the handler saw {{other:?}} greetings, {{counted}} were counted")),

@@ -8,6 +8,8 @@
 //! stay out of the static server. Without a display it says so and exits with status 1;
 //! `plexichat gui` then opens the system browser instead.
 
+#[path = "../page.rs"]
+mod page;
 #[path = "../plugins.rs"]
 mod plugins;
 
@@ -103,7 +105,7 @@ fn run(gui: Gui) -> anyhow::Result<()> {
         );
     }
     let page = match &gui.page {
-        Some(page) => Some(page_path(page)?),
+        Some(page) => Some(page::page_path(Some(page)).map_err(anyhow::Error::msg)?),
         None => None,
     };
     let (base, _server) = match &gui.server {
@@ -160,24 +162,6 @@ fn run(gui: Gui) -> anyhow::Result<()> {
     })
 }
 
-/// `<plugin>/<page>` as the path the page is served at.
-fn page_path(page: &str) -> anyhow::Result<String> {
-    let valid = |part: &str| {
-        !part.is_empty()
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-    };
-    match page.split_once('/') {
-        Some((plugin, name)) if valid(plugin) && valid(name) => {
-            Ok(format!("/plugins/{plugin}/{name}/"))
-        }
-        _ => anyhow::bail!(
-            "--page {page}: write `<plugin>/<page>`, e.g. `test_manager/dashboard` (see `plexichat plugins info`)"
-        ),
-    }
-}
-
 /// A server with this binary's plugins on a free loopback port, on its own thread; it stops
 /// when the process exits.
 fn start_server(
@@ -189,6 +173,13 @@ fn start_server(
     let config =
         Config::load(&file, &[], &[], &registry).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     plexichat::data_dir::create(&config.data.dir)?;
+    // Shared with other servers on this folder, exclusive for a restore, like `serve`.
+    let lock = plexichat::data_dir::lock(&config.data.dir, false)?.map_err(|()| {
+        anyhow::anyhow!(
+            "a restore is replacing the data in {}; open the window when it is done",
+            config.data.dir.display()
+        )
+    })?;
     let mut options = server::ServerOptions::from(&config.server);
     if options.admin_token.is_none() {
         options.admin_token = Some(plexichat::data_dir::ensure_token(&config.data.dir)?.0);
@@ -210,6 +201,7 @@ fn start_server(
     let thread = std::thread::Builder::new()
         .name("plexichat-server".into())
         .spawn(move || {
+            let _lock = lock;
             let served = tokio.block_on(server::serve(
                 listener,
                 runtime,

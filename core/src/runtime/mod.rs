@@ -86,6 +86,9 @@ struct Inner {
     /// One value per type that layers above this one keep with the runtime (the plugin test
     /// runner), so that whoever holds the runtime reaches the same one.
     extensions: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Whether plugins should run their scheduled jobs here; see
+    /// [`Runtime::runs_scheduled_jobs`].
+    scheduled_jobs: std::sync::atomic::AtomicBool,
 }
 
 /// Everything the runtime keeps about one plugin.
@@ -187,8 +190,23 @@ impl Runtime {
                 storage,
                 migrated: std::sync::Mutex::default(),
                 extensions: std::sync::Mutex::default(),
+                scheduled_jobs: std::sync::atomic::AtomicBool::new(true),
             }),
         }
+    }
+
+    /// Whether this process should run plugins' scheduled jobs (the test manager's
+    /// schedules): true for a server, false for a one-shot process that starts the plugins
+    /// only to run something and stop (`plexichat tests run`, `plugins self-test`), whose
+    /// jobs are the server's to run.
+    pub fn runs_scheduled_jobs(&self) -> bool {
+        self.inner.scheduled_jobs.load(Ordering::SeqCst)
+    }
+
+    /// Marks this runtime as a one-shot process: plugins started after this run no scheduled
+    /// jobs (see [`Runtime::runs_scheduled_jobs`]).
+    pub fn without_scheduled_jobs(&self) {
+        self.inner.scheduled_jobs.store(false, Ordering::SeqCst);
     }
 
     /// This runtime's one value of type `T`, created by `init` on first use.

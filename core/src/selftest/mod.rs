@@ -21,7 +21,8 @@ use crate::testing::TestApp;
 use crate::web::ServerOptions;
 
 pub use report::{
-    InProcessReport, Selection, any_failed, junit, run_in_process, run_selection, table,
+    InProcessReport, Selection, any_failed, junit, run_in_process, run_selection, should_fail,
+    table,
 };
 pub use runner::{
     Priority, RetryPolicy, RunRequest, RunStatus, Runner, RunnerEvent, RunnerOptions, RunnerStatus,

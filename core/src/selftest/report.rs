@@ -82,6 +82,9 @@ pub async fn run_in_process(
     runtime: &Runtime,
     selection: &Selection,
 ) -> Result<InProcessReport, SubmitError> {
+    // The schedules are the server's: this process runs what it was asked for and stops.
+    runtime.without_scheduled_jobs();
+    Runner::of(runtime).use_configured_server(runtime);
     let init_failures = runtime.start().await;
     let runs = run_selection(runtime, selection, Priority::Medium, Trigger::Cli).await;
     runtime.shutdown().await;
@@ -89,6 +92,12 @@ pub async fn run_in_process(
         init_failures,
         runs: runs?,
     })
+}
+
+/// Whether the process should fail: a run failed (passed, flaky and skipped do not), or a
+/// plugin did not start (its tests were skipped, which must not pass for a success).
+pub fn should_fail(report: &InProcessReport) -> bool {
+    !report.init_failures.is_empty() || any_failed(&report.runs)
 }
 
 /// Whether any run failed (passed, flaky and skipped do not).
@@ -220,22 +229,14 @@ pub fn junit(runs: &[TestRun]) -> String {
     out
 }
 
-/// Text escaped for an XML attribute or element; characters XML 1.0 forbids are dropped.
+/// Text escaped for an XML attribute or element (the HTML escape is XML's too); control
+/// characters XML 1.0 forbids are dropped.
 fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' | '\t' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let allowed: String = text
+        .chars()
+        .filter(|&c| matches!(c, '\n' | '\t' | '\r') || u32::from(c) >= 0x20)
+        .collect();
+    crate::web::html::escape_html(&allowed)
 }
 
 #[cfg(test)]

@@ -436,6 +436,9 @@ struct Shared {
     /// One permit per worker; `configure` adds more.
     permits: Arc<Semaphore>,
     workers: AtomicUsize,
+    /// Permits to take out of circulation as running attempts end (fewer workers were
+    /// configured while they held them).
+    owed: AtomicUsize,
     /// Runs queued or running, by (plugin, test): what a second request joins.
     active: Mutex<HashMap<TestKey, (String, ResultReceiver)>>,
     events: broadcast::Sender<RunnerEvent>,
@@ -461,6 +464,7 @@ impl Runner {
                 wake: Notify::new(),
                 permits: Arc::new(Semaphore::new(workers)),
                 workers: AtomicUsize::new(workers),
+                owed: AtomicUsize::new(0),
                 active: Mutex::default(),
                 events: broadcast::channel(1024).0,
                 dispatching: AtomicBool::new(false),
@@ -480,10 +484,12 @@ impl Runner {
             self.shared.permits.add_permits(wanted - current);
             self.shared.workers.store(wanted, Ordering::Relaxed);
         } else if wanted < current {
+            // Idle permits go at once; those held by running attempts when they end.
             let removed = self.shared.permits.forget_permits(current - wanted);
             self.shared
-                .workers
-                .store(current - removed, Ordering::Relaxed);
+                .owed
+                .fetch_add(current - wanted - removed, Ordering::Relaxed);
+            self.shared.workers.store(wanted, Ordering::Relaxed);
         }
         *write(&self.shared.options) = options;
     }
@@ -496,6 +502,20 @@ impl Runner {
     /// The server's options (its admin token) for the in-process client tests get.
     pub fn set_server_options(&self, server: &ServerOptions) {
         *write(&self.shared.server) = Arc::new(server.clone());
+    }
+
+    /// The server options `runtime`'s configuration gives, with the admin token a server on
+    /// its data folder would use (`[server] admin_token`, else the token file): what a
+    /// process that runs tests without serving gives its tests' client.
+    pub fn use_configured_server(&self, runtime: &Runtime) {
+        let config = runtime.current_config();
+        let mut options = ServerOptions::from(&config.server);
+        if options.admin_token.is_none() {
+            options.admin_token = crate::storage::data_dir::read_token(&config.data.dir)
+                .ok()
+                .and_then(|(token, _)| token);
+        }
+        self.set_server_options(&options);
     }
 
     /// Live announcements of runs queued, started and finished.
@@ -632,7 +652,16 @@ impl Runner {
                     shared.running.fetch_add(1, Ordering::Relaxed);
                     let retry = shared.attempt(job).await;
                     shared.running.fetch_sub(1, Ordering::Relaxed);
-                    drop(permit);
+                    let owed =
+                        shared
+                            .owed
+                            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |owed| {
+                                owed.checked_sub(1)
+                            });
+                    match owed {
+                        Ok(_) => permit.forget(),
+                        Err(_) => drop(permit),
+                    }
                     if let Some((job, due)) = retry {
                         shared.push(job, due);
                     }
@@ -853,11 +882,14 @@ async fn run_body(
                 Ok(Ok(Err(panic))) => Outcome::Panicked(panic),
                 Ok(Err(_)) => Outcome::Panicked("the test's thread ended without a result".into()),
                 Err(_) => {
+                    // Counted before the thread can see it abandoned (and uncount it), so the
+                    // count never goes below zero; undone if the thread returned first.
+                    abandoned.fetch_add(1, Ordering::Relaxed);
                     let given_up = state
                         .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok();
-                    if given_up {
-                        abandoned.fetch_add(1, Ordering::Relaxed);
+                    if !given_up {
+                        abandoned.fetch_sub(1, Ordering::Relaxed);
                     }
                     Outcome::TimedOut {
                         abandoned: given_up,

@@ -127,7 +127,11 @@ pub struct RunResults {
     pub results: Vec<StoredRun>,
     /// What was queued (or joined), in the same order.
     pub queued: Vec<QueuedRun>,
-    /// Whether every run passed (flaky and skipped ones included).
+    /// Whether every queued run has ended and is in `results`. False when not waiting, and
+    /// when the runs outlast the wait (just under `[server] request_timeout`); the answer is
+    /// then 202 and the rest appear in `GET /tests/results` and the live updates.
+    pub complete: bool,
+    /// Whether every run ended and passed (flaky and skipped ones included).
     pub success: bool,
 }
 
@@ -148,8 +152,13 @@ fn timeout_of(seconds: Option<u64>) -> Result<Option<Duration>, ApiError> {
     }
 }
 
-/// Waits for every submitted run (or not) and answers with what happened.
-async fn answer(submitted: Vec<Submitted>, wait: bool) -> (StatusCode, Json<RunResults>) {
+/// Waits for every submitted run (or not), at most until shortly before the server's
+/// request timeout would cut the answer off, and answers with what happened.
+async fn answer(
+    context: &PluginContext<TestManager>,
+    submitted: Vec<Submitted>,
+    wait: bool,
+) -> (StatusCode, Json<RunResults>) {
     let queued: Vec<QueuedRun> = submitted
         .iter()
         .map(|run| QueuedRun {
@@ -159,28 +168,37 @@ async fn answer(submitted: Vec<Submitted>, wait: bool) -> (StatusCode, Json<RunR
             joined: run.joined,
         })
         .collect();
-    if !wait {
-        return (
-            StatusCode::ACCEPTED,
-            Json(RunResults {
-                results: Vec::new(),
-                queued,
-                success: true,
-            }),
-        );
-    }
     let mut results = Vec::with_capacity(submitted.len());
-    for run in submitted {
-        results.push(run.result().await);
+    let mut complete = false;
+    if wait {
+        let timeout = context.runtime().current_config().server.request_timeout;
+        let deadline = tokio::time::Instant::now() + timeout.saturating_sub(Duration::from_secs(2));
+        complete = true;
+        for run in submitted {
+            match tokio::time::timeout_at(deadline, run.result()).await {
+                Ok(stored) => results.push(stored),
+                Err(_) => {
+                    complete = false;
+                    break;
+                }
+            }
+        }
     }
-    let success = results
-        .iter()
-        .all(|run| RunStatus::parse(&run.status).is_some_and(RunStatus::is_ok));
+    let success = complete
+        && results
+            .iter()
+            .all(|run| RunStatus::parse(&run.status).is_some_and(RunStatus::is_ok));
+    let status = if complete {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     (
-        StatusCode::OK,
+        status,
         Json(RunResults {
             results,
             queued,
+            complete,
             success,
         }),
     )
@@ -189,9 +207,9 @@ async fn answer(submitted: Vec<Submitted>, wait: bool) -> (StatusCode, Json<RunR
 /// Runs a plugin's tests, or one of them, and answers with the stored results.
 ///
 /// A test already queued or running is not run twice at once: the request joins that run
-/// (`joined: true`) and gets its result. With `"wait": false` the answer is 202 with the
-/// queued runs; `GET /tests/results` and `GET /tests/live-updates` show how they end. Needs
-/// the admin token.
+/// (`joined: true`) and gets its result. With `"wait": false`, or when the runs outlast the
+/// request timeout, the answer is 202 with the queued runs (`complete: false`); `GET
+/// /tests/results` and `GET /tests/live-updates` show how they end. Needs the admin token.
 #[route(POST, "/run")]
 async fn run(
     _admin: Admin,
@@ -223,7 +241,7 @@ async fn run(
             .retries(body.retries);
         submitted.push(crate::submit(&context, request, None).map_err(submit_error)?);
     }
-    Ok(answer(submitted, body.wait.unwrap_or(true)).await)
+    Ok(answer(&context, submitted, body.wait.unwrap_or(true)).await)
 }
 
 /// `POST /tests/bulk-run`'s body: a list of plugin names, or an object with one.
@@ -279,7 +297,7 @@ async fn bulk_run(
             submitted.push(crate::submit(&context, request, None).map_err(submit_error)?);
         }
     }
-    Ok(answer(submitted, wait.unwrap_or(true)).await)
+    Ok(answer(&context, submitted, wait.unwrap_or(true)).await)
 }
 
 /// `POST /tests/schedule`'s body.
@@ -505,16 +523,9 @@ async fn switch(
     enabled: bool,
 ) -> Result<Json<ScheduleView>, ApiError> {
     let mut row = find(context, id).await?;
-    let next = if enabled {
-        Schedule::parse(&row.expression, Some(&row.timezone))
-            .ok()
-            .and_then(|schedule| {
-                schedule.next_after(jiff::Timestamp::now(), from_millis(row.anchor_ms))
-            })
-            .map(|next| next.as_millisecond())
-    } else {
-        None
-    };
+    let next = enabled
+        .then(|| crate::scheduler::next_after_now(&row))
+        .flatten();
     let now = plexichat::timestamp();
     store::set_enabled(context.db().pool(), id, enabled, next, &now)
         .await

@@ -3,7 +3,6 @@
 //! configured database, with or without a server running on it.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 
 use plexichat::command::UsageError;
 use plexichat::prelude::*;
@@ -129,10 +128,10 @@ async fn run_tests(context: CommandContext<TestManager>, args: RunArgs) -> Resul
             }
         }
     };
-    // A command runs what it was asked for; the schedules are the server's.
-    if let Some(manager) = context.instance() {
-        manager.no_scheduler.store(true, Ordering::SeqCst);
-    }
+    // A command runs what it was asked for; the schedules are the server's. Tests that call
+    // admin routes present the token a server on this folder would use.
+    context.runtime().without_scheduled_jobs();
+    context.tests().use_configured_server(context.runtime());
     let failures = context.runtime().start().await;
     for failure in &failures {
         eprintln!(
@@ -167,8 +166,13 @@ async fn run_tests(context: CommandContext<TestManager>, args: RunArgs) -> Resul
         print!("{}", plexichat::tests::table(&runs));
     }
     let failed = runs.iter().filter(|run| !run.status.is_ok()).count();
-    if failed > 0 {
-        return Err(format!("{failed} of {} tests failed", runs.len()).into());
+    if failed > 0 || !failures.is_empty() {
+        return Err(format!(
+            "{failed} of {} tests failed, {} plugins did not start",
+            runs.len(),
+            failures.len()
+        )
+        .into());
     }
     Ok(())
 }
@@ -426,16 +430,9 @@ async fn switch(pool: &plexichat::sqlx::AnyPool, id: i64, enabled: bool) -> Resu
             "no schedule {id}; see `plexichat tests schedule list`"
         ))
     })?;
-    let next = if enabled {
-        Schedule::parse(&row.expression, Some(&row.timezone))
-            .ok()
-            .and_then(|schedule| {
-                schedule.next_after(jiff::Timestamp::now(), from_millis(row.anchor_ms))
-            })
-            .map(|next| next.as_millisecond())
-    } else {
-        None
-    };
+    let next = enabled
+        .then(|| crate::scheduler::next_after_now(&row))
+        .flatten();
     store::set_enabled(pool, id, enabled, next, &plexichat::timestamp()).await?;
     println!(
         "schedule {id} {}",

@@ -15,7 +15,6 @@ pub mod stats;
 mod store;
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use plexichat::prelude::*;
@@ -49,9 +48,6 @@ pub struct TestManager {
     changes: OnceLock<broadcast::Sender<Value>>,
     /// Wakes the scheduler when a schedule changes.
     wake: Notify,
-    /// Set by `plexichat tests run` before it starts the plugins: a command runs the tests it
-    /// was asked for, not the schedules.
-    no_scheduler: AtomicBool,
 }
 
 /// What to do with the runs a schedule missed while the server was down.
@@ -134,7 +130,9 @@ impl Lifecycle for TestManager {
     async fn init(&self, context: &PluginContext<Self>) -> Result<(), BoxError> {
         let config = context.config::<TestManager>().unwrap_or_default();
         context.tests().configure(config.runner_options());
-        if !self.no_scheduler.load(Ordering::SeqCst) {
+        // A one-shot process (`tests run`, `plugins self-test`) leaves the schedules to the
+        // server.
+        if context.runtime().runs_scheduled_jobs() {
             context.spawn("scheduler", scheduler::run);
         }
         Ok(())

@@ -151,7 +151,9 @@ fn every(expression: &str, rest: &str) -> Result<Rule, String> {
                 "`{expression}`: weeks are not a unit here; write days (`every_{}_days`) or `weekly`",
                 count
                     .parse::<i64>()
-                    .map_or_else(|_| "7".to_string(), |n| (n * 7).to_string())
+                    .ok()
+                    .and_then(|n| n.checked_mul(7))
+                    .map_or_else(|| "7".to_string(), |days| days.to_string())
             ));
         }
         other => {
@@ -291,6 +293,7 @@ mod tests {
         let refused = |expression: &str| Schedule::parse(expression, None).unwrap_err();
         assert!(refused("every_0_minutes").contains("at least 1"));
         assert!(refused("every_5_weeks").contains("every_35_days"));
+        assert!(refused("every_9223372036854775807_weeks").contains("every_7_days"));
         assert!(refused("twice a day").contains("has 3 fields"));
         assert!(refused("*/5 * * *").contains("has 4 fields"));
         assert!(refused("").contains("empty"));

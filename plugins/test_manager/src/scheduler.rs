@@ -48,6 +48,16 @@ pub(crate) fn decide(
     Decision { run, next_run_ms }
 }
 
+/// When a resumed schedule runs next: its next time after now.
+pub(crate) fn next_after_now(row: &ScheduleRow) -> Option<i64> {
+    Schedule::parse(&row.expression, Some(&row.timezone))
+        .ok()
+        .and_then(|schedule| {
+            schedule.next_after(jiff::Timestamp::now(), from_millis(row.anchor_ms))
+        })
+        .map(|next| next.as_millisecond())
+}
+
 /// The task: see the module's documentation.
 pub(crate) async fn run(task: TaskContext<TestManager>) -> Result<(), BoxError> {
     let context = task.context();
@@ -62,18 +72,7 @@ pub(crate) async fn run(task: TaskContext<TestManager>) -> Result<(), BoxError> 
         let now = crate::now_ms();
         let due = store::due(context.db().pool(), now).await?;
         if !due.is_empty() {
-            // Every due schedule's runs are queued first; then one transaction stores where
-            // they all go next (one commit, not one per schedule).
-            let mut advances = Vec::with_capacity(due.len());
-            for row in &due {
-                if let Some(advance) =
-                    fire(context, row, now, started_ms, config.missed_runs).await?
-                {
-                    advances.push(advance);
-                }
-            }
-            store::advance_all(context.db().pool(), &advances).await?;
-            announce(context, &advances);
+            pass(context, &due, now, started_ms, config.missed_runs).await?;
         }
         let next = store::next_due_ms(context.db().pool()).await?;
         let wait = next.map_or(POLL, |due| {
@@ -90,67 +89,92 @@ pub(crate) async fn run(task: TaskContext<TestManager>) -> Result<(), BoxError> 
     }
 }
 
-/// Queues one due schedule's tests (unless a missed run is skipped); returns where it goes
-/// next, or `None` when it was paused because this binary cannot read it.
-async fn fire(
+/// One pass over the due schedules: decide each, **claim** them all in one transaction (a
+/// row is claimed only if its next run time is still the one read, so two processes on one
+/// database never both run a schedule), then queue the claimed ones' tests.
+async fn pass(
     context: &PluginContext<TestManager>,
-    row: &ScheduleRow,
+    due: &[ScheduleRow],
     now: i64,
     started_ms: i64,
     policy: MissedRuns,
-) -> Result<Option<store::Advance>, BoxError> {
-    let schedule = match Schedule::parse(&row.expression, Some(&row.timezone)) {
-        Ok(schedule) => schedule,
-        Err(error) => {
-            // Stored by an older binary whose grammar differed: stop it rather than guess.
-            plexichat::tracing::warn!(schedule = row.id, %error, "pausing a schedule this binary cannot read");
-            let db = context.db();
-            store::set_enabled(db.pool(), row.id, false, None, &plexichat::timestamp()).await?;
-            return Ok(None);
-        }
-    };
-    let decision = decide(&schedule, row, now, started_ms, policy);
-    if decision.run {
-        let priority = parse_priority(&row.priority).unwrap_or_default();
-        let tests: Vec<String> = match &row.test {
-            Some(test) => vec![test.clone()],
-            None => context
-                .runtime()
-                .registry()
-                .plugin_tests_of(&row.plugin)
-                .map(|test| test.descriptor.name.to_string())
-                .collect(),
-        };
-        for test in tests {
-            let request = RunRequest::new(row.plugin.clone(), test)
-                .priority(priority)
-                .trigger(Trigger::Schedule)
-                .timeout(
-                    row.timeout_ms
-                        .and_then(|ms| u64::try_from(ms).ok())
-                        .map(Duration::from_millis),
-                );
-            if let Err(error) = crate::submit(context, request, Some(row.id)) {
-                plexichat::tracing::warn!(schedule = row.id, %error, "a scheduled test cannot run in this binary");
+) -> Result<(), BoxError> {
+    let db = context.db();
+    let mut planned = Vec::with_capacity(due.len());
+    for row in due {
+        match Schedule::parse(&row.expression, Some(&row.timezone)) {
+            Ok(schedule) => planned.push((row, decide(&schedule, row, now, started_ms, policy))),
+            Err(error) => {
+                // Stored by an older binary whose grammar differed: stop it rather than guess.
+                plexichat::tracing::warn!(schedule = row.id, %error, "pausing a schedule this binary cannot read");
+                store::set_enabled(db.pool(), row.id, false, None, &plexichat::timestamp()).await?;
             }
         }
-    } else {
-        plexichat::tracing::info!(
-            schedule = row.id,
-            "skipping the run missed while the server was down"
-        );
     }
-    Ok(Some(store::Advance {
-        id: row.id,
-        next_run_ms: decision.next_run_ms,
-        last_run_ms: decision.run.then_some(now),
-    }))
+    let advances: Vec<store::Advance> = planned
+        .iter()
+        .map(|(row, decision)| store::Advance {
+            id: row.id,
+            expected_ms: row.next_run_ms,
+            next_run_ms: decision.next_run_ms,
+            last_run_ms: decision.run.then_some(now),
+        })
+        .collect();
+    let claimed = store::claim_all(db.pool(), &advances).await?;
+    let mut done = Vec::with_capacity(advances.len());
+    for (((row, decision), advance), claimed) in planned.iter().zip(&advances).zip(claimed) {
+        if !claimed {
+            // Another process on this database took it.
+            continue;
+        }
+        done.push(*advance);
+        if decision.run {
+            queue(context, row);
+        } else {
+            plexichat::tracing::info!(
+                schedule = row.id,
+                "skipping the run missed while the server was down"
+            );
+        }
+    }
+    announce(context, &done);
+    Ok(())
+}
+
+/// Queues a schedule's tests: its one test, or every test of its plugin.
+fn queue(context: &PluginContext<TestManager>, row: &ScheduleRow) {
+    let registry = context.runtime().registry();
+    if registry.plugin(&row.plugin).is_none() {
+        plexichat::tracing::warn!(schedule = row.id, plugin = %row.plugin, "a scheduled plugin is not in this binary");
+        return;
+    }
+    let priority = parse_priority(&row.priority).unwrap_or_default();
+    let tests: Vec<String> = match &row.test {
+        Some(test) => vec![test.clone()],
+        None => registry
+            .plugin_tests_of(&row.plugin)
+            .map(|test| test.descriptor.name.to_string())
+            .collect(),
+    };
+    for test in tests {
+        let request = RunRequest::new(row.plugin.clone(), test)
+            .priority(priority)
+            .trigger(Trigger::Schedule)
+            .timeout(
+                row.timeout_ms
+                    .and_then(|ms| u64::try_from(ms).ok())
+                    .map(Duration::from_millis),
+            );
+        if let Err(error) = crate::submit(context, request, Some(row.id)) {
+            plexichat::tracing::warn!(schedule = row.id, %error, "a scheduled test cannot run in this binary");
+        }
+    }
 }
 
 /// One `schedule_changed` event for a pass of the scheduler, however many schedules it
 /// advanced, so that live views are not flooded.
 fn announce(context: &PluginContext<TestManager>, advances: &[store::Advance]) {
-    let Some(manager) = context.instance() else {
+    let Some(manager) = context.instance().filter(|_| !advances.is_empty()) else {
         return;
     };
     let (ran, skipped): (Vec<&store::Advance>, Vec<&store::Advance>) = advances

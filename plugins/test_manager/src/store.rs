@@ -164,12 +164,20 @@ pub(crate) struct RunFact {
     pub started_at: String,
 }
 
-/// Every stored run, oldest first per test: what statistics are computed from (retention
-/// bounds how many there are).
+/// How many of the latest runs statistics cover.
+pub(crate) const STATISTICS_RUNS: i64 = 100_000;
+
+/// The latest [`STATISTICS_RUNS`] stored runs, oldest first per test: what statistics are
+/// computed from.
 pub(crate) async fn facts(pool: &AnyPool) -> Result<Vec<RunFact>, sqlx::Error> {
+    // The latest runs only, so that one anonymous request cannot make the server load a
+    // history of any size; then in the order the statistics read them.
     let rows = sqlx::query(
-        "SELECT plugin, test, status, duration_ms, started_at FROM test_manager_runs ORDER BY plugin, test, started_ms, id",
+        "SELECT plugin, test, status, duration_ms, started_at, started_ms, id FROM \
+         (SELECT plugin, test, status, duration_ms, started_at, started_ms, id FROM test_manager_runs ORDER BY id DESC LIMIT $1) AS latest \
+         ORDER BY plugin, test, started_ms, id",
     )
+    .bind(STATISTICS_RUNS)
     .fetch_all(pool)
     .await?;
     rows.iter()
@@ -374,24 +382,36 @@ pub(crate) async fn set_enabled(
 pub(crate) struct Advance {
     /// The schedule.
     pub(crate) id: i64,
+    /// Its next run time as read: the claim holds only if nobody changed it since.
+    pub(crate) expected_ms: Option<i64>,
     /// When it runs next.
     pub(crate) next_run_ms: Option<i64>,
     /// When it ran now; `None` when a missed run was skipped.
     pub(crate) last_run_ms: Option<i64>,
 }
 
-/// Stores every advance of one scheduler pass in one transaction.
-pub(crate) async fn advance_all(pool: &AnyPool, advances: &[Advance]) -> Result<(), sqlx::Error> {
+/// Stores every advance of one scheduler pass in one transaction, each only if the schedule's
+/// next run time is still the expected one; returns, in order, which were claimed.
+pub(crate) async fn claim_all(
+    pool: &AnyPool,
+    advances: &[Advance],
+) -> Result<Vec<bool>, sqlx::Error> {
     let mut transaction = pool.begin().await?;
+    let mut claimed = Vec::with_capacity(advances.len());
     for advance in advances {
-        sqlx::query(
-            "UPDATE test_manager_schedules SET next_run_ms = $1, last_run_ms = COALESCE($2, last_run_ms) WHERE id = $3",
+        let updated = sqlx::query(
+            "UPDATE test_manager_schedules SET next_run_ms = $1, last_run_ms = COALESCE($2, last_run_ms) \
+             WHERE id = $3 AND enabled = 1 AND next_run_ms = $4",
         )
         .bind(advance.next_run_ms)
         .bind(advance.last_run_ms)
         .bind(advance.id)
+        .bind(advance.expected_ms)
         .execute(&mut *transaction)
-        .await?;
+        .await?
+        .rows_affected();
+        claimed.push(updated == 1);
     }
-    transaction.commit().await
+    transaction.commit().await?;
+    Ok(claimed)
 }

@@ -386,6 +386,55 @@ async fn a_due_schedule_runs_its_tests_and_records_them() {
     stop(server).await;
 }
 
+#[tokio::test]
+async fn two_servers_on_one_database_run_a_due_schedule_once() {
+    let place = place("test-manager-claim").await;
+    let one = server(&place).await;
+    let two = server(&place).await;
+    let (status, created) = admin_post(
+        &one.0,
+        "/tests/schedule",
+        json!({ "plugin_name": "test_manager", "test_name": "the_schedule_grammar_refuses_what_it_cannot_run", "schedule_expression": "every_1_hours" }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    sqlx::query("UPDATE test_manager_schedules SET next_run_ms = $1 WHERE id = $2")
+        .bind(jiff_now_ms())
+        .bind(created["id"].as_i64().unwrap())
+        .execute(one.1.pool())
+        .await
+        .unwrap();
+    // Wake both schedulers at once.
+    let wake =
+        json!({ "plugin_name": "test_manager", "schedule_expression": "daily", "enabled": false });
+    tokio::join!(
+        admin_post(&one.0, "/tests/schedule", wake.clone()),
+        admin_post(&two.0, "/tests/schedule", wake.clone()),
+    );
+    let mut runs = Vec::new();
+    for _ in 0..100 {
+        let (_, body) = one.0.get("/tests/results").await;
+        runs = body["results"].as_array().cloned().unwrap_or_default();
+        if !runs.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Both had time to see it due.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, body) = one.0.get("/tests/results").await;
+    let scheduled: Vec<&Value> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|run| run["trigger"] == "schedule")
+        .collect();
+    assert_eq!(scheduled.len(), 1, "{body}");
+    assert!(!runs.is_empty());
+    stop(two).await;
+    stop(one).await;
+}
+
 fn jiff_now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
