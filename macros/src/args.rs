@@ -274,6 +274,25 @@ pub(crate) fn crate_name() -> TokenStream {
     quote::quote!(::core::env!("CARGO_CRATE_NAME"))
 }
 
+/// `P` when `ty` is written `Wrapper<P>` with `wrapper` as its last path segment (a macro
+/// sees no types, so `plexichat::TestContext<P>` and `TestContext<P>` both match).
+pub(crate) fn wrapped_type<'a>(ty: &'a syn::Type, wrapper: &str) -> Option<&'a syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != wrapper {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(generics) = &last.arguments else {
+        return None;
+    };
+    match generics.args.first() {
+        Some(syn::GenericArgument::Type(inner)) if generics.args.len() == 1 => Some(inner),
+        _ => None,
+    }
+}
+
 /// The types of a function's arguments, in order (a receiver has none).
 pub(crate) fn argument_types(sig: &syn::Signature) -> impl Iterator<Item = &syn::Type> {
     sig.inputs.iter().filter_map(|input| match input {

@@ -140,7 +140,7 @@ fn validate(
         let types: Vec<&syn::Type> = args::argument_types(sig).collect();
         let context = types
             .iter()
-            .position(|ty| context_plugin(ty).is_some());
+            .position(|ty| args::wrapped_type(ty, "CommandContext").is_some());
         let shape = match (context, types.len()) {
             (Some(index), 1 | 2) => Some(index),
             _ => {
@@ -153,7 +153,7 @@ fn validate(
         };
         errors.into_result(())?;
         let index = shape.unwrap_or(0);
-        let plugin = context_plugin(types[index]).cloned().ok_or_else(|| {
+        let plugin = args::wrapped_type(types[index], "CommandContext").cloned().ok_or_else(|| {
             syn::Error::new_spanned(&sig.inputs, SIGNATURE)
         })?;
         let arguments = types
@@ -172,25 +172,6 @@ fn validate(
         })
     });
     args::both(keys, function).map(|(keys, command)| Command { keys, ..command })
-}
-
-/// `P` when `ty` is written `CommandContext<P>` (matched by the last path segment, as a
-/// macro sees no types).
-fn context_plugin(ty: &syn::Type) -> Option<&syn::Type> {
-    let syn::Type::Path(path) = ty else {
-        return None;
-    };
-    let last = path.path.segments.last()?;
-    if last.ident != "CommandContext" {
-        return None;
-    }
-    let syn::PathArguments::AngleBracketed(generics) = &last.arguments else {
-        return None;
-    };
-    match generics.args.first() {
-        Some(syn::GenericArgument::Type(plugin)) if generics.args.len() == 1 => Some(plugin),
-        _ => None,
-    }
 }
 
 /// The doc comment's first paragraph (joined into one line) and its whole text.

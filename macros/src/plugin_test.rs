@@ -200,7 +200,7 @@ fn signature(sig: &syn::Signature) -> syn::Result<Option<syn::Type>> {
         1 => match &sig.inputs[0] {
             syn::FnArg::Typed(typed) => match &*typed.ty {
                 syn::Type::Reference(reference) if reference.mutability.is_none() => {
-                    match context_plugin(&reference.elem) {
+                    match args::wrapped_type(&reference.elem, "TestContext") {
                         Some(plugin) => Some(plugin.clone()),
                         None => {
                             errors.spanned(&reference.elem, SIGNATURE);
@@ -231,24 +231,6 @@ fn signature(sig: &syn::Signature) -> syn::Result<Option<syn::Type>> {
         }
     };
     errors.into_result(plugin)
-}
-
-/// `P` in `TestContext<P>` (any path ending so).
-fn context_plugin(ty: &syn::Type) -> Option<&syn::Type> {
-    let syn::Type::Path(path) = ty else {
-        return None;
-    };
-    let last = path.path.segments.last()?;
-    if last.ident != "TestContext" {
-        return None;
-    }
-    let syn::PathArguments::AngleBracketed(generics) = &last.arguments else {
-        return None;
-    };
-    match generics.args.first() {
-        Some(syn::GenericArgument::Type(plugin)) if generics.args.len() == 1 => Some(plugin),
-        _ => None,
-    }
 }
 
 fn generate(item: &TokenStream, test: &Test) -> TokenStream {

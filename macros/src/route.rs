@@ -226,20 +226,9 @@ pub(crate) fn plugin_arguments<'a>(
 ) -> Vec<&'a syn::Type> {
     args::argument_types(sig)
         .filter_map(|ty| {
-            let syn::Type::Path(path) = ty else {
-                return None;
-            };
-            let last = path.path.segments.last()?;
-            if !wrappers.iter().any(|wrapper| last.ident == wrapper) {
-                return None;
-            }
-            let syn::PathArguments::AngleBracketed(generics) = &last.arguments else {
-                return None;
-            };
-            match generics.args.first() {
-                Some(syn::GenericArgument::Type(used)) if generics.args.len() == 1 => Some(used),
-                _ => None,
-            }
+            wrappers
+                .iter()
+                .find_map(|wrapper| args::wrapped_type(ty, wrapper))
         })
         .collect()
 }

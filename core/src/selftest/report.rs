@@ -145,8 +145,6 @@ pub fn table(runs: &[TestRun]) -> String {
 /// `<error>`, skipped runs as `<skipped>`, and a flaky pass as a passing case with a
 /// `<flakyFailure>` (as cargo-nextest writes it).
 pub fn junit(runs: &[TestRun]) -> String {
-    let mut plugins: Vec<&str> = runs.iter().map(|run| run.plugin.as_str()).collect();
-    plugins.dedup();
     let seconds =
         |runs: &[&TestRun]| runs.iter().map(|run| run.duration_ms).sum::<u64>() as f64 / 1000.0;
     let all: Vec<&TestRun> = runs.iter().collect();
@@ -175,8 +173,9 @@ pub fn junit(runs: &[TestRun]) -> String {
         counts(&all),
         seconds(&all)
     );
+    // One suite per plugin, in the order the plugins first appear.
     let mut seen = std::collections::BTreeSet::new();
-    for plugin in plugins {
+    for plugin in runs.iter().map(|run| run.plugin.as_str()) {
         if !seen.insert(plugin) {
             continue;
         }

@@ -611,31 +611,6 @@ impl Runner {
         })
     }
 
-    /// Queues every test of `plugin` (in name order) with `priority` and `trigger`.
-    pub fn submit_plugin(
-        &self,
-        runtime: &Runtime,
-        plugin: &str,
-        priority: Priority,
-        trigger: Trigger,
-    ) -> Result<Vec<Ticket>, SubmitError> {
-        let registry = runtime.registry();
-        if registry.plugin(plugin).is_none() {
-            return Err(SubmitError::UnknownPlugin(plugin.to_string()));
-        }
-        registry
-            .plugin_tests_of(plugin)
-            .map(|test| {
-                self.submit(
-                    runtime,
-                    RunRequest::new(plugin, test.descriptor.name)
-                        .priority(priority)
-                        .trigger(trigger),
-                )
-            })
-            .collect()
-    }
-
     fn start_dispatcher(&self, handle: &tokio::runtime::Handle) {
         if self.shared.dispatching.swap(true, Ordering::AcqRel) {
             return;

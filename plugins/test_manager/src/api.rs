@@ -397,25 +397,12 @@ async fn create_schedule(
     context: PluginContext<TestManager>,
     Json(body): Json<ScheduleBody>,
 ) -> Result<(StatusCode, Json<ScheduleView>), ApiError> {
-    let registry = context.runtime().registry();
-    if registry.plugin(&body.plugin_name).is_none() {
-        return Err(submit_error(SubmitError::UnknownPlugin(body.plugin_name)));
-    }
-    if let Some(test) = &body.test_name
-        && !registry
-            .plugin_tests_of(&body.plugin_name)
-            .any(|known| known.descriptor.name == test.as_str())
-    {
-        let known: Vec<&str> = registry
-            .plugin_tests_of(&body.plugin_name)
-            .map(|known| known.descriptor.name)
-            .collect();
-        return Err(submit_error(SubmitError::UnknownTest {
-            plugin: body.plugin_name.clone(),
-            test: test.clone(),
-            known,
-        }));
-    }
+    crate::check_test(
+        context.runtime().registry(),
+        &body.plugin_name,
+        body.test_name.as_deref(),
+    )
+    .map_err(submit_error)?;
     let schedule = Schedule::parse(&body.schedule_expression, body.timezone.as_deref()).map_err(
         |message| {
             let field = if message.contains("time zone") {
@@ -428,32 +415,15 @@ async fn create_schedule(
     )?;
     let priority = priority_of(body.priority.as_deref())?;
     let timeout = timeout_of(body.timeout)?;
-    let enabled = body.enabled.unwrap_or(true);
-    let now = jiff::Timestamp::now();
-    let anchor_ms = now.as_millisecond();
-    let next_run_ms = if enabled {
-        schedule
-            .next_after(now, now)
-            .map(|next| next.as_millisecond())
-    } else {
-        None
-    };
-    let created = rfc3339(now);
-    let mut row = ScheduleRow {
-        id: 0,
-        plugin: body.plugin_name,
-        test: body.test_name,
-        expression: body.schedule_expression.trim().to_string(),
-        timezone: schedule.zone_name().to_string(),
-        priority: priority.as_str().to_string(),
-        timeout_ms: timeout.map(|limit| i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)),
-        enabled,
-        anchor_ms,
-        next_run_ms,
-        last_run_ms: None,
-        created_at: created.clone(),
-        updated_at: created,
-    };
+    let mut row = crate::new_schedule(
+        &schedule,
+        &body.schedule_expression,
+        body.plugin_name,
+        body.test_name,
+        priority,
+        timeout,
+        body.enabled.unwrap_or(true),
+    );
     row.id = store::insert_schedule(context.db().pool(), &row)
         .await
         .map_err(database)?;

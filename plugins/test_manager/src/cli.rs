@@ -3,6 +3,7 @@
 //! configured database, with or without a server running on it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use plexichat::command::UsageError;
 use plexichat::prelude::*;
@@ -10,7 +11,7 @@ use plexichat::tests::{Priority, RunRequest, RunStatus, Trigger, parse_priority}
 
 use crate::TestManager;
 use crate::schedule::{Schedule, from_millis, rfc3339};
-use crate::store::{self, RunFilter, ScheduleRow};
+use crate::store::{self, RunFilter};
 
 /// Options of `plexichat tests list`.
 #[derive(Debug, clap::Args)]
@@ -105,25 +106,13 @@ async fn run_tests(context: CommandContext<TestManager>, args: RunArgs) -> Resul
             .map(|test| RunRequest::new(test.plugin, test.descriptor.name))
             .collect(),
         (Some(plugin), test) => {
-            if registry.plugin(plugin).is_none() {
-                return Err(UsageError(format!("no plugin `{plugin}` in this binary")).into());
-            }
-            let tests: Vec<&str> = registry
-                .plugin_tests_of(plugin)
-                .map(|known| known.descriptor.name)
-                .collect();
+            crate::check_test(registry, plugin, test.as_deref())
+                .map_err(|error| UsageError(error.to_string()))?;
             match test {
-                Some(test) if !tests.contains(&test.as_str()) => {
-                    return Err(UsageError(format!(
-                        "plugin `{plugin}` has no test `{test}`; its tests: {}",
-                        tests.join(", ")
-                    ))
-                    .into());
-                }
                 Some(test) => vec![RunRequest::new(plugin.clone(), test.clone())],
-                None => tests
-                    .into_iter()
-                    .map(|test| RunRequest::new(plugin.clone(), test))
+                None => registry
+                    .plugin_tests_of(plugin)
+                    .map(|known| RunRequest::new(plugin.clone(), known.descriptor.name))
                     .collect(),
             }
         }
@@ -147,15 +136,16 @@ async fn run_tests(context: CommandContext<TestManager>, args: RunArgs) -> Resul
             Err(error) => errors.push(error.to_string()),
         }
     }
-    let mut stored = Vec::with_capacity(submitted.len());
-    for run in submitted {
-        stored.push(run.result().await);
+    let (mut runs, mut stored) = (Vec::new(), Vec::new());
+    for submitted in submitted {
+        let (run, row) = submitted.finished().await;
+        runs.push(run);
+        stored.push(row);
     }
     context.runtime().shutdown().await;
     if !errors.is_empty() {
         return Err(errors.join("; ").into());
     }
-    let runs: Vec<plexichat::tests::TestRun> = stored.iter().map(as_test_run).collect();
     if let Some(path) = &args.junit {
         std::fs::write(path, plexichat::tests::junit(&runs))
             .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
@@ -175,31 +165,6 @@ async fn run_tests(context: CommandContext<TestManager>, args: RunArgs) -> Resul
         .into());
     }
     Ok(())
-}
-
-/// A stored run back in the runner's shape, for the shared table and JUnit writers.
-fn as_test_run(run: &crate::StoredRun) -> plexichat::tests::TestRun {
-    let category = plexichat::tests::TestCategory::ALL
-        .into_iter()
-        .find(|category| category.as_str() == run.category)
-        .unwrap_or(plexichat::tests::TestCategory::Functionality);
-    plexichat::tests::TestRun {
-        id: run.run_id.clone(),
-        plugin: run.plugin_name.clone(),
-        test: run.test_name.clone(),
-        category,
-        status: RunStatus::parse(&run.status).unwrap_or(RunStatus::Error),
-        attempts: u32::try_from(run.attempts).unwrap_or(0),
-        duration_ms: u64::try_from(run.duration_ms).unwrap_or(0),
-        total_ms: u64::try_from(run.total_ms).unwrap_or(0),
-        message: run.message.clone(),
-        error: run.error.clone(),
-        started_at: run.started_at.clone(),
-        finished_at: run.finished_at.clone(),
-        trigger: Trigger::Cli,
-        priority: parse_priority(&run.priority).unwrap_or_default(),
-        abandoned: run.abandoned,
-    }
 }
 
 /// Options of `plexichat tests results`.
@@ -361,41 +326,20 @@ async fn manage_schedules(
             timeout,
             paused,
         } => {
-            let registry = context.runtime().registry();
-            if registry.plugin(&plugin).is_none() {
-                return Err(UsageError(format!("no plugin `{plugin}` in this binary")).into());
-            }
-            if let Some(test) = &test
-                && !registry
-                    .plugin_tests_of(&plugin)
-                    .any(|known| known.descriptor.name == test.as_str())
-            {
-                return Err(UsageError(format!("plugin `{plugin}` has no test `{test}`")).into());
-            }
+            crate::check_test(context.runtime().registry(), &plugin, test.as_deref())
+                .map_err(|error| UsageError(error.to_string()))?;
             let schedule = Schedule::parse(&expression, Some(&timezone))
                 .map_err(|message| UsageError(format!("--every: {message}")))?;
             let priority: Priority = parse_priority(&priority).map_err(UsageError)?;
-            let now = jiff::Timestamp::now();
-            let created = rfc3339(now);
-            let mut row = ScheduleRow {
-                id: 0,
+            let mut row = crate::new_schedule(
+                &schedule,
+                &expression,
                 plugin,
                 test,
-                expression: expression.trim().to_string(),
-                timezone: schedule.zone_name().to_string(),
-                priority: priority.as_str().to_string(),
-                timeout_ms: timeout
-                    .map(|seconds| i64::try_from(seconds * 1000).unwrap_or(i64::MAX)),
-                enabled: !paused,
-                anchor_ms: now.as_millisecond(),
-                next_run_ms: (!paused)
-                    .then(|| schedule.next_after(now, now))
-                    .flatten()
-                    .map(|next| next.as_millisecond()),
-                last_run_ms: None,
-                created_at: created.clone(),
-                updated_at: created,
-            };
+                priority,
+                timeout.map(Duration::from_secs),
+                !paused,
+            );
             row.id = store::insert_schedule(pool, &row).await?;
             let view = crate::api::view_of(&row);
             println!(

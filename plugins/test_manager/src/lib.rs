@@ -172,7 +172,7 @@ pub(crate) struct Submitted {
 
 enum Outcome {
     /// This submission records the run when it ends.
-    Recording(tokio::task::JoinHandle<StoredRun>),
+    Recording(tokio::task::JoinHandle<(TestRun, StoredRun)>),
     /// Another submission records it; this one waits for the result.
     Joined(Ticket),
 }
@@ -180,12 +180,21 @@ enum Outcome {
 impl Submitted {
     /// The run's result, stored (or, when this request joined another, as it ended).
     pub(crate) async fn result(self) -> StoredRun {
+        self.finished().await.1
+    }
+
+    /// The run as the runner ended it, and as the history stored it.
+    pub(crate) async fn finished(self) -> (TestRun, StoredRun) {
         match self.outcome {
             Outcome::Recording(task) => match task.await {
-                Ok(stored) => stored,
+                Ok(finished) => finished,
                 Err(error) => panic!("the recording task of {} failed: {error}", self.run_id),
             },
-            Outcome::Joined(ticket) => stored_view(&ticket.wait().await, 0, None),
+            Outcome::Joined(ticket) => {
+                let run = ticket.wait().await;
+                let stored = stored_view(&run, 0, None);
+                (run, stored)
+            }
         }
     }
 }
@@ -213,7 +222,8 @@ pub(crate) fn submit(
                     0
                 }
             };
-            stored_view(&run, id, schedule_id)
+            let stored = stored_view(&run, id, schedule_id);
+            (run, stored)
         }))
     };
     Ok(Submitted {
@@ -223,6 +233,63 @@ pub(crate) fn submit(
         joined,
         outcome,
     })
+}
+
+/// Whether `plugin` is in the binary and has `test` (when one is named); the error lists its
+/// tests.
+pub(crate) fn check_test(
+    registry: &plexichat::Registry,
+    plugin: &str,
+    test: Option<&str>,
+) -> Result<(), SubmitError> {
+    if registry.plugin(plugin).is_none() {
+        return Err(SubmitError::UnknownPlugin(plugin.to_string()));
+    }
+    let known: Vec<&'static str> = registry
+        .plugin_tests_of(plugin)
+        .map(|known| known.descriptor.name)
+        .collect();
+    match test {
+        Some(test) if !known.contains(&test) => Err(SubmitError::UnknownTest {
+            plugin: plugin.to_string(),
+            test: test.to_string(),
+            known,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A new schedule of `plugin`'s tests (or its one `test`) on `schedule`, starting now, not
+/// stored yet: what `POST /tests/schedule` and `plexichat tests schedule add` create.
+pub(crate) fn new_schedule(
+    schedule: &Schedule,
+    expression: &str,
+    plugin: String,
+    test: Option<String>,
+    priority: plexichat::tests::Priority,
+    timeout: Option<Duration>,
+    enabled: bool,
+) -> store::ScheduleRow {
+    let now = jiff::Timestamp::now();
+    let created = schedule::rfc3339(now);
+    store::ScheduleRow {
+        id: 0,
+        plugin,
+        test,
+        expression: expression.trim().to_string(),
+        timezone: schedule.zone_name().to_string(),
+        priority: priority.as_str().to_string(),
+        timeout_ms: timeout.map(|limit| i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)),
+        enabled,
+        anchor_ms: now.as_millisecond(),
+        next_run_ms: enabled
+            .then(|| schedule.next_after(now, now))
+            .flatten()
+            .map(|next| next.as_millisecond()),
+        last_run_ms: None,
+        created_at: created.clone(),
+        updated_at: created,
+    }
 }
 
 /// A finished run in the history's shape.
