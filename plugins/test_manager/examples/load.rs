@@ -185,8 +185,8 @@ async fn measure(sizes: &Sizes, quick: bool) -> String {
          | one `finished` event to {c} SSE clients (loopback): publish → read | p50 {l50:.2} ms, p99 {l99:.2} ms, max {lmax:.2} ms ({got}/{c} received) |\n\n\
          The loop calls the test function itself; the runner adds queueing, a task per attempt, the \
          time limit and the result's broadcast. A due schedule waits for the scheduler to reach it \
-         (a pass queues every due schedule's runs, then stores their next times in one \
-         transaction) and for a worker; a test already queued or running is joined, not run \
+         (a pass first claims every due schedule in one transaction, so that no other \
+         process on the database runs it too, then queues their runs) and for a worker; a test already queued or running is joined, not run \
          twice, so with 100 tests most of the schedules join a run.\n",
         if quick { " --quick" } else { "" },
         rounds = sizes.runner_rounds,
