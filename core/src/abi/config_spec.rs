@@ -15,7 +15,7 @@ use serde_json::Value;
 pub struct ConfigSpec {
     /// Rust name of the configuration type, for messages.
     pub type_name: &'static str,
-    /// Adds `T`'s schema to a generator shared by the whole document.
+    /// `T`'s schema, its named types added to the generator (one per plugin).
     pub schema: fn(&mut SchemaGenerator) -> Schema,
     /// `T::default()` as JSON, for `config example` and for plugins without a section.
     pub defaults: fn() -> Value,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use schemars::JsonSchema;
-use schemars::generate::{SchemaGenerator, SchemaSettings};
+use schemars::generate::SchemaSettings;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -831,23 +831,30 @@ fn insert_at(table: &mut toml::Table, path: &[String], value: toml::Value) -> bo
 
 /// The JSON Schema of `plexichat.toml` for the plugins in `registry`.
 pub fn schema(registry: &Registry) -> Value {
+    schema_with_sections(registry, |_| true)
+}
+
+/// The schema with only the plugin sections `wanted` says: the validator needs only those of
+/// the sections a document has (every section is optional), and compiling a thousand
+/// plugins' sections to check a file that sets `[server] bind` was most of such a start.
+fn schema_with_sections(registry: &Registry, wanted: impl Fn(&str) -> bool) -> Value {
     // Draft 7 rather than 2020-12: editors' TOML and JSON language servers (taplo, VS Code)
     // support it fully, and its meta-schema, which the validator checks our schema against
     // once per process, costs a third as much to build: 2 ms of every start-up.
     let mut generator = SchemaSettings::draft07().into_generator();
     let names: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
-    let mut plugins = Map::new();
-    for plugin in registry.plugins() {
-        plugins.insert(
-            plugin.name.to_string(),
-            plugin_schema(plugin, &mut generator),
-        );
-    }
     let server = generator.subschema_for::<ServerSection>();
     let data = generator.subschema_for::<DataSection>();
     let events = generator.subschema_for::<EventsSection>();
     let health = generator.subschema_for::<HealthSection>();
-    let definitions = generator.take_definitions(true);
+    let mut definitions = generator.take_definitions(true);
+    let mut plugins = Map::new();
+    for plugin in registry.plugins().iter().filter(|p| wanted(p.name)) {
+        plugins.insert(
+            plugin.name.to_string(),
+            plugin_schema(plugin, &mut definitions),
+        );
+    }
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "plexichat.toml",
@@ -882,9 +889,26 @@ pub fn schema(registry: &Registry) -> Value {
     })
 }
 
-fn plugin_schema(plugin: &PluginDescriptor, generator: &mut SchemaGenerator) -> Value {
+/// `plugin`'s section, its named types under `definitions/<plugin>/`.
+///
+/// One generator per plugin: schemars names a second type called `Settings` `Settings2`,
+/// trying every number from 2 up, so one shared generator made the schema of N plugins that
+/// each call their type `Settings` cost O(N²) (100 ms of every start at 1000 plugins), and
+/// gave operators `Settings417` to look up. Plugin names are snake case, so they cannot meet
+/// core's type names (`ServerSection`) in `definitions`.
+fn plugin_schema(plugin: &PluginDescriptor, definitions: &mut Map<String, Value>) -> Value {
     match plugin.config {
-        Some(spec) => (spec.schema)(generator).to_value(),
+        Some(spec) => {
+            let mut settings = SchemaSettings::draft07();
+            settings.definitions_path = format!("/definitions/{}", plugin.name).into();
+            let mut generator = settings.into_generator();
+            let schema = (spec.schema)(&mut generator).to_value();
+            let own = generator.take_definitions(true);
+            if !own.is_empty() {
+                definitions.insert(plugin.name.to_string(), Value::Object(own));
+            }
+            schema
+        }
         None => json!({
             "description": format!("`{}` has no settings.", plugin.name),
             "type": "object",
@@ -897,8 +921,18 @@ fn plugin_schema(plugin: &PluginDescriptor, generator: &mut SchemaGenerator) -> 
 #[cfg(feature = "validation")]
 fn schema_issues(document: &Value, registry: &Registry) -> Vec<ConfigIssue> {
     use jsonschema::error::ValidationErrorKind;
-    let schema = schema(registry);
-    match jsonschema::validator_for(&schema) {
+    let present = document
+        .pointer("/plugins")
+        .and_then(Value::as_object)
+        .map(|sections| sections.keys().map(String::as_str).collect::<BTreeSet<_>>())
+        .unwrap_or_default();
+    let needed = schema_with_sections(registry, |name| present.contains(name));
+    // Messages look beyond the sections written (`bind` belongs in `[server]`, a key of
+    // another plugin's section), so a document with problems gets the whole schema for them;
+    // schema paths are the same in both.
+    let whole = std::cell::OnceCell::new();
+    let schema = || whole.get_or_init(|| schema(registry));
+    match jsonschema::validator_for(&needed) {
         Ok(validator) => validator
             .iter_errors(document)
             .flat_map(|error| {
@@ -917,12 +951,12 @@ fn schema_issues(document: &Value, registry: &Registry) -> Vec<ConfigIssue> {
                                 .schema_path()
                                 .as_str()
                                 .strip_suffix("/additionalProperties")
-                                .and_then(|section| schema.pointer(section))
+                                .and_then(|section| schema().pointer(section))
                                 .and_then(|node| node.get("properties"))
                                 .and_then(Value::as_object)
                                 .map(|properties| properties.keys().map(String::as_str).collect())
                                 .unwrap_or_default();
-                            unknown_key(&schema, &pointer, &keys, key, instance.get(key))
+                            unknown_key(schema(), &pointer, &keys, key, instance.get(key))
                         })
                         .collect(),
                     ValidationErrorKind::Enum { options } => {

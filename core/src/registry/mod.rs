@@ -191,7 +191,7 @@ pub const CORE_TABLE_PREFIX: &str = "plexichat_";
 
 /// Each object a plugin's migrations touch must start with `<name>_`, and not with the
 /// longer prefix of another plugin (`foo_bar_x` belongs to plugin `foo_bar`, not `foo`) or
-/// core's `plexichat_`.
+/// core's `plexichat_`. `plugins` is sorted by name.
 fn check_migrations(
     plugin: &'static PluginDescriptor,
     plugins: &[&'static PluginDescriptor],
@@ -216,10 +216,16 @@ fn check_migrations(
                 } else if object.starts_with(CORE_TABLE_PREFIX) {
                     Some(format!("whose prefix `{CORE_TABLE_PREFIX}` is core's"))
                 } else {
-                    plugins
-                        .iter()
-                        .filter(|other| other.name.len() > plugin.name.len())
-                        .find(|other| object.starts_with(&format!("{}_", other.name)))
+                    // A longer plugin name the object starts with, up to one of its `_`: a
+                    // lookup per `_` in the sorted names, not a scan of every plugin per object.
+                    object
+                        .match_indices('_')
+                        .map(|(at, _)| &object[..at])
+                        .filter(|name| name.len() > plugin.name.len())
+                        .find_map(|name| {
+                            let at = plugins.binary_search_by(|p| p.name.cmp(name)).ok()?;
+                            Some(plugins[at])
+                        })
                         .map(|other| {
                             format!(
                                 "which is in plugin `{}`'s prefix `{}_`",
@@ -493,6 +499,45 @@ pub struct Registry {
     health_checks: Vec<ResolvedHealthCheck>,
     /// Plugin tests by plugin, then name.
     plugin_tests: Vec<ResolvedPluginTest>,
+    /// For the lists kept in another order, where each plugin's items are.
+    index: PluginIndex,
+}
+
+/// Positions into the lists that are not sorted by plugin, sorted by plugin (then position),
+/// so `commands_of`, `handlers_of`, `middleware_of` and `events_of` are binary searches.
+/// Listing every plugin (`plugins list`, `/api/v1/plugins`) asks each of them once per
+/// plugin, which was quadratic: 47 ms of `plugins list` at 1000 plugins.
+#[derive(Debug, Clone, Default)]
+struct PluginIndex {
+    commands: Vec<u32>,
+    handlers: Vec<u32>,
+    middleware: Vec<u32>,
+    events: Vec<u32>,
+}
+
+impl PluginIndex {
+    fn positions<T>(items: &[T], plugin: impl Fn(&T) -> Option<&'static str>) -> Vec<u32> {
+        let mut positions: Vec<u32> = (0..items.len())
+            .filter(|&at| plugin(&items[at]).is_some())
+            .map(|at| u32::try_from(at).expect("fewer than 2^32 registrations"))
+            .collect();
+        positions.sort_by_key(|&at| (plugin(&items[at as usize]), at));
+        positions
+    }
+
+    /// The items of `positions` whose plugin is `wanted`, in list order.
+    fn of<'a, T>(
+        positions: &'a [u32],
+        items: &'a [T],
+        wanted: &'a str,
+        plugin: impl Fn(&T) -> Option<&'static str> + 'a,
+    ) -> impl Iterator<Item = &'a T> + 'a {
+        let start = positions.partition_point(|&at| plugin(&items[at as usize]) < Some(wanted));
+        positions[start..]
+            .iter()
+            .map(move |&at| &items[at as usize])
+            .take_while(move |item| plugin(item) == Some(wanted))
+    }
 }
 
 impl Registry {
@@ -766,9 +811,16 @@ impl Registry {
             .enumerate()
             .map(|(index, plugin)| (plugin.name, index))
             .collect();
+        let index = PluginIndex {
+            commands: PluginIndex::positions(&resolved_commands, |c| Some(c.plugin)),
+            handlers: PluginIndex::positions(&resolved_handlers, |h| Some(h.plugin)),
+            middleware: PluginIndex::positions(&resolved_middleware, |m| Some(m.plugin)),
+            events: PluginIndex::positions(&resolved_events, |e| e.plugin),
+        };
         Ok(Registry {
             plugins: order,
             by_name,
+            index,
             routes: resolved_routes,
             handlers: resolved_handlers,
             events: resolved_events,
@@ -849,7 +901,9 @@ impl Registry {
         &'a self,
         plugin: &'a str,
     ) -> impl Iterator<Item = &'a ResolvedMiddleware> {
-        self.middleware.iter().filter(move |m| m.plugin == plugin)
+        PluginIndex::of(&self.index.middleware, &self.middleware, plugin, |m| {
+            Some(m.plugin)
+        })
     }
 
     /// Health checks of one plugin, liveness first, then by name.
@@ -857,9 +911,11 @@ impl Registry {
         &'a self,
         plugin: &'a str,
     ) -> impl Iterator<Item = &'a ResolvedHealthCheck> {
-        self.health_checks
+        // Sorted by plugin: one plugin's checks are one run, found by binary search.
+        let start = self.health_checks.partition_point(|c| c.plugin < plugin);
+        self.health_checks[start..]
             .iter()
-            .filter(move |c| c.plugin == plugin)
+            .take_while(move |c| c.plugin == plugin)
     }
 
     /// Every health check, by plugin, kind and name.
@@ -886,14 +942,18 @@ impl Registry {
 
     /// Commands of one plugin.
     pub fn commands_of<'a>(&'a self, plugin: &'a str) -> impl Iterator<Item = &'a ResolvedCommand> {
-        self.commands.iter().filter(move |c| c.plugin == plugin)
+        PluginIndex::of(&self.index.commands, &self.commands, plugin, |c| {
+            Some(c.plugin)
+        })
     }
 
     /// Routes of one plugin.
     pub fn routes_of<'a>(&'a self, plugin: &'a str) -> impl Iterator<Item = &'a ResolvedRoute> {
-        self.routes
+        // Sorted by plugin: one plugin's routes are one run, found by binary search.
+        let start = self.routes.partition_point(|route| route.plugin < plugin);
+        self.routes[start..]
             .iter()
-            .filter(move |route| route.plugin == plugin)
+            .take_while(move |route| route.plugin == plugin)
     }
 
     /// Every event handler, in dispatch order per event.
@@ -903,9 +963,9 @@ impl Registry {
 
     /// Event handlers of one plugin.
     pub fn handlers_of<'a>(&'a self, plugin: &'a str) -> impl Iterator<Item = &'a ResolvedHandler> {
-        self.handlers
-            .iter()
-            .filter(move |handler| handler.plugin == plugin)
+        PluginIndex::of(&self.index.handlers, &self.handlers, plugin, |h| {
+            Some(h.plugin)
+        })
     }
 
     /// Every event type, sorted by name.
@@ -915,9 +975,7 @@ impl Registry {
 
     /// The event types one plugin declares.
     pub fn events_of<'a>(&'a self, plugin: &'a str) -> impl Iterator<Item = &'a ResolvedEvent> {
-        self.events
-            .iter()
-            .filter(move |event| event.plugin == Some(plugin))
+        PluginIndex::of(&self.index.events, &self.events, plugin, |e| e.plugin)
     }
 
     /// The event type registered under `name`.

@@ -284,7 +284,7 @@ fn the_schema_describes_exactly_the_compiled_in_plugins() {
         names,
         ["awesome_audit", "my_awesome_plugin", "test_harness"]
     );
-    let awesome = &schema["definitions"]["AwesomeConfig"]["properties"];
+    let awesome = &schema["definitions"]["my_awesome_plugin"]["AwesomeConfig"]["properties"];
     assert_eq!(awesome["interval"]["minimum"], 1);
     assert_eq!(awesome["interval"]["maximum"], 3600);
     assert_eq!(awesome["enabled"]["default"], true);
@@ -303,6 +303,102 @@ fn the_schema_is_valid_draft_7_and_accepts_an_empty_document() {
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     assert!(validator.is_valid(&json!({})));
     assert!(!validator.is_valid(&json!({ "plugins": { "my_awesome_plugin": { "interval": 0 } } })));
+}
+
+/// Two plugins that both call their type `Settings` (as most do) each get their own schema:
+/// under `definitions/<plugin>/`, with their own constraints, not `Settings` and `Settings2`.
+#[test]
+fn plugins_with_same_named_config_types_keep_their_own_schemas() {
+    mod first {
+        /// The first plugin's settings.
+        #[derive(plexichat::schemars::JsonSchema, plexichat::serde::Serialize, Default)]
+        #[schemars(crate = "plexichat::schemars")]
+        #[serde(crate = "plexichat::serde")]
+        pub struct Settings {
+            /// At most 3.
+            #[schemars(range(max = 3))]
+            pub small: u32,
+        }
+    }
+    mod second {
+        /// The second plugin's settings.
+        #[derive(plexichat::schemars::JsonSchema, plexichat::serde::Serialize, Default)]
+        #[schemars(crate = "plexichat::schemars")]
+        #[serde(crate = "plexichat::serde")]
+        pub struct Settings {
+            /// Some text.
+            pub text: String,
+        }
+    }
+    use plexichat::__private::{ConfigSpec, defaults_of, parse_as, schema_of};
+    fn with_config(name: &'static str, spec: ConfigSpec) -> &'static plexichat::PluginDescriptor {
+        let base = crate::registry::plugin(name, name, &[]);
+        Box::leak(Box::new(plexichat::PluginDescriptor {
+            config: Some(Box::leak(Box::new(spec))),
+            ..*base
+        }))
+    }
+    let registry = Registry::from_parts(
+        vec![
+            with_config(
+                "alpha",
+                ConfigSpec {
+                    type_name: "first::Settings",
+                    schema: schema_of::<first::Settings>,
+                    defaults: defaults_of::<first::Settings>,
+                    parse: parse_as::<serde_json::Value>,
+                },
+            ),
+            with_config(
+                "beta",
+                ConfigSpec {
+                    type_name: "second::Settings",
+                    schema: schema_of::<second::Settings>,
+                    defaults: defaults_of::<second::Settings>,
+                    parse: parse_as::<serde_json::Value>,
+                },
+            ),
+        ],
+        vec![],
+        vec![],
+    )
+    .unwrap();
+    let schema = config::schema(&registry);
+    let sections = &schema["properties"]["plugins"]["properties"];
+    assert_eq!(sections["alpha"]["$ref"], "#/definitions/alpha/Settings");
+    assert_eq!(sections["beta"]["$ref"], "#/definitions/beta/Settings");
+    assert_eq!(
+        schema["definitions"]["alpha"]["Settings"]["properties"]["small"]["maximum"],
+        3
+    );
+    assert_eq!(
+        schema["definitions"]["beta"]["Settings"]["properties"]["text"]["type"],
+        "string"
+    );
+    if let Err(error) = jsonschema::meta::validate(&schema) {
+        panic!("the generated schema breaks its meta-schema: {error}");
+    }
+    let issues = |text: &str| match Config::parse(text, &[], &registry, "test.toml") {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors
+            .issues
+            .iter()
+            .map(|issue| issue.pointer.clone())
+            .collect(),
+    };
+    assert_eq!(
+        issues("[plugins.alpha]\nsmall = 3\n[plugins.beta]\ntext = \"x\"\n"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        issues("[plugins.alpha]\nsmall = 4\n"),
+        ["/plugins/alpha/small"]
+    );
+    assert_eq!(issues("[plugins.beta]\ntext = 4\n"), ["/plugins/beta/text"]);
+    // The example reads each section's descriptions through its `$ref`.
+    let example = config::example(&registry);
+    assert!(example.contains("# At most 3.\n"), "{example}");
+    assert!(example.contains("# Some text.\n"), "{example}");
 }
 
 #[tokio::test]

@@ -313,6 +313,53 @@ fn the_linked_registry_holds_exactly_what_this_binary_declares() {
     );
 }
 
+/// `routes_of`, `commands_of` and the others find a plugin's items by binary search in an
+/// index; they must give exactly what filtering the whole list would, in list order. The
+/// linked plugins interleave (handlers are ordered by event, middleware by scope and
+/// priority), which is what an index can get wrong.
+#[test]
+fn each_plugins_items_are_exactly_its_share_of_every_list() {
+    fn same<T: std::fmt::Debug>(plugin: &str, what: &str, found: Vec<&T>, expected: Vec<&T>) {
+        let found: Vec<String> = found.iter().map(|item| format!("{item:?}")).collect();
+        let expected: Vec<String> = expected.iter().map(|item| format!("{item:?}")).collect();
+        assert_eq!(found, expected, "{what} of {plugin}");
+    }
+    let registry = Registry::linked().expect("linked registry");
+    let mut counted = 0;
+    for plugin in registry.plugins().iter().map(|p| p.name).chain(["no_such"]) {
+        macro_rules! share {
+            ($what:literal, $of:ident, $all:ident, |$item:ident| $mine:expr) => {{
+                let found: Vec<_> = registry.$of(plugin).collect();
+                let expected: Vec<_> = registry.$all().iter().filter(|$item| $mine).collect();
+                counted += expected.len();
+                same(plugin, $what, found, expected);
+            }};
+        }
+        share!("routes", routes_of, routes, |r| r.plugin == plugin);
+        share!("commands", commands_of, commands, |c| c.plugin == plugin);
+        share!("handlers", handlers_of, handlers, |h| h.plugin == plugin);
+        share!("middleware", middleware_of, middleware, |m| m.plugin
+            == plugin);
+        share!("events", events_of, events, |e| e.plugin == Some(plugin));
+        share!("health checks", health_checks_of, health_checks, |c| c
+            .plugin
+            == plugin);
+    }
+    // Every item belongs to a plugin here, so the shares add up to the lists.
+    let total = registry.routes().len()
+        + registry.commands().len()
+        + registry.handlers().len()
+        + registry.middleware().len()
+        + registry
+            .events()
+            .iter()
+            .filter(|e| e.plugin.is_some())
+            .count()
+        + registry.health_checks().len();
+    assert_eq!(counted, total);
+    assert!(registry.handlers().len() > 3 && registry.commands().len() > 3);
+}
+
 #[test]
 fn plugin_paths_on_or_under_core_paths_are_refused_naming_both() {
     let cases: &[(&str, &str, &str)] = &[
