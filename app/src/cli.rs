@@ -920,9 +920,13 @@ fn write_chain(out: &mut impl Write, registry: &Registry) -> anyhow::Result<()> 
                 format!("routes of `{}` only", middleware.plugin)
             }
         };
+        let form = match middleware.descriptor.call {
+            plexichat::middleware::MiddlewareCall::Function(_) => "",
+            plexichat::middleware::MiddlewareCall::Layer(_) => ", a tower layer",
+        };
         writeln!(
             out,
-            "  {:<8} {}::{} (priority {}; {scope})",
+            "  {:<8} {}::{} (priority {}; {scope}{form})",
             middleware.descriptor.scope.as_str(),
             middleware.plugin,
             middleware.descriptor.name,
@@ -976,10 +980,11 @@ fn write_registrations(
     for middleware in &info.middleware {
         writeln!(
             out,
-            "{indent}middleware {} ({}, priority {})",
+            "{indent}middleware {} ({}, priority {}, {})",
             middleware.name,
             middleware.scope.as_str(),
-            middleware.priority
+            middleware.priority,
+            middleware.form
         )?;
     }
     for route in &info.routes {

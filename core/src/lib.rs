@@ -67,10 +67,16 @@ pub mod command {
     pub use crate::runtime::{CommandContext, Invocation, ServerClient};
 }
 /// HTTP middleware: what a `#[plexichat::middleware]` function takes, and its scopes.
+///
+/// `#[middleware(layer)]` takes any tower layer; axum's `from_fn`, `map_request` and
+/// `map_response` make one from a function, and `Layer` and `Service` are here to write your
+/// own without a tower dependency.
 pub mod middleware {
-    pub use crate::abi::middleware::{MiddlewareDescriptor, MiddlewareScope};
+    pub use crate::abi::middleware::{MiddlewareCall, MiddlewareDescriptor, MiddlewareScope};
     pub use axum::extract::Request;
-    pub use axum::middleware::Next;
+    pub use axum::middleware::{Next, from_fn, map_request, map_response};
+    pub use axum::routing::Route;
+    pub use tower::{Layer, Service};
 }
 /// Tests that ship inside the binary: what a `#[plugin_test]` receives, and the runner.
 pub mod tests {
@@ -80,6 +86,9 @@ pub mod tests {
 /// clap, for commands' arguments: `#[derive(clap::Args)]` works with the prelude in scope, so
 /// a plugin crate needs no clap dependency of its own.
 pub use clap;
+/// tower, for `#[middleware(layer)]`: its layers, `ServiceBuilder`, and the traits to write
+/// your own.
+pub use tower;
 /// The HTTP server: the application router, `serve`, and its options.
 pub mod server {
     pub use crate::web::{
@@ -203,7 +212,8 @@ pub mod __private {
     };
     pub use crate::abi::hooks::{HooksOf, LifecycleHooks};
     pub use crate::abi::middleware::{
-        MiddlewareContext, MiddlewareDescriptor, MiddlewareFuture, MiddlewareScope,
+        BoxedService, ErasedLayer, MiddlewareCall, MiddlewareContext, MiddlewareDescriptor,
+        MiddlewareFuture, MiddlewareLayer, MiddlewareScope,
     };
     pub use crate::abi::migration::Migration;
     pub use crate::abi::openapi::{

@@ -1,4 +1,5 @@
-//! `#[middleware]`: an async function around requests, registered into `PLEXICHAT_MIDDLEWARE`.
+//! `#[middleware]`: an async function around requests, or with `layer` a function returning a
+//! tower layer, registered into `PLEXICHAT_MIDDLEWARE`.
 //!
 //! Parse (arguments and the function) → validate ([`Middleware`]) → expand ([`generate`]).
 //! Nothing else names a middleware, so on error the function is emitted unchanged with the
@@ -12,10 +13,14 @@ use crate::args::{self, Arg, Check, Errors};
 
 const SIGNATURE: &str = "a middleware is `async fn(request: Request, next: Next) -> impl IntoResponse`, optionally taking its plugin's `context: PluginContext<MyPlugin>` first";
 
+const LAYER_SIGNATURE: &str = "`fn() -> SomeLayer` (a named tower layer type, not `impl Layer`), optionally taking its plugin's `context: PluginContext<MyPlugin>`; it is called once, when the application is built";
+
 /// What the keys of `#[middleware]` set.
 struct Keys {
     scope: syn::Ident,
     priority: i32,
+    /// The function returns a tower layer instead of being called per request.
+    layer: bool,
 }
 
 /// The keys `#[middleware]` accepts, each with the step that validates its value.
@@ -28,6 +33,11 @@ const KEYS: &[(&str, Check<Keys>)] = &[
     ("priority", |keys, arg, errors| {
         if let Some(value) = errors.ok(crate::on_event::priority(arg)) {
             keys.priority = value;
+        }
+    }),
+    ("layer", |keys, arg, errors| {
+        if let Some(value) = errors.ok(args::boolean(arg)) {
+            keys.layer = value;
         }
     }),
 ];
@@ -54,17 +64,28 @@ fn validate(
     args: syn::Result<Vec<Arg>>,
     function: syn::Result<syn::ItemFn>,
 ) -> syn::Result<Middleware> {
+    // Which signature to check depends on `layer`, read from the arguments even when
+    // another key is wrong, so that the function's own mistakes are reported with the keys'.
+    let layer = args.as_ref().is_ok_and(|args| {
+        args.iter()
+            .any(|arg| arg.key == "layer" && args::boolean(arg).unwrap_or(false))
+    });
     let keys = args.and_then(|args| {
         let mut keys = Keys {
             scope: format_ident!("PluginRoutes"),
             priority: 0,
+            layer: false,
         };
         let mut errors = Errors::default();
         args::apply(&args, KEYS, "`#[middleware]`", &mut keys, &mut errors);
         errors.into_result(keys)
     });
     let function = function.and_then(|function| {
-        let context = signature(&function.sig)?;
+        let context = if layer {
+            layer_signature(&function.sig)?
+        } else {
+            signature(&function.sig)?
+        };
         Ok((function, context))
     });
     args::both(keys, function).map(|(keys, (function, context))| Middleware {
@@ -129,10 +150,53 @@ fn signature(sig: &syn::Signature) -> syn::Result<Option<syn::Type>> {
     errors.into_result(context)
 }
 
+/// Checks the shape of a layer function: not async, not generic, at most a context.
+fn layer_signature(sig: &syn::Signature) -> syn::Result<Option<syn::Type>> {
+    let mut errors = Errors::default();
+    if let Some(asyncness) = sig.asyncness {
+        errors.spanned(
+            asyncness,
+            format!("`#[middleware(layer)]` takes a plain `fn`: {LAYER_SIGNATURE}"),
+        );
+    }
+    if !sig.generics.params.is_empty() {
+        errors.spanned(&sig.generics, "a middleware cannot be generic");
+    }
+    if let syn::ReturnType::Default = sig.output {
+        errors.spanned(
+            &sig.ident,
+            format!("`#[middleware(layer)]` returns the layer: {LAYER_SIGNATURE}"),
+        );
+    }
+    let mut context = None;
+    match sig.inputs.len() {
+        0 => {}
+        1 => match &sig.inputs[0] {
+            syn::FnArg::Typed(typed) => context = Some((*typed.ty).clone()),
+            receiver => errors.spanned(
+                receiver,
+                format!("a `#[middleware(layer)]` is {LAYER_SIGNATURE}"),
+            ),
+        },
+        count => {
+            let inputs = &sig.inputs;
+            errors.spanned(
+                quote!(#inputs),
+                format!("a `#[middleware(layer)]` is {LAYER_SIGNATURE}; this one takes {count} arguments"),
+            );
+        }
+    }
+    errors.into_result(context)
+}
+
 fn generate(item: &TokenStream, middleware: &Middleware) -> TokenStream {
     let Middleware {
         function,
-        keys: Keys { scope, priority },
+        keys: Keys {
+            scope,
+            priority,
+            layer,
+        },
         context,
     } = middleware;
     let ident = &function.sig.ident;
@@ -159,16 +223,27 @@ fn generate(item: &TokenStream, middleware: &Middleware) -> TokenStream {
         syn::ReturnType::Type(_, ty) => ty.span(),
         syn::ReturnType::Default => ident.span(),
     };
-    let respond = quote_spanned! {output_span=>
-        ::plexichat::__private::IntoResponse::into_response(response)
-    };
-
-    quote! {
-        #item
-
-        const _: () = {
-            #ownership
-
+    let shim = if *layer {
+        // The bound's message names what a layer must be, at the return type.
+        let erase = quote_spanned! {output_span=>
+            ::plexichat::__private::MiddlewareLayer::erase(layer)
+        };
+        quote! {
+            fn shim(
+                runtime: ::plexichat::__private::Runtime,
+            ) -> ::plexichat::__private::ErasedLayer {
+                #make_context
+                let layer = #ident(#context_arg);
+                #erase
+            }
+            const CALL: ::plexichat::__private::MiddlewareCall =
+                ::plexichat::__private::MiddlewareCall::Layer(shim);
+        }
+    } else {
+        let respond = quote_spanned! {output_span=>
+            ::plexichat::__private::IntoResponse::into_response(response)
+        };
+        quote! {
             fn shim(
                 runtime: ::plexichat::__private::Runtime,
                 request: ::plexichat::middleware::Request,
@@ -180,6 +255,18 @@ fn generate(item: &TokenStream, middleware: &Middleware) -> TokenStream {
                     #respond
                 })
             }
+            const CALL: ::plexichat::__private::MiddlewareCall =
+                ::plexichat::__private::MiddlewareCall::Function(shim);
+        }
+    };
+
+    quote! {
+        #item
+
+        const _: () = {
+            #ownership
+
+            #shim
 
             ::plexichat::__private::register!(
                 PLEXICHAT_MIDDLEWARE,
@@ -190,7 +277,7 @@ fn generate(item: &TokenStream, middleware: &Middleware) -> TokenStream {
                     location: #location,
                     scope: ::plexichat::__private::MiddlewareScope::#scope,
                     priority: #priority,
-                    call: shim,
+                    call: CALL,
                 }
             );
         };
@@ -226,6 +313,41 @@ mod tests {
         assert!(text.contains("needs an `async fn`"), "{text}");
         assert!(text.contains("cannot be generic"), "{text}");
         assert!(text.contains("this one takes 1 arguments"), "{text}");
+    }
+
+    #[test]
+    fn a_layer_is_a_plain_function_returning_it() {
+        let function = quote!(
+            fn compress(context: PluginContext<P>) -> CompressionLayer {}
+        );
+        assert_eq!(errors(quote!(layer), function), "");
+        assert_eq!(
+            errors(
+                quote!(layer, scope = global),
+                quote!(
+                    fn limit() -> L {}
+                )
+            ),
+            ""
+        );
+        let text = errors(
+            quote!(layer),
+            quote!(
+                async fn wrong<T>(a: A, b: B) {}
+            ),
+        );
+        assert!(text.contains("takes a plain `fn`"), "{text}");
+        assert!(text.contains("cannot be generic"), "{text}");
+        assert!(text.contains("returns the layer"), "{text}");
+        assert!(text.contains("this one takes 2 arguments"), "{text}");
+        // The function form's signature is still asked for without the flag.
+        let text = errors(
+            quote!(),
+            quote!(
+                fn limit() -> L {}
+            ),
+        );
+        assert!(text.contains("needs an `async fn`"), "{text}");
     }
 
     #[test]

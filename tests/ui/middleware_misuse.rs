@@ -42,4 +42,22 @@ async fn fine(
     Ok(next.run(request).await)
 }
 
+// A layer function must return a tower layer.
+#[middleware(layer)]
+fn not_a_layer() -> u32 {
+    7
+}
+
+// A layer function is called once, not per request: `async` is a mistake.
+#[middleware(layer, scope = global)]
+async fn async_layer() -> u32 {
+    7
+}
+
+// Fine: any tower layer.
+#[middleware(layer, scope = global)]
+fn fine_layer() -> plexichat::tower::layer::util::Identity {
+    plexichat::tower::layer::util::Identity::new()
+}
+
 fn main() {}

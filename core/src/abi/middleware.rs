@@ -1,14 +1,19 @@
 //! HTTP middleware registered by `#[plexichat::middleware]`: the descriptor, its scope, and
 //! the type-erased call the core wraps around routes.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use axum::routing::Route;
 use serde::Serialize;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceExt};
 
 use crate::abi::plugin::Plugin;
 // The handles a middleware shim receives and builds: the runtime types this layer names (see
@@ -42,6 +47,64 @@ impl MiddlewareScope {
 /// The boxed future a middleware shim returns.
 pub type MiddlewareFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
 
+/// A request handler as a layer sees it: what it wraps, or what it made of that.
+pub type BoxedService = BoxCloneSyncService<Request, Response, Infallible>;
+
+/// A tower layer with its type erased: wraps a route (or the whole application) in itself.
+pub type ErasedLayer = Arc<dyn Fn(Route) -> BoxedService + Send + Sync>;
+
+/// The two forms of `#[plexichat::middleware]`.
+#[derive(Clone, Copy)]
+pub enum MiddlewareCall {
+    /// An `async fn(request, next)`: the shim builds what it takes and calls it, per request.
+    Function(fn(Runtime, Request, Next) -> MiddlewareFuture),
+    /// `#[middleware(layer)]`, a function returning a tower `Layer`: called once, when the
+    /// application is built, and the layer it returns wraps the routes.
+    Layer(fn(Runtime) -> ErasedLayer),
+}
+
+impl MiddlewareCall {
+    /// `function` or `layer`, as listings write it.
+    pub const fn form(self) -> &'static str {
+        match self {
+            MiddlewareCall::Function(_) => "function",
+            MiddlewareCall::Layer(_) => "layer",
+        }
+    }
+}
+
+/// What a `#[middleware(layer)]` function may return: any tower layer axum's own
+/// `Router::layer` takes.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tower layer a middleware can return",
+    label = "a `#[middleware(layer)]` function returns a `tower::Layer` (axum's `middleware::from_fn`, tower-http's layers, your own)",
+    note = "its service must be `Clone + Send + Sync + 'static`, answer something that implements `IntoResponse`, and never fail (`Error = Infallible`)"
+)]
+pub trait MiddlewareLayer {
+    /// Erases the layer's type.
+    fn erase(self) -> ErasedLayer;
+}
+
+impl<L> MiddlewareLayer for L
+where
+    L: Layer<Route> + Clone + Send + Sync + 'static,
+    L::Service: Service<Request> + Clone + Send + Sync + 'static,
+    <L::Service as Service<Request>>::Response: IntoResponse + 'static,
+    <L::Service as Service<Request>>::Error: Into<Infallible> + 'static,
+    <L::Service as Service<Request>>::Future: Send + 'static,
+{
+    fn erase(self) -> ErasedLayer {
+        Arc::new(move |route| {
+            BoxCloneSyncService::new(
+                self.layer(route)
+                    .map_response(IntoResponse::into_response)
+                    .map_err(Into::into),
+            )
+        })
+    }
+}
+
 /// One `#[plexichat::middleware]` function.
 pub struct MiddlewareDescriptor {
     /// The function's name.
@@ -54,18 +117,19 @@ pub struct MiddlewareDescriptor {
     pub scope: MiddlewareScope,
     /// Higher runs first (further out); equal priorities run in (plugin, name) order.
     pub priority: i32,
-    /// The shim: builds what the function takes and calls it.
-    pub call: fn(Runtime, Request, Next) -> MiddlewareFuture,
+    /// The shim: a function called per request, or a layer built with the application.
+    pub call: MiddlewareCall,
 }
 
 impl fmt::Debug for MiddlewareDescriptor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} ({}, priority {}, {})",
+            "{} ({}, priority {}, {}, {})",
             self.name,
             self.scope.as_str(),
             self.priority,
+            self.call.form(),
             self.location
         )
     }

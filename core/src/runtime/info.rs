@@ -169,6 +169,8 @@ pub struct MiddlewareInfo {
     pub scope: crate::abi::middleware::MiddlewareScope,
     /// Higher is further out.
     pub priority: i32,
+    /// `function` (an `async fn` of request and next) or `layer` (a tower layer).
+    pub form: &'static str,
 }
 
 impl MiddlewareInfo {
@@ -178,6 +180,7 @@ impl MiddlewareInfo {
             name: middleware.descriptor.name,
             scope: middleware.descriptor.scope,
             priority: middleware.descriptor.priority,
+            form: middleware.descriptor.call.form(),
         }
     }
 }

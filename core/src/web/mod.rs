@@ -193,9 +193,10 @@ fn build(
 
     // Group methods by path first: axum merges two `route` calls on one path, but grouping
     // makes the merge explicit and keeps every insertion a distinct path.
+    let chain = chain::Chain::new(runtime);
     let mut by_path: BTreeMap<&str, (&'static str, MethodRouter<Runtime>)> = BTreeMap::new();
     for route in runtime.registry().routes() {
-        let method_router = guard_route(runtime, route.plugin, (route.descriptor.make)());
+        let method_router = guard_route(runtime, &chain, route.plugin, (route.descriptor.make)());
         match by_path.remove(route.full_path.as_str()) {
             Some((plugin, existing)) => {
                 by_path.insert(&route.full_path, (plugin, existing.merge(method_router)));
@@ -212,7 +213,7 @@ fn build(
     for plugin in runtime.registry().plugins() {
         if let Some(assets) = assets::PluginAssets::of(plugin) {
             for (path, method_router) in assets.routes() {
-                let guarded = guard_route(runtime, plugin.name, method_router);
+                let guarded = guard_route(runtime, &chain, plugin.name, method_router);
                 router = add_route(router, plugin.name, &path, guarded)?;
             }
         }
@@ -235,15 +236,13 @@ fn build(
     // The runtime is router state rather than a request extension: handlers reach it
     // without a per-request clone and insert.
     let unmatched = Arc::clone(&metrics);
-    let router = chain::wrap_app(
-        runtime,
-        router.fallback(move |request: Request| {
+    let router = chain
+        .wrap_app(router.fallback(move |request: Request| {
             unmatched.count_unmatched();
             not_found(request)
-        }),
-    )
-    // Outside every other layer of a route, so its time includes all middleware.
-    .route_layer(RecordLayer(Arc::clone(&metrics)));
+        }))
+        // Outside every other layer of a route, so its time includes all middleware.
+        .route_layer(RecordLayer(Arc::clone(&metrics)));
     Ok((
         router.layer(middleware).with_state(runtime.clone()),
         metrics,
@@ -297,6 +296,7 @@ fn add_route(
 ///   name and counted in its route stats, while every other request goes on.
 fn guard_route(
     runtime: &Runtime,
+    chain: &chain::Chain,
     plugin: &'static str,
     route: MethodRouter<Runtime>,
 ) -> MethodRouter<Runtime> {
@@ -316,7 +316,7 @@ fn guard_route(
         slot: Arc::clone(&entry.slot),
     };
     let guarded = route.layer(contain_panics).layer(only_when_running);
-    chain::wrap_route(runtime, plugin, guarded)
+    chain.wrap_route(plugin, guarded)
 }
 
 /// Serves `runtime` on `listener` until `shutdown` resolves, then drains and stops.

@@ -314,10 +314,10 @@ fn plugins_with_same_named_config_types_keep_their_own_schemas() {
         #[derive(plexichat::schemars::JsonSchema, plexichat::serde::Serialize, Default)]
         #[schemars(crate = "plexichat::schemars")]
         #[serde(crate = "plexichat::serde")]
-        pub struct Settings {
+        pub(crate) struct Settings {
             /// At most 3.
             #[schemars(range(max = 3))]
-            pub small: u32,
+            pub(crate) small: u32,
         }
     }
     mod second {
@@ -325,9 +325,9 @@ fn plugins_with_same_named_config_types_keep_their_own_schemas() {
         #[derive(plexichat::schemars::JsonSchema, plexichat::serde::Serialize, Default)]
         #[schemars(crate = "plexichat::schemars")]
         #[serde(crate = "plexichat::serde")]
-        pub struct Settings {
+        pub(crate) struct Settings {
             /// Some text.
-            pub text: String,
+            pub(crate) text: String,
         }
     }
     use plexichat::__private::{ConfigSpec, defaults_of, parse_as, schema_of};

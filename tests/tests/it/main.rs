@@ -360,6 +360,80 @@ async fn harness_only(
     Ok(response)
 }
 
+/// The harness's routes only, as a tower layer, innermost of its middleware: one counter for
+/// every route it wraps (`x-layer-seen`), a mark in the chain, and a panic on `x-panic-layer`.
+#[plexichat::middleware(layer, priority = -5)]
+fn harness_layer(context: PluginContext<Harness>) -> SeenLayer {
+    SeenLayer {
+        plugin: context.name(),
+        seen: std::sync::Arc::default(),
+    }
+}
+
+/// A hand-written tower layer, as a plugin without a tower dependency writes one.
+#[derive(Clone)]
+struct SeenLayer {
+    plugin: &'static str,
+    seen: std::sync::Arc<AtomicU64>,
+}
+
+impl<S> plexichat::middleware::Layer<S> for SeenLayer {
+    type Service = Seen<S>;
+
+    fn layer(&self, inner: S) -> Seen<S> {
+        Seen {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Seen<S> {
+    inner: S,
+    layer: SeenLayer,
+}
+
+impl<S> plexichat::middleware::Service<plexichat::middleware::Request> for Seen<S>
+where
+    S: plexichat::middleware::Service<
+            plexichat::middleware::Request,
+            Response = plexichat::response::Response,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = plexichat::response::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, S::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: plexichat::middleware::Request) -> Self::Future {
+        if request.headers().contains_key("x-panic-layer") {
+            panic!("layer of {} panicked on purpose", self.layer.plugin);
+        }
+        let seen = self.layer.seen.fetch_add(1, Ordering::SeqCst) + 1;
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let mut response = response.await?;
+            response
+                .headers_mut()
+                .insert("x-layer-seen", seen.to_string().parse().expect("digits"));
+            mark_chain(&mut response, "layer");
+            Ok(response)
+        })
+    }
+}
+
 #[route(GET, "/items/{id}")]
 async fn item(Path(id): Path<u32>) -> Json<Value> {
     Json(json!({ "id": id }))

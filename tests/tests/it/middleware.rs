@@ -15,10 +15,11 @@ async fn chain_of(app: &TestApp, path: &str) -> (u16, Option<String>) {
 #[tokio::test]
 async fn global_middleware_wraps_every_request_and_a_plugins_own_only_its_routes() {
     let app = TestApp::linked().await;
-    // Innermost appends first: the harness's own, then the global ones by rising priority.
+    // Innermost appends first: the harness's own (its layer inside its function), then the
+    // global ones by rising priority.
     assert_eq!(
         chain_of(&app, "/test/items/3").await,
-        (200, Some("harness,inner,outer".to_string()))
+        (200, Some("layer,harness,inner,outer".to_string()))
     );
     // Another plugin's route, a core route and a 404 see the global ones only.
     for path in ["/api/v1/awesome/status", "/health", "/nowhere"] {
@@ -67,9 +68,9 @@ async fn middleware_of_a_plugin_that_is_not_running_is_passed_over() {
         .await;
     assert_eq!(chain_of(&app, "/api/v1/awesome/status").await, (200, None));
     assert_eq!(
-        chain_of(&app, "/test/items/0").await.0,
-        503,
-        "the disabled plugin's route answers 503 without its middleware"
+        chain_of(&app, "/test/items/0").await,
+        (503, None),
+        "the disabled plugin's route answers 503 without its middleware, its layer too"
     );
 }
 
@@ -89,15 +90,56 @@ async fn the_chain_is_in_the_registry_in_order_and_in_the_plugin_description() {
             ("test_harness", "chain_outer"),
             ("test_harness", "chain_inner"),
             ("test_harness", "harness_only"),
+            ("test_harness", "harness_layer"),
         ]
     );
     let (_, info) = app.get("/api/v1/plugins/test_harness").await;
     assert_eq!(
         info["middleware"],
         plexichat::serde_json::json!([
-            { "name": "chain_outer", "scope": "global", "priority": 10 },
-            { "name": "chain_inner", "scope": "global", "priority": 5 },
-            { "name": "harness_only", "scope": "plugin", "priority": 0 },
+            { "name": "chain_outer", "scope": "global", "priority": 10, "form": "function" },
+            { "name": "chain_inner", "scope": "global", "priority": 5, "form": "function" },
+            { "name": "harness_only", "scope": "plugin", "priority": 0, "form": "function" },
+            { "name": "harness_layer", "scope": "plugin", "priority": -5, "form": "layer" },
         ])
+    );
+}
+
+/// A `#[middleware(layer)]` is built once per application: the routes it wraps share its
+/// state. A panic in it is contained like a function's, and it sees only its plugin's routes.
+#[tokio::test]
+async fn a_layer_is_one_for_all_its_routes_and_its_panics_are_contained() {
+    let app = TestApp::linked().await;
+    let seen = async |path: &str| {
+        let response = app.request("GET", path).send_raw().await;
+        response
+            .headers()
+            .get("x-layer-seen")
+            .map(|value| value.to_str().unwrap().parse::<u64>().unwrap())
+    };
+    assert_eq!(seen("/test/items/1").await, Some(1));
+    assert_eq!(
+        seen("/test/audit-plugin").await,
+        Some(2),
+        "one counter for both routes"
+    );
+    assert_eq!(
+        seen("/api/v1/awesome/status").await,
+        None,
+        "another plugin's route"
+    );
+
+    let (status, body) = app
+        .request("GET", "/test/items/1")
+        .header("x-panic-layer", "1")
+        .send()
+        .await;
+    assert_eq!(status, 500);
+    assert_eq!(body["plugin"], "test_harness");
+    assert_eq!(app.runtime.route_stats("test_harness").middleware_panics, 1);
+    assert_eq!(
+        app.get("/test/items/1").await.0,
+        200,
+        "the next request is served"
     );
 }
