@@ -920,9 +920,9 @@ fn write_chain(out: &mut impl Write, registry: &Registry) -> anyhow::Result<()> 
                 format!("routes of `{}` only", middleware.plugin)
             }
         };
-        let form = match middleware.descriptor.call {
-            plexichat::middleware::MiddlewareCall::Function(_) => "",
-            plexichat::middleware::MiddlewareCall::Layer(_) => ", a tower layer",
+        let form = match middleware.descriptor.call.form() {
+            plexichat::middleware::MiddlewareForm::Function => "",
+            plexichat::middleware::MiddlewareForm::Layer => ", a tower layer",
         };
         writeln!(
             out,
@@ -984,7 +984,7 @@ fn write_registrations(
             middleware.name,
             middleware.scope.as_str(),
             middleware.priority,
-            middleware.form
+            middleware.form.as_str()
         )?;
     }
     for route in &info.routes {

@@ -72,9 +72,13 @@ pub mod command {
 /// `map_response` make one from a function, and `Layer` and `Service` are here to write your
 /// own without a tower dependency.
 pub mod middleware {
-    pub use crate::abi::middleware::{MiddlewareCall, MiddlewareDescriptor, MiddlewareScope};
+    pub use crate::abi::middleware::{
+        MiddlewareCall, MiddlewareDescriptor, MiddlewareForm, MiddlewareScope,
+    };
     pub use axum::extract::Request;
-    pub use axum::middleware::{Next, from_fn, map_request, map_response};
+    pub use axum::middleware::{
+        FromFnLayer, MapRequestLayer, MapResponseLayer, Next, from_fn, map_request, map_response,
+    };
     pub use axum::routing::Route;
     pub use tower::{Layer, Service};
 }

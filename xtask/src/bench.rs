@@ -543,8 +543,7 @@ fn start_up_section(rows: &[(&str, &Samples)], rss: Option<(u64, u64)>, command:
 /// The client connection counts the HTTP benchmark runs at: a moderate and a heavy load.
 const CONNECTIONS: [u32; 2] = [64, 256];
 
-/// Requests per second at one connection count: ours and the baseline's.
-/// Requests per second at one connection count.
+/// Requests per second at one connection count: ours and both baselines'.
 struct LoadPoint {
     connections: u32,
     /// plexichat.
@@ -809,8 +808,6 @@ pub(crate) fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
-/// Requests per second of each server under `wrk` at each of [`CONNECTIONS`], alternating
-/// rounds; `None` without wrk.
 /// The two bare axum programs of `tests/baseline`.
 struct Baselines<'a> {
     /// Answers from memory.
@@ -819,6 +816,8 @@ struct Baselines<'a> {
     kv: &'a Path,
 }
 
+/// Requests per second of each server under `wrk` at each of [`CONNECTIONS`], rotating
+/// which goes first each round; `None` without wrk.
 fn load(
     framework: &Path,
     baselines: &Baselines<'_>,

@@ -64,11 +64,31 @@ pub enum MiddlewareCall {
 }
 
 impl MiddlewareCall {
-    /// `function` or `layer`, as listings write it.
-    pub const fn form(self) -> &'static str {
+    /// Which of the two forms this is.
+    pub const fn form(self) -> MiddlewareForm {
         match self {
-            MiddlewareCall::Function(_) => "function",
-            MiddlewareCall::Layer(_) => "layer",
+            MiddlewareCall::Function(_) => MiddlewareForm::Function,
+            MiddlewareCall::Layer(_) => MiddlewareForm::Layer,
+        }
+    }
+}
+
+/// The form of a middleware, as listings show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MiddlewareForm {
+    /// An `async fn(request, next)`, called per request.
+    Function,
+    /// A tower layer, built once with the application.
+    Layer,
+}
+
+impl MiddlewareForm {
+    /// `function` or `layer`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MiddlewareForm::Function => "function",
+            MiddlewareForm::Layer => "layer",
         }
     }
 }
@@ -129,7 +149,7 @@ impl fmt::Debug for MiddlewareDescriptor {
             self.name,
             self.scope.as_str(),
             self.priority,
-            self.call.form(),
+            self.call.form().as_str(),
             self.location
         )
     }

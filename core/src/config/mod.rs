@@ -900,7 +900,8 @@ fn plugin_schema(plugin: &PluginDescriptor, definitions: &mut Map<String, Value>
     match plugin.config {
         Some(spec) => {
             let mut settings = SchemaSettings::draft07();
-            settings.definitions_path = format!("/definitions/{}", plugin.name).into();
+            settings.definitions_path =
+                format!("/definitions/{}", pointer_token(plugin.name)).into();
             let mut generator = settings.into_generator();
             let schema = (spec.schema)(&mut generator).to_value();
             let own = generator.take_definitions(true);
@@ -930,8 +931,10 @@ fn schema_issues(document: &Value, registry: &Registry) -> Vec<ConfigIssue> {
     // Messages look beyond the sections written (`bind` belongs in `[server]`, a key of
     // another plugin's section), so a document with problems gets the whole schema for them;
     // schema paths are the same in both.
+    // A plugin's broken `#[schemars]` attribute (a bad regex) is therefore reported when its
+    // section is written, not for every file; the test suite compiles the whole schema.
     let whole = std::cell::OnceCell::new();
-    let schema = || whole.get_or_init(|| schema(registry));
+    let whole_schema = || whole.get_or_init(|| schema(registry));
     match jsonschema::validator_for(&needed) {
         Ok(validator) => validator
             .iter_errors(document)
@@ -951,12 +954,12 @@ fn schema_issues(document: &Value, registry: &Registry) -> Vec<ConfigIssue> {
                                 .schema_path()
                                 .as_str()
                                 .strip_suffix("/additionalProperties")
-                                .and_then(|section| schema().pointer(section))
+                                .and_then(|section| whole_schema().pointer(section))
                                 .and_then(|node| node.get("properties"))
                                 .and_then(Value::as_object)
                                 .map(|properties| properties.keys().map(String::as_str).collect())
                                 .unwrap_or_default();
-                            unknown_key(schema(), &pointer, &keys, key, instance.get(key))
+                            unknown_key(whole_schema(), &pointer, &keys, key, instance.get(key))
                         })
                         .collect(),
                     ValidationErrorKind::Enum { options } => {

@@ -170,7 +170,7 @@ pub struct MiddlewareInfo {
     /// Higher is further out.
     pub priority: i32,
     /// `function` (an `async fn` of request and next) or `layer` (a tower layer).
-    pub form: &'static str,
+    pub form: crate::abi::middleware::MiddlewareForm,
 }
 
 impl MiddlewareInfo {

@@ -370,6 +370,26 @@ fn harness_layer(context: PluginContext<Harness>) -> SeenLayer {
     }
 }
 
+/// Global, as a layer: marks every answer with `x-global-layer` (not in `x-chain`, so the
+/// order tests stay about the functions).
+#[plexichat::middleware(layer, scope = global, priority = 1)]
+fn everywhere_layer() -> plexichat::middleware::MapResponseLayer<
+    fn(plexichat::response::Response) -> std::future::Ready<plexichat::response::Response>,
+    (),
+    (),
+> {
+    fn mark(
+        mut response: plexichat::response::Response,
+    ) -> std::future::Ready<plexichat::response::Response> {
+        response.headers_mut().insert(
+            "x-global-layer",
+            plexichat::http::HeaderValue::from_static("1"),
+        );
+        std::future::ready(response)
+    }
+    plexichat::middleware::map_response(mark as fn(_) -> _)
+}
+
 /// A hand-written tower layer, as a plugin without a tower dependency writes one.
 #[derive(Clone)]
 struct SeenLayer {

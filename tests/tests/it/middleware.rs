@@ -1,6 +1,7 @@
 //! Plugins' `#[middleware]`: global ones around every request in priority order, a plugin's
 //! own around its routes only, skipped while their plugin is not running, panics contained.
 
+use plexichat::__private::ErasedLayer;
 use plexichat::testing::TestApp;
 
 async fn chain_of(app: &TestApp, path: &str) -> (u16, Option<String>) {
@@ -89,6 +90,7 @@ async fn the_chain_is_in_the_registry_in_order_and_in_the_plugin_description() {
         [
             ("test_harness", "chain_outer"),
             ("test_harness", "chain_inner"),
+            ("test_harness", "everywhere_layer"),
             ("test_harness", "harness_only"),
             ("test_harness", "harness_layer"),
         ]
@@ -99,6 +101,7 @@ async fn the_chain_is_in_the_registry_in_order_and_in_the_plugin_description() {
         plexichat::serde_json::json!([
             { "name": "chain_outer", "scope": "global", "priority": 10, "form": "function" },
             { "name": "chain_inner", "scope": "global", "priority": 5, "form": "function" },
+            { "name": "everywhere_layer", "scope": "global", "priority": 1, "form": "layer" },
             { "name": "harness_only", "scope": "plugin", "priority": 0, "form": "function" },
             { "name": "harness_layer", "scope": "plugin", "priority": -5, "form": "layer" },
         ])
@@ -142,4 +145,74 @@ async fn a_layer_is_one_for_all_its_routes_and_its_panics_are_contained() {
         200,
         "the next request is served"
     );
+
+    // A global layer wraps everything: core routes, other plugins' routes, 404s.
+    for path in [
+        "/health",
+        "/api/v1/awesome/status",
+        "/nowhere",
+        "/test/items/2",
+    ] {
+        let response = app.request("GET", path).send_raw().await;
+        assert_eq!(
+            response
+                .headers()
+                .get("x-global-layer")
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..]),
+            "{path}"
+        );
+    }
+}
+
+/// A plugin `layered` with one route, `GET /api/v1/layered/x`, behind one layer made by
+/// `make`.
+async fn layered(make: fn(plexichat::Runtime) -> ErasedLayer) -> TestApp {
+    use plexichat::middleware::{MiddlewareCall, MiddlewareDescriptor, MiddlewareScope};
+    use plexichat::registry::Registrations;
+    let registry = plexichat::Registry::from_registrations(Registrations {
+        plugins: vec![crate::registry::plugin("layered", "layered", &[])],
+        routes: vec![crate::registry::route(
+            "layered",
+            plexichat::route::Method::Get,
+            "/x",
+            "x",
+        )],
+        middleware: vec![Box::leak(Box::new(MiddlewareDescriptor {
+            name: "broken",
+            crate_name: "layered",
+            location: "src/lib.rs:1",
+            scope: MiddlewareScope::PluginRoutes,
+            priority: 0,
+            call: MiddlewareCall::Layer(make),
+        }))],
+        ..Registrations::default()
+    })
+    .unwrap();
+    let app = TestApp::new(plexichat::Runtime::new(registry));
+    app.runtime.start().await;
+    app
+}
+
+/// A layer function or a layer's `layer` that panics while the application is built does not
+/// stop the server: the panic is logged and counted, and the routes it wraps answer 500
+/// naming the plugin (503 while the plugin is not running, like any of its routes).
+#[tokio::test]
+async fn a_layer_that_panics_while_the_application_is_built_fails_only_its_routes() {
+    fn panics_when_made(_: plexichat::Runtime) -> ErasedLayer {
+        panic!("cannot make the layer");
+    }
+    fn panics_when_wrapping(_: plexichat::Runtime) -> ErasedLayer {
+        std::sync::Arc::new(|_route| panic!("cannot wrap a route"))
+    }
+    for make in [panics_when_made, panics_when_wrapping] {
+        let app = layered(make).await;
+        let (status, body) = app.get("/api/v1/layered/x").await;
+        assert_eq!(status, 500);
+        assert_eq!(body["plugin"], "layered");
+        assert!(app.runtime.route_stats("layered").middleware_panics >= 1);
+        assert_eq!(app.get("/health").await.0, 200, "the rest is served");
+        app.runtime.set_enabled("layered", false).await.unwrap();
+        assert_eq!(app.get("/api/v1/layered/x").await.0, 503);
+    }
 }

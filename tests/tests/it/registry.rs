@@ -63,7 +63,7 @@ pub(crate) fn plugin_at(
     }))
 }
 
-fn route(
+pub(crate) fn route(
     crate_name: &'static str,
     method: Method,
     path: &'static str,
