@@ -212,6 +212,16 @@ enum PluginsCommand {
     },
 }
 
+/// `value` as pretty JSON and a newline: what every `--json` prints.
+pub(crate) fn write_json<T: plexichat::serde::Serialize + ?Sized>(
+    out: &mut impl Write,
+    value: &T,
+) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
 /// An error that is the user's to fix, reported with exit code 2.
 #[derive(Debug)]
 pub(crate) struct UsageError(pub(crate) String);
@@ -340,8 +350,7 @@ fn run(
             }
             ConfigCommand::Schema => {
                 let mut out = std::io::stdout().lock();
-                serde_json::to_writer_pretty(&mut out, &config::schema(&registry))?;
-                writeln!(out)?;
+                write_json(&mut out, &config::schema(&registry))?;
                 Ok(())
             }
             ConfigCommand::Example => {
@@ -452,8 +461,7 @@ fn run(
             let document =
                 plexichat::openapi::document(&registry, config.server.metrics_bind.is_none());
             let mut out = std::io::stdout().lock();
-            serde_json::to_writer_pretty(&mut out, &document)?;
-            writeln!(out)?;
+            write_json(&mut out, &document)?;
             Ok(())
         }
     }
@@ -618,8 +626,7 @@ fn db_status(registry: Registry, config: Config, json: bool) -> anyhow::Result<(
     let mut out = std::io::stdout().lock();
     if json {
         let value = serde_json::json!({ "database": url, "engine": engine, "plugins": report });
-        serde_json::to_writer_pretty(&mut out, &value)?;
-        writeln!(out)?;
+        write_json(&mut out, &value)?;
     } else {
         writeln!(out, "database: {url} ({engine})")?;
         for plugin in &report {
@@ -779,8 +786,7 @@ fn list(registry: &Registry, states: &States, json: bool) -> anyhow::Result<()> 
         .collect();
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &infos)?;
-        writeln!(out)?;
+        write_json(&mut out, &infos)?;
         return Ok(());
     }
     if infos.is_empty() {
@@ -836,8 +842,7 @@ fn info(registry: &Registry, states: &States, name: &str, json: bool) -> anyhow:
     };
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &info)?;
-        writeln!(out)?;
+        write_json(&mut out, &info)?;
         return Ok(());
     }
     let manifest = info.manifest;

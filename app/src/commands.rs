@@ -334,8 +334,7 @@ pub(crate) fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {
         .collect();
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &infos)?;
-        writeln!(out)?;
+        crate::cli::write_json(&mut out, &infos)?;
         return Ok(());
     }
     if infos.is_empty() {

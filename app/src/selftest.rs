@@ -88,8 +88,7 @@ pub(crate) fn write_results(
     }
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, runs)?;
-        writeln!(out)?;
+        crate::cli::write_json(&mut out, runs)?;
     } else if runs.is_empty() {
         writeln!(out, "no tests selected")?;
     } else {

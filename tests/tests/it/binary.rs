@@ -164,24 +164,21 @@ fn enabling_a_plugin_enables_its_dependencies() {
     );
 }
 
-#[test]
-fn unknown_plugins_are_refused_by_the_xtask() {
+/// Runs `cargo xtask build-app ARGS…`, which must fail; returns what it said.
+fn build_app_refuses(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO"))
         .current_dir(workspace_root())
-        .args([
-            "run",
-            "--quiet",
-            "--package",
-            "xtask",
-            "--",
-            "build-app",
-            "--plugins",
-            "nope",
-        ])
+        .args(["run", "--quiet", "--package", "xtask", "--", "build-app"])
+        .args(args)
         .output()
         .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "build-app {args:?} was accepted");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn unknown_plugins_are_refused_by_the_xtask() {
+    let stderr = build_app_refuses(&["--plugins", "nope"]);
     assert!(
         stderr.contains("unknown plugin `nope` in --plugins"),
         "{stderr}"
@@ -1430,24 +1427,7 @@ fn a_plugin_from_outside_the_repository_builds_into_the_binary_without_touching_
 
 #[test]
 fn bad_with_arguments_are_refused_naming_the_fix() {
-    let refused = |spec: &str| {
-        let output = Command::new(env!("CARGO"))
-            .current_dir(workspace_root())
-            .args([
-                "run",
-                "--quiet",
-                "--package",
-                "xtask",
-                "--",
-                "build-app",
-                "--with",
-                spec,
-            ])
-            .output()
-            .unwrap();
-        assert!(!output.status.success(), "{spec} was accepted");
-        String::from_utf8_lossy(&output.stderr).into_owned()
-    };
+    let refused = |spec: &str| build_app_refuses(&["--with", spec]);
     assert!(refused("weather").contains("write `name=path/to/crate`"));
     assert!(refused("weather=/nonexistent/weather").contains("holds no Cargo.toml"));
     assert!(refused("awesome_audit=plugins/awesome_audit").contains("already has a plugin"));
