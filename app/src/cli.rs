@@ -212,6 +212,17 @@ enum PluginsCommand {
     },
 }
 
+/// Runs `write` on a buffered standard output and flushes it: a listing of a thousand plugins
+/// is ten thousand lines, which unbuffered (stdout is line-buffered) cost a system call each.
+pub(crate) fn buffered(
+    write: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'static>>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    write(&mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
 /// `value` as pretty JSON and a newline: what every `--json` prints.
 pub(crate) fn write_json<T: plexichat::serde::Serialize + ?Sized>(
     out: &mut impl Write,
@@ -779,14 +790,22 @@ fn describe(registry: &Registry, states: &States, name: &str) -> Option<PluginIn
 }
 
 fn list(registry: &Registry, states: &States, json: bool) -> anyhow::Result<()> {
+    buffered(|out| write_list(out, registry, states, json))
+}
+
+fn write_list(
+    out: &mut impl Write,
+    registry: &Registry,
+    states: &States,
+    json: bool,
+) -> anyhow::Result<()> {
     let infos: Vec<PluginInfo> = registry
         .plugins()
         .iter()
         .filter_map(|plugin| describe(registry, states, plugin.name))
         .collect();
-    let mut out = std::io::stdout().lock();
     if json {
-        write_json(&mut out, &infos)?;
+        write_json(out, &infos)?;
         return Ok(());
     }
     if infos.is_empty() {
@@ -822,12 +841,22 @@ fn list(registry: &Registry, states: &States, json: bool) -> anyhow::Result<()> 
         if !manifest.description.is_empty() {
             writeln!(out, "    {}", manifest.description)?;
         }
-        write_registrations(&mut out, info, "    ")?;
+        write_registrations(out, info, "    ")?;
     }
-    write_chain(&mut out, registry)
+    write_chain(out, registry)
 }
 
 fn info(registry: &Registry, states: &States, name: &str, json: bool) -> anyhow::Result<()> {
+    buffered(|out| write_info(out, registry, states, name, json))
+}
+
+fn write_info(
+    out: &mut impl Write,
+    registry: &Registry,
+    states: &States,
+    name: &str,
+    json: bool,
+) -> anyhow::Result<()> {
     let Some(info) = describe(registry, states, name) else {
         let known: Vec<&str> = registry.plugins().iter().map(|p| p.name).collect();
         return Err(UsageError(format!(
@@ -840,9 +869,8 @@ fn info(registry: &Registry, states: &States, name: &str, json: bool) -> anyhow:
         ))
         .into());
     };
-    let mut out = std::io::stdout().lock();
     if json {
-        write_json(&mut out, &info)?;
+        write_json(out, &info)?;
         return Ok(());
     }
     let manifest = info.manifest;
@@ -906,8 +934,8 @@ fn info(registry: &Registry, states: &States, name: &str, json: bool) -> anyhow:
             manifest.name
         )?;
     }
-    write_registrations(&mut out, &info, "  ")?;
-    write_chain(&mut out, registry)
+    write_registrations(out, &info, "  ")?;
+    write_chain(out, registry)
 }
 
 /// The order in which a request passes every middleware of this binary, outermost first.

@@ -319,6 +319,10 @@ fn confirm(full: &str, about: &str) -> anyhow::Result<()> {
 
 /// `commands list`: every plugin command, by category and name.
 pub(crate) fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {
+    crate::cli::buffered(|out| write_list(out, registry, json))
+}
+
+fn write_list(out: &mut impl Write, registry: &Registry, json: bool) -> anyhow::Result<()> {
     let infos: Vec<serde_json::Value> = registry
         .commands()
         .iter()
@@ -332,9 +336,8 @@ pub(crate) fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {
             value
         })
         .collect();
-    let mut out = std::io::stdout().lock();
     if json {
-        crate::cli::write_json(&mut out, &infos)?;
+        crate::cli::write_json(out, &infos)?;
         return Ok(());
     }
     if infos.is_empty() {
