@@ -37,17 +37,19 @@ async fn a_middleware_can_answer_without_calling_the_route() {
     assert_eq!(body["error"], "`test_harness` refuses item 0");
 }
 
+/// `GET path` with the header that makes a harness middleware panic answers 500 naming the
+/// harness, and is its first counted middleware panic.
+async fn answers_500_once(app: &TestApp, path: &str, header: &str) {
+    let (status, body) = app.request("GET", path).header(header, "1").send().await;
+    assert_eq!(status, 500, "{path} with {header}");
+    assert_eq!(body["plugin"], "test_harness");
+    assert_eq!(app.runtime.route_stats("test_harness").middleware_panics, 1);
+}
+
 #[tokio::test]
 async fn a_panicking_middleware_is_a_500_for_that_request_counted_against_its_plugin() {
     let app = TestApp::linked().await;
-    let (status, body) = app
-        .request("GET", "/api/v1/awesome/status")
-        .header("x-panic-middleware", "1")
-        .send()
-        .await;
-    assert_eq!(status, 500);
-    assert_eq!(body["plugin"], "test_harness");
-    assert_eq!(app.runtime.route_stats("test_harness").middleware_panics, 1);
+    answers_500_once(&app, "/api/v1/awesome/status", "x-panic-middleware").await;
     assert_eq!(
         app.runtime
             .route_stats("my_awesome_plugin")
@@ -132,14 +134,7 @@ async fn a_layer_is_one_for_all_its_routes_and_its_panics_are_contained() {
         "another plugin's route"
     );
 
-    let (status, body) = app
-        .request("GET", "/test/items/1")
-        .header("x-panic-layer", "1")
-        .send()
-        .await;
-    assert_eq!(status, 500);
-    assert_eq!(body["plugin"], "test_harness");
-    assert_eq!(app.runtime.route_stats("test_harness").middleware_panics, 1);
+    answers_500_once(&app, "/test/items/1", "x-panic-layer").await;
     assert_eq!(
         app.get("/test/items/1").await.0,
         200,
