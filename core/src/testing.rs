@@ -169,13 +169,19 @@ async fn test_storage(config: &mut Config) -> Storage {
 }
 
 /// A new, unique folder path under the system's temporary folder (not created).
+///
+/// Unique within this process; a folder an earlier process with the same id left at that path
+/// (process ids are reused, and tests do not always clean up) is removed first, so the test
+/// never starts on someone else's data.
 pub fn fresh_dir(what: &str) -> std::path::PathBuf {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    std::env::temp_dir().join(format!(
+    let path = std::env::temp_dir().join(format!(
         "plexichat-test-{what}-{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ))
+    ));
+    let _ = std::fs::remove_dir_all(&path);
+    path
 }
 
 /// A new, empty database on the server [`POSTGRES_VAR`] names; panics, saying how to get
