@@ -133,27 +133,16 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
     }
 
     eprintln!("bench: building the baseline");
-    let built = build::build_binary(
-        &flavor,
-        "plexichat-baseline",
-        "baseline-axum",
-        &[],
-        plan.release,
-    )?;
-    let baseline = bench_dir.join("baseline-axum");
-    std::fs::copy(&built, &baseline)?;
+    let baseline_binary = |name: &str| -> anyhow::Result<PathBuf> {
+        let built = build::build_binary(&flavor, "plexichat-baseline", name, &[], plan.release)?;
+        let path = bench_dir.join(name);
+        std::fs::copy(&built, &path)?;
+        Ok(path)
+    };
+    let baseline = baseline_binary("baseline-axum")?;
     // The HTTP benchmark's baseline does the route's storage read as well.
     let baseline_kv = if matches!(scope, Scope::Http | Scope::Everything) {
-        let built = build::build_binary(
-            &flavor,
-            "plexichat-baseline",
-            "baseline-axum-kv",
-            &[],
-            plan.release,
-        )?;
-        let path = bench_dir.join("baseline-axum-kv");
-        std::fs::copy(&built, &path)?;
-        path
+        baseline_binary("baseline-axum-kv")?
     } else {
         PathBuf::new()
     };

@@ -11,13 +11,11 @@ use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, Route};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use serde_json::json;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::abi::middleware::{
@@ -68,9 +66,7 @@ impl Link {
 
     /// The answer to a request this middleware failed: 500 naming its plugin.
     fn failed(&self) -> Response {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-            .with_details(json!({ "plugin": self.plugin }))
-            .into_response()
+        ApiError::plugin_failed(self.plugin).into_response()
     }
 }
 

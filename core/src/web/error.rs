@@ -47,6 +47,13 @@ impl ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
     }
 
+    /// 500 for a request a plugin's code (a handler, a middleware) failed by panicking:
+    /// generic, with the plugin's name so the operator knows whose log lines to read.
+    pub(crate) fn plugin_failed(plugin: &str) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+            .with_details(serde_json::json!({ "plugin": plugin }))
+    }
+
     /// Adds fields to the body next to `error`; `details` must be a JSON object.
     pub fn with_details(mut self, details: Value) -> ApiError {
         self.details = Some(details);

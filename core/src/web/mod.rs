@@ -307,9 +307,7 @@ fn guard_route(
     let contain_panics = CatchPanicLayer::custom(move |panic: Box<dyn Any + Send + 'static>| {
         counters.panics.fetch_add(1, Ordering::Relaxed);
         tracing::error!(plugin, error = %panic_message(panic.as_ref()), "route handler panicked");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-            .with_details(json!({ "plugin": plugin }))
-            .into_response()
+        ApiError::plugin_failed(plugin).into_response()
     });
     let only_when_running = RunningGateLayer {
         plugin,

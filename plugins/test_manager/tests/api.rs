@@ -348,20 +348,8 @@ async fn a_due_schedule_runs_its_tests_and_records_them() {
     let place = place("test-manager-due").await;
     let server = server(&place).await;
     let app = &server.0;
-    let (status, created) = admin_post(
-        app,
-        "/tests/schedule",
-        json!({ "plugin_name": "test_manager", "test_name": "the_schedule_grammar_refuses_what_it_cannot_run", "schedule_expression": "every_1_hours" }),
-    )
-    .await;
-    assert_eq!(status, 201);
-    // Make it due now, as if an hour had passed; creating a schedule wakes the scheduler.
-    sqlx::query("UPDATE test_manager_schedules SET next_run_ms = $1 WHERE id = $2")
-        .bind(jiff_now_ms())
-        .bind(created["id"].as_i64().unwrap())
-        .execute(server.1.pool())
-        .await
-        .unwrap();
+    let created = due_schedule(app, &server.1).await;
+    // Creating a schedule wakes the scheduler.
     admin_post(
         app,
         "/tests/schedule",
@@ -391,19 +379,7 @@ async fn two_servers_on_one_database_run_a_due_schedule_once() {
     let place = place("test-manager-claim").await;
     let one = server(&place).await;
     let two = server(&place).await;
-    let (status, created) = admin_post(
-        &one.0,
-        "/tests/schedule",
-        json!({ "plugin_name": "test_manager", "test_name": "the_schedule_grammar_refuses_what_it_cannot_run", "schedule_expression": "every_1_hours" }),
-    )
-    .await;
-    assert_eq!(status, 201);
-    sqlx::query("UPDATE test_manager_schedules SET next_run_ms = $1 WHERE id = $2")
-        .bind(jiff_now_ms())
-        .bind(created["id"].as_i64().unwrap())
-        .execute(one.1.pool())
-        .await
-        .unwrap();
+    due_schedule(&one.0, &one.1).await;
     // Wake both schedulers at once.
     let wake =
         json!({ "plugin_name": "test_manager", "schedule_expression": "daily", "enabled": false });
@@ -433,6 +409,25 @@ async fn two_servers_on_one_database_run_a_due_schedule_once() {
     assert!(!runs.is_empty());
     stop(two).await;
     stop(one).await;
+}
+
+/// Schedules one of the test manager's own tests hourly, then makes it due now, as if an
+/// hour had passed; returns the created schedule.
+async fn due_schedule(app: &TestApp, database: &Database) -> Value {
+    let (status, created) = admin_post(
+        app,
+        "/tests/schedule",
+        json!({ "plugin_name": "test_manager", "test_name": "the_schedule_grammar_refuses_what_it_cannot_run", "schedule_expression": "every_1_hours" }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    sqlx::query("UPDATE test_manager_schedules SET next_run_ms = $1 WHERE id = $2")
+        .bind(jiff_now_ms())
+        .bind(created["id"].as_i64().unwrap())
+        .execute(database.pool())
+        .await
+        .unwrap();
+    created
 }
 
 fn jiff_now_ms() -> i64 {
