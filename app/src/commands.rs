@@ -110,6 +110,11 @@ fn one_command(registry: &Registry, resolved: &ResolvedCommand) -> anyhow::Resul
     if flags.requires_auth {
         notes.push("Acts on a running server with credentials: needs --server and a token.");
     }
+    if flags.starts_plugins {
+        notes.push(
+            "Starts the plugins: every enabled plugin starts, as in a server without scheduled jobs, before it runs and stops after.",
+        );
+    }
     let mut footer = format!(
         "Provided by plugin `{}` {version}, since {}.",
         resolved.plugin,
@@ -243,12 +248,20 @@ pub(crate) fn run(registry: Registry, category: &str, matches: &ArgMatches) -> a
                 .migrate()
                 .await
                 .context("refusing to run the command")?;
-            (descriptor.run)(runtime.clone(), invocation, matches)
-                .await
-                .map_err(|error| match error {
-                    CommandError::Usage(message) => UsageError(message).into(),
-                    CommandError::Failed(error) => anyhow::anyhow!("`{full}` failed: {error}"),
-                })
+            let starts_plugins = descriptor.flags.starts_plugins;
+            if starts_plugins {
+                // A command runs what it was asked for; scheduled jobs are the server's.
+                runtime.without_scheduled_jobs();
+                runtime.start().await;
+            }
+            let outcome = (descriptor.run)(runtime.clone(), invocation, matches).await;
+            if starts_plugins {
+                runtime.shutdown().await;
+            }
+            outcome.map_err(|error| match error {
+                CommandError::Usage(message) => UsageError(message).into(),
+                CommandError::Failed(error) => anyhow::anyhow!("`{full}` failed: {error}"),
+            })
         }
         .await;
         database.shut_down().await;
@@ -356,6 +369,7 @@ fn write_list(out: &mut impl Write, registry: &Registry, json: bool) -> anyhow::
             (flags.admin_only, "admin-only"),
             (flags.dangerous, "dangerous"),
             (flags.requires_auth, "requires-auth"),
+            (flags.starts_plugins, "starts-plugins"),
         ]
         .into_iter()
         .filter_map(|(on, mark)| on.then_some(mark))

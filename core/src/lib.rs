@@ -54,7 +54,7 @@ pub mod lifecycle {
     pub use crate::abi::backup::Backup;
     pub use crate::abi::health::{HealthCheckDescriptor, HealthKind};
     pub use crate::abi::hooks::*;
-    pub use crate::runtime::{Db, PluginContext, TaskContext, TaskStatus};
+    pub use crate::runtime::{Db, PluginContext, Plugins, TaskContext, TaskStatus};
 }
 pub use abi::{migration, plugin, route};
 pub use config::secret;
@@ -122,7 +122,7 @@ pub mod extract {
 /// itself as a handler argument or return type.
 pub mod openapi {
     pub use crate::abi::openapi::{Describer, InputDoc, OutputDoc};
-    pub use crate::web::openapi::{document, operations};
+    pub use crate::web::openapi::{document, operations, served};
 }
 /// The HTTP vocabulary: headers, methods, status codes, URIs.
 pub mod http {
@@ -237,14 +237,17 @@ pub mod __private {
         PLEXICHAT_MIDDLEWARE, PLEXICHAT_PLUGIN_TESTS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
     };
     pub use crate::runtime::Invocation;
-    pub use crate::runtime::Runtime;
+    pub use crate::runtime::{Host, Runtime};
     pub use crate::selftest::{TestContext, TestEnv};
     pub use crate::web::debug::{check_argument, check_last_argument, check_response, check_send};
     pub use crate::{__plexichat_grant as grant, __plexichat_grant_all as grant_all};
+    /// What a `#[middleware]` function's shim takes: the request and the rest of the chain.
+    pub use axum::extract::Request;
+    pub use axum::middleware::Next;
     pub use clap;
 
     /// What a `#[route]`'s descriptor builds: the handler with the runtime as router state.
-    pub type MethodRouter = axum::routing::MethodRouter<Runtime>;
+    pub type MethodRouter = axum::routing::MethodRouter<Host>;
     pub use axum;
     pub use axum::response::IntoResponse;
     #[cfg(feature = "inventory")]

@@ -41,13 +41,31 @@ use crate::runtime::Runtime;
 use crate::server;
 use crate::storage::{Database, Storage};
 
-/// Every plugin linked into the test binary, with its router.
+/// Every plugin linked into the test binary, with its router: the host's side of a test (a
+/// cargo test drives the runtime through [`TestApp::runtime`]) and, through `Deref`, its
+/// [`TestClient`] (`app.get("/health")`).
 #[derive(Debug)]
 pub struct TestApp {
     /// The runtime, for publishing events or reaching plugin state directly.
     pub runtime: Runtime,
+    client: TestClient,
+}
+
+/// Requests to a server's routes, served in-process exactly as a socket would reach them:
+/// what a plugin's own `#[plugin_test]` gets from `context.app()`. Unlike [`TestApp`], it
+/// holds no runtime, so a plugin's test can act on the server only as a client could.
+#[derive(Debug, Clone)]
+pub struct TestClient {
     router: Router,
     admin_token: Option<Secret>,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = TestClient;
+
+    fn deref(&self) -> &TestClient {
+        &self.client
+    }
 }
 
 impl TestApp {
@@ -76,17 +94,43 @@ impl TestApp {
 
     /// Builds the app with non-default limits.
     pub fn with_options(runtime: Runtime, options: &server::ServerOptions) -> TestApp {
-        let router = server::app_with(&runtime, options).unwrap_or_else(|error| panic!("{error}"));
-        TestApp {
-            runtime,
-            router,
-            admin_token: options.admin_token.clone(),
-        }
+        let client = TestClient::new(&runtime, options);
+        TestApp { runtime, client }
+    }
+
+    /// The app's client alone, without the runtime.
+    pub fn client(&self) -> &TestClient {
+        &self.client
     }
 
     /// Starts building an app with a configuration and an admin token; see [`TestAppBuilder`].
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder::default()
+    }
+
+    /// Runs every `#[plugin_test]` of `plugin` on this app's runtime, as the test manager
+    /// would, and returns the runs in name order; panics when there is no such plugin.
+    /// `assert!(app.plugin_tests("hello").await.iter().all(|run| run.status.is_ok()))`.
+    pub async fn plugin_tests(&self, plugin: &str) -> Vec<crate::selftest::TestRun> {
+        crate::selftest::run_selection(
+            &self.runtime,
+            &crate::selftest::Selection::Plugin(plugin.to_string()),
+            crate::selftest::Priority::Medium,
+            crate::selftest::Trigger::Cli,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"))
+    }
+}
+
+impl TestClient {
+    /// The client of the application `server::app_with` builds on `runtime`.
+    pub(crate) fn new(runtime: &Runtime, options: &server::ServerOptions) -> TestClient {
+        let router = server::app_with(runtime, options).unwrap_or_else(|error| panic!("{error}"));
+        TestClient {
+            router,
+            admin_token: options.admin_token.clone(),
+        }
     }
 
     /// `GET path`; returns the status and the body parsed as JSON (`Null` when empty).
@@ -102,24 +146,10 @@ impl TestApp {
     /// A request to build: `app.request("PUT", "/x").json(&item).header("x-a", "b").send()`.
     pub fn request<'a>(&'a self, method: &str, path: &str) -> TestRequest<'a> {
         TestRequest {
-            app: self,
+            client: self,
             builder: Request::builder().method(method).uri(path),
             body: TestBody::empty(),
         }
-    }
-
-    /// Runs every `#[plugin_test]` of `plugin` on this app's runtime, as the test manager
-    /// would, and returns the runs in name order; panics when there is no such plugin.
-    /// `assert!(app.plugin_tests("hello").await.iter().all(|run| run.status.is_ok()))`.
-    pub async fn plugin_tests(&self, plugin: &str) -> Vec<crate::selftest::TestRun> {
-        crate::selftest::run_selection(
-            &self.runtime,
-            &crate::selftest::Selection::Plugin(plugin.to_string()),
-            crate::selftest::Priority::Medium,
-            crate::selftest::Trigger::Cli,
-        )
-        .await
-        .unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// Sends a request and returns the whole response, headers included.
@@ -260,11 +290,11 @@ impl From<()> for TestBody {
     }
 }
 
-/// A request being built by [`TestApp::request`].
+/// A request being built by [`TestClient::request`].
 #[derive(Debug)]
 #[must_use = "a request does nothing until `.send().await`"]
 pub struct TestRequest<'a> {
-    app: &'a TestApp,
+    client: &'a TestClient,
     builder: axum::http::request::Builder,
     body: TestBody,
 }
@@ -285,7 +315,7 @@ impl TestRequest<'_> {
 
     /// The app's admin token as the bearer; panics when the app was built without one.
     pub fn admin(self) -> Self {
-        let token = self.app.admin_token.clone().expect(
+        let token = self.client.admin_token.clone().expect(
             "the app has no admin token: build it with `TestApp::builder().admin_token(..)`",
         );
         self.bearer(token.expose())
@@ -304,14 +334,14 @@ impl TestRequest<'_> {
 
     /// Sends it; returns the status and the body parsed as JSON (a string when it is not).
     pub async fn send(self) -> (StatusCode, Value) {
-        let app = self.app;
-        app.send(self.build()).await
+        let client = self.client;
+        client.send(self.build()).await
     }
 
     /// Sends it and returns the whole response, headers included.
     pub async fn send_raw(self) -> axum::response::Response {
-        let app = self.app;
-        app.send_raw(self.build()).await
+        let client = self.client;
+        client.send_raw(self.build()).await
     }
 
     fn build(self) -> Request<Body> {

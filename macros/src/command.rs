@@ -43,6 +43,9 @@ const KEYS: &[(&str, Check<Keys>)] = &[
     ("requires_auth", |keys, arg, errors| {
         keys.requires_auth = errors.ok(args::boolean(arg)).unwrap_or(false);
     }),
+    ("starts_plugins", |keys, arg, errors| {
+        keys.starts_plugins = errors.ok(args::boolean(arg)).unwrap_or(false);
+    }),
 ];
 
 #[derive(Default)]
@@ -53,6 +56,7 @@ struct Keys {
     admin_only: bool,
     dangerous: bool,
     requires_auth: bool,
+    starts_plugins: bool,
 }
 
 /// The validate step's output.
@@ -241,8 +245,12 @@ fn generate(item: &TokenStream, command: &Command) -> TokenStream {
         Some(since) => quote!(::core::option::Option::Some(#since)),
         None => quote!(::core::option::Option::None),
     };
-    let (admin_only, dangerous, requires_auth) =
-        (keys.admin_only, keys.dangerous, keys.requires_auth);
+    let (admin_only, dangerous, requires_auth, starts_plugins) = (
+        keys.admin_only,
+        keys.dangerous,
+        keys.requires_auth,
+        keys.starts_plugins,
+    );
     let location = args::location(ident.span());
     let crate_name = args::crate_name();
     let crate_id = proc_macro2::Literal::u64_unsuffixed(args::crate_id());
@@ -301,6 +309,7 @@ fn generate(item: &TokenStream, command: &Command) -> TokenStream {
                         admin_only: #admin_only,
                         dangerous: #dangerous,
                         requires_auth: #requires_auth,
+                        starts_plugins: #starts_plugins,
                     },
                     handler: #handler_name,
                     crate_name: #crate_name,

@@ -246,8 +246,8 @@ fn generate(item: &TokenStream, middleware: &Middleware) -> TokenStream {
         quote! {
             fn shim(
                 runtime: ::plexichat::__private::Runtime,
-                request: ::plexichat::middleware::Request,
-                next: ::plexichat::middleware::Next,
+                request: ::plexichat::__private::Request,
+                next: ::plexichat::__private::Next,
             ) -> ::plexichat::__private::MiddlewareFuture {
                 ::plexichat::__private::Box::pin(async move {
                     #make_context

@@ -9,7 +9,7 @@
 use crate::abi::plugin::Plugin;
 
 /// Every permission a plugin can declare, with what it grants.
-pub const PERMISSIONS: [(&str, &str); 6] = [
+pub const PERMISSIONS: [(&str, &str); 7] = [
     (
         "plugin:read",
         "read the plugin's own key-value entries and files in its data folder",
@@ -29,7 +29,11 @@ pub const PERMISSIONS: [(&str, &str); 6] = [
     ),
     (
         "tests:run",
-        "queue any plugin's tests on the test runner and watch their results",
+        "queue any plugin's tests on the test runner and watch their results (tests may call the server's admin routes)",
+    ),
+    (
+        "plugins:read",
+        "read every compiled-in plugin's manifest, registrations and state (never change them)",
     ),
 ];
 
@@ -81,6 +85,14 @@ pub trait HttpClient: Plugin {}
 )]
 pub trait RunTests: Plugin {}
 
+/// Granted by `permissions = ["plugins:read"]`.
+#[diagnostic::on_unimplemented(
+    message = "plugin `{Self}` does not declare the `plugins:read` permission",
+    label = "reading other plugins' manifests and states needs `plugins:read`",
+    note = "add it to the manifest: `#[plugin(permissions = [\"plugins:read\"])]`"
+)]
+pub trait ReadPlugins: Plugin {}
+
 /// Implements one permission's trait for a plugin type; `#[plugin]` expands to one call per
 /// declared permission, spanned at its string, so an unknown name is an error there.
 #[doc(hidden)]
@@ -104,9 +116,12 @@ macro_rules! __plexichat_grant {
     ($plugin:ty, "tests:run") => {
         impl ::plexichat::__private::perm::RunTests for $plugin {}
     };
+    ($plugin:ty, "plugins:read") => {
+        impl ::plexichat::__private::perm::ReadPlugins for $plugin {}
+    };
     ($plugin:ty, $other:literal) => {
         ::core::compile_error!(
-            "unknown permission; the valid ones are `plugin:read`, `plugin:write`, `database`, `events:publish`, `http:client` and `tests:run` (see the plugin guide)"
+            "unknown permission; the valid ones are `plugin:read`, `plugin:write`, `database`, `events:publish`, `http:client`, `tests:run` and `plugins:read` (see the plugin guide)"
         );
     };
 }
@@ -123,6 +138,7 @@ macro_rules! __plexichat_grant_all {
         $crate::__plexichat_grant!($plugin, "events:publish");
         $crate::__plexichat_grant!($plugin, "http:client");
         $crate::__plexichat_grant!($plugin, "tests:run");
+        $crate::__plexichat_grant!($plugin, "plugins:read");
     };
 }
 

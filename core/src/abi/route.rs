@@ -5,7 +5,7 @@ use std::fmt;
 use axum::routing::{MethodFilter, MethodRouter};
 use serde::Serialize;
 
-use crate::runtime::Runtime;
+use crate::runtime::Host;
 
 /// The HTTP methods `#[route]` accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -90,7 +90,7 @@ pub struct RouteDescriptor {
     /// Source location, so duplicate-route errors can name both parties.
     pub location: &'static str,
     /// Builds the axum method router for the handler.
-    pub make: fn() -> MethodRouter<Runtime>,
+    pub make: fn() -> MethodRouter<Host>,
     /// The handler's doc comment: the first paragraph is the operation's summary in the
     /// OpenAPI document, the rest its description.
     pub doc: &'static str,
@@ -115,14 +115,14 @@ impl fmt::Debug for RouteDescriptor {
     note = "every argument but the last must read the request's head (`PluginState`, `Query`, `HeaderMap`, ...), the last may read the body (`Json`, `String`, `Bytes`), the return type must implement `IntoResponse`, and the future must be `Send`",
     note = "put `#[plexichat::debug_handler]` under `#[route]` to see which of these is wrong"
 )]
-pub trait RouteHandler<T>: axum::handler::Handler<T, Runtime> {}
+pub trait RouteHandler<T>: axum::handler::Handler<T, Host> {}
 
-impl<H: axum::handler::Handler<T, Runtime>, T> RouteHandler<T> for H {}
+impl<H: axum::handler::Handler<T, Host>, T> RouteHandler<T> for H {}
 
 /// Wraps an axum handler for a route descriptor; generated code calls this so that a handler
 /// that axum cannot serve is reported on the user's function.
 #[doc(hidden)]
-pub fn method_router<H, T>(method: Method, handler: H) -> MethodRouter<Runtime>
+pub fn method_router<H, T>(method: Method, handler: H) -> MethodRouter<Host>
 where
     H: RouteHandler<T>,
     T: 'static,

@@ -7,7 +7,8 @@ use std::ops::Deref;
 use crate::abi::hooks::BoxError;
 use crate::abi::plugin::Plugin;
 use crate::config::secret::Secret;
-use crate::runtime::{PluginContext, Runtime};
+use crate::runtime::state::PluginStatus;
+use crate::runtime::{InitFailure, PluginContext, Runtime};
 
 /// How a command was invoked: the options every plugin command has.
 #[derive(Clone, Debug, Default)]
@@ -38,6 +39,22 @@ impl<P: Plugin> CommandContext<P> {
             invocation,
             plugin: PhantomData,
         }
+    }
+
+    /// The plugins that failed to start for this command, with why: empty unless the command
+    /// is `starts_plugins`, and then empty when everything started.
+    pub fn start_failures(&self) -> Vec<InitFailure> {
+        let runtime = self.context.runtime();
+        runtime
+            .registry()
+            .plugins()
+            .iter()
+            .filter(|plugin| runtime.status(plugin.name) == Some(PluginStatus::Failed))
+            .map(|plugin| InitFailure {
+                plugin: plugin.name,
+                error: runtime.failure(plugin.name).unwrap_or_default(),
+            })
+            .collect()
     }
 
     /// Whether the operator passed `--yes`.

@@ -11,13 +11,14 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::abi::event::{Event, Vetoable};
+use crate::abi::expansion::DependsOn;
 use crate::abi::hooks::BoxError;
 use crate::abi::permission;
 use crate::abi::plugin::{Configurable, Plugin};
 use crate::config::database::Engine;
 use crate::runtime::http_client::HttpClient;
 use crate::runtime::{
-    Delivery, DispatchReport, HandlerFailure, Rejection, RejectionCause, Runtime,
+    Delivery, DispatchReport, HandlerFailure, Plugins, Rejection, RejectionCause, Runtime,
 };
 use crate::storage::database::Database;
 use crate::storage::files::DataFolder;
@@ -26,8 +27,10 @@ use crate::storage::kv::Kv;
 /// Plugin `P`'s handle on the server: its name, configuration and state, a tracing span,
 /// supervised background tasks, and the services its `permissions` grant: the key-value
 /// store and data folder (`plugin:read`, `plugin:write`), the SQL pool (`database`),
-/// publishing events (`events:publish`) and outbound HTTP (`http:client`). Using a service
-/// the plugin did not declare does not compile; the error names the permission to add.
+/// publishing events (`events:publish`), outbound HTTP (`http:client`), the plugin test
+/// runner (`tests:run`) and a read-only view of every plugin (`plugins:read`). Using a
+/// service the plugin did not declare does not compile; the error names the permission to
+/// add. It never hands out the runtime: no plugin can change another's state.
 pub struct PluginContext<P> {
     runtime: Runtime,
     plugin: PhantomData<fn() -> P>,
@@ -63,19 +66,57 @@ impl<P: Plugin> PluginContext<P> {
         P::NAME
     }
 
-    /// The runtime: other plugins' state and configuration.
-    pub fn runtime(&self) -> &Runtime {
+    /// The runtime, for core's own shims and services; never handed to a plugin, whose
+    /// reach is what its permissions grant (see [`Host`](crate::runtime::Host)).
+    pub(crate) fn runtime(&self) -> &Runtime {
         &self.runtime
     }
 
-    /// The current configuration of plugin `Q` (usually `P` itself).
-    pub fn config<Q: Configurable>(&self) -> Option<Arc<Q::Config>> {
+    /// The current configuration of plugin `Q`: `P` itself or one of its declared
+    /// dependencies.
+    pub fn config<Q: Configurable>(&self) -> Option<Arc<Q::Config>>
+    where
+        P: DependsOn<Q>,
+    {
         self.runtime.config::<Q>()
     }
 
     /// The plugin's own instance (its state), whatever its status.
     pub fn instance(&self) -> Option<Arc<P>> {
         self.runtime.plugin::<P>()
+    }
+
+    /// The instance of `Q`, one of the plugin's declared dependencies (which start before it
+    /// and stop after it), whatever its status; the way to call a dependency's Rust API from
+    /// a hook, a task or a handler. Another plugin's instance does not compile.
+    pub fn dependency<Q: Plugin>(&self) -> Option<Arc<Q>>
+    where
+        P: DependsOn<Q>,
+    {
+        self.runtime.plugin::<Q>()
+    }
+
+    /// Every compiled-in plugin, read-only: manifests, registrations, states. Needs the
+    /// `plugins:read` permission.
+    pub fn plugins(&self) -> Plugins
+    where
+        P: permission::ReadPlugins,
+    {
+        Plugins::new(self.runtime.clone())
+    }
+
+    /// How long the server lets one request run (`[server] request_timeout`): a route that
+    /// waits for work should give up, and answer, before it.
+    pub fn request_timeout(&self) -> Duration {
+        self.runtime.current_config().server.request_timeout
+    }
+
+    /// Whether this process runs scheduled jobs: true in a server, false in a one-shot
+    /// process that starts the plugins only to run something and stop (`plexichat tests
+    /// run`, `plugins self-test`), whose jobs are the server's to run. A plugin with periodic
+    /// work starts it in `init` only when this is true.
+    pub fn runs_scheduled_jobs(&self) -> bool {
+        self.runtime.runs_scheduled_jobs()
     }
 
     /// A span carrying the plugin's name: `async { .. }.instrument(context.span())`, or

@@ -11,6 +11,7 @@
 //! - `reload`: a new configuration, offered to plugins, then swapped in.
 //! - `state`: the operator's wishes resolved into one state per plugin.
 //! - `context`: what hooks and background tasks receive.
+//! - `plugins`: the read-only view of every plugin that `plugins:read` grants.
 //! - `info`: the one description of a plugin that the API and the CLI share.
 //! - `backups`: calling plugins' backup handlers.
 //! - `command`: what a plugin's CLI command receives.
@@ -22,6 +23,7 @@ mod context;
 pub mod http_client;
 pub mod info;
 mod liveness;
+mod plugins;
 mod readiness;
 mod reload;
 pub mod state;
@@ -49,6 +51,7 @@ pub use bus::{DispatchReport, HandlerFailure, HandlerStats, Rejection, Rejection
 pub use command::{CommandContext, Invocation, ServerClient};
 pub use context::{Db, PluginContext, TaskContext};
 pub use liveness::LivenessStatus;
+pub use plugins::Plugins;
 pub use readiness::{NotReady, Readiness};
 pub use reload::{ConfigChanged, ConfigChanging, ConfigSource, ReloadError, ReloadReport};
 pub use tasks::TaskStatus;
@@ -89,6 +92,28 @@ struct Inner {
     /// Whether plugins should run their scheduled jobs here; see
     /// [`Runtime::runs_scheduled_jobs`].
     scheduled_jobs: std::sync::atomic::AtomicBool,
+}
+
+/// The server as axum's router state and generated code's shims hold it: the [`Runtime`],
+/// closed.
+///
+/// Every route, middleware and extractor is built on this state. A handler that asks for
+/// `State<Host>` gets a value with no public methods and no way back to the runtime, so no
+/// plugin can start, stop or reconfigure another, read the admin token, or publish without
+/// `events:publish`: what a plugin can do is what its [`PluginContext`]'s permissions grant.
+#[derive(Clone)]
+pub struct Host(pub(crate) Runtime);
+
+impl From<Runtime> for Host {
+    fn from(runtime: Runtime) -> Host {
+        Host(runtime)
+    }
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Host")
+    }
 }
 
 /// Everything the runtime keeps about one plugin.

@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::abi::plugin::Plugin;
 use crate::runtime::{PluginContext, Runtime};
-use crate::testing::TestApp;
+use crate::testing::TestClient;
 use crate::web::ServerOptions;
 
 pub use report::{
@@ -53,7 +53,7 @@ impl std::fmt::Debug for TestEnv {
 pub struct TestContext<P> {
     context: PluginContext<P>,
     env: TestEnv,
-    app: OnceLock<TestApp>,
+    app: OnceLock<TestClient>,
     plugin: PhantomData<fn() -> P>,
 }
 
@@ -72,9 +72,9 @@ impl<P: Plugin> TestContext<P> {
     /// The server's routes, served in-process exactly as a socket would reach them (every
     /// plugin's routes, middleware and the core's): `context.app().get("/api/v1/x").await`.
     /// Requests with `.admin()` carry the server's admin token. Built on first use.
-    pub fn app(&self) -> &TestApp {
+    pub fn app(&self) -> &TestClient {
         self.app
-            .get_or_init(|| TestApp::with_options(self.env.runtime.clone(), &self.env.server))
+            .get_or_init(|| TestClient::new(&self.env.runtime, &self.env.server))
     }
 
     /// Which attempt this is: 1, then 2… when the test is retried.
@@ -93,11 +93,63 @@ impl<P: Plugin> TestContext<P> {
 impl<P: Plugin> PluginContext<P> {
     /// The plugin test runner: queue any plugin's tests and watch their results. Needs the
     /// `tests:run` permission.
-    pub fn tests(&self) -> Arc<Runner>
+    pub fn tests(&self) -> Tests
     where
         P: crate::abi::permission::RunTests,
     {
-        Runner::of(self.runtime())
+        Tests {
+            runner: Runner::of(self.runtime()),
+            runtime: self.runtime().clone(),
+        }
+    }
+}
+
+/// What the `tests:run` permission grants: the server's one test runner, to queue any
+/// plugin's tests, watch them and tune the runner; `context.tests()`.
+#[derive(Clone)]
+pub struct Tests {
+    runner: Arc<Runner>,
+    runtime: Runtime,
+}
+
+impl Tests {
+    /// Queues a run of one plugin test, or joins the run of that test already queued or
+    /// running; see [`Runner::submit`].
+    pub fn submit(&self, request: RunRequest) -> Result<Ticket, SubmitError> {
+        self.runner.submit(&self.runtime, request)
+    }
+
+    /// Applies new runner options (workers, limits) at once.
+    pub fn configure(&self, options: RunnerOptions) {
+        self.runner.configure(options);
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> RunnerOptions {
+        self.runner.options()
+    }
+
+    /// Live announcements of runs queued, started and finished.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<RunnerEvent> {
+        self.runner.subscribe()
+    }
+
+    /// The queue and the runs under way.
+    pub fn status(&self) -> RunnerStatus {
+        self.runner.status()
+    }
+
+    /// Points tests' in-process clients at the configured server's options (limits and the
+    /// admin token a server on this data folder uses), for a one-shot process that runs tests
+    /// without serving: a server's runner already has them.
+    pub fn use_configured_server(&self) {
+        self.runner.use_configured_server(&self.runtime);
+    }
+}
+
+impl std::fmt::Debug for Tests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tests").finish_non_exhaustive()
     }
 }
 

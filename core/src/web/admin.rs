@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::secret::Secret;
 use crate::runtime::info::{Audience, PluginInfo};
-use crate::runtime::{ReloadError, Runtime, TransitionError};
+use crate::runtime::{Host, ReloadError, Runtime, TransitionError};
 use crate::web::error::ApiError;
 use crate::web::input::Json;
 use crate::web::log_limit::LogLimit;
@@ -47,7 +47,7 @@ pub(crate) fn router(
     runtime: &Runtime,
     token: Option<Secret>,
     metrics: Option<Arc<HttpMetrics>>,
-) -> Router<Runtime> {
+) -> Router<Host> {
     let guard = Arc::new(Guard {
         token,
         failures: LogLimit::new(Duration::from_secs(1)),
@@ -100,7 +100,7 @@ pub(crate) fn router(
         router = router.route(
             METRICS,
             get(
-                move |State(runtime): State<Runtime>, request: Request| async move {
+                move |State(Host(runtime)): State<Host>, request: Request| async move {
                     match scraping.token_problem(bearer(&request)) {
                         Some(problem) => scraping.refuse(client(&request), METRICS, problem),
                         None => super::metrics::exposition(&metrics, &runtime),
@@ -150,10 +150,13 @@ struct Gate(std::sync::RwLock<Option<Arc<Guard>>>);
 #[derive(Debug, Clone, Copy)]
 pub struct Admin;
 
-impl FromRequestParts<Runtime> for Admin {
+impl FromRequestParts<Host> for Admin {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, runtime: &Runtime) -> Result<Admin, Response> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        Host(runtime): &Host,
+    ) -> Result<Admin, Response> {
         let guard = runtime
             .extension(Gate::default)
             .0
@@ -309,7 +312,7 @@ async fn session() -> Json<Value> {
 
 /// Every plugin with what public answers leave out: init failures, task errors, and why
 /// each plugin is not ready.
-async fn plugins(State(runtime): State<Runtime>) -> Json<Value> {
+async fn plugins(State(Host(runtime)): State<Host>) -> Json<Value> {
     let readiness = runtime.readiness().await;
     Json(json!({
         "plugins": PluginInfo::all_running(&runtime, Audience::Admin),
@@ -317,16 +320,22 @@ async fn plugins(State(runtime): State<Runtime>) -> Json<Value> {
     }))
 }
 
-async fn disable(runtime: State<Runtime>, name: Path<String>) -> Result<Json<Value>, ApiError> {
+async fn disable(
+    State(Host(runtime)): State<Host>,
+    name: Path<String>,
+) -> Result<Json<Value>, ApiError> {
     switch(runtime, name, false).await
 }
 
-async fn enable(runtime: State<Runtime>, name: Path<String>) -> Result<Json<Value>, ApiError> {
+async fn enable(
+    State(Host(runtime)): State<Host>,
+    name: Path<String>,
+) -> Result<Json<Value>, ApiError> {
     switch(runtime, name, true).await
 }
 
 async fn switch(
-    State(runtime): State<Runtime>,
+    runtime: Runtime,
     Path(name): Path<String>,
     enabled: bool,
 ) -> Result<Json<Value>, ApiError> {
@@ -349,7 +358,7 @@ async fn switch(
     })))
 }
 
-async fn reload(State(runtime): State<Runtime>) -> Result<Json<Value>, ApiError> {
+async fn reload(State(Host(runtime)): State<Host>) -> Result<Json<Value>, ApiError> {
     match runtime.reload().await {
         Ok(report) => Ok(Json(json!({ "reloaded": true, "report": report }))),
         Err(ReloadError::NoSource) => Err(ApiError::unavailable(
@@ -371,7 +380,7 @@ async fn reload(State(runtime): State<Runtime>) -> Result<Json<Value>, ApiError>
 /// `POST /api/v1/admin/backups`: writes a backup into `<data>/backups/` while the server
 /// keeps serving, and describes it.
 async fn create_backup(
-    State(runtime): State<Runtime>,
+    State(Host(runtime)): State<Host>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     use crate::storage::backup;
     let storage = runtime.storage().clone();
@@ -396,7 +405,7 @@ async fn create_backup(
 }
 
 /// `GET /api/v1/admin/backups`: the backups in `<data>/backups/`, newest first.
-async fn backups(State(runtime): State<Runtime>) -> Result<Json<Value>, ApiError> {
+async fn backups(State(Host(runtime)): State<Host>) -> Result<Json<Value>, ApiError> {
     let listed =
         crate::storage::backup::list(runtime.storage().data_dir()).map_err(ApiError::internal)?;
     Ok(Json(json!({ "backups": listed })))
@@ -404,7 +413,7 @@ async fn backups(State(runtime): State<Runtime>) -> Result<Json<Value>, ApiError
 
 /// `GET /api/v1/admin/backups/{id}`: the archive, streamed.
 async fn download_backup(
-    State(runtime): State<Runtime>,
+    State(Host(runtime)): State<Host>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     use crate::storage::backup;

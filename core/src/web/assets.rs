@@ -18,7 +18,7 @@ use axum::routing::{MethodRouter, get};
 
 use crate::abi::assets::{EmbeddedFile, join};
 use crate::abi::plugin::PluginDescriptor;
-use crate::runtime::Runtime;
+use crate::runtime::Host;
 use crate::web::error::ApiError;
 
 /// Where a plugin's shared assets are served: `/plugins/<name>/static/…` is `ui/static/…`.
@@ -78,7 +78,7 @@ impl PluginAssets {
     }
 
     /// The routes under `/plugins/<name>/`, to be guarded like the plugin's own routes.
-    pub(crate) fn routes(self: &Arc<Self>) -> Vec<(String, MethodRouter<Runtime>)> {
+    pub(crate) fn routes(self: &Arc<Self>) -> Vec<(String, MethodRouter<Host>)> {
         let [page_path, index_path, file_path] = route_paths(self.plugin);
         let page_only = Arc::clone(self);
         let index = Arc::clone(self);

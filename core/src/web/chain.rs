@@ -24,7 +24,7 @@ use crate::abi::middleware::{
 };
 use crate::registry::ResolvedMiddleware;
 use crate::runtime::state::Slot;
-use crate::runtime::{RouteCounters, Runtime, panic_message};
+use crate::runtime::{Host, RouteCounters, Runtime, panic_message};
 use crate::web::error::ApiError;
 
 /// One middleware with what running it needs: its plugin's state and counters.
@@ -137,8 +137,8 @@ impl Chain {
     pub(crate) fn wrap_route(
         &self,
         plugin: &'static str,
-        mut route: MethodRouter<Runtime>,
-    ) -> MethodRouter<Runtime> {
+        mut route: MethodRouter<Host>,
+    ) -> MethodRouter<Host> {
         // `layer` wraps what is there, so the last applied is the first to see a request.
         for wrapper in self.own.get(plugin).into_iter().flatten().rev() {
             route = match wrapper {
@@ -151,7 +151,7 @@ impl Chain {
 
     /// Wraps the whole application (core routes, plugin routes, the fallback) in the global
     /// middleware.
-    pub(crate) fn wrap_app(&self, mut router: Router<Runtime>) -> Router<Runtime> {
+    pub(crate) fn wrap_app(&self, mut router: Router<Host>) -> Router<Host> {
         for wrapper in self.global.iter().rev() {
             router = match wrapper {
                 Wrapper::Function(shim) => router.layer(from_fn_with_state(shim.clone(), run)),

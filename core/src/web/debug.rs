@@ -6,13 +6,13 @@ use std::future::Future;
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::response::IntoResponse;
 
-use crate::runtime::Runtime;
+use crate::runtime::Host;
 
 /// An argument before the last: it reads the request's head.
-pub fn check_argument<T: FromRequestParts<Runtime> + Send>() {}
+pub fn check_argument<T: FromRequestParts<Host> + Send>() {}
 
 /// The last argument: it may also consume the body.
-pub fn check_last_argument<T: FromRequest<Runtime, M> + Send, M>() {}
+pub fn check_last_argument<T: FromRequest<Host, M> + Send, M>() {}
 
 /// The return type becomes a response.
 pub fn check_response<T: IntoResponse>() {}

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::abi::plugin::{Configurable, Plugin};
 use crate::runtime::state::PluginStatus;
-use crate::runtime::{PluginContext, Runtime};
+use crate::runtime::{Host, PluginContext};
 use crate::web::error::ApiError;
 
 /// 503 naming the plugin and its state; the reason names states only.
@@ -41,12 +41,12 @@ impl<P> Deref for PluginState<P> {
     }
 }
 
-impl<P: Plugin> FromRequestParts<Runtime> for PluginState<P> {
+impl<P: Plugin> FromRequestParts<Host> for PluginState<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         _parts: &mut Parts,
-        runtime: &Runtime,
+        Host(runtime): &Host,
     ) -> Result<Self, Self::Rejection> {
         runtime
             .running_plugin::<P>()
@@ -58,12 +58,12 @@ impl<P: Plugin> FromRequestParts<Runtime> for PluginState<P> {
 /// Plugin `P`'s context, for a route handler: `context: PluginContext<MyPlugin>` gives the
 /// services its permissions grant (`context.kv()`, `context.db()`, `context.publish(..)`).
 /// `#[route]` accepts only the route's own plugin here. 503 when `P` is not running.
-impl<P: Plugin> FromRequestParts<Runtime> for PluginContext<P> {
+impl<P: Plugin> FromRequestParts<Host> for PluginContext<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         _parts: &mut Parts,
-        runtime: &Runtime,
+        Host(runtime): &Host,
     ) -> Result<Self, Self::Rejection> {
         match runtime.running_plugin::<P>() {
             Ok(_) => Ok(PluginContext::new(runtime.clone())),
@@ -85,12 +85,12 @@ impl<P: Configurable> Deref for PluginConfig<P> {
     }
 }
 
-impl<P: Configurable> FromRequestParts<Runtime> for PluginConfig<P> {
+impl<P: Configurable> FromRequestParts<Host> for PluginConfig<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         _parts: &mut Parts,
-        runtime: &Runtime,
+        Host(runtime): &Host,
     ) -> Result<Self, Self::Rejection> {
         if let Err(status) = runtime.running_plugin::<P>() {
             return Err(not_running(P::NAME, status));

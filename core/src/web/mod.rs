@@ -43,7 +43,7 @@ use crate::abi::event::{Shutdown, Starting, Startup, Stopped};
 use crate::config::ServerSection;
 use crate::config::secret::Secret;
 use crate::runtime::info::{Audience, PluginInfo};
-use crate::runtime::{Delivery, InitFailure, Runtime, panic_message};
+use crate::runtime::{Delivery, Host, InitFailure, Runtime, panic_message};
 use crate::web::error::ApiError;
 use crate::web::metrics::{HttpMetrics, RecordLayer};
 use crate::web::middleware::{JsonErrorsLayer, RunningGateLayer};
@@ -163,7 +163,7 @@ fn build(
     // once: the routes cannot change while the application lives.
     let openapi: Arc<std::sync::OnceLock<axum::body::Bytes>> = Arc::default();
     let metrics_on_main = options.metrics_bind.is_none();
-    let mut router: Router<Runtime> = Router::new()
+    let mut router: Router<Host> = Router::new()
         .route(paths::HEALTH, get(health))
         .route(paths::READY, get(ready))
         .route(paths::PLUGIN_HEALTH, get(plugin_health))
@@ -171,7 +171,7 @@ fn build(
         .route(paths::PLUGIN, get(plugin_info))
         .route(
             paths::OPENAPI,
-            get(move |State(runtime): State<Runtime>| async move {
+            get(move |State(Host(runtime)): State<Host>| async move {
                 let document = openapi.get_or_init(|| {
                     let document = openapi::document(runtime.registry(), metrics_on_main);
                     serde_json::to_vec_pretty(&document)
@@ -194,7 +194,7 @@ fn build(
     // Group methods by path first: axum merges two `route` calls on one path, but grouping
     // makes the merge explicit and keeps every insertion a distinct path.
     let chain = chain::Chain::new(runtime);
-    let mut by_path: BTreeMap<&str, (&'static str, MethodRouter<Runtime>)> = BTreeMap::new();
+    let mut by_path: BTreeMap<&str, (&'static str, MethodRouter<Host>)> = BTreeMap::new();
     for route in runtime.registry().routes() {
         let method_router = guard_route(runtime, &chain, route.plugin, (route.descriptor.make)());
         match by_path.remove(route.full_path.as_str()) {
@@ -244,7 +244,7 @@ fn build(
         // Outside every other layer of a route, so its time includes all middleware.
         .route_layer(RecordLayer(Arc::clone(&metrics)));
     Ok((
-        router.layer(middleware).with_state(runtime.clone()),
+        router.layer(middleware).with_state(Host(runtime.clone())),
         metrics,
     ))
 }
@@ -274,11 +274,11 @@ fn route_table(runtime: &Runtime) -> Vec<(&'static str, String)> {
 /// The registry rejects exact duplicates with both names; axum's router panics on the rarer
 /// overlaps it finds itself, and that panic must not take the process down.
 fn add_route(
-    router: Router<Runtime>,
+    router: Router<Host>,
     plugin: &'static str,
     path: &str,
-    method_router: MethodRouter<Runtime>,
-) -> Result<Router<Runtime>, ServerError> {
+    method_router: MethodRouter<Host>,
+) -> Result<Router<Host>, ServerError> {
     std::panic::catch_unwind(AssertUnwindSafe(move || router.route(path, method_router))).map_err(
         |panic| ServerError::RouteConflict {
             plugin,
@@ -298,8 +298,8 @@ fn guard_route(
     runtime: &Runtime,
     chain: &chain::Chain,
     plugin: &'static str,
-    route: MethodRouter<Runtime>,
-) -> MethodRouter<Runtime> {
+    route: MethodRouter<Host>,
+) -> MethodRouter<Host> {
     let entry = runtime
         .entry(plugin)
         .expect("the registry resolved every route to a compiled-in plugin");
@@ -459,7 +459,7 @@ async fn health() -> Json<Value> {
 
 /// 200 when every plugin the operator wants is running and ready; 503 naming the plugins
 /// that are not and their states (the reasons are in the log and the admin view).
-async fn ready(State(runtime): State<Runtime>) -> Response {
+async fn ready(State(Host(runtime)): State<Host>) -> Response {
     let readiness = runtime.readiness().await;
     if readiness.ready {
         return Json(json!({ "ready": true })).into_response();
@@ -492,7 +492,7 @@ struct Health {
 
 /// One plugin's state, readiness (checking only that plugin) and counters.
 async fn plugin_health(
-    State(runtime): State<Runtime>,
+    State(Host(runtime)): State<Host>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let plugin = runtime
@@ -518,12 +518,12 @@ async fn plugin_health(
     Ok((code, Json(body)).into_response())
 }
 
-async fn list_plugins(State(runtime): State<Runtime>) -> Json<Value> {
+async fn list_plugins(State(Host(runtime)): State<Host>) -> Json<Value> {
     Json(json!({ "plugins": PluginInfo::all_running(&runtime, Audience::Public) }))
 }
 
 async fn plugin_info(
-    State(runtime): State<Runtime>,
+    State(Host(runtime)): State<Host>,
     Path(name): Path<String>,
 ) -> Result<Json<PluginInfo>, ApiError> {
     let plugin = runtime

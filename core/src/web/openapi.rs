@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::abi::openapi::{Describer, InputDoc, OutputDoc};
 use crate::registry::Registry;
+use crate::runtime::Plugins;
 use crate::web::error::ApiError;
 use crate::web::input::{Json, Path, Query};
 use crate::web::{admin, assets, paths};
@@ -459,6 +460,14 @@ fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
         ));
     }
     routes
+}
+
+/// The OpenAPI 3.1 document the server that `plugins` views serves at `/openapi.json`, for a
+/// plugin that declares `plugins:read` (the docs plugin's API reference).
+pub fn served(plugins: &Plugins) -> Value {
+    let runtime = plugins.runtime();
+    let metrics_on_main = runtime.current_config().server.metrics_bind.is_none();
+    document(runtime.registry(), metrics_on_main)
 }
 
 /// The OpenAPI 3.1 document of everything `registry`'s binary serves. `metrics_on_main`:

@@ -28,6 +28,8 @@ use crate::library::{CORE_GROUP, Doc, Kind, Library};
     // The repository's docs are this plugin's: they are listed first, as "PlexiChat".
     docs = "../../docs",
     tags = ["docs", "search"],
+    // Every plugin's embedded docs and routes (the API reference), read-only.
+    permissions = ["plugins:read"],
 )]
 #[derive(Default)]
 pub struct Docs {
@@ -40,7 +42,7 @@ impl Docs {
     /// The library of every compiled-in plugin's docs, built on first use.
     fn library(&self, context: &PluginContext<Docs>) -> Arc<Library> {
         Arc::clone(self.library.get_or_init(|| {
-            let library = Library::of(context.runtime().registry().plugins(), context.name());
+            let library = Library::of(context.plugins().descriptors(), context.name());
             for link in library.broken_links() {
                 plexichat::tracing::warn!(
                     link,
@@ -185,9 +187,7 @@ fn hits(library: &Library, query: &str, limit: usize) -> Vec<SearchHit> {
 #[route(GET, "/api")]
 async fn api_reference(context: PluginContext<Docs>, docs: PluginState<Docs>) -> Html<String> {
     let page = docs.api_reference.get_or_init(|| {
-        let runtime = context.runtime();
-        let metrics_on_main = runtime.current_config().server.metrics_bind.is_none();
-        let document = plexichat::openapi::document(runtime.registry(), metrics_on_main);
+        let document = plexichat::openapi::served(&context.plugins());
         let library = docs.library(&context);
         layout(&library, "API reference", "", None, &api::render(&document))
     });

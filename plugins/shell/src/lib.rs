@@ -10,28 +10,29 @@
 //! from elsewhere, and the page has no inline script or style, so the `security` plugin's
 //! strict policy applies to it unchanged.
 
-use plexichat::info::{Audience, PluginInfo};
+use plexichat::info::PluginInfo;
 use plexichat::prelude::*;
 use plexichat::response::{Html, Redirect, escape_html as escape};
 
 mod self_tests;
 
 /// The web shell: the list of compiled-in plugins with links to their pages and docs, at /.
-#[plugin(author = "PlexiChat", type = core, prefix = "/", tags = ["web", "ui"])]
+#[plugin(
+    author = "PlexiChat",
+    type = core,
+    prefix = "/",
+    tags = ["web", "ui"],
+    permissions = ["plugins:read"]
+)]
 #[derive(Default)]
 pub struct Shell;
 
 /// The shell's home page.
 #[route(GET, "/")]
 async fn home(context: PluginContext<Shell>) -> Html<String> {
-    let runtime = context.runtime();
-    let registry = runtime.registry();
-    let with_docs = registry.plugin("docs").is_some();
-    let plugins: Vec<PluginInfo> = registry
-        .plugins()
-        .iter()
-        .map(|plugin| PluginInfo::of_running(runtime, plugin, Audience::Public))
-        .collect();
+    let view = context.plugins();
+    let with_docs = view.descriptor("docs").is_some();
+    let plugins: Vec<PluginInfo> = view.describe_all();
     let mut cards = String::new();
     for info in &plugins {
         cards.push_str(&card(info, with_docs));

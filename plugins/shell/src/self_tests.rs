@@ -13,9 +13,8 @@ async fn home_lists_every_plugin(context: &TestContext<Shell>) -> Result<(), Str
         return Err(format!("GET / answered {status}"));
     }
     let missing: Vec<&str> = context
-        .runtime()
-        .registry()
         .plugins()
+        .descriptors()
         .iter()
         .map(|plugin| plugin.name)
         .filter(|name| !html.contains(&format!("data-plugin=\"{name}\"")))

@@ -64,7 +64,8 @@ pub struct Discovery {
 /// answers what the binary contains, nothing on disk.
 #[route(POST, "/discover")]
 async fn discover(context: PluginContext<TestManager>) -> Json<Discovery> {
-    let registry = context.runtime().registry();
+    let plugins = context.plugins();
+    let registry = plugins.registry();
     let plugins: Vec<PluginTests> = registry
         .plugins()
         .iter()
@@ -171,7 +172,7 @@ async fn answer(
     let mut results = Vec::with_capacity(submitted.len());
     let mut complete = false;
     if wait {
-        let timeout = context.runtime().current_config().server.request_timeout;
+        let timeout = context.request_timeout();
         let deadline = tokio::time::Instant::now() + timeout.saturating_sub(Duration::from_secs(2));
         complete = true;
         for run in submitted {
@@ -221,7 +222,8 @@ async fn run(
     if body.retries.is_some_and(|retries| retries > 10) {
         return Err(field_error("retries", "`retries` is at most 10"));
     }
-    let registry = context.runtime().registry();
+    let plugins = context.plugins();
+    let registry = plugins.registry();
     if registry.plugin(&body.plugin_name).is_none() {
         return Err(submit_error(SubmitError::UnknownPlugin(body.plugin_name)));
     }
@@ -281,7 +283,8 @@ async fn bulk_run(
         return Err(field_error("plugin_names", "name at least one plugin"));
     }
     let priority = priority_of(priority.as_deref())?;
-    let registry = context.runtime().registry();
+    let plugins = context.plugins();
+    let registry = plugins.registry();
     if let Some(unknown) = names.iter().find(|name| registry.plugin(name).is_none()) {
         return Err(field_error(
             "plugin_names",
@@ -398,7 +401,7 @@ async fn create_schedule(
     Json(body): Json<ScheduleBody>,
 ) -> Result<(StatusCode, Json<ScheduleView>), ApiError> {
     crate::check_test(
-        context.runtime().registry(),
+        context.plugins().registry(),
         &body.plugin_name,
         body.test_name.as_deref(),
     )
@@ -608,7 +611,7 @@ async fn results(
         })?),
     };
     if let Some(plugin) = &query.plugin_name
-        && context.runtime().registry().plugin(plugin).is_none()
+        && context.plugins().descriptor(plugin).is_none()
     {
         return Err(submit_error(SubmitError::UnknownPlugin(plugin.clone())));
     }

@@ -26,7 +26,8 @@ pub(crate) struct ListArgs {
 /// Lists every test this binary's plugins ship, with its category, limits and tags.
 #[plexichat::command(category = "tests", name = "list", since = "0.1.0")]
 async fn list_tests(context: CommandContext<TestManager>, args: ListArgs) -> Result<(), BoxError> {
-    let registry = context.runtime().registry();
+    let plugins = context.plugins();
+    let registry = plugins.registry();
     if let Some(plugin) = &args.plugin
         && registry.plugin(plugin).is_none()
     {
@@ -96,9 +97,15 @@ pub(crate) struct RunArgs {
 /// on the configured database and data folder, the selected tests run, and the plugins stop.
 /// Results are stored in the history (trigger `cli`). Exits 1 if any test failed, so CI can
 /// run it; `--junit FILE` writes a report CI systems read.
-#[plexichat::command(category = "tests", name = "run", since = "0.1.0")]
+#[plexichat::command(
+    category = "tests",
+    name = "run",
+    since = "0.1.0",
+    starts_plugins = true
+)]
 async fn run_tests(context: CommandContext<TestManager>, args: RunArgs) -> Result<(), BoxError> {
-    let registry = context.runtime().registry();
+    let plugins = context.plugins();
+    let registry = plugins.registry();
     let requests: Vec<RunRequest> = match (&args.plugin, &args.test) {
         (None, _) => registry
             .plugin_tests()
@@ -117,11 +124,11 @@ async fn run_tests(context: CommandContext<TestManager>, args: RunArgs) -> Resul
             }
         }
     };
-    // A command runs what it was asked for; the schedules are the server's. Tests that call
-    // admin routes present the token a server on this folder would use.
-    context.runtime().without_scheduled_jobs();
-    context.tests().use_configured_server(context.runtime());
-    let failures = context.runtime().start().await;
+    // The framework started the plugins (`starts_plugins`), without the schedules: they are
+    // the server's. Tests that call admin routes present the token a server on this folder
+    // would use.
+    context.tests().use_configured_server();
+    let failures = context.start_failures();
     for failure in &failures {
         eprintln!(
             "warning: plugin `{}` failed to start ({}); its tests are skipped",
@@ -142,7 +149,6 @@ async fn run_tests(context: CommandContext<TestManager>, args: RunArgs) -> Resul
         runs.push(run);
         stored.push(row);
     }
-    context.runtime().shutdown().await;
     if !errors.is_empty() {
         return Err(errors.join("; ").into());
     }
@@ -326,7 +332,7 @@ async fn manage_schedules(
             timeout,
             paused,
         } => {
-            crate::check_test(context.runtime().registry(), &plugin, test.as_deref())
+            crate::check_test(context.plugins().registry(), &plugin, test.as_deref())
                 .map_err(|error| UsageError(error.to_string()))?;
             let schedule = Schedule::parse(&expression, Some(&timezone))
                 .map_err(|message| UsageError(format!("--every: {message}")))?;

@@ -30,7 +30,7 @@ pub use store::StoredRun;
     author = "PlexiChat",
     type = core,
     prefix = "/tests",
-    permissions = ["database", "tests:run"],
+    permissions = ["database", "tests:run", "plugins:read"],
     migrations = "migrations",
     config = TestManagerConfig,
     lifecycle = true,
@@ -132,7 +132,7 @@ impl Lifecycle for TestManager {
         context.tests().configure(config.runner_options());
         // A one-shot process (`tests run`, `plugins self-test`) leaves the schedules to the
         // server.
-        if context.runtime().runs_scheduled_jobs() {
+        if context.runs_scheduled_jobs() {
             context.spawn("scheduler", scheduler::run);
         }
         Ok(())
@@ -207,7 +207,7 @@ pub(crate) fn submit(
     schedule_id: Option<i64>,
 ) -> Result<Submitted, SubmitError> {
     let (plugin, test) = (request.plugin.clone(), request.test.clone());
-    let ticket = context.tests().submit(context.runtime(), request)?;
+    let ticket = context.tests().submit(request)?;
     let (run_id, joined) = (ticket.id.clone(), ticket.joined);
     let outcome = if joined {
         Outcome::Joined(ticket)

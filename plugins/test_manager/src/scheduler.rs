@@ -143,7 +143,8 @@ async fn pass(
 
 /// Queues a schedule's tests: its one test, or every test of its plugin.
 fn queue(context: &PluginContext<TestManager>, row: &ScheduleRow) {
-    let registry = context.runtime().registry();
+    let plugins = context.plugins();
+    let registry = plugins.registry();
     if registry.plugin(&row.plugin).is_none() {
         plexichat::tracing::warn!(schedule = row.id, plugin = %row.plugin, "a scheduled plugin is not in this binary");
         return;

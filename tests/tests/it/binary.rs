@@ -1432,3 +1432,43 @@ fn bad_with_arguments_are_refused_naming_the_fix() {
     assert!(refused("weather=/nonexistent/weather").contains("holds no Cargo.toml"));
     assert!(refused("awesome_audit=plugins/awesome_audit").contains("already has a plugin"));
 }
+
+#[test]
+fn tests_run_starts_the_plugins_for_the_command_and_records_each_run() {
+    // `tests run` is a `starts_plugins` command: the framework starts every plugin before it
+    // and stops them after, since no plugin may start another itself.
+    let binary = build_app("all", &["--all"]);
+    let dir = plexichat_tests::scratch("tests-run");
+    let (code, help, _) = run_in(&binary, &dir, &["tests", "run", "--help"]);
+    assert_eq!(code, 0);
+    assert!(help.contains("Starts the plugins"), "{help}");
+    let (code, list, _) = run_in(&binary, &dir, &["commands", "list", "--json"]);
+    assert_eq!(code, 0);
+    let list: Value = serde_json::from_str(&list).unwrap();
+    let starting: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|command| command["flags"]["starts_plugins"] == true)
+        .map(|command| format!("{} {}", command["category"], command["name"]))
+        .collect();
+    assert_eq!(starting, ["\"tests\" \"run\""]);
+
+    // The shell's tests read every plugin through `plugins:read` and fetch `/` from the
+    // running shell: they pass only if the plugins really started.
+    let (code, out, err) = run_in(&binary, &dir, &["tests", "run", "shell", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let runs: Value = serde_json::from_str(&out).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert!(runs.len() >= 2, "{out}");
+    for run in runs {
+        assert_eq!(run["plugin_name"], "shell", "{run}");
+        assert_eq!(run["status"], "passed", "{run}");
+        assert_eq!(run["trigger"], "cli", "{run}");
+    }
+    // Each run is in the history, read by a command that does not start the plugins.
+    let (code, out, err) = run_in(&binary, &dir, &["tests", "results", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let stored: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stored.as_array().unwrap().len(), runs.len(), "{out}");
+}

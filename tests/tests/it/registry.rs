@@ -81,7 +81,7 @@ pub(crate) fn route(
     }))
 }
 
-fn axum_get() -> plexichat::axum::routing::MethodRouter<plexichat::Runtime> {
+fn axum_get() -> plexichat::axum::routing::MethodRouter<plexichat::runtime::Host> {
     plexichat::axum::routing::get(|| async {})
 }
 

@@ -83,10 +83,12 @@ const LAYERS: [(&str, u8); 7] = [
 const FACADE: u8 = 6;
 /// What a lower layer may name from a higher one: the handles that generated shims receive,
 /// and `abi`'s own registration macro, which `#[macro_export]` places at the crate root.
-const ALLOWED_UPWARD: [(&str, &str); 8] = [
+const ALLOWED_UPWARD: [(&str, &str); 9] = [
     // A plugin test's client is the one plugin authors' own tests use.
-    ("selftest", "crate::testing::TestApp"),
+    ("selftest", "crate::testing::TestClient"),
     ("abi", "crate::runtime::Runtime"),
+    // The router state every route is built on.
+    ("abi", "crate::runtime::Host"),
     // What a plugin test's shim receives, as a health check's receives the runtime.
     ("abi", "crate::selftest::TestEnv"),
     ("abi", "crate::runtime::PluginContext"),

@@ -1,6 +1,7 @@
-//! Generated code names only `::core::…` and `::plexichat::__private::…`: every macro expands
-//! here, with no prelude and with crate-root items that shadow every name an expansion could
-//! pick up by accident. A relative path in an expansion fails to compile.
+//! Generated code names only `::core::…` and `::plexichat::__private::…`: every one of the
+//! eleven macros expands here, with no prelude and with crate-root items that shadow every
+//! name an expansion could pick up by accident. A relative path in an expansion fails to
+//! compile.
 
 #![no_implicit_prelude]
 #![allow(dead_code, non_camel_case_types)]
@@ -52,11 +53,25 @@ struct PREFIX;
 struct PREFIX_LEN;
 struct make;
 struct shim;
+struct Request;
+struct Next;
+struct Response;
+struct IntoResponse;
+struct Future;
+struct Pin;
+struct PluginContext;
+struct CommandContext;
+struct TestContext;
+struct Json;
+struct ARGS;
+struct CALL;
+struct run;
 
 /// `#[config]` itself writes only absolute derive paths, but the serde and schemars derives it
 /// routes to expect the prelude (`.into()`, `Some`, `str`), so its struct lives in a module that
 /// imports the prelude and sees none of the shadowing items above.
 mod settings {
+    use ::plexichat::clap;
     use ::std::prelude::rust_2024::*;
 
     /// The plugin's settings.
@@ -66,9 +81,24 @@ mod settings {
         /// A setting.
         pub level: u32,
     }
+
+    /// A response body; `#[payload]`, like `#[config]`, routes derives that expect the prelude.
+    #[::plexichat::payload(response)]
+    pub struct Report {
+        /// A count.
+        pub count: u32,
+    }
+
+    /// A command's arguments (clap's derive expects the prelude too).
+    #[derive(Debug, ::plexichat::clap::Args)]
+    pub struct ListArgs {
+        /// Print JSON.
+        #[arg(long)]
+        pub json: bool,
+    }
 }
 
-use settings::Settings;
+use settings::{ListArgs, Report, Settings};
 
 /// A plugin with a configuration, its default name and its default prefix.
 #[::plexichat::plugin(author = "Tester", type = custom, config = Settings, lifecycle = false)]
@@ -93,6 +123,58 @@ async fn status(
     _config: ::plexichat::PluginConfig<Hygienic>,
 ) -> &'static ::core::primitive::str {
     "ok"
+}
+
+#[::plexichat::route(GET, "/report")]
+#[::plexichat::debug_handler]
+async fn report(_state: ::plexichat::PluginState<Hygienic>) -> ::plexichat::extract::Json<Report> {
+    ::plexichat::extract::Json(Report { count: 1 })
+}
+
+/// Lists things.
+#[::plexichat::command(category = "hygiene", name = "list", dangerous = true, starts_plugins = true)]
+async fn list(
+    _context: ::plexichat::command::CommandContext<Hygienic>,
+    _args: ListArgs,
+) -> ::core::result::Result<(), ::plexichat::BoxError> {
+    ::core::result::Result::Ok(())
+}
+
+#[::plexichat::middleware(scope = global, priority = 3)]
+async fn stamp(
+    _context: ::plexichat::PluginContext<Hygienic>,
+    request: ::plexichat::middleware::Request,
+    next: ::plexichat::middleware::Next,
+) -> ::plexichat::response::Response {
+    next.run(request).await
+}
+
+#[::plexichat::middleware(layer)]
+fn identity() -> ::plexichat::tower::layer::util::Identity {
+    ::plexichat::tower::layer::util::Identity::new()
+}
+
+#[::plexichat::health_check(liveness)]
+async fn alive(
+    _context: &::plexichat::PluginContext<Hygienic>,
+) -> ::core::result::Result<(), ::std::string::String> {
+    ::core::result::Result::Ok(())
+}
+
+/// An async test.
+#[::plexichat::plugin_test(timeout = "5s", tags = ["smoke"], category = integration)]
+async fn answers(
+    _context: &::plexichat::tests::TestContext<Hygienic>,
+) -> ::core::result::Result<(), ::std::string::String> {
+    ::core::result::Result::Ok(())
+}
+
+/// A sync test.
+#[::plexichat::plugin_test]
+fn answers_at_once(
+    _context: &::plexichat::tests::TestContext<Hygienic>,
+) -> ::core::result::Result<(), ::std::string::String> {
+    ::core::result::Result::Ok(())
 }
 
 fn main() {}
