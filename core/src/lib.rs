@@ -232,10 +232,7 @@ pub mod __private {
     };
     pub use crate::abi::route::{Method, RouteDescriptor, method_router};
     #[cfg(not(feature = "inventory"))]
-    pub use crate::abi::slices::{
-        PLEXICHAT_COMMANDS, PLEXICHAT_EVENT_HANDLERS, PLEXICHAT_EVENTS, PLEXICHAT_HEALTH_CHECKS,
-        PLEXICHAT_MIDDLEWARE, PLEXICHAT_PLUGIN_TESTS, PLEXICHAT_PLUGINS, PLEXICHAT_ROUTES,
-    };
+    pub use crate::abi::slices::statics::*;
     pub use crate::runtime::Invocation;
     pub use crate::runtime::{Host, Runtime};
     pub use crate::selftest::{TestContext, TestEnv};
