@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::bench::{Plan, Samples, Server, get_status, ms, wrk_rate};
+use crate::bench_common::{Plan, Samples, Server, get_status, ms, wrk_rate};
 use crate::build::{self, Selection};
 use crate::with::{External, Source};
 use crate::workspace;

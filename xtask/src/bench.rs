@@ -4,99 +4,16 @@
 //! Every figure is a median over alternating rounds with its spread (min–max), reported with
 //! its ratio to the baseline measured in the same run. Nothing here asserts a timing.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::bench_common::{CONNECTIONS, Server, ms, wrk, wrk_installed};
+pub use crate::bench_common::{Plan, Samples};
 use crate::build::{self, Selection};
 use crate::{scale, workspace};
-
-/// How long and how often to measure.
-#[derive(Debug, Clone, Copy)]
-pub struct Plan {
-    /// Rounds of start-up and `plugins list` timing.
-    pub start_rounds: usize,
-    /// Rounds of load per server, alternating.
-    pub load_rounds: usize,
-    /// Seconds of load per round.
-    pub load_seconds: u64,
-    /// Criterion measurement time per benchmark, in seconds.
-    pub criterion_seconds: u64,
-    /// Optimised binaries (the published figures), or the dev profile (a smoke run that
-    /// reuses the test suite's builds).
-    pub release: bool,
-    /// Plugin counts of the scale benchmark.
-    pub scale: &'static [usize],
-    /// Size of the SQLite database the backup benchmark backs up, in MiB.
-    pub backup_mib: u64,
-    /// Rounds of the backup benchmark, alternating.
-    pub backup_rounds: usize,
-}
-
-impl Plan {
-    /// A smoke run: every measurement once or twice, briefly, on unoptimised builds; it
-    /// keeps the harness working and its figures mean nothing.
-    pub const QUICK: Plan = Plan {
-        start_rounds: 3,
-        load_rounds: 1,
-        load_seconds: 1,
-        criterion_seconds: 1,
-        release: false,
-        scale: &[10],
-        backup_mib: 16,
-        backup_rounds: 1,
-    };
-    /// The run whose figures are published.
-    pub const FULL: Plan = Plan {
-        start_rounds: 15,
-        load_rounds: 5,
-        load_seconds: 10,
-        criterion_seconds: 5,
-        release: true,
-        scale: &[10, 100, 1000],
-        backup_mib: 1024,
-        backup_rounds: 3,
-    };
-
-    /// Where this plan's report goes: the published `docs/BENCHMARKS.md`, or for a smoke run
-    /// a file under `target/` that nobody commits.
-    pub fn report_path(&self, root: &Path) -> PathBuf {
-        if self.release {
-            root.join("docs/BENCHMARKS.md")
-        } else {
-            root.join("target/bench/BENCHMARKS-quick.md")
-        }
-    }
-}
-
-/// A set of samples with its median and spread.
-#[derive(Debug, Clone)]
-pub struct Samples(pub Vec<f64>);
-
-impl Samples {
-    /// The middle sample (the mean of the middle two for an even count).
-    pub fn median(&self) -> f64 {
-        let mut sorted = self.0.clone();
-        sorted.sort_by(f64::total_cmp);
-        let middle = sorted.len() / 2;
-        if sorted.len().is_multiple_of(2) {
-            (sorted[middle - 1] + sorted[middle]) / 2.0
-        } else {
-            sorted[middle]
-        }
-    }
-
-    /// The smallest and the largest sample.
-    pub fn spread(&self) -> (f64, f64) {
-        let min = self.0.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = self.0.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (min, max)
-    }
-}
 
 /// What a bench run measures.
 #[derive(Debug, Clone)]
@@ -133,16 +50,10 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
     }
 
     eprintln!("bench: building the baseline");
-    let baseline_binary = |name: &str| -> anyhow::Result<PathBuf> {
-        let built = build::build_binary(&flavor, "plexichat-baseline", name, &[], plan.release)?;
-        let path = bench_dir.join(name);
-        std::fs::copy(&built, &path)?;
-        Ok(path)
-    };
-    let baseline = baseline_binary("baseline-axum")?;
+    let baseline = baseline_binary(&flavor, &bench_dir, "baseline-axum", plan.release)?;
     // The HTTP benchmark's baseline does the route's storage read as well.
     let baseline_kv = if matches!(scope, Scope::Http | Scope::Everything) {
-        baseline_binary("baseline-axum-kv")?
+        baseline_binary(&flavor, &bench_dir, "baseline-axum-kv", plan.release)?
     } else {
         PathBuf::new()
     };
@@ -159,41 +70,25 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
         let baseline_start = Samples(baseline_start);
         let points = scale::measure(&counts, plan, &flavor)?;
         let section = scale_section(&points, &baseline_start, command);
-        let existing = std::fs::read_to_string(&path).unwrap_or_default();
-        std::fs::write(&path, replace_section(&existing, SCALE_HEADING, &section))?;
+        write_section(&path, SCALE_HEADING, &section)?;
         return Ok(path);
     }
-
     if let Scope::Assets = scope {
         let section = crate::assets_bench::run(plan, &scratch, command)?;
-        let existing = std::fs::read_to_string(&path).unwrap_or_default();
-        std::fs::write(
-            &path,
-            replace_section(&existing, crate::assets_bench::HEADING, &section),
-        )?;
+        write_section(&path, crate::assets_bench::HEADING, &section)?;
         return Ok(path);
     }
-
     if let Scope::Tests = scope {
-        let section = test_manager(&root, plan)?;
-        let existing = std::fs::read_to_string(&path).unwrap_or_default();
-        std::fs::write(&path, replace_section(&existing, TESTS_HEADING, &section))?;
+        write_section(&path, TESTS_HEADING, &test_manager(&root, plan)?)?;
         return Ok(path);
     }
 
     eprintln!("bench: building the app");
-    let all = build::build_app(&build::Options {
-        selection: Selection::All,
-        release: plan.release,
-        dynamic: false,
-        out: bench_dir.join("plexichat-all"),
-        with: Vec::new(),
-    })?;
+    let all = build_app(plan, &bench_dir, Selection::All, "plexichat-all")?;
     if let Scope::Http = scope {
         eprintln!("bench: HTTP throughput");
         let section = http_section(load(&all, &baselines, &scratch, plan)?, command);
-        let existing = std::fs::read_to_string(&path).unwrap_or_default();
-        std::fs::write(&path, replace_section(&existing, HTTP_HEADING, &section))?;
+        write_section(&path, HTTP_HEADING, &section)?;
         return Ok(path);
     }
     if let Scope::StartUp = scope {
@@ -201,42 +96,56 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
         let (start_up, memory) = section
             .split_at_checked(section.find(MEMORY_HEADING).unwrap_or(section.len()))
             .unwrap_or((&section, ""));
-        let existing = std::fs::read_to_string(&path).unwrap_or_default();
-        let document = replace_section(&existing, START_UP_HEADING, start_up);
-        std::fs::write(&path, replace_section(&document, MEMORY_HEADING, memory))?;
+        write_section(&path, START_UP_HEADING, start_up)?;
+        write_section(&path, MEMORY_HEADING, memory)?;
         return Ok(path);
     }
     if let Scope::Backup = scope {
-        let section = backup(&all, &scratch, plan, command)?;
-        let existing = std::fs::read_to_string(&path).unwrap_or_default();
-        std::fs::write(&path, replace_section(&existing, BACKUP_HEADING, &section))?;
+        write_section(
+            &path,
+            BACKUP_HEADING,
+            &backup(&all, &scratch, plan, command)?,
+        )?;
         return Ok(path);
     }
-    let one = build::build_app(&build::Options {
-        selection: Selection::Only(vec!["my_awesome_plugin".into()]),
-        release: plan.release,
-        dynamic: false,
-        out: bench_dir.join("plexichat-one"),
-        with: Vec::new(),
-    })?;
+    let report = whole_report(plan, command, &flavor, &all, &baselines, &scratch)?;
+    std::fs::write(&path, report)?;
+    Ok(path)
+}
 
-    let mut report = Report::new(plan, command, &flavor);
-    report.sizes(&all, &one, &baseline)?;
+/// The whole report, every measurement in turn, for `all` (the app with every plugin).
+fn whole_report(
+    plan: Plan,
+    command: &str,
+    flavor: &build::Flavor,
+    all: &Path,
+    baselines: &Baselines<'_>,
+    scratch: &Path,
+) -> anyhow::Result<String> {
+    let root = workspace::root();
+    let one = build_app(
+        plan,
+        &root.join("target/bench"),
+        Selection::Only(vec!["my_awesome_plugin".into()]),
+        "plexichat-one",
+    )?;
+
+    let mut report = Report::new(plan, command, flavor);
+    report.sizes(all, &one, baselines.memory)?;
 
     eprintln!("bench: start-up");
-    let (start_up, baseline_start) = start_up(&all, &baseline, &scratch, plan, command)?;
+    let (start_up, baseline_start) = start_up(all, baselines.memory, scratch, plan, command)?;
     report.text.push_str(&start_up);
 
     eprintln!("bench: HTTP throughput");
-    report.text.push_str(&http_section(
-        load(&all, &baselines, &scratch, plan)?,
-        command,
-    ));
+    report
+        .text
+        .push_str(&http_section(load(all, baselines, scratch, plan)?, command));
 
     eprintln!("bench: static assets against nginx");
     report
         .text
-        .push_str(&crate::assets_bench::run(plan, &scratch, command)?);
+        .push_str(&crate::assets_bench::run(plan, scratch, command)?);
 
     eprintln!("bench: event dispatch (criterion)");
     report.dispatch(dispatch(&root, plan)?);
@@ -248,17 +157,50 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
     report.text.push_str(&test_manager(&root, plan)?);
 
     eprintln!("bench: backup against sqlite3 .backup");
-    report
-        .text
-        .push_str(&backup(&all, &scratch, plan, command)?);
+    report.text.push_str(&backup(all, scratch, plan, command)?);
 
-    let points = scale::measure(plan.scale, plan, &flavor)?;
+    let points = scale::measure(plan.scale, plan, flavor)?;
     report
         .text
         .push_str(&scale_section(&points, &baseline_start, command));
+    Ok(report.finish())
+}
 
-    std::fs::write(&path, report.finish())?;
+/// Builds the baseline program `name` of `tests/baseline` and copies it into `bench_dir`.
+fn baseline_binary(
+    flavor: &build::Flavor,
+    bench_dir: &Path,
+    name: &str,
+    release: bool,
+) -> anyhow::Result<PathBuf> {
+    let built = build::build_binary(flavor, "plexichat-baseline", name, &[], release)?;
+    let path = bench_dir.join(name);
+    std::fs::copy(&built, &path)?;
     Ok(path)
+}
+
+/// Builds the app with `selection`, statically linked, as `bench_dir/name`.
+fn build_app(
+    plan: Plan,
+    bench_dir: &Path,
+    selection: Selection,
+    name: &str,
+) -> anyhow::Result<PathBuf> {
+    build::build_app(&build::Options {
+        selection,
+        release: plan.release,
+        dynamic: false,
+        out: bench_dir.join(name),
+        with: Vec::new(),
+    })
+}
+
+/// Replaces the section under `heading` of the report at `path` with `section` (appended if
+/// the report has none, and the report created if there is none), keeping the rest.
+fn write_section(path: &Path, heading: &str, section: &str) -> anyhow::Result<()> {
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    std::fs::write(path, replace_section(&existing, heading, section))?;
+    Ok(())
 }
 
 const SCALE_HEADING: &str = "## Scale";
@@ -308,24 +250,59 @@ fn backup(all: &Path, scratch: &Path, plan: Plan, command: &str) -> anyhow::Resu
     }
     let dir = scratch.join("backup");
     let _ = std::fs::remove_dir_all(&dir);
+    let (config, database) = backup_database(all, &dir, plan)?;
+    let size = std::fs::metadata(&database)?.len();
+    let (mut theirs, mut ours, mut verify) = (Vec::new(), Vec::new(), Vec::new());
+    let copy = dir.join("copy.db");
+    let archive = dir.join("backup.tar");
+    let megabytes = size as f64 / 1e6;
+    for _ in 0..plan.backup_rounds {
+        let _ = std::fs::remove_file(&copy);
+        let dot_backup = format!(".backup '{}'", copy.display());
+        let elapsed = timed(
+            Path::new("sqlite3"),
+            &[database.as_os_str(), dot_backup.as_ref()],
+            "sqlite3 .backup",
+        )?;
+        theirs.push(megabytes / elapsed.as_secs_f64());
+        let _ = std::fs::remove_file(&copy);
+        let _ = std::fs::remove_file(&archive);
+        let elapsed = timed(
+            all,
+            &[
+                "backup".as_ref(),
+                "create".as_ref(),
+                "--out".as_ref(),
+                archive.as_os_str(),
+                "--config".as_ref(),
+                config.as_os_str(),
+            ],
+            "plexichat backup create",
+        )?;
+        ours.push(megabytes / elapsed.as_secs_f64());
+        let elapsed = timed(
+            all,
+            &["backup".as_ref(), "verify".as_ref(), archive.as_os_str()],
+            "plexichat backup verify",
+        )?;
+        verify.push(megabytes / elapsed.as_secs_f64());
+        let _ = std::fs::remove_file(&archive);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let measured = [Samples(theirs), Samples(ours), Samples(verify)];
+    Ok(backup_section(size, &measured, command))
+}
+
+/// A data directory in `dir` with a configuration naming it and a migrated SQLite database
+/// of `plan.backup_mib` of incompressible rows; returns the configuration and the database.
+fn backup_database(all: &Path, dir: &Path, plan: Plan) -> anyhow::Result<(PathBuf, PathBuf)> {
     let data = dir.join("data");
     std::fs::create_dir_all(&data)?;
     let config = dir.join("plexichat.toml");
     let mut document = toml_edit::DocumentMut::new();
     document["data"]["dir"] = toml_edit::value(data.to_string_lossy().as_ref());
     std::fs::write(&config, document.to_string())?;
-    let run = |program: &Path, args: &[&std::ffi::OsStr], what: &str| -> anyhow::Result<Duration> {
-        let started = Instant::now();
-        let output = Command::new(program).args(args).output()?;
-        let elapsed = started.elapsed();
-        anyhow::ensure!(
-            output.status.success(),
-            "{what} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Ok(elapsed)
-    };
-    run(
+    timed(
         all,
         &[
             "db".as_ref(),
@@ -343,50 +320,31 @@ fn backup(all: &Path, scratch: &Path, plan: Plan, command: &str) -> anyhow::Resu
          PRAGMA wal_checkpoint(TRUNCATE);",
         rows = plan.backup_mib * 256
     );
-    run(
+    timed(
         Path::new("sqlite3"),
         &[database.as_os_str(), fill.as_ref()],
         "filling the database",
     )?;
-    let size = std::fs::metadata(&database)?.len();
-    let (mut theirs, mut ours, mut verify) = (Vec::new(), Vec::new(), Vec::new());
-    let copy = dir.join("copy.db");
-    let archive = dir.join("backup.tar");
-    let megabytes = size as f64 / 1e6;
-    for _ in 0..plan.backup_rounds {
-        let _ = std::fs::remove_file(&copy);
-        let dot_backup = format!(".backup '{}'", copy.display());
-        let elapsed = run(
-            Path::new("sqlite3"),
-            &[database.as_os_str(), dot_backup.as_ref()],
-            "sqlite3 .backup",
-        )?;
-        theirs.push(megabytes / elapsed.as_secs_f64());
-        let _ = std::fs::remove_file(&copy);
-        let _ = std::fs::remove_file(&archive);
-        let elapsed = run(
-            all,
-            &[
-                "backup".as_ref(),
-                "create".as_ref(),
-                "--out".as_ref(),
-                archive.as_os_str(),
-                "--config".as_ref(),
-                config.as_os_str(),
-            ],
-            "plexichat backup create",
-        )?;
-        ours.push(megabytes / elapsed.as_secs_f64());
-        let elapsed = run(
-            all,
-            &["backup".as_ref(), "verify".as_ref(), archive.as_os_str()],
-            "plexichat backup verify",
-        )?;
-        verify.push(megabytes / elapsed.as_secs_f64());
-        let _ = std::fs::remove_file(&archive);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    let base = Samples(theirs);
+    Ok((config, database))
+}
+
+/// Runs `program` with `args` to the end; the wall time, or an error with its stderr.
+fn timed(program: &Path, args: &[&std::ffi::OsStr], what: &str) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let output = Command::new(program).args(args).output()?;
+    let elapsed = started.elapsed();
+    anyhow::ensure!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(elapsed)
+}
+
+/// The backup section from a database of `size` bytes and the MB/s of `sqlite3 .backup`,
+/// `backup create` and `backup verify`, in that order.
+fn backup_section(size: u64, measured: &[Samples; 3], command: &str) -> String {
+    let [base, ours, verify] = measured;
     let mut text = format!(
         "{BACKUP_HEADING} (a {:.0} MiB SQLite database, MB/s of database)\n\nWritten by `{command}`. \
          Both commands run whole, as an operator would, on the same file with a warm page cache, \
@@ -394,14 +352,14 @@ fn backup(all: &Path, scratch: &Path, plan: Plan, command: &str) -> anyhow::Resu
         size as f64 / (1024.0 * 1024.0)
     );
     for (name, samples) in [
-        ("`sqlite3 db '.backup out'` (Debian's sqlite3)", &base),
+        ("`sqlite3 db '.backup out'` (Debian's sqlite3)", base),
         (
             "`plexichat backup create` (online snapshot, tar archive, SHA-256 per entry)",
-            &Samples(ours),
+            ours,
         ),
         (
             "`plexichat backup verify` (reads the archive, checks every checksum)",
-            &Samples(verify),
+            verify,
         ),
     ] {
         let (min, max) = samples.spread();
@@ -412,7 +370,7 @@ fn backup(all: &Path, scratch: &Path, plan: Plan, command: &str) -> anyhow::Resu
         ));
     }
     text.push_str("\nTarget: `backup create` at ≥ 0.8 of `sqlite3 .backup`.\n\n");
-    Ok(text)
+    text
 }
 
 /// The start-up and memory sections: exec to ready with a fresh and a warm data directory
@@ -528,9 +486,6 @@ fn start_up_section(rows: &[(&str, &Samples)], rss: Option<(u64, u64)>, command:
     }
     text
 }
-
-/// The client connection counts the HTTP benchmark runs at: a moderate and a heavy load.
-const CONNECTIONS: [u32; 2] = [64, 256];
 
 /// Requests per second at one connection count: ours and both baselines'.
 struct LoadPoint {
@@ -676,127 +631,6 @@ fn scale_section(points: &[scale::Point], baseline_start: &Samples, command: &st
     text
 }
 
-pub(crate) fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
-}
-
-/// A server process, stopped with SIGINT when dropped.
-pub(crate) struct Server {
-    child: Child,
-    pub(crate) addr: SocketAddr,
-}
-
-impl Server {
-    /// Starts `binary serve` in `dir` and waits for the first 200 on `/ready`; returns the
-    /// server and the time from exec to that answer.
-    pub(crate) fn start(
-        binary: &Path,
-        dir: &Path,
-        framework: bool,
-    ) -> anyhow::Result<(Server, Duration)> {
-        let started = Instant::now();
-        let mut command = Command::new(binary);
-        command.current_dir(dir);
-        if framework {
-            command.arg("serve");
-        }
-        let mut child = command
-            .args(["--bind", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn,plexichat::server=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let stderr = child.stderr.take().context("no stderr")?;
-        // Read the log on a thread of its own, so that a server that never prints its
-        // address fails the run after 30 s instead of hanging it; the thread keeps draining
-        // the log afterwards so the server never blocks on a full pipe.
-        let (found, address) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut found = Some(found);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split("address=").nth(1)
-                    && let Some(found) = found.take()
-                {
-                    let _ = found.send(rest.trim().to_string());
-                }
-            }
-        });
-        let addr: SocketAddr = match address.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr.parse()?,
-            Err(_) => {
-                let _ = child.kill();
-                bail!(
-                    "{} printed no `serving address=` line within 30 s",
-                    binary.display()
-                );
-            }
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while get_status(addr, "/ready") != Some(200) {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "{} never became ready",
-                binary.display()
-            );
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        let elapsed = started.elapsed();
-        Ok((Server { child, addr }, elapsed))
-    }
-
-    /// [`Server::start`] and stop at once; the milliseconds to ready.
-    pub(crate) fn start_ms(binary: &Path, dir: &Path, framework: bool) -> anyhow::Result<f64> {
-        let (server, elapsed) = Server::start(binary, dir, framework)?;
-        drop(server);
-        Ok(ms(elapsed))
-    }
-
-    /// VmRSS in KiB after half a second idle, once start-up's transient allocations settled.
-    pub(crate) fn idle_rss_kib(&self) -> anyhow::Result<u64> {
-        std::thread::sleep(Duration::from_millis(500));
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmRSS")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The status code of `GET path`, or `None` if the server does not answer yet. A bench
-/// harness probe, not a client: one request, `Connection: close`, status line only.
-pub(crate) fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(100)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-}
-
 /// The two bare axum programs of `tests/baseline`.
 struct Baselines<'a> {
     /// Answers from memory.
@@ -845,59 +679,6 @@ fn load(
         });
     }
     Ok(Some(results))
-}
-
-fn wrk_installed() -> bool {
-    let installed = Command::new("wrk").arg("--version").output().is_ok();
-    if !installed {
-        eprintln!("bench: wrk is not installed (apt-get install wrk); skipping HTTP throughput");
-    }
-    installed
-}
-
-/// Requests per second of `GET path` after a one-second warm-up; `None` without wrk.
-pub(crate) fn rate(addr: SocketAddr, path: &str, seconds: u64) -> anyhow::Result<Option<f64>> {
-    if !wrk_installed() {
-        return Ok(None);
-    }
-    let url = format!("http://{addr}{path}");
-    wrk(&url, 1, CONNECTIONS[0])?;
-    wrk(&url, seconds, CONNECTIONS[0]).map(Some)
-}
-
-/// Requests per second of `GET path` at `connections` connections after a one-second
-/// warm-up; an error without wrk.
-pub(crate) fn wrk_rate(
-    addr: SocketAddr,
-    path: &str,
-    seconds: u64,
-    connections: u32,
-) -> anyhow::Result<f64> {
-    if !wrk_installed() {
-        bail!("wrk is not installed; run `apt-get install wrk`");
-    }
-    let url = format!("http://{addr}{path}");
-    wrk(&url, 1, connections)?;
-    wrk(&url, seconds, connections)
-}
-
-/// Runs wrk with one thread (the server gets the other core) and `connections` connections.
-fn wrk(url: &str, seconds: u64, connections: u32) -> anyhow::Result<f64> {
-    let output = Command::new("wrk")
-        .args([
-            "-t1",
-            &format!("-c{connections}"),
-            &format!("-d{seconds}s"),
-            url,
-        ])
-        .output()
-        .context("cannot run wrk")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    anyhow::ensure!(!text.contains("Non-2xx"), "wrk saw errors: {text}");
-    text.lines()
-        .find_map(|line| line.strip_prefix("Requests/sec:"))
-        .and_then(|value| value.trim().parse().ok())
-        .with_context(|| format!("wrk printed no rate: {text}"))
 }
 
 /// Median nanoseconds per benchmark id, and allocations per publish.
@@ -1134,18 +915,6 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn median_and_spread() {
-        let check = |values: &[f64], median: f64, spread: (f64, f64)| {
-            let samples = Samples(values.to_vec());
-            assert_eq!(samples.median(), median, "{values:?}");
-            assert_eq!(samples.spread(), spread, "{values:?}");
-        };
-        check(&[3.0], 3.0, (3.0, 3.0));
-        check(&[5.0, 1.0, 3.0], 3.0, (1.0, 5.0));
-        check(&[4.0, 1.0, 3.0, 2.0], 2.5, (1.0, 4.0));
-    }
 
     #[test]
     fn the_scale_section_is_replaced_in_place_or_appended() {

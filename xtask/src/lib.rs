@@ -3,6 +3,7 @@
 
 pub mod assets_bench;
 pub mod bench;
+pub mod bench_common;
 pub mod build;
 pub mod codegen;
 pub mod elf;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::bench::{self, Samples, Server};
+use crate::bench_common::{self, Plan, Samples, Server};
 use crate::build::{self, Flavor};
 use crate::{codegen, workspace};
 
@@ -46,7 +46,7 @@ pub fn scratch_root() -> PathBuf {
 }
 
 /// Builds and measures the app with each of `counts` synthetic plugins.
-pub fn measure(counts: &[usize], plan: bench::Plan, flavor: &Flavor) -> anyhow::Result<Vec<Point>> {
+pub fn measure(counts: &[usize], plan: Plan, flavor: &Flavor) -> anyhow::Result<Vec<Point>> {
     let root = workspace::root();
     let scratch = scratch_root();
     let target_dir = scratch.join("target");
@@ -104,16 +104,16 @@ pub fn measure(counts: &[usize], plan: bench::Plan, flavor: &Flavor) -> anyhow::
             let _ = std::fs::remove_dir_all(&data);
             std::fs::create_dir_all(&data)?;
             let (server, elapsed) = Server::start(&binary, &data, true)?;
-            start.push(bench::ms(elapsed));
+            start.push(bench_common::ms(elapsed));
             if round == 0 {
                 rss_kib = server.idle_rss_kib()?;
                 if let Some(last) = count.checked_sub(1) {
                     let path = format!("/api/v1/{}/hello", route_segment(last));
                     anyhow::ensure!(
-                        bench::get_status(server.addr, &path) == Some(200),
+                        bench_common::get_status(server.addr, &path) == Some(200),
                         "{path} did not answer 200 with {count} plugins"
                     );
-                    route_rate = bench::rate(server.addr, &path, plan.load_seconds)?;
+                    route_rate = bench_common::rate(server.addr, &path, plan.load_seconds)?;
                 }
             }
         }
@@ -155,7 +155,7 @@ fn run_ms(binary: &Path, args: &[&str]) -> anyhow::Result<f64> {
         "{} {args:?} failed: {status}",
         binary.display()
     );
-    Ok(bench::ms(elapsed))
+    Ok(bench_common::ms(elapsed))
 }
 
 /// `plugins list --json` must show exactly `count` plugins, or the build dropped some.

@@ -1,12 +1,16 @@
-//! The registry: what the link-time slices (`abi::slices`) collected, checked and put in a
-//! deterministic order by [`Registry`] (unique names, unique routes, dependencies present and
-//! acyclic) and puts it in a deterministic order.
+//! The registry: what the link-time slices (`abi::slices`) collected, checked by [`Registry`]
+//! (unique names, unique routes, dependencies present and acyclic) and put in a deterministic
+//! order.
 //!
 //! Neither linkme nor inventory orders or de-duplicates what it collects, and an unreferenced
 //! crate's entries silently vanish; every check that they skip happens here, before anything
-//! starts, and names both parties of a conflict.
+//! starts, and names both parties of a conflict. The checks are in `checks`, one function
+//! each; the resolved forms the registry hands out are in `resolved`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod checks;
+mod resolved;
+
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use crate::abi::command::CommandDescriptor;
@@ -18,6 +22,11 @@ use crate::abi::plugin_test::PluginTestDescriptor;
 use crate::abi::route::{Method, RouteDescriptor};
 
 use crate::abi::slices as backend;
+
+pub use resolved::{
+    ResolvedCommand, ResolvedEvent, ResolvedHandler, ResolvedHealthCheck, ResolvedMiddleware,
+    ResolvedPluginTest, ResolvedRoute,
+};
 
 /// Which collection mechanism this build uses, for listings and bug reports.
 pub const BACKEND: &str = if cfg!(feature = "inventory") {
@@ -189,156 +198,6 @@ pub const CORE_COMMANDS: &[&str] = &[
 /// The prefix every table of core's own carries; no plugin's objects may start with it.
 pub const CORE_TABLE_PREFIX: &str = "plexichat_";
 
-/// Each object a plugin's migrations touch must start with `<name>_`, and not with the
-/// longer prefix of another plugin (`foo_bar_x` belongs to plugin `foo_bar`, not `foo`) or
-/// core's `plexichat_`. `plugins` is sorted by name.
-fn check_migrations(
-    plugin: &'static PluginDescriptor,
-    plugins: &[&'static PluginDescriptor],
-    errors: &mut Vec<RegistryError>,
-) {
-    let own = format!("{}_", plugin.name);
-    for migration in plugin.migrations {
-        let texts = [
-            (migration.sqlite_file, migration.sqlite),
-            (migration.postgres_file, migration.postgres),
-        ];
-        for (index, (file, sql)) in texts.into_iter().enumerate() {
-            if index == 1 && file == migration.sqlite_file {
-                continue;
-            }
-            for touched in crate::abi::migration::touched_objects(sql) {
-                let object = touched.object.as_str();
-                let problem = if !object.starts_with(&own) {
-                    Some(format!(
-                        "which does not start with the plugin's prefix `{own}`"
-                    ))
-                } else if object.starts_with(CORE_TABLE_PREFIX) {
-                    Some(format!("whose prefix `{CORE_TABLE_PREFIX}` is core's"))
-                } else {
-                    // A longer plugin name the object starts with, up to one of its `_`: a
-                    // lookup per `_` in the sorted names, not a scan of every plugin per object.
-                    object
-                        .match_indices('_')
-                        .map(|(at, _)| &object[..at])
-                        .filter(|name| name.len() > plugin.name.len())
-                        .find_map(|name| {
-                            let at = plugins.binary_search_by(|p| p.name.cmp(name)).ok()?;
-                            Some(plugins[at])
-                        })
-                        .map(|other| {
-                            format!(
-                                "which is in plugin `{}`'s prefix `{}_`",
-                                other.name, other.name
-                            )
-                        })
-                };
-                if let Some(problem) = problem {
-                    errors.push(RegistryError::MigrationOutsidePrefix {
-                        plugin: plugin.name,
-                        file,
-                        object: touched.object,
-                        problem,
-                        statement: touched.statement,
-                    });
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// Each registration of a kind that belongs to its crate's plugin, resolved by `make`; one
-/// in a crate without a plugin is reported as an orphan. `key` gives its crate, name and
-/// location.
-fn owned<D: 'static, R>(
-    items: Vec<&'static D>,
-    by_crate: &HashMap<&'static str, &'static PluginDescriptor>,
-    errors: &mut Vec<RegistryError>,
-    what: &'static str,
-    key: impl Fn(&D) -> (&'static str, &'static str, &'static str),
-    make: impl Fn(&'static str, &'static D) -> R,
-) -> Vec<R> {
-    let mut resolved = Vec::with_capacity(items.len());
-    for item in items {
-        let (crate_name, name, location) = key(item);
-        match by_crate.get(crate_name) {
-            Some(plugin) => resolved.push(make(plugin.name, item)),
-            None => errors.push(RegistryError::Orphan {
-                what,
-                item: name,
-                location,
-                crate_name,
-            }),
-        }
-    }
-    resolved
-}
-
-/// Each command with its plugin and category, sorted by category, name and location, with
-/// every orphan, duplicate and shadowing of core reported.
-fn resolve_commands(
-    commands: Vec<&'static CommandDescriptor>,
-    by_crate: &HashMap<&'static str, &'static PluginDescriptor>,
-    errors: &mut Vec<RegistryError>,
-) -> Vec<ResolvedCommand> {
-    let mut resolved = Vec::with_capacity(commands.len());
-    for command in commands {
-        let Some(plugin) = by_crate.get(command.crate_name) else {
-            errors.push(RegistryError::Orphan {
-                what: "command",
-                item: command.handler,
-                location: command.location,
-                crate_name: command.crate_name,
-            });
-            continue;
-        };
-        let category = command.category.unwrap_or(plugin.name);
-        if CORE_COMMANDS.contains(&category) {
-            errors.push(RegistryError::CommandShadowsCore {
-                plugin: plugin.name,
-                category,
-                name: command.name,
-                location: command.location,
-            });
-        }
-        resolved.push(ResolvedCommand {
-            plugin: plugin.name,
-            category,
-            descriptor: command,
-        });
-    }
-    resolved.sort_by_key(|c| {
-        (
-            c.category,
-            c.descriptor.name,
-            c.plugin,
-            c.descriptor.location,
-        )
-    });
-    // inventory may collect one registration twice when a crate is linked twice.
-    resolved.dedup_by(|a, b| std::ptr::eq(a.descriptor, b.descriptor));
-    let describe = |c: &ResolvedCommand| {
-        format!(
-            "{}::{} ({})",
-            c.plugin, c.descriptor.handler, c.descriptor.location
-        )
-    };
-    for pair in resolved.windows(2) {
-        if (pair[0].category, pair[0].descriptor.name)
-            == (pair[1].category, pair[1].descriptor.name)
-        {
-            errors.push(RegistryError::DuplicateCommand {
-                category: pair[1].category,
-                name: pair[1].descriptor.name,
-                first: describe(&pair[0]),
-                second: describe(&pair[1]),
-            });
-        }
-    }
-    resolved
-}
-
 fn mismatch_message(missing: &[String], unexpected: &[String]) -> String {
     let mut parts = Vec::new();
     if !missing.is_empty() {
@@ -387,74 +246,6 @@ impl fmt::Display for RegistryErrors {
 }
 
 impl std::error::Error for RegistryErrors {}
-
-/// A route with its owning plugin resolved and its full path computed.
-#[derive(Debug, Clone)]
-pub struct ResolvedRoute {
-    /// Owning plugin.
-    pub plugin: &'static str,
-    /// Prefix plus route path.
-    pub full_path: String,
-    /// The registration.
-    pub descriptor: &'static RouteDescriptor,
-}
-
-/// An event handler with its owning plugin resolved.
-#[derive(Debug, Clone)]
-pub struct ResolvedHandler {
-    /// Owning plugin.
-    pub plugin: &'static str,
-    /// The registration.
-    pub descriptor: &'static EventHandlerDescriptor,
-}
-
-/// A command with its owning plugin and category resolved.
-#[derive(Debug, Clone)]
-pub struct ResolvedCommand {
-    /// Owning plugin.
-    pub plugin: &'static str,
-    /// Its category: the declared one, or the plugin's name.
-    pub category: &'static str,
-    /// The registration.
-    pub descriptor: &'static CommandDescriptor,
-}
-
-/// A middleware with its owning plugin resolved.
-#[derive(Debug, Clone)]
-pub struct ResolvedMiddleware {
-    /// Owning plugin.
-    pub plugin: &'static str,
-    /// The registration.
-    pub descriptor: &'static MiddlewareDescriptor,
-}
-
-/// A health check with its owning plugin resolved.
-#[derive(Debug, Clone)]
-pub struct ResolvedHealthCheck {
-    /// Owning plugin.
-    pub plugin: &'static str,
-    /// The registration.
-    pub descriptor: &'static HealthCheckDescriptor,
-}
-
-/// A plugin test with its owning plugin resolved.
-#[derive(Debug, Clone)]
-pub struct ResolvedPluginTest {
-    /// Owning plugin.
-    pub plugin: &'static str,
-    /// The registration.
-    pub descriptor: &'static PluginTestDescriptor,
-}
-
-/// An event type with the plugin that declared it resolved.
-#[derive(Debug, Clone)]
-pub struct ResolvedEvent {
-    /// The plugin of the declaring crate; `None` for the core's events and for events
-    /// declared in a crate that is not a plugin (a shared types crate).
-    pub plugin: Option<&'static str>,
-    /// The registration.
-    pub descriptor: &'static EventDescriptor,
-}
 
 /// Everything the slices collected, before any check: what [`Registry::from_registrations`]
 /// takes. Tests build one by hand; `Default` leaves the kinds they do not care about empty.
@@ -572,262 +363,57 @@ impl Registry {
     /// Checks and orders an explicit set of registrations (tests build registries this way).
     pub fn from_registrations(registrations: Registrations) -> Result<Self, RegistryErrors> {
         let Registrations {
-            mut plugins,
+            plugins,
             routes,
             handlers,
-            mut events,
+            events,
             commands,
             middleware,
             health_checks,
             plugin_tests,
         } = registrations;
+        // Every check appends what it refuses and goes on, in this order, which is the order
+        // of the messages.
         let mut errors = Vec::new();
-        // Link order is unspecified, so every listing and check works on sorted input.
-        plugins.sort_by_key(|plugin| (plugin.name, plugin.type_name));
-
-        let mut by_crate: HashMap<&'static str, &'static PluginDescriptor> = HashMap::new();
-        let mut unique: Vec<&'static PluginDescriptor> = Vec::with_capacity(plugins.len());
-        for plugin in plugins {
-            if let Some(first) = unique.last().filter(|first| first.name == plugin.name) {
-                errors.push(RegistryError::DuplicatePlugin {
-                    name: plugin.name,
-                    first: first.type_name,
-                    second: plugin.type_name,
-                });
-                continue;
-            }
-            if let Some(first) = by_crate.insert(plugin.crate_name, plugin) {
-                errors.push(RegistryError::TwoPluginsInCrate {
-                    crate_name: plugin.crate_name,
-                    first: first.name,
-                    second: plugin.name,
-                });
-            }
-            unique.push(plugin);
-        }
-
-        let order = match start_order(&unique) {
-            Ok(order) => order,
-            Err(mut order_errors) => {
-                errors.append(&mut order_errors);
-                unique.clone()
-            }
-        };
-
-        for plugin in &unique {
-            if let Some(core) = reserved(plugin.prefix) {
-                errors.push(RegistryError::ReservedPath {
-                    plugin: plugin.name,
-                    what: "prefix".to_string(),
-                    path: plugin.prefix.to_string(),
-                    core,
-                });
-            }
-        }
-
-        for plugin in &unique {
-            check_migrations(plugin, &unique, &mut errors);
-        }
-
-        let mut resolved_routes = Vec::with_capacity(routes.len());
-        for route in routes {
-            match by_crate.get(route.crate_name) {
-                Some(plugin) => resolved_routes.push(ResolvedRoute {
-                    plugin: plugin.name,
-                    full_path: join_path(plugin.prefix, route.path),
-                    descriptor: route,
-                }),
-                None => errors.push(RegistryError::Orphan {
-                    what: "route",
-                    item: route.handler,
-                    location: route.location,
-                    crate_name: route.crate_name,
-                }),
-            }
-        }
-        resolved_routes.sort_by(|a, b| {
-            (
-                a.plugin,
-                &a.full_path,
-                a.descriptor.method,
-                a.descriptor.location,
-            )
-                .cmp(&(
-                    b.plugin,
-                    &b.full_path,
-                    b.descriptor.method,
-                    b.descriptor.location,
-                ))
-        });
-        for route in &resolved_routes {
-            let prefix_reported = by_crate
-                .get(route.descriptor.crate_name)
-                .is_some_and(|plugin| reserved(plugin.prefix).is_some());
-            if let (false, Some(core)) = (prefix_reported, reserved(&route.full_path)) {
-                errors.push(RegistryError::ReservedPath {
-                    plugin: route.plugin,
-                    what: format!(
-                        "route `{}` ({})",
-                        route.descriptor.handler, route.descriptor.location
-                    ),
-                    path: route.full_path.clone(),
-                    core,
-                });
-            }
-        }
-        // Paths that differ only in parameter names (`/{id}` and `/{key}`) match the same
-        // requests, so they are compared in a normalised form.
-        let mut seen: HashMap<(Method, String), &ResolvedRoute> = HashMap::new();
-        for route in &resolved_routes {
-            let key = (route.descriptor.method, normalize_params(&route.full_path));
-            if let Some(first) = seen.get(&key) {
-                errors.push(RegistryError::DuplicateRoute {
-                    method: route.descriptor.method,
-                    path: route.full_path.clone(),
-                    first: describe_route(first),
-                    second: describe_route(route),
-                });
-            } else {
-                seen.insert(key, route);
-            }
-        }
-
-        let mut resolved_handlers = Vec::with_capacity(handlers.len());
-        for handler in handlers {
-            match by_crate.get(handler.crate_name) {
-                Some(plugin) => resolved_handlers.push(ResolvedHandler {
-                    plugin: plugin.name,
-                    descriptor: handler,
-                }),
-                None => errors.push(RegistryError::Orphan {
-                    what: "event handler",
-                    item: handler.handler,
-                    location: handler.location,
-                    crate_name: handler.crate_name,
-                }),
-            }
-        }
-        resolved_handlers.sort_by(|a, b| {
-            let key = |h: &ResolvedHandler| {
-                (
-                    h.descriptor.event,
-                    std::cmp::Reverse(h.descriptor.priority),
-                    h.plugin,
-                    h.descriptor.handler,
-                    h.descriptor.location,
-                )
-            };
-            key(a).cmp(&key(b))
-        });
-
-        events.sort_by_key(|event| (event.name, event.type_name));
-        let mut resolved_events: Vec<ResolvedEvent> = Vec::with_capacity(events.len());
-        for event in events {
-            match resolved_events.last() {
-                // inventory may collect one registration twice when a crate is linked twice;
-                // the same type is the same event.
-                Some(last) if last.descriptor.type_name == event.type_name => continue,
-                Some(last) if last.descriptor.name == event.name => {
-                    errors.push(RegistryError::DuplicateEvent {
-                        name: event.name,
-                        first: describe_event(last.descriptor),
-                        second: describe_event(event),
-                    });
-                    continue;
-                }
-                _ => {}
-            }
-            resolved_events.push(ResolvedEvent {
-                plugin: by_crate.get(event.crate_name).map(|plugin| plugin.name),
-                descriptor: event,
-            });
-        }
-
-        let resolved_commands = resolve_commands(commands, &by_crate, &mut errors);
-
-        let mut resolved_middleware = owned(
-            middleware,
-            &by_crate,
-            &mut errors,
-            "middleware",
-            |layer| (layer.crate_name, layer.name, layer.location),
-            |plugin, descriptor| ResolvedMiddleware { plugin, descriptor },
-        );
-        let mut resolved_checks = owned(
-            health_checks,
-            &by_crate,
-            &mut errors,
-            "health check",
-            |check| (check.crate_name, check.name, check.location),
-            |plugin, descriptor| ResolvedHealthCheck { plugin, descriptor },
-        );
-        let mut resolved_tests = owned(
-            plugin_tests,
-            &by_crate,
-            &mut errors,
-            "plugin test",
-            |test| (test.crate_name, test.name, test.location),
-            |plugin, descriptor| ResolvedPluginTest { plugin, descriptor },
-        );
-        resolved_tests
-            .sort_by_key(|test| (test.plugin, test.descriptor.name, test.descriptor.location));
-        // inventory may collect one registration twice when a crate is linked twice.
-        resolved_tests.dedup_by(|a, b| std::ptr::eq(a.descriptor, b.descriptor));
-        for pair in resolved_tests.windows(2) {
-            if (pair[0].plugin, pair[0].descriptor.name)
-                == (pair[1].plugin, pair[1].descriptor.name)
-            {
-                errors.push(RegistryError::DuplicatePluginTest {
-                    plugin: pair[1].plugin,
-                    name: pair[1].descriptor.name,
-                    first: pair[0].descriptor.location,
-                    second: pair[1].descriptor.location,
-                });
-            }
-        }
-        resolved_checks.sort_by_key(|check| {
-            (
-                check.plugin,
-                check.descriptor.kind,
-                check.descriptor.name,
-                check.descriptor.location,
-            )
-        });
-        resolved_middleware.sort_by_key(|layer| {
-            (
-                layer.descriptor.scope,
-                std::cmp::Reverse(layer.descriptor.priority),
-                layer.plugin,
-                layer.descriptor.name,
-                layer.descriptor.location,
-            )
-        });
-
+        let (plugins, by_crate) = checks::unique_plugins(plugins, &mut errors);
+        let order = checks::start_order(&plugins, &mut errors);
+        checks::reserved_prefixes(&plugins, &mut errors);
+        checks::migrations(&plugins, &mut errors);
+        let routes = checks::resolve_routes(routes, &by_crate, &mut errors);
+        checks::reserved_routes(&routes, &by_crate, &mut errors);
+        checks::duplicate_routes(&routes, &mut errors);
+        let handlers = checks::resolve_handlers(handlers, &by_crate, &mut errors);
+        let events = checks::resolve_events(events, &by_crate, &mut errors);
+        let commands = checks::resolve_commands(commands, &by_crate, &mut errors);
+        let middleware = checks::resolve_middleware(middleware, &by_crate, &mut errors);
+        let health_checks = checks::resolve_health_checks(health_checks, &by_crate, &mut errors);
+        let plugin_tests = checks::resolve_plugin_tests(plugin_tests, &by_crate, &mut errors);
         if !errors.is_empty() {
             return Err(RegistryErrors(errors));
         }
+
         let by_name = order
             .iter()
             .enumerate()
             .map(|(index, plugin)| (plugin.name, index))
             .collect();
         let index = PluginIndex {
-            commands: PluginIndex::positions(&resolved_commands, |c| Some(c.plugin)),
-            handlers: PluginIndex::positions(&resolved_handlers, |h| Some(h.plugin)),
-            middleware: PluginIndex::positions(&resolved_middleware, |m| Some(m.plugin)),
-            events: PluginIndex::positions(&resolved_events, |e| e.plugin),
+            commands: PluginIndex::positions(&commands, |c| Some(c.plugin)),
+            handlers: PluginIndex::positions(&handlers, |h| Some(h.plugin)),
+            middleware: PluginIndex::positions(&middleware, |m| Some(m.plugin)),
+            events: PluginIndex::positions(&events, |e| e.plugin),
         };
         Ok(Registry {
             plugins: order,
             by_name,
             index,
-            routes: resolved_routes,
-            handlers: resolved_handlers,
-            events: resolved_events,
-            commands: resolved_commands,
-            middleware: resolved_middleware,
-            health_checks: resolved_checks,
-            plugin_tests: resolved_tests,
+            routes,
+            handlers,
+            events,
+            commands,
+            middleware,
+            health_checks,
+            plugin_tests,
         })
     }
 
@@ -987,103 +573,6 @@ impl Registry {
     }
 }
 
-fn describe_event(event: &EventDescriptor) -> String {
-    format!("{} ({})", event.type_name, event.location)
-}
-
-/// Orders plugins so that each comes after its dependencies; ties are broken by name so the
-/// order is the same on every build.
-fn start_order(
-    plugins: &[&'static PluginDescriptor],
-) -> Result<Vec<&'static PluginDescriptor>, Vec<RegistryError>> {
-    let by_name: BTreeMap<&str, &'static PluginDescriptor> = plugins
-        .iter()
-        .map(|plugin| (plugin.name, *plugin))
-        .collect();
-    let mut errors = Vec::new();
-    for plugin in plugins {
-        for dependency in plugin.dependencies {
-            if !by_name.contains_key(dependency) {
-                errors.push(RegistryError::MissingDependency {
-                    plugin: plugin.name,
-                    dependency,
-                });
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-
-    let mut remaining: BTreeMap<&str, usize> = plugins
-        .iter()
-        .map(|plugin| (plugin.name, plugin.dependencies.len()))
-        .collect();
-    let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
-    for plugin in plugins {
-        for dependency in plugin.dependencies {
-            dependents.entry(dependency).or_default().push(plugin.name);
-        }
-    }
-    let mut ready: BTreeSet<&str> = remaining
-        .iter()
-        .filter(|(_, count)| **count == 0)
-        .map(|(name, _)| *name)
-        .collect();
-    let mut order = Vec::with_capacity(plugins.len());
-    while let Some(name) = ready.pop_first() {
-        remaining.remove(name);
-        order.push(by_name[name]);
-        for dependent in dependents.get(name).into_iter().flatten() {
-            let count = remaining.get_mut(dependent).expect("dependent is pending");
-            *count -= 1;
-            if *count == 0 {
-                ready.insert(dependent);
-            }
-        }
-    }
-    if remaining.is_empty() {
-        return Ok(order);
-    }
-    Err(vec![RegistryError::DependencyCycle {
-        cycle: find_cycle(&by_name, &remaining),
-    }])
-}
-
-/// Walks dependency edges among the plugins left over by the topological sort until a name
-/// repeats. Every leftover plugin still waits on a leftover dependency, so the walk never
-/// stops before it finds a cycle.
-fn find_cycle(
-    by_name: &BTreeMap<&str, &'static PluginDescriptor>,
-    leftover: &BTreeMap<&str, usize>,
-) -> Vec<&'static str> {
-    let start = *leftover.keys().next().expect("a cycle leaves plugins over");
-    let mut path: Vec<&'static str> = vec![by_name[start].name];
-    loop {
-        let current = by_name[path.last().expect("path is never empty")];
-        let next = current
-            .dependencies
-            .iter()
-            .copied()
-            .filter(|dependency| leftover.contains_key(dependency))
-            .min()
-            .expect("a leftover plugin waits on a leftover dependency");
-        if let Some(position) = path.iter().position(|name| *name == next) {
-            let mut cycle = path.split_off(position);
-            cycle.push(next);
-            return cycle;
-        }
-        path.push(next);
-    }
-}
-
-fn describe_route(route: &ResolvedRoute) -> String {
-    format!(
-        "{}::{} ({})",
-        route.plugin, route.descriptor.handler, route.descriptor.location
-    )
-}
-
 /// The paths core serves, each with everything below it; no plugin path may fall on or
 /// under one of them, so a plugin can never answer in core's place.
 pub const CORE_PATHS: [&str; 5] = [
@@ -1114,19 +603,4 @@ pub(crate) fn join_path(prefix: &str, path: &str) -> String {
     } else {
         format!("{prefix}{path}")
     }
-}
-
-fn normalize_params(path: &str) -> String {
-    path.split('/')
-        .map(|segment| {
-            if segment.starts_with("{*") {
-                "{*}"
-            } else if segment.starts_with('{') {
-                "{}"
-            } else {
-                segment
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
