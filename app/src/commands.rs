@@ -17,7 +17,7 @@ use plexichat::config::secret::Secret;
 use plexichat::registry::ResolvedCommand;
 use plexichat::{PluginStatus, Registry, Runtime};
 
-use crate::cli::UsageError;
+use crate::usage::UsageError;
 
 /// The ids of the options every plugin command has; prefixed so that they cannot collide
 /// with a plugin's own argument ids.

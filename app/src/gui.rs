@@ -10,7 +10,7 @@ use std::process::Command;
 
 use plexichat::config::Config;
 
-use crate::cli::UsageError;
+use crate::usage::UsageError;
 
 pub(crate) fn open(
     server: Option<url::Url>,

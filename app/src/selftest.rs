@@ -9,7 +9,8 @@ use anyhow::Context;
 use plexichat::tests::Selection;
 use plexichat::{Registry, Runtime};
 
-use crate::cli::{UsageError, block_on, load_config, open_storage};
+use crate::setup::{block_on, load_config, open_storage};
+use crate::usage::UsageError;
 
 /// What the command line asked for.
 pub(crate) struct SelfTest {
