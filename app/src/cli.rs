@@ -11,15 +11,9 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use plexichat::Registry;
 
 use crate::describe::configured_states;
+use crate::setup::load_config;
 use crate::usage::exit_code;
 use crate::{backup, configuration, db, describe, serve};
-
-// A few lines in the bodies of `commands.rs` and `selftest.rs` still name these helpers
-// through this module, as they did before the helpers moved to `setup` and `output` (those
-// files' imports already name the new homes). Remove these re-exports once those lines do
-// too; until then they are the one place where a module that `cli` calls reaches back.
-pub(crate) use crate::output::{buffered, write_json};
-pub(crate) use crate::setup::{block_on, load_config, open_storage};
 
 /// PlexiChat: an application server composed from plugins at compile time.
 #[derive(Debug, Parser)]

@@ -189,7 +189,7 @@ pub(crate) fn run(registry: Registry, category: &str, matches: &ArgMatches) -> a
         .with_context(|| format!("no command `{name}` in `{category}`"))?;
     let descriptor = resolved.descriptor;
     let full = format!("plexichat {category} {name}");
-    let config = crate::cli::load_config(
+    let config = crate::setup::load_config(
         &registry,
         matches.get_one::<PathBuf>(CONFIG).map(PathBuf::as_path),
     )?;
@@ -225,8 +225,8 @@ pub(crate) fn run(registry: Registry, category: &str, matches: &ArgMatches) -> a
             config.data.dir.display()
         )
     })?;
-    crate::cli::block_on(async move {
-        let storage = crate::cli::open_storage(&config).await?;
+    crate::setup::block_on(async move {
+        let storage = crate::setup::open_storage(&config).await?;
         let database = storage.database().clone();
         let runtime = Runtime::with_storage(registry, config, None, storage);
         let result = async {
@@ -332,7 +332,7 @@ fn confirm(full: &str, about: &str) -> anyhow::Result<()> {
 
 /// `commands list`: every plugin command, by category and name.
 pub(crate) fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {
-    crate::cli::buffered(|out| write_list(out, registry, json))
+    crate::output::buffered(|out| write_list(out, registry, json))
 }
 
 fn write_list(out: &mut impl Write, registry: &Registry, json: bool) -> anyhow::Result<()> {
@@ -350,7 +350,7 @@ fn write_list(out: &mut impl Write, registry: &Registry, json: bool) -> anyhow::
         })
         .collect();
     if json {
-        crate::cli::write_json(out, &infos)?;
+        crate::output::write_json(out, &infos)?;
         return Ok(());
     }
     if infos.is_empty() {

@@ -89,7 +89,7 @@ pub(crate) fn write_results(
     }
     let mut out = std::io::stdout().lock();
     if json {
-        crate::cli::write_json(&mut out, runs)?;
+        crate::output::write_json(&mut out, runs)?;
     } else if runs.is_empty() {
         writeln!(out, "no tests selected")?;
     } else {

@@ -224,7 +224,7 @@ pub mod __private {
         Describer, Probe, ProbeInput, ProbeInputFallback, ProbeOutput, ProbeOutputFallback,
         Undescribed,
     };
-    /// The permissions' marker traits, which `grant!` implements.
+    /// The permissions' marker traits, which `#[plugin]` implements for what a plugin declares.
     pub use crate::abi::permission as perm;
     pub use crate::abi::plugin::{Configurable, Plugin, PluginDescriptor, PluginType, UiPage};
     pub use crate::abi::plugin_test::{
@@ -237,7 +237,6 @@ pub mod __private {
     pub use crate::runtime::{Host, Runtime};
     pub use crate::selftest::{TestContext, TestEnv};
     pub use crate::web::debug::{check_argument, check_last_argument, check_response, check_send};
-    pub use crate::{__plexichat_grant as grant, __plexichat_grant_all as grant_all};
     /// What a `#[middleware]` function's shim takes: the request and the rest of the chain.
     pub use axum::extract::Request;
     pub use axum::middleware::Next;

@@ -22,6 +22,7 @@ mod payload;
 mod plugin;
 mod plugin_test;
 mod route;
+mod rules;
 #[cfg(test)]
 mod tests;
 
@@ -118,4 +119,18 @@ pub fn debug_handler(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn config(args: TokenStream, item: TokenStream) -> TokenStream {
     config::expand(args.into(), item.into()).into()
+}
+
+/// Fills a core enum with the variants of a `plexichat-rules` table. Core only.
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn __variants(args: TokenStream, item: TokenStream) -> TokenStream {
+    rules::variants(args.into(), item.into()).into()
+}
+
+/// Core's permission vocabulary and marker traits, from `plexichat-rules`. Core only.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __permissions(args: TokenStream) -> TokenStream {
+    rules::permissions(args.into()).into()
 }

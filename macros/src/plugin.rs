@@ -93,34 +93,7 @@ const KEYS: &[(&str, Check<Manifest>)] = &[
     }),
 ];
 
-/// The permission that grants the SQL pool (core's `perm::Database`); migrations need it.
-const DATABASE_PERMISSION: &str = "database";
-
-/// The sixteen manifest types: each spelling with its `PluginType` variant. A unit test
-/// compares this table with `PluginType::ALL`.
-const TYPES: &[(&str, &str)] = &[
-    ("core", "Core"),
-    ("feature", "Feature"),
-    ("integration", "Integration"),
-    ("micro_app", "MicroApp"),
-    ("ai_node", "AiNode"),
-    ("security_node", "SecurityNode"),
-    ("storage_node", "StorageNode"),
-    ("extension", "Extension"),
-    ("theme", "Theme"),
-    ("auth_provider", "AuthProvider"),
-    ("notification", "Notification"),
-    ("analytics", "Analytics"),
-    ("backup", "Backup"),
-    ("monitoring", "Monitoring"),
-    ("automation", "Automation"),
-    ("custom", "Custom"),
-];
-
-/// Names core's own routes use below `/api/v1/`, which a plugin's default prefix would
-/// collide with. A unit test compares this list with `__private::RESERVED_PLUGIN_NAMES`, which
-/// checks the default name (the crate name) in const context.
-const RESERVED_NAMES: &[&str] = &["admin", "plugins"];
+use plexichat_rules::{DATABASE_PERMISSION, PLUGIN_KINDS, RESERVED_PLUGIN_NAMES};
 
 /// The keys of one `ui_pages` entry, each with the field it fills.
 const UI_PAGE_KEYS: &[(&str, Check<UiPageFields>)] = &[
@@ -254,6 +227,20 @@ fn manifest(args: &[Arg]) -> syn::Result<Manifest> {
     let mut errors = Errors::default();
     args::apply(args, KEYS, "`#[plugin]`", &mut manifest, &mut errors);
     for (index, permission) in manifest.permissions.iter().enumerate() {
+        if plexichat_rules::permission(&permission.value()).is_none() {
+            let names: Vec<String> = plexichat_rules::PERMISSIONS
+                .iter()
+                .map(|known| format!("`{}`", known.name))
+                .collect();
+            errors.spanned(
+                permission,
+                format!(
+                    "unknown permission `{}`; expected one of: {} (see the plugin guide)",
+                    permission.value(),
+                    names.join(", ")
+                ),
+            );
+        }
         if manifest.permissions[..index]
             .iter()
             .any(|p| p.value() == permission.value())
@@ -306,6 +293,14 @@ fn fallback(item: &TokenStream, input: &Input, error: &syn::Error) -> TokenStrea
             .and_then(|arg| config(arg).ok());
         let configurable = config.map(|path| configurable(ident, &path));
         let crate_id = proc_macro2::Literal::u64_unsuffixed(args::crate_id());
+        // Every permission, so that no service use adds an error to the manifest's.
+        let grant_all = plexichat_rules::PERMISSIONS.iter().map(|permission| {
+            let marker = Ident::new(permission.marker, proc_macro2::Span::call_site());
+            quote! {
+                #[automatically_derived]
+                impl ::plexichat::__private::perm::#marker for #ident {}
+            }
+        });
         // Routes of this crate check `PluginState<Q>` against the dependencies; with the
         // manifest in error those are unknown, so every use passes until it is fixed.
         quote! {
@@ -326,7 +321,7 @@ fn fallback(item: &TokenStream, input: &Input, error: &syn::Error) -> TokenStrea
             }
             #[automatically_derived]
             impl<Q> ::plexichat::__private::DependsOn<Q> for #ident {}
-            ::plexichat::__private::grant_all!(#ident);
+            #(#grant_all)*
         }
     });
     let errors = error.to_compile_error();
@@ -373,16 +368,11 @@ fn doc_comment(attrs: &[syn::Attribute]) -> Option<String> {
                         ..
                     }),
                 ..
-            }) => Some(text.value().trim().to_string()),
+            }) => Some(text.value()),
             _ => None,
         })
         .collect();
-    let paragraph: Vec<&str> = lines
-        .iter()
-        .map(String::as_str)
-        .take_while(|line| !line.is_empty())
-        .collect();
-    (!paragraph.is_empty()).then(|| paragraph.join(" "))
+    plexichat_rules::first_paragraph(lines.iter().map(String::as_str))
 }
 
 /// `name = "snake_case"`, not one of the names core's routes use.
@@ -395,12 +385,12 @@ fn plugin_name(arg: &Arg) -> syn::Result<LitStr> {
             "plugin name must be snake_case: lowercase letters, digits and `_`, starting with a letter",
         ));
     }
-    if RESERVED_NAMES.contains(&name.as_str()) {
+    if RESERVED_PLUGIN_NAMES.contains(&name.as_str()) {
         return Err(syn::Error::new_spanned(
             &lit,
             format!(
                 "plugin name `{name}` is reserved for core routes (`/api/v1/{name}`); choose another name (reserved: {})",
-                RESERVED_NAMES.join(", ")
+                RESERVED_PLUGIN_NAMES.join(", ")
             ),
         ));
     }
@@ -443,10 +433,10 @@ fn plugin_type(arg: &Arg) -> syn::Result<Ident> {
             }
         },
     };
-    if let Some((_, variant)) = TYPES.iter().find(|(name, _)| *name == text) {
-        return Ok(Ident::new(variant, span));
+    if let Some(kind) = PLUGIN_KINDS.iter().find(|kind| kind.name == text) {
+        return Ok(Ident::new(kind.variant, span));
     }
-    let names: Vec<&str> = TYPES.iter().map(|(name, _)| *name).collect();
+    let names: Vec<&str> = PLUGIN_KINDS.iter().map(|kind| kind.name).collect();
     Err(syn::Error::new(
         span,
         format!(
@@ -483,16 +473,7 @@ fn crate_or_module(path: &syn::Path) -> Option<String> {
         return None;
     }
     let written = quote!(#path).to_string().replace(' ', "");
-    let guess: String = name
-        .split('_')
-        .map(|word| {
-            let mut chars = word.chars();
-            chars
-                .next()
-                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
-                .unwrap_or_default()
-        })
-        .collect();
+    let guess = plexichat_rules::camel_case(&name);
     Some(format!(
         "`{written}` is a crate or module, not a type: name the plugin type it declares with \
          `#[plugin]`, e.g. `{written}::{guess}`"
@@ -733,12 +714,15 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
     let permissions = &manifest.permissions;
     let tags = &manifest.tags;
     let webhooks = &manifest.webhooks;
-    // One impl of a permission's marker trait per declared name, spanned at the string so
-    // that an unknown name is reported there (core's `grant!` lists the vocabulary).
-    let grants = permissions.iter().map(|permission| {
-        quote_spanned! {permission.span()=>
-            ::plexichat::__private::grant!(#ident, #permission);
-        }
+    // One impl of a permission's marker trait per declared name (validation refused unknown
+    // ones), spanned at the string.
+    let grants = permissions.iter().filter_map(|permission| {
+        let marker = plexichat_rules::permission(&permission.value())?.marker;
+        let marker = Ident::new(marker, permission.span());
+        Some(quote_spanned! {permission.span()=>
+            #[automatically_derived]
+            impl ::plexichat::__private::perm::#marker for #ident {}
+        })
     });
     let migrations = match &manifest.migrations {
         Some((_, files)) => migrations::expand(files),
@@ -981,27 +965,6 @@ mod tests {
     }
 
     #[test]
-    fn types_are_core_plugin_types() {
-        let core: Vec<(&str, String)> = plexichat::PluginType::ALL
-            .iter()
-            .map(|kind| (kind.as_str(), format!("{kind:?}")))
-            .collect();
-        let ours: Vec<(&str, String)> = TYPES
-            .iter()
-            .map(|(name, variant)| (*name, variant.to_string()))
-            .collect();
-        assert_eq!(ours, core);
-    }
-
-    #[test]
-    fn reserved_names_are_cores() {
-        assert_eq!(
-            RESERVED_NAMES,
-            &plexichat::__private::RESERVED_PLUGIN_NAMES[..]
-        );
-    }
-
-    #[test]
     fn validate_gives_a_typed_manifest() {
         let plugin = validated(
             r#"name = "audit", type = micro_app, tags = ["a", "b"], config = Settings,
@@ -1100,33 +1063,36 @@ mod tests {
             struct MyPlugin;
         );
         let with_config = expand(quote!(autor = "me", config = Settings), item.clone());
-        // `CratePlugin`, `OwnedBy`, an any-plugin `DependsOn` and every permission (granted
-        // by `grant_all!`) keep the crate's routes and services quiet too.
+        // `CratePlugin`, `OwnedBy`, an any-plugin `DependsOn` and every permission keep the
+        // crate's routes and services quiet too.
+        let every_permission: Vec<String> = plexichat_rules::PERMISSIONS
+            .iter()
+            .map(|permission| format!("{} for MyPlugin", permission.marker))
+            .collect();
+        let with = |first: &[&str]| -> Vec<String> {
+            let mut all: Vec<String> = first.iter().map(ToString::to_string).collect();
+            all.extend(every_permission.iter().cloned());
+            all
+        };
         assert_eq!(
             impls(with_config),
-            [
+            with(&[
                 "Plugin for MyPlugin",
                 "Configurable for MyPlugin",
                 "CratePlugin for Crate",
                 "OwnedBy for MyPlugin",
                 "DependsOn for MyPlugin"
-            ]
-        );
-        assert!(
-            expand(quote!(autor = "me"), item.clone())
-                .to_string()
-                .contains("grant_all ! (MyPlugin)"),
-            "the fallback grants every permission"
+            ])
         );
         let bad_config = expand(quote!(config = "Settings"), item);
         assert_eq!(
             impls(bad_config),
-            [
+            with(&[
                 "Plugin for MyPlugin",
                 "CratePlugin for Crate",
                 "OwnedBy for MyPlugin",
                 "DependsOn for MyPlugin"
-            ]
+            ])
         );
         let generic = expand(
             quote!(autor = "me"),

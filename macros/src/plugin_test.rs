@@ -12,15 +12,7 @@ use crate::args::{self, Arg, Check, Errors, Value};
 
 const SIGNATURE: &str = "a plugin test is `fn name(context: &TestContext<MyPlugin>) -> Result<(), E>` or `fn name() -> Result<(), E>`, sync or async";
 
-/// The categories of `core::abi::plugin_test::TestCategory`, as written and as the variant.
-pub(crate) const CATEGORIES: &[(&str, &str)] = &[
-    ("functionality", "Functionality"),
-    ("performance", "Performance"),
-    ("security", "Security"),
-    ("integration", "Integration"),
-    ("analytics", "Analytics"),
-    ("user_experience", "UserExperience"),
-];
+use plexichat_rules::TEST_CATEGORIES;
 
 /// The longest time limit a test may declare: a day.
 const MAX_TIMEOUT_MS: u128 = 24 * 60 * 60 * 1000;
@@ -171,7 +163,7 @@ fn tag(value: &Value) -> syn::Result<syn::LitStr> {
 
 /// `category = security`: one of the seed's categories.
 fn category(arg: &Arg) -> syn::Result<syn::Ident> {
-    let names: Vec<&str> = CATEGORIES.iter().map(|(name, _)| *name).collect();
+    let names: Vec<&str> = TEST_CATEGORIES.iter().map(|row| row.name).collect();
     let expected = format!("expected one of: {}", names.join(", "));
     let Some(path) = args::path(&arg.value).and_then(syn::Path::get_ident) else {
         return Err(syn::Error::new_spanned(
@@ -180,10 +172,10 @@ fn category(arg: &Arg) -> syn::Result<syn::Ident> {
         ));
     };
     let written = path.to_string();
-    CATEGORIES
+    TEST_CATEGORIES
         .iter()
-        .find(|(name, _)| *name == written)
-        .map(|(_, variant)| syn::Ident::new(variant, path.span()))
+        .find(|row| row.name == written)
+        .map(|row| syn::Ident::new(row.variant, path.span()))
         .ok_or_else(|| {
             syn::Error::new_spanned(path, format!("unknown category `{written}`; {expected}"))
         })
@@ -410,15 +402,5 @@ mod tests {
             ),
         );
         assert!(two.contains("takes 2 arguments"), "{two}");
-    }
-
-    #[test]
-    fn the_categories_are_core_s() {
-        let core: Vec<&str> = plexichat::tests::TestCategory::ALL
-            .iter()
-            .map(|category| category.as_str())
-            .collect();
-        let here: Vec<&str> = CATEGORIES.iter().map(|(name, _)| *name).collect();
-        assert_eq!(core, here);
     }
 }

@@ -24,8 +24,8 @@ pub fn new_plugin(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
     if dir.exists() {
         bail!("plugins/{name} already exists; pick another name");
     }
-    let type_name = camel_case(name);
-    let prefix = format!("/api/v1/{}", name.replace('_', "-"));
+    let type_name = plexichat_rules::camel_case(name);
+    let prefix = plexichat_rules::default_prefix(name);
     std::fs::create_dir_all(dir.join("src"))
         .with_context(|| format!("cannot create {}", dir.display()))?;
     std::fs::write(dir.join("Cargo.toml"), manifest(name))?;
@@ -33,17 +33,6 @@ pub fn new_plugin(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
     codegen::write(root)?;
     Ok(dir)
 }
-
-/// The paths the server's core answers (`plexichat::registry::CORE_PATHS`, which a test
-/// compares with this copy): a plugin whose default prefix falls on or under one would be
-/// refused at start-up, so it is refused here first.
-pub const CORE_PATHS: [&str; 5] = [
-    "/health",
-    "/ready",
-    "/api/v1/plugins",
-    "/api/v1/admin",
-    "/plugins",
-];
 
 fn check_name(name: &str) -> anyhow::Result<()> {
     let mut chars = name.chars();
@@ -60,29 +49,15 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     if RESERVED.contains(&name) {
         bail!("`{name}` is reserved by the app's features; pick another name");
     }
-    let prefix = format!("/api/v1/{}", name.replace('_', "-"));
-    if let Some(core) = CORE_PATHS
-        .iter()
-        .find(|core| prefix == **core || prefix.starts_with(&format!("{core}/")))
-    {
+    // The registry would refuse the plugin at start-up; refuse the scaffold first.
+    let prefix = plexichat_rules::default_prefix(name);
+    if let Some(core) = plexichat_rules::reserved_path(&prefix) {
         bail!(
             "`{name}` would mount its routes at {prefix}, which would shadow core's `{core}`; \
              pick another name"
         );
     }
     Ok(())
-}
-
-fn camel_case(name: &str) -> String {
-    name.split('_')
-        .map(|word| {
-            let mut chars = word.chars();
-            chars
-                .next()
-                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
 }
 
 fn manifest(name: &str) -> String {
@@ -220,12 +195,6 @@ mod tests {
         ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn type_names_are_camel_case() {
-        assert_eq!(camel_case("hello_world"), "HelloWorld");
-        assert_eq!(camel_case("a1_b"), "A1B");
     }
 
     #[test]

@@ -96,10 +96,10 @@ pub struct Summary {
 
 /// Reads the `#[plugin]` item of `plugins/<name>` with syn and resolves its description by the
 /// rule `#[plugin]` itself applies: `description = "..."`, else the first paragraph of the
-/// type's doc comment, else the package description. One rule in two places (here and in
-/// `plexichat-macros`) keeps `cargo xtask list-plugins` saying what `plexichat plugins list`
-/// says; the binary test `the_workspace_listing_describes_plugins_as_the_binary_does` compares
-/// the two.
+/// type's doc comment, else the package description. The paragraph rule is
+/// `plexichat_rules::first_paragraph`, shared with `plexichat-macros`; the binary test
+/// `the_workspace_listing_describes_plugins_as_the_binary_does` checks that `cargo xtask
+/// list-plugins` says what `plexichat plugins list` says.
 pub fn summary(root: &Path, name: &str) -> anyhow::Result<Summary> {
     let dir = root.join("plugins");
     let src = dir.join(name).join("src");
@@ -180,8 +180,8 @@ fn plugin_item(items: &[syn::Item]) -> Option<(&syn::Attribute, Option<String>)>
     })
 }
 
-/// The `///` lines up to the first blank one, trimmed and joined with spaces, as
-/// `#[plugin]` takes its default description.
+/// The `///` lines' first paragraph, by the rule `#[plugin]` takes its default description
+/// with (`plexichat_rules::first_paragraph`).
 fn doc_paragraph(attrs: &[syn::Attribute]) -> Option<String> {
     let lines: Vec<String> = attrs
         .iter()
@@ -194,16 +194,11 @@ fn doc_paragraph(attrs: &[syn::Attribute]) -> Option<String> {
                         ..
                     }),
                 ..
-            }) => Some(text.value().trim().to_string()),
+            }) => Some(text.value()),
             _ => None,
         })
         .collect();
-    let paragraph: Vec<&str> = lines
-        .iter()
-        .map(String::as_str)
-        .take_while(|line| !line.is_empty())
-        .collect();
-    (!paragraph.is_empty()).then(|| paragraph.join(" "))
+    plexichat_rules::first_paragraph(lines.iter().map(String::as_str))
 }
 
 /// What the `#[plugin]` attribute and its type's doc comment declare.

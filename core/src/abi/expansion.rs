@@ -83,10 +83,10 @@ const fn str_eq(a: &str, b: &str) -> bool {
     same
 }
 
-/// Plugin names that core's own routes use below `/api/v1/`. `#[plugin]` rejects them
-/// when written as `name = "..."`; [`check_plugin_name`] catches the default name, the
-/// crate name, which only rustc knows.
-pub const RESERVED_PLUGIN_NAMES: [&str; 2] = ["admin", "plugins"];
+/// Plugin names that core's own routes use below `/api/v1/` (`plexichat_rules`' list).
+/// `#[plugin]` rejects them when written as `name = "..."`; [`check_plugin_name`] catches the
+/// default name, the crate name, which only rustc knows.
+pub use plexichat_rules::RESERVED_PLUGIN_NAMES;
 
 /// Fails the build when a plugin's name is one of [`RESERVED_PLUGIN_NAMES`].
 pub const fn check_plugin_name(name: &str) {
@@ -94,15 +94,15 @@ pub const fn check_plugin_name(name: &str) {
     while index < RESERVED_PLUGIN_NAMES.len() {
         if str_eq(name, RESERVED_PLUGIN_NAMES[index]) {
             panic!(
-                "plugin name is reserved for core routes (`admin`, `plugins`); the name defaults to the crate name: set `#[plugin(name = \"...\")]`"
+                "this plugin's name is one core's own routes use below /api/v1/; the name defaults to the crate name: set `#[plugin(name = \"...\")]`"
             );
         }
         index += 1;
     }
 }
 
-/// Where a plugin's routes are mounted unless it sets `prefix`.
-const PREFIX_ROOT: &str = "/api/v1/";
+// Where a plugin's routes are mounted unless it sets `prefix`.
+use plexichat_rules::PREFIX_ROOT;
 
 /// The length of [`default_prefix`] for `name`, for the array type that holds it.
 pub const fn default_prefix_len(name: &str) -> usize {

@@ -21,92 +21,18 @@ pub trait Plugin: Send + Sync + 'static {
     const NAME: &'static str;
 }
 
-/// The sixteen plugin kinds of the PlexiChat manifest (`"type"` in `plugin.json`).
+/// The sixteen plugin kinds of the PlexiChat manifest (`"type"` in `plugin.json`); the
+/// variants, `ALL` and `as_str` come from `plexichat_rules::PLUGIN_KINDS`, the table
+/// `#[plugin(type = ...)]` checks against.
+#[plexichat_macros::__variants(PLUGIN_KINDS)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PluginType {
-    /// Core system functionality.
-    Core,
-    /// Feature plugins (most common).
-    Feature,
-    /// Third-party integrations.
-    Integration,
-    /// Self-contained applications.
-    MicroApp,
-    /// AI/ML functionality.
-    AiNode,
-    /// Security features.
-    SecurityNode,
-    /// Storage and backup.
-    StorageNode,
-    /// Extensions to existing features.
-    Extension,
-    /// UI themes and customization.
-    Theme,
-    /// Authentication providers.
-    AuthProvider,
-    /// Notification systems.
-    Notification,
-    /// Analytics and reporting.
-    Analytics,
-    /// Backup and recovery.
-    Backup,
-    /// System monitoring.
-    Monitoring,
-    /// Workflow automation.
-    Automation,
-    /// Anything else.
-    Custom,
-}
+pub enum PluginType {}
 
 /// A plugin declared with `#[plugin(config = T)]`; `T` is its `[plugins.<name>]` section.
 pub trait Configurable: Plugin {
     /// The configuration type.
     type Config: Send + Sync + 'static;
-}
-
-impl PluginType {
-    /// Every kind, in manifest order; the macro's error message lists these names.
-    pub const ALL: [PluginType; 16] = [
-        PluginType::Core,
-        PluginType::Feature,
-        PluginType::Integration,
-        PluginType::MicroApp,
-        PluginType::AiNode,
-        PluginType::SecurityNode,
-        PluginType::StorageNode,
-        PluginType::Extension,
-        PluginType::Theme,
-        PluginType::AuthProvider,
-        PluginType::Notification,
-        PluginType::Analytics,
-        PluginType::Backup,
-        PluginType::Monitoring,
-        PluginType::Automation,
-        PluginType::Custom,
-    ];
-
-    /// The manifest spelling, e.g. `micro_app`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            PluginType::Core => "core",
-            PluginType::Feature => "feature",
-            PluginType::Integration => "integration",
-            PluginType::MicroApp => "micro_app",
-            PluginType::AiNode => "ai_node",
-            PluginType::SecurityNode => "security_node",
-            PluginType::StorageNode => "storage_node",
-            PluginType::Extension => "extension",
-            PluginType::Theme => "theme",
-            PluginType::AuthProvider => "auth_provider",
-            PluginType::Notification => "notification",
-            PluginType::Analytics => "analytics",
-            PluginType::Backup => "backup",
-            PluginType::Monitoring => "monitoring",
-            PluginType::Automation => "automation",
-            PluginType::Custom => "custom",
-        }
-    }
 }
 
 impl fmt::Display for PluginType {

@@ -9,49 +9,15 @@ use serde::Serialize;
 
 use crate::selftest::TestEnv;
 
-/// The seed's test categories: what a test is about, for filtering and the dashboard.
+/// The seed's test categories: what a test is about, for filtering and the dashboard. The
+/// variants, `ALL` and `as_str` come from `plexichat_rules::TEST_CATEGORIES`, the table
+/// `#[plugin_test(category = ...)]` checks against.
+#[plexichat_macros::__variants(TEST_CATEGORIES)]
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
-pub enum TestCategory {
-    /// Core feature validation (the default).
-    Functionality,
-    /// Speed and efficiency.
-    Performance,
-    /// Permissions and access.
-    Security,
-    /// Connectivity to other parts: routes, events, storage.
-    Integration,
-    /// Data collection and processing.
-    Analytics,
-    /// Pages and workflows.
-    UserExperience,
-}
-
-impl TestCategory {
-    /// Every category, in the order listings show them.
-    pub const ALL: [TestCategory; 6] = [
-        TestCategory::Functionality,
-        TestCategory::Performance,
-        TestCategory::Security,
-        TestCategory::Integration,
-        TestCategory::Analytics,
-        TestCategory::UserExperience,
-    ];
-
-    /// The name written in `#[plugin_test(category = ...)]` and shown everywhere.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            TestCategory::Functionality => "functionality",
-            TestCategory::Performance => "performance",
-            TestCategory::Security => "security",
-            TestCategory::Integration => "integration",
-            TestCategory::Analytics => "analytics",
-            TestCategory::UserExperience => "user_experience",
-        }
-    }
-}
+pub enum TestCategory {}
 
 /// What a test's shim returns: `Err` is the failure message.
 pub type TestFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;

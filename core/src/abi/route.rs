@@ -7,56 +7,14 @@ use serde::Serialize;
 
 use crate::runtime::Host;
 
-/// The HTTP methods `#[route]` accepts.
+/// The HTTP methods `#[route]` accepts; the variants, `ALL` and `as_str` (the upper-case wire
+/// name) come from `plexichat_rules::METHODS`, the table `#[route]` checks against.
+#[plexichat_macros::__variants(METHODS)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
-pub enum Method {
-    /// `GET`
-    Get,
-    /// `POST`
-    Post,
-    /// `PUT`
-    Put,
-    /// `PATCH`
-    Patch,
-    /// `DELETE`
-    Delete,
-    /// `HEAD`
-    Head,
-    /// `OPTIONS`
-    Options,
-    /// `TRACE`
-    Trace,
-}
+pub enum Method {}
 
 impl Method {
-    /// Every method, in declaration order; `#[route]` accepts exactly these (a unit test in
-    /// `plexichat-macros` compares).
-    pub const ALL: [Method; 8] = [
-        Method::Get,
-        Method::Post,
-        Method::Put,
-        Method::Patch,
-        Method::Delete,
-        Method::Head,
-        Method::Options,
-        Method::Trace,
-    ];
-
-    /// The upper-case wire name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-            Method::Head => "HEAD",
-            Method::Options => "OPTIONS",
-            Method::Trace => "TRACE",
-        }
-    }
-
     pub(crate) fn filter(self) -> MethodFilter {
         match self {
             Method::Get => MethodFilter::GET,

@@ -574,26 +574,11 @@ impl Registry {
 }
 
 /// The paths core serves, each with everything below it; no plugin path may fall on or
-/// under one of them, so a plugin can never answer in core's place.
-pub const CORE_PATHS: [&str; 5] = [
-    "/health",
-    "/ready",
-    "/api/v1/plugins",
-    "/api/v1/admin",
-    // Plugins' UI pages and static files.
-    "/plugins",
-];
-
-/// The core path that `path` falls on or under, if any.
-pub fn reserved(path: &str) -> Option<&'static str> {
-    let path = path.trim_end_matches('/');
-    CORE_PATHS.into_iter().find(|core| {
-        path == *core
-            || path
-                .strip_prefix(core)
-                .is_some_and(|rest| rest.starts_with('/'))
-    })
-}
+/// under one of them, so a plugin can never answer in core's place (`plexichat_rules`' list,
+/// which xtask's scaffold checks too).
+pub use plexichat_rules::CORE_PATHS;
+/// The core path that a path falls on or under, if any.
+pub use plexichat_rules::reserved_path as reserved;
 
 /// Joins a prefix and a route path; the route `/` maps to the prefix itself.
 pub(crate) fn join_path(prefix: &str, path: &str) -> String {

@@ -683,7 +683,7 @@ fn the_scaffold_of_new_plugin_compiles_and_its_test_passes() {
     let manifest = std::fs::read_to_string(root.join("Cargo.toml"))
         .unwrap()
         .replace(
-            "members = [\"core\", \"macros\", \"plugins/*\", \"app\", \"xtask\", \"tests\", \"tests/fixtures/*\", \"tests/baseline\"]",
+            "members = [\"core\", \"core/rules\", \"macros\", \"plugins/*\", \"app\", \"xtask\", \"tests\", \"tests/fixtures/*\", \"tests/baseline\"]",
             "members = [\"plugins/*\", \"app\"]",
         )
         .replace(
@@ -693,6 +693,10 @@ fn the_scaffold_of_new_plugin_compiles_and_its_test_passes() {
         .replace(
             "path = \"macros\"",
             &format!("path = \"{}\"", root.join("macros").display()),
+        )
+        .replace(
+            "path = \"core/rules\"",
+            &format!("path = \"{}\"", root.join("core/rules").display()),
         );
     assert!(
         manifest.contains("members = [\"plugins/*\", \"app\"]"),

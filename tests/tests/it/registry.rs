@@ -404,11 +404,3 @@ fn plugin_paths_on_or_under_core_paths_are_refused_naming_both() {
         assert_eq!(errors, expected, "prefix {prefix}, route {path}");
     }
 }
-
-#[test]
-fn the_scaffold_refuses_the_same_core_paths_as_the_registry() {
-    assert_eq!(
-        xtask::new_plugin::CORE_PATHS,
-        plexichat::registry::CORE_PATHS
-    );
-}
