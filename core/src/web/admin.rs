@@ -13,24 +13,22 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
+use crate::abi::openapi::Describer;
+use crate::abi::route::Method;
 use crate::config::secret::Secret;
 use crate::runtime::info::{Audience, PluginInfo};
 use crate::runtime::{Host, ReloadError, Runtime, TransitionError};
+use crate::web::core_routes::{Access, CoreRoute, Wiring};
 use crate::web::error::ApiError;
 use crate::web::input::Json;
 use crate::web::log_limit::LogLimit;
-use crate::web::metrics::HttpMetrics;
 use crate::web::session::{self, Refusal, Sessions};
 use crate::web::unknown_plugin;
 
-/// Every route of [`router`].
-pub(crate) const ROUTES: &[&str] = &[
-    SESSION, PLUGINS, DISABLE, ENABLE, RELOAD, BACKUPS, BACKUP, METRICS,
-];
 pub(crate) const SESSION: &str = "/api/v1/admin/session";
 pub(crate) const PLUGINS: &str = "/api/v1/admin/plugins";
 pub(crate) const DISABLE: &str = "/api/v1/admin/plugins/{name}/disable";
@@ -40,76 +38,198 @@ pub(crate) const BACKUPS: &str = "/api/v1/admin/backups";
 pub(crate) const BACKUP: &str = "/api/v1/admin/backups/{id}";
 pub(crate) const METRICS: &str = "/metrics";
 
-/// The admin routes, guarded by `token`; with no token every admin request is refused.
-/// With `metrics`, `/metrics` is one of them (bearer token only: a scraper is no browser).
-/// The same guard answers for plugin routes that take [`Admin`].
-pub(crate) fn router(
-    runtime: &Runtime,
-    token: Option<Secret>,
-    metrics: Option<Arc<HttpMetrics>>,
-) -> Router<Host> {
+/// The admin API's routes, guarded by the token (with no token every admin request is
+/// refused) but for signing in, and `/metrics` when it is on the main address (bearer token
+/// only: a scraper is no browser). The same guard answers for plugin routes that take
+/// [`Admin`].
+pub(crate) const ROUTES: &[CoreRoute] = &[
+    CoreRoute {
+        method: Method::Post,
+        path: SESSION,
+        id: "admin.sign_in",
+        doc: "Signs a browser in with the admin token.\n\nSets an `HttpOnly`, `SameSite=Strict` cookie for `/api/v1/admin` and returns the CSRF token that every request with that cookie must carry in `X-CSRF-Token`.",
+        access: Access::SignIn,
+        only_with_metrics_on_main: false,
+        describe: |d| {
+            let body = json!({ "type": "object", "required": ["token"], "properties": { "token": { "type": "string" } }, "additionalProperties": false });
+            d.body("application/json", body, true);
+            let schema = json!({ "type": "object", "required": ["csrf_token"], "properties": { "csrf_token": { "type": "string" }, "csrf_header": { "type": "string" }, "idle_timeout_secs": { "type": "integer" }, "lifetime_secs": { "type": "integer" } } });
+            d.response("201", "signed in", Some(("application/json", schema)));
+        },
+        handler: |wiring| {
+            let guard = Arc::clone(&wiring.guard);
+            post(move |request: Request| {
+                let guard = Arc::clone(&guard);
+                async move { guard.sign_in(request).await }
+            })
+        },
+    },
+    CoreRoute {
+        method: Method::Get,
+        path: SESSION,
+        id: "admin.session",
+        doc: "Whether the request is an admin's (a live session with its CSRF token, or the bearer token).",
+        access: Access::Admin,
+        only_with_metrics_on_main: false,
+        describe: json_any,
+        handler: |_| get(session),
+    },
+    CoreRoute {
+        method: Method::Delete,
+        path: SESSION,
+        id: "admin.sign_out",
+        doc: "Ends the browser session and expires its cookie.",
+        access: Access::Admin,
+        only_with_metrics_on_main: false,
+        describe: |d| d.response("204", "signed out", None),
+        handler: |wiring| {
+            let guard = Arc::clone(&wiring.guard);
+            delete(move |request: Request| {
+                let guard = Arc::clone(&guard);
+                async move { guard.sign_out(&request) }
+            })
+        },
+    },
+    CoreRoute {
+        method: Method::Get,
+        path: PLUGINS,
+        id: "admin.plugins",
+        doc: "Every plugin with what public answers leave out: init failures, task errors, why each is not ready.",
+        access: Access::Admin,
+        only_with_metrics_on_main: false,
+        describe: json_any,
+        handler: |_| get(plugins),
+    },
+    CoreRoute {
+        method: Method::Post,
+        path: DISABLE,
+        id: "admin.disable",
+        doc: "Disables a plugin at run time; its dependents stop first.",
+        access: Access::Admin,
+        only_with_metrics_on_main: false,
+        describe: json_any,
+        handler: |_| post(disable),
+    },
+    CoreRoute {
+        method: Method::Post,
+        path: ENABLE,
+        id: "admin.enable",
+        doc: "Enables a plugin (retrying `init` if it failed) after its dependencies.",
+        access: Access::Admin,
+        only_with_metrics_on_main: false,
+        describe: json_any,
+        handler: |_| post(enable),
+    },
+    CoreRoute {
+        method: Method::Post,
+        path: RELOAD,
+        id: "admin.reload",
+        doc: "Reloads the configuration file; plugins may veto the new one.",
+        access: Access::Admin,
+        only_with_metrics_on_main: false,
+        describe: json_any,
+        handler: |_| post(reload),
+    },
+    CoreRoute {
+        method: Method::Get,
+        path: BACKUPS,
+        id: "admin.backups",
+        doc: "The backups in the data folder, newest first.",
+        access: Access::Admin,
+        only_with_metrics_on_main: false,
+        describe: json_any,
+        handler: |_| get(backups),
+    },
+    CoreRoute {
+        method: Method::Post,
+        path: BACKUPS,
+        id: "admin.create_backup",
+        doc: "Writes a backup while the server keeps serving.",
+        access: Access::Admin,
+        only_with_metrics_on_main: false,
+        describe: |d| {
+            d.response(
+                "201",
+                "the backup, described",
+                Some(("application/json", json!({}))),
+            );
+        },
+        handler: |_| post(create_backup),
+    },
+    CoreRoute {
+        method: Method::Get,
+        path: BACKUP,
+        id: "admin.download_backup",
+        doc: "One backup archive, streamed.",
+        access: Access::Admin,
+        only_with_metrics_on_main: false,
+        describe: |d| d.response("200", "the archive", Some(("application/x-tar", json!({})))),
+        handler: |_| get(download_backup),
+    },
+    CoreRoute {
+        method: Method::Get,
+        path: METRICS,
+        id: "admin.metrics",
+        doc: "Metrics in the Prometheus text format.",
+        access: Access::Bearer,
+        only_with_metrics_on_main: true,
+        describe: |d| {
+            d.response(
+                "200",
+                "the metrics",
+                Some(("text/plain", json!({ "type": "string" }))),
+            );
+        },
+        handler: metrics_handler,
+    },
+];
+
+/// A JSON answer the document does not detail.
+fn json_any(describer: &mut Describer) {
+    describer.response("200", "the result", Some(("application/json", json!({}))));
+}
+
+/// `/metrics` on the main address: checked like the admin API, but scraped every few seconds,
+/// so not logged as an action.
+fn metrics_handler(wiring: &Wiring) -> MethodRouter<Host> {
+    let (scraping, metrics) = (Arc::clone(&wiring.guard), Arc::clone(&wiring.metrics));
+    get(
+        move |State(Host(runtime)): State<Host>, request: Request| async move {
+            match scraping.token_problem(bearer(&request)) {
+                Some(problem) => scraping.refuse(client(&request), METRICS, problem),
+                None => super::metrics::exposition(&metrics, &runtime),
+            }
+        },
+    )
+}
+
+/// The admin API's guard for `token`. The first application built on a runtime is the
+/// server's, and its guard is the one [`Admin`] asks; the ones plugin tests build later to
+/// reach its routes in-process must not replace it (and its sessions).
+pub(crate) fn guard(runtime: &Runtime, token: Option<Secret>) -> Arc<Guard> {
     let guard = Arc::new(Guard {
         token,
         failures: LogLimit::new(Duration::from_secs(1)),
         sessions: Sessions::default(),
     });
-    // The first application built on a runtime is the server's; the ones plugin tests build
-    // later to reach its routes in-process must not replace its guard (and its sessions).
     runtime
         .extension(Gate::default)
         .0
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .get_or_insert_with(|| Arc::clone(&guard));
-    let signing_in = Arc::clone(&guard);
-    let signing_out = Arc::clone(&guard);
-    let scraping = Arc::clone(&guard);
-    let guarded = Router::new()
-        .route(
-            SESSION,
-            get(session).delete(move |request: Request| {
-                let guard = Arc::clone(&signing_out);
-                async move { guard.sign_out(&request) }
-            }),
-        )
-        .route(PLUGINS, get(plugins))
-        .route(DISABLE, post(disable))
-        .route(ENABLE, post(enable))
-        .route(RELOAD, post(reload))
-        .route(BACKUPS, get(backups).post(create_backup))
-        .route(BACKUP, get(download_backup))
-        .route_layer(axum::middleware::from_fn(
-            move |request: Request, next: Next| {
-                let guard = Arc::clone(&guard);
-                async move { guard.authorize(request, next).await }
-            },
-        ));
-    // Signing in is the one admin route the guard cannot cover: it is how a browser gets
-    // past it.
-    let mut router = Router::new()
-        .route(
-            SESSION,
-            post(move |request: Request| {
-                let guard = Arc::clone(&signing_in);
-                async move { guard.sign_in(request).await }
-            }),
-        )
-        .merge(guarded);
-    // Scraped every few seconds: checked like the admin API, but not logged as an action.
-    if let Some(metrics) = metrics {
-        router = router.route(
-            METRICS,
-            get(
-                move |State(Host(runtime)): State<Host>, request: Request| async move {
-                    match scraping.token_problem(bearer(&request)) {
-                        Some(problem) => scraping.refuse(client(&request), METRICS, problem),
-                        None => super::metrics::exposition(&metrics, &runtime),
-                    }
-                },
-            ),
-        );
-    }
-    router
+    guard
+}
+
+/// `router`'s routes, each admitting only the admin.
+pub(crate) fn behind_guard(router: Router<Host>, guard: &Arc<Guard>) -> Router<Host> {
+    let guard = Arc::clone(guard);
+    router.route_layer(axum::middleware::from_fn(
+        move |request: Request, next: Next| {
+            let guard = Arc::clone(&guard);
+            async move { guard.authorize(request, next).await }
+        },
+    ))
 }
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
@@ -128,7 +248,8 @@ fn bearer_of(headers: &HeaderMap) -> Option<&str> {
         })
 }
 
-struct Guard {
+/// The admin API's check: the token, the browser sessions, and how refusals are logged.
+pub(crate) struct Guard {
     token: Option<Secret>,
     /// At most one "failed admin authentication" line per second, with a count of the rest.
     failures: LogLimit,

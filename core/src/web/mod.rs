@@ -7,6 +7,7 @@ pub(crate) mod admin;
 pub(crate) mod assets;
 mod chain;
 mod connections;
+pub(crate) mod core_routes;
 pub(crate) mod debug;
 pub mod error;
 pub(crate) mod extract;
@@ -29,7 +30,7 @@ use std::time::Duration;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::MethodRouter;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -141,8 +142,8 @@ pub fn app_with(runtime: &Runtime, options: &ServerOptions) -> Result<Router, Se
     build(runtime, options).map(|(router, _)| router)
 }
 
-/// The paths of the server's own routes but the admin API's, for the router, the metrics'
-/// route table and the OpenAPI document.
+/// The paths of the server's own public routes (the admin API's are in `admin`); their one
+/// list is `core_routes`.
 pub(crate) mod paths {
     pub(crate) const HEALTH: &str = "/health";
     pub(crate) const READY: &str = "/ready";
@@ -150,7 +151,6 @@ pub(crate) mod paths {
     pub(crate) const PLUGINS: &str = "/api/v1/plugins";
     pub(crate) const PLUGIN: &str = "/api/v1/plugins/{name}";
     pub(crate) const OPENAPI: &str = "/openapi.json";
-    pub(crate) const ALL: [&str; 6] = [HEALTH, READY, PLUGIN_HEALTH, PLUGINS, PLUGIN, OPENAPI];
 }
 
 /// [`app_with`], and the request metrics its routes record into.
@@ -159,37 +159,10 @@ fn build(
     options: &ServerOptions,
 ) -> Result<(Router, Arc<HttpMetrics>), ServerError> {
     let metrics = Arc::new(HttpMetrics::new(route_table(runtime)));
-    // Rendered on the first request, not at start-up (it generates a schema per route), and
-    // once: the routes cannot change while the application lives.
-    let openapi: Arc<std::sync::OnceLock<axum::body::Bytes>> = Arc::default();
-    let metrics_on_main = options.metrics_bind.is_none();
-    let mut router: Router<Host> = Router::new()
-        .route(paths::HEALTH, get(health))
-        .route(paths::READY, get(ready))
-        .route(paths::PLUGIN_HEALTH, get(plugin_health))
-        .route(paths::PLUGINS, get(list_plugins))
-        .route(paths::PLUGIN, get(plugin_info))
-        .route(
-            paths::OPENAPI,
-            get(move |State(Host(runtime)): State<Host>| async move {
-                let document = openapi.get_or_init(|| {
-                    let document = openapi::document(runtime.registry(), metrics_on_main);
-                    serde_json::to_vec_pretty(&document)
-                        .expect("a JSON value serialises")
-                        .into()
-                });
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    document.clone(),
-                )
-            }),
-        )
-        .merge(crate::web::admin::router(
-            runtime,
-            options.admin_token.clone(),
-            // On its own address, `/metrics` is served there, without the token.
-            options.metrics_bind.is_none().then(|| Arc::clone(&metrics)),
-        ));
+    // Core's own routes, from their one list; `/metrics` is among them only when it is not
+    // served on an address of its own.
+    let wiring = core_routes::Wiring::new(runtime, options, Arc::clone(&metrics));
+    let mut router: Router<Host> = core_routes::router(&wiring);
 
     // Group methods by path first: axum merges two `route` calls on one path, but grouping
     // makes the merge explicit and keeps every insertion a distinct path.
@@ -251,9 +224,7 @@ fn build(
 
 /// Every route of the application with its owner, for the metrics' labels.
 fn route_table(runtime: &Runtime) -> Vec<(&'static str, String)> {
-    let mut table: Vec<(&'static str, String)> = paths::ALL
-        .iter()
-        .chain(crate::web::admin::ROUTES)
+    let mut table: Vec<(&'static str, String)> = core_routes::paths()
         .map(|path| (metrics::CORE, path.to_string()))
         .collect();
     table.extend(
@@ -334,6 +305,32 @@ pub async fn serve(
         Some(address) => Some(TcpListener::bind(address).await?),
         None => None,
     };
+    start_plugins(&runtime, options.strict).await?;
+    // A stable target, not the module path: operators filter on it (`RUST_LOG=
+    // plexichat::server=info`) and tools read the address from this line.
+    tracing::info!(target: LOG_TARGET, address = %listener.local_addr()?, "serving");
+    let limits = Limits {
+        header_read_timeout: options.header_read_timeout,
+        idle_timeout: options.idle_timeout,
+        max_connections: options.max_connections,
+        drain_timeout: options.drain_timeout,
+    };
+    let metrics_server = metrics_listener
+        .map(|listener| serve_metrics(listener, metrics, &runtime))
+        .transpose()?;
+    connections::serve(listener, router, limits, shutdown).await;
+    // Scrapes are short and read-only: nothing to drain.
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
+    stop_plugins(&runtime).await;
+    tracing::info!(target: LOG_TARGET, "stopped");
+    Ok(())
+}
+
+/// `starting` (to the plugins about to start) → each plugin's `init` → `startup`; in strict
+/// mode a failed start stops everything and is the error.
+async fn start_plugins(runtime: &Runtime, strict: bool) -> Result<(), ServerError> {
     // In start order for the event; as a set for the delivery.
     let starting = Starting {
         plugins: runtime
@@ -351,11 +348,11 @@ pub async fn serve(
         .dispatch(
             &starting,
             Delivery::Only(&about_to_start),
-            Some(phase_deadline(&runtime)),
+            Some(phase_deadline(runtime)),
         )
         .await;
     let failures = runtime.start().await;
-    if options.strict && !failures.is_empty() {
+    if strict && !failures.is_empty() {
         runtime.shutdown().await;
         return Err(ServerError::Strict(failures));
     }
@@ -363,33 +360,29 @@ pub async fn serve(
         plugins: runtime.running(),
     };
     runtime
-        .dispatch(&startup, Delivery::Running, Some(phase_deadline(&runtime)))
+        .dispatch(&startup, Delivery::Running, Some(phase_deadline(runtime)))
         .await;
-    // A stable target, not the module path: operators filter on it (`RUST_LOG=
-    // plexichat::server=info`) and tools read the address from this line.
-    tracing::info!(target: LOG_TARGET, address = %listener.local_addr()?, "serving");
-    let limits = Limits {
-        header_read_timeout: options.header_read_timeout,
-        idle_timeout: options.idle_timeout,
-        max_connections: options.max_connections,
-        drain_timeout: options.drain_timeout,
-    };
-    let metrics_server = metrics_listener
-        .map(|listener| {
-            tracing::info!(target: LOG_TARGET, address = %listener.local_addr()?, "serving metrics");
-            let router = metrics::router(metrics, runtime.clone());
-            Ok::<_, std::io::Error>(tokio::spawn(async move {
-                if let Err(error) = axum::serve(listener, router).await {
-                    tracing::error!(%error, "the metrics listener failed");
-                }
-            }))
-        })
-        .transpose()?;
-    connections::serve(listener, router, limits, shutdown).await;
-    // Scrapes are short and read-only: nothing to drain.
-    if let Some(metrics_server) = metrics_server {
-        metrics_server.abort();
-    }
+    Ok(())
+}
+
+/// `/metrics` on an address of its own, without authentication, until aborted.
+fn serve_metrics(
+    listener: TcpListener,
+    metrics: Arc<HttpMetrics>,
+    runtime: &Runtime,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    tracing::info!(target: LOG_TARGET, address = %listener.local_addr()?, "serving metrics");
+    let router = metrics::router(metrics, runtime.clone());
+    Ok(tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            tracing::error!(%error, "the metrics listener failed");
+        }
+    }))
+}
+
+/// `shutdown` → each running plugin's `stop` and its tasks → `stopped` (to the plugins just
+/// stopped, naming the tasks that would not end).
+async fn stop_plugins(runtime: &Runtime) {
     let shutting_down = Shutdown {
         reason: "shutdown requested".to_string(),
     };
@@ -397,7 +390,7 @@ pub async fn serve(
         .dispatch(
             &shutting_down,
             Delivery::Running,
-            Some(phase_deadline(&runtime)),
+            Some(phase_deadline(runtime)),
         )
         .await;
     let report = runtime.shutdown().await;
@@ -411,11 +404,9 @@ pub async fn serve(
         .dispatch(
             &Stopped { stuck_tasks },
             Delivery::Only(&stopped),
-            Some(phase_deadline(&runtime)),
+            Some(phase_deadline(runtime)),
         )
         .await;
-    tracing::info!(target: LOG_TARGET, "stopped");
-    Ok(())
 }
 
 /// The log target of the server's life-cycle lines ("serving", signals, "stopped").

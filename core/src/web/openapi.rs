@@ -11,7 +11,7 @@ use crate::registry::Registry;
 use crate::runtime::Plugins;
 use crate::web::error::ApiError;
 use crate::web::input::{Json, Path, Query};
-use crate::web::{admin, assets, paths};
+use crate::web::{assets, core_routes};
 
 /// The tag of the server's own public routes.
 const CORE_TAG: &str = "core";
@@ -268,200 +268,6 @@ fn split_doc(doc: &str) -> (String, String) {
     )
 }
 
-/// A hand-described core route.
-struct CoreRoute {
-    method: &'static str,
-    path: &'static str,
-    id: &'static str,
-    doc: &'static str,
-    admin: bool,
-    describe: fn(&mut Describer),
-}
-
-fn json_any(describer: &mut Describer) {
-    describer.response("200", "the result", Some(("application/json", json!({}))));
-}
-
-/// The server's own routes, as `web::app_with` and `web::admin::router` mount them.
-fn core_routes(metrics_on_main: bool) -> Vec<CoreRoute> {
-    let route = |method, path, id, doc, admin, describe| CoreRoute {
-        method,
-        path,
-        id,
-        doc,
-        admin,
-        describe,
-    };
-    let mut routes = vec![
-        route(
-            "get",
-            paths::HEALTH,
-            "core.health",
-            "Liveness: the process answers.",
-            false,
-            (|d: &mut Describer| {
-                let schema = json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "ok" } } });
-                d.response("200", "alive", Some(("application/json", schema)));
-            }) as fn(&mut Describer),
-        ),
-        route(
-            "get",
-            paths::READY,
-            "core.ready",
-            "Readiness: every running plugin's `ready` hook and readiness checks, cached for `[server] ready_cache`.\n\n503 names the plugins that are not ready.",
-            false,
-            |d| {
-                let schema = json!({ "type": "object", "required": ["ready"], "properties": { "ready": { "type": "boolean" } } });
-                d.response("200", "ready", Some(("application/json", schema)));
-            },
-        ),
-        route(
-            "get",
-            paths::PLUGINS,
-            "core.list_plugins",
-            "Every compiled-in plugin: manifest, state, routes, event handlers, commands and counters.",
-            false,
-            json_any,
-        ),
-        route(
-            "get",
-            paths::PLUGIN,
-            "core.plugin_info",
-            "One plugin's description, as in the list.",
-            false,
-            json_any,
-        ),
-        route(
-            "get",
-            paths::PLUGIN_HEALTH,
-            "core.plugin_health",
-            "One plugin's readiness: 200 when ready, 503 naming why not.",
-            false,
-            json_any,
-        ),
-        route(
-            "get",
-            paths::OPENAPI,
-            "core.openapi",
-            "This document.",
-            false,
-            json_any,
-        ),
-        route(
-            "post",
-            admin::SESSION,
-            "admin.sign_in",
-            "Signs a browser in with the admin token.\n\nSets an `HttpOnly`, `SameSite=Strict` cookie for `/api/v1/admin` and returns the CSRF token that every request with that cookie must carry in `X-CSRF-Token`.",
-            false,
-            |d| {
-                let body = json!({ "type": "object", "required": ["token"], "properties": { "token": { "type": "string" } }, "additionalProperties": false });
-                d.body("application/json", body, true);
-                let schema = json!({ "type": "object", "required": ["csrf_token"], "properties": { "csrf_token": { "type": "string" }, "csrf_header": { "type": "string" }, "idle_timeout_secs": { "type": "integer" }, "lifetime_secs": { "type": "integer" } } });
-                d.response("201", "signed in", Some(("application/json", schema)));
-            },
-        ),
-        route(
-            "get",
-            admin::SESSION,
-            "admin.session",
-            "Whether the request is an admin's (a live session with its CSRF token, or the bearer token).",
-            true,
-            json_any,
-        ),
-        route(
-            "delete",
-            admin::SESSION,
-            "admin.sign_out",
-            "Ends the browser session and expires its cookie.",
-            true,
-            |d| {
-                d.response("204", "signed out", None);
-            },
-        ),
-        route(
-            "get",
-            admin::PLUGINS,
-            "admin.plugins",
-            "Every plugin with what public answers leave out: init failures, task errors, why each is not ready.",
-            true,
-            json_any,
-        ),
-        route(
-            "post",
-            admin::DISABLE,
-            "admin.disable",
-            "Disables a plugin at run time; its dependents stop first.",
-            true,
-            json_any,
-        ),
-        route(
-            "post",
-            admin::ENABLE,
-            "admin.enable",
-            "Enables a plugin (retrying `init` if it failed) after its dependencies.",
-            true,
-            json_any,
-        ),
-        route(
-            "post",
-            admin::RELOAD,
-            "admin.reload",
-            "Reloads the configuration file; plugins may veto the new one.",
-            true,
-            json_any,
-        ),
-        route(
-            "get",
-            admin::BACKUPS,
-            "admin.backups",
-            "The backups in the data folder, newest first.",
-            true,
-            json_any,
-        ),
-        route(
-            "post",
-            admin::BACKUPS,
-            "admin.create_backup",
-            "Writes a backup while the server keeps serving.",
-            true,
-            |d| {
-                d.response(
-                    "201",
-                    "the backup, described",
-                    Some(("application/json", json!({}))),
-                );
-            },
-        ),
-        route(
-            "get",
-            admin::BACKUP,
-            "admin.download_backup",
-            "One backup archive, streamed.",
-            true,
-            |d| {
-                d.response("200", "the archive", Some(("application/x-tar", json!({}))));
-            },
-        ),
-    ];
-    if metrics_on_main {
-        routes.push(route(
-            "get",
-            admin::METRICS,
-            "admin.metrics",
-            "Metrics in the Prometheus text format.",
-            true,
-            |d| {
-                d.response(
-                    "200",
-                    "the metrics",
-                    Some(("text/plain", json!({ "type": "string" }))),
-                );
-            },
-        ));
-    }
-    routes
-}
-
 /// The OpenAPI 3.1 document the server that `plugins` views serves at `/openapi.json`, for a
 /// plugin that declares `plugins:read` (the docs plugin's API reference).
 pub fn served(plugins: &Plugins) -> Value {
@@ -487,25 +293,30 @@ pub fn document(registry: &Registry, metrics_on_main: bool) -> Value {
         .iter()
         .map(|plugin| plugin.name)
         .collect();
-    for route in core_routes(metrics_on_main) {
+    for route in core_routes::all(metrics_on_main) {
         let mut describer = Describer::default();
         (route.describe)(&mut describer);
         if route.path.contains("{name}") {
             describer.path = Some(json!({ "type": "string", "enum": plugin_names }));
         }
+        let admin = route.access.needs_admin();
         let operation = Operation {
             path: route.path,
             id: route.id.to_string(),
-            tag: if route.admin || route.path.starts_with("/api/v1/admin") {
+            tag: if admin || route.path.starts_with("/api/v1/admin") {
                 ADMIN_TAG
             } else {
                 CORE_TAG
             },
             doc: route.doc,
             describer,
-            admin: route.admin,
+            admin,
         };
-        add(&mut paths, route.method, operation);
+        add(
+            &mut paths,
+            &route.method.as_str().to_ascii_lowercase(),
+            operation,
+        );
     }
     for route in registry.routes() {
         let mut describer = Describer::default();
