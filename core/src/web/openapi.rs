@@ -279,15 +279,63 @@ pub fn served(plugins: &Plugins) -> Value {
 /// The OpenAPI 3.1 document of everything `registry`'s binary serves. `metrics_on_main`:
 /// whether `/metrics` is on the main address (no `[server] metrics_bind`).
 pub fn document(registry: &Registry, metrics_on_main: bool) -> Value {
-    let mut paths: Map<String, Value> = Map::new();
-    let mut definitions = Map::new();
-    definitions.insert("Error".into(), error_schema());
-    let mut add = |paths: &mut Map<String, Value>, method: &str, operation: Operation<'_>| {
-        let (path, rendered) = operation.render(&mut definitions);
-        let entry = paths.entry(path).or_insert_with(|| json!({}));
+    let mut paths = Paths::default();
+    paths.definitions.insert("Error".into(), error_schema());
+    core_operations(&mut paths, registry, metrics_on_main);
+    plugin_operations(&mut paths, registry);
+    ui_operations(&mut paths, registry);
+    let mut tags = vec![
+        json!({ "name": CORE_TAG, "description": "The server's own routes: health, readiness, the plugin list." }),
+        json!({ "name": ADMIN_TAG, "description": "The admin API: the bearer token, or a browser session with its CSRF token." }),
+    ];
+    tags.extend(
+        registry
+            .plugins()
+            .iter()
+            .map(|plugin| json!({ "name": plugin.name, "description": plugin.description })),
+    );
+    json!({
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {
+            "title": "PlexiChat",
+            "version": crate::abi::expansion::VERSION,
+            "description": "Every route of this binary: the core and admin routes and those of its compiled-in plugins, one tag per plugin.",
+        },
+        "tags": tags,
+        "paths": paths.paths,
+        "components": {
+            "schemas": paths.definitions,
+            "securitySchemes": {
+                ADMIN_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The admin token: `[server] admin_token`, `PLEXICHAT_ADMIN_TOKEN`, or the data folder's `admin_token` file.",
+                },
+            },
+        },
+    })
+}
+
+/// The document's operations by path, and the schemas they share.
+#[derive(Default)]
+struct Paths {
+    paths: Map<String, Value>,
+    definitions: Map<String, Value>,
+}
+
+impl Paths {
+    /// Renders `operation` under its path and `method`.
+    fn add(&mut self, method: &str, operation: Operation<'_>) {
+        let (path, rendered) = operation.render(&mut self.definitions);
+        let entry = self.paths.entry(path).or_insert_with(|| json!({}));
         entry[method] = rendered;
-    };
-    // A `{name}` of the core routes is a compiled-in plugin's name (others get 404).
+    }
+}
+
+/// Core's own routes, from their rows; a `{name}` is a compiled-in plugin's name (others get
+/// 404).
+fn core_operations(paths: &mut Paths, registry: &Registry, metrics_on_main: bool) {
     let plugin_names: Vec<&str> = registry
         .plugins()
         .iter()
@@ -312,12 +360,12 @@ pub fn document(registry: &Registry, metrics_on_main: bool) -> Value {
             describer,
             admin,
         };
-        add(
-            &mut paths,
-            &route.method.as_str().to_ascii_lowercase(),
-            operation,
-        );
+        paths.add(&route.method.as_str().to_ascii_lowercase(), operation);
     }
+}
+
+/// Every `#[route]`, described by what its macro recorded; tagged with its plugin.
+fn plugin_operations(paths: &mut Paths, registry: &Registry) {
     for route in registry.routes() {
         let mut describer = Describer::default();
         (route.descriptor.describe)(&mut describer);
@@ -336,8 +384,13 @@ pub fn document(registry: &Registry, metrics_on_main: bool) -> Value {
             describer,
             admin,
         };
-        add(&mut paths, &method, operation);
+        paths.add(&method, operation);
     }
+}
+
+/// The three routes of each plugin with UI pages: the redirect to a page's folder, its
+/// `index.html`, and its files (and the shared `static` folder's).
+fn ui_operations(paths: &mut Paths, registry: &Registry) {
     for plugin in registry.plugins() {
         if plugin.ui_files.is_empty() {
             continue;
@@ -385,40 +438,9 @@ pub fn document(registry: &Registry, metrics_on_main: bool) -> Value {
                 describer,
                 admin: false,
             };
-            add(&mut paths, "get", operation);
+            paths.add("get", operation);
         }
     }
-    let mut tags = vec![
-        json!({ "name": CORE_TAG, "description": "The server's own routes: health, readiness, the plugin list." }),
-        json!({ "name": ADMIN_TAG, "description": "The admin API: the bearer token, or a browser session with its CSRF token." }),
-    ];
-    tags.extend(
-        registry
-            .plugins()
-            .iter()
-            .map(|plugin| json!({ "name": plugin.name, "description": plugin.description })),
-    );
-    json!({
-        "openapi": "3.1.0",
-        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
-        "info": {
-            "title": "PlexiChat",
-            "version": crate::abi::expansion::VERSION,
-            "description": "Every route of this binary: the core and admin routes and those of its compiled-in plugins, one tag per plugin.",
-        },
-        "tags": tags,
-        "paths": paths,
-        "components": {
-            "schemas": definitions,
-            "securitySchemes": {
-                ADMIN_SCHEME: {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "The admin token: `[server] admin_token`, `PLEXICHAT_ADMIN_TOKEN`, or the data folder's `admin_token` file.",
-                },
-            },
-        },
-    })
 }
 
 /// Every (method, OpenAPI path) pair the document has, for tests and listings.
