@@ -112,7 +112,7 @@ fn one_command(registry: &Registry, resolved: &ResolvedCommand) -> anyhow::Resul
     }
     if flags.starts_plugins {
         notes.push(
-            "Starts the plugins: every enabled plugin starts, as in a server without scheduled jobs, before it runs and stops after.",
+            "Starts the plugins: every enabled plugin runs its init, without scheduled jobs, before the command runs, and stops after.",
         );
     }
     let mut footer = format!(
@@ -248,13 +248,15 @@ pub(crate) fn run(registry: Registry, category: &str, matches: &ArgMatches) -> a
                 .migrate()
                 .await
                 .context("refusing to run the command")?;
+            // The arguments are read now, so a bad one is refused before any plugin starts.
+            let command = (descriptor.run)(runtime.clone(), invocation, matches);
             let starts_plugins = descriptor.flags.starts_plugins;
             if starts_plugins {
                 // A command runs what it was asked for; scheduled jobs are the server's.
                 runtime.without_scheduled_jobs();
                 runtime.start().await;
             }
-            let outcome = (descriptor.run)(runtime.clone(), invocation, matches).await;
+            let outcome = command.await;
             if starts_plugins {
                 runtime.shutdown().await;
             }

@@ -290,13 +290,22 @@ impl From<()> for TestBody {
     }
 }
 
-/// A request being built by [`TestClient::request`].
-#[derive(Debug)]
+/// A request being built by [`TestClient::request`]. Its `Debug` shows the method and URI
+/// only: headers may carry the admin token.
 #[must_use = "a request does nothing until `.send().await`"]
 pub struct TestRequest<'a> {
     client: &'a TestClient,
     builder: axum::http::request::Builder,
     body: TestBody,
+}
+
+impl std::fmt::Debug for TestRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestRequest")
+            .field("method", &self.builder.method_ref())
+            .field("uri", &self.builder.uri_ref())
+            .finish_non_exhaustive()
+    }
 }
 
 impl TestRequest<'_> {
@@ -308,15 +317,19 @@ impl TestRequest<'_> {
         self
     }
 
-    /// `Authorization: Bearer <token>`.
-    pub fn bearer(self, token: &str) -> Self {
-        self.header("authorization", &format!("Bearer {token}"))
+    /// `Authorization: Bearer <token>`, marked sensitive.
+    pub fn bearer(mut self, token: &str) -> Self {
+        let mut value =
+            HeaderValue::try_from(format!("Bearer {token}")).expect("a valid header value");
+        value.set_sensitive(true);
+        self.builder = self.builder.header(header::AUTHORIZATION, value);
+        self
     }
 
     /// The app's admin token as the bearer; panics when the app was built without one.
     pub fn admin(self) -> Self {
         let token = self.client.admin_token.clone().expect(
-            "the app has no admin token: build it with `TestApp::builder().admin_token(..)`",
+            "this client has no admin token: build the app with `TestApp::builder().admin_token(..)`, or, in a plugin test, use `context.admin_app()` (permission `admin:api`)",
         );
         self.bearer(token.expose())
     }

@@ -8,8 +8,9 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 /// `#[__variants(PLUGIN_KINDS)] pub enum PluginType {}`: fills the enum with one variant per
-/// row, each with its doc comment, and adds `ALL` (every variant, in table order) and
-/// `as_str` (the written name).
+/// row, each with its doc comment and its written name as serde's name (the enum must derive
+/// `Serialize`), and adds `ALL` (every variant, in table order) and `as_str` (the written
+/// name).
 pub(crate) fn variants(args: TokenStream, item: TokenStream) -> TokenStream {
     match expand_variants(args, item) {
         Ok(tokens) => tokens,
@@ -39,10 +40,13 @@ fn expand_variants(args: TokenStream, item: TokenStream) -> syn::Result<TokenStr
             "the variants come from the table: leave the enum empty",
         ));
     }
+    // The serialised name is the table's too (the enums derive serde's `Serialize`), so the
+    // wire, `as_str` and the macros' validation cannot drift apart.
     for row in rows {
         let ident = Ident::new(row.variant, Span::call_site());
-        let doc = row.doc;
-        item.variants.push(syn::parse_quote!(#[doc = #doc] #ident));
+        let (doc, name) = (row.doc, row.name);
+        item.variants
+            .push(syn::parse_quote!(#[doc = #doc] #[serde(rename = #name)] #ident));
     }
     let name = &item.ident;
     let count = rows.len();

@@ -17,6 +17,7 @@ fn expansions() -> Vec<(&'static str, TokenStream)> {
                     config = Settings,
                     lifecycle = true,
                     min_plexichat_version = "0.1.0",
+                    permissions = ["plugin:read", "database", "plugins:read"],
                 ),
                 quote!(
                     struct MyPlugin;

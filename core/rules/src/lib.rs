@@ -93,7 +93,7 @@ pub struct Permission {
 }
 
 /// Every permission, in the order listings show them.
-pub const PERMISSIONS: [Permission; 7] = [
+pub const PERMISSIONS: [Permission; 8] = [
     Permission {
         name: "plugin:read",
         marker: "ReadData",
@@ -127,8 +127,14 @@ pub const PERMISSIONS: [Permission; 7] = [
     Permission {
         name: "tests:run",
         marker: "RunTests",
-        grants: "queue any plugin's tests on the test runner and watch their results (tests may call the server's admin routes)",
+        grants: "queue any plugin's tests on the test runner and watch their results",
         needs: "running plugin tests needs",
+    },
+    Permission {
+        name: "admin:api",
+        marker: "AdminApi",
+        grants: "act as the server's admin in the plugin's own tests (`context.admin_app()`: requests carry the admin token)",
+        needs: "calling the admin API from a plugin test needs",
     },
     Permission {
         name: "plugins:read",
@@ -154,9 +160,11 @@ pub const RESERVED_PLUGIN_NAMES: [&str; 2] = ["admin", "plugins"];
 
 /// The paths core serves, each with everything below it; no plugin path may fall on or under
 /// one of them, so a plugin can never answer in core's place.
-pub const CORE_PATHS: [&str; 5] = [
+pub const CORE_PATHS: [&str; 7] = [
     "/health",
     "/ready",
+    "/openapi.json",
+    "/metrics",
     "/api/v1/plugins",
     "/api/v1/admin",
     // Plugins' UI pages and static files.

@@ -28,10 +28,11 @@ pub struct CommandFlags {
     pub dangerous: bool,
     /// It acts on a running server with credentials: it needs `--server URL` and a token.
     pub requires_auth: bool,
-    /// It works with the plugins running: before its function runs, every plugin the
-    /// configuration enables starts as a server would start it, without scheduled jobs, and
-    /// after it they stop. A plugin that fails to start is reported by
-    /// `CommandContext::start_failures`. (A command cannot start or stop plugins itself.)
+    /// It works with the plugins running: once its arguments are read, every plugin the
+    /// configuration enables runs its `init` in start order, without scheduled jobs (the
+    /// server's lifecycle events are not sent), and after the function they stop. A plugin
+    /// that fails to start is reported by `CommandContext::start_failures`. (A command
+    /// cannot start or stop plugins itself.)
     pub starts_plugins: bool,
 }
 

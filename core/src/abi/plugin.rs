@@ -26,7 +26,6 @@ pub trait Plugin: Send + Sync + 'static {
 /// `#[plugin(type = ...)]` checks against.
 #[plexichat_macros::__variants(PLUGIN_KINDS)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
 pub enum PluginType {}
 
 /// A plugin declared with `#[plugin(config = T)]`; `T` is its `[plugins.<name>]` section.

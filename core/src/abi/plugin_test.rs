@@ -16,7 +16,6 @@ use crate::selftest::TestEnv;
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
 )]
-#[serde(rename_all = "snake_case")]
 pub enum TestCategory {}
 
 /// What a test's shim returns: `Err` is the failure message.

@@ -11,7 +11,6 @@ use crate::runtime::Host;
 /// name) come from `plexichat_rules::METHODS`, the table `#[route]` checks against.
 #[plexichat_macros::__variants(METHODS)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
 pub enum Method {}
 
 impl Method {

@@ -104,12 +104,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct Host(pub(crate) Runtime);
 
-impl From<Runtime> for Host {
-    fn from(runtime: Runtime) -> Host {
-        Host(runtime)
-    }
-}
-
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Host")

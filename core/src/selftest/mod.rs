@@ -54,6 +54,7 @@ pub struct TestContext<P> {
     context: PluginContext<P>,
     env: TestEnv,
     app: OnceLock<TestClient>,
+    admin_app: OnceLock<TestClient>,
     plugin: PhantomData<fn() -> P>,
 }
 
@@ -65,15 +66,33 @@ impl<P: Plugin> TestContext<P> {
             context: PluginContext::new(env.runtime.clone()),
             env,
             app: OnceLock::new(),
+            admin_app: OnceLock::new(),
             plugin: PhantomData,
         }
     }
 
     /// The server's routes, served in-process exactly as a socket would reach them (every
-    /// plugin's routes, middleware and the core's): `context.app().get("/api/v1/x").await`.
-    /// Requests with `.admin()` carry the server's admin token. Built on first use.
+    /// plugin's routes, middleware and the core's): `context.app().get("/api/v1/x").await`,
+    /// as an anonymous client: it has no admin token (see [`TestContext::admin_app`]). Built
+    /// on first use.
     pub fn app(&self) -> &TestClient {
-        self.app
+        self.app.get_or_init(|| {
+            let anonymous = ServerOptions {
+                admin_token: None,
+                ..ServerOptions::clone(&self.env.server)
+            };
+            TestClient::new(&self.env.runtime, &anonymous)
+        })
+    }
+
+    /// Like [`TestContext::app`], but `.admin()` requests carry the server's admin token:
+    /// the test acts as the admin. Needs the `admin:api` permission, so that no plugin's test
+    /// can disable, reconfigure or back up the server unless its manifest says so.
+    pub fn admin_app(&self) -> &TestClient
+    where
+        P: crate::abi::permission::AdminApi,
+    {
+        self.admin_app
             .get_or_init(|| TestClient::new(&self.env.runtime, &self.env.server))
     }
 

@@ -17,12 +17,11 @@ use axum::routing::{MethodRouter, delete, get, post};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use crate::abi::openapi::Describer;
 use crate::abi::route::Method;
 use crate::config::secret::Secret;
 use crate::runtime::info::{Audience, PluginInfo};
 use crate::runtime::{Host, ReloadError, Runtime, TransitionError};
-use crate::web::core_routes::{Access, CoreRoute, Wiring};
+use crate::web::core_routes::{Access, CoreRoute, Wiring, json_any};
 use crate::web::error::ApiError;
 use crate::web::input::Json;
 use crate::web::log_limit::LogLimit;
@@ -183,11 +182,6 @@ pub(crate) const ROUTES: &[CoreRoute] = &[
         handler: metrics_handler,
     },
 ];
-
-/// A JSON answer the document does not detail.
-fn json_any(describer: &mut Describer) {
-    describer.response("200", "the result", Some(("application/json", json!({}))));
-}
 
 /// `/metrics` on the main address: checked like the admin API, but scraped every few seconds,
 /// so not logged as an action.

@@ -140,7 +140,7 @@ pub(crate) fn paths() -> impl Iterator<Item = &'static str> {
 }
 
 /// A JSON answer the document does not detail.
-fn json_any(describer: &mut Describer) {
+pub(crate) fn json_any(describer: &mut Describer) {
     describer.response("200", "the result", Some(("application/json", json!({}))));
 }
 
@@ -229,4 +229,36 @@ fn openapi_handler(wiring: &Wiring) -> MethodRouter<Host> {
             document.clone(),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_core_route_is_on_a_path_no_plugin_may_take() {
+        // A plugin route there would fail the application's build (axum refuses the
+        // overlap), or shadow core's: the registry must refuse it first, by name.
+        for route in all(true) {
+            assert!(
+                plexichat_rules::reserved_path(route.path).is_some(),
+                "{} {} is not under plexichat_rules::CORE_PATHS",
+                route.method,
+                route.path
+            );
+        }
+    }
+
+    #[test]
+    fn each_method_and_path_is_one_row() {
+        let mut seen = std::collections::BTreeSet::new();
+        for route in all(true) {
+            assert!(
+                seen.insert((route.method, route.path)),
+                "{} {}",
+                route.method,
+                route.path
+            );
+        }
+    }
 }

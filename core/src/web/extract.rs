@@ -11,8 +11,49 @@ use serde_json::json;
 
 use crate::abi::plugin::{Configurable, Plugin};
 use crate::runtime::state::PluginStatus;
-use crate::runtime::{Host, PluginContext};
+use crate::runtime::{Host, PluginContext, Runtime};
 use crate::web::error::ApiError;
+
+/// The plugin whose route a request reached: put in the request's extensions by the route's
+/// `RunningGate`. Its type is crate-private, so no plugin can forge it; the extractors below
+/// hand a route only its own plugin's context, and its own or a dependency's state and
+/// configuration, whatever the handler's argument types say (a type alias, or a call to
+/// `from_request_parts` by hand).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RouteOwner(pub(crate) &'static str);
+
+/// The route's plugin, when it may use plugin `wanted` (`own_only`: only itself).
+fn check_owner(
+    parts: &Parts,
+    runtime: &Runtime,
+    wanted: &'static str,
+    own_only: bool,
+) -> Result<(), ApiError> {
+    let owner = parts.extensions.get::<RouteOwner>().map(|owner| owner.0);
+    let allowed = owner.is_some_and(|owner| {
+        owner == wanted
+            || (!own_only
+                && runtime
+                    .registry()
+                    .plugin(owner)
+                    .is_some_and(|plugin| plugin.dependencies.contains(&wanted)))
+    });
+    if allowed {
+        return Ok(());
+    }
+    let owner = owner.unwrap_or("(none)");
+    tracing::error!(
+        plugin = owner,
+        wanted,
+        "a route asked for another plugin's {}; refused",
+        if own_only {
+            "context"
+        } else {
+            "state or configuration"
+        }
+    );
+    Err(ApiError::plugin_failed(owner))
+}
 
 /// 503 naming the plugin and its state; the reason names states only.
 fn not_running(plugin: &'static str, status: PluginStatus) -> ApiError {
@@ -45,9 +86,10 @@ impl<P: Plugin> FromRequestParts<Host> for PluginState<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
-        _parts: &mut Parts,
+        parts: &mut Parts,
         Host(runtime): &Host,
     ) -> Result<Self, Self::Rejection> {
+        check_owner(parts, runtime, P::NAME, false)?;
         runtime
             .running_plugin::<P>()
             .map(PluginState)
@@ -62,9 +104,10 @@ impl<P: Plugin> FromRequestParts<Host> for PluginContext<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
-        _parts: &mut Parts,
+        parts: &mut Parts,
         Host(runtime): &Host,
     ) -> Result<Self, Self::Rejection> {
+        check_owner(parts, runtime, P::NAME, true)?;
         match runtime.running_plugin::<P>() {
             Ok(_) => Ok(PluginContext::new(runtime.clone())),
             Err(status) => Err(not_running(P::NAME, status)),
@@ -89,9 +132,10 @@ impl<P: Configurable> FromRequestParts<Host> for PluginConfig<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
-        _parts: &mut Parts,
+        parts: &mut Parts,
         Host(runtime): &Host,
     ) -> Result<Self, Self::Rejection> {
+        check_owner(parts, runtime, P::NAME, false)?;
         if let Err(status) = runtime.running_plugin::<P>() {
             return Err(not_running(P::NAME, status));
         }

@@ -193,8 +193,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, mut request: Request) -> Self::Future {
         if let Some(busy) = self.gate.slot.enter() {
+            // Which plugin's route this is, for the plugin extractors.
+            request
+                .extensions_mut()
+                .insert(crate::web::extract::RouteOwner(self.gate.plugin));
             return Either::Right(Admitted {
                 inner: self.inner.call(request),
                 _busy: busy,

@@ -34,6 +34,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use my_awesome_plugin::{ActionCompleted, AwesomePlugin};
+use plexichat::axum::extract::State;
 use plexichat::prelude::*;
 
 /// Records event deliveries for the tests.
@@ -542,8 +543,26 @@ async fn slow() -> Json<Value> {
 /// `PluginState<awesome_audit::AwesomeAudit>` under another name. Written out, it would not
 /// compile: `test_harness` does not depend on `awesome_audit`. An alias hides the use from
 /// the macro (the plugin guide says so), which is what lets this test show the run-time
-/// backstop: the extractor refuses while that plugin is not running.
+/// backstop: the extractor knows the route's plugin and refuses.
 type UndeclaredAudit = PluginState<awesome_audit::AwesomeAudit>;
+
+/// Another plugin's context, asked for by hand from the router state and from the request's
+/// own head: neither gives it (the extractor knows whose route this is).
+#[route(POST, "/forged-context")]
+async fn forged_context(
+    State(host): State<plexichat::runtime::Host>,
+    request: plexichat::extract::Request,
+) -> Json<Value> {
+    use plexichat::axum::extract::FromRequestParts;
+    type Theirs = PluginContext<AwesomePlugin>;
+    let (mut empty, ()) = plexichat::axum::http::Request::new(()).into_parts();
+    let from_nothing = Theirs::from_request_parts(&mut empty, &host).await.is_ok();
+    let (mut parts, _body) = request.into_parts();
+    let from_the_request = Theirs::from_request_parts(&mut parts, &host).await.is_ok();
+    type Ours = PluginContext<Harness>;
+    let own = Ours::from_request_parts(&mut parts, &host).await.is_ok();
+    Json(json!({ "from_nothing": from_nothing, "from_the_request": from_the_request, "own": own }))
+}
 
 /// Uses the state of a plugin that `test_harness` does not depend on, so that the extractor,
 /// not the route's own gate, is what answers when that plugin is not running.

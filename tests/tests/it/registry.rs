@@ -303,6 +303,7 @@ fn the_linked_registry_holds_exactly_what_this_binary_declares() {
             "/test/fetch",
             "/test/files/{*path}",
             "/test/files/{*path}",
+            "/test/forged-context",
             "/test/items/{id}",
             "/test/orders",
             "/test/panic",

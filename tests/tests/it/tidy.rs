@@ -83,7 +83,7 @@ const LAYERS: [(&str, u8); 7] = [
 const FACADE: u8 = 6;
 /// What a lower layer may name from a higher one: the handles that generated shims receive,
 /// and `abi`'s own registration macro, which `#[macro_export]` places at the crate root.
-const ALLOWED_UPWARD: [(&str, &str); 9] = [
+const ALLOWED_UPWARD: [(&str, &str); 8] = [
     // A plugin test's client is the one plugin authors' own tests use.
     ("selftest", "crate::testing::TestClient"),
     ("abi", "crate::runtime::Runtime"),
@@ -96,7 +96,6 @@ const ALLOWED_UPWARD: [(&str, &str); 9] = [
     ("abi", "crate::runtime::CommandContext"),
     ("abi", "crate::runtime::Invocation"),
     ("abi", "crate::__plexichat_register"),
-    ("abi", "crate::__plexichat_grant"),
 ];
 
 fn rank_of(module: &str) -> u8 {

@@ -101,7 +101,13 @@ mod settings {
 use settings::{ListArgs, Report, Settings};
 
 /// A plugin with a configuration, its default name and its default prefix.
-#[::plexichat::plugin(author = "Tester", type = custom, config = Settings, lifecycle = false)]
+#[::plexichat::plugin(
+    author = "Tester",
+    type = custom,
+    config = Settings,
+    lifecycle = false,
+    permissions = ["plugin:read", "events:publish", "plugins:read"]
+)]
 #[derive(::core::default::Default)]
 struct Hygienic;
 
