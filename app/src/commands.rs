@@ -12,7 +12,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Arg, ArgAction, ArgMatches};
-use plexichat::command::{CommandError, Invocation};
+use plexichat::command::{CommandDescriptor, CommandError, Invocation};
+use plexichat::config::Config;
 use plexichat::config::secret::Secret;
 use plexichat::registry::ResolvedCommand;
 use plexichat::{PluginStatus, Registry, Runtime};
@@ -94,6 +95,17 @@ fn one_command(registry: &Registry, resolved: &ResolvedCommand) -> anyhow::Resul
             );
         }
     }
+    let command = command
+        .about(descriptor.about)
+        .long_about(descriptor.long_about)
+        .after_help(help_footer(registry, resolved));
+    Ok(with_common_options(command))
+}
+
+/// The end of a command's help: the plugin and version it comes from, and a note for each
+/// of its flags.
+fn help_footer(registry: &Registry, resolved: &ResolvedCommand) -> String {
+    let descriptor = resolved.descriptor;
     let version = registry
         .plugin(resolved.plugin)
         .map_or("", |plugin| plugin.version);
@@ -124,10 +136,13 @@ fn one_command(registry: &Registry, resolved: &ResolvedCommand) -> anyhow::Resul
         footer.push('\n');
         footer.push_str(note);
     }
-    Ok(command
-        .about(descriptor.about)
-        .long_about(descriptor.long_about)
-        .after_help(footer)
+    footer
+}
+
+/// `command` with the options every plugin command has: `--config`, `--server`, `--token`
+/// and `--yes`.
+fn with_common_options(command: clap::Command) -> clap::Command {
+    command
         .arg(
             Arg::new(CONFIG)
                 .long("config")
@@ -157,7 +172,7 @@ fn one_command(registry: &Registry, resolved: &ResolvedCommand) -> anyhow::Resul
                 .action(ArgAction::SetTrue)
                 .help("Do not ask for confirmation")
                 .help_heading("PlexiChat options"),
-        ))
+        )
 }
 
 fn parse_server(text: &str) -> Result<url::Url, String> {
@@ -187,35 +202,12 @@ pub(crate) fn run(registry: Registry, category: &str, matches: &ArgMatches) -> a
         .find(|c| c.descriptor.name == name)
         .cloned()
         .with_context(|| format!("no command `{name}` in `{category}`"))?;
-    let descriptor = resolved.descriptor;
     let full = format!("plexichat {category} {name}");
     let config = crate::setup::load_config(
         &registry,
         matches.get_one::<PathBuf>(CONFIG).map(PathBuf::as_path),
     )?;
-    let server = matches.get_one::<url::Url>(SERVER).cloned();
-    let given = matches
-        .get_one::<String>(TOKEN)
-        .map(|token| Secret::new(token.as_str()));
-    let configured = config.server.admin_token.clone();
-    let (stored, token_file) = plexichat::data_dir::read_token(&config.data.dir)?;
-    // The one admin token: the configured one if set (the server uses it), else the file's.
-    let admin = configured.or(stored);
-    let token = given.clone().or_else(|| admin.clone());
-    check_credentials(
-        &full,
-        descriptor.flags,
-        given.as_ref(),
-        admin.as_ref(),
-        server.is_some(),
-        &token_file,
-    )
-    .map_err(UsageError)?;
-    let yes = matches.get_flag(YES);
-    if descriptor.flags.dangerous && !yes {
-        confirm(&full, descriptor.about)?;
-    }
-    let invocation = Invocation { server, token, yes };
+    let invocation = invocation(&full, resolved.descriptor, matches, &config)?;
 
     plexichat::data_dir::create(&config.data.dir)?;
     // Shared with servers, exclusive for a restore: no command runs on data being replaced.
@@ -229,46 +221,90 @@ pub(crate) fn run(registry: Registry, category: &str, matches: &ArgMatches) -> a
         let storage = crate::setup::open_storage(&config).await?;
         let database = storage.database().clone();
         let runtime = Runtime::with_storage(registry, config, None, storage);
-        let result = async {
-            match runtime.status(resolved.plugin) {
-                Some(PluginStatus::Stopped) => {}
-                Some(status) => {
-                    let reason = status
-                        .reason(resolved.plugin)
-                        .unwrap_or_else(|| status.name().to_string());
-                    return Err(UsageError(format!(
-                        "plugin `{}` does not run with this configuration ({reason}), so its commands do not either",
-                        resolved.plugin
-                    ))
-                    .into());
-                }
-                None => anyhow::bail!("plugin `{}` is not compiled in", resolved.plugin),
-            }
-            runtime
-                .migrate()
-                .await
-                .context("refusing to run the command")?;
-            // The arguments are read now, so a bad one is refused before any plugin starts.
-            let command = (descriptor.run)(runtime.clone(), invocation, matches);
-            let starts_plugins = descriptor.flags.starts_plugins;
-            if starts_plugins {
-                // A command runs what it was asked for; scheduled jobs are the server's.
-                runtime.without_scheduled_jobs();
-                runtime.start().await;
-            }
-            let outcome = command.await;
-            if starts_plugins {
-                runtime.shutdown().await;
-            }
-            outcome.map_err(|error| match error {
-                CommandError::Usage(message) => UsageError(message).into(),
-                CommandError::Failed(error) => anyhow::anyhow!("`{full}` failed: {error}"),
-            })
-        }
-        .await;
+        let result = run_on(&runtime, &resolved, invocation, matches, &full).await;
         database.shut_down().await;
         database.close().await;
         result
+    })
+}
+
+/// What the command is run with (`--server`, the token, `--yes`), once its flags' checks
+/// pass: credentials as `admin_only` and `requires_auth` demand, and for a dangerous command
+/// a confirmation.
+fn invocation(
+    full: &str,
+    descriptor: &CommandDescriptor,
+    matches: &ArgMatches,
+    config: &Config,
+) -> anyhow::Result<Invocation> {
+    let server = matches.get_one::<url::Url>(SERVER).cloned();
+    let given = matches
+        .get_one::<String>(TOKEN)
+        .map(|token| Secret::new(token.as_str()));
+    let configured = config.server.admin_token.clone();
+    let (stored, token_file) = plexichat::data_dir::read_token(&config.data.dir)?;
+    // The one admin token: the configured one if set (the server uses it), else the file's.
+    let admin = configured.or(stored);
+    let token = given.clone().or_else(|| admin.clone());
+    check_credentials(
+        full,
+        descriptor.flags,
+        given.as_ref(),
+        admin.as_ref(),
+        server.is_some(),
+        &token_file,
+    )
+    .map_err(UsageError)?;
+    let yes = matches.get_flag(YES);
+    if descriptor.flags.dangerous && !yes {
+        confirm(full, descriptor.about)?;
+    }
+    Ok(Invocation { server, token, yes })
+}
+
+/// Runs the command on `runtime`, once its plugin is known to run and every migration is
+/// applied; starts the plugins around it if it asks for them.
+async fn run_on(
+    runtime: &Runtime,
+    resolved: &ResolvedCommand,
+    invocation: Invocation,
+    matches: &ArgMatches,
+    full: &str,
+) -> anyhow::Result<()> {
+    match runtime.status(resolved.plugin) {
+        Some(PluginStatus::Stopped) => {}
+        Some(status) => {
+            let reason = status
+                .reason(resolved.plugin)
+                .unwrap_or_else(|| status.name().to_string());
+            return Err(UsageError(format!(
+                "plugin `{}` does not run with this configuration ({reason}), so its commands do not either",
+                resolved.plugin
+            ))
+            .into());
+        }
+        None => anyhow::bail!("plugin `{}` is not compiled in", resolved.plugin),
+    }
+    runtime
+        .migrate()
+        .await
+        .context("refusing to run the command")?;
+    let descriptor = resolved.descriptor;
+    // The arguments are read now, so a bad one is refused before any plugin starts.
+    let command = (descriptor.run)(runtime.clone(), invocation, matches);
+    let starts_plugins = descriptor.flags.starts_plugins;
+    if starts_plugins {
+        // A command runs what it was asked for; scheduled jobs are the server's.
+        runtime.without_scheduled_jobs();
+        runtime.start().await;
+    }
+    let outcome = command.await;
+    if starts_plugins {
+        runtime.shutdown().await;
+    }
+    outcome.map_err(|error| match error {
+        CommandError::Usage(message) => UsageError(message).into(),
+        CommandError::Failed(error) => anyhow::anyhow!("`{full}` failed: {error}"),
     })
 }
 

@@ -45,26 +45,68 @@ pub(crate) struct Touched {
 /// [IF EXISTS] a, b`, `RENAME TO name`, `INSERT INTO name`, `UPDATE name` and `DELETE FROM
 /// name`. A schema-qualified name is reported whole, so it never passes a prefix check.
 pub(crate) fn touched_objects(sql: &str) -> Vec<Touched> {
-    let tokens = tokenize(sql);
+    let reader = Reader {
+        sql,
+        tokens: tokenize(sql),
+    };
     let mut found = Vec::new();
-    let word = |index: usize| -> Option<&str> {
-        match tokens.get(index) {
+    let mut index = 0;
+    while index < reader.tokens.len() {
+        let Some(keyword) = reader.word(index) else {
+            index += 1;
+            continue;
+        };
+        index = match keyword {
+            "CREATE" => reader.create(index, &mut found),
+            "ALTER" | "DROP"
+                if reader
+                    .word(index + 1)
+                    .is_some_and(|kind| OBJECT_KINDS.contains(&kind)) =>
+            {
+                reader.alter_or_drop(index, keyword == "DROP", &mut found)
+            }
+            "RENAME" if reader.is(index + 1, "TO") => reader.second_word_names(index, &mut found),
+            "INSERT" | "REPLACE" if reader.is(index + 1, "INTO") => {
+                reader.second_word_names(index, &mut found)
+            }
+            "DELETE" if reader.is(index + 1, "FROM") => reader.second_word_names(index, &mut found),
+            "UPDATE" if reader.update_names_a_table(index) => reader.update(index, &mut found),
+            _ => index + 1,
+        };
+    }
+    found
+}
+
+/// The tokens of one migration's SQL, read statement by statement by [`touched_objects`];
+/// each step takes the index of its keyword and returns the index to read on from.
+struct Reader<'sql> {
+    sql: &'sql str,
+    tokens: Vec<Token>,
+}
+
+impl Reader<'_> {
+    /// The upper-cased word at `index`, if that token is a bare word.
+    fn word(&self, index: usize) -> Option<&str> {
+        match self.tokens.get(index) {
             Some(Token::Word(text, _)) => Some(text.as_str()),
             _ => None,
         }
-    };
-    let is = |index: usize, keyword: &str| word(index).is_some_and(|w| w == keyword);
-    let statement_of = |index: usize| statement_text(sql, &tokens, index);
-    // A name at `index` (possibly `schema.name`); returns it and the index after it.
-    let name_at = |index: usize| -> Option<(String, usize)> {
-        let mut name = match tokens.get(index)? {
+    }
+
+    fn is(&self, index: usize, keyword: &str) -> bool {
+        self.word(index).is_some_and(|w| w == keyword)
+    }
+
+    /// A name at `index` (possibly `schema.name`); returns it and the index after it.
+    fn name_at(&self, index: usize) -> Option<(String, usize)> {
+        let mut name = match self.tokens.get(index)? {
             Token::Word(_, original) => original.to_ascii_lowercase(),
             Token::Quoted(text) => text.clone(),
             _ => return None,
         };
         let mut next = index + 1;
-        while matches!(tokens.get(next), Some(Token::Punct('.'))) {
-            match tokens.get(next + 1) {
+        while matches!(self.tokens.get(next), Some(Token::Punct('.'))) {
+            match self.tokens.get(next + 1) {
                 Some(Token::Word(_, original)) => {
                     name.push_str(&format!(".{}", original.to_ascii_lowercase()))
                 }
@@ -74,135 +116,133 @@ pub(crate) fn touched_objects(sql: &str) -> Vec<Touched> {
             next += 2;
         }
         Some((name, next))
-    };
-    let push = |found: &mut Vec<Touched>, name: String, at: usize| {
+    }
+
+    /// Records `name` as touched by the statement around token `at`.
+    fn push(&self, found: &mut Vec<Touched>, name: String, at: usize) {
         found.push(Touched {
             object: name,
             created: None,
-            statement: statement_of(at),
+            statement: statement_text(self.sql, &self.tokens, at),
         });
-    };
-    let skip_if_exists = |mut index: usize| {
-        if is(index, "IF") && is(index + 1, "NOT") && is(index + 2, "EXISTS") {
+    }
+
+    /// The index past an `IF NOT EXISTS` or `IF EXISTS` at `index`, or `index` itself.
+    fn skip_if_exists(&self, mut index: usize) -> usize {
+        if self.is(index, "IF") && self.is(index + 1, "NOT") && self.is(index + 2, "EXISTS") {
             index += 3;
-        } else if is(index, "IF") && is(index + 1, "EXISTS") {
+        } else if self.is(index, "IF") && self.is(index + 1, "EXISTS") {
             index += 2;
         }
         index
-    };
-    let mut index = 0;
-    while index < tokens.len() {
-        let Some(keyword) = word(index) else {
-            index += 1;
-            continue;
+    }
+
+    /// `CREATE [modifiers] <kind> [CONCURRENTLY] [IF NOT EXISTS] name`, and for an index or a
+    /// trigger also the table it is on.
+    fn create(&self, index: usize, found: &mut Vec<Touched>) -> usize {
+        let mut at = index + 1;
+        while self.word(at).is_some_and(|w| CREATE_MODIFIERS.contains(&w)) {
+            at += 1;
+        }
+        let Some(kind) = self.word(at) else {
+            return index + 1;
         };
-        match keyword {
-            "CREATE" => {
-                let mut at = index + 1;
-                while word(at).is_some_and(|w| CREATE_MODIFIERS.contains(&w)) {
-                    at += 1;
-                }
-                let Some(kind) = word(at) else {
-                    index += 1;
-                    continue;
-                };
-                at += 1;
-                if kind == "INDEX" && is(at, "CONCURRENTLY") {
-                    at += 1;
-                }
-                at = skip_if_exists(at);
-                if kind == "INDEX" && is(at, "ON") {
-                    // An unnamed index (PostgreSQL names it after the table).
-                } else if let Some((name, after)) = name_at(at) {
-                    push(&mut found, name, index);
-                    if let Some(last) = found.last_mut() {
-                        last.created = Some(kind.to_string());
-                    }
-                    at = after;
-                }
-                if kind == "INDEX" || kind == "TRIGGER" {
-                    // The table an index or a trigger is on: the next `ON` of the statement.
-                    let mut on = at;
-                    while on < tokens.len()
-                        && !matches!(tokens[on], Token::Punct(';'))
-                        && !is(on, "ON")
-                    {
-                        on += 1;
-                    }
-                    let table = if is(on + 1, "ONLY") { on + 2 } else { on + 1 };
-                    if is(on, "ON")
-                        && let Some((name, _)) = name_at(table)
-                    {
-                        push(&mut found, name, index);
-                    }
-                }
-                index = at;
+        at += 1;
+        if kind == "INDEX" && self.is(at, "CONCURRENTLY") {
+            at += 1;
+        }
+        at = self.skip_if_exists(at);
+        if kind == "INDEX" && self.is(at, "ON") {
+            // An unnamed index (PostgreSQL names it after the table).
+        } else if let Some((name, after)) = self.name_at(at) {
+            self.push(found, name, index);
+            if let Some(last) = found.last_mut() {
+                last.created = Some(kind.to_string());
             }
-            "ALTER" | "DROP"
-                if word(index + 1).is_some_and(|kind| OBJECT_KINDS.contains(&kind)) =>
-            {
-                let mut at = index + 2;
-                if is(at, "CONCURRENTLY") {
-                    at += 1;
-                }
-                at = skip_if_exists(at);
-                if is(at, "ONLY") {
-                    at += 1;
-                }
-                while let Some((name, after)) = name_at(at) {
-                    push(&mut found, name, index);
-                    at = after;
-                    // `DROP TABLE a, b`: every name; `ALTER` names one.
-                    if keyword == "DROP" && matches!(tokens.get(at), Some(Token::Punct(','))) {
-                        at += 1;
-                    } else {
-                        break;
-                    }
-                }
-                index = at;
-            }
-            "RENAME" if is(index + 1, "TO") => {
-                if let Some((name, _)) = name_at(index + 2) {
-                    push(&mut found, name, index);
-                }
-                index += 2;
-            }
-            "INSERT" | "REPLACE" if is(index + 1, "INTO") => {
-                if let Some((name, _)) = name_at(index + 2) {
-                    push(&mut found, name, index);
-                }
-                index += 2;
-            }
-            "DELETE" if is(index + 1, "FROM") => {
-                if let Some((name, _)) = name_at(index + 2) {
-                    push(&mut found, name, index);
-                }
-                index += 2;
-            }
-            // `DO UPDATE SET` (upserts), `ON UPDATE` (foreign keys) and `UPDATE ON` / `UPDATE
-            // OF` (trigger events) name no table.
-            "UPDATE"
-                if !(index > 0 && (is(index - 1, "DO") || is(index - 1, "ON")))
-                    && !is(index + 1, "ON")
-                    && !is(index + 1, "OF")
-                    && !is(index + 1, "SET") =>
-            {
-                let mut at = index + 1;
-                if is(at, "OR") {
-                    at += 2;
-                }
-                if is(at, "ONLY") {
-                    at += 1;
-                }
-                if let Some((name, _)) = name_at(at) {
-                    push(&mut found, name, index);
-                }
-                index += 1;
-            }
-            _ => index += 1,
+            at = after;
+        }
+        if kind == "INDEX" || kind == "TRIGGER" {
+            self.table_on(index, at, found);
+        }
+        at
+    }
+
+    /// The table an index or a trigger is on: the next `ON` of the statement from `at`.
+    fn table_on(&self, index: usize, at: usize, found: &mut Vec<Touched>) {
+        let mut on = at;
+        while on < self.tokens.len()
+            && !matches!(self.tokens[on], Token::Punct(';'))
+            && !self.is(on, "ON")
+        {
+            on += 1;
+        }
+        let table = if self.is(on + 1, "ONLY") {
+            on + 2
+        } else {
+            on + 1
+        };
+        if self.is(on, "ON")
+            && let Some((name, _)) = self.name_at(table)
+        {
+            self.push(found, name, index);
         }
     }
-    found
+
+    /// `ALTER <kind> [IF EXISTS] [ONLY] name` or `DROP <kind> [CONCURRENTLY] [IF EXISTS] a, b`.
+    fn alter_or_drop(&self, index: usize, drop: bool, found: &mut Vec<Touched>) -> usize {
+        let mut at = index + 2;
+        if self.is(at, "CONCURRENTLY") {
+            at += 1;
+        }
+        at = self.skip_if_exists(at);
+        if self.is(at, "ONLY") {
+            at += 1;
+        }
+        while let Some((name, after)) = self.name_at(at) {
+            self.push(found, name, index);
+            at = after;
+            // `DROP TABLE a, b`: every name; `ALTER` names one.
+            if drop && matches!(self.tokens.get(at), Some(Token::Punct(','))) {
+                at += 1;
+            } else {
+                break;
+            }
+        }
+        at
+    }
+
+    /// `RENAME TO name`, `INSERT INTO name`, `REPLACE INTO name` and `DELETE FROM name`: the
+    /// name after the keyword's second word.
+    fn second_word_names(&self, index: usize, found: &mut Vec<Touched>) -> usize {
+        if let Some((name, _)) = self.name_at(index + 2) {
+            self.push(found, name, index);
+        }
+        index + 2
+    }
+
+    /// Whether the `UPDATE` at `index` names a table: `DO UPDATE SET` (upserts), `ON UPDATE`
+    /// (foreign keys) and `UPDATE ON` / `UPDATE OF` (trigger events) name none.
+    fn update_names_a_table(&self, index: usize) -> bool {
+        !(index > 0 && (self.is(index - 1, "DO") || self.is(index - 1, "ON")))
+            && !self.is(index + 1, "ON")
+            && !self.is(index + 1, "OF")
+            && !self.is(index + 1, "SET")
+    }
+
+    /// `UPDATE [OR <resolution>] [ONLY] name`.
+    fn update(&self, index: usize, found: &mut Vec<Touched>) -> usize {
+        let mut at = index + 1;
+        if self.is(at, "OR") {
+            at += 2;
+        }
+        if self.is(at, "ONLY") {
+            at += 1;
+        }
+        if let Some((name, _)) = self.name_at(at) {
+            self.push(found, name, index);
+        }
+        index + 1
+    }
 }
 
 /// The tables `migrations` create (for listings), in order, each once.
@@ -260,6 +300,7 @@ enum Token {
     End(usize),
 }
 
+/// The tokens of `sql`, with comments, string literals and dollar-quoted bodies left out.
 fn tokenize(sql: &str) -> Vec<Token> {
     let bytes = sql.as_bytes();
     let mut tokens = Vec::new();
@@ -268,65 +309,27 @@ fn tokenize(sql: &str) -> Vec<Token> {
         let byte = bytes[index];
         match byte {
             b'-' if bytes.get(index + 1) == Some(&b'-') => {
-                while index < bytes.len() && bytes[index] != b'\n' {
-                    index += 1;
-                }
+                index = line_comment_end(bytes, index);
             }
             b'/' if bytes.get(index + 1) == Some(&b'*') => {
-                index += 2;
-                while index < bytes.len()
-                    && !(bytes[index] == b'*' && bytes.get(index + 1) == Some(&b'/'))
-                {
-                    index += 1;
-                }
-                index += 2;
+                index = block_comment_end(bytes, index);
             }
             b'\'' => index = skip_quoted(bytes, index, b'\''),
             b'"' | b'`' | b'[' => {
-                let close = match byte {
-                    b'[' => b']',
-                    other => other,
-                };
-                let end = skip_quoted(bytes, index, close);
-                let inner = &sql[index + 1..end.saturating_sub(1).max(index + 1)];
-                tokens.push(Token::Quoted(inner.replace("\"\"", "\"")));
+                let (token, end) = quoted_identifier(sql, index);
+                tokens.push(token);
                 index = end;
             }
-            b'$' => {
-                // A dollar-quoted body: `$$ … $$` or `$tag$ … $tag$`; `$1` is a parameter.
-                let tag_end = bytes[index + 1..]
-                    .iter()
-                    .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
-                    .map(|offset| index + 1 + offset);
-                match tag_end {
-                    Some(end) if bytes[end] == b'$' && !bytes[index + 1].is_ascii_digit() => {
-                        let tag = &sql[index..=end];
-                        index = sql[end + 1..]
-                            .find(tag)
-                            .map_or(bytes.len(), |offset| end + 1 + offset + tag.len());
-                    }
-                    _ => index += 1,
-                }
-            }
+            b'$' => index = dollar_quoted_end(sql, index),
             b';' => {
                 tokens.push(Token::End(index));
                 tokens.push(Token::Punct(';'));
                 index += 1;
             }
             _ if byte.is_ascii_alphabetic() || byte == b'_' => {
-                let start = index;
-                while index < bytes.len()
-                    && (bytes[index].is_ascii_alphanumeric()
-                        || bytes[index] == b'_'
-                        || bytes[index] == b'$')
-                {
-                    index += 1;
-                }
-                let original = &sql[start..index];
-                tokens.push(Token::Word(
-                    original.to_ascii_uppercase(),
-                    original.to_string(),
-                ));
+                let (token, end) = bare_word(sql, index);
+                tokens.push(token);
+                index = end;
             }
             _ if byte.is_ascii_whitespace() => index += 1,
             _ => {
@@ -337,6 +340,73 @@ fn tokenize(sql: &str) -> Vec<Token> {
         }
     }
     tokens
+}
+
+/// The index of the newline that ends a `--` comment opened at `start`, or the end of input.
+fn line_comment_end(bytes: &[u8], start: usize) -> usize {
+    let mut index = start;
+    while index < bytes.len() && bytes[index] != b'\n' {
+        index += 1;
+    }
+    index
+}
+
+/// The index just past the `*/` that closes a comment opened at `start` (past the end of
+/// input if it is never closed).
+fn block_comment_end(bytes: &[u8], start: usize) -> usize {
+    let mut index = start + 2;
+    while index < bytes.len() && !(bytes[index] == b'*' && bytes.get(index + 1) == Some(&b'/')) {
+        index += 1;
+    }
+    index + 2
+}
+
+/// The `"quoted"`, `` `quoted` `` or `[quoted]` identifier opened at `start`, and the index
+/// just past it.
+fn quoted_identifier(sql: &str, start: usize) -> (Token, usize) {
+    let bytes = sql.as_bytes();
+    let close = match bytes[start] {
+        b'[' => b']',
+        other => other,
+    };
+    let end = skip_quoted(bytes, start, close);
+    let inner = &sql[start + 1..end.saturating_sub(1).max(start + 1)];
+    (Token::Quoted(inner.replace("\"\"", "\"")), end)
+}
+
+/// The index to read on from after the `$` at `start`: past a dollar-quoted body (`$$ … $$`
+/// or `$tag$ … $tag$`), or just past the `$` of a parameter such as `$1`.
+fn dollar_quoted_end(sql: &str, start: usize) -> usize {
+    let bytes = sql.as_bytes();
+    let tag_end = bytes[start + 1..]
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+        .map(|offset| start + 1 + offset);
+    match tag_end {
+        Some(end) if bytes[end] == b'$' && !bytes[start + 1].is_ascii_digit() => {
+            let tag = &sql[start..=end];
+            sql[end + 1..]
+                .find(tag)
+                .map_or(bytes.len(), |offset| end + 1 + offset + tag.len())
+        }
+        _ => start + 1,
+    }
+}
+
+/// The bare word starting at `start` (letters, digits, `_` and `$`), and the index after it.
+fn bare_word(sql: &str, start: usize) -> (Token, usize) {
+    let bytes = sql.as_bytes();
+    let mut index = start;
+    while index < bytes.len()
+        && (bytes[index].is_ascii_alphanumeric() || bytes[index] == b'_' || bytes[index] == b'$')
+    {
+        index += 1;
+    }
+    let original = &sql[start..index];
+    (
+        Token::Word(original.to_ascii_uppercase(), original.to_string()),
+        index,
+    )
 }
 
 /// The index just past a literal opened at `start` and closed by `close` (doubled to escape).

@@ -145,33 +145,13 @@ pub fn table(runs: &[TestRun]) -> String {
 /// `<error>`, skipped runs as `<skipped>`, and a flaky pass as a passing case with a
 /// `<flakyFailure>` (as cargo-nextest writes it).
 pub fn junit(runs: &[TestRun]) -> String {
-    let seconds =
-        |runs: &[&TestRun]| runs.iter().map(|run| run.duration_ms).sum::<u64>() as f64 / 1000.0;
     let all: Vec<&TestRun> = runs.iter().collect();
-    let counts = |runs: &[&TestRun]| {
-        let failures = runs
-            .iter()
-            .filter(|run| matches!(run.status, RunStatus::Failed | RunStatus::Timeout))
-            .count();
-        let errors = runs
-            .iter()
-            .filter(|run| run.status == RunStatus::Error)
-            .count();
-        let skipped = runs
-            .iter()
-            .filter(|run| run.status == RunStatus::Skipped)
-            .count();
-        format!(
-            "tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\"",
-            runs.len()
-        )
-    };
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
         "<testsuites name=\"plexichat\" {} time=\"{:.3}\">",
-        counts(&all),
-        seconds(&all)
+        junit_counts(&all),
+        junit_seconds(&all)
     );
     // One suite per plugin, in the order the plugins first appear.
     let mut seen = std::collections::BTreeSet::new();
@@ -184,48 +164,78 @@ pub fn junit(runs: &[TestRun]) -> String {
             out,
             "  <testsuite name=\"{}\" {} time=\"{:.3}\">",
             xml(plugin),
-            counts(&suite),
-            seconds(&suite)
+            junit_counts(&suite),
+            junit_seconds(&suite)
         );
         for run in suite {
-            let _ = write!(
-                out,
-                "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
-                xml(&run.test),
-                xml(&run.plugin),
-                run.duration_ms as f64 / 1000.0
-            );
-            let error = run.error.as_deref().unwrap_or(&run.message);
-            let inner = match run.status {
-                RunStatus::Passed => None,
-                RunStatus::Failed | RunStatus::Timeout => Some(format!(
-                    "<failure message=\"{}\" type=\"{}\">{}</failure>",
-                    xml(&run.message),
-                    run.status.as_str(),
-                    xml(error)
-                )),
-                RunStatus::Error => Some(format!(
-                    "<error message=\"{}\" type=\"panic\">{}</error>",
-                    xml(&run.message),
-                    xml(error)
-                )),
-                RunStatus::Skipped => Some(format!("<skipped message=\"{}\"/>", xml(&run.message))),
-                RunStatus::Flaky => Some(format!(
-                    "<flakyFailure message=\"{}\" type=\"flaky\"/>",
-                    xml(&run.message)
-                )),
-            };
-            match inner {
-                None => out.push_str("/>\n"),
-                Some(inner) => {
-                    let _ = writeln!(out, ">\n      {inner}\n    </testcase>");
-                }
-            }
+            junit_case(&mut out, run);
         }
         out.push_str("  </testsuite>\n");
     }
     out.push_str("</testsuites>\n");
     out
+}
+
+/// The time `runs` took together, in seconds, for a `time` attribute.
+fn junit_seconds(runs: &[&TestRun]) -> f64 {
+    runs.iter().map(|run| run.duration_ms).sum::<u64>() as f64 / 1000.0
+}
+
+/// The `tests`, `failures`, `errors` and `skipped` attributes of a suite of `runs`.
+fn junit_counts(runs: &[&TestRun]) -> String {
+    let failures = runs
+        .iter()
+        .filter(|run| matches!(run.status, RunStatus::Failed | RunStatus::Timeout))
+        .count();
+    let errors = runs
+        .iter()
+        .filter(|run| run.status == RunStatus::Error)
+        .count();
+    let skipped = runs
+        .iter()
+        .filter(|run| run.status == RunStatus::Skipped)
+        .count();
+    format!(
+        "tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\"",
+        runs.len()
+    )
+}
+
+/// Writes `run`'s `<testcase>`, with the element that says how it did unless it passed.
+fn junit_case(out: &mut String, run: &TestRun) {
+    let _ = write!(
+        out,
+        "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
+        xml(&run.test),
+        xml(&run.plugin),
+        run.duration_ms as f64 / 1000.0
+    );
+    let error = run.error.as_deref().unwrap_or(&run.message);
+    let inner = match run.status {
+        RunStatus::Passed => None,
+        RunStatus::Failed | RunStatus::Timeout => Some(format!(
+            "<failure message=\"{}\" type=\"{}\">{}</failure>",
+            xml(&run.message),
+            run.status.as_str(),
+            xml(error)
+        )),
+        RunStatus::Error => Some(format!(
+            "<error message=\"{}\" type=\"panic\">{}</error>",
+            xml(&run.message),
+            xml(error)
+        )),
+        RunStatus::Skipped => Some(format!("<skipped message=\"{}\"/>", xml(&run.message))),
+        RunStatus::Flaky => Some(format!(
+            "<flakyFailure message=\"{}\" type=\"flaky\"/>",
+            xml(&run.message)
+        )),
+    };
+    match inner {
+        None => out.push_str("/>\n"),
+        Some(inner) => {
+            let _ = writeln!(out, ">\n      {inner}\n    </testcase>");
+        }
+    }
 }
 
 /// Text escaped for an XML attribute or element (the HTML escape is XML's too); control

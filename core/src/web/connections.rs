@@ -25,6 +25,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -69,36 +70,11 @@ pub(crate) async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let max_connections = allowed_connections(limits.max_connections);
-    let permits = Arc::new(Semaphore::new(max_connections));
-    let tracker = TaskTracker::new();
-    let drain = CancellationToken::new();
-    let force = CancellationToken::new();
-    // What every read and write checks: an atomic load, where the token's own check locks.
-    let forced = Arc::new(AtomicBool::new(false));
-    let full = LogLimit::new(Duration::from_secs(10));
-    let failing = LogLimit::new(Duration::from_secs(10));
+    let connections = Connections::new(limits);
     tokio::pin!(shutdown);
     loop {
-        let permit = match Arc::clone(&permits).try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if let Some(suppressed) = full.allow() {
-                    tracing::warn!(
-                        max_connections,
-                        suppressed,
-                        "connection limit reached; new clients wait until a connection closes"
-                    );
-                }
-                tokio::select! {
-                    biased;
-                    () = &mut shutdown => break,
-                    permit = Arc::clone(&permits).acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => break,
-                    },
-                }
-            }
+        let Some(permit) = connections.permit(shutdown.as_mut()).await else {
+            break;
         };
         let (stream, peer) = tokio::select! {
             biased;
@@ -106,65 +82,153 @@ pub(crate) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
-                    // A peer that reset before we accepted is routine; anything else (out of
-                    // file descriptors, mostly) would make an immediate retry spin.
-                    if !is_connection_error(&error) {
-                        if let Some(suppressed) = failing.allow() {
-                            tracing::error!(%error, suppressed, "cannot accept connections; retrying");
-                        }
-                        tokio::select! {
-                            () = &mut shutdown => break,
-                            () = tokio::time::sleep(Duration::from_millis(100)) => {}
-                        }
+                    if connections.accept_failed(&error, shutdown.as_mut()).await.is_break() {
+                        break;
                     }
                     continue;
                 }
             },
         };
+        connections.spawn(stream, peer, permit, &router);
+    }
+    drop(listener);
+    connections.drain().await;
+}
+
+/// The state [`serve`] keeps across connections: the permits that bound them, the tasks that
+/// serve them, and the tokens that drain and then close them.
+struct Connections {
+    limits: Limits,
+    /// `limits.max_connections`, lowered to what the file-descriptor limit allows.
+    max_connections: usize,
+    permits: Arc<Semaphore>,
+    tracker: TaskTracker,
+    drain: CancellationToken,
+    force: CancellationToken,
+    /// What every read and write checks: an atomic load, where the token's own check locks.
+    forced: Arc<AtomicBool>,
+    /// Rate-limits the warning that the connection limit is reached.
+    full: LogLimit,
+    /// Rate-limits the error that `accept` fails.
+    failing: LogLimit,
+}
+
+impl Connections {
+    fn new(limits: Limits) -> Connections {
+        let max_connections = allowed_connections(limits.max_connections);
+        Connections {
+            limits,
+            max_connections,
+            permits: Arc::new(Semaphore::new(max_connections)),
+            tracker: TaskTracker::new(),
+            drain: CancellationToken::new(),
+            force: CancellationToken::new(),
+            forced: Arc::new(AtomicBool::new(false)),
+            full: LogLimit::new(Duration::from_secs(10)),
+            failing: LogLimit::new(Duration::from_secs(10)),
+        }
+    }
+
+    /// A permit for the next connection, waiting (with a warning) while every one is taken;
+    /// none once `shutdown` resolves first.
+    async fn permit(
+        &self,
+        mut shutdown: Pin<&mut impl Future<Output = ()>>,
+    ) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
+            return Some(permit);
+        }
+        if let Some(suppressed) = self.full.allow() {
+            tracing::warn!(
+                max_connections = self.max_connections,
+                suppressed,
+                "connection limit reached; new clients wait until a connection closes"
+            );
+        }
+        tokio::select! {
+            biased;
+            () = &mut shutdown => None,
+            permit = Arc::clone(&self.permits).acquire_owned() => permit.ok(),
+        }
+    }
+
+    /// Handles a failed `accept`: breaks if `shutdown` resolves during the pause it takes.
+    async fn accept_failed(
+        &self,
+        error: &std::io::Error,
+        shutdown: Pin<&mut impl Future<Output = ()>>,
+    ) -> ControlFlow<()> {
+        // A peer that reset before we accepted is routine; anything else (out of file
+        // descriptors, mostly) would make an immediate retry spin.
+        if !is_connection_error(error) {
+            if let Some(suppressed) = self.failing.allow() {
+                tracing::error!(%error, suppressed, "cannot accept connections; retrying");
+            }
+            tokio::select! {
+                () = shutdown => return ControlFlow::Break(()),
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Serves `stream` in a task of its own, which holds `permit` and a drain token.
+    fn spawn(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        permit: OwnedSemaphorePermit,
+        router: &Router,
+    ) {
         // Small JSON answers should not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         let io = Watched {
             inner: stream,
             activity: Arc::new(Activity::new()),
             _permit: permit,
-            _open: tracker.token(),
-            forced: Arc::clone(&forced),
-            force: force.clone(),
+            _open: self.tracker.token(),
+            forced: Arc::clone(&self.forced),
+            force: self.force.clone(),
             closed: None,
         };
-        tracker.spawn(connection(
+        self.tracker.spawn(connection(
             io,
             peer,
             router.clone(),
-            limits,
-            (drain.clone(), force.clone()),
+            self.limits,
+            (self.drain.clone(), self.force.clone()),
         ));
     }
-    drop(listener);
-    drain.cancel();
-    tracker.close();
-    if tokio::time::timeout(limits.drain_timeout, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            open = tracker.len(),
-            drain_timeout = %humantime::format_duration(limits.drain_timeout),
-            "closing connections still open after the drain timeout"
-        );
-        forced.store(true, Ordering::Release);
-        force.cancel();
-        // Connection tasks return at once; an upgraded socket fails its next read or write,
-        // but its owner may be waiting on something else: it is not waited for long, and
-        // the process exits over it.
-        if tokio::time::timeout(FORCE_GRACE, tracker.wait())
+
+    /// Asks every connection to finish and waits for them up to `drain_timeout`, then closes
+    /// what is left and waits [`FORCE_GRACE`] more at most.
+    async fn drain(self) {
+        let limits = self.limits;
+        self.drain.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(limits.drain_timeout, self.tracker.wait())
             .await
             .is_err()
         {
             tracing::warn!(
-                open = tracker.len(),
-                "upgraded connections (WebSockets) still open after the drain; leaving them"
+                open = self.tracker.len(),
+                drain_timeout = %humantime::format_duration(limits.drain_timeout),
+                "closing connections still open after the drain timeout"
             );
+            self.forced.store(true, Ordering::Release);
+            self.force.cancel();
+            // Connection tasks return at once; an upgraded socket fails its next read or write,
+            // but its owner may be waiting on something else: it is not waited for long, and
+            // the process exits over it.
+            if tokio::time::timeout(FORCE_GRACE, self.tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    open = self.tracker.len(),
+                    "upgraded connections (WebSockets) still open after the drain; leaving them"
+                );
+            }
         }
     }
 }

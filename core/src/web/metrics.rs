@@ -322,20 +322,29 @@ fn for_each_method(routes: &[&RouteMetrics], mut each: impl FnMut(&str, &MethodM
 /// The runtime's counters: per plugin, its state, route panics, event handlers, tasks and
 /// liveness restarts.
 fn render_runtime(out: &mut String, runtime: &Runtime) {
-    use crate::runtime::state::PluginStatus;
     let plugins: Vec<&'static str> = runtime
         .registry()
         .plugins()
         .iter()
         .map(|plugin| plugin.name)
         .collect();
+    render_plugin_states(out, runtime, &plugins);
+    render_panics(out, runtime, &plugins);
+    render_event_handlers(out, runtime, &plugins);
+    render_restarts(out, runtime, &plugins);
+    render_build_info(out);
+}
+
+/// `plexichat_plugin_state`: one gauge per plugin and state, 1 for the state it is in.
+fn render_plugin_states(out: &mut String, runtime: &Runtime, plugins: &[&'static str]) {
+    use crate::runtime::state::PluginStatus;
     header(
         out,
         "plexichat_plugin_state",
         "gauge",
         "1 for the state each plugin is in, 0 for the others.",
     );
-    for plugin in &plugins {
+    for plugin in plugins {
         let current = runtime
             .status(plugin)
             .map(|status: PluginStatus| status.name());
@@ -348,13 +357,17 @@ fn render_runtime(out: &mut String, runtime: &Runtime) {
             );
         }
     }
+}
+
+/// The panics of each plugin's route handlers, then of its middleware.
+fn render_panics(out: &mut String, runtime: &Runtime, plugins: &[&'static str]) {
     header(
         out,
         "plexichat_route_panics_total",
         "counter",
         "Requests on which a plugin's route handler panicked (answered 500).",
     );
-    header_values(out, &plugins, "plexichat_route_panics_total", |plugin| {
+    header_values(out, plugins, "plexichat_route_panics_total", |plugin| {
         runtime.route_stats(plugin).panics
     });
     header(
@@ -365,11 +378,14 @@ fn render_runtime(out: &mut String, runtime: &Runtime) {
     );
     header_values(
         out,
-        &plugins,
+        plugins,
         "plexichat_middleware_panics_total",
         |plugin| runtime.route_stats(plugin).middleware_panics,
     );
+}
 
+/// Each event handler's calls, failures, rejections and timeouts, one metric after another.
+fn render_event_handlers(out: &mut String, runtime: &Runtime, plugins: &[&'static str]) {
     let handlers: Vec<(&str, crate::runtime::HandlerStats)> = plugins
         .iter()
         .flat_map(|plugin| {
@@ -413,14 +429,17 @@ fn render_runtime(out: &mut String, runtime: &Runtime) {
             );
         }
     }
+}
 
+/// The supervisor's restarts of background tasks, then the liveness restarts of plugins.
+fn render_restarts(out: &mut String, runtime: &Runtime, plugins: &[&'static str]) {
     header(
         out,
         "plexichat_task_restarts_total",
         "counter",
         "Times the supervisor restarted a plugin's background task.",
     );
-    for plugin in &plugins {
+    for plugin in plugins {
         for task in runtime.task_status(plugin) {
             let _ = writeln!(
                 out,
@@ -437,7 +456,7 @@ fn render_runtime(out: &mut String, runtime: &Runtime) {
         "counter",
         "Times a plugin was restarted because its liveness checks failed.",
     );
-    for plugin in &plugins {
+    for plugin in plugins {
         if let Some(liveness) = runtime.liveness(plugin) {
             let _ = writeln!(
                 out,
@@ -447,6 +466,10 @@ fn render_runtime(out: &mut String, runtime: &Runtime) {
             );
         }
     }
+}
+
+/// `plexichat_build_info`: the version of this binary as a label of a constant gauge.
+fn render_build_info(out: &mut String) {
     header(
         out,
         "plexichat_build_info",

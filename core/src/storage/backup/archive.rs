@@ -80,69 +80,17 @@ pub(crate) fn scan(
 ) -> Result<Manifest, BackupError> {
     let file = std::fs::File::open(archive).map_err(BackupError::io(archive))?;
     let mut tar = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, file));
-    let damaged = |error: std::io::Error| {
-        refused(
-            archive,
-            format!("the archive is truncated or damaged ({error})"),
-        )
-    };
     let mut seen = Vec::new();
     let mut paths = BTreeSet::new();
     let mut manifest: Option<Manifest> = None;
-    for entry in tar.entries().map_err(damaged)? {
-        let mut entry = entry.map_err(damaged)?;
-        let path = String::from_utf8(entry.path_bytes().into_owned())
-            .map_err(|_| refused(archive, "an entry's path is not UTF-8"))?;
-        if let Some(problem) = path_problem(&path) {
-            return Err(refused(archive, problem));
-        }
-        if manifest.is_some() {
-            return Err(refused(
-                archive,
-                format!("entry `{path}` follows the manifest, which must come last"),
-            ));
-        }
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            return Err(refused(
-                archive,
-                format!("entry `{path}` is not a regular file (links are never restored)"),
-            ));
-        }
-        if !paths.insert(path.clone()) {
-            return Err(refused(archive, format!("entry `{path}` appears twice")));
-        }
-        let size = entry.size();
+    for entry in tar.entries().map_err(|error| damaged(archive, error))? {
+        let mut entry = entry.map_err(|error| damaged(archive, error))?;
+        let path = admitted_path(archive, &entry, manifest.is_some(), &mut paths)?;
         if path == MANIFEST {
-            let mut text = Vec::new();
-            entry
-                .by_ref()
-                .take(16 << 20)
-                .read_to_end(&mut text)
-                .map_err(damaged)?;
-            let parsed: Manifest = serde_json::from_slice(&text)
-                .map_err(|error| refused(archive, format!("the manifest is not valid: {error}")))?;
-            manifest = Some(parsed);
+            manifest = Some(read_manifest(archive, &mut entry)?);
             continue;
         }
-        let mut hashing = Hashing::new(&mut entry);
-        sink(&path, &mut hashing).map_err(|error| {
-            if error.kind() == std::io::ErrorKind::UnexpectedEof {
-                damaged(error)
-            } else {
-                BackupError::Failed(format!("{path}: {error}"))
-            }
-        })?;
-        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(damaged)?;
-        if hashing.read != size {
-            return Err(refused(
-                archive,
-                format!(
-                    "entry `{path}` is truncated: {} of {size} bytes",
-                    hashing.read
-                ),
-            ));
-        }
-        seen.push((path, size, hex(&hashing.hasher.finalize())));
+        seen.push(read_entry(archive, path, &mut entry, &mut sink)?);
     }
     let Some(manifest) = manifest else {
         return Err(refused(
@@ -159,6 +107,98 @@ pub(crate) fn scan(
             ),
         ));
     }
+    match_manifest(archive, &manifest, &seen)?;
+    Ok(manifest)
+}
+
+/// An entry read by [`scan`]: its path, its size and its SHA-256 as hex.
+type Seen = (String, u64, String);
+
+/// The refusal of an archive whose tar structure cannot be read to the end.
+fn damaged(archive: &Path, error: std::io::Error) -> BackupError {
+    refused(
+        archive,
+        format!("the archive is truncated or damaged ({error})"),
+    )
+}
+
+/// The path of `entry`, once it is known to be an allowed path, not after the manifest, a
+/// regular file and not already in `paths` (to which it is added).
+fn admitted_path<R: Read>(
+    archive: &Path,
+    entry: &tar::Entry<'_, R>,
+    after_manifest: bool,
+    paths: &mut BTreeSet<String>,
+) -> Result<String, BackupError> {
+    let path = String::from_utf8(entry.path_bytes().into_owned())
+        .map_err(|_| refused(archive, "an entry's path is not UTF-8"))?;
+    if let Some(problem) = path_problem(&path) {
+        return Err(refused(archive, problem));
+    }
+    if after_manifest {
+        return Err(refused(
+            archive,
+            format!("entry `{path}` follows the manifest, which must come last"),
+        ));
+    }
+    if entry.header().entry_type() != tar::EntryType::Regular {
+        return Err(refused(
+            archive,
+            format!("entry `{path}` is not a regular file (links are never restored)"),
+        ));
+    }
+    if !paths.insert(path.clone()) {
+        return Err(refused(archive, format!("entry `{path}` appears twice")));
+    }
+    Ok(path)
+}
+
+/// The manifest entry parsed, read up to 16 MiB so that a hostile one cannot exhaust memory.
+fn read_manifest(archive: &Path, entry: &mut impl Read) -> Result<Manifest, BackupError> {
+    let mut text = Vec::new();
+    entry
+        .by_ref()
+        .take(16 << 20)
+        .read_to_end(&mut text)
+        .map_err(|error| damaged(archive, error))?;
+    serde_json::from_slice(&text)
+        .map_err(|error| refused(archive, format!("the manifest is not valid: {error}")))
+}
+
+/// Hands `entry` to `sink` while hashing it, reads whatever `sink` left, and returns what
+/// the manifest is checked against; an entry shorter than its header says is refused.
+fn read_entry<R: Read>(
+    archive: &Path,
+    path: String,
+    entry: &mut tar::Entry<'_, R>,
+    sink: &mut impl FnMut(&str, &mut dyn Read) -> std::io::Result<()>,
+) -> Result<Seen, BackupError> {
+    let size = entry.size();
+    let mut hashing = Hashing::new(entry);
+    sink(&path, &mut hashing).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::UnexpectedEof {
+            damaged(archive, error)
+        } else {
+            BackupError::Failed(format!("{path}: {error}"))
+        }
+    })?;
+    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|error| damaged(archive, error))?;
+    if hashing.read != size {
+        return Err(refused(
+            archive,
+            format!(
+                "entry `{path}` is truncated: {} of {size} bytes",
+                hashing.read
+            ),
+        ));
+    }
+    let sha256 = hex(&hashing.hasher.finalize());
+    Ok((path, size, sha256))
+}
+
+/// Whether the entries `seen` are exactly those `manifest` lists, with its sizes and
+/// checksums; the first difference is the reason given.
+fn match_manifest(archive: &Path, manifest: &Manifest, seen: &[Seen]) -> Result<(), BackupError> {
     for entry in &manifest.entries {
         match seen.iter().find(|(path, _, _)| *path == entry.path) {
             None => {
@@ -200,7 +240,7 @@ pub(crate) fn scan(
             format!("entry `{path}` is not listed in the manifest"),
         ));
     }
-    Ok(manifest)
+    Ok(())
 }
 
 /// Whether this binary can take `manifest`'s data: written by this version of PlexiChat or
@@ -217,6 +257,18 @@ fn compatible(archive: &Path, manifest: &Manifest, registry: &Registry) -> Resul
             ),
         ));
     }
+    let with_data = plugins_with_data(archive, manifest, registry)?;
+    plugins_compiled_in(archive, manifest, registry, with_data)?;
+    migrations_compiled_in(archive, manifest, registry)
+}
+
+/// The plugins `manifest` holds data of (migrations, files or a backup handler's export);
+/// an export whose plugin is compiled in without a backup handler is refused.
+fn plugins_with_data<'manifest>(
+    archive: &Path,
+    manifest: &'manifest Manifest,
+    registry: &Registry,
+) -> Result<BTreeSet<&'manifest str>, BackupError> {
     let mut with_data: BTreeSet<&str> = manifest
         .migrations
         .iter()
@@ -245,6 +297,17 @@ fn compatible(archive: &Path, manifest: &Manifest, registry: &Registry) -> Resul
         }
         with_data.insert(handled);
     }
+    Ok(with_data)
+}
+
+/// Whether every plugin in `with_data` (but the core) is compiled in, at the version in
+/// `manifest` or a newer one.
+fn plugins_compiled_in(
+    archive: &Path,
+    manifest: &Manifest,
+    registry: &Registry,
+    with_data: BTreeSet<&str>,
+) -> Result<(), BackupError> {
     for plugin in with_data {
         if plugin == crate::storage::migrate::CORE {
             continue;
@@ -267,6 +330,16 @@ fn compatible(archive: &Path, manifest: &Manifest, registry: &Registry) -> Resul
             ));
         }
     }
+    Ok(())
+}
+
+/// Whether every migration `manifest` records as applied is compiled in with the same text
+/// for the archive's engine.
+fn migrations_compiled_in(
+    archive: &Path,
+    manifest: &Manifest,
+    registry: &Registry,
+) -> Result<(), BackupError> {
     for applied in &manifest.migrations {
         let migrations = if applied.plugin == crate::storage::migrate::CORE {
             crate::storage::migrate::CORE_MIGRATIONS

@@ -6,6 +6,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use libsqlite3_sys as ffi;
 use serde_json::Value;
 use sha2::Digest;
 use sqlx::any::{AnyRow, AnyTypeInfoKind};
@@ -124,42 +125,57 @@ async fn sqlite_snapshot(
 /// copy is one consistent state while other connections go on writing (WAL). The copy is
 /// scratch, written without syncing: the archive it goes into is synced.
 fn online_backup(source: &Path, target: &Path) -> Result<(), String> {
-    use libsqlite3_sys as ffi;
+    // Read-write without create: a WAL database needs its shared-memory file, which a
+    // read-only connection could not make if no server has made it.
+    let from = SqliteHandle::open(source, ffi::SQLITE_OPEN_READWRITE)?;
+    let to = SqliteHandle::open(target, ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE)?;
+    to.execute(c"PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF")?;
+    copy_pages(&from, &to)
+}
 
-    /// A connection closed when dropped, whatever happened.
-    struct Handle(*mut ffi::sqlite3);
-    impl Drop for Handle {
-        fn drop(&mut self) {
-            // SAFETY: the pointer came from `sqlite3_open_v2` (or is null, which
-            // `sqlite3_close` accepts) and nothing uses it after this.
-            unsafe { ffi::sqlite3_close(self.0) };
-        }
+/// A SQLite connection of [`online_backup`]'s, closed when dropped, whatever happened.
+struct SqliteHandle(*mut ffi::sqlite3);
+
+impl Drop for SqliteHandle {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `sqlite3_open_v2` (or is null, which
+        // `sqlite3_close` accepts) and nothing uses it after this.
+        unsafe { ffi::sqlite3_close(self.0) };
     }
-    fn message(handle: &Handle) -> String {
-        // SAFETY: `sqlite3_errmsg` returns a NUL-terminated string owned by the connection,
-        // valid until its next call; it is copied at once.
-        unsafe { std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(handle.0)) }
-            .to_string_lossy()
-            .into_owned()
-    }
-    fn open(path: &Path, flags: std::ffi::c_int) -> Result<Handle, String> {
+}
+
+impl SqliteHandle {
+    /// Opens `path` with `flags`; the error names the file.
+    fn open(path: &Path, flags: std::ffi::c_int) -> Result<SqliteHandle, String> {
         let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| format!("{} has a NUL byte in its name", path.display()))?;
         let mut db = std::ptr::null_mut();
         // SAFETY: `name` is NUL-terminated and outlives the call; `db` receives a handle,
-        // owned by `Handle` from here on even when opening failed (it must still be closed).
+        // owned by `SqliteHandle` from here on even when opening failed (it must still be
+        // closed).
         let code = unsafe { ffi::sqlite3_open_v2(name.as_ptr(), &mut db, flags, std::ptr::null()) };
-        let handle = Handle(db);
+        let handle = SqliteHandle(db);
         if code != ffi::SQLITE_OK {
-            return Err(format!("{}: {}", path.display(), message(&handle)));
+            return Err(format!("{}: {}", path.display(), handle.message()));
         }
         Ok(handle)
     }
-    fn execute(handle: &Handle, sql: &std::ffi::CStr) -> Result<(), String> {
+
+    /// The connection's last error message.
+    fn message(&self) -> String {
+        // SAFETY: `sqlite3_errmsg` returns a NUL-terminated string owned by the connection,
+        // valid until its next call; it is copied at once.
+        unsafe { std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(self.0)) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Runs `sql`, which may hold several statements and returns no rows.
+    fn execute(&self, sql: &std::ffi::CStr) -> Result<(), String> {
         // SAFETY: a valid connection and a NUL-terminated statement; no callback.
         let code = unsafe {
             ffi::sqlite3_exec(
-                handle.0,
+                self.0,
                 sql.as_ptr(),
                 None,
                 std::ptr::null_mut(),
@@ -169,21 +185,21 @@ fn online_backup(source: &Path, target: &Path) -> Result<(), String> {
         if code == ffi::SQLITE_OK {
             Ok(())
         } else {
-            Err(message(handle))
+            Err(self.message())
         }
     }
+}
 
-    // Read-write without create: a WAL database needs its shared-memory file, which a
-    // read-only connection could not make if no server has made it.
-    let from = open(source, ffi::SQLITE_OPEN_READWRITE)?;
-    let to = open(target, ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE)?;
-    execute(&to, c"PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF")?;
+/// Copies every page of `from`'s main database into `to`'s in one backup step, waiting while
+/// the source is busy.
+fn copy_pages(from: &SqliteHandle, to: &SqliteHandle) -> Result<(), String> {
     // SAFETY: both connections are open and used by this thread only; the backup object is
-    // finished before either is closed (they are dropped at the end of the function).
+    // finished before this returns, so before either is closed (they are dropped by the
+    // caller).
     unsafe {
         let backup = ffi::sqlite3_backup_init(to.0, c"main".as_ptr(), from.0, c"main".as_ptr());
         if backup.is_null() {
-            return Err(message(&to));
+            return Err(to.message());
         }
         let mut waited = 0;
         let step = loop {
@@ -203,7 +219,7 @@ fn online_backup(source: &Path, target: &Path) -> Result<(), String> {
             return Err(format!("copying pages failed: {reason}"));
         }
         if finished != ffi::SQLITE_OK {
-            return Err(message(&to));
+            return Err(to.message());
         }
     }
     Ok(())

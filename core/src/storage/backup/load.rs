@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::BufRead;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -69,20 +70,7 @@ pub(crate) async fn load(
     manifest: &Manifest,
     source: Source,
 ) -> Result<Loaded, BackupError> {
-    connection.execute(migrate::BOOTSTRAP).await?;
-    for (owner, migrations) in migrate::owners(registry.plugins()) {
-        for migration in migrations {
-            let archived = manifest
-                .migrations
-                .iter()
-                .any(|m| m.plugin == owner && m.version == i64::from(migration.version));
-            if archived {
-                migrate::run_and_record(connection, engine, owner, migration)
-                    .await
-                    .map_err(|error| BackupError::Failed(error.to_string()))?;
-            }
-        }
-    }
+    run_archived_migrations(connection, engine, registry, manifest).await?;
     if engine == Engine::Sqlite {
         // Until the commit: a table whose rows point at each other (a self-referencing key)
         // loads in any row order.
@@ -134,6 +122,31 @@ pub(crate) async fn load(
         }
     }
     Ok(loaded)
+}
+
+/// Builds the archived schema on `connection`: the table of applied migrations, then every
+/// migration of this binary that `manifest` records as applied.
+async fn run_archived_migrations(
+    connection: &mut sqlx::AnyConnection,
+    engine: Engine,
+    registry: &Registry,
+    manifest: &Manifest,
+) -> Result<(), BackupError> {
+    connection.execute(migrate::BOOTSTRAP).await?;
+    for (owner, migrations) in migrate::owners(registry.plugins()) {
+        for migration in migrations {
+            let archived = manifest
+                .migrations
+                .iter()
+                .any(|m| m.plugin == owner && m.version == i64::from(migration.version));
+            if archived {
+                migrate::run_and_record(connection, engine, owner, migration)
+                    .await
+                    .map_err(|error| BackupError::Failed(error.to_string()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `found` without the migration records (the target's own are written as its migrations
@@ -255,7 +268,20 @@ async fn read_sqlite(path: &Path, order: &[String], sender: &Items) -> Result<()
     Ok(())
 }
 
+/// Sends the rows of every `<table>.jsonl` export in `dir`, tables in `order`; stops early,
+/// without an error, when the receiving end is gone.
 fn read_tables(dir: &Path, order: &[String], sender: &Items) -> Result<(), BackupError> {
+    for table in ordered(exported_tables(dir)?, order) {
+        if read_table(dir, &table, sender)?.is_break() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The tables `dir` holds an export of, by file name; none if `dir` does not exist (an
+/// archive without tables).
+fn exported_tables(dir: &Path) -> Result<Vec<String>, BackupError> {
     let mut names = Vec::new();
     match std::fs::read_dir(dir) {
         Ok(entries) => {
@@ -273,77 +299,99 @@ fn read_tables(dir: &Path, order: &[String], sender: &Items) -> Result<(), Backu
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => return Err(BackupError::io(dir)(error)),
     }
-    for table in ordered(names, order) {
-        let path = dir.join(format!("{table}.jsonl"));
-        let entry = format!("{TABLES_DIR}{table}.jsonl");
-        let bad = |line: usize, problem: String| {
-            BackupError::Failed(format!("{entry}, line {line}: {problem}"))
-        };
-        let file = std::fs::File::open(&path).map_err(BackupError::io(&path))?;
-        let mut lines = std::io::BufReader::with_capacity(1 << 16, file).lines();
-        let header: Value = match lines.next() {
-            Some(line) => {
-                let line = line.map_err(BackupError::io(&path))?;
-                serde_json::from_str(&line).map_err(|error| bad(1, error.to_string()))?
-            }
-            None => return Err(bad(1, "empty; a header line was expected".to_string())),
-        };
-        let columns: Vec<String> = header
-            .get("columns")
-            .and_then(Value::as_array)
-            .map(|columns| {
-                columns
-                    .iter()
-                    .filter_map(|c| c.as_str().map(str::to_string))
-                    .collect()
-            })
-            // No columns: an empty table exported before the columns came from the
-            // catalogue; it has no rows to load.
-            .filter(|_| header.get("table") == Some(&Value::from(&*table)))
-            .ok_or_else(|| {
-                bad(
-                    1,
-                    format!("expected {{\"table\": \"{table}\", \"columns\": [names]}}"),
-                )
-            })?;
-        let start = Item::Table {
-            name: table.clone(),
-            columns: columns.clone(),
-        };
-        if sender.blocking_send(Ok(start)).is_err() {
-            return Ok(());
-        }
-        let mut batch = Vec::with_capacity(BATCH_ROWS);
-        let mut bytes = 0;
-        for (index, line) in lines.enumerate() {
+    Ok(names)
+}
+
+/// Sends `table`'s start, with the columns its header line names, then its rows in batches;
+/// breaks when the receiving end is gone.
+fn read_table(dir: &Path, table: &str, sender: &Items) -> Result<ControlFlow<()>, BackupError> {
+    let path = dir.join(format!("{table}.jsonl"));
+    let entry = format!("{TABLES_DIR}{table}.jsonl");
+    let bad = |line: usize, problem: String| {
+        BackupError::Failed(format!("{entry}, line {line}: {problem}"))
+    };
+    let file = std::fs::File::open(&path).map_err(BackupError::io(&path))?;
+    let mut lines = std::io::BufReader::with_capacity(1 << 16, file).lines();
+    let header: Value = match lines.next() {
+        Some(line) => {
             let line = line.map_err(BackupError::io(&path))?;
-            bytes += line.len();
-            let row = match serde_json::from_str(&line) {
-                Ok(Value::Array(values)) if values.len() == columns.len() => values,
-                Ok(_) => {
-                    return Err(bad(
-                        index + 2,
-                        format!("expected an array of {} values", columns.len()),
-                    ));
-                }
-                Err(error) => return Err(bad(index + 2, error.to_string())),
-            };
-            batch.push(row);
-            if batch.len() == BATCH_ROWS || bytes >= BATCH_BYTES {
-                bytes = 0;
-                if sender
-                    .blocking_send(Ok(Item::Rows(std::mem::take(&mut batch))))
-                    .is_err()
-                {
-                    return Ok(());
-                }
-            }
+            serde_json::from_str(&line).map_err(|error| bad(1, error.to_string()))?
         }
-        if !batch.is_empty() && sender.blocking_send(Ok(Item::Rows(batch))).is_err() {
-            return Ok(());
+        None => return Err(bad(1, "empty; a header line was expected".to_string())),
+    };
+    let columns = header_columns(&header, table).ok_or_else(|| {
+        bad(
+            1,
+            format!("expected {{\"table\": \"{table}\", \"columns\": [names]}}"),
+        )
+    })?;
+    let width = columns.len();
+    let start = Item::Table {
+        name: table.to_string(),
+        columns,
+    };
+    if sender.blocking_send(Ok(start)).is_err() {
+        return Ok(ControlFlow::Break(()));
+    }
+    read_rows(lines, width, &path, bad, sender)
+}
+
+/// The columns a table export's `header` names, if it is the header of `table`.
+fn header_columns(header: &Value, table: &str) -> Option<Vec<String>> {
+    header
+        .get("columns")
+        .and_then(Value::as_array)
+        .map(|columns| {
+            columns
+                .iter()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect()
+        })
+        // No columns: an empty table exported before the columns came from the
+        // catalogue; it has no rows to load.
+        .filter(|_| header.get("table") == Some(&Value::from(table)))
+}
+
+/// Sends the rows of `lines` (those after the header of the export at `path`), each an
+/// array of `width` values, in batches of at most [`BATCH_ROWS`] rows or about
+/// [`BATCH_BYTES`]; breaks when the receiving end is gone.
+fn read_rows(
+    lines: impl Iterator<Item = std::io::Result<String>>,
+    width: usize,
+    path: &Path,
+    bad: impl Fn(usize, String) -> BackupError,
+    sender: &Items,
+) -> Result<ControlFlow<()>, BackupError> {
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut bytes = 0;
+    for (index, line) in lines.enumerate() {
+        let line = line.map_err(BackupError::io(path))?;
+        bytes += line.len();
+        let row = match serde_json::from_str(&line) {
+            Ok(Value::Array(values)) if values.len() == width => values,
+            Ok(_) => {
+                return Err(bad(
+                    index + 2,
+                    format!("expected an array of {width} values"),
+                ));
+            }
+            Err(error) => return Err(bad(index + 2, error.to_string())),
+        };
+        batch.push(row);
+        if batch.len() == BATCH_ROWS || bytes >= BATCH_BYTES {
+            bytes = 0;
+            if sender
+                .blocking_send(Ok(Item::Rows(std::mem::take(&mut batch))))
+                .is_err()
+            {
+                return Ok(ControlFlow::Break(()));
+            }
         }
     }
-    Ok(())
+    if !batch.is_empty() && sender.blocking_send(Ok(Item::Rows(batch))).is_err() {
+        return Ok(ControlFlow::Break(()));
+    }
+    Ok(ControlFlow::Continue(()))
 }
 
 /// What a column takes, so that a value from the other engine is bound as that type.

@@ -71,99 +71,25 @@ pub async fn restore_with(
     config: &Config,
     options: Options,
 ) -> Result<RestoreReport, BackupError> {
-    let data = &config.data;
-    let dir = &data.dir;
-    crate::storage::data_dir::create(dir)
-        .map_err(|error| BackupError::Failed(error.to_string()))?;
-    let _lock = match crate::storage::data_dir::lock(dir, true) {
-        Ok(Ok(lock)) => lock,
-        Ok(Err(())) => {
-            return Err(BackupError::ServerRunning { dir: dir.clone() });
-        }
-        Err(error) => return Err(BackupError::Failed(error.to_string())),
-    };
+    let dir = &config.data.dir;
+    let _lock = lock_exclusively(dir)?;
     let manifest = super::verify(archive, registry)?;
-    let url = data.database_url();
-    let sqlite_file = match url.engine() {
-        Engine::Sqlite => Some(
-            crate::storage::database::sqlite_path(url.expose()).ok_or_else(|| {
-                BackupError::Failed(format!(
-                    "the database `{}` is not a file to restore into",
-                    url.redacted()
-                ))
-            })?,
-        ),
-        Engine::Postgres => None,
-    };
+    let url = config.data.database_url();
+    let sqlite_file = sqlite_file(&url)?;
     let stamp = super::new_id(crate::storage::database::now_millis());
     let aside = dir.join(format!(".restore-{stamp}"));
     let _ = std::fs::remove_dir_all(&aside);
-    let result = async {
-        build_aside(archive, &manifest, &aside, options)?;
-        let source = if manifest.engine == Engine::Sqlite {
-            Source::Sqlite(aside.join(SOURCE_SQLITE))
-        } else {
-            Source::Tables(aside.join(SOURCE_TABLES))
-        };
-        let previous = dir.join(format!("pre-restore-{stamp}"));
-        let (previous_schema, loaded) = match &sqlite_file {
-            Some(database) => {
-                let new_database = aside.join("plexichat.db");
-                let loaded = match source {
-                    // The snapshot is already the database: moved in whole.
-                    Source::Sqlite(snapshot) => {
-                        std::fs::rename(&snapshot, &new_database)
-                            .map_err(BackupError::io(&snapshot))?;
-                        None
-                    }
-                    source => Some(
-                        into_sqlite(&new_database, registry, &manifest, source, options).await?,
-                    ),
-                };
-                if has_handlers(&manifest) {
-                    // The folders built aside are the ones the handlers see.
-                    let url = DatabaseUrl::sqlite_file(&new_database);
-                    import_handlers(&aside, &url, &aside, registry, config, &manifest).await?;
-                }
-                swap_database(&new_database, &previous, database)?;
-                (None, loaded)
-            }
-            None => {
-                let (schema, loaded) =
-                    into_postgres(&url, registry, &manifest, source, &stamp, options).await?;
-                (schema, Some(loaded))
-            }
-        };
-        let kept = |previous_schema: &Option<String>| {
-            let tables = previous_schema
-                .as_ref()
-                .map_or(String::new(), |schema| format!(" and schema {schema}"));
-            format!("the previous data is in {}{tables}", previous.display())
-        };
-        swap_plugins(&aside, &previous, dir).map_err(|error| {
-            BackupError::Incomplete(format!(
-                "the database was restored but the plugins' folders were not ({error}); {}",
-                kept(&previous_schema)
-            ))
-        })?;
-        if sqlite_file.is_none() && has_handlers(&manifest) {
-            import_handlers(&aside, &url, dir, registry, config, &manifest)
-                .await
-                .map_err(|error| {
-                    BackupError::Incomplete(format!(
-                        "the database and the plugins' folders were restored but not everything the plugins' backup handlers keep ({error}); {}",
-                        kept(&previous_schema)
-                    ))
-                })?;
-        }
-        Ok(RestoreReport {
-            manifest: manifest.clone(),
-            previous,
-            previous_schema,
-            loaded,
-        })
-    }
-    .await;
+    let restore = Restore {
+        archive,
+        registry,
+        config,
+        options,
+        manifest: &manifest,
+        url: &url,
+        stamp: &stamp,
+        aside: &aside,
+    };
+    let result = restore.run(sqlite_file.as_deref()).await;
     let _ = std::fs::remove_dir_all(&aside);
     result.map_err(|error| match error {
         error @ (BackupError::Refused { .. }
@@ -172,6 +98,161 @@ pub async fn restore_with(
         | BackupError::DatabaseInUse { .. }) => error,
         other => BackupError::Failed(other.to_string()),
     })
+}
+
+/// Creates the data directory `dir` if needed and takes its lock exclusively, refusing while
+/// a server holds it.
+fn lock_exclusively(dir: &Path) -> Result<crate::storage::data_dir::DirLock, BackupError> {
+    crate::storage::data_dir::create(dir)
+        .map_err(|error| BackupError::Failed(error.to_string()))?;
+    match crate::storage::data_dir::lock(dir, true) {
+        Ok(Ok(lock)) => Ok(lock),
+        Ok(Err(())) => Err(BackupError::ServerRunning {
+            dir: dir.to_path_buf(),
+        }),
+        Err(error) => Err(BackupError::Failed(error.to_string())),
+    }
+}
+
+/// The SQLite file `url` names, or none on PostgreSQL; a SQLite URL that names no file (an
+/// in-memory database) cannot be restored into.
+fn sqlite_file(url: &DatabaseUrl) -> Result<Option<PathBuf>, BackupError> {
+    match url.engine() {
+        Engine::Sqlite => Ok(Some(
+            crate::storage::database::sqlite_path(url.expose()).ok_or_else(|| {
+                BackupError::Failed(format!(
+                    "the database `{}` is not a file to restore into",
+                    url.redacted()
+                ))
+            })?,
+        )),
+        Engine::Postgres => Ok(None),
+    }
+}
+
+/// One restore once its archive is verified and the data directory locked: what each of its
+/// steps needs.
+struct Restore<'a> {
+    archive: &'a Path,
+    registry: &'a Registry,
+    config: &'a Config,
+    options: Options,
+    manifest: &'a Manifest,
+    /// The database restored into.
+    url: &'a DatabaseUrl,
+    /// The time-based id naming the folders and the schema the previous data is kept in.
+    stamp: &'a str,
+    /// The folder the new state is built in, beside the data it replaces.
+    aside: &'a Path,
+}
+
+impl Restore<'_> {
+    /// Builds the new state aside and swaps it in: the database (into `sqlite_file`, or the
+    /// PostgreSQL database when it is none), then the plugins' folders, then on PostgreSQL what
+    /// the plugins' backup handlers exported.
+    async fn run(&self, sqlite_file: Option<&Path>) -> Result<RestoreReport, BackupError> {
+        build_aside(self.archive, self.manifest, self.aside, self.options)?;
+        let source = if self.manifest.engine == Engine::Sqlite {
+            Source::Sqlite(self.aside.join(SOURCE_SQLITE))
+        } else {
+            Source::Tables(self.aside.join(SOURCE_TABLES))
+        };
+        let dir = &self.config.data.dir;
+        let previous = dir.join(format!("pre-restore-{}", self.stamp));
+        let (previous_schema, loaded) = match sqlite_file {
+            Some(database) => (
+                None,
+                self.replace_sqlite_database(source, &previous, database)
+                    .await?,
+            ),
+            None => {
+                let (schema, loaded) = into_postgres(
+                    self.url,
+                    self.registry,
+                    self.manifest,
+                    source,
+                    self.stamp,
+                    self.options,
+                )
+                .await?;
+                (schema, Some(loaded))
+            }
+        };
+        swap_plugins(self.aside, &previous, dir).map_err(|error| {
+            BackupError::Incomplete(format!(
+                "the database was restored but the plugins' folders were not ({error}); {}",
+                kept(&previous, &previous_schema)
+            ))
+        })?;
+        if sqlite_file.is_none() && has_handlers(self.manifest) {
+            import_handlers(self.aside, self.url, dir, self.registry, self.config, self.manifest)
+                .await
+                .map_err(|error| {
+                    BackupError::Incomplete(format!(
+                        "the database and the plugins' folders were restored but not everything the plugins' backup handlers keep ({error}); {}",
+                        kept(&previous, &previous_schema)
+                    ))
+                })?;
+        }
+        Ok(RestoreReport {
+            manifest: self.manifest.clone(),
+            previous,
+            previous_schema,
+            loaded,
+        })
+    }
+
+    /// Builds the new SQLite database aside from `source`, lets the backup handlers take
+    /// back their parts on it, and swaps it in for `database`, keeping the old one in
+    /// `previous`. Returns what was loaded row by row, if anything was.
+    async fn replace_sqlite_database(
+        &self,
+        source: Source,
+        previous: &Path,
+        database: &Path,
+    ) -> Result<Option<Loaded>, BackupError> {
+        let new_database = self.aside.join("plexichat.db");
+        let loaded = match source {
+            // The snapshot is already the database: moved in whole.
+            Source::Sqlite(snapshot) => {
+                std::fs::rename(&snapshot, &new_database).map_err(BackupError::io(&snapshot))?;
+                None
+            }
+            source => Some(
+                into_sqlite(
+                    &new_database,
+                    self.registry,
+                    self.manifest,
+                    source,
+                    self.options,
+                )
+                .await?,
+            ),
+        };
+        if has_handlers(self.manifest) {
+            // The folders built aside are the ones the handlers see.
+            let url = DatabaseUrl::sqlite_file(&new_database);
+            import_handlers(
+                self.aside,
+                &url,
+                self.aside,
+                self.registry,
+                self.config,
+                self.manifest,
+            )
+            .await?;
+        }
+        swap_database(&new_database, previous, database)?;
+        Ok(loaded)
+    }
+}
+
+/// Where a partly done restore kept the previous data, for its message.
+fn kept(previous: &Path, previous_schema: &Option<String>) -> String {
+    let tables = previous_schema
+        .as_ref()
+        .map_or(String::new(), |schema| format!(" and schema {schema}"));
+    format!("the previous data is in {}{tables}", previous.display())
 }
 
 /// Whether plugins' backup handlers exported anything into the archive.
@@ -288,34 +369,7 @@ async fn into_postgres(
             .execute(&mut connection)
             .await?;
         refuse_if_connected(&mut connection, url).await?;
-        let existing = super::load::existing_tables(&mut connection, registry, manifest).await?;
-        let schema = (!existing.is_empty()).then(|| {
-            format!(
-                "plexichat_pre_restore_{}",
-                stamp
-                    .trim_start_matches("plexichat-")
-                    .to_ascii_lowercase()
-                    .replace('-', "_")
-            )
-        });
-        if let Some(schema) = &schema {
-            connection
-                .execute(sqlx::AssertSqlSafe(format!(
-                    "CREATE SCHEMA {}",
-                    quote(schema)
-                )))
-                .await?;
-            for table in &existing {
-                // Indexes, constraints and owned sequences move with the table.
-                connection
-                    .execute(sqlx::AssertSqlSafe(format!(
-                        "ALTER TABLE {} SET SCHEMA {}",
-                        quote(table),
-                        quote(schema)
-                    )))
-                    .await?;
-            }
-        }
+        let schema = move_tables_aside(&mut connection, registry, manifest, stamp).await?;
         let loaded = load(
             &mut connection,
             Engine::Postgres,
@@ -345,6 +399,46 @@ async fn into_postgres(
     };
     let _ = connection.close().await;
     result
+}
+
+/// Moves the tables the restore replaces into a new `plexichat_pre_restore_<stamp>` schema,
+/// inside the caller's transaction, and returns that schema's name; none when there is no
+/// such table.
+async fn move_tables_aside(
+    connection: &mut sqlx::AnyConnection,
+    registry: &Registry,
+    manifest: &Manifest,
+    stamp: &str,
+) -> Result<Option<String>, BackupError> {
+    let existing = super::load::existing_tables(&mut *connection, registry, manifest).await?;
+    let schema = (!existing.is_empty()).then(|| {
+        format!(
+            "plexichat_pre_restore_{}",
+            stamp
+                .trim_start_matches("plexichat-")
+                .to_ascii_lowercase()
+                .replace('-', "_")
+        )
+    });
+    if let Some(schema) = &schema {
+        connection
+            .execute(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA {}",
+                quote(schema)
+            )))
+            .await?;
+        for table in &existing {
+            // Indexes, constraints and owned sequences move with the table.
+            connection
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "ALTER TABLE {} SET SCHEMA {}",
+                    quote(table),
+                    quote(schema)
+                )))
+                .await?;
+        }
+    }
+    Ok(schema)
 }
 
 /// The `application_name` of a restore's own PostgreSQL session.
