@@ -141,15 +141,11 @@ fn generate(item: &TokenStream, check: &Check) -> TokenStream {
         Some(ty) => {
             let ownership = crate::route::context_ownership(ty);
             let instance = quote_spanned! {ty.span()=>
-                const INSTANCE: for<'r> fn(
-                    &'r ::plexichat::__private::Runtime,
-                ) -> ::core::result::Result<
-                    ::plexichat::__private::Argument<'r, #ty>,
-                    ::plexichat::__private::String,
-                > = ::plexichat::__private::health_check_argument::<#ty, _>();
+                const INSTANCE: ::plexichat::__private::InstanceFn<#ty> =
+                    ::plexichat::__private::health_check_argument::<#ty, _>();
             };
             (
-                quote!(let this = INSTANCE(runtime)?;),
+                quote!(let this = INSTANCE(runtime, ::core::env!("CARGO_CRATE_NAME"))?;),
                 quote!(#ident(&*this) #awaited),
                 quote!(#ownership #instance),
             )

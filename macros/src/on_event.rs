@@ -113,7 +113,7 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
             },
             quote!(#signature.event),
             quote! {
-                let this = match (#signature.instance)(runtime) {
+                let this = match (#signature.instance)(runtime, ::core::env!("CARGO_CRATE_NAME")) {
                     ::core::result::Result::Ok(this) => this,
                     ::core::result::Result::Err(error) => {
                         return ::plexichat::__private::fail(::core::format_args!("{}", error));

@@ -258,8 +258,12 @@ impl<P: Plugin> EventArgument<APlugin> for P {
     note = "an event handler with two arguments takes its plugin first: `fn(plugin: &MyPlugin, event: &MyEvent)`"
 )]
 pub trait PluginArgument<Role>: Sized + Send + Sync + 'static {
-    /// What the handler is called with: the plugin's instance, or its context.
-    fn instance(runtime: &Runtime) -> Result<Argument<'_, Self>, String>;
+    /// What the handler is called with: the plugin's instance, or its context. `crate_name`
+    /// is the handler's crate: a context is given only to its own plugin's handlers.
+    fn instance<'a>(
+        runtime: &'a Runtime,
+        crate_name: &'static str,
+    ) -> Result<Argument<'a, Self>, String>;
 }
 
 /// A handler's first argument: borrowed from the runtime (the plugin) or made for the call
@@ -283,7 +287,10 @@ impl<T> std::ops::Deref for Argument<'_, T> {
 }
 
 impl<P: Plugin> PluginArgument<APlugin> for P {
-    fn instance(runtime: &Runtime) -> Result<Argument<'_, P>, String> {
+    fn instance<'a>(
+        runtime: &'a Runtime,
+        _crate_name: &'static str,
+    ) -> Result<Argument<'a, P>, String> {
         runtime
             .plugin_ref::<P>()
             .map(Argument::Borrowed)
@@ -292,15 +299,34 @@ impl<P: Plugin> PluginArgument<APlugin> for P {
 }
 
 impl<P: Plugin> PluginArgument<AContext> for PluginContext<P> {
-    fn instance(runtime: &Runtime) -> Result<Argument<'_, Self>, String> {
-        Ok(Argument::Owned(PluginContext::new(runtime.clone())))
+    fn instance<'a>(
+        runtime: &'a Runtime,
+        crate_name: &'static str,
+    ) -> Result<Argument<'a, Self>, String> {
+        // `#[on_event]` refuses another plugin's context as written; this holds the rule for
+        // one hidden behind a type alias, which the macro cannot see.
+        let owned = runtime
+            .registry()
+            .plugin(P::NAME)
+            .is_some_and(|plugin| plugin.crate_name == crate_name);
+        if owned {
+            Ok(Argument::Owned(PluginContext::new(runtime.clone())))
+        } else {
+            Err(format!(
+                "a handler of crate `{crate_name}` asked for the context of plugin `{}`; a handler gets only its own plugin's",
+                P::NAME
+            ))
+        }
     }
 }
 
 /// Gives an event in the plugin's place the role that a verdict explains; a build that
 /// selects this impl fails, so no handler ever calls it.
 impl<E: Event> PluginArgument<AnEvent> for E {
-    fn instance(_runtime: &Runtime) -> Result<Argument<'_, E>, String> {
+    fn instance<'a>(
+        _runtime: &'a Runtime,
+        _crate_name: &'static str,
+    ) -> Result<Argument<'a, E>, String> {
         Err(format!(
             "`{}` is an event, not a plugin",
             std::any::type_name::<E>()
@@ -435,6 +461,11 @@ where
     }
 }
 
+/// How a shim gets a handler's first argument (or a health check's) from the runtime and the
+/// handler's crate.
+#[doc(hidden)]
+pub type InstanceFn<P> = for<'a> fn(&'a Runtime, &'static str) -> Result<Argument<'a, P>, String>;
+
 /// What [`two_argument_handler`] hands the expansion: the name to register under and how the
 /// shim finds the plugin.
 #[doc(hidden)]
@@ -442,5 +473,5 @@ pub struct TwoArguments<P: 'static> {
     /// The event's name.
     pub event: &'static str,
     /// The plugin's running instance, or its context.
-    pub instance: for<'a> fn(&'a Runtime) -> Result<Argument<'a, P>, String>,
+    pub instance: InstanceFn<P>,
 }

@@ -186,7 +186,7 @@ where
 
 // `#[on_event]`'s signature checks live beside the event types whose roles they decide.
 pub use crate::abi::event::{
-    Argument, TwoArguments, Vetoable, one_argument_handler, one_argument_pre_handler,
+    Argument, InstanceFn, TwoArguments, Vetoable, one_argument_handler, one_argument_pre_handler,
     two_argument_handler, two_argument_pre_handler,
 };
 

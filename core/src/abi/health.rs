@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use serde::Serialize;
 
-use crate::abi::event::{AContext, APlugin, Argument, PluginArgument};
+use crate::abi::event::{AContext, APlugin, InstanceFn, PluginArgument};
 use crate::runtime::Runtime;
 
 /// What a failing check means.
@@ -99,7 +99,7 @@ impl<T> CheckArgument<AContext> for T {}
 /// How a health check's shim gets its argument; fails the build unless `T` is a plugin or a
 /// plugin's context.
 #[doc(hidden)]
-pub const fn check_argument<T, Role>() -> for<'a> fn(&'a Runtime) -> Result<Argument<'a, T>, String>
+pub const fn check_argument<T, Role>() -> InstanceFn<T>
 where
     T: PluginArgument<Role>,
     T: CheckArgument<Role>,

@@ -5,7 +5,7 @@ use plexichat::Runtime;
 use plexichat::serde_json::json;
 use plexichat::testing::{TestApp, TestBody};
 
-use crate::{Harness, Ping, Proposal};
+use crate::{Harness, Ping, Probe, Proposal};
 
 fn harness(runtime: &Runtime) -> std::sync::Arc<Harness> {
     runtime.plugin::<Harness>().expect("test_harness is linked")
@@ -311,4 +311,21 @@ async fn a_plugin_in_another_crate_modifies_and_vetoes_a_proposed_action_over_ht
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["pointer"], "/note");
+}
+
+#[tokio::test]
+async fn a_handler_gets_no_other_plugins_context_even_behind_an_alias() {
+    let app = TestApp::linked().await;
+    let report = app.runtime.publish(&Probe).await;
+    assert_eq!(report.succeeded, 0);
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    let failure = &report.failures[0];
+    assert_eq!(failure.handler, "probe_with_their_context");
+    assert!(
+        failure
+            .error
+            .contains("asked for the context of plugin `my_awesome_plugin`"),
+        "{}",
+        failure.error
+    );
 }

@@ -228,6 +228,18 @@ async fn ping_last(harness: &Harness, ping: &Ping) -> Result<(), std::fmt::Error
     Ok(())
 }
 
+/// An event whose one handler asks, behind a type alias, for another plugin's context.
+#[event(name = "test.probe")]
+#[derive(Clone)]
+pub struct Probe;
+
+/// `PluginContext<AwesomePlugin>` under another name: `#[on_event]` reads types as written,
+/// so only the run-time check stands between this handler and that plugin's services.
+type TheirContext = PluginContext<AwesomePlugin>;
+
+#[on_event]
+fn probe_with_their_context(_context: &TheirContext, _probe: &Probe) {}
+
 /// A vetoable test event: what its text says decides what the pre-handlers below do.
 #[event(name = "test.proposal", vetoable)]
 #[derive(Clone, Debug)]
