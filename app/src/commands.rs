@@ -209,14 +209,8 @@ pub(crate) fn run(registry: Registry, category: &str, matches: &ArgMatches) -> a
     )?;
     let invocation = invocation(&full, resolved.descriptor, matches, &config)?;
 
-    plexichat::data_dir::create(&config.data.dir)?;
     // Shared with servers, exclusive for a restore: no command runs on data being replaced.
-    let _lock = plexichat::data_dir::lock(&config.data.dir, false)?.map_err(|()| {
-        anyhow::anyhow!(
-            "a restore is replacing the data in {}; run the command when it is done",
-            config.data.dir.display()
-        )
-    })?;
+    let _lock = crate::setup::share_data(&config, "run the command")?;
     crate::setup::block_on(async move {
         let storage = crate::setup::open_storage(&config).await?;
         let database = storage.database().clone();

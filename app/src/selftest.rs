@@ -34,13 +34,7 @@ pub(crate) fn run(registry: Registry, request: SelfTest) -> anyhow::Result<()> {
     }
     let config = load_config(&registry, request.config.as_deref())?;
     let selection = Selection::from_args(request.plugin.clone(), request.test.clone());
-    plexichat::data_dir::create(&config.data.dir)?;
-    let _lock = plexichat::data_dir::lock(&config.data.dir, false)?.map_err(|()| {
-        anyhow::anyhow!(
-            "a restore is replacing the data in {}; run the tests when it is done",
-            config.data.dir.display()
-        )
-    })?;
+    let _lock = crate::setup::share_data(&config, "run the tests")?;
     let report = block_on(async {
         let storage = open_storage(&config).await?;
         let database = storage.database().clone();

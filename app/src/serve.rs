@@ -62,15 +62,9 @@ fn serve(
     flags: Vec<Flag>,
     strict: bool,
 ) -> anyhow::Result<()> {
-    plexichat::data_dir::create(&config.data.dir)?;
     // Shared with other servers on this folder, exclusive for a restore: a server never
     // starts on data being replaced.
-    let _lock = plexichat::data_dir::lock(&config.data.dir, false)?.map_err(|()| {
-        anyhow::anyhow!(
-            "a restore is replacing the data in {}; start the server when it is done",
-            config.data.dir.display()
-        )
-    })?;
+    let _lock = crate::setup::share_data(&config, "start the server")?;
     let options = options(&config, strict)?;
     let bind = config.server.bind;
     let tokio = tokio::runtime::Builder::new_multi_thread()

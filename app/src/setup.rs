@@ -55,3 +55,18 @@ pub(crate) fn block_on<T>(
         .context("cannot start the async runtime")?
         .block_on(work)
 }
+
+/// Creates the configured data folder and takes its lock shared with servers and other
+/// commands; while a restore holds it exclusively, refuses, saying to `then` when it is done.
+pub(crate) fn share_data(
+    config: &Config,
+    then: &str,
+) -> anyhow::Result<plexichat::data_dir::DirLock> {
+    plexichat::data_dir::create(&config.data.dir)?;
+    plexichat::data_dir::lock(&config.data.dir, false)?.map_err(|()| {
+        anyhow::anyhow!(
+            "a restore is replacing the data in {}; {then} when it is done",
+            config.data.dir.display()
+        )
+    })
+}
