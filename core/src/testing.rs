@@ -98,11 +98,6 @@ impl TestApp {
         TestApp { runtime, client }
     }
 
-    /// The app's client alone, without the runtime.
-    pub fn client(&self) -> &TestClient {
-        &self.client
-    }
-
     /// Starts building an app with a configuration and an admin token; see [`TestAppBuilder`].
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder::default()

@@ -1,7 +1,6 @@
 //! Items core generates from `plexichat-rules`' tables, so that the macros, the kernel and
 //! xtask read one list: the variants of `PluginType`, `Method` and `TestCategory`
-//! (`#[__variants(TABLE)]`), and the permission vocabulary with its marker traits
-//! (`__permissions!(Supertrait)`). Hidden: only core invokes them.
+//! (`#[__variants(TABLE)]`), and the permission marker traits (`__permissions!(Supertrait)`). Hidden: only core invokes them.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
@@ -72,19 +71,14 @@ fn expand_variants(args: TokenStream, item: TokenStream) -> syn::Result<TokenStr
     })
 }
 
-/// `__permissions!(Supertrait)`: `PERMISSIONS`, each permission's name with what it grants,
-/// and one marker trait per permission, with the compile error a plugin gets for using a
-/// service it did not declare.
+/// `__permissions!(Supertrait)`: one marker trait per permission, with the compile error a
+/// plugin gets for using a service it did not declare. (What each grants is read from
+/// `plexichat_rules::PERMISSIONS` itself; no copy is generated.)
 pub(crate) fn permissions(args: TokenStream) -> TokenStream {
     let supertrait: syn::Path = match syn::parse2(args) {
         Ok(path) => path,
         Err(error) => return error.to_compile_error(),
     };
-    let count = plexichat_rules::PERMISSIONS.len();
-    let listed = plexichat_rules::PERMISSIONS.iter().map(|permission| {
-        let (name, grants) = (permission.name, permission.grants);
-        quote!((#name, #grants))
-    });
     let traits = plexichat_rules::PERMISSIONS.iter().map(|permission| {
         let name = permission.name;
         let marker = Ident::new(permission.marker, Span::call_site());
@@ -101,10 +95,5 @@ pub(crate) fn permissions(args: TokenStream) -> TokenStream {
             pub trait #marker: #supertrait {}
         }
     });
-    quote! {
-        /// Every permission a plugin can declare, with what it grants.
-        pub const PERMISSIONS: [(&str, &str); #count] = [#(#listed),*];
-
-        #(#traits)*
-    }
+    quote!(#(#traits)*)
 }

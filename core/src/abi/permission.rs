@@ -2,15 +2,14 @@
 //! marker trait here that `#[plugin]` implements for the plugin type, and each service
 //! accessor requires one, so using an undeclared service does not compile.
 //!
-//! The names are the manifest's strings; [`PERMISSIONS`] lists them with what they grant
-//! (shown by `plexichat plugins info` and the plugin guide). Everything here is generated
-//! from one table, `plexichat_rules::PERMISSIONS`: `#[plugin]` refuses a name not in it, at
-//! the string, listing the vocabulary, and implements the marker of each declared one.
+//! The names are the manifest's strings; `plexichat_rules::PERMISSIONS` lists them with what
+//! they grant (shown by `plexichat plugins info` and the plugin guide), and the traits here
+//! are generated from that one table: `#[plugin]` refuses a name not in it, at the string,
+//! listing the vocabulary, and implements the marker of each declared one.
 
 use crate::abi::plugin::Plugin;
 
-// `PERMISSIONS` (each name with what it grants) and one marker trait per permission, with the
-// error a plugin gets for using a service it did not declare: generated from
-// `plexichat_rules::PERMISSIONS`, the table `#[plugin(permissions = [...])]` checks names
-// against and whose markers it implements.
+// One marker trait per permission, with the error a plugin gets for using a service it did
+// not declare: generated from `plexichat_rules::PERMISSIONS`, the table
+// `#[plugin(permissions = [...])]` checks names against and whose markers it implements.
 plexichat_macros::__permissions!(Plugin);

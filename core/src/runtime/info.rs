@@ -287,10 +287,8 @@ impl PluginInfo {
                 .iter()
                 .map(|permission| GrantInfo {
                     permission,
-                    grants: crate::abi::permission::PERMISSIONS
-                        .iter()
-                        .find(|(name, _)| name == permission)
-                        .map_or("", |(_, grants)| grants),
+                    grants: plexichat_rules::permission(permission)
+                        .map_or("", |known| known.grants),
                 })
                 .collect(),
             tables: crate::abi::migration::tables(plugin.migrations),

@@ -47,7 +47,7 @@ pub(crate) const ROUTES: &[CoreRoute] = &[
         path: SESSION,
         id: "admin.sign_in",
         doc: "Signs a browser in with the admin token.\n\nSets an `HttpOnly`, `SameSite=Strict` cookie for `/api/v1/admin` and returns the CSRF token that every request with that cookie must carry in `X-CSRF-Token`.",
-        access: Access::SignIn,
+        access: Access::Public,
         only_with_metrics_on_main: false,
         describe: |d| {
             let body = json!({ "type": "object", "required": ["token"], "properties": { "token": { "type": "string" } }, "additionalProperties": false });

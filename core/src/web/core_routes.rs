@@ -26,10 +26,8 @@ use crate::web::{ServerOptions, openapi, paths};
 /// Who may call a core route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Access {
-    /// Anyone.
+    /// Anyone (signing in too: it is the one admin route the guard cannot cover).
     Public,
-    /// Anyone, to become the admin: signing in is the one admin route the guard cannot cover.
-    SignIn,
     /// The admin, checked by the admin API's guard: the token, or a browser session with its
     /// CSRF token.
     Admin,
