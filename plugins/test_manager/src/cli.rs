@@ -93,8 +93,9 @@ pub(crate) struct RunArgs {
     pub json: bool,
 }
 
-/// Runs tests in-process, without a server: every plugin starts as a server would start it,
-/// on the configured database and data folder, the selected tests run, and the plugins stop.
+/// Runs tests in-process, without a server: every enabled plugin starts (its `init`, without
+/// scheduled jobs) on the configured database and data folder, the selected tests run, and the
+/// plugins stop.
 /// Results are stored in the history (trigger `cli`). Exits 1 if any test failed, so CI can
 /// run it; `--junit FILE` writes a report CI systems read.
 #[plexichat::command(
