@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use plexichat::config::Config;
-use plexichat::{Registry, Runtime};
+use plexichat::Registry;
+use plexichat_kernel::config::Config;
+use plexichat_kernel::runtime::Runtime;
 
 use crate::setup::{block_on, open_storage};
 use crate::usage::UsageError;
@@ -18,9 +19,9 @@ pub(crate) fn create(
     let out = match out {
         Some(out) => out,
         None => {
-            let folder = plexichat::storage::backup::folder(&config.data.dir);
-            plexichat::data_dir::create(&folder)?;
-            let id = plexichat::storage::backup::new_id(plexichat::storage::database::now_millis());
+            let folder = plexichat_backup::folder(&config.data.dir);
+            plexichat_kernel::storage::data_dir::create(&folder)?;
+            let id = plexichat_backup::new_id(plexichat_kernel::storage::database::now_millis());
             folder.join(format!("{id}.tar"))
         }
     };
@@ -29,7 +30,7 @@ pub(crate) fn create(
         let database = storage.database().clone();
         // Plugins' backup handlers run on their own instances, which serve nothing here.
         let runtime = Runtime::with_storage(registry.clone(), config.clone(), None, storage);
-        let manifest = plexichat::storage::backup::create(&runtime, &out).await;
+        let manifest = plexichat_backup::create(&runtime, &out).await;
         database.close().await;
         Ok(manifest?)
     })?;
@@ -45,13 +46,13 @@ pub(crate) fn create(
 
 /// `backup verify`: checks an archive without changing anything and says what it holds.
 pub(crate) fn verify(registry: &Registry, file: &Path) -> anyhow::Result<()> {
-    let manifest = plexichat::storage::backup::verify(file, registry).map_err(backup_error)?;
+    let manifest = plexichat_backup::verify(file, registry).map_err(backup_error)?;
     println!(
         "{}: a {} backup of {} entries taken {} by PlexiChat {}; every checksum matches and this binary can restore it",
         file.display(),
         manifest.engine,
         manifest.entries.len(),
-        plexichat::storage::backup::format_time(manifest.created_at),
+        plexichat_backup::format_time(manifest.created_at),
         manifest.plexichat_version
     );
     Ok(())
@@ -61,7 +62,7 @@ pub(crate) fn verify(registry: &Registry, file: &Path) -> anyhow::Result<()> {
 /// went.
 pub(crate) fn restore(registry: &Registry, config: &Config, file: &Path) -> anyhow::Result<()> {
     let report = block_on(async {
-        plexichat::storage::backup::restore(file, registry, config)
+        plexichat_backup::restore(file, registry, config)
             .await
             .map_err(backup_error)
     })?;
@@ -86,9 +87,9 @@ pub(crate) fn restore(registry: &Registry, config: &Config, file: &Path) -> anyh
 }
 
 /// A refused archive is the operator's to fix (exit 2); anything else is a failure (exit 1).
-fn backup_error(error: plexichat::storage::backup::BackupError) -> anyhow::Error {
+fn backup_error(error: plexichat_backup::BackupError) -> anyhow::Error {
     match error {
-        error @ plexichat::storage::backup::BackupError::Refused { .. } => {
+        error @ plexichat_backup::BackupError::Refused { .. } => {
             UsageError(error.to_string()).into()
         }
         other => other.into(),

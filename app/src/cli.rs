@@ -398,7 +398,7 @@ mod tests {
         for command in Cli::command().get_subcommands() {
             let name = command.get_name();
             assert!(
-                plexichat::registry::CORE_COMMANDS.contains(&name),
+                plexichat_kernel::registry::CORE_COMMANDS.contains(&name),
                 "`{name}` is missing from CORE_COMMANDS"
             );
         }

@@ -13,10 +13,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Arg, ArgAction, ArgMatches};
 use plexichat::command::{CommandDescriptor, CommandError, Invocation};
-use plexichat::config::Config;
-use plexichat::config::secret::Secret;
-use plexichat::registry::ResolvedCommand;
-use plexichat::{PluginStatus, Registry, Runtime};
+use plexichat::{PluginStatus, Registry};
+use plexichat_kernel::config::Config;
+use plexichat_kernel::config::secret::Secret;
+use plexichat_kernel::registry::ResolvedCommand;
+use plexichat_kernel::runtime::{Runtime, behind};
 
 use crate::usage::UsageError;
 
@@ -236,7 +237,7 @@ fn invocation(
         .get_one::<String>(TOKEN)
         .map(|token| Secret::new(token.as_str()));
     let configured = config.server.admin_token.clone();
-    let (stored, token_file) = plexichat::data_dir::read_token(&config.data.dir)?;
+    let (stored, token_file) = plexichat_kernel::storage::data_dir::read_token(&config.data.dir)?;
     // The one admin token: the configured one if set (the server uses it), else the file's.
     let admin = configured.or(stored);
     let token = given.clone().or_else(|| admin.clone());
@@ -285,7 +286,7 @@ async fn run_on(
         .context("refusing to run the command")?;
     let descriptor = resolved.descriptor;
     // The arguments are read now, so a bad one is refused before any plugin starts.
-    let command = (descriptor.run)(runtime.clone(), invocation, matches);
+    let command = (descriptor.run)(behind::host(runtime.clone()), invocation, matches);
     let starts_plugins = descriptor.flags.starts_plugins;
     if starts_plugins {
         // A command runs what it was asked for; scheduled jobs are the server's.

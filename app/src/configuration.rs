@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use plexichat::Registry;
-use plexichat::config::{self, Config, ConfigFile};
+use plexichat_kernel::config::{self, Config, ConfigFile};
 
 use crate::output::write_json;
 use crate::setup::environment;

@@ -3,15 +3,16 @@
 
 use std::io::Write;
 
-use plexichat::config::Config;
-use plexichat::{Registry, Runtime};
+use plexichat::Registry;
+use plexichat_kernel::config::Config;
+use plexichat_kernel::runtime::Runtime;
 
 use crate::output::write_json;
 use crate::setup::{block_on, open_storage};
 
 /// `db status`: a table (or JSON) of every migration's state.
 pub(crate) fn status(registry: Registry, config: Config, json: bool) -> anyhow::Result<()> {
-    use plexichat::storage::migrate::MigrationState;
+    use plexichat_kernel::storage::migrate::MigrationState;
     let report = block_on(async {
         let storage = open_storage(&config).await?;
         let url = storage.database().url().to_string();

@@ -4,9 +4,9 @@
 
 use std::io::Write;
 
-use plexichat::config::Config;
 use plexichat::info::PluginInfo;
 use plexichat::{PluginStatus, Registry};
+use plexichat_kernel::config::Config;
 
 use crate::output::{buffered, write_json};
 use crate::usage::UsageError;

@@ -8,7 +8,7 @@
 
 use std::process::Command;
 
-use plexichat::config::Config;
+use plexichat_kernel::config::Config;
 
 use crate::usage::UsageError;
 

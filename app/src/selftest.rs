@@ -6,8 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use plexichat::Registry;
 use plexichat::tests::Selection;
-use plexichat::{Registry, Runtime};
+use plexichat_kernel::runtime::Runtime;
 
 use crate::setup::{block_on, load_config, open_storage};
 use crate::usage::UsageError;

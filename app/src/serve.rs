@@ -5,8 +5,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context;
-use plexichat::config::{Config, ConfigFile, Flag};
-use plexichat::{Registry, Runtime, server};
+use plexichat::Registry;
+use plexichat_kernel::config::{Config, ConfigFile, Flag};
+use plexichat_kernel::runtime::Runtime;
+use plexichat_web as server;
 
 use crate::setup::{environment, open_storage};
 use crate::usage::UsageError;
@@ -79,14 +81,15 @@ fn serve(
         tracing::info!(
             target: crate::LOG_TARGET,
             plugins = ?names,
-            backend = plexichat::registry::BACKEND,
+            backend = plexichat_kernel::registry::BACKEND,
             "starting"
         );
         // A reload reads the file chosen at start again, with the environment as it is then
         // and the same flags; a file that went missing or empty is refused.
-        let source: plexichat::runtime::ConfigSource = std::sync::Arc::new(move |registry| {
-            Config::reload(&file, &environment(), &flags, registry)
-        });
+        let source: plexichat_kernel::runtime::ConfigSource =
+            std::sync::Arc::new(move |registry| {
+                Config::reload(&file, &environment(), &flags, registry)
+            });
         let storage = open_storage(&config).await?;
         let runtime = Runtime::with_storage(registry, config, Some(source), storage);
         // Every migration before any `init`: a changed or vanished one stops the start here.
@@ -118,7 +121,8 @@ fn options(config: &Config, strict: bool) -> anyhow::Result<server::ServerOption
     options.strict = strict;
     if options.admin_token.is_none() {
         // Log where the token is, never the token itself.
-        let (token, path, created) = plexichat::data_dir::ensure_token(&config.data.dir)?;
+        let (token, path, created) =
+            plexichat_kernel::storage::data_dir::ensure_token(&config.data.dir)?;
         let what = if created {
             "generated an admin token"
         } else {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use plexichat::Registry;
-use plexichat::config::{Config, ConfigFile};
+use plexichat_kernel::config::{Config, ConfigFile};
 
 use crate::usage::UsageError;
 
@@ -26,9 +26,11 @@ pub(crate) fn environment() -> Vec<(String, String)> {
 
 /// Opens the configured database: a bad URL is the operator's to fix (exit 2), a server that
 /// refuses is not (exit 1); both name the URL without its password.
-pub(crate) async fn open_storage(config: &Config) -> anyhow::Result<plexichat::storage::Storage> {
-    plexichat::data_dir::create(&config.data.dir)?;
-    match plexichat::storage::Storage::open(&config.data).await {
+pub(crate) async fn open_storage(
+    config: &Config,
+) -> anyhow::Result<plexichat_kernel::storage::Storage> {
+    plexichat_kernel::storage::data_dir::create(&config.data.dir)?;
+    match plexichat_kernel::storage::Storage::open(&config.data).await {
         Ok(storage) => {
             tracing::info!(
                 target: crate::LOG_TARGET,
@@ -38,7 +40,7 @@ pub(crate) async fn open_storage(config: &Config) -> anyhow::Result<plexichat::s
             );
             Ok(storage)
         }
-        Err(error @ plexichat::storage::DatabaseError::InvalidUrl { .. }) => {
+        Err(error @ plexichat_kernel::storage::DatabaseError::InvalidUrl { .. }) => {
             Err(UsageError(format!("{error}; fix `[data] database`")).into())
         }
         Err(error) => Err(error.into()),
@@ -61,9 +63,9 @@ pub(crate) fn block_on<T>(
 pub(crate) fn share_data(
     config: &Config,
     then: &str,
-) -> anyhow::Result<plexichat::data_dir::DirLock> {
-    plexichat::data_dir::create(&config.data.dir)?;
-    plexichat::data_dir::lock(&config.data.dir, false)?.map_err(|()| {
+) -> anyhow::Result<plexichat_kernel::storage::data_dir::DirLock> {
+    plexichat_kernel::storage::data_dir::create(&config.data.dir)?;
+    plexichat_kernel::storage::data_dir::lock(&config.data.dir, false)?.map_err(|()| {
         anyhow::anyhow!(
             "a restore is replacing the data in {}; {then} when it is done",
             config.data.dir.display()

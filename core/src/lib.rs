@@ -20,21 +20,15 @@
 //! # fn main() {}
 //! ```
 
-// Generated code names `::plexichat::…`; this lets the crate's own tests use the macros too.
-extern crate self as plexichat;
+// The facade re-exports; it defines nothing a plugin calls. The layers are crates, lowest
+// first: `plexichat-rules` → `plexichat-kernel` (ABI, registry, config, runtime, storage,
+// the plugin extractors) → `plexichat-backup` → `plexichat-web` → `plexichat-testing`. What
+// only the host may call (the `Runtime`'s constructors and transitions, storage and the data
+// folder, serving, backups) stays in those crates, which the binary depends on and a plugin
+// does not.
 
-// Layers, lowest first; a lower one never imports a higher one (a tidy test in
-// `tests/it/tidy.rs` holds this): `abi` (descriptors, slices, traits) → `registry` → `config`
-// → `runtime` and `storage` → `web`. `selftest` (the plugin test runner, whose tests reach the
-// whole application in-process) and `testing` sit on top beside this file.
-mod abi;
-pub mod config;
-pub mod registry;
-pub mod runtime;
-mod selftest;
-pub mod storage;
-pub mod testing;
-mod web;
+use plexichat_kernel::{abi, config, registry, runtime};
+use plexichat_testing::selftest;
 
 /// reqwest, for what [`PluginContext::http`] returns (headers, bodies, errors).
 pub use reqwest;
@@ -42,8 +36,11 @@ pub use reqwest;
 pub use runtime::http_client;
 /// sqlx, for plugins' SQL through [`PluginContext::db`]: `sqlx::query("…").bind(…)`.
 pub use sqlx;
-/// The files the server keeps: its private data folder and the admin token in it.
-pub use storage::data_dir;
+/// What a plugin stores through its context: the key-value store ([`PluginContext::kv`]), its
+/// data folder ([`PluginContext::files`]), and the database engine its SQL runs on.
+pub mod storage {
+    pub use plexichat_kernel::storage::{DatabaseError, Engine, files, kv};
+}
 /// Typed events, the core lifecycle events, and what `#[on_event]` registers.
 pub mod event {
     pub use crate::abi::event::*;
@@ -58,7 +55,7 @@ pub mod lifecycle {
 }
 pub use abi::{migration, plugin, route};
 pub use config::secret;
-pub use web::error;
+pub use plexichat_kernel::error;
 /// Plugin CLI commands: what a `#[command]` function receives and may return.
 pub mod command {
     pub use crate::abi::command::{
@@ -90,16 +87,39 @@ pub mod tests {
 /// clap, for commands' arguments: `#[derive(clap::Args)]` works with the prelude in scope, so
 /// a plugin crate needs no clap dependency of its own.
 pub use clap;
+pub use runtime::{info, state};
 /// tower, for `#[middleware(layer)]`: its layers, `ServiceBuilder`, and the traits to write
 /// your own.
 pub use tower;
-/// The HTTP server: the application router, `serve`, and its options.
-pub mod server {
-    pub use crate::web::{
-        LOG_TARGET, ServerError, ServerOptions, app, app_with, serve, shutdown_signal,
-    };
+pub mod testing {
+    //! Helpers for plugin tests: the linked plugins served through `oneshot`, no socket needed.
+    //!
+    //! ```
+    //! # #[tokio::main(flavor = "current_thread")]
+    //! # async fn main() {
+    //! use plexichat::testing::TestApp;
+    //! use plexichat::serde_json::json;
+    //!
+    //! let app = TestApp::linked().await;
+    //! let (status, body) = app.get("/health").await;
+    //! assert_eq!(status, 200);
+    //! assert_eq!(body["status"], "ok");
+    //!
+    //! // An admin token (and, with plexichat's `validation` feature, a configuration:
+    //! // `.config(toml)`), and requests with JSON bodies and headers.
+    //! let app = TestApp::builder()
+    //!     .admin_token("test-token-0123456789")
+    //!     .start()
+    //!     .await;
+    //! let (status, _) = app.post("/api/v1/admin/config/reload", json!({})).await;
+    //! assert_eq!(status, 401);
+    //! let (status, _) = app.request("POST", "/api/v1/admin/config/reload").admin().send().await;
+    //! assert_ne!(status, 401);
+    //! # }
+    //! ```
+
+    pub use plexichat_testing::testing::*;
 }
-pub use runtime::{info, state};
 
 /// What a `#[route]` handler can take as arguments.
 ///
@@ -109,20 +129,20 @@ pub use runtime::{info, state};
 /// [`axum`]; these are the ones the guide documents.
 pub mod extract {
     pub use crate::runtime::PluginContext;
-    pub use crate::web::admin::Admin;
-    pub use crate::web::extract::{PluginConfig, PluginState};
-    pub use crate::web::input::{Json, JsonRejection, Path, Query};
     pub use axum::body::{Body, Bytes};
     /// WebSockets: take `WebSocketUpgrade` in a route and return
     /// `upgrade.on_upgrade(|socket| async move { .. })`; see the plugin guide.
     pub use axum::extract::ws;
     pub use axum::extract::{ConnectInfo, MatchedPath, OriginalUri, RawQuery, Request};
+    pub use plexichat_kernel::extract::{PluginConfig, PluginState};
+    pub use plexichat_web::admin::Admin;
+    pub use plexichat_web::input::{Json, JsonRejection, Path, Query};
 }
 /// The OpenAPI document of a binary's routes, and the traits by which a type documents
 /// itself as a handler argument or return type.
 pub mod openapi {
     pub use crate::abi::openapi::{Describer, InputDoc, OutputDoc};
-    pub use crate::web::openapi::{document, operations, served};
+    pub use plexichat_web::openapi::{document, operations, served};
 }
 /// The HTTP vocabulary: headers, methods, status codes, URIs.
 pub mod http {
@@ -132,14 +152,14 @@ pub mod http {
 }
 /// What a `#[route]` handler can return: anything that is [`IntoResponse`](response::IntoResponse).
 pub mod response {
-    pub use crate::web::assets::content_type;
-    pub use crate::web::error::ApiError;
-    pub use crate::web::html::escape_html;
-    pub use crate::web::input::Json;
     pub use axum::response::{
         AppendHeaders, ErrorResponse, Html, IntoResponse, IntoResponseParts, NoContent, Redirect,
         Response, Result, sse,
     };
+    pub use plexichat_kernel::error::ApiError;
+    pub use plexichat_web::assets::content_type;
+    pub use plexichat_web::html::escape_html;
+    pub use plexichat_web::input::Json;
 }
 
 /// Re-exported for plugins that need more of axum than the facade names; the guide's
@@ -155,7 +175,7 @@ pub use plexichat_macros::{
 };
 pub use plugin::{Plugin, PluginDescriptor, PluginType};
 pub use registry::{Registry, RegistryError, RegistryErrors};
-pub use runtime::{DispatchReport, Runtime};
+pub use runtime::DispatchReport;
 /// Re-exported for `#[config]` types (`#[schemars(range(min = 1))]` and friends).
 pub use schemars;
 pub use secret::Secret;
@@ -169,10 +189,7 @@ pub use state::PluginStatus;
 /// through `tracing::Instrument`).
 pub use tracing;
 
-/// The current time as RFC 3339 in UTC with milliseconds, e.g. `2026-11-22T05:06:57.123Z`.
-pub fn timestamp() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
-}
+pub use plexichat_kernel::timestamp;
 
 /// The version of this crate, checked against the macro crate's in every expansion.
 pub use abi::expansion::VERSION;
@@ -183,7 +200,7 @@ pub mod prelude {
     pub use crate::http::StatusCode;
     pub use crate::response::IntoResponse;
     pub use crate::serde_json::{Value, json};
-    pub use crate::tests::TestContext;
+    pub use crate::tests::{ContextTests as _, TestContext};
     pub use crate::{
         ApiError, Backup, BoxError, ConfigChanged, ConfigChanging, Event, Lifecycle, PluginConfig,
         PluginContext, PluginState, Shutdown, Starting, Startup, Stopped, TaskContext, config,
@@ -199,13 +216,13 @@ pub mod prelude {
 /// macros of the matching `plexichat-macros` version may use it.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::__plexichat_register as register;
     pub use crate::abi::assets::EmbeddedFile;
     pub use crate::abi::backup::{BackupHooks, BackupHooksOf};
     pub use crate::abi::command::{
         ArgsShape, CommandDescriptor, CommandFlags, CommandFuture, NoArgs, args_shape, run_command,
     };
     pub use crate::abi::config_spec::{ConfigSpec, defaults_of, parse_as, schema_of};
+    pub use crate::abi::debug::{check_argument, check_last_argument, check_response, check_send};
     pub use crate::abi::event::{
         Event, EventDescriptor, EventHandlerDescriptor, HandlerFn, HandlerFuture, HandlerOutcome,
     };
@@ -227,28 +244,30 @@ pub mod __private {
     /// The permissions' marker traits, which `#[plugin]` implements for what a plugin declares.
     pub use crate::abi::permission as perm;
     pub use crate::abi::plugin::{Configurable, Plugin, PluginDescriptor, PluginType, UiPage};
+    pub use crate::abi::plugin_test::TestEnv;
     pub use crate::abi::plugin_test::{
         PluginTestDescriptor, TestBody, TestCategory, TestFuture, TestOutcome,
     };
     pub use crate::abi::route::{Method, RouteDescriptor, method_router};
     #[cfg(not(feature = "inventory"))]
     pub use crate::abi::slices::statics::*;
+    pub use crate::runtime::Host;
     pub use crate::runtime::Invocation;
-    pub use crate::runtime::{Host, Runtime};
-    pub use crate::selftest::{TestContext, TestEnv};
-    pub use crate::web::debug::{check_argument, check_last_argument, check_response, check_send};
+    pub use crate::selftest::TestContext;
     /// What a `#[middleware]` function's shim takes: the request and the rest of the chain.
     pub use axum::extract::Request;
     pub use axum::middleware::Next;
     pub use clap;
+    pub use plexichat_kernel::__plexichat_register as register;
 
     /// What a `#[route]`'s descriptor builds: the handler with the runtime as router state.
     pub type MethodRouter = axum::routing::MethodRouter<Host>;
+    #[cfg(feature = "inventory")]
+    pub use crate::abi::slices::inventory;
+    #[cfg(not(feature = "inventory"))]
+    pub use crate::abi::slices::linkme;
     pub use axum;
     pub use axum::response::IntoResponse;
-    #[cfg(feature = "inventory")]
-    pub use inventory;
-    pub use linkme;
     pub use schemars;
     pub use serde;
 

@@ -289,11 +289,11 @@ fn generate(item: &TokenStream, command: &Command) -> TokenStream {
             #shape
 
             fn run(
-                runtime: ::plexichat::__private::Runtime,
+                host: ::plexichat::__private::Host,
                 invocation: ::plexichat::__private::Invocation,
                 matches: &::plexichat::__private::clap::ArgMatches,
             ) -> ::plexichat::__private::CommandFuture {
-                #run_command(#call, ARGS.parse, runtime, invocation, matches)
+                #run_command(#call, ARGS.parse, host, invocation, matches)
             }
 
             ::plexichat::__private::register!(

@@ -145,16 +145,12 @@ fn generate(item: &TokenStream, check: &Check) -> TokenStream {
                     ::plexichat::__private::health_check_argument::<#ty, _>();
             };
             (
-                quote!(let this = INSTANCE(runtime, ::core::env!("CARGO_CRATE_NAME"))?;),
+                quote!(let this = INSTANCE(host, ::core::env!("CARGO_CRATE_NAME"))?;),
                 quote!(#ident(&*this) #awaited),
                 quote!(#ownership #instance),
             )
         }
-        None => (
-            quote!(let _ = runtime;),
-            quote!(#ident() #awaited),
-            quote!(),
-        ),
+        None => (quote!(let _ = host;), quote!(#ident() #awaited), quote!()),
     };
     let output_span = match &function.sig.output {
         syn::ReturnType::Type(_, ty) => ty.span(),
@@ -172,7 +168,7 @@ fn generate(item: &TokenStream, check: &Check) -> TokenStream {
 
             #[allow(unused_braces)]
             fn shim<'a>(
-                runtime: &'a ::plexichat::__private::Runtime,
+                host: &'a ::plexichat::__private::Host,
             ) -> ::plexichat::__private::HealthFuture<'a> {
                 ::plexichat::__private::Box::pin(async move {
                     #lookup

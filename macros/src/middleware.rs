@@ -204,20 +204,20 @@ fn generate(item: &TokenStream, middleware: &Middleware) -> TokenStream {
     let location = args::location(ident.span());
     let crate_name = args::crate_name();
 
-    // The context is built from the runtime by the one impl of `MiddlewareContext`, which
+    // The context is built from the host by the one impl of `MiddlewareContext`, which
     // says what to write when the type is something else; it is its own crate's plugin's only.
     let (make_context, context_arg, ownership) = match context {
         Some(ty) => {
             let owner = crate::route::context_ownership(ty);
             (
                 quote_spanned! {ty.span()=>
-                    let context = <#ty as ::plexichat::__private::MiddlewareContext>::build(runtime);
+                    let context = <#ty as ::plexichat::__private::MiddlewareContext>::build(host);
                 },
                 quote!(context,),
                 owner,
             )
         }
-        None => (quote!(let _ = runtime;), quote!(), None),
+        None => (quote!(let _ = host;), quote!(), None),
     };
     let output_span = match &function.sig.output {
         syn::ReturnType::Type(_, ty) => ty.span(),
@@ -230,7 +230,7 @@ fn generate(item: &TokenStream, middleware: &Middleware) -> TokenStream {
         };
         quote! {
             fn shim(
-                runtime: ::plexichat::__private::Runtime,
+                host: ::plexichat::__private::Host,
             ) -> ::plexichat::__private::ErasedLayer {
                 #make_context
                 let layer = #ident(#context_arg);
@@ -245,7 +245,7 @@ fn generate(item: &TokenStream, middleware: &Middleware) -> TokenStream {
         };
         quote! {
             fn shim(
-                runtime: ::plexichat::__private::Runtime,
+                host: ::plexichat::__private::Host,
                 request: ::plexichat::__private::Request,
                 next: ::plexichat::__private::Next,
             ) -> ::plexichat::__private::MiddlewareFuture {

@@ -113,7 +113,7 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
             },
             quote!(#signature.event),
             quote! {
-                let this = match (#signature.instance)(runtime, ::core::env!("CARGO_CRATE_NAME")) {
+                let this = match (#signature.instance)(host, ::core::env!("CARGO_CRATE_NAME")) {
                     ::core::result::Result::Ok(this) => this,
                     ::core::result::Result::Err(error) => {
                         return ::plexichat::__private::fail(::core::format_args!("{}", error));
@@ -176,7 +176,7 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
         let report_async = report(quote!(#call.await));
         let shim = quote! {
             fn shim<'a>(
-                runtime: &'a ::plexichat::__private::Runtime,
+                host: &'a ::plexichat::__private::Host,
                 event: #async_reference (dyn ::plexichat::__private::Any + ::core::marker::Send + ::core::marker::Sync),
             ) -> ::plexichat::__private::HandlerFuture<'a> {
                 ::plexichat::__private::Box::pin(async move {
@@ -191,7 +191,7 @@ fn generate(item: &TokenStream, handler: &Handler) -> TokenStream {
         let report_sync = report(call);
         let shim = quote! {
             fn shim(
-                runtime: &::plexichat::__private::Runtime,
+                host: &::plexichat::__private::Host,
                 event: #reference (dyn ::plexichat::__private::Any + ::core::marker::Send + ::core::marker::Sync),
             ) -> ::plexichat::__private::Result<(), ::plexichat::__private::String> {
                 #downcast

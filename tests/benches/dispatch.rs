@@ -8,8 +8,9 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use plexichat::Registry;
 use plexichat::prelude::*;
-use plexichat::{Registry, Runtime};
+use plexichat_kernel::runtime::Runtime;
 
 /// Counts every allocation the benchmark process makes.
 struct Counting;

@@ -8,11 +8,12 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use plexichat::Registry;
 use plexichat::prelude::*;
 use plexichat::sqlx;
-use plexichat::storage::Storage;
-use plexichat::storage::database::{Database, DatabaseUrl, now_millis};
-use plexichat::{Registry, Runtime};
+use plexichat_kernel::runtime::Runtime;
+use plexichat_kernel::storage::Storage;
+use plexichat_kernel::storage::database::{Database, DatabaseUrl, now_millis};
 use serde_json::Map;
 
 /// The benchmark's plugin: its `init` hands its context out, as a plugin's code holds it.
@@ -57,7 +58,7 @@ fn keys() -> Vec<String> {
 async fn measure(database: Database, ops: usize) -> Map<String, Value> {
     let dir = plexichat::testing::fresh_dir("kv-bench");
     let registry = Registry::linked().expect("registry");
-    let config = plexichat::config::Config::defaults(&registry);
+    let config = plexichat_kernel::config::Config::defaults(&registry);
     let runtime =
         Runtime::with_storage(registry, config, None, Storage::new(database.clone(), dir));
     runtime.migrate().await.expect("migrations");

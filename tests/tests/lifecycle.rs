@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use fault_base::FaultBase;
 use fault_dependent::FaultDependent;
-use plexichat::config::Config;
-use plexichat::server::{self, ServerError, ServerOptions};
 use plexichat::testing::TestApp;
-use plexichat::{Registry, Runtime, Secret};
+use plexichat::{Registry, Secret};
+use plexichat_kernel::config::Config;
+use plexichat_kernel::runtime::Runtime;
+use plexichat_web::{self as server, ServerError, ServerOptions};
 use serde_json::{Value, json};
 
 // Linked so that "everything else keeps serving" has something to serve.

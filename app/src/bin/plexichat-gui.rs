@@ -19,8 +19,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use plexichat::config::{Config, ConfigFile};
-use plexichat::{Registry, Runtime, server};
+use plexichat::Registry;
+use plexichat_kernel::config::{Config, ConfigFile};
+use plexichat_kernel::runtime::Runtime;
+use plexichat_web as server;
 use tao::event::{Event, WindowEvent};
 use tao::event_loop::{ControlFlow, EventLoop};
 use tao::window::WindowBuilder;
@@ -172,17 +174,19 @@ fn start_server(
     let file = ConfigFile::locate(config);
     let config =
         Config::load(&file, &[], &[], &registry).map_err(|errors| anyhow::anyhow!("{errors}"))?;
-    plexichat::data_dir::create(&config.data.dir)?;
+    plexichat_kernel::storage::data_dir::create(&config.data.dir)?;
     // Shared with other servers on this folder, exclusive for a restore, like `serve`.
-    let lock = plexichat::data_dir::lock(&config.data.dir, false)?.map_err(|()| {
-        anyhow::anyhow!(
-            "a restore is replacing the data in {}; open the window when it is done",
-            config.data.dir.display()
-        )
-    })?;
+    let lock =
+        plexichat_kernel::storage::data_dir::lock(&config.data.dir, false)?.map_err(|()| {
+            anyhow::anyhow!(
+                "a restore is replacing the data in {}; open the window when it is done",
+                config.data.dir.display()
+            )
+        })?;
     let mut options = server::ServerOptions::from(&config.server);
     if options.admin_token.is_none() {
-        options.admin_token = Some(plexichat::data_dir::ensure_token(&config.data.dir)?.0);
+        options.admin_token =
+            Some(plexichat_kernel::storage::data_dir::ensure_token(&config.data.dir)?.0);
     }
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -191,7 +195,7 @@ fn start_server(
     let listener = tokio.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
     let storage = tokio
-        .block_on(plexichat::storage::Storage::open(&config.data))
+        .block_on(plexichat_kernel::storage::Storage::open(&config.data))
         .context("cannot open the database")?;
     let runtime = Runtime::with_storage(registry, config, None, storage);
     tokio

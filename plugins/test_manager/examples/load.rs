@@ -17,12 +17,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use plexichat::config::Config;
 use plexichat::prelude::*;
-use plexichat::server::ServerOptions;
-use plexichat::storage::Storage;
 use plexichat::tests::{RunRequest, Runner, RunnerEvent};
-use plexichat::{Registry, Runtime, Secret};
+use plexichat::{Registry, Secret};
+use plexichat_kernel::config::Config;
+use plexichat_kernel::runtime::Runtime;
+use plexichat_kernel::storage::Storage;
+use plexichat_web::ServerOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
@@ -148,7 +149,7 @@ async fn measure(sizes: &Sizes, quick: bool) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(plexichat::server::serve(
+    let served = tokio::spawn(plexichat_web::serve(
         listener,
         runtime.clone(),
         options,
@@ -264,7 +265,7 @@ struct ScheduleResult {
 
 async fn schedules(
     runtime: &Runtime,
-    database: &plexichat::storage::Database,
+    database: &plexichat_kernel::storage::Database,
     addr: SocketAddr,
     count: usize,
 ) -> ScheduleResult {

@@ -6,14 +6,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use http_body_util::BodyExt;
-use plexichat::config::Config;
-use plexichat::config::database::DatabaseUrl;
 use plexichat::serde_json::{Value, json};
-use plexichat::server::ServerOptions;
 use plexichat::sqlx;
-use plexichat::storage::{Database, Storage};
 use plexichat::testing::{ENGINE_VAR, TestApp, fresh_dir, fresh_postgres_database};
-use plexichat::{Registry, Runtime, Secret};
+use plexichat::{Registry, Secret};
+use plexichat_kernel::config::Config;
+use plexichat_kernel::config::database::DatabaseUrl;
+use plexichat_kernel::runtime::Runtime;
+use plexichat_kernel::storage::{Database, Storage};
+use plexichat_web::ServerOptions;
 
 // Links the plugin, whose registrations are what the tests serve.
 use test_manager as _;

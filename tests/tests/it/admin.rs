@@ -192,13 +192,13 @@ async fn plugins_are_disabled_and_enabled_at_run_time() {
 fn a_generated_token_is_private_and_stable() {
     use std::os::unix::fs::PermissionsExt;
     let dir = plexichat_tests::scratch("generated");
-    let (token, path, created) = plexichat::data_dir::ensure_token(&dir).unwrap();
+    let (token, path, created) = plexichat_kernel::storage::data_dir::ensure_token(&dir).unwrap();
     assert!(created);
     assert_eq!(token.expose().len(), 64);
     assert!(token.expose().bytes().all(|b| b.is_ascii_hexdigit()));
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let (again, _, created) = plexichat::data_dir::ensure_token(&dir).unwrap();
+    let (again, _, created) = plexichat_kernel::storage::data_dir::ensure_token(&dir).unwrap();
     assert_eq!((again, created), (token, false));
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -229,7 +229,7 @@ fn a_token_file_that_others_could_read_or_replace_is_refused() {
 
     std::fs::write(&file, "0123456789abcdef\n").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let error = plexichat::data_dir::ensure_token(&dir)
+    let error = plexichat_kernel::storage::data_dir::ensure_token(&dir)
         .unwrap_err()
         .to_string();
     assert!(
@@ -245,7 +245,7 @@ fn a_token_file_that_others_could_read_or_replace_is_refused() {
     std::fs::write(&elsewhere, "0123456789abcdef\n").unwrap();
     std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
-    let error = plexichat::data_dir::ensure_token(&dir)
+    let error = plexichat_kernel::storage::data_dir::ensure_token(&dir)
         .unwrap_err()
         .to_string();
     assert!(error.contains("it is a symbolic link"), "{error}");
@@ -253,7 +253,7 @@ fn a_token_file_that_others_could_read_or_replace_is_refused() {
     std::fs::remove_file(&file).unwrap();
     std::fs::write(&file, "  \n").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let error = plexichat::data_dir::ensure_token(&dir)
+    let error = plexichat_kernel::storage::data_dir::ensure_token(&dir)
         .unwrap_err()
         .to_string();
     assert!(error.contains("the file is empty"), "{error}");
@@ -264,7 +264,7 @@ fn a_token_file_that_others_could_read_or_replace_is_refused() {
 fn the_data_directory_is_created_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = plexichat_tests::scratch("data-dir").join("nested/data");
-    plexichat::data_dir::create(&dir).unwrap();
+    plexichat_kernel::storage::data_dir::create(&dir).unwrap();
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
 }

@@ -1,11 +1,12 @@
 //! Configuration: every problem at once with its JSON pointer, environment overrides,
 //! unknown sections, generated schema and example, and what plugins see.
 
-use plexichat::config::{self, Config};
 use plexichat::testing::TestApp;
+use plexichat_kernel::config::{self, Config};
 use std::time::Duration;
 
-use plexichat::{Registry, Runtime, Secret};
+use plexichat::{Registry, Secret};
+use plexichat_kernel::runtime::Runtime;
 use serde_json::json;
 
 fn registry() -> Registry {
@@ -144,7 +145,7 @@ fn unknown_keys_and_names_suggest_the_closest_and_list_the_valid_ones() {
 #[test]
 fn without_a_file_messages_say_the_defaults_were_checked() {
     let errors = Config::load(
-        &plexichat::config::ConfigFile::None,
+        &plexichat_kernel::config::ConfigFile::None,
         &env(&[("PLEXICHAT__DATA__DIRECTORY", "/srv")]),
         &[],
         &registry(),
@@ -469,7 +470,7 @@ async fn a_vetoed_reload_keeps_the_old_configuration_everywhere() {
     .unwrap();
     let error = runtime.apply_config(unlucky).await.unwrap_err();
     match error {
-        plexichat::runtime::ReloadError::Vetoed(failures) => {
+        plexichat_kernel::runtime::ReloadError::Vetoed(failures) => {
             assert_eq!(failures.len(), 1);
             assert_eq!(failures[0].handler, "veto_unlucky_interval");
             assert_eq!(failures[0].error, "interval 13 is unlucky");
@@ -494,9 +495,9 @@ async fn a_vetoed_reload_keeps_the_old_configuration_everywhere() {
 async fn reload_without_a_source_is_refused_over_http() {
     let registry = registry();
     let config = Config::defaults(&registry);
-    let options = plexichat::server::ServerOptions {
+    let options = plexichat_web::ServerOptions {
         admin_token: Some(Secret::new("t")),
-        ..plexichat::server::ServerOptions::from(&config.server)
+        ..plexichat_web::ServerOptions::from(&config.server)
     };
     let app = TestApp::with_options(Runtime::with_config(registry, config), &options);
     let request = plexichat::axum::http::Request::post("/api/v1/admin/config/reload")
@@ -517,11 +518,11 @@ async fn reload_without_a_source_is_refused_over_http() {
 async fn a_reload_over_http_explains_an_unknown_key() {
     let registry = registry();
     let config = Config::defaults(&registry);
-    let options = plexichat::server::ServerOptions {
+    let options = plexichat_web::ServerOptions {
         admin_token: Some(Secret::new("t")),
-        ..plexichat::server::ServerOptions::from(&config.server)
+        ..plexichat_web::ServerOptions::from(&config.server)
     };
-    let source: plexichat::runtime::ConfigSource = std::sync::Arc::new(|registry| {
+    let source: plexichat_kernel::runtime::ConfigSource = std::sync::Arc::new(|registry| {
         Config::parse(
             "[plugins.my_awesome_plugin]\nintervl = 5\n",
             &[],
@@ -678,7 +679,7 @@ fn validation_messages_never_echo_secrets_and_cut_long_values() {
 #[test]
 fn no_debug_output_shows_the_admin_token() {
     let config = check("", &[("PLEXICHAT_ADMIN_TOKEN", "hunter2-known-token")]).unwrap();
-    let options = plexichat::server::ServerOptions::from(&config.server);
+    let options = plexichat_web::ServerOptions::from(&config.server);
     for text in [
         format!("{config:?}"),
         format!("{config:#?}"),
@@ -696,7 +697,7 @@ fn no_debug_output_shows_the_admin_token() {
 
 #[test]
 fn command_line_flags_are_validated_like_the_file_and_named_in_issues() {
-    use plexichat::config::Flag;
+    use plexichat_kernel::config::Flag;
     let flags = [
         Flag::integer("--body-limit", "/server/body_limit", 0),
         Flag::text("--request-timeout", "/server/request_timeout", "soon"),
@@ -740,12 +741,12 @@ fn a_plugin_cannot_be_both_enabled_and_disabled() {
 
 #[test]
 fn a_reload_refuses_a_file_that_went_missing_or_empty_and_any_huge_file() {
-    use plexichat::config::ConfigFile;
+    use plexichat_kernel::config::ConfigFile;
     let dir = plexichat_tests::scratch("reload-files");
     let path = dir.join("plexichat.toml");
     let file = ConfigFile::Found(path.clone());
     let registry = registry();
-    let problem = |result: Result<Config, plexichat::config::ConfigErrors>| {
+    let problem = |result: Result<Config, plexichat_kernel::config::ConfigErrors>| {
         result.unwrap_err().issues[0].problem.clone()
     };
 

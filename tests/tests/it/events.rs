@@ -1,9 +1,9 @@
 //! Event dispatch: by type, in priority order across crates, with failures contained; and
 //! proposals of vetoable events, which pre-handlers modify or reject first.
 
-use plexichat::Runtime;
 use plexichat::serde_json::json;
 use plexichat::testing::{TestApp, TestBody};
+use plexichat_kernel::runtime::Runtime;
 
 use crate::{Harness, Ping, Probe, Proposal};
 

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use plexichat::Runtime;
-use plexichat::registry::{Registrations, Registry, RegistryError};
-use plexichat::server::{self, ServerOptions};
 use plexichat::testing::{TestApp, TestBody};
+use plexichat_kernel::registry::{Registrations, Registry, RegistryError};
+use plexichat_kernel::runtime::Runtime;
+use plexichat_web::{self as server, ServerOptions};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -182,7 +182,7 @@ const fn command(
         command
     }
     fn run(
-        _: Runtime,
+        _: plexichat::__private::Host,
         _: plexichat::command::Invocation,
         _: &plexichat::clap::ArgMatches,
     ) -> plexichat::__private::CommandFuture {

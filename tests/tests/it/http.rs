@@ -2,9 +2,11 @@
 
 use std::net::SocketAddr;
 
+use plexichat::Registry;
 use plexichat::testing::TestApp;
-use plexichat::{Registry, Runtime, server};
+use plexichat_kernel::runtime::Runtime;
 use plexichat_tests::request;
+use plexichat_web as server;
 use serde_json::json;
 
 use crate::Harness;

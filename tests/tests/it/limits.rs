@@ -4,12 +4,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use plexichat::Registry;
 use plexichat::axum::body::Body;
 use plexichat::axum::http::Request;
-use plexichat::server::{self, ServerOptions};
 use plexichat::testing::TestApp;
-use plexichat::{Registry, Runtime};
+use plexichat_kernel::runtime::Runtime;
 use plexichat_tests::request;
+use plexichat_web::{self as server, ServerOptions};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

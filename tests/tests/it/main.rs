@@ -562,7 +562,7 @@ type UndeclaredAudit = PluginState<awesome_audit::AwesomeAudit>;
 /// own head: neither gives it (the extractor knows whose route this is).
 #[route(POST, "/forged-context")]
 async fn forged_context(
-    State(host): State<plexichat::runtime::Host>,
+    State(host): State<plexichat_kernel::runtime::Host>,
     request: plexichat::extract::Request,
 ) -> Json<Value> {
     use plexichat::axum::extract::FromRequestParts;

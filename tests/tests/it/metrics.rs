@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use http_body_util::BodyExt;
 use plexichat::Registry;
-use plexichat::runtime::Runtime;
-use plexichat::server::{self, ServerOptions};
 use plexichat::testing::TestApp;
+use plexichat_kernel::runtime::Runtime;
+use plexichat_web::{self as server, ServerOptions};
 
 const TOKEN: &str = "metrics-token-0123456789";
 

@@ -162,9 +162,9 @@ async fn a_layer_is_one_for_all_its_routes_and_its_panics_are_contained() {
 
 /// A plugin `layered` with one route, `GET /api/v1/layered/x`, behind one layer made by
 /// `make`.
-async fn layered(make: fn(plexichat::Runtime) -> ErasedLayer) -> TestApp {
+async fn layered(make: fn(plexichat_kernel::runtime::Host) -> ErasedLayer) -> TestApp {
     use plexichat::middleware::{MiddlewareCall, MiddlewareDescriptor, MiddlewareScope};
-    use plexichat::registry::Registrations;
+    use plexichat_kernel::registry::Registrations;
     let registry = plexichat::Registry::from_registrations(Registrations {
         plugins: vec![crate::registry::plugin("layered", "layered", &[])],
         routes: vec![crate::registry::route(
@@ -184,7 +184,7 @@ async fn layered(make: fn(plexichat::Runtime) -> ErasedLayer) -> TestApp {
         ..Registrations::default()
     })
     .unwrap();
-    let app = TestApp::new(plexichat::Runtime::new(registry));
+    let app = TestApp::new(plexichat_kernel::runtime::Runtime::new(registry));
     app.runtime.start().await;
     app
 }
@@ -194,10 +194,10 @@ async fn layered(make: fn(plexichat::Runtime) -> ErasedLayer) -> TestApp {
 /// naming the plugin (503 while the plugin is not running, like any of its routes).
 #[tokio::test]
 async fn a_layer_that_panics_while_the_application_is_built_fails_only_its_routes() {
-    fn panics_when_made(_: plexichat::Runtime) -> ErasedLayer {
+    fn panics_when_made(_: plexichat_kernel::runtime::Host) -> ErasedLayer {
         panic!("cannot make the layer");
     }
-    fn panics_when_wrapping(_: plexichat::Runtime) -> ErasedLayer {
+    fn panics_when_wrapping(_: plexichat_kernel::runtime::Host) -> ErasedLayer {
         std::sync::Arc::new(|_route| panic!("cannot wrap a route"))
     }
     for make in [panics_when_made, panics_when_wrapping] {

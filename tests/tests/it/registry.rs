@@ -81,12 +81,15 @@ pub(crate) fn route(
     }))
 }
 
-fn axum_get() -> plexichat::axum::routing::MethodRouter<plexichat::runtime::Host> {
+fn axum_get() -> plexichat::axum::routing::MethodRouter<plexichat_kernel::runtime::Host> {
     plexichat::axum::routing::get(|| async {})
 }
 
 fn handler(crate_name: &'static str, handler: &'static str) -> &'static EventHandlerDescriptor {
-    fn call(_: &plexichat::Runtime, _: &(dyn Any + Send + Sync)) -> Result<(), String> {
+    fn call(
+        _: &plexichat_kernel::runtime::Host,
+        _: &(dyn Any + Send + Sync),
+    ) -> Result<(), String> {
         Ok(())
     }
     Box::leak(Box::new(EventHandlerDescriptor {

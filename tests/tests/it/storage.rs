@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use plexichat::migration::Migration;
 use plexichat::plugin::PluginDescriptor;
-use plexichat::storage::Database;
-use plexichat::storage::database::DatabaseUrl;
 use plexichat::storage::kv::{KeyPage, KvStore};
-use plexichat::storage::migrate::{self, MigrateError, MigrationState};
 use plexichat::testing::{fresh_dir, fresh_postgres_database};
 use plexichat::{Registry, RegistryError};
+use plexichat_kernel::storage::Database;
+use plexichat_kernel::storage::database::DatabaseUrl;
+use plexichat_kernel::storage::migrate::{self, MigrateError, MigrationState};
 
 /// A fresh SQLite file and a fresh PostgreSQL database, each with core's tables.
 async fn engines() -> Vec<Database> {
@@ -523,16 +523,18 @@ async fn plugin_descriptions_show_permissions_migrations_and_tables() {
 
 #[tokio::test]
 async fn a_restore_that_fails_halfway_leaves_the_data_as_it_was() {
-    use plexichat::storage::backup;
+    use plexichat_backup as backup;
     let dir = fresh_dir("restore-failure");
-    let data = plexichat::config::DataSection {
+    let data = plexichat_kernel::config::DataSection {
         dir: dir.clone(),
         database: None,
     };
     let registry =
         Registry::from_parts(vec![plugin("notes", leak(vec![]))], vec![], vec![]).unwrap();
     let folder = dir.join("plugins/notes");
-    let storage = plexichat::storage::Storage::open(&data).await.unwrap();
+    let storage = plexichat_kernel::storage::Storage::open(&data)
+        .await
+        .unwrap();
     migrate::migrate(storage.database(), &[]).await.unwrap();
     let kv = KvStore::new(storage.database().clone(), "notes");
     kv.set("greeting", b"before the backup").await.unwrap();
@@ -571,7 +573,9 @@ async fn a_restore_that_fails_halfway_leaves_the_data_as_it_was() {
         leftovers.is_empty(),
         "nothing built aside is left: {leftovers:?}"
     );
-    let reopened = plexichat::storage::Storage::open(&data).await.unwrap();
+    let reopened = plexichat_kernel::storage::Storage::open(&data)
+        .await
+        .unwrap();
     let kv = KvStore::new(reopened.database().clone(), "notes");
     assert_eq!(
         kv.get("greeting").await.unwrap().unwrap(),
@@ -591,7 +595,9 @@ async fn a_restore_that_fails_halfway_leaves_the_data_as_it_was() {
     )
     .await
     .unwrap();
-    let reopened = plexichat::storage::Storage::open(&data).await.unwrap();
+    let reopened = plexichat_kernel::storage::Storage::open(&data)
+        .await
+        .unwrap();
     let kv = KvStore::new(reopened.database().clone(), "notes");
     assert_eq!(
         kv.get("greeting").await.unwrap().unwrap(),
@@ -685,10 +691,10 @@ async fn kv_pairs(db: &Database, plugin: &'static str) -> Vec<(String, Vec<u8>)>
 
 #[tokio::test]
 async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_intact() {
-    use plexichat::config::DataSection;
-    use plexichat::storage::Storage;
-    use plexichat::storage::backup::{self, BackupError, RestoreOptions};
-    use plexichat::storage::database::Engine;
+    use plexichat_backup::{self as backup, BackupError, RestoreOptions};
+    use plexichat_kernel::config::DataSection;
+    use plexichat_kernel::storage::Storage;
+    use plexichat_kernel::storage::database::Engine;
 
     let registry = Registry::from_parts(vec![ledger()], vec![], vec![]).unwrap();
     let plugins = registry.plugins().to_vec();
@@ -918,9 +924,9 @@ async fn a_backup_moves_from_sqlite_into_postgresql_and_back_with_every_row_inta
 /// `registry`'s default configuration on `data`: what a restore runs plugins' handlers with.
 fn config_on(
     registry: &Registry,
-    data: &plexichat::config::DataSection,
-) -> plexichat::config::Config {
-    let mut config = plexichat::config::Config::defaults(registry);
+    data: &plexichat_kernel::config::DataSection,
+) -> plexichat_kernel::config::Config {
+    let mut config = plexichat_kernel::config::Config::defaults(registry);
     config.data = data.clone();
     config
 }
@@ -928,22 +934,32 @@ fn config_on(
 /// A runtime of `registry` serving `storage`: what a backup is taken from.
 fn runtime_over(
     registry: &Registry,
-    storage: &plexichat::storage::Storage,
-) -> plexichat::runtime::Runtime {
-    let mut config = plexichat::config::Config::defaults(registry);
+    storage: &plexichat_kernel::storage::Storage,
+) -> plexichat_kernel::runtime::Runtime {
+    let mut config = plexichat_kernel::config::Config::defaults(registry);
     config.data.dir = storage.data_dir().to_path_buf();
-    plexichat::runtime::Runtime::with_storage(registry.clone(), config, None, storage.clone())
+    plexichat_kernel::runtime::Runtime::with_storage(
+        registry.clone(),
+        config,
+        None,
+        storage.clone(),
+    )
 }
 
 /// A server's runtime of every linked plugin on `data`, migrated, with `entry` in the test
 /// harness's log (state outside the database, which only its backup handler archives).
 async fn harness_server(
     registry: &Registry,
-    data: &plexichat::config::DataSection,
+    data: &plexichat_kernel::config::DataSection,
     entry: &str,
-) -> (plexichat::runtime::Runtime, plexichat::storage::Storage) {
-    let storage = plexichat::storage::Storage::open(data).await.unwrap();
-    let runtime = plexichat::runtime::Runtime::with_storage(
+) -> (
+    plexichat_kernel::runtime::Runtime,
+    plexichat_kernel::storage::Storage,
+) {
+    let storage = plexichat_kernel::storage::Storage::open(data)
+        .await
+        .unwrap();
+    let runtime = plexichat_kernel::runtime::Runtime::with_storage(
         registry.clone(),
         config_on(registry, data),
         None,
@@ -958,8 +974,10 @@ async fn harness_server(
 }
 
 /// What the harness's import handler stored on the data directory's database.
-async fn restored_log(data: &plexichat::config::DataSection) -> Option<String> {
-    let storage = plexichat::storage::Storage::open(data).await.unwrap();
+async fn restored_log(data: &plexichat_kernel::config::DataSection) -> Option<String> {
+    let storage = plexichat_kernel::storage::Storage::open(data)
+        .await
+        .unwrap();
     let kv = KvStore::new(storage.database().clone(), "test_harness");
     let value = kv.get("restored_log").await.unwrap();
     storage.database().close().await;
@@ -968,7 +986,7 @@ async fn restored_log(data: &plexichat::config::DataSection) -> Option<String> {
 
 #[tokio::test]
 async fn plugins_backup_handlers_export_into_the_archive_and_import_on_restore() {
-    use plexichat::storage::backup::{self, BackupError};
+    use plexichat_backup::{self as backup, BackupError};
     let registry = Registry::linked().unwrap();
     let postgres = fresh_postgres_database().await;
     let postgres_url = postgres.url().clone();
@@ -980,7 +998,7 @@ async fn plugins_backup_handlers_export_into_the_archive_and_import_on_restore()
             "sqlite"
         };
         let dir = fresh_dir(&format!("handlers-{engine}"));
-        let data = plexichat::config::DataSection {
+        let data = plexichat_kernel::config::DataSection {
             dir: dir.clone(),
             database,
         };
