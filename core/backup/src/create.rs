@@ -113,6 +113,7 @@ async fn sqlite_snapshot(
         }
     }
     let url = format!("sqlite://{}?mode=rw", snapshot.to_string_lossy());
+    plexichat_kernel::storage::database::install_drivers();
     let mut connection = sqlx::AnyConnection::connect(&url).await?;
     let migrations = applied_migrations(&mut connection).await;
     let _ = connection.close().await;

@@ -209,6 +209,7 @@ async fn read_sqlite(path: &Path, order: &[String], sender: &Items) -> Result<()
     // Read-write: it is the restore's own extracted copy, and a WAL-mode file opened
     // read-only needs its shared-memory file to exist already.
     let url = format!("sqlite://{}?mode=rw", path.to_string_lossy());
+    plexichat_kernel::storage::database::install_drivers();
     let mut connection = sqlx::AnyConnection::connect(&url).await?;
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",

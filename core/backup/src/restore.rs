@@ -79,6 +79,7 @@ pub async fn restore_with(
     let stamp = super::new_id(plexichat_kernel::storage::database::now_millis());
     let aside = dir.join(format!(".restore-{stamp}"));
     let _ = std::fs::remove_dir_all(&aside);
+    let _scratch = Scratch(&aside);
     let restore = Restore {
         archive,
         registry,
@@ -90,7 +91,6 @@ pub async fn restore_with(
         aside: &aside,
     };
     let result = restore.run(sqlite_file.as_deref()).await;
-    let _ = std::fs::remove_dir_all(&aside);
     result.map_err(|error| match error {
         error @ (BackupError::Refused { .. }
         | BackupError::Failed(_)
@@ -98,6 +98,16 @@ pub async fn restore_with(
         | BackupError::DatabaseInUse { .. }) => error,
         other => BackupError::Failed(other.to_string()),
     })
+}
+
+/// The folder a restore builds aside in, removed however the restore ends: an error, or a
+/// panic unwinding through it.
+struct Scratch<'a>(&'a Path);
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.0);
+    }
 }
 
 /// Creates the data directory `dir` if needed and takes its lock exclusively, refusing while
@@ -324,6 +334,7 @@ async fn into_sqlite(
 ) -> Result<Loaded, BackupError> {
     plexichat_kernel::storage::database::create_file(path).map_err(BackupError::io(path))?;
     let url = format!("sqlite://{}?mode=rw", path.to_string_lossy());
+    plexichat_kernel::storage::database::install_drivers();
     let mut connection = sqlx::AnyConnection::connect(&url).await?;
     connection.execute("PRAGMA journal_mode = WAL").await?;
     connection.execute("BEGIN").await?;

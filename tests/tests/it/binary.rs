@@ -1480,3 +1480,83 @@ fn tests_run_starts_the_plugins_for_the_command_and_records_each_run() {
     let stored: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(stored.as_array().unwrap().len(), runs.len(), "{out}");
 }
+
+/// An archive a PostgreSQL server wrote restores into a SQLite configuration through the
+/// binary alone, the case in which no database had been opened in the process before the
+/// restore connected (it panicked with "No drivers installed"), and leaves no scratch files.
+#[test]
+fn the_binary_restores_a_postgresql_backup_into_sqlite_and_leaves_no_scratch() {
+    let binary = build_app("audit", &["--plugins", "awesome_audit"]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let database = runtime.block_on(plexichat::testing::fresh_postgres_database());
+    let url = database.url().expose().to_string();
+    runtime.block_on(database.close());
+
+    let source = plexichat_tests::scratch("cross-engine-source");
+    std::fs::write(
+        source.join("plexichat.toml"),
+        format!("[data]\ndatabase = {url:?}\n"),
+    )
+    .unwrap();
+    let run = |dir: &Path, args: &[&str]| {
+        let output = Command::new(&binary)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code(), stderr)
+    };
+    let (code, stderr) = run(&source, &["db", "migrate"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    runtime.block_on(async {
+        let url = plexichat_kernel::config::database::DatabaseUrl::parse(&url).unwrap();
+        let database = plexichat_kernel::storage::Database::open(&url).await.unwrap();
+        plexichat::sqlx::query(
+            "INSERT INTO awesome_audit_events (event, payload, received_at) VALUES ('e', 'from PostgreSQL', 't')",
+        )
+        .execute(database.pool())
+        .await
+        .unwrap();
+        database.close().await;
+    });
+    let archive = source.join("from-postgres.tar");
+    let (code, stderr) = run(
+        &source,
+        &["backup", "create", "--out", archive.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+
+    let target = plexichat_tests::scratch("cross-engine-target");
+    let (code, stderr) = run(&target, &["backup", "restore", archive.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "the restore failed or panicked: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let (code, stderr) = run(&target, &["db", "status"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let payload: String = runtime.block_on(async {
+        let url = plexichat_kernel::config::database::DatabaseUrl::sqlite_file(
+            &target
+                .join("data")
+                .join(plexichat_kernel::config::DEFAULT_DATABASE_FILE),
+        );
+        let database = plexichat_kernel::storage::Database::open(&url)
+            .await
+            .unwrap();
+        let payload = plexichat::sqlx::query_scalar("SELECT payload FROM awesome_audit_events")
+            .fetch_one(database.pool())
+            .await
+            .unwrap();
+        database.close().await;
+        payload
+    });
+    assert_eq!(payload, "from PostgreSQL");
+    let leftovers: Vec<String> = std::fs::read_dir(target.join("data"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".restore"))
+        .collect();
+    assert!(leftovers.is_empty(), "scratch left behind: {leftovers:?}");
+}

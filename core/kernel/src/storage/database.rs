@@ -59,7 +59,10 @@ pub const APPLICATION_NAME: &str = "plexichat";
 /// How long a caller waits for a free connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn install_drivers() {
+/// Installs sqlx's `Any` drivers, once per process: needed before any `AnyConnection`
+/// connects, which opening a [`Database`] does itself (a one-shot restore connects
+/// without one).
+pub fn install_drivers() {
     static DRIVERS: Once = Once::new();
     DRIVERS.call_once(sqlx::any::install_default_drivers);
 }
