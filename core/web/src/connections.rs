@@ -14,7 +14,9 @@
 //!   (a rate-limited warning says so), and failing `accept` calls (out of file descriptors)
 //!   are logged, rate-limited, and retried after a pause instead of spinning;
 //! - at shutdown the listener closes, every connection finishes its in-flight request and
-//!   closes, and whatever is left after `drain_timeout` is closed.
+//!   closes, and whatever is left after `drain_timeout` is closed;
+//! - a response that is an event stream is admitted by `streams` (its own budget, a cap per
+//!   client address, a lifetime; ended as the drain begins) or refused there.
 //!
 //! An upgraded connection (a WebSocket) leaves hyper and its watchdog: the plugin that took it
 //! owns its timing (pings). It still counts against `max_connections` and the drain, because
@@ -35,6 +37,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::response::Response;
 use axum::routing::future::RouteFuture;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -48,6 +51,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use tower::Service;
 
 use crate::log_limit::LogLimit;
+use crate::streams::{self, StreamEnd, StreamLimits, Streams};
 
 /// What the connection layer enforces.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +60,28 @@ pub(crate) struct Limits {
     pub(crate) idle_timeout: Duration,
     pub(crate) max_connections: usize,
     pub(crate) drain_timeout: Duration,
+    pub(crate) streams: StreamLimits,
+}
+
+/// A connection's one of `max_connections`, shared by its socket and its requests: a request
+/// whose response becomes an event stream gives it back (the stream holds a stream slot
+/// instead), so streams never take ordinary requests' capacity.
+#[derive(Clone)]
+struct ConnectionPermit(Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl ConnectionPermit {
+    fn new(permit: OwnedSemaphorePermit) -> ConnectionPermit {
+        ConnectionPermit(Arc::new(std::sync::Mutex::new(Some(permit))))
+    }
+
+    fn release(&self) {
+        drop(
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
+    }
 }
 
 /// File descriptors kept free for everything that is not a client connection (the
@@ -102,6 +128,7 @@ struct Connections {
     /// `limits.max_connections`, lowered to what the file-descriptor limit allows.
     max_connections: usize,
     permits: Arc<Semaphore>,
+    streams: Arc<Streams>,
     tracker: TaskTracker,
     drain: CancellationToken,
     force: CancellationToken,
@@ -120,6 +147,7 @@ impl Connections {
             limits,
             max_connections,
             permits: Arc::new(Semaphore::new(max_connections)),
+            streams: Streams::new(limits.streams),
             tracker: TaskTracker::new(),
             drain: CancellationToken::new(),
             force: CancellationToken::new(),
@@ -182,19 +210,25 @@ impl Connections {
     ) {
         // Small JSON answers should not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
+        let permit = ConnectionPermit::new(permit);
         let io = Watched {
             inner: stream,
             activity: Arc::new(Activity::new()),
-            _permit: permit,
+            _permit: permit.clone(),
             _open: self.tracker.token(),
             forced: Arc::clone(&self.forced),
             force: self.force.clone(),
             closed: None,
         };
+        let admission = Admission {
+            streams: Arc::clone(&self.streams),
+            permit,
+            drain: self.drain.clone(),
+        };
         self.tracker.spawn(connection(
             io,
             peer,
-            router.clone(),
+            (router.clone(), admission),
             self.limits,
             (self.drain.clone(), self.force.clone()),
         ));
@@ -288,7 +322,7 @@ fn is_connection_error(error: &std::io::Error) -> bool {
 async fn connection(
     io: Watched,
     peer: SocketAddr,
-    router: Router,
+    (router, admission): (Router, Admission),
     limits: Limits,
     (drain, force): (CancellationToken, CancellationToken),
 ) {
@@ -298,6 +332,7 @@ async fn connection(
         router,
         peer,
         activity: Arc::clone(&activity),
+        admission,
     };
     let connection = hyper::server::conn::http1::Builder::new()
         // The watchdog below times heads and idle periods itself; hyper's own header timer
@@ -439,8 +474,8 @@ impl Activity {
 struct Watched {
     inner: TcpStream,
     activity: Arc<Activity>,
-    /// One of `max_connections`.
-    _permit: OwnedSemaphorePermit,
+    /// One of `max_connections`, unless an event stream gave it back.
+    _permit: ConnectionPermit,
     /// Keeps the drain waiting for this socket.
     _open: TaskTrackerToken,
     /// Set when the drain is over: from then on reads and writes fail.
@@ -545,6 +580,37 @@ struct Requests {
     router: Router,
     peer: SocketAddr,
     activity: Arc<Activity>,
+    admission: Admission,
+}
+
+/// What a response that turns out to be an event stream needs: the server's stream slots,
+/// its connection's ordinary slot to give back, and the drain that ends it.
+#[derive(Clone)]
+struct Admission {
+    streams: Arc<Streams>,
+    permit: ConnectionPermit,
+    drain: CancellationToken,
+}
+
+impl Admission {
+    /// `response` as sent: an ordinary one as it is; a stream admitted (its body ending at
+    /// its lifetime or the drain, its connection's ordinary slot given back) or refused.
+    fn admit(&self, peer: SocketAddr, response: Response) -> (Response, Option<StreamEnd>) {
+        if !streams::is_stream(&response) {
+            return (response, None);
+        }
+        match self.streams.admit(peer.ip()) {
+            Ok(slot) => {
+                self.permit.release();
+                let end = StreamEnd::new(slot, self.streams.lifetime(), self.drain.clone());
+                (streams::closing(response), Some(end))
+            }
+            Err(refusal) => {
+                tracing::debug!(%peer, ?refusal, "event stream refused");
+                (streams::refused(refusal, &self.streams.limits()), None)
+            }
+        }
+    }
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for Requests {
@@ -558,6 +624,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Requests {
         Counted {
             inner: self.router.clone().call(request.map(Body::new)),
             in_flight: Some(InFlight(Arc::clone(&self.activity))),
+            admission: Some((self.admission.clone(), self.peer)),
         }
     }
 }
@@ -578,6 +645,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: RouteFuture<Infallible>,
         in_flight: Option<InFlight>,
+        admission: Option<(Admission, SocketAddr)>,
     }
 }
 
@@ -597,8 +665,13 @@ impl Future for Counted {
         {
             activity.upgraded.store(true, Ordering::Release);
         }
+        let (response, stream) = match this.admission.take() {
+            Some((admission, peer)) => admission.admit(peer, response),
+            None => (response, None),
+        };
         Poll::Ready(Ok(response.map(|inner| CountedBody {
             inner,
+            stream,
             _in_flight: in_flight,
         })))
     }
@@ -610,6 +683,8 @@ pin_project_lite::pin_project! {
     struct CountedBody {
         #[pin]
         inner: Body,
+        // An admitted event stream's end: its lifetime, or the drain.
+        stream: Option<StreamEnd>,
         _in_flight: Option<InFlight>,
     }
 }
@@ -622,7 +697,13 @@ impl hyper::body::Body for CountedBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        self.project().inner.poll_frame(cx)
+        let this = self.project();
+        if let Some(end) = this.stream
+            && end.poll_due(cx).is_ready()
+        {
+            return Poll::Ready(None);
+        }
+        this.inner.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -643,6 +724,11 @@ mod tests {
         idle_timeout: Duration::from_secs(60),
         max_connections: 8,
         drain_timeout: Duration::from_secs(10),
+        streams: StreamLimits {
+            max_streams: 4,
+            max_per_client: 2,
+            lifetime: Duration::from_secs(60),
+        },
     };
 
     /// `(what happens, close-at after epoch in seconds, reason)`, one row per situation, and

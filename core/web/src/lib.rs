@@ -15,6 +15,7 @@ mod metrics;
 mod middleware;
 pub mod openapi;
 mod session;
+mod streams;
 
 use std::convert::Infallible;
 
@@ -84,6 +85,12 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// How long shutdown waits for in-flight requests before closing connections.
     pub drain_timeout: Duration,
+    /// Most event streams open at once, apart from `max_connections`.
+    pub max_streams: usize,
+    /// Most event streams open at once from one client address; 0 for no cap.
+    pub max_streams_per_client: usize,
+    /// How long one event stream may last before its body ends (clients reconnect).
+    pub stream_lifetime: Duration,
     /// Where `/metrics` is served without authentication; `None` serves it on the main
     /// address behind the admin token instead.
     pub metrics_bind: Option<std::net::SocketAddr>,
@@ -107,6 +114,9 @@ impl From<&ServerSection> for ServerOptions {
             idle_timeout: section.idle_timeout,
             max_connections: section.max_connections as usize,
             drain_timeout: section.drain_timeout,
+            max_streams: section.max_streams as usize,
+            max_streams_per_client: section.max_streams_per_client as usize,
+            stream_lifetime: section.stream_lifetime,
             metrics_bind: section.metrics_bind,
         }
     }
@@ -331,6 +341,11 @@ pub async fn serve(
         idle_timeout: options.idle_timeout,
         max_connections: options.max_connections,
         drain_timeout: options.drain_timeout,
+        streams: streams::StreamLimits {
+            max_streams: options.max_streams,
+            max_per_client: options.max_streams_per_client,
+            lifetime: options.stream_lifetime,
+        },
     };
     let metrics_server = metrics_listener
         .map(|listener| serve_metrics(listener, metrics, &runtime))

@@ -65,7 +65,7 @@ fn every_problem_is_reported_at_once_with_its_pointer() {
             "plugin `my_awesome_plugin`: /plugins/my_awesome_plugin/enabled: \"yes\" is not of type \"boolean\"",
             "plugin `my_awesome_plugin`: /plugins/my_awesome_plugin/interval: 0 is less than the minimum of 1",
             "/server/body_limit: 0 is less than the minimum of 1",
-            "/server/colour: unknown key `colour` in `[server]`; valid keys: admin_token, bind, body_limit, drain_timeout, header_read_timeout, idle_timeout, max_connections, metrics_bind, phase_timeout, ready_cache, request_timeout",
+            "/server/colour: unknown key `colour` in `[server]`; valid keys: admin_token, bind, body_limit, drain_timeout, header_read_timeout, idle_timeout, max_connections, max_streams, max_streams_per_client, metrics_bind, phase_timeout, ready_cache, request_timeout, stream_lifetime",
             "/server/bind: not an IP address and port; write e.g. \"127.0.0.1:8000\" or \"[::1]:8000\"",
             "/server/request_timeout: not a duration (expected number at 0); write e.g. \"30s\", \"500ms\" or \"2m\"",
         ]
@@ -81,7 +81,7 @@ fn unknown_keys_and_names_suggest_the_closest_and_list_the_valid_ones() {
         assert_eq!(check(text, vars).unwrap_err(), [expect], "{text} {vars:?}");
     };
     let server_keys = "admin_token, bind, body_limit, drain_timeout, header_read_timeout, \
-                       idle_timeout, max_connections, metrics_bind, phase_timeout, ready_cache, request_timeout";
+                       idle_timeout, max_connections, max_streams, max_streams_per_client, metrics_bind, phase_timeout, ready_cache, request_timeout, stream_lifetime";
     let top_level_keys = "data, disabled, enabled, events, health, plugins, server";
     case(
         "[server]\nbnid = \"0.0.0.0:1\"\n",

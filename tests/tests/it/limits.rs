@@ -138,3 +138,153 @@ async fn a_request_timeout_does_not_cut_an_event_dispatch_short() {
     }
     assert_eq!(harness.log(), ["slow first", "slow second"]);
 }
+
+/// Opens `GET path` from the loopback address `from` and reads the response head: the
+/// status, the head as text, and the connection (still open on a stream).
+async fn open_stream(
+    addr: SocketAddr,
+    from: [u8; 4],
+    path: &str,
+) -> (u16, String, tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::from((from, 0)))
+        .unwrap_or_else(|error| panic!("cannot bind {from:?}: {error}"));
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let read = stream.read(&mut byte).await.unwrap();
+        assert_eq!(
+            read, 1,
+            "the connection closed before a response head: {head:?}"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, stream)
+}
+
+/// Reads `stream` to its end; panics if that takes a minute (the server never ended it).
+async fn read_to_end(mut stream: tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut rest))
+        .await
+        .expect("the server never ended the connection")
+        .unwrap();
+    String::from_utf8_lossy(&rest).into_owned()
+}
+
+/// Serves the linked plugins with `options` on loopback; returns the address, the trigger
+/// that starts shutdown, and the server task.
+async fn serve_with(
+    options: ServerOptions,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), server::ServerError>>,
+) {
+    let runtime = Runtime::new(Registry::linked().expect("registry"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::serve(listener, runtime, options, async {
+        stopped.await.ok();
+    }));
+    (addr, stop, server)
+}
+
+/// Event streams have a budget of their own: streams held open by one client (as a tester
+/// held 1,100 of them) take none of the ordinary connection slots, so `/health` is still
+/// answered; past its cap a client gets 429 and past the server's budget 503, each with a
+/// problem body and a closed connection; and shutdown ends the streams as it starts
+/// draining, instead of waiting out `drain_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_have_their_own_budget_and_never_starve_ordinary_requests() {
+    let options = ServerOptions {
+        max_connections: 2,
+        max_streams: 4,
+        max_streams_per_client: 3,
+        drain_timeout: Duration::from_secs(120),
+        ..ServerOptions::default()
+    };
+    let (addr, stop, server) = serve_with(options).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let (status, head, stream) = open_stream(addr, [127, 0, 0, 1], "/test/events").await;
+        assert_eq!(status, 200, "{head}");
+        assert!(head.contains("content-type: text/event-stream"), "{head}");
+        assert!(head.contains("connection: close"), "{head}");
+        held.push(stream);
+    }
+    // Three streams and only two connection slots: ordinary requests are still served.
+    for _ in 0..5 {
+        let answer = tokio::time::timeout(Duration::from_secs(30), request(addr, "GET", "/health"))
+            .await
+            .expect("/health was not answered while streams were open");
+        assert_eq!(answer.0, 200);
+    }
+    let (status, head, refused) = open_stream(addr, [127, 0, 0, 1], "/test/events").await;
+    assert_eq!(status, 429, "{head}");
+    assert!(head.contains("retry-after: 5"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    let body = read_to_end(refused).await;
+    assert!(body.contains("event streams open"), "{body}");
+    let (status, head, other) = open_stream(addr, [127, 0, 0, 2], "/test/events").await;
+    assert_eq!(status, 200, "another address has its own cap: {head}");
+    held.push(other);
+    let (status, head, full) = open_stream(addr, [127, 0, 0, 3], "/test/events").await;
+    assert_eq!(status, 503, "{head}");
+    assert!(read_to_end(full).await.contains("event-stream slot"));
+    // Closing a stream gives its slot back.
+    drop(held.pop());
+    let mut answered = None;
+    for _ in 0..50 {
+        let (status, _, stream) = open_stream(addr, [127, 0, 0, 3], "/test/events").await;
+        if status == 200 {
+            answered = Some(stream);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    held.push(answered.expect("a closed stream's slot was never given back"));
+
+    // Shutdown ends every stream as the drain begins: far sooner than the drain timeout.
+    stop.send(()).unwrap();
+    for stream in held {
+        let rest = read_to_end(stream).await;
+        assert!(rest.contains("data: hello"), "{rest}");
+    }
+    tokio::time::timeout(Duration::from_secs(60), server)
+        .await
+        .expect("the server waited out its drain timeout for the streams")
+        .unwrap()
+        .unwrap();
+}
+
+/// A stream ends at `stream_lifetime`, so no client holds a slot forever; the client
+/// reconnects, as `EventSource` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_ends_at_its_lifetime() {
+    let options = ServerOptions {
+        stream_lifetime: Duration::from_millis(500),
+        ..ServerOptions::default()
+    };
+    let (addr, stop, server) = serve_with(options).await;
+    let (status, head, stream) = open_stream(addr, [127, 0, 0, 1], "/test/events").await;
+    assert_eq!(status, 200, "{head}");
+    let rest = read_to_end(stream).await;
+    assert!(rest.contains("data: hello"), "{rest}");
+    let (status, _, stream) = open_stream(addr, [127, 0, 0, 1], "/test/events").await;
+    assert_eq!(status, 200, "the ended stream gave its slot back");
+    read_to_end(stream).await;
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}

@@ -546,6 +546,20 @@ async fn panics() -> Json<Value> {
     panic!("route panicked on purpose");
 }
 
+/// An event stream that never ends by itself: one event, then silence.
+#[route(GET, "/events")]
+async fn events() -> plexichat::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<plexichat::response::sse::Event, std::convert::Infallible>>,
+> {
+    let hello = futures_util::stream::once(async {
+        Ok(plexichat::response::sse::Event::default().data("hello"))
+    });
+    plexichat::response::sse::Sse::new(futures_util::StreamExt::chain(
+        hello,
+        futures_util::stream::pending(),
+    ))
+}
+
 #[route(GET, "/slow")]
 async fn slow() -> Json<Value> {
     tokio::time::sleep(std::time::Duration::from_secs(30)).await;

@@ -104,6 +104,15 @@ impl Config {
                 a.max_connections != b.max_connections,
             ),
             ("server.drain_timeout", a.drain_timeout != b.drain_timeout),
+            ("server.max_streams", a.max_streams != b.max_streams),
+            (
+                "server.max_streams_per_client",
+                a.max_streams_per_client != b.max_streams_per_client,
+            ),
+            (
+                "server.stream_lifetime",
+                a.stream_lifetime != b.stream_lifetime,
+            ),
             ("server.ready_cache", a.ready_cache != b.ready_cache),
             ("data.dir", self.data.dir != other.data.dir),
             ("data.database", self.data.database != other.data.database),

@@ -51,6 +51,19 @@ pub struct ServerSection {
     #[serde(with = "duration")]
     #[schemars(with = "String", example = "10s")]
     pub drain_timeout: Duration,
+    /// Most long-lived responses (event streams) open at once, counted apart from
+    /// `max_connections` so that streams never take ordinary requests' capacity; one more is
+    /// answered 503.
+    #[schemars(range(min = 1))]
+    pub max_streams: u32,
+    /// Most event streams open at once from one client address; one more is answered 429.
+    /// 0 for no cap (behind a reverse proxy every client has the proxy's address).
+    pub max_streams_per_client: u32,
+    /// How long one event stream lasts before the server ends it; clients reconnect
+    /// (`EventSource` does by itself), so a stream cannot hold a slot forever.
+    #[serde(with = "duration")]
+    #[schemars(with = "String", example = "15m")]
+    pub stream_lifetime: Duration,
     /// How long a readiness result (`/ready`, per-plugin health) is reused before the
     /// plugin's `ready` hook runs again.
     #[serde(with = "duration")]
@@ -75,6 +88,9 @@ impl Default for ServerSection {
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
             drain_timeout: Duration::from_secs(10),
+            max_streams: 256,
+            max_streams_per_client: 8,
+            stream_lifetime: Duration::from_secs(15 * 60),
             ready_cache: Duration::from_secs(1),
             metrics_bind: None,
         }
