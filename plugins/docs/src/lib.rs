@@ -87,9 +87,9 @@ const MAX_LIMIT: usize = 100;
 #[payload(request)]
 #[derive(Debug)]
 pub struct SearchQuery {
-    /// The words to look for (at least one letter or digit); the last one also matches as
-    /// a prefix.
-    #[schemars(length(min = 1))]
+    /// The words to look for (at least one letter or digit, at most 16 different words and
+    /// 256 bytes); the last one also matches as a prefix.
+    #[schemars(length(min = 1, max = 256))]
     pub q: String,
     /// At most this many results, 1 to 100 (default 20).
     #[schemars(range(min = 1, max = 100))]
@@ -145,10 +145,8 @@ async fn search_json(
             "`limit` must be between 1 and {MAX_LIMIT} (got {limit})"
         )));
     }
-    if search::words(&query.q).is_empty() {
-        return Err(ApiError::bad_request(
-            "`q` has no words to search for; send e.g. `?q=configuration`",
-        ));
+    if let Some(refusal) = search::refusal("q", &query.q) {
+        return Err(ApiError::bad_request(refusal));
     }
     let library = docs.library(&context);
     let results = hits(&library, &query.q, limit);
@@ -200,10 +198,21 @@ async fn index(
     context: PluginContext<Docs>,
     docs: PluginState<Docs>,
     Query(query): Query<PageQuery>,
-) -> Html<String> {
+) -> (StatusCode, Html<String>) {
     let library = docs.library(&context);
     let query = query.q.unwrap_or_default();
     if !query.trim().is_empty() {
+        if let Some(refusal) = search::refusal("q", &query) {
+            let main = format!(
+                "<h1>Search</h1>\n<p class=\"error\">{}</p>\n",
+                escape(&refusal)
+            );
+            let shown: String = query.trim().chars().take(80).collect();
+            return (
+                StatusCode::BAD_REQUEST,
+                Html(layout(&library, "Search", &shown, None, &main)),
+            );
+        }
         let results = hits(&library, &query, 50);
         let mut main = format!("<h1>Search results for “{}”</h1>\n", escape(query.trim()));
         if results.is_empty() {
@@ -215,7 +224,10 @@ async fn index(
             }
             main.push_str("</ol>\n");
         }
-        return Html(layout(&library, "Search", &query, None, &main));
+        return (
+            StatusCode::OK,
+            Html(layout(&library, "Search", &query, None, &main)),
+        );
     }
     let mut main = String::from(
         "<h1>Documentation</h1>\n<p>Every compiled-in plugin's docs, and PlexiChat's own. Search them with the box above.</p>\n",
@@ -236,7 +248,10 @@ async fn index(
         }
         main.push_str("</ul></section>\n");
     }
-    Html(layout(&library, "Documentation", "", None, &main))
+    (
+        StatusCode::OK,
+        Html(layout(&library, "Documentation", "", None, &main)),
+    )
 }
 
 pub(crate) fn result_item(hit: &SearchHit) -> String {

@@ -13,6 +13,47 @@ const K1: f32 = 1.2;
 const B: f32 = 0.75;
 /// A word in a heading counts as this many in the text.
 const HEADING_WEIGHT: u32 = 3;
+/// Most bytes a query may have: words a person types, not a document. With the two limits
+/// below, a search's work is bounded whatever an anonymous client sends.
+pub(crate) const MAX_QUERY_BYTES: usize = 256;
+/// Most distinct words a query may have.
+pub(crate) const MAX_QUERY_WORDS: usize = 16;
+/// Most index words the word being typed matches as a prefix (`a` alone begins thousands).
+const MAX_PREFIX_WORDS: usize = 64;
+
+/// Why `query` is not searched, naming the parameter `name` and how to fix it; `None` when
+/// it may be.
+pub(crate) fn refusal(name: &str, query: &str) -> Option<String> {
+    let query = query.trim();
+    if query.len() > MAX_QUERY_BYTES {
+        return Some(format!(
+            "`{name}` is {} bytes long; a search takes at most {MAX_QUERY_BYTES}: send a few words",
+            query.len()
+        ));
+    }
+    let distinct = distinct(words(query));
+    if distinct.is_empty() {
+        return Some(format!(
+            "`{name}` has no words to search for; send e.g. `?{name}=configuration`"
+        ));
+    }
+    if distinct.len() > MAX_QUERY_WORDS {
+        return Some(format!(
+            "`{name}` has {} different words; a search takes at most {MAX_QUERY_WORDS}",
+            distinct.len()
+        ));
+    }
+    None
+}
+
+/// `words` without repeats, in their first order.
+fn distinct(words: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    words
+        .into_iter()
+        .filter(|word| seen.insert(word.clone()))
+        .collect()
+}
 
 #[derive(Default)]
 pub(crate) struct Index {
@@ -70,9 +111,11 @@ impl Index {
         index
     }
 
-    /// The best `limit` sections for `query`.
+    /// The best `limit` sections for `query`: its first [`MAX_QUERY_WORDS`] distinct words,
+    /// the last one also as a prefix of at most [`MAX_PREFIX_WORDS`] index words.
     pub(crate) fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
-        let terms = words(query);
+        let mut terms = distinct(words(query));
+        terms.truncate(MAX_QUERY_WORDS);
         let Some((last, whole)) = terms.split_last() else {
             return Vec::new();
         };
@@ -101,6 +144,7 @@ impl Index {
         for word in self.words[start..]
             .iter()
             .take_while(|word| word.starts_with(last.as_str()))
+            .take(MAX_PREFIX_WORDS)
         {
             add(word, if word == last { 1.0 } else { 0.7 });
         }
@@ -257,6 +301,36 @@ mod tests {
         // The word being typed matches as a prefix.
         let typed = index.search("scree", 10);
         assert_eq!((typed[0].doc, typed[0].section), (0, 1));
+    }
+
+    /// What an anonymous client sends is bounded before any work: bytes, distinct words,
+    /// and the prefix the last word expands to.
+    #[test]
+    fn a_search_does_bounded_work_whatever_the_query() {
+        assert_eq!(refusal("q", "plugin config"), None);
+        // Repeats are one word each.
+        assert_eq!(refusal("q", &"plugin ".repeat(30)), None);
+        let many: Vec<String> = (0..MAX_QUERY_WORDS + 1).map(|n| format!("w{n}")).collect();
+        let refused = refusal("q", &many.join(" ")).unwrap();
+        assert!(
+            refused.starts_with("`q` has 17 different words"),
+            "{refused}"
+        );
+        let long = refusal("q", &"x".repeat(MAX_QUERY_BYTES + 1)).unwrap();
+        assert!(long.contains("at most 256"), "{long}");
+        assert!(refusal("q", " ,; ").unwrap().contains("no words"));
+
+        // 100 sections, each with its own word beginning `w`: the prefix `w` reaches 64.
+        let sections: Vec<(String, String)> = (0..100)
+            .map(|n| (format!("S{n}"), format!("w{n:03}")))
+            .collect();
+        let sections: Vec<(&str, &str)> = sections
+            .iter()
+            .map(|(heading, text)| (heading.as_str(), text.as_str()))
+            .collect();
+        let index = Index::build(&[doc("Many", &sections)]);
+        assert_eq!(index.search("w", 1000).len(), MAX_PREFIX_WORDS);
+        assert_eq!(index.search("w042", 1000).len(), 1);
     }
 
     #[test]

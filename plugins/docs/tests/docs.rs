@@ -165,6 +165,12 @@ async fn bad_search_parameters_are_refused_naming_the_parameter() {
         ("/docs/search?q=a&limit=0", "`limit`"),
         ("/docs/search?q=a&limit=5000", "`limit`"),
         ("/docs/search?q=a&limit=many", "limit"),
+        // An anonymous client's CPU lever: thousands of words, or a query of any length.
+        (&huge_query(), "a search takes at most 256"),
+        (
+            &many_words(),
+            "`q` has 17 different words; a search takes at most 16",
+        ),
     ] {
         let (status, body) = app.get(path).await;
         assert_eq!(status, 400, "{path}: {body}");
@@ -173,6 +179,35 @@ async fn bad_search_parameters_are_refused_naming_the_parameter() {
             "{path}: {body}"
         );
     }
+}
+
+/// `/docs/search?q=` with 5,000 different words (a tester sent 12,000).
+fn huge_query() -> String {
+    let words: Vec<String> = (0..5_000).map(|n| format!("w{n}")).collect();
+    format!("/docs/search?q={}", words.join("+"))
+}
+
+/// `/docs/search?q=` with 17 short, different words.
+fn many_words() -> String {
+    let words: Vec<String> = (0..17).map(|n| format!("w{n}")).collect();
+    format!("/docs/search?q={}", words.join("+"))
+}
+
+/// The search page refuses the same queries, as a page saying why.
+#[tokio::test]
+async fn the_search_page_refuses_a_query_of_thousands_of_words() {
+    let app = TestApp::linked().await;
+    let path = huge_query().replace("/docs/search?", "/docs?");
+    let (status, _, body) = page(&app, &path).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("a search takes at most 256"), "{body}");
+    let path = many_words().replace("/docs/search?", "/docs?");
+    let (status, _, body) = page(&app, &path).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("a search takes at most 16"), "{body}");
+    let (status, _, body) = page(&app, "/docs?q=configuration+configuration").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Search results"), "{body}");
 }
 
 #[tokio::test]
