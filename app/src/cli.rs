@@ -232,6 +232,9 @@ pub(crate) fn main(enabled: &[&str]) -> ExitCode {
         }
     };
     let matches = tree.get_matches_from(argv);
+    if matches.subcommand_name() != Some("serve") {
+        end_quietly_on_a_closed_pipe();
+    }
     // A plugin command's output is its own: the framework's progress lines (database open,
     // migrations applied) are for `RUST_LOG=info`.
     let plugin_command = matches.subcommand_name().is_some_and(|name| {
@@ -254,6 +257,20 @@ pub(crate) fn main(enabled: &[&str]) -> ExitCode {
             eprintln!("error: {error:#}");
             exit_code(&error)
         }
+    }
+}
+
+/// Restores the default action of `SIGPIPE`, which Rust's runtime ignores: a command whose
+/// reader went away (`plexichat tests list | head -1`) then ends at once and quietly, with
+/// the status a shell reports for that (141), as `ls` and `cat` do, instead of panicking in
+/// `println!`. Not for `serve`: a server outlives its readers. Sockets are unaffected either
+/// way (the standard library sends with `MSG_NOSIGNAL`).
+fn end_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: `signal` with a valid signal number and `SIG_DFL` only changes this process's
+    // disposition; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -1560,3 +1560,37 @@ fn the_binary_restores_a_postgresql_backup_into_sqlite_and_leaves_no_scratch() {
         .collect();
     assert!(leftovers.is_empty(), "scratch left behind: {leftovers:?}");
 }
+
+/// A command whose reader went away (`plexichat plugins list | head -1`) ends quietly with
+/// the status a shell reports for a closed pipe, a core command and a plugin's alike, never
+/// with a panic.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let binary = build_app("all", &["--all"]);
+    let dir = plexichat_tests::scratch("closed-pipe-commands");
+    for args in [
+        &["plugins", "list"][..],
+        &["tests", "list"][..],
+        &["config", "example"][..],
+    ] {
+        let mut child = Command::new(&binary)
+            .args(args)
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the command writes.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("error"), "{args:?}: {stderr}");
+        assert!(
+            output.status.success() || output.status.signal() == Some(libc::SIGPIPE),
+            "{args:?}: {:?} {stderr}",
+            output.status
+        );
+    }
+}
