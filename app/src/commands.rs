@@ -25,7 +25,7 @@ use crate::usage::UsageError;
 /// with a plugin's own argument ids.
 const CONFIG: &str = "plexichat-config";
 const SERVER: &str = "plexichat-server";
-const TOKEN: &str = "plexichat-token";
+const TOKEN: &str = "plexichat-token-0123456789-0123456789ab";
 const YES: &str = "plexichat-yes";
 /// Their long names, which a plugin's own arguments must not use.
 const COMMON: [&str; 4] = ["config", "server", "token", "yes"];

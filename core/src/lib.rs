@@ -108,7 +108,7 @@ pub mod testing {
     //! // An admin token (and, with plexichat's `validation` feature, a configuration:
     //! // `.config(toml)`), and requests with JSON bodies and headers.
     //! let app = TestApp::builder()
-    //!     .admin_token("test-token-0123456789")
+    //!     .admin_token("test-token-0123456789-0123456789ab")
     //!     .start()
     //!     .await;
     //! let (status, _) = app.post("/api/v1/admin/config/reload", json!({})).await;

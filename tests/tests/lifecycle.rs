@@ -351,7 +351,7 @@ async fn an_init_failure_is_contained_and_its_text_is_for_admins_only() {
     let registry = Registry::linked().unwrap();
     let config = config(&with_faults(STARTS_BOTH, "fail_init = true"));
     let options = ServerOptions {
-        admin_token: Some(Secret::new("admin-token-for-tests")),
+        admin_token: Some(Secret::new("admin-token-for-tests-0123456789-0123456789")),
         ..ServerOptions::from(&config.server)
     };
     let app = TestApp::with_options(Runtime::with_config(registry, config), &options);
@@ -403,7 +403,10 @@ async fn an_init_failure_is_contained_and_its_text_is_for_admins_only() {
     }
     // The admin view does.
     let request = plexichat::axum::http::Request::get("/api/v1/admin/plugins")
-        .header("authorization", "Bearer admin-token-for-tests")
+        .header(
+            "authorization",
+            "Bearer admin-token-for-tests-0123456789-0123456789",
+        )
         .body(plexichat::axum::body::Body::empty())
         .unwrap();
     let (status, body) = app.send(request).await;

@@ -3,7 +3,7 @@
 //! its CSRF token, see [`crate::session`]). Failed authentication and every admin
 //! action are logged with the client's address (rate-limited), never with a secret.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use axum::routing::{MethodRouter, delete, get, post};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
+use crate::backoff::Backoff;
 use crate::core_routes::{Access, CoreRoute, Wiring, json_any};
 use crate::input::Json;
 use crate::log_limit::LogLimit;
@@ -189,9 +190,12 @@ fn metrics_handler(wiring: &Wiring) -> MethodRouter<Host> {
     let (scraping, metrics) = (Arc::clone(&wiring.guard), Arc::clone(&wiring.metrics));
     get(
         move |Hosted(runtime): Hosted, request: Request| async move {
-            match scraping.token_problem(bearer(&request)) {
-                Some(problem) => scraping.refuse(client(&request), METRICS, problem),
-                None => super::metrics::exposition(&metrics, &runtime),
+            let presented = bearer(&request);
+            match scraping.judge(peer(&request), presented.is_some(), || {
+                scraping.token_problem(presented)
+            }) {
+                Err(denial) => scraping.deny(client(&request), METRICS, denial),
+                Ok(()) => super::metrics::exposition(&metrics, &runtime),
             }
         },
     )
@@ -204,6 +208,7 @@ pub(crate) fn guard(runtime: &Runtime, token: Option<Secret>) -> Arc<Guard> {
     let guard = Arc::new(Guard {
         token,
         failures: LogLimit::new(Duration::from_secs(1)),
+        backoff: Backoff::default(),
         sessions: Sessions::default(),
     });
     runtime
@@ -247,7 +252,19 @@ pub(crate) struct Guard {
     token: Option<Secret>,
     /// At most one "failed admin authentication" line per second, with a count of the rest.
     failures: LogLimit,
+    /// Wrong tokens and sessions, per client address: guessing costs time.
+    backoff: Backoff,
     sessions: Sessions,
+}
+
+/// Why a request is not an admin's.
+#[derive(Debug, Clone, Copy)]
+enum Denial {
+    /// What is wrong with its credentials.
+    Problem(&'static str),
+    /// Its address guessed wrong too often: it must wait this long before the next attempt
+    /// is even compared.
+    Backoff(Duration),
 }
 
 /// Where plugin routes find the admin API's guard: set by the first application built on the
@@ -276,10 +293,9 @@ impl FromRequestParts<Host> for Admin {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        let client = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_string(), |info| info.0.to_string());
+        let connected = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        let client = connected.map_or_else(|| "unknown".to_string(), |info| info.0.to_string());
+        let peer = connected.map(|info| info.0.ip());
         let path = parts.uri.path();
         match guard {
             None => Err(ApiError::new(
@@ -287,12 +303,14 @@ impl FromRequestParts<Host> for Admin {
                 "the admin API has no token configured",
             )
             .into_response()),
-            Some(guard) => match guard.problem(&parts.headers) {
-                None => {
+            Some(guard) => match guard.judge(peer, presents(&parts.headers), || {
+                guard.problem(&parts.headers)
+            }) {
+                Ok(()) => {
                     tracing::info!(%client, action = path, "admin action");
                     Ok(Admin)
                 }
-                Some(problem) => Err(guard.refuse(client, path, problem)),
+                Err(denial) => Err(guard.deny(client, path, denial)),
             },
         }
     }
@@ -303,6 +321,22 @@ impl FromRequestParts<Host> for Admin {
 #[serde(deny_unknown_fields)]
 struct SignIn {
     token: String,
+}
+
+/// The client's IP address, when the request came through a socket (in-process clients have
+/// none, and no backoff).
+fn peer(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
+/// Whether a request presents a token: only a token can be a guess, so only a wrong one
+/// counts against the client's backoff (a session cookie is 128 random bits, and a stale one
+/// in a polling dashboard is no attack).
+fn presents(headers: &HeaderMap) -> bool {
+    bearer_of(headers).is_some()
 }
 
 /// The client's address, or `unknown` when the request did not come through a socket.
@@ -345,15 +379,77 @@ impl Guard {
         }
     }
 
+    /// `check`'s verdict on a request from `peer`, unless `peer` is waiting out a backoff, in
+    /// which case nothing is compared; a wrong credential `presented` counts against `peer`,
+    /// and a right one clears it.
+    fn judge(
+        &self,
+        peer: Option<IpAddr>,
+        presented: bool,
+        check: impl FnOnce() -> Option<&'static str>,
+    ) -> Result<(), Denial> {
+        if let Some(wait) = peer.and_then(|peer| self.backoff.wait(peer)) {
+            return Err(Denial::Backoff(wait));
+        }
+        match (check(), peer) {
+            (None, Some(peer)) => {
+                self.backoff.succeeded(peer);
+                Ok(())
+            }
+            (None, None) => Ok(()),
+            (Some(problem), peer) => {
+                if let (true, Some(peer)) = (presented, peer) {
+                    self.backoff.failed(peer);
+                }
+                Err(Denial::Problem(problem))
+            }
+        }
+    }
+
+    /// The answer to a denied request: 401 naming the problem, or 429 with `Retry-After`
+    /// while its address waits out a backoff.
+    fn deny(&self, client: String, path: &str, denial: Denial) -> Response {
+        match denial {
+            Denial::Problem(problem) => self.refuse(client, path, problem),
+            Denial::Backoff(wait) => {
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                if let Some(suppressed) = self.failures.allow() {
+                    tracing::warn!(
+                        %client,
+                        path,
+                        seconds,
+                        suppressed,
+                        "admin authentication refused: too many wrong attempts from this address"
+                    );
+                }
+                let mut response = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "too many wrong admin credentials from this address; try again in {seconds} s"
+                    ),
+                )
+                .with_details(json!({ "retry_after_seconds": seconds }))
+                .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                response
+            }
+        }
+    }
+
     async fn authorize(&self, request: Request, next: Next) -> Response {
-        match self.problem(request.headers()) {
-            None => {
+        let presented = presents(request.headers());
+        match self.judge(peer(&request), presented, || {
+            self.problem(request.headers())
+        }) {
+            Ok(()) => {
                 let (client, action) = (client(&request), request.uri().path().to_string());
                 let response = next.run(request).await;
                 tracing::info!(%client, action, status = response.status().as_u16(), "admin action");
                 response
             }
-            Some(problem) => self.refuse(client(&request), request.uri().path(), problem),
+            Err(denial) => self.deny(client(&request), request.uri().path(), denial),
         }
     }
 
@@ -381,12 +477,13 @@ impl Guard {
     /// sign a browser in.
     async fn sign_in(&self, request: Request) -> Response {
         let client = client(&request);
+        let peer = peer(&request);
         let sign_in = match <Json<SignIn> as FromRequest<()>>::from_request(request, &()).await {
             Ok(Json(sign_in)) => sign_in,
             Err(rejection) => return rejection.into_response(),
         };
-        if let Some(problem) = self.token_problem(Some(&sign_in.token)) {
-            return self.refuse(client, "/api/v1/admin/session", problem);
+        if let Err(denial) = self.judge(peer, true, || self.token_problem(Some(&sign_in.token))) {
+            return self.deny(client, "/api/v1/admin/session", denial);
         }
         let issued = self.sessions.sign_in();
         tracing::info!(%client, "admin signed in");

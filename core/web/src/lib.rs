@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod assets;
+mod backoff;
 mod chain;
 mod connections;
 pub mod core_routes;

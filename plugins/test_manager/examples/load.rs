@@ -64,7 +64,7 @@ trivial_tests!(
     t95, t96, t97, t98, t99
 );
 
-const TOKEN: &str = "bench-load-token-0123456789";
+const TOKEN: &str = "bench-load-token-0123456789-0123456789";
 
 struct Sizes {
     loop_calls: u32,

@@ -19,7 +19,7 @@ use plexichat_web::ServerOptions;
 // Links the plugin, whose registrations are what the tests serve.
 use test_manager as _;
 
-const TOKEN: &str = "test-manager-token-0123456789";
+const TOKEN: &str = "test-manager-token-0123456789-0123456789";
 
 /// Where a test's servers keep their data: a folder, and the database, which is a SQLite file
 /// in it, or a fresh PostgreSQL database when `PLEXICHAT_TEST_ENGINE=postgres` (as `cargo

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::Harness;
 use my_awesome_plugin::ActionCompleted;
 
-const TOKEN: &str = "test-token-0123456789";
+const TOKEN: &str = "test-token-0123456789-0123456789ab";
 
 /// A started app with `config_text` and the admin token [`TOKEN`].
 async fn app_with(config_text: &str) -> TestApp {
@@ -416,4 +416,54 @@ async fn signing_in_needs_the_admin_token_in_a_json_body() {
             json!({ "error": "the admin API has no token configured" })
         )
     );
+}
+
+/// Guessing the admin token costs time: after five wrong tokens from one address, every
+/// admin surface (the admin API, `/metrics`, sign-in) answers that address 429 with
+/// `Retry-After` before comparing anything, the right token included; when the wait is over
+/// the right token works and clears the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_the_admin_token_backs_off_per_address() {
+    const RIGHT: &str = "backoff-token-0123456789-0123456789-ab";
+    let runtime = plexichat_kernel::runtime::Runtime::new(plexichat::Registry::linked().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = plexichat_web::ServerOptions {
+        admin_token: Some(plexichat::Secret::new(RIGHT)),
+        ..Default::default()
+    };
+    let server = tokio::spawn(plexichat_web::serve(listener, runtime, options, async {
+        stopped.await.ok();
+    }));
+    let with = |token: &str| format!("Bearer {token}");
+    let get = |path: &'static str, token: String| async move {
+        plexichat_tests::request_with(addr, "GET", path, &[("authorization", &token)]).await
+    };
+    for guess in 0..6 {
+        let (status, body) = get("/api/v1/admin/plugins", with(&format!("guess-{guess}"))).await;
+        assert_eq!(status, 401, "guess {guess}: {body}");
+    }
+    let (status, body) = get("/api/v1/admin/plugins", with("guess-7")).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("too many wrong admin credentials"),
+        "{body}"
+    );
+    let wait = body["retry_after_seconds"].as_u64().unwrap();
+    assert!((1..=2).contains(&wait), "{body}");
+    // Not compared while waiting, wherever the token is checked.
+    assert_eq!(get("/api/v1/admin/plugins", with(RIGHT)).await.0, 429);
+    assert_eq!(get("/metrics", with(RIGHT)).await.0, 429);
+    let (status, body) = plexichat_tests::request(addr, "GET", "/api/v1/admin/plugins").await;
+    assert_eq!(status, 429, "{body}");
+    tokio::time::sleep(std::time::Duration::from_millis(wait * 1000 + 200)).await;
+    assert_eq!(get("/api/v1/admin/plugins", with(RIGHT)).await.0, 200);
+    // The right token cleared the record: the next wrong one is an ordinary 401.
+    assert_eq!(get("/api/v1/admin/plugins", with("guess-8")).await.0, 401);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }

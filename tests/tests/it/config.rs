@@ -198,7 +198,10 @@ fn environment_overrides_beat_the_file_and_are_validated() {
             ("PLEXICHAT__PLUGINS__MY_AWESOME_PLUGIN__INTERVAL", "5"),
             ("PLEXICHAT__SERVER__BIND", "\"0.0.0.0:9000\""),
             ("PLEXICHAT__DATA__DIR", "/srv/plexichat"),
-            ("PLEXICHAT_ADMIN_TOKEN", "s3cret"),
+            (
+                "PLEXICHAT_ADMIN_TOKEN",
+                "s3cret-s3cret-s3cret-s3cret-s3cret",
+            ),
             ("UNRELATED", "ignored"),
         ],
     )
@@ -215,7 +218,7 @@ fn environment_overrides_beat_the_file_and_are_validated() {
     );
     assert_eq!(
         config.server.admin_token.as_ref().map(Secret::expose),
-        Some("s3cret")
+        Some("s3cret-s3cret-s3cret-s3cret-s3cret")
     );
 
     let issues = check(
@@ -562,17 +565,23 @@ fn the_admin_token_is_taken_verbatim_and_the_dedicated_variable_wins() {
             .admin_token
             .map(|token| token.expose().to_string())
     };
+    // Values that would parse as a number or an array are taken as the text they are.
+    let digits = "12345678901234567890123456789012";
     assert_eq!(
-        token(&[("PLEXICHAT_ADMIN_TOKEN", "123456")]).as_deref(),
-        Some("123456")
+        token(&[("PLEXICHAT_ADMIN_TOKEN", digits)]).as_deref(),
+        Some(digits)
     );
+    let array = "[1,2,3,4,5,6,7,8,9,10,11,12,13,14]";
     assert_eq!(
-        token(&[("PLEXICHAT_ADMIN_TOKEN", "true")]).as_deref(),
-        Some("true")
+        token(&[("PLEXICHAT__SERVER__ADMIN_TOKEN", array)]).as_deref(),
+        Some(array)
     );
+    // `true` is four bytes of text, too short to be a token: guessed at once.
     assert_eq!(
-        token(&[("PLEXICHAT__SERVER__ADMIN_TOKEN", "[1,2]")]).as_deref(),
-        Some("[1,2]")
+        check("", &[("PLEXICHAT_ADMIN_TOKEN", "true")]).unwrap_err(),
+        [
+            "/server/admin_token: the admin token is 4 bytes; it must be at least 32 (`openssl rand -hex 32` prints one), or leave it unset and the server writes one to <data>/admin_token (set by PLEXICHAT_ADMIN_TOKEN)"
+        ]
     );
     assert_eq!(
         token(&[
@@ -580,10 +589,13 @@ fn the_admin_token_is_taken_verbatim_and_the_dedicated_variable_wins() {
                 "PLEXICHAT__SERVER__ADMIN_TOKEN",
                 "from-the-generic-spelling"
             ),
-            ("PLEXICHAT_ADMIN_TOKEN", "from-the-dedicated-variable"),
+            (
+                "PLEXICHAT_ADMIN_TOKEN",
+                "from-the-dedicated-variable-0123456789"
+            ),
         ])
         .as_deref(),
-        Some("from-the-dedicated-variable")
+        Some("from-the-dedicated-variable-0123456789")
     );
 }
 
@@ -678,7 +690,14 @@ fn validation_messages_never_echo_secrets_and_cut_long_values() {
 
 #[test]
 fn no_debug_output_shows_the_admin_token() {
-    let config = check("", &[("PLEXICHAT_ADMIN_TOKEN", "hunter2-known-token")]).unwrap();
+    let config = check(
+        "",
+        &[(
+            "PLEXICHAT_ADMIN_TOKEN",
+            "hunter2-known-token-0123456789-0123456789",
+        )],
+    )
+    .unwrap();
     let options = plexichat_web::ServerOptions::from(&config.server);
     for text in [
         format!("{config:?}"),
@@ -691,7 +710,7 @@ fn no_debug_output_shows_the_admin_token() {
     }
     assert_eq!(
         options.admin_token.as_ref().map(Secret::expose),
-        Some("hunter2-known-token")
+        Some("hunter2-known-token-0123456789-0123456789")
     );
 }
 
@@ -851,9 +870,9 @@ fn environment_overrides_as_a_table() {
     );
     check(
         "PLEXICHAT_ADMIN_TOKEN",
-        "0x10",
+        "0x10000000000000000000000000000000",
         "/server/admin_token",
-        Ok(json!("0x10")),
+        Ok(json!("0x10000000000000000000000000000000")),
     );
     check(
         "PLEXICHAT__SERVER____BIND",

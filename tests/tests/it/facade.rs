@@ -351,7 +351,7 @@ async fn test_apps_take_a_configuration_an_admin_token_and_typed_sections() {
             interval: 42,
             ..AwesomeConfig::default()
         })
-        .admin_token("test-token-0123456789")
+        .admin_token("test-token-0123456789-0123456789ab")
         .start()
         .await;
     // The text applies; the typed section replaces the text's section of that plugin.

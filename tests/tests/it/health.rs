@@ -31,7 +31,7 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 async fn a_failing_readiness_check_makes_ready_and_the_plugin_health_answer_503() {
     let app = TestApp::builder()
         .config("[server]\nready_cache = \"0s\"\n")
-        .admin_token("health-token")
+        .admin_token("health-token-0123456789-0123456789-ab")
         .start()
         .await;
     assert_eq!(app.get("/ready").await.0, 200);

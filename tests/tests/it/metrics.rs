@@ -10,7 +10,7 @@ use plexichat::testing::TestApp;
 use plexichat_kernel::runtime::Runtime;
 use plexichat_web::{self as server, ServerOptions};
 
-const TOKEN: &str = "metrics-token-0123456789";
+const TOKEN: &str = "metrics-token-0123456789-0123456789ab";
 
 async fn scrape(app: &TestApp) -> String {
     let response = app.request("GET", "/metrics").admin().send_raw().await;

@@ -7,7 +7,7 @@ use plexichat::Registry;
 use plexichat::testing::TestApp;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "openapi-token-0123456789";
+const TOKEN: &str = "openapi-token-0123456789-0123456789ab";
 
 /// The server's own routes: what the document must hold besides the plugins'.
 const CORE: &[(&str, &str)] = &[

@@ -173,18 +173,37 @@ fn names(document: &Value, key: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Refuses an admin token that is not visible ASCII without spaces: a token a client cannot
-/// send in an `Authorization` header would lock everyone out.
+/// The shortest admin token accepted: 32 bytes, as `openssl rand -hex 16` prints; the one
+/// the server generates is 64 characters.
+const MIN_ADMIN_TOKEN_BYTES: usize = 32;
+
+/// Refuses an admin token that is not visible ASCII without spaces (a token a client cannot
+/// send in an `Authorization` header would lock everyone out) or shorter than
+/// [`MIN_ADMIN_TOKEN_BYTES`] (a short one is guessed).
 fn admin_token_issue(document: &Value, issues: &mut Vec<ConfigIssue>) {
-    if let Some(Value::String(token)) = document.pointer("/server/admin_token")
-        && !token.is_empty()
-        && (token.trim() != token || !token.bytes().all(|b| b.is_ascii_graphic()))
-    {
+    let Some(Value::String(token)) = document.pointer("/server/admin_token") else {
+        return;
+    };
+    if token.is_empty() {
+        return;
+    }
+    if token.trim() != token || !token.bytes().all(|b| b.is_ascii_graphic()) {
         issues.push(ConfigIssue::new(
             "/server/admin_token",
             Some(json!(token)),
             "the admin token must be visible ASCII without spaces (a trailing newline, say, \
              could never be sent in an `Authorization` header)",
+        ));
+    } else if token.len() < MIN_ADMIN_TOKEN_BYTES {
+        issues.push(ConfigIssue::new(
+            "/server/admin_token",
+            Some(json!(token)),
+            format!(
+                "the admin token is {} bytes; it must be at least {MIN_ADMIN_TOKEN_BYTES} \
+                 (`openssl rand -hex 32` prints one), or leave it unset and the server writes \
+                 one to <data>/admin_token",
+                token.len()
+            ),
         ));
     }
 }
