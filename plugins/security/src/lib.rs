@@ -38,15 +38,19 @@ pub struct SecurityConfig {
     /// Send `X-Content-Type-Options: nosniff` and the three headers below on every answer
     /// (a header the route set itself is kept).
     pub headers: bool,
-    /// `Content-Security-Policy`; empty sends none.
+    /// `Content-Security-Policy`, on one line; empty sends none.
+    #[serde(deserialize_with = "header_value")]
     pub content_security_policy: String,
     /// `X-Frame-Options`: `DENY`, `SAMEORIGIN`, or empty for none.
+    #[serde(deserialize_with = "frame_options")]
     pub frame_options: String,
-    /// `Referrer-Policy`; empty sends none.
+    /// `Referrer-Policy`, on one line; empty sends none.
+    #[serde(deserialize_with = "header_value")]
     pub referrer_policy: String,
     /// The header carrying the request ID, on the request as handlers see it and on the
     /// answer; every log line written while the request is served carries the ID. Empty: no
     /// request IDs.
+    #[serde(deserialize_with = "header_name")]
     pub request_id_header: String,
     /// Keep an ID the client sent (1 to 128 visible ASCII characters) instead of making one,
     /// so that a proxy's ID follows the request through.
@@ -72,6 +76,56 @@ impl Default for SecurityConfig {
             rate_limits: Vec::new(),
         }
     }
+}
+
+// A header setting is checked when the configuration is read, so that `config check` and a
+// reload refuse it: a value a header cannot carry would otherwise drop the header silently
+// on every answer, switching a protection off.
+
+/// Text a header value can carry: visible ASCII, spaces and tabs, no line break.
+fn header_value<'de, D: plexichat::serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<String, D::Error> {
+    let text = <String as plexichat::serde::Deserialize>::deserialize(deserializer)?;
+    if let Some(bad) = text
+        .chars()
+        .find(|c| !(c.is_ascii_graphic() || *c == ' ' || *c == '\t'))
+    {
+        return Err(plexichat::serde::de::Error::custom(format!(
+            "a header value is one line of visible ASCII; this one contains {bad:?} (write a \
+             multi-line policy on one line, directives separated by `;`)"
+        )));
+    }
+    Ok(text)
+}
+
+/// A header's name, or empty: letters, digits and `-` (RFC 9110's token characters).
+fn header_name<'de, D: plexichat::serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<String, D::Error> {
+    let text = <String as plexichat::serde::Deserialize>::deserialize(deserializer)?;
+    if !text.is_empty() && HeaderName::try_from(text.as_str()).is_err() {
+        return Err(plexichat::serde::de::Error::custom(format!(
+            "{text:?} is not a header name; write e.g. \"x-request-id\" (letters, digits and \
+             `-`), or \"\" for no request IDs"
+        )));
+    }
+    Ok(text)
+}
+
+/// `DENY`, `SAMEORIGIN` (any case), or empty.
+fn frame_options<'de, D: plexichat::serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<String, D::Error> {
+    let text = <String as plexichat::serde::Deserialize>::deserialize(deserializer)?;
+    let known = ["", "DENY", "SAMEORIGIN"];
+    if !known.iter().any(|known| text.eq_ignore_ascii_case(known)) {
+        return Err(plexichat::serde::de::Error::custom(format!(
+            "{text:?} is not an X-Frame-Options value; write \"DENY\", \"SAMEORIGIN\" or \"\" \
+             for none"
+        )));
+    }
+    Ok(text)
 }
 
 /// One rate limit: at most `requests` per `per_seconds` from one client under `prefix`,

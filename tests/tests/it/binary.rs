@@ -1594,3 +1594,57 @@ fn a_closed_pipe_ends_a_command_quietly() {
         );
     }
 }
+
+/// A security header setting no header can carry is refused by `config check` (exit 2,
+/// naming the setting), instead of being accepted and dropping the header from every answer.
+#[test]
+fn config_check_refuses_header_settings_no_header_can_carry() {
+    let binary = build_app("all", &["--all"]);
+    let dir = plexichat_tests::scratch("header-settings");
+    for (setting, value, named) in [
+        (
+            "content_security_policy",
+            "\"\"\"default-src 'self';\nimg-src 'self'\"\"\"",
+            "content_security_policy: a header value is one line",
+        ),
+        (
+            "request_id_header",
+            "\"x request id\"",
+            "request_id_header: \"x request id\" is not a header name",
+        ),
+        (
+            "frame_options",
+            "\"ALLOW-ALL\"",
+            "frame_options: \"ALLOW-ALL\" is not an X-Frame-Options value",
+        ),
+    ] {
+        std::fs::write(
+            dir.join("plexichat.toml"),
+            format!("[plugins.security]\n{setting} = {value}\n"),
+        )
+        .unwrap();
+        let output = Command::new(&binary)
+            .args(["config", "check"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{setting}: {stderr}");
+        assert!(stderr.contains(named), "{setting}: {stderr}");
+    }
+    std::fs::write(
+        dir.join("plexichat.toml"),
+        "[plugins.security]\ncontent_security_policy = \"default-src 'self'; img-src 'self'\"\nframe_options = \"sameorigin\"\n",
+    )
+    .unwrap();
+    let output = Command::new(&binary)
+        .args(["config", "check"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
