@@ -55,9 +55,14 @@ pub struct SecurityConfig {
     /// Keep an ID the client sent (1 to 128 visible ASCII characters) instead of making one,
     /// so that a proxy's ID follows the request through.
     pub trust_request_id: bool,
-    /// Take the client's address for rate limits from the first `X-Forwarded-For` entry.
-    /// Only behind a proxy you run, which sets it: otherwise any client can pick its own.
+    /// Take the client's address for rate limits from `X-Forwarded-For`: the entry your
+    /// outermost proxy added, `forwarded_hops` from the right (entries further left are the
+    /// client's to choose). Only behind proxies you run, which append to it.
     pub trust_forwarded_for: bool,
+    /// How many proxies you run in front of the server, each appending the address it
+    /// received the request from to `X-Forwarded-For`.
+    #[schemars(range(min = 1, max = 16))]
+    pub forwarded_hops: u32,
     /// Rate limits per client address (IPv6 clients per /64); a request counts against the
     /// rule with the longest prefix matching its path, and none applies when none matches.
     pub rate_limits: Vec<RateLimit>,
@@ -73,6 +78,7 @@ impl Default for SecurityConfig {
             request_id_header: "x-request-id".to_string(),
             trust_request_id: true,
             trust_forwarded_for: false,
+            forwarded_hops: 1,
             rate_limits: Vec::new(),
         }
     }
@@ -235,7 +241,8 @@ async fn rate_limit(
     else {
         return Ok(next.run(request).await);
     };
-    let client = client_of(&request, config.trust_forwarded_for);
+    let forwarded_hops = config.trust_forwarded_for.then_some(config.forwarded_hops);
+    let client = client_of(&request, forwarded_hops);
     let Some(plugin) = context.instance() else {
         return Ok(next.run(request).await);
     };
@@ -302,17 +309,15 @@ enum Client {
     Address(IpAddr),
     /// A request without a peer address (served in-process, as in tests).
     Unknown,
-    /// Every client once the table is full: they share one budget until it empties.
-    Overflow,
 }
 
-fn client_of(request: &Request, trust_forwarded_for: bool) -> Client {
-    let forwarded = trust_forwarded_for
-        .then(|| request.headers().get("x-forwarded-for"))
-        .flatten()
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(',').next())
-        .and_then(|first| first.trim().parse::<IpAddr>().ok());
+/// The address a request is counted against: with `forwarded_hops` (trusted proxies), the
+/// `X-Forwarded-For` entry the outermost of them added, else the peer's.
+fn client_of(request: &Request, forwarded_hops: Option<u32>) -> Client {
+    let forwarded = forwarded_hops.and_then(|hops| {
+        let header = request.headers().get("x-forwarded-for")?.to_str().ok()?;
+        forwarded_client(header, hops)
+    });
     let peer = || {
         request
             .extensions()
@@ -341,7 +346,19 @@ fn client_of(request: &Request, trust_forwarded_for: bool) -> Client {
     }
 }
 
-/// Most clients tracked at once; past it, new clients share the `Overflow` budget.
+/// The entry of `header` (`X-Forwarded-For`) that the outermost of `hops` trusted proxies
+/// added: the `hops`-th from the right. Entries left of it are whatever the client sent, so
+/// a client cannot choose the address it is counted against. `None` when the header has
+/// fewer entries (a request that did not pass every proxy) or that one is not an address.
+fn forwarded_client(header: &str, hops: u32) -> Option<IpAddr> {
+    let entries: Vec<&str> = header.split(',').map(str::trim).collect();
+    let index = entries.len().checked_sub(usize::try_from(hops).ok()?)?;
+    entries[index].parse().ok()
+}
+
+/// Most (rule, client) pairs tracked at once. A new client finding the table full evicts
+/// one, first those whose budget is whole again (the same as untracked), else an arbitrary
+/// one: never is a newcomer refused for others' traffic.
 const MAX_CLIENTS: usize = 100_000;
 
 /// What the limiter decided for one request.
@@ -366,6 +383,9 @@ struct LimiterState {
     config: Option<Arc<SecurityConfig>>,
     /// When each client's budget is whole again.
     full_at: HashMap<(usize, Client), Instant>,
+    /// When whole-again clients were last dropped from a full table: at most once a second,
+    /// so a flood of new addresses costs one scan a second, not one each.
+    swept: Option<Instant>,
 }
 
 impl RateLimiter {
@@ -391,12 +411,19 @@ impl RateLimiter {
             state.config = Some(Arc::clone(config));
             state.full_at.clear();
         }
-        let mut key = (index, client);
+        let key = (index, client);
         if !state.full_at.contains_key(&key) && state.full_at.len() >= MAX_CLIENTS {
-            // Clients whose budget is whole again are the same as untracked ones.
-            state.full_at.retain(|_, full_at| *full_at > now);
-            if state.full_at.len() >= MAX_CLIENTS {
-                key = (index, Client::Overflow);
+            if state
+                .swept
+                .is_none_or(|swept| now.duration_since(swept) >= Duration::from_secs(1))
+            {
+                state.swept = Some(now);
+                state.full_at.retain(|_, full_at| *full_at > now);
+            }
+            if state.full_at.len() >= MAX_CLIENTS
+                && let Some(evicted) = state.full_at.keys().next().copied()
+            {
+                state.full_at.remove(&evicted);
             }
         }
         let full_at = state.full_at.get(&key).copied().unwrap_or(now).max(now);
@@ -428,6 +455,54 @@ mod tests {
             requests,
             per_seconds,
         }
+    }
+
+    /// Only the entry the outermost trusted proxy added counts: what a client writes to the
+    /// left of it is ignored.
+    #[test]
+    fn the_forwarded_client_is_the_entry_the_trusted_proxies_added() {
+        let address = |text: &str| Some(text.parse::<IpAddr>().unwrap());
+        assert_eq!(forwarded_client("198.51.100.7", 1), address("198.51.100.7"));
+        assert_eq!(
+            forwarded_client("6.6.6.6, 198.51.100.7", 1),
+            address("198.51.100.7")
+        );
+        assert_eq!(
+            forwarded_client("6.6.6.6, 198.51.100.7, 10.0.0.2", 2),
+            address("198.51.100.7")
+        );
+        assert_eq!(forwarded_client("198.51.100.7", 2), None);
+        assert_eq!(forwarded_client("6.6.6.6, not-an-address", 1), None);
+    }
+
+    /// A full table makes room: a newcomer is served, not refused for others' traffic.
+    #[test]
+    fn a_full_table_evicts_instead_of_refusing_newcomers() {
+        let limiter = RateLimiter::default();
+        let config = Arc::new(SecurityConfig::default());
+        let rule = rule("/", 1, 3600);
+        let now = Instant::now();
+        for n in 0..MAX_CLIENTS as u32 {
+            let client = Client::Address(IpAddr::from(n.to_be_bytes()));
+            assert!(matches!(
+                limiter.check(&config, 0, &rule, client, now),
+                Verdict::Allowed { .. }
+            ));
+        }
+        // Every tracked client has spent its budget for an hour.
+        let tracked = Client::Address(IpAddr::from(7u32.to_be_bytes()));
+        assert!(matches!(
+            limiter.check(&config, 0, &rule, tracked, now),
+            Verdict::Limited { .. }
+        ));
+        for n in 0..3u8 {
+            let newcomer = Client::Address(IpAddr::from([203, 0, 113, n]));
+            assert_eq!(
+                limiter.check(&config, 0, &rule, newcomer, now),
+                Verdict::Allowed { remaining: 0 }
+            );
+        }
+        assert_eq!(limiter.state.lock().unwrap().full_at.len(), MAX_CLIENTS);
     }
 
     #[test]
@@ -581,6 +656,30 @@ mod tests {
                 status
             );
         }
+    }
+
+    /// Behind a trusted proxy, a client that rotates what it writes into `X-Forwarded-For`
+    /// is still counted against the address the proxy added.
+    #[tokio::test]
+    async fn a_client_cannot_choose_its_address_through_x_forwarded_for() {
+        let app = TestApp::builder()
+            .plugin_config::<Security>(SecurityConfig {
+                rate_limits: vec![rule("/health", 2, 60)],
+                trust_forwarded_for: true,
+                ..SecurityConfig::default()
+            })
+            .start()
+            .await;
+        let mut statuses = Vec::new();
+        for n in 0..4 {
+            let mut request = from("10.0.0.2:1", "/health");
+            let forwarded = format!("6.6.6.{n}, 198.51.100.7");
+            request
+                .headers_mut()
+                .insert("x-forwarded-for", forwarded.parse().unwrap());
+            statuses.push(app.send_raw(request).await.status().as_u16());
+        }
+        assert_eq!(statuses, [200, 200, 429, 429]);
     }
 
     #[tokio::test]
