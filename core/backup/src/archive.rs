@@ -12,16 +12,121 @@ use super::{
     BackupError, FORMAT, HANDLERS_DIR, Hashing, MANIFEST, Manifest, PLUGINS_DIR, SQLITE_ENTRY,
     TABLES_DIR, hex,
 };
+use crate::ArchivedMigration;
 use plexichat_kernel::registry::Registry;
 
 /// Checks `archive` whole without changing anything and returns its manifest: every entry
 /// against its checksum, and what it holds against this binary's plugins and migrations.
 pub fn verify(archive: &Path, registry: &Registry) -> Result<Manifest, BackupError> {
-    let manifest = scan(archive, |_, reader| {
-        std::io::copy(reader, &mut std::io::sink()).map(drop)
+    // A SQLite snapshot is kept aside while scanning, so that it can be opened and checked:
+    // checksums only prove the bytes are the ones the manifest lists, and a manifest can be
+    // recomputed over any file.
+    let snapshot = Scratch::new()?;
+    let manifest = scan(archive, |path, reader| {
+        if path == SQLITE_ENTRY {
+            let mut file = std::fs::File::create(snapshot.path())?;
+            std::io::copy(reader, &mut file).map(drop)
+        } else {
+            std::io::copy(reader, &mut std::io::sink()).map(drop)
+        }
     })?;
     compatible(archive, &manifest, registry)?;
+    if snapshot.path().exists() {
+        check_snapshot(archive, snapshot.path(), &manifest)?;
+    }
     Ok(manifest)
+}
+
+/// A file in the system's temporary folder, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch, BackupError> {
+        let name = format!(
+            "plexichat-verify-{}-{}.sqlite",
+            std::process::id(),
+            crate::new_id(plexichat_kernel::storage::database::now_millis())
+        );
+        Ok(Scratch(std::env::temp_dir().join(name)))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Opens the SQLite snapshot at `path` and checks that it is the database the manifest
+/// describes: SQLite's own `PRAGMA integrity_check` passes, and its table of applied
+/// migrations holds exactly the manifest's (so every table those migrations made is there,
+/// as this binary's migrations will expect). Runs on a thread of its own, so it can be
+/// called from async code and from a plain command alike.
+fn check_snapshot(archive: &Path, path: &Path, manifest: &Manifest) -> Result<(), BackupError> {
+    let url = format!("sqlite://{}?mode=ro", path.display());
+    let outcome: Result<(Vec<String>, Vec<ArchivedMigration>), String> =
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|error| error.to_string())?;
+                    runtime.block_on(async {
+                        use sqlx::Connection as _;
+                        plexichat_kernel::storage::database::install_drivers();
+                        let mut connection = sqlx::AnyConnection::connect(&url)
+                            .await
+                            .map_err(|error| error.to_string())?;
+                        let integrity: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+                            .fetch_all(&mut connection)
+                            .await
+                            .map_err(|error| error.to_string())?;
+                        let migrations = crate::create::applied_migrations(&mut connection)
+                            .await
+                            .map_err(|error| error.to_string())?;
+                        let _ = connection.close().await;
+                        Ok((integrity, migrations))
+                    })
+                })
+                .join()
+                .unwrap_or_else(|_| Err("the check panicked".to_string()))
+        });
+    let (integrity, migrations) = outcome.map_err(|error| {
+        refused(
+            archive,
+            format!("the database snapshot cannot be read as a SQLite database: {error}"),
+        )
+    })?;
+    if integrity != ["ok"] {
+        let found: Vec<&str> = integrity.iter().take(3).map(String::as_str).collect();
+        return Err(refused(
+            archive,
+            format!(
+                "the database snapshot fails SQLite's integrity check: {}",
+                found.join("; ")
+            ),
+        ));
+    }
+    if migrations != manifest.migrations {
+        return Err(refused(
+            archive,
+            format!(
+                "the database snapshot records {} applied migrations where the manifest lists {}: it is not the database this backup was made from",
+                migrations.len(),
+                manifest.migrations.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn refused(archive: &Path, reason: impl Into<String>) -> BackupError {
@@ -381,6 +486,104 @@ fn migrations_compiled_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An archive of `database` as its SQLite snapshot, with a manifest recomputed over it
+    /// (as anyone can write one) listing `migrations`.
+    fn archive_of(
+        name: &str,
+        database: &[u8],
+        migrations: Vec<ArchivedMigration>,
+    ) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "plexichat-archive-test-{name}-{}.tar",
+            std::process::id()
+        ));
+        let manifest = Manifest {
+            format: crate::FORMAT,
+            plexichat_version: env!("CARGO_PKG_VERSION").to_string(),
+            created_at: 0,
+            engine: plexichat_kernel::storage::Engine::Sqlite,
+            plugins: Vec::new(),
+            migrations,
+            entries: vec![crate::ArchivedEntry {
+                path: SQLITE_ENTRY.to_string(),
+                size: database.len() as u64,
+                sha256: crate::hex(&sha2::Sha256::digest(database)),
+            }],
+        };
+        let mut tar = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        let mut append = |entry: &str, bytes: &[u8]| {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o600);
+            tar.append_data(&mut header, entry, bytes).unwrap();
+        };
+        append(SQLITE_ENTRY, database);
+        append(MANIFEST, &serde_json::to_vec(&manifest).unwrap());
+        tar.finish().unwrap();
+        path
+    }
+
+    /// Checksums prove only that the bytes are the ones the manifest lists: `verify` opens
+    /// the snapshot, so a garbage file or another database with a recomputed manifest is
+    /// refused before a restore would swap it in.
+    #[test]
+    fn verify_opens_the_snapshot_and_refuses_what_is_not_the_listed_database() {
+        let registry = Registry::from_parts(Vec::new(), Vec::new(), Vec::new()).unwrap();
+        let garbage = archive_of("garbage", &[0x5a; 8192], Vec::new());
+        let error = verify(&garbage, &registry).unwrap_err().to_string();
+        assert!(
+            error.contains("cannot be read as a SQLite database"),
+            "{error}"
+        );
+
+        // A real database, but not the one the manifest describes: it records a migration
+        // the manifest does not list.
+        let file = std::env::temp_dir().join(format!(
+            "plexichat-archive-test-other-{}.sqlite",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&file);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async {
+                        use sqlx::Connection as _;
+                        plexichat_kernel::storage::database::install_drivers();
+                        let url = format!("sqlite://{}?mode=rwc", file.display());
+                        let mut connection = sqlx::AnyConnection::connect(&url).await.unwrap();
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                            "{}; INSERT INTO plexichat_migrations (plugin, version, name, checksum, applied_at) VALUES ('plexichat', 1, 'x', 'y', 0)",
+                            plexichat_kernel::storage::migrate::BOOTSTRAP
+                        )))
+                        .execute(&mut connection)
+                        .await
+                        .unwrap();
+                        connection.close().await.unwrap();
+                    });
+            });
+        });
+        let other = archive_of("other", &std::fs::read(&file).unwrap(), Vec::new());
+        let error = verify(&other, &registry).unwrap_err().to_string();
+        assert!(
+            error.contains("records 1 applied migrations where the manifest lists 0"),
+            "{error}"
+        );
+        // Nothing is left in the temporary folder.
+        let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(&format!("plexichat-verify-{}-", std::process::id())))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        for path in [garbage, other, file] {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 
     #[test]
     fn only_the_backup_layout_is_accepted() {

@@ -226,7 +226,7 @@ fn copy_pages(from: &SqliteHandle, to: &SqliteHandle) -> Result<(), String> {
     Ok(())
 }
 
-async fn applied_migrations(
+pub(crate) async fn applied_migrations(
     connection: &mut sqlx::AnyConnection,
 ) -> Result<Vec<ArchivedMigration>, sqlx::Error> {
     let applied = match plexichat_kernel::storage::migrate::applied(&mut *connection).await {
