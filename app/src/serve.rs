@@ -57,6 +57,26 @@ fn flags(
     flags
 }
 
+/// On embedded SQLite, the data folder's serving lock, held until this process exits (it
+/// lives in `serve`'s frame, which returns after the drain and every `stop`): one server per
+/// database file. On PostgreSQL several servers may share the database (and folder).
+fn serve_alone_on_sqlite(
+    config: &Config,
+) -> anyhow::Result<Option<plexichat_kernel::storage::data_dir::DirLock>> {
+    if config.data.database_url().engine() != plexichat_kernel::storage::Engine::Sqlite {
+        return Ok(None);
+    }
+    let lock = plexichat_kernel::storage::data_dir::serving_lock(&config.data.dir)?;
+    lock.map(Some).map_err(|()| {
+        anyhow::anyhow!(
+            "another server is serving from {} (or still draining and stopping); a data folder \
+             with embedded SQLite serves one server at a time: stop that one first, or give this \
+             one its own `[data] dir`",
+            config.data.dir.display()
+        )
+    })
+}
+
 fn serve(
     registry: Registry,
     config: Config,
@@ -67,6 +87,7 @@ fn serve(
     // Shared with other servers on this folder, exclusive for a restore: a server never
     // starts on data being replaced.
     let _lock = crate::setup::share_data(&config, "start the server")?;
+    let _serving = serve_alone_on_sqlite(&config)?;
     let options = options(&config, strict)?;
     let bind = config.server.bind;
     let tokio = tokio::runtime::Builder::new_multi_thread()

@@ -1648,3 +1648,29 @@ fn config_check_refuses_header_settings_no_header_can_carry() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// On embedded SQLite a data folder serves one server at a time, until that server's
+/// process has exited: a second `serve` on it is refused with the reason, also while the
+/// first drains and stops, and starts once the first is gone.
+#[test]
+fn a_second_server_on_the_same_sqlite_folder_is_refused_until_the_first_exits() {
+    let binary = build_app("audit", &["--plugins", "awesome_audit"]);
+    let dir = plexichat_tests::scratch("serving-lock");
+    let (mut first, _addr, _lines) = spawn_server(&binary, &dir, &[]);
+    let second = Command::new(&binary)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("another server is serving from"),
+        "{stderr}"
+    );
+    signal(&first, "TERM");
+    assert!(first.0.wait().unwrap().success());
+    let (mut third, _addr, _lines) = spawn_server(&binary, &dir, &[]);
+    signal(&third, "TERM");
+    assert!(third.0.wait().unwrap().success());
+}

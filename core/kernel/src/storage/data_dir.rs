@@ -170,16 +170,27 @@ pub struct DirLock {
 /// Takes `dir`'s lock, shared (a server) or exclusive (a restore), without waiting. `Ok(Err)`
 /// says the other kind holds it.
 pub fn lock(dir: &Path, exclusive: bool) -> Result<Result<DirLock, ()>, DataDirError> {
-    let path = dir.join("server.lock");
+    flock(&dir.join("server.lock"), exclusive)
+}
+
+/// Takes `dir`'s serving lock exclusively, without waiting: a server on embedded SQLite
+/// holds it until it exits, drain and `stop`s included, so a second server never serves the
+/// same database file meanwhile (SQLite's writers in two processes would contend, and core's
+/// write queue is per process). `Ok(Err)` says another server holds it.
+pub fn serving_lock(dir: &Path) -> Result<Result<DirLock, ()>, DataDirError> {
+    flock(&dir.join("serving.lock"), true)
+}
+
+fn flock(path: &Path, exclusive: bool) -> Result<Result<DirLock, ()>, DataDirError> {
     let io = |source| DataDirError::Io {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     };
     let mut options = std::fs::OpenOptions::new();
     options.read(true).write(true).create(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(&path).map_err(io)?;
+    let file = options.open(path).map_err(io)?;
     #[cfg(unix)]
     {
         use std::os::fd::AsRawFd;
