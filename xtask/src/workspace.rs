@@ -4,9 +4,19 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-/// The workspace root (the parent of this crate's directory).
+/// The workspace root: the parent of this crate's directory as Cargo names it when it runs
+/// the task, so that `cargo xtask` in a copied or moved checkout acts on that checkout even
+/// when it reuses a binary built in the original (whose build-time path is baked in); that
+/// build-time path only when the binary runs outside Cargo.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    root_from(std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from))
+}
+
+fn root_from(running: Option<PathBuf>) -> PathBuf {
+    let manifest_dir = running
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()
@@ -255,6 +265,24 @@ fn declared(attribute: &syn::Attribute, docs: Option<String>) -> syn::Result<Dec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A copy of the checkout, run through Cargo, is the root, not where the binary was
+    /// built; without Cargo's word (or with a folder that is no crate) the build-time one.
+    #[test]
+    fn the_root_is_the_checkout_cargo_runs_the_task_in() {
+        let copy = std::env::temp_dir().join(format!("plexichat-moved-{}", std::process::id()));
+        std::fs::create_dir_all(copy.join("xtask")).unwrap();
+        std::fs::write(
+            copy.join("xtask/Cargo.toml"),
+            "[package]\nname = \"xtask\"\n",
+        )
+        .unwrap();
+        assert_eq!(root_from(Some(copy.join("xtask"))), copy);
+        let built = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        assert_eq!(root_from(None), built);
+        assert_eq!(root_from(Some(copy.join("nowhere"))), built);
+        std::fs::remove_dir_all(&copy).unwrap();
+    }
 
     /// Writes `source` as the only file of a plugin crate `p` in a scratch workspace and
     /// checks what [`summary`] reads from it.
