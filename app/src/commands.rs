@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Arg, ArgAction, ArgMatches};
-use plexichat::command::{CommandDescriptor, CommandError, Invocation};
+use plexichat::command::{CommandDescriptor, CommandError, CommandFlags, Invocation};
 use plexichat::{PluginStatus, Registry};
 use plexichat_kernel::config::Config;
 use plexichat_kernel::config::secret::Secret;
@@ -100,7 +100,7 @@ fn one_command(registry: &Registry, resolved: &ResolvedCommand) -> anyhow::Resul
         .about(descriptor.about)
         .long_about(descriptor.long_about)
         .after_help(help_footer(registry, resolved));
-    Ok(with_common_options(command))
+    Ok(with_common_options(command, descriptor.flags))
 }
 
 /// The end of a command's help: the plugin and version it comes from, and a note for each
@@ -122,6 +122,8 @@ fn help_footer(registry: &Registry, resolved: &ResolvedCommand) -> String {
     }
     if flags.requires_auth {
         notes.push("Acts on a running server with credentials: needs --server and a token.");
+    } else if flags.server {
+        notes.push("Acts on a running server: needs --server.");
     }
     if flags.starts_plugins {
         notes.push(
@@ -140,9 +142,21 @@ fn help_footer(registry: &Registry, resolved: &ResolvedCommand) -> String {
     footer
 }
 
-/// `command` with the options every plugin command has: `--config`, `--server`, `--token`
-/// and `--yes`.
-fn with_common_options(command: clap::Command) -> clap::Command {
+/// `command` with the options every plugin command has (`--config`, `--token`, `--yes`),
+/// and `--server` when it acts on a server.
+fn with_common_options(command: clap::Command, flags: CommandFlags) -> clap::Command {
+    let command = if flags.server {
+        command.arg(
+            Arg::new(SERVER)
+                .long("server")
+                .value_name("URL")
+                .value_parser(parse_server)
+                .help("A running server to act on, e.g. http://127.0.0.1:8000")
+                .help_heading("PlexiChat options"),
+        )
+    } else {
+        command
+    };
     command
         .arg(
             Arg::new(CONFIG)
@@ -150,14 +164,6 @@ fn with_common_options(command: clap::Command) -> clap::Command {
                 .value_name("FILE")
                 .value_parser(clap::value_parser!(PathBuf))
                 .help("Configuration file [default: plexichat.toml if it exists, else built-in defaults]")
-                .help_heading("PlexiChat options"),
-        )
-        .arg(
-            Arg::new(SERVER)
-                .long("server")
-                .value_name("URL")
-                .value_parser(parse_server)
-                .help("A running server to act on, e.g. http://127.0.0.1:8000")
                 .help_heading("PlexiChat options"),
         )
         .arg(
@@ -232,14 +238,30 @@ fn invocation(
     matches: &ArgMatches,
     config: &Config,
 ) -> anyhow::Result<Invocation> {
-    let server = matches.get_one::<url::Url>(SERVER).cloned();
+    // Only a command that acts on a server has the option at all.
+    let server = matches
+        .try_get_one::<url::Url>(SERVER)
+        .ok()
+        .flatten()
+        .cloned();
+    // What the caller presents: `--token`, else `PLEXICHAT_ADMIN_TOKEN`. What it is checked
+    // against on this machine: the data folder's token file, else a token the configuration
+    // file sets (one that came from that same variable would be checked against itself).
+    let from_environment = std::env::var(plexichat_kernel::config::ENV_ADMIN_TOKEN)
+        .ok()
+        .filter(|token| !token.is_empty());
     let given = matches
         .get_one::<String>(TOKEN)
+        .cloned()
+        .or_else(|| from_environment.clone())
         .map(|token| Secret::new(token.as_str()));
-    let configured = config.server.admin_token.clone();
+    let configured = config
+        .server
+        .admin_token
+        .clone()
+        .filter(|_| from_environment.is_none());
     let (stored, token_file) = plexichat_kernel::storage::data_dir::read_token(&config.data.dir)?;
-    // The one admin token: the configured one if set (the server uses it), else the file's.
-    let admin = configured.or(stored);
+    let admin = stored.or(configured);
     let token = given.clone().or_else(|| admin.clone());
     check_credentials(
         full,
@@ -325,7 +347,7 @@ fn check_credentials(
             // local comparison leaks nothing to time: whoever runs this can read the file.
             (Some(given), Some(admin)) if !server && given.expose() != admin.expose() => {
                 return Err(format!(
-                    "`{full}` is admin-only and the token given is not this data directory's admin token ({})",
+                    "`{full}` is admin-only and the token given (--token or PLEXICHAT_ADMIN_TOKEN) is not this data directory's admin token ({})",
                     token_file.display()
                 ));
             }
@@ -402,6 +424,7 @@ fn write_list(out: &mut impl Write, registry: &Registry, json: bool) -> anyhow::
             (flags.admin_only, "admin-only"),
             (flags.dangerous, "dangerous"),
             (flags.requires_auth, "requires-auth"),
+            (flags.server && !flags.requires_auth, "server"),
             (flags.starts_plugins, "starts-plugins"),
         ]
         .into_iter()

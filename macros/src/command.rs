@@ -43,6 +43,9 @@ const KEYS: &[(&str, Check<Keys>)] = &[
     ("requires_auth", |keys, arg, errors| {
         keys.requires_auth = errors.ok(args::boolean(arg)).unwrap_or(false);
     }),
+    ("server", |keys, arg, errors| {
+        keys.server = errors.ok(args::boolean(arg)).unwrap_or(false);
+    }),
     ("starts_plugins", |keys, arg, errors| {
         keys.starts_plugins = errors.ok(args::boolean(arg)).unwrap_or(false);
     }),
@@ -56,6 +59,7 @@ struct Keys {
     admin_only: bool,
     dangerous: bool,
     requires_auth: bool,
+    server: bool,
     starts_plugins: bool,
 }
 
@@ -245,10 +249,12 @@ fn generate(item: &TokenStream, command: &Command) -> TokenStream {
         Some(since) => quote!(::core::option::Option::Some(#since)),
         None => quote!(::core::option::Option::None),
     };
-    let (admin_only, dangerous, requires_auth, starts_plugins) = (
+    // Acting on a server with credentials is acting on a server.
+    let (admin_only, dangerous, requires_auth, server, starts_plugins) = (
         keys.admin_only,
         keys.dangerous,
         keys.requires_auth,
+        keys.server || keys.requires_auth,
         keys.starts_plugins,
     );
     let location = args::location(ident.span());
@@ -309,6 +315,7 @@ fn generate(item: &TokenStream, command: &Command) -> TokenStream {
                         admin_only: #admin_only,
                         dangerous: #dangerous,
                         requires_auth: #requires_auth,
+                        server: #server,
                         starts_plugins: #starts_plugins,
                     },
                     handler: #handler_name,

@@ -91,7 +91,7 @@ pub fn event(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Registers a plugin CLI command, `plexichat <category> <name> [ARGS]`: an `async fn` taking
 /// `CommandContext<MyPlugin>` and, optionally, a struct with `#[derive(clap::Args)]`. Its doc
 /// comment is the help. Keys: `category` (default: the plugin's name), `name` (default: the
-/// function's), `since`, `admin_only`, `dangerous`, `requires_auth`, `starts_plugins`.
+/// function's), `since`, `admin_only`, `dangerous`, `requires_auth`, `server`, `starts_plugins`.
 #[proc_macro_attribute]
 pub fn command(args: TokenStream, item: TokenStream) -> TokenStream {
     command::expand(args.into(), item.into()).into()

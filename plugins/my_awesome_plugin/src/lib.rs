@@ -331,7 +331,7 @@ async fn reset_stats(context: CommandContext<AwesomePlugin>) -> Result<(), BoxEr
 /// Performs an action on a running server, as `POST /api/v1/awesome/action` does.
 ///
 /// Needs `--server URL`; prints the server's answer, including the new count.
-#[plexichat::command(category = "awesome", name = "action")]
+#[plexichat::command(category = "awesome", name = "action", server = true)]
 async fn remote_action(context: CommandContext<AwesomePlugin>) -> Result<(), BoxError> {
     let response = context
         .server()?

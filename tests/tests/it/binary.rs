@@ -1218,8 +1218,13 @@ fn plugin_commands_run_on_the_stored_data_with_and_without_a_server() {
     assert_eq!(code, 0);
     assert!(help.contains("Shows the stored statistics"), "{help}");
     assert!(help.contains("--json"), "{help}");
+    assert!(help.contains("--yes"), "{help}");
+    // Only a command that acts on a server takes `--server`.
+    assert!(!help.contains("--server"), "{help}");
+    let (code, help, _) = run_in(&binary, &dir, &["awesome", "action", "--help"]);
+    assert_eq!(code, 0);
     assert!(
-        help.contains("--server") && help.contains("--yes"),
+        help.contains("--server") && help.contains("Acts on a running server: needs --server."),
         "{help}"
     );
     assert!(
@@ -1260,6 +1265,8 @@ fn plugin_commands_run_on_the_stored_data_with_and_without_a_server() {
         text.contains("awesome reset-stats") && text.contains("[admin-only, dangerous]"),
         "{text}"
     );
+    assert!(text.contains("[server]"), "{text}");
+    assert_eq!(list[1]["flags"]["server"], true);
 
     // Bad usage is clap's exit 2, naming the argument.
     let (code, _, err) = run_in(&binary, &dir, &["audit", "events", "--limit", "0"]);
@@ -1322,6 +1329,37 @@ fn plugin_commands_run_on_the_stored_data_with_and_without_a_server() {
     assert!(out.contains("statistics reset to zero"), "{out}");
     let (_, out, _) = run_in(&binary, &dir, &["awesome", "stats"]);
     assert!(out.contains("actions performed: 0"), "{out}");
+    // So is a wrong `PLEXICHAT_ADMIN_TOKEN`, which is what the command is given without
+    // `--token`; the right one is taken.
+    let with_variable = |token: &str| {
+        Command::new(&binary)
+            .current_dir(&dir)
+            .args(["awesome", "reset-stats", "--yes"])
+            .stdin(std::process::Stdio::null())
+            .env("PLEXICHAT_ADMIN_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let refused = with_variable("a-wrong-token-0123456789-0123456789-ab");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains("(--token or PLEXICHAT_ADMIN_TOKEN)"), "{err}");
+    // A local command has no `--server`: it cannot seem to act on a server while it changes
+    // this machine's data.
+    let (code, _, err) = run_in(
+        &binary,
+        &dir,
+        &["awesome", "reset-stats", "--yes", "--server", &url],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--server"), "{err}");
+    let token = std::fs::read_to_string(dir.join("data/admin_token")).unwrap();
+    let taken = with_variable(token.trim());
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
 
     // A plugin the configuration disables runs no commands.
     std::fs::write(

@@ -198,6 +198,7 @@ const fn command(
             admin_only: false,
             dangerous: false,
             requires_auth: false,
+            server: false,
             starts_plugins: false,
         },
         handler: "thing",

@@ -28,6 +28,10 @@ pub struct CommandFlags {
     pub dangerous: bool,
     /// It acts on a running server with credentials: it needs `--server URL` and a token.
     pub requires_auth: bool,
+    /// It acts on a running server (`CommandContext::server`): it takes `--server URL`. A
+    /// command without it runs on this machine's data and has no `--server` option, so it
+    /// can never be mistaken for acting on a server. Implied by `requires_auth`.
+    pub server: bool,
     /// It works with the plugins running: once its arguments are read, every plugin the
     /// configuration enables runs its `init` in start order, without scheduled jobs (the
     /// server's lifecycle events are not sent), and after the function they stop. A plugin

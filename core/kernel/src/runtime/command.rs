@@ -67,7 +67,7 @@ impl<P: Plugin> CommandContext<P> {
     pub fn server(&self) -> Result<ServerClient<P>, BoxError> {
         let url = self.invocation.server.clone().ok_or_else(|| {
             format!(
-                "this command of plugin `{}` acts on a running server: pass `--server http://HOST:PORT`",
+                "this command of plugin `{}` acts on a running server: pass `--server http://HOST:PORT` (its author declares it with `#[plexichat::command(server = true)]`, which gives it that option)",
                 P::NAME
             )
         })?;
