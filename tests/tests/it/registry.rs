@@ -303,6 +303,7 @@ fn the_linked_registry_holds_exactly_what_this_binary_declares() {
             "/api/v1/awesome/status",
             "/test/audit-plugin",
             "/test/echo",
+            "/test/events",
             "/test/fetch",
             "/test/files/{*path}",
             "/test/files/{*path}",
