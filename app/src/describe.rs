@@ -56,10 +56,12 @@ fn write_list(
         .max()
         .unwrap_or(4)
         .max(4);
+    // No server is asked: the state is the one the configuration starts each plugin in, so
+    // a plugin set to run reads "enabled", never "running".
     writeln!(
         out,
         "{:<width$}  {:<8}  {:<13}  {:<27}  DEPENDENCIES",
-        "NAME", "VERSION", "TYPE", "STATE"
+        "NAME", "VERSION", "TYPE", "CONFIGURED"
     )?;
     for info in &infos {
         let manifest = info.manifest;
@@ -74,13 +76,21 @@ fn write_list(
             manifest.name,
             manifest.version,
             manifest.kind.as_str(),
-            info.status.name()
+            match info.status {
+                PluginStatus::Running => "enabled",
+                status => status.name(),
+            }
         )?;
         if !manifest.description.is_empty() {
             writeln!(out, "    {}", manifest.description)?;
         }
         write_registrations(out, info, "    ")?;
     }
+    writeln!(
+        out,
+        "\nCONFIGURED is the state each plugin starts in with this configuration, not a server's: \
+         a running server's live states are at GET /api/v1/admin/plugins."
+    )?;
     write_chain(out, registry)
 }
 

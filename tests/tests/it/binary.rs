@@ -494,6 +494,20 @@ fn plugins_list_shows_the_state_the_configuration_starts_each_plugin_in() {
             ("awesome_audit", "disabled_because_dependency")
         ]
     );
+    // As text, with no server asked, a plugin set to run is "enabled", and the listing says
+    // where a server's live states are.
+    let output = run_ok(&binary, &["plugins".as_ref(), "list".as_ref()]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("CONFIGURED"), "{text}");
+    let states: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter(|line| !line.starts_with(' '))
+        .filter_map(|line| line.split_whitespace().nth(3))
+        .collect();
+    assert_eq!(states, ["enabled", "enabled"], "{text}");
+    assert!(text.contains("GET /api/v1/admin/plugins"), "{text}");
 }
 
 /// Waits for `server` to exit; `None` if it is still running after 30 s (a hang).
