@@ -231,6 +231,10 @@ pub(crate) fn main(enabled: &[&str]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(refusal) = left_out_category(&tree, &argv, enabled) {
+        eprintln!("error: {refusal}");
+        return ExitCode::from(2);
+    }
     let matches = tree.get_matches_from(argv);
     if matches.subcommand_name() != Some("serve") {
         end_quietly_on_a_closed_pipe();
@@ -258,6 +262,30 @@ pub(crate) fn main(enabled: &[&str]) -> ExitCode {
             exit_code(&error)
         }
     }
+}
+
+/// When the first word is no command of this binary but a command category of a plugin it
+/// was built without, what to say instead of clap's "unrecognized subcommand": which plugin
+/// provides it and how to build it in.
+fn left_out_category(
+    tree: &clap::Command,
+    argv: &[std::ffi::OsString],
+    enabled: &[&str],
+) -> Option<String> {
+    let word = argv.get(1)?.to_str()?;
+    if tree.find_subcommand(word).is_some() {
+        return None;
+    }
+    let (_, plugin) = crate::plugins::COMMAND_CATEGORIES
+        .iter()
+        .find(|(category, plugin)| *category == word && !enabled.contains(plugin))?;
+    let mut with: Vec<&str> = enabled.to_vec();
+    with.push(plugin);
+    Some(format!(
+        "`plexichat {word}` is a command of plugin `{plugin}`, which this binary was built without; \
+         build it in with `cargo xtask build-app --plugins {}` (or `--all`)",
+        with.join(",")
+    ))
 }
 
 /// Restores the default action of `SIGPIPE`, which Rust's runtime ignores: a command whose

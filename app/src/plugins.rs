@@ -32,3 +32,11 @@ pub(crate) const ENABLED: &[&str] = &[
     #[cfg(feature = "test_manager")]
     "test_manager",
 ];
+
+/// Every plugin's command categories, whether this binary contains it or not, so that a
+/// command of a plugin left out is answered with the plugin to build in.
+pub(crate) const COMMAND_CATEGORIES: &[(&str, &str)] = &[
+    ("audit", "awesome_audit"),
+    ("awesome", "my_awesome_plugin"),
+    ("tests", "test_manager"),
+];

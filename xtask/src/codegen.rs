@@ -169,6 +169,25 @@ pub(crate) fn plugins_rs(plugins: &[PluginCrate]) -> String {
         ));
     }
     out.push_str("];\n");
+    out.push_str(
+        "\n/// Every plugin's command categories, whether this binary contains it or not, so that a\n\
+         /// command of a plugin left out is answered with the plugin to build in.\n\
+         pub(crate) const COMMAND_CATEGORIES: &[(&str, &str)] = &[\n",
+    );
+    let mut categories: Vec<(&str, &str)> = plugins
+        .iter()
+        .flat_map(|plugin| {
+            plugin
+                .command_categories
+                .iter()
+                .map(|category| (category.as_str(), plugin.name.as_str()))
+        })
+        .collect();
+    categories.sort();
+    for (category, plugin) in categories {
+        out.push_str(&format!("    (\"{category}\", \"{plugin}\"),\n"));
+    }
+    out.push_str("];\n");
     out
 }
 
@@ -192,10 +211,12 @@ mod tests {
             PluginCrate {
                 name: "base".into(),
                 dependencies: vec![],
+                command_categories: vec![],
             },
             PluginCrate {
                 name: "on_top".into(),
                 dependencies: vec!["base".into()],
+                command_categories: vec![],
             },
         ];
         let manifest = "[features]\ndefault = [\"on_top\"]\ninventory = []\nold = [\"dep:old\"]\n\

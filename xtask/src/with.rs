@@ -118,6 +118,7 @@ pub fn generate(root: &Path, externals: &[External]) -> anyhow::Result<PathBuf> 
     plugins.extend(externals.iter().map(|external| PluginCrate {
         name: external.name.clone(),
         dependencies: Vec::new(),
+        command_categories: Vec::new(),
     }));
     plugins.sort_by(|a, b| a.name.cmp(&b.name));
     write_if_changed(

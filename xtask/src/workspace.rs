@@ -34,6 +34,8 @@ pub struct PluginCrate {
     pub name: String,
     /// Plugin crates this one depends on (path dependencies into `plugins/`).
     pub dependencies: Vec<String>,
+    /// The categories of its `#[plexichat::command]`s (`plexichat <category> …`), sorted.
+    pub command_categories: Vec<String>,
 }
 
 /// Every plugin crate under `root/plugins`, sorted by name.
@@ -92,6 +94,77 @@ fn read_plugin(dir: &Path, name: &str, all: &[String]) -> anyhow::Result<PluginC
     Ok(PluginCrate {
         name: name.to_string(),
         dependencies,
+        command_categories: command_categories(&dir.join(name).join("src"), name)?,
+    })
+}
+
+/// The categories of the `#[plexichat::command]` functions under `src`, read with syn as the
+/// macro reads them (`category = "..."`, else the plugin's name), sorted and without repeats:
+/// so that a binary built without the plugin can name it when asked for one of its commands.
+/// A file that does not parse is skipped: the compiler reports it.
+pub fn command_categories(src: &Path, plugin: &str) -> anyhow::Result<Vec<String>> {
+    let mut files = Vec::new();
+    if src.is_dir() {
+        rust_files(src, &mut files)?;
+    }
+    let mut categories = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        if let Ok(parsed) = syn::parse_file(&text) {
+            collect_categories(&parsed.items, plugin, &mut categories);
+        }
+    }
+    categories.sort();
+    categories.dedup();
+    Ok(categories)
+}
+
+fn collect_categories(items: &[syn::Item], plugin: &str, out: &mut Vec<String>) {
+    for item in items {
+        match item {
+            syn::Item::Fn(function) => {
+                for attribute in &function.attrs {
+                    let path = attribute.path();
+                    let is_command = path.segments.len() == 2
+                        && path.segments[0].ident == "plexichat"
+                        && path.segments[1].ident == "command";
+                    if is_command {
+                        out.push(category_of(attribute).unwrap_or_else(|| plugin.to_string()));
+                    }
+                }
+            }
+            syn::Item::Mod(module) => {
+                if let Some((_, items)) = &module.content {
+                    collect_categories(items, plugin, out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `category = "..."` of a `#[plexichat::command(...)]`, if it sets one.
+fn category_of(attribute: &syn::Attribute) -> Option<String> {
+    let syn::Meta::List(list) = &attribute.meta else {
+        return None;
+    };
+    let pairs = list
+        .parse_args_with(
+            syn::punctuated::Punctuated::<syn::MetaNameValue, syn::Token![,]>::parse_terminated,
+        )
+        .ok()?;
+    pairs.iter().find_map(|pair| {
+        if !pair.path.is_ident("category") {
+            return None;
+        }
+        match &pair.value {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(text),
+                ..
+            }) => Some(text.value()),
+            _ => None,
+        }
     })
 }
 
@@ -265,6 +338,28 @@ fn declared(attribute: &syn::Attribute, docs: Option<String>) -> syn::Result<Dec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Command categories are read as the macro reads them: the one given, else the
+    /// plugin's name; clap's own `#[command]` on a type is not one.
+    #[test]
+    fn command_categories_are_read_from_the_source() {
+        let src = std::env::temp_dir().join(format!("plexichat-categories-{}", std::process::id()));
+        std::fs::create_dir_all(src.join("nested")).unwrap();
+        std::fs::write(
+            src.join("lib.rs"),
+            "#[plexichat::command(category = \"things\", name = \"list\")]\nasync fn a() {}\n\
+             #[plexichat::command]\nasync fn b() {}\n\
+             #[derive(clap::Args)]\n#[command(about = \"x\")]\nstruct Args;\n\
+             mod inner { #[plexichat::command(category = \"things\")] async fn c() {} }\n",
+        )
+        .unwrap();
+        std::fs::write(src.join("nested/broken.rs"), "fn {").unwrap();
+        assert_eq!(
+            command_categories(&src, "mine").unwrap(),
+            ["mine", "things"]
+        );
+        std::fs::remove_dir_all(&src).unwrap();
+    }
 
     /// A copy of the checkout, run through Cargo, is the root, not where the binary was
     /// built; without Cargo's word (or with a folder that is no crate) the build-time one.

@@ -1726,3 +1726,23 @@ fn a_second_server_on_the_same_sqlite_folder_is_refused_until_the_first_exits() 
     signal(&third, "TERM");
     assert!(third.0.wait().unwrap().success());
 }
+
+/// A binary built without a plugin, asked for one of its commands, names the plugin and how
+/// to build it in, instead of clap's bare "unrecognized subcommand".
+#[test]
+fn a_command_of_a_plugin_left_out_names_the_plugin_to_build_in() {
+    let binary = build_app("audit", &["--plugins", "awesome_audit"]);
+    let dir = plexichat_tests::scratch("left-out-command");
+    let (code, _, err) = run_in(&binary, &dir, &["tests", "run"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`plexichat tests` is a command of plugin `test_manager`"),
+        "{err}"
+    );
+    assert!(err.contains("cargo xtask build-app --plugins"), "{err}");
+    assert!(err.contains("test_manager"), "{err}");
+    // A word no plugin uses is still clap's to refuse.
+    let (code, _, err) = run_in(&binary, &dir, &["nothing-like-this"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unrecognized subcommand"), "{err}");
+}
