@@ -110,9 +110,20 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// The longest message an error body carries, in characters: a message that quotes what a
+/// client sent (a name, a path) is cut there, so an error never echoes input of any size.
+const MAX_MESSAGE_CHARS: usize = 1024;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message });
+        let message = match self.message.char_indices().nth(MAX_MESSAGE_CHARS) {
+            Some((cut, _)) => format!(
+                "{}… (cut at {MAX_MESSAGE_CHARS} characters)",
+                &self.message[..cut]
+            ),
+            None => self.message,
+        };
+        let mut body = json!({ "error": message });
         if let (Some(Value::Object(details)), Value::Object(map)) = (self.details, &mut body) {
             map.extend(details);
         }

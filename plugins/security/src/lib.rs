@@ -52,7 +52,7 @@ pub struct SecurityConfig {
     /// request IDs.
     #[serde(deserialize_with = "header_name")]
     pub request_id_header: String,
-    /// Keep an ID the client sent (1 to 128 visible ASCII characters) instead of making one,
+    /// Keep an ID the client sent (1 to 128 letters, digits and `-_.:`, which cannot forge a log field) instead of making one,
     /// so that a proxy's ID follows the request through.
     pub trust_request_id: bool,
     /// Take the client's address for rate limits from `X-Forwarded-For`: the entry your
@@ -283,9 +283,13 @@ fn settings(context: &PluginContext<Security>) -> Arc<SecurityConfig> {
     context.config::<Security>().unwrap_or_default()
 }
 
-/// 1 to 128 visible ASCII characters: what a log line and a header can carry unchanged.
+/// 1 to 128 letters, digits and `-`, `_`, `.`, `:`: what a header carries unchanged and
+/// what cannot forge a field in a log line (no quotes, `=`, braces or spaces).
 fn is_valid_id(value: &[u8]) -> bool {
-    (1..=128).contains(&value.len()) && value.iter().all(|byte| byte.is_ascii_graphic())
+    (1..=128).contains(&value.len())
+        && value
+            .iter()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"-_.:".contains(byte))
 }
 
 /// 32 hex digits, unique in this process and not guessable from the previous one: the
@@ -576,6 +580,21 @@ mod tests {
         assert!(!is_valid_id(b""));
         assert!(!is_valid_id(b"has space"));
         assert!(!is_valid_id(&[b'a'; 129]));
+        // Nothing that could forge a log field.
+        for forged in [
+            &b"x\" level=ERROR"[..],
+            b"a=b",
+            b"{id}",
+            b"quote\"",
+            b"semi;colon",
+        ] {
+            assert!(
+                !is_valid_id(forged),
+                "{:?}",
+                String::from_utf8_lossy(forged)
+            );
+        }
+        assert!(is_valid_id(b"proxy-7.lb_2:9f"));
     }
 
     fn from(address: &str, path: &str) -> Request {

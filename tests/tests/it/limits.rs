@@ -288,3 +288,16 @@ async fn an_event_stream_ends_at_its_lifetime() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+/// An error that quotes what the client sent never echoes input of any size: a 10,000-byte
+/// plugin name comes back cut, saying so.
+#[tokio::test]
+async fn error_bodies_cut_what_they_quote_from_the_request() {
+    let app = TestApp::linked().await;
+    let name = "x".repeat(10_000);
+    let (status, body) = app.get(&format!("/api/v1/plugins/{name}")).await;
+    assert_eq!(status, 404, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.len() < 1_100, "{} bytes", error.len());
+    assert!(error.ends_with("(cut at 1024 characters)"), "{error}");
+}
