@@ -52,8 +52,8 @@ pub struct SecurityConfig {
     /// request IDs.
     #[serde(deserialize_with = "header_name")]
     pub request_id_header: String,
-    /// Keep an ID the client sent (1 to 128 letters, digits and `-_.:`, which cannot forge a log field) instead of making one,
-    /// so that a proxy's ID follows the request through.
+    /// Keep an ID the client sent (1 to 128 letters, digits and `-_.:`, which cannot forge
+    /// a log field) instead of making one, so that a proxy's ID follows the request through.
     pub trust_request_id: bool,
     /// Take the client's address for rate limits from `X-Forwarded-For`: the entry your
     /// outermost proxy added, `forwarded_hops` from the right (entries further left are the

@@ -1746,3 +1746,21 @@ fn a_command_of_a_plugin_left_out_names_the_plugin_to_build_in() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unrecognized subcommand"), "{err}");
 }
+
+/// A data folder anyone may write to is refused, saying how to fix it: whoever can write it
+/// can replace the database or the admin token.
+#[test]
+fn a_world_writable_data_folder_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let binary = build_app("audit", &["--plugins", "awesome_audit"]);
+    let dir = plexichat_tests::scratch("world-writable");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::set_permissions(dir.join("data"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (code, _, err) = run_in(&binary, &dir, &["db", "status"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("lets anyone write to it"), "{err}");
+    assert!(err.contains("chmod 700"), "{err}");
+    std::fs::set_permissions(dir.join("data"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (code, _, err) = run_in(&binary, &dir, &["db", "status"]);
+    assert_eq!(code, 0, "{err}");
+}

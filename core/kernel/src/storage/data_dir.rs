@@ -31,7 +31,9 @@ pub enum DataDirError {
     },
 }
 
-/// Creates `dir` (and its parents) with mode 0700 if it does not exist.
+/// Creates `dir` (and its parents) with mode 0700 if it does not exist, and refuses an
+/// existing one that others may write to: whoever can write the data folder can replace the
+/// database, the token file or a plugin's files.
 pub fn create(dir: &Path) -> Result<(), DataDirError> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -40,7 +42,29 @@ pub fn create(dir: &Path) -> Result<(), DataDirError> {
     builder.create(dir).map_err(|source| DataDirError::Io {
         path: dir.to_path_buf(),
         source,
-    })
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .map_err(|source| DataDirError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o002 != 0 {
+            return Err(DataDirError::Unsafe {
+                path: dir.to_path_buf(),
+                problem: format!(
+                    "its mode {:04o} lets anyone write to it (and so replace the database or \
+                     the admin token); run `chmod 700` on it",
+                    mode & 0o7777
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The admin token in `dir/admin_token`, generated (32 random bytes, hex) and written with
