@@ -28,7 +28,8 @@ const SERVER: &str = "plexichat-server";
 const TOKEN: &str = "plexichat-token-0123456789-0123456789ab";
 const YES: &str = "plexichat-yes";
 /// Their long names, which a plugin's own arguments must not use.
-const COMMON: [&str; 4] = ["config", "server", "token", "yes"];
+const TOKEN_FILE: &str = "plexichat-token-file";
+const COMMON: [&str; 5] = ["config", "server", "token", "token-file", "yes"];
 
 /// `base` (the core commands) with every plugin command category: in full for the one
 /// `argv` asks for, as a one-line entry for the others.
@@ -170,7 +171,16 @@ fn with_common_options(command: clap::Command, flags: CommandFlags) -> clap::Com
             Arg::new(TOKEN)
                 .long("token")
                 .value_name("TOKEN")
-                .help("The admin token [default: PLEXICHAT_ADMIN_TOKEN, [server] admin_token, or <data>/admin_token]")
+                .help("The admin token; other users see it in `ps`, so prefer --token-file or PLEXICHAT_ADMIN_TOKEN [default: PLEXICHAT_ADMIN_TOKEN, [server] admin_token, or <data>/admin_token]")
+                .conflicts_with(TOKEN_FILE)
+                .help_heading("PlexiChat options"),
+        )
+        .arg(
+            Arg::new(TOKEN_FILE)
+                .long("token-file")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Read the admin token from FILE (its first line), out of sight of `ps`")
                 .help_heading("PlexiChat options"),
         )
         .arg(
@@ -250,9 +260,14 @@ fn invocation(
     let from_environment = std::env::var(plexichat_kernel::config::ENV_ADMIN_TOKEN)
         .ok()
         .filter(|token| !token.is_empty());
+    let from_file = match matches.get_one::<PathBuf>(TOKEN_FILE) {
+        Some(path) => Some(read_token_file(path)?),
+        None => None,
+    };
     let given = matches
         .get_one::<String>(TOKEN)
         .cloned()
+        .or(from_file)
         .or_else(|| from_environment.clone())
         .map(|token| Secret::new(token.as_str()));
     let configured = config
@@ -277,6 +292,22 @@ fn invocation(
         confirm(full, descriptor.about)?;
     }
     Ok(Invocation { server, token, yes })
+}
+
+/// The first line of `--token-file`'s file; an unreadable or empty file is the operator's to
+/// fix (exit 2).
+fn read_token_file(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| UsageError(format!("--token-file {}: {error}", path.display())))?;
+    let token = text.lines().next().unwrap_or_default().trim().to_string();
+    if token.is_empty() {
+        return Err(UsageError(format!(
+            "--token-file {}: the file is empty; write the admin token on its first line",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(token)
 }
 
 /// Runs the command on `runtime`, once its plugin is known to run and every migration is

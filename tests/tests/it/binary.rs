@@ -1374,6 +1374,43 @@ fn plugin_commands_run_on_the_stored_data_with_and_without_a_server() {
         "{}",
         String::from_utf8_lossy(&taken.stderr)
     );
+    // `--token-file` keeps the token out of `ps`; it is checked the same way.
+    let file = dir.join("token.txt");
+    std::fs::write(&file, "a-wrong-token-0123456789-0123456789-ab\n").unwrap();
+    let (code, _, err) = run_in(
+        &binary,
+        &dir,
+        &[
+            "awesome",
+            "reset-stats",
+            "--yes",
+            "--token-file",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("not this data directory's admin token"),
+        "{err}"
+    );
+    std::fs::write(&file, &token).unwrap();
+    let (code, _, err) = run_in(
+        &binary,
+        &dir,
+        &[
+            "awesome",
+            "reset-stats",
+            "--yes",
+            "--token-file",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, help, _) = run_in(&binary, &dir, &["awesome", "reset-stats", "--help"]);
+    assert!(
+        help.contains("--token-file") && help.contains("`ps`"),
+        "{help}"
+    );
 
     // A plugin the configuration disables runs no commands.
     std::fs::write(
