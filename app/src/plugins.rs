@@ -35,7 +35,8 @@ pub(crate) const ENABLED: &[&str] = &[
 
 /// Every plugin's command categories, whether this binary contains it or not, so that a
 /// command of a plugin left out is answered with the plugin to build in.
-#[allow(dead_code, reason = "the desktop window includes this file and has no commands")]
+// `plexichat-gui` includes this file and has no commands.
+#[allow(dead_code)]
 pub(crate) const COMMAND_CATEGORIES: &[(&str, &str)] = &[
     ("audit", "awesome_audit"),
     ("awesome", "my_awesome_plugin"),

@@ -172,7 +172,8 @@ pub(crate) fn plugins_rs(plugins: &[PluginCrate]) -> String {
     out.push_str(
         "\n/// Every plugin's command categories, whether this binary contains it or not, so that a\n\
          /// command of a plugin left out is answered with the plugin to build in.\n\
-         #[allow(dead_code, reason = \"the desktop window includes this file and has no commands\")]\n\
+         // `plexichat-gui` includes this file and has no commands.\n\
+         #[allow(dead_code)]\n\
          pub(crate) const COMMAND_CATEGORIES: &[(&str, &str)] = &[\n",
     );
     let mut categories: Vec<(&str, &str)> = plugins
