@@ -203,13 +203,15 @@ async fn index(
     let query = query.q.unwrap_or_default();
     if !query.trim().is_empty() {
         if let Some(refusal) = search::refusal("q", &query) {
+            // A page for a person, who retypes the query: every error status would be turned
+            // into a JSON body by the server (`/docs/search` answers 400).
             let main = format!(
                 "<h1>Search</h1>\n<p class=\"error\">{}</p>\n",
                 escape(&refusal)
             );
             let shown: String = query.trim().chars().take(80).collect();
             return (
-                StatusCode::BAD_REQUEST,
+                StatusCode::OK,
                 Html(layout(&library, "Search", &shown, None, &main)),
             );
         }

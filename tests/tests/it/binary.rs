@@ -1759,7 +1759,14 @@ fn a_second_server_on_the_same_sqlite_folder_is_refused_until_the_first_exits() 
     );
     signal(&first, "TERM");
     assert!(first.0.wait().unwrap().success());
-    let (mut third, _addr, _lines) = spawn_server(&binary, &dir, &[]);
+    let (mut third, addr, _lines) = spawn_server(&binary, &dir, &[]);
+    // Serving (its signal handler in place) before it is asked to stop.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, _) = runtime.block_on(plexichat_tests::request(addr, "GET", "/health"));
+    assert_eq!(status, 200);
     signal(&third, "TERM");
     assert!(third.0.wait().unwrap().success());
 }
