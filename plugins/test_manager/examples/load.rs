@@ -144,6 +144,9 @@ async fn measure(sizes: &Sizes, quick: bool) -> String {
     let options = ServerOptions {
         admin_token: Some(Secret::new(TOKEN)),
         max_connections: sizes.clients * 2 + 64,
+        // Every live-update client is on the one loopback address, as behind a proxy.
+        max_streams: sizes.clients + 64,
+        max_streams_per_client: 0,
         ..ServerOptions::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
