@@ -220,11 +220,11 @@ impl Connections {
             force: self.force.clone(),
             closed: None,
         };
-        let admission = Admission {
+        let admission = Arc::new(Admission {
             streams: Arc::clone(&self.streams),
             permit,
             drain: self.drain.clone(),
-        };
+        });
         self.tracker.spawn(connection(
             io,
             peer,
@@ -322,7 +322,7 @@ fn is_connection_error(error: &std::io::Error) -> bool {
 async fn connection(
     io: Watched,
     peer: SocketAddr,
-    (router, admission): (Router, Admission),
+    (router, admission): (Router, Arc<Admission>),
     limits: Limits,
     (drain, force): (CancellationToken, CancellationToken),
 ) {
@@ -580,12 +580,12 @@ struct Requests {
     router: Router,
     peer: SocketAddr,
     activity: Arc<Activity>,
-    admission: Admission,
+    // One per connection, shared by its requests: a request clones one `Arc`.
+    admission: Arc<Admission>,
 }
 
 /// What a response that turns out to be an event stream needs: the server's stream slots,
 /// its connection's ordinary slot to give back, and the drain that ends it.
-#[derive(Clone)]
 struct Admission {
     streams: Arc<Streams>,
     permit: ConnectionPermit,
@@ -624,7 +624,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Requests {
         Counted {
             inner: self.router.clone().call(request.map(Body::new)),
             in_flight: Some(InFlight(Arc::clone(&self.activity))),
-            admission: Some((self.admission.clone(), self.peer)),
+            admission: Some((Arc::clone(&self.admission), self.peer)),
         }
     }
 }
@@ -645,7 +645,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: RouteFuture<Infallible>,
         in_flight: Option<InFlight>,
-        admission: Option<(Admission, SocketAddr)>,
+        admission: Option<(Arc<Admission>, SocketAddr)>,
     }
 }
 

@@ -425,17 +425,11 @@ async fn signing_in_needs_the_admin_token_in_a_json_body() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guessing_the_admin_token_backs_off_per_address() {
     const RIGHT: &str = "backoff-token-0123456789-0123456789-ab";
-    let runtime = plexichat_kernel::runtime::Runtime::new(plexichat::Registry::linked().unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let options = plexichat_web::ServerOptions {
         admin_token: Some(plexichat::Secret::new(RIGHT)),
         ..Default::default()
     };
-    let server = tokio::spawn(plexichat_web::serve(listener, runtime, options, async {
-        stopped.await.ok();
-    }));
+    let (addr, stop, server) = crate::facade::serve(options).await;
     let with = |token: &str| format!("Bearer {token}");
     let get = |path: &'static str, token: String| async move {
         plexichat_tests::request_with(addr, "GET", path, &[("authorization", &token)]).await

@@ -269,7 +269,7 @@ fn duplicate_commands_and_commands_shadowing_core_are_registry_errors_naming_bot
 
 /// Serves the linked plugins on a loopback port with `options`; returns the address, a
 /// trigger for shutdown and the server task.
-async fn serve(
+pub(crate) async fn serve(
     options: ServerOptions,
 ) -> (
     SocketAddr,

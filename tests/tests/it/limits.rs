@@ -182,25 +182,6 @@ async fn read_to_end(mut stream: tokio::net::TcpStream) -> String {
     String::from_utf8_lossy(&rest).into_owned()
 }
 
-/// Serves the linked plugins with `options` on loopback; returns the address, the trigger
-/// that starts shutdown, and the server task.
-async fn serve_with(
-    options: ServerOptions,
-) -> (
-    SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), server::ServerError>>,
-) {
-    let runtime = Runtime::new(Registry::linked().expect("registry"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::serve(listener, runtime, options, async {
-        stopped.await.ok();
-    }));
-    (addr, stop, server)
-}
-
 /// Event streams have a budget of their own: streams held open by one client (as a tester
 /// held 1,100 of them) take none of the ordinary connection slots, so `/health` is still
 /// answered; past its cap a client gets 429 and past the server's budget 503, each with a
@@ -215,7 +196,7 @@ async fn event_streams_have_their_own_budget_and_never_starve_ordinary_requests(
         drain_timeout: Duration::from_secs(120),
         ..ServerOptions::default()
     };
-    let (addr, stop, server) = serve_with(options).await;
+    let (addr, stop, server) = crate::facade::serve(options).await;
     let mut held = Vec::new();
     for _ in 0..3 {
         let (status, head, stream) = open_stream(addr, [127, 0, 0, 1], "/test/events").await;
@@ -277,7 +258,7 @@ async fn an_event_stream_ends_at_its_lifetime() {
         stream_lifetime: Duration::from_millis(500),
         ..ServerOptions::default()
     };
-    let (addr, stop, server) = serve_with(options).await;
+    let (addr, stop, server) = crate::facade::serve(options).await;
     let (status, head, stream) = open_stream(addr, [127, 0, 0, 1], "/test/events").await;
     assert_eq!(status, 200, "{head}");
     let rest = read_to_end(stream).await;
