@@ -152,8 +152,10 @@ test("an admin signs in, disables and re-enables a plugin, and signs out", async
   assert.equal(await page.getByLabel("Admin token").inputValue(), "", "the token is not kept in the page");
   // The session cookie is out of every script's reach.
   assert.equal(await page.evaluate(() => document.cookie), "");
-  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
-  assert.equal(stored, "{}{}", "nothing is stored where other scripts could read it");
+  // The tab keeps the CSRF token (and nothing else) where only the server's own pages can
+  // read it; the next test shows plugin pages cannot.
+  const stored = await page.evaluate(() => [Object.keys(localStorage), Object.keys(sessionStorage)]);
+  assert.deepEqual(stored, [[], ["plexichat.admin.csrf"]]);
 
   await disable.click();
   await page.waitForFunction(() =>
@@ -198,6 +200,97 @@ test("a plugin page's script cannot act as the admin with the session cookie", a
   assert.equal(status, 401);
   const audit = (await apiPlugins()).find((plugin) => plugin.name === "awesome_audit");
   assert.equal(audit.state, "running");
+  await done();
+});
+
+test("a plugin page's script cannot reach the shell, the tab's storage or the admin session", async () => {
+  // The shell refuses to be framed, which Chromium logs; only that is expected.
+  const { page, done } = await open("isolation", { expected: [/Refused to display|frame-ancestors|X-Frame-Options/] });
+  await goto(page, "/plugins/my_awesome_plugin/dashboard/");
+  // What a hostile plugin page's script tries: open the shell, wait for it, hook its fetch to
+  // catch the admin token when the admin signs in there.
+  const popup = page.context().waitForEvent("page");
+  const attack = await page.evaluate(async () => {
+    window.captured = [];
+    const shell = window.open("/");
+    if (shell === null) return "no window";
+    for (let i = 0; i < 100; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      try {
+        if (shell.document.readyState === "complete" && shell.document.getElementById("sign-in")) {
+          const original = shell.fetch;
+          shell.fetch = (...args) => {
+            window.captured.push(String(args[1] && args[1].body));
+            return original.apply(shell, args);
+          };
+          return "hooked";
+        }
+      } catch (error) {
+        return error.name;
+      }
+    }
+    return shell.closed ? "closed" : "never loaded";
+  });
+  assert.notEqual(attack, "hooked", "a plugin page scripted the shell");
+  const shell = await popup;
+  await shell.waitForLoadState();
+  assert.equal(await shell.evaluate(() => window.opener), null, "the shell keeps no opener");
+  await shell.getByLabel("Admin token").fill(adminToken);
+  await shell.getByRole("button", { name: "Sign in" }).click();
+  await shell.getByText("Signed in as admin").waitFor();
+  assert.deepEqual(await page.evaluate(() => window.captured), [], "nothing of the sign-in reached the plugin page");
+
+  // Framing the shell, and reading the tab's storage (where the shell keeps the CSRF token).
+  const framed = await page.evaluate(async () => {
+    const frame = document.createElement("iframe");
+    frame.src = "/";
+    document.body.append(frame);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    try {
+      return frame.contentDocument === null ? "no document" : `scriptable: ${frame.contentDocument.title}`;
+    } catch (error) {
+      return error.name;
+    }
+  });
+  assert.doesNotMatch(framed, /^scriptable/, "a plugin page scripted the shell in a frame");
+  const storage = await page.evaluate(() => {
+    try {
+      return `readable: ${JSON.stringify({ ...sessionStorage })}`;
+    } catch (error) {
+      return error.name;
+    }
+  });
+  assert.equal(storage, "SecurityError", "a plugin page read the origin's storage");
+  // The same tab, signed in on the shell, then navigated to the plugin page.
+  await shell.goto(new URL("/plugins/my_awesome_plugin/dashboard/", base).href);
+  const tabStorage = await shell.evaluate(() => {
+    try {
+      return `readable: ${JSON.stringify({ ...sessionStorage })}`;
+    } catch (error) {
+      return error.name;
+    }
+  });
+  assert.equal(tabStorage, "SecurityError", "a plugin page read its tab's admin session");
+  // The page's own API still answers it: the dashboard filled in its count.
+  await shell.waitForFunction(() => /^\d+$/.test(document.getElementById("actions-performed").textContent));
+  await done();
+});
+
+test("signing in on the shell carries to the Test Dashboard in the same tab and survives a reload", async () => {
+  const { page, done } = await open("session-per-tab");
+  await goto(page, "/");
+  await page.getByLabel("Admin token").fill(adminToken);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Signed in as admin").waitFor();
+  await page.reload();
+  await page.getByText("Signed in as admin").waitFor();
+  await page.getByRole("link", { name: "Test Dashboard" }).click();
+  await page.waitForURL(/\/plugins\/test_manager\/dashboard\/$/);
+  await page.locator('#plugins tr[data-plugin="my_awesome_plugin"]').waitFor();
+  assert.equal(await page.getByRole("button", { name: "Run tests of my_awesome_plugin" }).isVisible(), true);
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await goto(page, "/");
+  assert.equal(await page.getByLabel("Admin token").isVisible(), true, "signing out on the dashboard signs the tab out");
   await done();
 });
 

@@ -93,7 +93,7 @@ pub struct Permission {
 }
 
 /// Every permission, in the order listings show them.
-pub const PERMISSIONS: [Permission; 8] = [
+pub const PERMISSIONS: [Permission; 9] = [
     Permission {
         name: "plugin:read",
         marker: "ReadData",
@@ -142,7 +142,17 @@ pub const PERMISSIONS: [Permission; 8] = [
         grants: "read every compiled-in plugin's manifest, registrations and state (never change them)",
         needs: "reading other plugins' manifests and states needs",
     },
+    Permission {
+        name: UI_TRUSTED_PERMISSION,
+        marker: "TrustedUi",
+        grants: "serve the plugin's pages and HTML answers in the server's own origin, beside the shell and the admin session (without it they run sandboxed, in an origin of their own)",
+        needs: "a page in the server's own origin needs",
+    },
 ];
+
+/// The permission whose pages share the server's origin: every other plugin's answers are
+/// sandboxed into an opaque origin, so their scripts cannot reach the admin session.
+pub const UI_TRUSTED_PERMISSION: &str = "ui:trusted";
 
 /// The permission named `name` in a manifest, if there is one.
 pub fn permission(name: &str) -> Option<&'static Permission> {

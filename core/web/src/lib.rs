@@ -15,6 +15,7 @@ mod log_limit;
 mod metrics;
 mod middleware;
 pub mod openapi;
+mod origins;
 mod session;
 mod streams;
 
@@ -221,6 +222,8 @@ fn build(
     // `ServiceBuilder` runs top to bottom: the first layer sees the request first and the
     // response last.
     let middleware = ServiceBuilder::new()
+        // Which origin an answer's page runs in, decided last, once its headers are final.
+        .layer(origins::OriginPolicyLayer)
         // Last word on every answer: an error without a JSON body gets one, including the
         // ones produced by the layers below and by axum itself (405, extractor rejections).
         .layer(JsonErrorsLayer {
@@ -308,9 +311,15 @@ fn guard_route(
         tracing::error!(plugin, error = %panic_message(panic.as_ref()), "route handler panicked");
         ApiError::plugin_failed(plugin).into_response()
     });
+    let trusted = runtime.registry().plugin(plugin).is_some_and(|descriptor| {
+        descriptor
+            .permissions
+            .contains(&plexichat_rules::UI_TRUSTED_PERMISSION)
+    });
     let only_when_running = RunningGateLayer {
         plugin,
         slot: Arc::clone(&entry.slot),
+        trusted,
     };
     let guarded = route.layer(contain_panics).layer(only_when_running);
     chain.wrap_route(plugin, guarded)

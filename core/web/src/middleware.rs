@@ -1,5 +1,5 @@
 //! The layers every request passes: JSON bodies for every error answer, and the running-state
-//! gate in front of each plugin route.
+//! gate in front of each plugin route (which also marks a trusted plugin's answers).
 //!
 //! They are tower services written out rather than axum's `map_response` and `from_fn`
 //! because those box a future and clone the inner service on every request; profiling the
@@ -22,6 +22,7 @@ use futures_util::future::{BoxFuture, Either};
 use serde_json::json;
 use tower::{Layer, Service};
 
+use crate::origins::Trusted;
 use plexichat_kernel::error::ApiError;
 use plexichat_kernel::runtime::state::{Busy, Slot};
 
@@ -161,6 +162,9 @@ async fn json_body(response: Response, timeout: Duration) -> Response {
 pub(crate) struct RunningGateLayer {
     pub(crate) plugin: &'static str,
     pub(crate) slot: Arc<Slot>,
+    /// The plugin declares `ui:trusted`: its answers are marked [`Trusted`] for the origin
+    /// policy.
+    pub(crate) trusted: bool,
 }
 
 impl<S> Layer<S> for RunningGateLayer {
@@ -201,6 +205,7 @@ where
                 .insert(plexichat_kernel::extract::RouteOwner(self.gate.plugin));
             return Either::Right(Admitted {
                 inner: self.inner.call(request),
+                trusted: self.gate.trusted,
                 _busy: busy,
             });
         }
@@ -220,14 +225,22 @@ pin_project_lite::pin_project! {
     pub(crate) struct Admitted<F> {
         #[pin]
         inner: F,
+        trusted: bool,
         _busy: Busy,
     }
 }
 
-impl<F: Future> Future for Admitted<F> {
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Admitted<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.project().inner.poll(cx)
+        let this = self.project();
+        let Poll::Ready(Ok(mut response)) = this.inner.poll(cx) else {
+            return Poll::Pending;
+        };
+        if *this.trusted {
+            response.extensions_mut().insert(Trusted);
+        }
+        Poll::Ready(Ok(response))
     }
 }

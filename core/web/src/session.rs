@@ -1,11 +1,12 @@
 //! Admin sessions for browsers: signing in with the admin token once gives an `HttpOnly`,
-//! `SameSite=Strict` cookie scoped to the admin API plus a CSRF token that the signing-in page
-//! keeps in memory; a request is an admin's only with both.
+//! `SameSite=Strict` cookie plus a CSRF token that the signing-in page keeps in its tab's
+//! `sessionStorage`; a request is an admin's only with both.
 //!
-//! Why both: the cookie alone would let any script on this origin (a plugin's page) act as
-//! the admin, and the CSRF token alone would live where such scripts could read it if it were
-//! stored. The cookie cannot be read by scripts and is never sent by other sites; the CSRF
-//! token is handed out once, in the sign-in answer, and never again.
+//! Why both: the cookie alone would let any page of another site that makes the browser send
+//! it, or any script of this origin, act as the admin. The cookie cannot be read by scripts
+//! and is never sent by other sites; the CSRF token is handed out once, in the sign-in answer.
+//! Only the server's own (`ui:trusted`) pages can read the storage it is kept in: every other
+//! plugin's pages run in an opaque origin (see `origins.rs`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

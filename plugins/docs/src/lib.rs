@@ -29,7 +29,7 @@ use crate::library::{CORE_GROUP, Doc, Kind, Library};
     docs = "../../docs",
     tags = ["docs", "search"],
     // Every plugin's embedded docs and routes (the API reference), read-only.
-    permissions = ["plugins:read"],
+    permissions = ["plugins:read", "ui:trusted"],
 )]
 #[derive(Default)]
 pub struct Docs {

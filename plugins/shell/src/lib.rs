@@ -22,7 +22,7 @@ mod self_tests;
     type = core,
     prefix = "/",
     tags = ["web", "ui"],
-    permissions = ["plugins:read"]
+    permissions = ["plugins:read", "ui:trusted"]
 )]
 #[derive(Default)]
 pub struct Shell;

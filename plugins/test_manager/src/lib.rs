@@ -30,7 +30,7 @@ pub use store::StoredRun;
     author = "PlexiChat",
     type = core,
     prefix = "/tests",
-    permissions = ["database", "tests:run", "plugins:read"],
+    permissions = ["database", "tests:run", "plugins:read", "ui:trusted"],
     migrations = "migrations",
     config = TestManagerConfig,
     lifecycle = true,

@@ -3,9 +3,10 @@
 // the Content-Security-Policy allows this origin's scripts only.
 //
 // Signing in sends the admin token once; the server answers with an HttpOnly cookie (which no
-// script can read) and a CSRF token, which lives in this closure only: not in storage, not in
-// the page, so no script of a plugin page on this origin can find it. Reloading the page
-// forgets it, and the shell asks for the token again.
+// script can read) and a CSRF token, kept in this tab's sessionStorage so that the session
+// survives a reload and carries to the Test Dashboard opened in the same tab. Only the
+// server's own pages can read that storage: every plugin page without `ui:trusted` runs
+// sandboxed, in an opaque origin with no access to it (see core/web/src/origins.rs).
 "use strict";
 
 (function () {
@@ -15,6 +16,8 @@
   const tokenInput = document.getElementById("admin-token");
   const actions = document.getElementById("admin-actions");
   const adminStatus = document.getElementById("admin-status");
+  // The key the shell and the Test Dashboard share for the session's CSRF token.
+  const CSRF_KEY = "plexichat.admin.csrf";
   let csrf = null;
 
   function showState(name, state) {
@@ -44,6 +47,11 @@
 
   function setSignedIn(token) {
     csrf = token;
+    if (token === null) {
+      sessionStorage.removeItem(CSRF_KEY);
+    } else {
+      sessionStorage.setItem(CSRF_KEY, token);
+    }
     signInForm.hidden = token !== null;
     actions.hidden = token === null;
     for (const element of document.querySelectorAll("[data-admin]")) {
@@ -134,7 +142,22 @@
     });
   }
 
+  // A session this tab opened earlier: shown as signed in if the server still knows it (a
+  // restart or the idle timeout ends it).
+  async function resume() {
+    const kept = sessionStorage.getItem(CSRF_KEY);
+    setSignedIn(kept);
+    if (kept === null) {
+      return;
+    }
+    try {
+      await adminRequest("GET", "/api/v1/admin/session");
+    } catch (error) {
+      adminStatus.textContent = "The earlier admin session has ended; sign in again.";
+    }
+  }
+
   admin.hidden = false;
-  setSignedIn(null);
+  resume();
   setInterval(refresh, 5000);
 })();

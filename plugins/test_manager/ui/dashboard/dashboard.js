@@ -2,9 +2,10 @@
 // manager's API, kept current by Server-Sent Events (`/tests/live-updates`), with a
 // 30-second refresh while the live connection is down. `?plugin=NAME` is one plugin's page.
 //
-// Running tests and changing schedules needs the admin: signing in sends the token once and
-// gets an HttpOnly cookie plus a CSRF token that lives in this closure only (not in storage,
-// not in the page). Reloading the page forgets it. No inline script: the
+// Running tests and changing schedules needs the admin: signing in (here or on the shell, in
+// the same tab) sends the token once and gets an HttpOnly cookie plus a CSRF token kept in
+// the tab's sessionStorage, which only the server's own pages can read (plugin pages run
+// sandboxed, in an origin of their own), so a reload keeps the session. No inline script: the
 // Content-Security-Policy allows this origin's scripts only. Data is written with
 // textContent, never as HTML.
 "use strict";
@@ -12,6 +13,8 @@
 (function () {
   const plugin = new URLSearchParams(location.search).get("plugin");
   const $ = (id) => document.getElementById(id);
+  // The key the shell and this dashboard share for the session's CSRF token.
+  const CSRF_KEY = "plexichat.admin.csrf";
   let csrf = null;
   let discovered = [];
   let fallback = null;
@@ -72,6 +75,8 @@
 
   function setSignedIn(token) {
     csrf = token;
+    if (token === null) sessionStorage.removeItem(CSRF_KEY);
+    else sessionStorage.setItem(CSRF_KEY, token);
     $("sign-in").hidden = token !== null;
     $("signed-in").hidden = token === null;
     for (const node of document.querySelectorAll("[data-admin]")) node.hidden = token === null;
@@ -422,7 +427,11 @@
     document.title = `Tests of ${plugin} · Test Dashboard`;
   }
   $("schedule-timezone").value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
-  setSignedIn(null);
+  // A session this tab opened earlier (here or on the shell), if the server still knows it.
+  setSignedIn(sessionStorage.getItem(CSRF_KEY));
+  if (csrf !== null) {
+    admin("GET", "/api/v1/admin/session").catch(() => say("The earlier admin session has ended; sign in again.", true));
+  }
   refreshAll().then(preview);
   live();
 })();
