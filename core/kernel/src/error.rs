@@ -14,7 +14,23 @@ pub struct ApiError {
     status: StatusCode,
     message: String,
     details: Option<Value>,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u32>,
+    /// Made from a storage error that could not reach the database: the answer carries
+    /// [`DatabaseUnreachable`], from which the server learns of the outage.
+    database_unreachable: bool,
 }
+
+/// The mark of an answer that failed because the database could not be reached, found by
+/// the server's layer in front of plugin routes (which then checks the database).
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseUnreachable;
+
+/// The message of a 503 for an unreachable database: what a client can do about it.
+pub const DATABASE_UNREACHABLE: &str = "the database is unreachable; try again in a few seconds";
+
+/// The `Retry-After` of such a 503, in seconds.
+pub const DATABASE_RETRY_AFTER: u32 = 2;
 
 impl ApiError {
     /// An error with any status.
@@ -23,6 +39,8 @@ impl ApiError {
             status,
             message: message.into(),
             details: None,
+            retry_after: None,
+            database_unreachable: false,
         }
     }
 
@@ -60,9 +78,71 @@ impl ApiError {
         self
     }
 
+    /// Adds a `Retry-After` header of `seconds`.
+    pub fn with_retry_after(mut self, seconds: u32) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     /// The status this error answers with.
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// 503 with `Retry-After` for a database that could not be reached.
+    pub fn database_unreachable() -> ApiError {
+        let mut error = ApiError::unavailable(DATABASE_UNREACHABLE)
+            .with_details(json!({ "code": "database_unreachable" }))
+            .with_retry_after(DATABASE_RETRY_AFTER);
+        error.database_unreachable = true;
+        error
+    }
+}
+
+/// A query's failure: 503 with `Retry-After` when the database could not be reached (so a
+/// client retries, and the server notices the outage), otherwise a logged, generic 500.
+/// `?` on a `sqlx::Error` in a handler returning `Result<_, ApiError>` does this.
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> ApiError {
+        if crate::storage::database::is_unreachable(&error) {
+            tracing::warn!(error = %error, "a query could not reach the database");
+            ApiError::database_unreachable()
+        } else {
+            ApiError::internal(error)
+        }
+    }
+}
+
+/// A boxed error: what it is if it is one of the above (or an `ApiError`), else a logged,
+/// generic 500. So a helper returning `Result<_, BoxError>` can be `?`-ed in a handler and a
+/// database outage inside it is still a 503.
+impl From<Box<dyn std::error::Error + Send + Sync>> for ApiError {
+    fn from(error: Box<dyn std::error::Error + Send + Sync>) -> ApiError {
+        let error = match error.downcast::<ApiError>() {
+            Ok(error) => return *error,
+            Err(error) => error,
+        };
+        let error = match error.downcast::<sqlx::Error>() {
+            Ok(error) => return ApiError::from(*error),
+            Err(error) => error,
+        };
+        match error.downcast::<crate::storage::kv::KvError>() {
+            Ok(error) => ApiError::from(*error),
+            Err(error) => ApiError::internal(error),
+        }
+    }
+}
+
+/// The key-value store's failures: its database errors as [`From<sqlx::Error>`] answers
+/// them, an invalid key as 400, anything else as a logged 500.
+impl From<crate::storage::kv::KvError> for ApiError {
+    fn from(error: crate::storage::kv::KvError) -> ApiError {
+        use crate::storage::kv::KvError;
+        match error {
+            KvError::Database(error) => ApiError::from(error),
+            KvError::InvalidKey(_) => ApiError::bad_request(error.to_string()),
+            KvError::Json { .. } => ApiError::internal(error),
+        }
     }
 }
 
@@ -127,6 +207,15 @@ impl IntoResponse for ApiError {
         if let (Some(Value::Object(details)), Value::Object(map)) = (self.details, &mut body) {
             map.extend(details);
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        if self.database_unreachable {
+            response.extensions_mut().insert(DatabaseUnreachable);
+        }
+        response
     }
 }

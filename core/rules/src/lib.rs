@@ -164,6 +164,11 @@ pub fn permission(name: &str) -> Option<&'static Permission> {
 /// The permission that grants the SQL pool; a plugin with migrations needs it.
 pub const DATABASE_PERMISSION: &str = "database";
 
+/// The permissions whose services use the server's database (the SQL pool, and the
+/// key-value store, which lives in it): while the database is unreachable, the routes of a
+/// plugin holding one answer 503 at once.
+pub const STORAGE_PERMISSIONS: [&str; 3] = [DATABASE_PERMISSION, "plugin:read", "plugin:write"];
+
 /// Plugin names core's own routes use below `/api/v1/`: a plugin named so would mount its
 /// routes on core's.
 pub const RESERVED_PLUGIN_NAMES: [&str; 2] = ["admin", "plugins"];

@@ -316,10 +316,17 @@ fn guard_route(
             .permissions
             .contains(&plexichat_rules::UI_TRUSTED_PERMISSION)
     });
+    let uses_storage = runtime.registry().plugin(plugin).is_some_and(|descriptor| {
+        descriptor
+            .permissions
+            .iter()
+            .any(|permission| plexichat_rules::STORAGE_PERMISSIONS.contains(permission))
+    });
     let only_when_running = RunningGateLayer {
         plugin,
         slot: Arc::clone(&entry.slot),
         trusted,
+        database: uses_storage.then(|| runtime.storage().database().clone()),
     };
     let guarded = route.layer(contain_panics).layer(only_when_running);
     chain.wrap_route(plugin, guarded)
@@ -360,7 +367,11 @@ pub async fn serve(
     let metrics_server = metrics_listener
         .map(|listener| serve_metrics(listener, metrics, &runtime))
         .transpose()?;
+    // On PostgreSQL, notices an outage without waiting for a request to time out.
+    let database = runtime.storage().database().clone();
+    let watcher = tokio::spawn(async move { database.watch().await });
     connections::serve(listener, router, limits, shutdown).await;
+    watcher.abort();
     // Scrapes are short and read-only: nothing to drain.
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
@@ -503,8 +514,12 @@ async fn ready(Hosted(runtime): Hosted) -> Response {
         .into_iter()
         .map(|(plugin, problem)| (plugin.to_string(), Value::from(problem.state)))
         .collect();
+    let mut details = json!({ "ready": false, "plugins": plugins });
+    if !readiness.database {
+        details["database"] = json!("unreachable");
+    }
     ApiError::unavailable("not ready")
-        .with_details(json!({ "ready": false, "plugins": plugins }))
+        .with_details(details)
         .into_response()
 }
 

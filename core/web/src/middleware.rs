@@ -23,8 +23,9 @@ use serde_json::json;
 use tower::{Layer, Service};
 
 use crate::origins::Trusted;
-use plexichat_kernel::error::ApiError;
+use plexichat_kernel::error::{ApiError, DatabaseUnreachable};
 use plexichat_kernel::runtime::state::{Busy, Slot};
+use plexichat_kernel::storage::Database;
 
 /// Gives every error answer without a JSON body one: `{"error": <its text or reason>}`,
 /// whether it comes from a plugin, from axum (405, extractor rejections) or from the layers
@@ -165,6 +166,9 @@ pub(crate) struct RunningGateLayer {
     /// The plugin declares `ui:trusted`: its answers are marked [`Trusted`] for the origin
     /// policy.
     pub(crate) trusted: bool,
+    /// The database, when the plugin's permissions reach it (`database`, `plugin:read`,
+    /// `plugin:write`): while it is down, the plugin's routes answer 503 at once.
+    pub(crate) database: Option<Database>,
 }
 
 impl<S> Layer<S> for RunningGateLayer {
@@ -198,6 +202,11 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
+        if let Some(database) = &self.gate.database
+            && database.health().is_down()
+        {
+            return Either::Left(ready(Ok(ApiError::database_unreachable().into_response())));
+        }
         if let Some(busy) = self.gate.slot.enter() {
             // Which plugin's route this is, for the plugin extractors.
             request
@@ -206,6 +215,7 @@ where
             return Either::Right(Admitted {
                 inner: self.inner.call(request),
                 trusted: self.gate.trusted,
+                database: self.gate.database.clone(),
                 _busy: busy,
             });
         }
@@ -226,6 +236,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         trusted: bool,
+        database: Option<Database>,
         _busy: Busy,
     }
 }
@@ -240,6 +251,12 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Admitted<F> {
         };
         if *this.trusted {
             response.extensions_mut().insert(Trusted);
+        }
+        // A query of this request could not reach the database: have it checked.
+        if let Some(database) = this.database
+            && response.extensions().get::<DatabaseUnreachable>().is_some()
+        {
+            database.suspect();
         }
         Poll::Ready(Ok(response))
     }

@@ -126,7 +126,7 @@ pub struct EventLog {
 /// recorded in all.
 #[route(GET, "/events")]
 async fn list_events(context: PluginContext<AwesomeAudit>) -> Result<Json<EventLog>, ApiError> {
-    let (total, events) = received(&context).await.map_err(ApiError::internal)?;
+    let (total, events) = received(&context).await?;
     Ok(Json(EventLog { total, events }))
 }
 

@@ -208,7 +208,7 @@ async fn get_status(
     context: PluginContext<AwesomePlugin>,
     config: PluginConfig<AwesomePlugin>,
 ) -> Result<Json<StatusReport>, ApiError> {
-    let stats = stats(&context.kv()).await.map_err(ApiError::internal)?;
+    let stats = stats(&context.kv()).await?;
     Ok(Json(StatusReport {
         status: "awesome",
         enabled: config.enabled,
@@ -241,8 +241,7 @@ async fn perform_action(
         stats.actions_performed += 1;
         stats.last_action = Some(timestamp.clone());
     })
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     let event = ActionCompleted {
         action_number: stats.actions_performed,
         timestamp,

@@ -36,8 +36,9 @@ fn submit_error(error: SubmitError) -> ApiError {
     }
 }
 
+/// A query's failure: 503 when the database is unreachable, else a logged 500.
 fn database(error: plexichat::sqlx::Error) -> ApiError {
-    ApiError::internal(error)
+    ApiError::from(error)
 }
 
 /// One plugin's tests, as discovery lists them.
@@ -282,6 +283,13 @@ async fn bulk_run(
     if names.is_empty() {
         return Err(field_error("plugin_names", "name at least one plugin"));
     }
+    // A name given twice runs its tests once: what a request fans out to is bounded by the
+    // tests compiled in, however long the list.
+    let mut seen = std::collections::HashSet::new();
+    let names: Vec<String> = names
+        .into_iter()
+        .filter(|name| seen.insert(name.clone()))
+        .collect();
     let priority = priority_of(priority.as_deref())?;
     let plugins = context.plugins();
     let registry = plugins.registry();
@@ -511,23 +519,52 @@ async fn switch(
     Ok(Json(view))
 }
 
+/// `GET /tests/schedules`' query.
+#[payload(request)]
+#[derive(Debug)]
+pub struct ScheduleListQuery {
+    /// How many, by id: 1 to 500 (default 100).
+    pub limit: Option<i64>,
+    /// Only schedules with an id above this one: the previous page's `next_after`.
+    pub after: Option<i64>,
+}
+
 /// `GET /tests/schedules`' answer.
 #[payload(response)]
 #[derive(Debug)]
 pub struct ScheduleList {
-    /// Every schedule, by id.
+    /// One page of schedules, by id.
     pub schedules: Vec<ScheduleView>,
+    /// The `after` of the next page; null on the last one.
+    pub next_after: Option<i64>,
 }
 
-/// Every schedule with its next run times.
+/// The most schedules one request lists: each carries its next run times, computed per
+/// request.
+const MAX_SCHEDULES: i64 = 500;
+
+/// Schedules with their next run times, a page at a time (`?after=` the previous page's
+/// `next_after`).
 #[route(GET, "/schedules")]
 async fn list_schedules(
     context: PluginContext<TestManager>,
+    Query(query): Query<ScheduleListQuery>,
 ) -> Result<Json<ScheduleList>, ApiError> {
-    let rows = store::schedules(context.db().pool())
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_SCHEDULES).contains(&limit) {
+        return Err(field_error(
+            "limit",
+            format!("`limit` must be between 1 and {MAX_SCHEDULES} (got {limit})"),
+        ));
+    }
+    // One more than asked tells whether there is a next page.
+    let mut rows = store::schedules_page(context.db().pool(), query.after.unwrap_or(0), limit + 1)
         .await
         .map_err(database)?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(Json(ScheduleList {
+        next_after: more.then(|| rows.last().map(|row| row.id)).flatten(),
         schedules: rows.iter().map(view_of).collect(),
     }))
 }
@@ -628,11 +665,51 @@ async fn results(
 }
 
 /// Success rates, counts, duration percentiles and status changes per test, per plugin and
-/// overall, over the stored history.
+/// overall, over the latest 100,000 runs. Computed once per change of the stored runs, off
+/// the server's async workers, one computation at a time: a request that comes while one
+/// runs gets the last statistics computed instead of waiting, so a flood of requests costs
+/// one computation.
 #[route(GET, "/statistics")]
-async fn statistics(context: PluginContext<TestManager>) -> Result<Json<Statistics>, ApiError> {
-    let facts = store::facts(context.db().pool()).await.map_err(database)?;
-    Ok(Json(crate::stats::compute(&facts)))
+async fn statistics(
+    context: PluginContext<TestManager>,
+    manager: PluginState<TestManager>,
+) -> Result<Json<Statistics>, ApiError> {
+    let mut cached = match manager.statistics.try_lock() {
+        Ok(cached) => cached,
+        Err(_) => {
+            let last = manager
+                .statistics_last
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            match last {
+                Some(value) => return Ok(Json(Statistics::clone(&value))),
+                None => manager.statistics.lock().await,
+            }
+        }
+    };
+    let db = context.db();
+    let pool = db.pool();
+    let span = store::runs_span(pool).await.map_err(database)?;
+    if let Some(cached) = cached.as_ref()
+        && cached.span == span
+    {
+        return Ok(Json(Statistics::clone(&cached.value)));
+    }
+    let facts = store::facts(pool).await.map_err(database)?;
+    let value = tokio::task::spawn_blocking(move || crate::stats::compute(&facts))
+        .await
+        .map_err(ApiError::internal)?;
+    let value = std::sync::Arc::new(value);
+    *manager
+        .statistics_last
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(std::sync::Arc::clone(&value));
+    *cached = Some(crate::stats::Cached {
+        span,
+        value: std::sync::Arc::clone(&value),
+    });
+    Ok(Json(Statistics::clone(&value)))
 }
 
 /// Live updates as Server-Sent Events: `queued`, `started` and `finished` runs and

@@ -48,6 +48,11 @@ pub struct TestManager {
     changes: OnceLock<broadcast::Sender<Value>>,
     /// Wakes the scheduler when a schedule changes.
     wake: Notify,
+    /// The statistics last computed, and what they were computed over; held while they are
+    /// recomputed.
+    statistics: tokio::sync::Mutex<Option<stats::Cached>>,
+    /// The same statistics, for the requests that come while they are recomputed.
+    statistics_last: std::sync::Mutex<Option<std::sync::Arc<stats::Statistics>>>,
 }
 
 /// What to do with the runs a schedule missed while the server was down.

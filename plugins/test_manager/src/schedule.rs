@@ -40,17 +40,27 @@ impl Schedule {
     /// absent). The error says what is wrong and what is accepted.
     pub fn parse(expression: &str, zone: Option<&str>) -> Result<Schedule, String> {
         let zone_name = zone.map_or("UTC", str::trim).to_string();
-        let zone = TimeZone::get(&zone_name).map_err(|_| {
+        let zone = time_zone(&zone_name).ok_or_else(|| {
             format!(
                 "unknown time zone `{zone_name}`; use an IANA name such as `UTC` or `Europe/Paris`"
             )
         })?;
         let rule = rule(expression.trim())?;
-        Ok(Schedule {
+        let schedule = Schedule {
             rule,
             zone,
             zone_name,
-        })
+        };
+        // A cron expression that names no real date (`0 0 30 2 *`) would be stored and
+        // never run.
+        let now = Timestamp::now();
+        if schedule.next_after(now, now).is_none() {
+            return Err(format!(
+                "`{}` never runs: it names no date that exists (such as February 30); {EXPECTED}",
+                expression.trim()
+            ));
+        }
+        Ok(schedule)
     }
 
     /// The time zone's name.
@@ -104,6 +114,15 @@ impl Schedule {
         }
         times
     }
+}
+
+/// The time zone named `name`: from the database compiled into the binary first, so that a
+/// schedule means the same on every machine whatever its `tzdata`, then from the host's
+/// (a zone newer than the binary).
+fn time_zone(name: &str) -> Option<TimeZone> {
+    static BUNDLED: std::sync::LazyLock<jiff::tz::TimeZoneDatabase> =
+        std::sync::LazyLock::new(jiff::tz::TimeZoneDatabase::bundled);
+    BUNDLED.get(name).or_else(|_| TimeZone::get(name)).ok()
 }
 
 fn rule(expression: &str) -> Result<Rule, String> {
@@ -306,5 +325,15 @@ mod tests {
         assert!(refused("0 0 0 * * *").contains("has 6 fields"));
         let zone = Schedule::parse("daily", Some("Mars/Olympus")).unwrap_err();
         assert!(zone.contains("unknown time zone `Mars/Olympus`"), "{zone}");
+    }
+
+    #[test]
+    fn a_schedule_that_never_runs_is_refused() {
+        for expression in ["0 0 30 2 *", "0 0 31 4 *", "0 0 31 11 *"] {
+            let refused = Schedule::parse(expression, None).unwrap_err();
+            assert!(refused.contains("never runs"), "{expression}: {refused}");
+        }
+        // February 29th exists every four years.
+        assert!(Schedule::parse("0 0 29 2 *", None).is_ok());
     }
 }

@@ -78,6 +78,13 @@ pub struct Statistics {
     pub tests: Vec<TestStatistics>,
 }
 
+/// Statistics as computed once, shared by the requests that come while they hold.
+pub(crate) struct Cached {
+    /// The lowest and highest run ids they cover (`store::runs_span`).
+    pub span: (i64, i64),
+    pub value: std::sync::Arc<Statistics>,
+}
+
 /// Computes the statistics of `facts`, which are ordered by plugin, test and start.
 pub(crate) fn compute(facts: &[RunFact]) -> Statistics {
     let mut tests = Vec::new();

@@ -310,6 +310,36 @@ pub(crate) async fn schedules(pool: &AnyPool) -> Result<Vec<ScheduleRow>, sqlx::
     rows.iter().map(schedule_row).collect()
 }
 
+/// At most `limit` schedules with an id above `after`, by id: one page of the list.
+pub(crate) async fn schedules_page(
+    pool: &AnyPool,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<ScheduleRow>, sqlx::Error> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        schedule_columns!(),
+        " FROM test_manager_schedules WHERE id > $1 ORDER BY id LIMIT $2"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(schedule_row).collect()
+}
+
+/// The lowest and highest run ids stored: they change whenever a run is stored or pruned
+/// (by this process or another on the same database), so statistics computed for one pair
+/// are current while it holds. Two index lookups.
+pub(crate) async fn runs_span(pool: &AnyPool) -> Result<(i64, i64), sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COALESCE(MIN(id), 0) AS low, COALESCE(MAX(id), 0) AS high FROM test_manager_runs",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok((row.try_get("low")?, row.try_get("high")?))
+}
+
 /// One schedule.
 pub(crate) async fn schedule(pool: &AnyPool, id: i64) -> Result<Option<ScheduleRow>, sqlx::Error> {
     let row = sqlx::query(concat!(

@@ -487,3 +487,81 @@ async fn the_tests_it_ships_pass_on_a_fresh_server() {
         assert_eq!(run.status, plexichat::tests::RunStatus::Passed, "{run:?}");
     }
 }
+
+#[tokio::test]
+async fn lists_and_fan_outs_are_bounded() {
+    let place = place("test-manager-bounds").await;
+    let server = server(&place).await;
+    let app = &server.0;
+    let mut created = Vec::new();
+    for minutes in 1..=7 {
+        let (status, body) = admin_post(
+            app,
+            "/tests/schedule",
+            json!({ "plugin_name": "test_manager", "schedule_expression": format!("every_{minutes}_minutes"), "enabled": false }),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        created.push(body["id"].as_i64().unwrap());
+    }
+    // Schedules a page at a time: each id once, in order, the last page without a next.
+    let mut listed = Vec::new();
+    let mut path = "/tests/schedules?limit=3".to_string();
+    loop {
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        let schedules = page["schedules"].as_array().unwrap();
+        assert!(schedules.len() <= 3, "{page}");
+        listed.extend(schedules.iter().map(|s| s["id"].as_i64().unwrap()));
+        match page["next_after"].as_i64() {
+            Some(after) => path = format!("/tests/schedules?limit=3&after={after}"),
+            None => break,
+        }
+    }
+    assert_eq!(listed, created);
+    let (_, first) = app.get("/tests/schedules").await;
+    assert_eq!(
+        first["schedules"].as_array().unwrap().len(),
+        7,
+        "the default page holds 100"
+    );
+    for limit in ["0", "501", "-1"] {
+        let (status, body) = app.get(&format!("/tests/schedules?limit={limit}")).await;
+        assert_eq!(status, 400, "limit={limit}: {body}");
+        assert_eq!(body["field"], "limit", "{body}");
+    }
+
+    // A plugin named many times has its tests run once.
+    let names = vec!["test_manager"; 5000];
+    let (status, body) = admin_post(app, "/tests/bulk-run", json!(names)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"].as_array().unwrap().len(), 2, "{body}");
+
+    // A schedule that names no date that exists would never run.
+    let (status, body) = admin_post(
+        app,
+        "/tests/schedule",
+        json!({ "plugin_name": "test_manager", "schedule_expression": "0 0 30 2 *" }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "schedule_expression", "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("never runs"),
+        "{body}"
+    );
+
+    // Statistics follow new runs (computed once per change of the stored runs).
+    let (_, before) = app.get("/tests/statistics").await;
+    let (_, again) = app.get("/tests/statistics").await;
+    assert_eq!(before, again);
+    let (status, _) = admin_post(app, "/tests/run", json!({ "plugin_name": "test_manager" })).await;
+    assert_eq!(status, 200);
+    let (_, after) = app.get("/tests/statistics").await;
+    assert_eq!(
+        after["overall"]["runs"].as_u64().unwrap(),
+        before["overall"]["runs"].as_u64().unwrap() + 2,
+        "{after}"
+    );
+    stop(server).await;
+}

@@ -20,6 +20,7 @@ mod limits;
 mod metrics;
 mod middleware;
 mod openapi;
+mod outage;
 mod registry;
 // Drives a built binary, like `binary`.
 #[cfg(not(feature = "inventory"))]
@@ -470,6 +471,19 @@ where
 #[route(GET, "/items/{id}")]
 async fn item(Path(id): Path<u32>) -> Json<Value> {
     Json(json!({ "id": id }))
+}
+
+/// A key of the harness's key-value store: what a route that reads storage answers, in a
+/// database outage too.
+#[route(GET, "/kv/{key}")]
+async fn kv_entry(
+    context: PluginContext<Harness>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let value = context.kv().get(&key).await?;
+    Ok(Json(
+        json!({ "key": key, "value": value.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()) }),
+    ))
 }
 
 /// Writes the body to a file of the harness's data folder; a path that leaves it is 400.

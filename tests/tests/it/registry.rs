@@ -309,6 +309,7 @@ fn the_linked_registry_holds_exactly_what_this_binary_declares() {
             "/test/files/{*path}",
             "/test/forged-context",
             "/test/items/{id}",
+            "/test/kv/{key}",
             "/test/orders",
             "/test/panic",
             "/test/publish-slow",

@@ -1,5 +1,5 @@
-//! Readiness: every plugin the operator wants must be running and pass its `ready` hook and
-//! its `#[health_check(readiness)]` checks.
+//! Readiness: the database must answer, and every plugin the operator wants must be running
+//! and pass its `ready` hook and its `#[health_check(readiness)]` checks.
 //!
 //! A `/ready` flood must cost the plugins nothing more than one check per cache period:
 //! checks of several plugins run concurrently under one deadline, one refresh runs at a time
@@ -26,10 +26,13 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 /// The server's readiness.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Readiness {
-    /// Every wanted plugin runs and is ready.
+    /// The database answers and every wanted plugin runs and is ready.
     pub ready: bool,
     /// The plugins that keep it from being ready (`*` while the server is starting).
     pub plugins: BTreeMap<&'static str, NotReady>,
+    /// Whether the database answered a query within its check timeout (checked at most
+    /// once per `[server] ready_cache`; always on SQLite).
+    pub database: bool,
 }
 
 /// Why one plugin is not ready.
@@ -103,6 +106,7 @@ impl Runtime {
             return Readiness {
                 ready: false,
                 plugins: BTreeMap::from([("*", NotReady::starting())]),
+                database: true,
             };
         }
         let wanted: Vec<&'static PluginDescriptor> = self
@@ -112,10 +116,16 @@ impl Runtime {
             .copied()
             .filter(|plugin| self.inner.by_name[plugin.name].slot.is_wanted())
             .collect();
-        let plugins = self.not_ready(&wanted).await;
+        let database = self.storage().database();
+        let (plugins, database) = futures_util::future::join(
+            self.not_ready(&wanted),
+            database.answers(self.inner.readiness.ttl),
+        )
+        .await;
         Readiness {
-            ready: plugins.is_empty(),
+            ready: plugins.is_empty() && database,
             plugins,
+            database,
         }
     }
 

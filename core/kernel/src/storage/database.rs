@@ -2,8 +2,9 @@
 //! PostgreSQL, both through sqlx's `Any` driver so that one SQL text serves both.
 
 use std::str::FromStr;
-use std::sync::{Arc, Once, OnceLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once, OnceLock};
+use std::time::{Duration, Instant};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
@@ -42,6 +43,53 @@ pub struct Database {
     url: DatabaseUrl,
     /// Serialises the writes core makes on SQLite (see [`Database::writer`]).
     writes: Arc<tokio::sync::Mutex<()>>,
+    /// Whether the server answers, as far as this process knows.
+    health: Arc<Health>,
+}
+
+/// Whether a PostgreSQL server answers: marked down when a check cannot reach it, up again
+/// when the probe that runs meanwhile reaches it. Routes of plugins that use storage answer
+/// 503 at once while it is down, and `/ready` says not ready, instead of every request
+/// waiting out the pool's acquire timeout.
+#[derive(Debug, Default)]
+pub struct Health {
+    down: AtomicBool,
+    /// A check or the probe is running; one at a time.
+    probing: AtomicBool,
+    /// The last check by [`Database::answers`]: when, and whether it was reached.
+    checked: Mutex<Option<(Instant, bool)>>,
+}
+
+impl Health {
+    /// Whether the last check found the database unreachable: one atomic load.
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+}
+
+/// How long a check waits for the database: a connection and `SELECT 1`.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a database marked down is probed, and how often a serving process checks a
+/// PostgreSQL server it believes up (see [`Database::watch`]).
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Whether `error` says the database could not be reached (as opposed to a query it refused):
+/// an I/O or TLS failure, no connection within the acquire timeout (which is what a refused
+/// connection becomes: the pool retries it until then), a closed pool, or a PostgreSQL
+/// connection exception (`08…`) or shutdown (`57P01`–`57P03`).
+pub fn is_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
 }
 
 impl std::fmt::Debug for Database {
@@ -169,6 +217,7 @@ impl Database {
             engine,
             url: url.clone(),
             writes: Arc::default(),
+            health: Arc::default(),
         };
         Ok((database, options))
     }
@@ -190,6 +239,137 @@ impl Database {
         match self.engine {
             Engine::Sqlite => Some(self.writes.lock().await),
             Engine::Postgres => None,
+        }
+    }
+
+    /// Whether the server answers, as far as this process knows (always up on SQLite).
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    /// Whether the database answers a query within [`CHECK_TIMEOUT`], checked at most once per
+    /// `ttl` however many callers ask (`/ready`); always `true` on SQLite, whose file is
+    /// opened at start. A failed check that [`Database::confirm`] confirms marks it down.
+    pub async fn answers(&self, ttl: Duration) -> bool {
+        if self.engine == Engine::Sqlite {
+            return true;
+        }
+        if self.health.is_down() {
+            return false;
+        }
+        let cached = *self
+            .health
+            .checked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((at, reached)) = cached
+            && at.elapsed() < ttl
+        {
+            return reached;
+        }
+        // A failed query through the pool is confirmed before it is reported, so that routes
+        // already refuse at once when `/ready` says the database is unreachable.
+        let reached = self.ping().await.is_ok() || !self.confirm().await;
+        *self
+            .health
+            .checked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((Instant::now(), reached));
+        reached
+    }
+
+    /// `SELECT 1` through the pool, within [`CHECK_TIMEOUT`].
+    async fn ping(&self) -> Result<(), String> {
+        match tokio::time::timeout(CHECK_TIMEOUT, self.pool().execute("SELECT 1")).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(describe(&error)),
+            Err(_) => Err(format!(
+                "no answer within {}",
+                humantime::format_duration(CHECK_TIMEOUT)
+            )),
+        }
+    }
+
+    /// Whether a connection of its own, outside the pool, reaches the server: what tells an
+    /// unreachable server from a pool that is only busy.
+    async fn reachable(&self) -> bool {
+        let connect = connect_one(&self.url, APPLICATION_NAME);
+        match tokio::time::timeout(CHECK_TIMEOUT, connect).await {
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A request could not reach the database: have [`Database::confirm`] check, unless a
+    /// check already runs. Does nothing on SQLite or outside a tokio runtime.
+    pub fn suspect(&self) {
+        if self.engine == Engine::Sqlite || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let database = self.clone();
+        tokio::spawn(async move { database.confirm().await });
+    }
+
+    /// Checks with a connection of its own whether the server is reachable; if not, marks the
+    /// database down and probes it every second, in a task of its own, until it answers again.
+    /// Returns whether it is down. One check at a time: a caller arriving meanwhile gets the
+    /// current state.
+    async fn confirm(&self) -> bool {
+        if self.health.probing.swap(true, Ordering::AcqRel) {
+            return self.health.is_down();
+        }
+        if self.reachable().await {
+            self.health.probing.store(false, Ordering::Release);
+            return false;
+        }
+        if !self.health.down.swap(true, Ordering::AcqRel) {
+            tracing::error!(
+                url = %self.url.redacted(),
+                "the database is unreachable: routes that use storage answer 503 and /ready says not ready until it answers again"
+            );
+        }
+        let database = self.clone();
+        tokio::spawn(async move {
+            database.recover().await;
+            database.health.probing.store(false, Ordering::Release);
+        });
+        true
+    }
+
+    /// The probe while the database is down: every second, until a connection of its own and
+    /// a query through the pool both succeed (or the pool is closed).
+    async fn recover(&self) {
+        loop {
+            tokio::time::sleep(PROBE_INTERVAL).await;
+            if self.pool().is_closed() {
+                return;
+            }
+            if self.reachable().await && self.ping().await.is_ok() {
+                self.health.down.store(false, Ordering::Release);
+                tracing::info!(url = %self.url.redacted(), "the database answers again");
+                return;
+            }
+        }
+    }
+
+    /// While serving on PostgreSQL, checks every two seconds that the server answers, so that
+    /// an outage is noticed (and routes answer 503 at once) without waiting for a request to
+    /// time out. Ends when the pool is closed. Returns at once on SQLite.
+    pub async fn watch(&self) {
+        if self.engine == Engine::Sqlite {
+            return;
+        }
+        loop {
+            tokio::time::sleep(WATCH_INTERVAL).await;
+            if self.pool().is_closed() {
+                return;
+            }
+            if !self.health.is_down() && self.ping().await.is_err() {
+                self.confirm().await;
+            }
         }
     }
 

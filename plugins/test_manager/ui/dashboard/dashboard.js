@@ -198,9 +198,21 @@
     $("results").replaceChildren(...body.results.map(resultItem));
   }
 
+  // Schedules come a page at a time; "Show more schedules" asks for the next page.
+  let schedulesShown = 100;
   async function loadSchedules() {
-    const body = await getJson("/tests/schedules");
-    const rows = body.schedules
+    let schedules = [];
+    let after = 0;
+    while (schedules.length < schedulesShown) {
+      const limit = Math.min(500, schedulesShown - schedules.length);
+      const body = await getJson(`/tests/schedules?limit=${limit}&after=${after}`);
+      schedules = schedules.concat(body.schedules);
+      after = body.next_after;
+      if (after === null || after === undefined) break;
+    }
+    const more = $("more-schedules");
+    more.hidden = after === null || after === undefined;
+    const rows = schedules
       .filter((s) => !plugin || s.plugin_name === plugin)
       .map((s) => {
         const row = element("tr");
@@ -228,6 +240,11 @@
       });
     $("schedules").tBodies[0].replaceChildren(...rows);
   }
+
+  $("more-schedules").addEventListener("click", () => {
+    schedulesShown += 100;
+    loadSchedules().catch((error) => say(`Schedules could not be loaded: ${error.message}`, true));
+  });
 
   async function refreshAll() {
     try {
