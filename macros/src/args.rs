@@ -241,18 +241,34 @@ pub(crate) fn apply<'a, T>(
 ) -> Vec<String> {
     let mut seen: Vec<String> = Vec::new();
     for arg in args {
-        let name = arg.key.unraw().to_string();
-        let Some((_, check)) = keys.iter().find(|(key, _)| *key == name) else {
-            let names: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();
-            let expected = match names.as_slice() {
-                [only] => format!("expected: {only}"),
-                _ => format!("expected one of: {}", names.join(", ")),
-            };
-            errors.spanned(
-                &arg.key,
-                format!("unknown key `{name}` in {attribute}; {expected}"),
-            );
-            continue;
+        let mut name = arg.key.unraw().to_string();
+        let check = match keys.iter().find(|(key, _)| *key == name) {
+            Some((_, check)) => check,
+            None => {
+                let names: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();
+                let Some(meant) = plexichat_rules::closest(&name, names.iter().copied()) else {
+                    let expected = match names.as_slice() {
+                        [only] => format!("expected: {only}"),
+                        _ => format!("expected one of: {}", names.join(", ")),
+                    };
+                    errors.spanned(
+                        &arg.key,
+                        format!("unknown key `{name}` in {attribute}; {expected}"),
+                    );
+                    continue;
+                };
+                errors.spanned(
+                    &arg.key,
+                    format!("unknown key `{name}` in {attribute}; did you mean `{meant}`?"),
+                );
+                // Read on as the key meant, so that the rest of the expansion (what the value
+                // declares) holds and the typo is the only error, not the first of several.
+                name = meant.to_string();
+                let Some((_, check)) = keys.iter().find(|(key, _)| *key == meant) else {
+                    continue;
+                };
+                check
+            }
         };
         if seen.contains(&name) {
             errors.spanned(&arg.key, format!("duplicate key `{name}`"));

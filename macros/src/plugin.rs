@@ -234,11 +234,20 @@ fn manifest(args: &[Arg]) -> syn::Result<Manifest> {
                 .collect();
             errors.spanned(
                 permission,
-                format!(
-                    "unknown permission `{}`; expected one of: {} (see the plugin guide)",
-                    permission.value(),
-                    names.join(", ")
-                ),
+                match plexichat_rules::closest(
+                    &permission.value(),
+                    plexichat_rules::PERMISSIONS.iter().map(|known| known.name),
+                ) {
+                    Some(meant) => format!(
+                        "unknown permission `{}`; did you mean `{meant}`? (see the plugin guide)",
+                        permission.value()
+                    ),
+                    None => format!(
+                        "unknown permission `{}`; expected one of: {} (see the plugin guide)",
+                        permission.value(),
+                        names.join(", ")
+                    ),
+                },
             );
         }
         if manifest.permissions[..index]
@@ -316,6 +325,11 @@ fn fallback(item: &TokenStream, input: &Input, error: &syn::Error) -> TokenStrea
             }
             #[automatically_derived]
             impl ::plexichat::__private::OwnedBy<::plexichat::__private::Crate<#crate_id>>
+                for #ident
+            {
+            }
+            #[automatically_derived]
+            impl ::plexichat::__private::TestedBy<::plexichat::__private::Crate<#crate_id>>
                 for #ident
             {
             }
@@ -833,6 +847,11 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
             {
             }
             #[automatically_derived]
+            impl ::plexichat::__private::TestedBy<::plexichat::__private::Crate<#crate_id>>
+                for #ident
+            {
+            }
+            #[automatically_derived]
             impl ::plexichat::__private::DependsOn<#ident> for #ident {}
             #(#depends_on)*
 
@@ -1081,6 +1100,7 @@ mod tests {
                 "Configurable for MyPlugin",
                 "CratePlugin for Crate",
                 "OwnedBy for MyPlugin",
+                "TestedBy for MyPlugin",
                 "DependsOn for MyPlugin"
             ])
         );
@@ -1091,6 +1111,7 @@ mod tests {
                 "Plugin for MyPlugin",
                 "CratePlugin for Crate",
                 "OwnedBy for MyPlugin",
+                "TestedBy for MyPlugin",
                 "DependsOn for MyPlugin"
             ])
         );

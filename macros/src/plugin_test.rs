@@ -260,7 +260,7 @@ fn generate(item: &TokenStream, test: &Test) -> TokenStream {
                 },
                 quote!(#ident(&context)),
                 quote_spanned! {plugin.span()=>
-                    const _: () = ::plexichat::__private::owns::<#crate_id, #plugin>();
+                    const _: () = ::plexichat::__private::tests_own::<#crate_id, #plugin>();
                 },
             )
         }

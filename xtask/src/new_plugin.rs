@@ -29,6 +29,7 @@ pub fn new_plugin(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir.join("src"))
         .with_context(|| format!("cannot create {}", dir.display()))?;
     std::fs::write(dir.join("Cargo.toml"), manifest(name))?;
+    std::fs::write(dir.join("build.rs"), plexichat_rules::PLUGIN_BUILD_SCRIPT)?;
     std::fs::write(dir.join("src/lib.rs"), library(name, &type_name, &prefix))?;
     codegen::write(root)?;
     Ok(dir)

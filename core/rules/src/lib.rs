@@ -154,6 +154,63 @@ pub const PERMISSIONS: [Permission; 9] = [
 /// sandboxed into an opaque origin, so their scripts cannot reach the admin session.
 pub const UI_TRUSTED_PERMISSION: &str = "ui:trusted";
 
+/// The candidate `word` was most likely meant to be: the nearest by edit distance
+/// (insertions, deletions, substitutions and swaps of neighbours each count one), if it is
+/// near enough to be a typo (a third of the word's length, at least one). For "did you mean"
+/// in the macros' and the configuration's errors.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|candidate| (edit_distance(word, candidate), candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// The optimal string alignment distance between `a` and `b`, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let width = b.len() + 1;
+    let mut table = vec![0usize; (a.len() + 1) * width];
+    for i in 0..=a.len() {
+        table[i * width] = i;
+    }
+    for (j, cell) in table.iter_mut().take(width).enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (table[(i - 1) * width + j] + 1)
+                .min(table[i * width + j - 1] + 1)
+                .min(table[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(table[(i - 2) * width + j - 2] + 1);
+            }
+            table[i * width + j] = best;
+        }
+    }
+    table[a.len() * width + b.len()]
+}
+
+/// Every plugin crate's `build.rs` (`cargo xtask new-plugin` writes it; a tidy test holds the
+/// plugins of this repository to it): `#[plugin]` reads the folders a manifest embeds while it
+/// expands, and cargo would not rebuild the crate when a file is added to one of them.
+pub const PLUGIN_BUILD_SCRIPT: &str = r#"//! Rebuilds this plugin when a file is added to, changed in or removed from a folder its
+//! manifest embeds (`migrations`, `ui`, `docs`): `#[plugin]` reads those folders while the
+//! crate compiles, and cargo watches only what it is told to.
+fn main() {
+    for folder in ["migrations", "ui", "docs"] {
+        if std::path::Path::new(folder).is_dir() {
+            println!("cargo::rerun-if-changed={folder}");
+        }
+    }
+    println!("cargo::rerun-if-changed=build.rs");
+}
+"#;
+
 /// The permission named `name` in a manifest, if there is one.
 pub fn permission(name: &str) -> Option<&'static Permission> {
     PERMISSIONS
@@ -302,5 +359,18 @@ mod tests {
             assert_eq!(super::permission(permission.name), Some(&permission));
         }
         assert!(permission("admin").is_none());
+    }
+
+    #[test]
+    fn a_typo_finds_what_was_meant_and_a_stranger_finds_nothing() {
+        let keys = ["permissions", "prefix", "author", "type"];
+        assert_eq!(closest("permisions", keys), Some("permissions"));
+        assert_eq!(closest("autohr", keys), Some("author"));
+        assert_eq!(closest("typ", keys), Some("type"));
+        assert_eq!(closest("colour", keys), None);
+        assert_eq!(
+            closest("plugin:wirte", PERMISSIONS.iter().map(|p| p.name)),
+            Some("plugin:write")
+        );
     }
 }

@@ -600,10 +600,36 @@ pub(crate) fn unknown_plugin(
 }
 
 /// The fallback's answer: 404 naming the method and path.
-fn not_found(request: Request) -> std::future::Ready<ApiError> {
-    std::future::ready(ApiError::not_found(format!(
-        "no route for {} {}",
-        request.method(),
-        request.uri().path()
-    )))
+/// The answer when no route matches: a `GET` or `HEAD` of a path with a trailing slash is
+/// sent to the path without it (`/docs/my_plugin/` → `/docs/my_plugin`), as routes are
+/// declared without one; anything else is 404 naming the method and path.
+fn not_found(request: Request) -> std::future::Ready<Response> {
+    let path = request.uri().path();
+    let trimmed = path.trim_end_matches('/');
+    // Never `//host` or `/\host`, which a browser would read as another site.
+    let local = trimmed.len() > 1 && !trimmed.starts_with("//") && !trimmed.starts_with("/\\");
+    if matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) && path.ends_with('/')
+        && local
+    {
+        let mut location = trimmed.to_string();
+        if let Some(query) = request.uri().query() {
+            location.push('?');
+            location.push_str(query);
+        }
+        if let Ok(location) = axum::http::HeaderValue::try_from(location) {
+            return std::future::ready(
+                (
+                    StatusCode::PERMANENT_REDIRECT,
+                    [(axum::http::header::LOCATION, location)],
+                )
+                    .into_response(),
+            );
+        }
+    }
+    std::future::ready(
+        ApiError::not_found(format!("no route for {} {}", request.method(), path)).into_response(),
+    )
 }

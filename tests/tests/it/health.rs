@@ -150,3 +150,31 @@ async fn a_plugin_that_recovers_before_the_limit_is_not_restarted() {
         "no liveness checks"
     );
 }
+
+/// `plexichat tests run` and the other commands that start the plugins may run beside a live
+/// server on its data: they start no background task (the Awesome plugin's would count a
+/// round in the store at once), and the plugin's health says so.
+#[tokio::test]
+async fn a_one_shot_process_starts_no_background_task() {
+    let runtime = plexichat_kernel::runtime::Runtime::new(plexichat::Registry::linked().unwrap());
+    runtime.migrate().await.unwrap();
+    runtime.without_scheduled_jobs();
+    assert!(runtime.start().await.is_empty());
+    let tasks = runtime.task_status("my_awesome_plugin");
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0].state, "not_started", "{tasks:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let kv = plexichat_kernel::storage::kv::KvStore::new(
+        runtime.storage().database().clone(),
+        "my_awesome_plugin",
+    );
+    assert_eq!(kv.get("stats").await.unwrap(), None, "the task ran a round");
+    runtime.shutdown().await;
+
+    // A server's runtime runs it.
+    let runtime = plexichat_kernel::runtime::Runtime::new(plexichat::Registry::linked().unwrap());
+    runtime.migrate().await.unwrap();
+    assert!(runtime.start().await.is_empty());
+    assert_eq!(runtime.task_status("my_awesome_plugin")[0].state, "running");
+    runtime.shutdown().await;
+}

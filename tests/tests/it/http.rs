@@ -85,6 +85,21 @@ async fn unknown_things_are_404_with_a_json_body_naming_them() {
 }
 
 #[tokio::test]
+async fn a_path_with_a_trailing_slash_leads_to_the_route_without_it() {
+    let app = TestApp::linked().await;
+    let response = app.request("GET", "/test/items/42/?x=1").send_raw().await;
+    assert_eq!(response.status(), 308);
+    assert_eq!(response.headers()["location"], "/test/items/42?x=1");
+    // Never to another site, and never for a method that would lose its body.
+    for path in ["//evil.example/", "/\\evil.example/"] {
+        let response = app.request("GET", path).send_raw().await;
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    let response = app.request("POST", "/test/items/42/").send_raw().await;
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
 async fn path_parameters_are_extracted_and_checked() {
     let app = TestApp::linked().await;
     assert_eq!(

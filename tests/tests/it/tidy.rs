@@ -135,6 +135,28 @@ fn plugins_depend_on_the_facade_only() {
     assert!(violations.is_empty(), "{violations:#?}");
 }
 
+/// Every plugin has the one build script that makes cargo rebuild it when a file is added to
+/// a folder its manifest embeds (a migration added with a bad name must fail the build at
+/// once, not at some later change).
+#[test]
+fn every_plugin_has_the_build_script_that_watches_its_folders() {
+    let mut wrong = Vec::new();
+    for entry in std::fs::read_dir(workspace_root().join("plugins")).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("Cargo.toml").exists() {
+            continue;
+        }
+        let script = std::fs::read_to_string(dir.join("build.rs")).unwrap_or_default();
+        if script != plexichat_rules::PLUGIN_BUILD_SCRIPT {
+            wrong.push(dir.display().to_string());
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "these plugins lack plexichat_rules::PLUGIN_BUILD_SCRIPT as build.rs: {wrong:#?}"
+    );
+}
+
 /// The facade re-exports and defines nothing: every item of `core/src/lib.rs` is a `use`, a
 /// module of `use`s, or the documentation around them.
 #[test]

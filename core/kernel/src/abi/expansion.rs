@@ -184,6 +184,23 @@ where
 {
 }
 
+/// `P: TestedBy<Crate<ID>>`: `P` is the plugin of the crate with hash `ID`, as a plugin test
+/// sees it. The same fact as [`OwnedBy`], told in a test's words: `#[plugin]` implements both.
+#[diagnostic::on_unimplemented(
+    message = "`TestContext<{Self}>` is another plugin's test context",
+    label = "a plugin's tests take only their own plugin's `TestContext`",
+    note = "write `&TestContext<ThisCratesPlugin>`; to test another plugin, call its routes through `context.app()` or put the test in that plugin's crate"
+)]
+pub trait TestedBy<C> {}
+
+/// Compiles only when `Q` is the plugin of the crate with hash `ID`: what a
+/// `#[plugin_test]` emits for its `&TestContext<Q>` argument.
+pub const fn tests_own<const ID: u64, Q>()
+where
+    Q: TestedBy<Crate<ID>>,
+{
+}
+
 // `#[on_event]`'s signature checks live beside the event types whose roles they decide.
 pub use crate::abi::event::{
     Argument, InstanceFn, TwoArguments, Vetoable, one_argument_handler, one_argument_pre_handler,

@@ -46,9 +46,7 @@ impl ConfigIssue {
             // every secret, longest first so that one secret inside another goes too.
             secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
             for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
-                problem = problem
-                    .replace(&Value::String(secret.clone()).to_string(), REDACTED)
-                    .replace(secret.as_str(), REDACTED);
+                problem = remove_secret(&problem, secret);
             }
             let shown = shorten(&redacted);
             if let (true, Value::String(raw)) = (shown != redacted, &redacted) {
@@ -65,6 +63,33 @@ impl ConfigIssue {
             problem: cut(&problem, MAX_PROBLEM_CHARS),
         }
     }
+}
+
+/// Secrets shorter than this are removed from a message only where it quotes them: bare,
+/// `5` or `ab` would take the same letters out of every word and number of the message.
+const SHORT_SECRET_CHARS: usize = 6;
+
+/// `problem` without `secret`: its JSON-quoted and backtick-quoted forms always, and its
+/// bare occurrences that stand alone (not inside a longer word) when it is not short.
+fn remove_secret(problem: &str, secret: &str) -> String {
+    let mut text = problem
+        .replace(&Value::String(secret.to_string()).to_string(), REDACTED)
+        .replace(&format!("`{secret}`"), &format!("`{REDACTED}`"));
+    if secret.chars().count() < SHORT_SECRET_CHARS {
+        return text;
+    }
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(text.len());
+    while let Some(at) = text.find(secret) {
+        let before = text[..at].chars().next_back();
+        let after = text[at + secret.len()..].chars().next();
+        let alone = !before.is_some_and(word) && !after.is_some_and(word);
+        out.push_str(&text[..at]);
+        out.push_str(if alone { REDACTED } else { secret });
+        text = text[at + secret.len()..].to_string();
+    }
+    out.push_str(&text);
+    out
 }
 
 /// Longest problem text an issue carries.
@@ -198,3 +223,40 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn a_short_secret_is_removed_where_quoted_and_leaves_the_words_alone() {
+        let issue = ConfigIssue::new(
+            "/plugins/x/api_key",
+            Some(Value::String("ab".into())),
+            "`ab` is too short: about 32 characters are needed, \"ab\" has 2",
+        );
+        assert_eq!(
+            issue.problem,
+            "`[redacted]` is too short: about 32 characters are needed, [redacted] has 2"
+        );
+        let issue = ConfigIssue::new(
+            "/plugins/x/token",
+            Some(serde_json::json!(5)),
+            "expected a string, found 5 at line 5",
+        );
+        assert_eq!(issue.problem, "expected a string, found 5 at line 5");
+    }
+
+    #[test]
+    fn a_long_secret_is_removed_wherever_it_stands_alone() {
+        let issue = ConfigIssue::new(
+            "/plugins/x/password",
+            Some(Value::String("hunter22".into())),
+            "hunter22 is not allowed (hunter22x is a different word), \"hunter22\"",
+        );
+        assert_eq!(
+            issue.problem,
+            "[redacted] is not allowed (hunter22x is a different word), [redacted]"
+        );
+    }
+}

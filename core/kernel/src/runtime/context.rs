@@ -242,7 +242,9 @@ impl<P: Plugin> PluginContext<P> {
     /// backoff (100 ms doubling up to 30 s). A task that returns `Ok` has finished. When the
     /// plugin stops (disabled, or the server shuts down) every one of its tasks'
     /// [`TaskContext::cancelled`] resolves and the runtime waits for them to end, up to the
-    /// phase timeout.
+    /// phase timeout. A one-shot process (`plexichat tests run`, `plugins self-test`, any
+    /// command that starts the plugins) starts no task: it would work on the data of the
+    /// server the command may run beside.
     pub fn spawn<F, Fut>(&self, name: &'static str, task: F)
     where
         F: Fn(TaskContext<P>) -> Fut + Send + Sync + 'static,

@@ -248,7 +248,8 @@ impl Runtime {
     }
 
     /// Marks this runtime as a one-shot process: plugins started after this run no scheduled
-    /// jobs (see [`Runtime::runs_scheduled_jobs`]).
+    /// jobs (see [`Runtime::runs_scheduled_jobs`]) and no background tasks (their
+    /// `context.spawn` records the task as `not_started`).
     pub fn without_scheduled_jobs(&self) {
         self.inner.scheduled_jobs.store(false, Ordering::SeqCst);
     }

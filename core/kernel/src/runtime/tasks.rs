@@ -28,7 +28,9 @@ pub struct TaskStatus {
     pub plugin: &'static str,
     /// Task name.
     pub name: &'static str,
-    /// `running`, `restarting` (waiting out its backoff), `finished` or `stopped`.
+    /// `running`, `restarting` (waiting out its backoff), `finished` or `stopped`; or
+    /// `not_started` in a one-shot process (`plexichat tests run`), which runs no
+    /// background tasks.
     pub state: &'static str,
     /// Times the supervisor restarted it.
     pub restarts: u64,
@@ -99,16 +101,27 @@ impl Tasks {
         F: Fn(CancellationToken, Runtime) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
+        // A one-shot process starts the plugins only to run a command on their data, which
+        // may be a live server's: the server's periodic work would write beside it.
+        let one_shot = !runtime.runs_scheduled_jobs();
         let status = Arc::new(Mutex::new(TaskStatus {
             plugin,
             name,
-            state: "running",
+            state: if one_shot { "not_started" } else { "running" },
             restarts: 0,
             last_error: None,
         }));
         let mut groups = lock(&self.groups);
         let group = groups.entry(plugin).or_insert_with(|| self.new_group());
         group.list.push(Arc::clone(&status));
+        if one_shot {
+            tracing::debug!(
+                plugin,
+                task = name,
+                "one-shot process: background task not started"
+            );
+            return;
+        }
         let tokens = (group.token.clone(), group.force.clone());
         group
             .tracker
