@@ -355,7 +355,11 @@ test("the test dashboard runs a plugin's tests, shows the results live, and sche
   await page.getByText(/^Schedule \d+ created; next run /).waitFor();
   const row = page.locator("#schedules tbody tr", { hasText: "every_15_minutes" }).first();
   await row.waitFor();
-  assert.match(await row.locator("[data-next]").textContent(), /^\d{4}-\d\d-\d\dT/);
+  // The next run reads as a local time with how soon, its ISO value on hover.
+  const next = row.locator("[data-next] time");
+  assert.match(await next.getAttribute("datetime"), /^\d{4}-\d\d-\d\dT/);
+  assert.match(await next.textContent(), /\(in \d+ min\.?\)$/);
+  assert.equal(await next.getAttribute("title"), await next.getAttribute("datetime"));
   const schedules = (await (await fetch(new URL("/tests/schedules", base))).json()).schedules;
   assert.ok(schedules.some((s) => s.plugin_name === "my_awesome_plugin" && s.schedule_expression === "every_15_minutes"));
 
@@ -367,7 +371,7 @@ test("the test dashboard runs a plugin's tests, shows the results live, and sche
 });
 
 test("the shell, the docs and the dashboard fit a narrow screen", async () => {
-  for (const path of ["/", "/docs", "/docs/api", "/docs/my_awesome_plugin/README.md", "/plugins/my_awesome_plugin/dashboard/", "/plugins/test_manager/dashboard/"]) {
+  for (const path of ["/", "/docs", "/docs?q=screening", "/docs/api", "/docs/my_awesome_plugin/README.md", "/plugins/my_awesome_plugin/dashboard/", "/plugins/test_manager/dashboard/"]) {
     const name = `narrow${path.replaceAll(/[^a-z0-9]+/gi, "-")}`;
     const { page, done } = await open(name, { width: 360, height: 740 });
     await goto(page, path);
@@ -375,6 +379,46 @@ test("the shell, the docs and the dashboard fit a narrow screen", async () => {
       () => document.scrollingElement.scrollWidth - document.documentElement.clientWidth,
     );
     assert.ok(overflow <= 0, `${path} is ${overflow}px wider than a 360px screen`);
+    if (path.startsWith("/docs")) {
+      // The page itself (a doc, the search results) comes before the list of docs.
+      const [main, nav] = await page.evaluate(() => [
+        document.querySelector("main").getBoundingClientRect().top,
+        document.querySelector('nav[aria-label="Documentation"]').getBoundingClientRect().top,
+      ]);
+      assert.ok(main < nav, `${path}: the list of docs comes before the page`);
+    }
+    if (path === "/plugins/test_manager/dashboard/") {
+      // Every cell of a plugin's row, its status and Run button included, is on the screen.
+      const row = page.locator('#tests tr[data-test="my_awesome_plugin::status_reports_the_configuration"]');
+      await row.waitFor();
+      const outside = await row.evaluate((tr) =>
+        [...tr.cells].filter((td) => td.getBoundingClientRect().right > document.documentElement.clientWidth + 1).map((td) => td.dataset.label));
+      assert.deepEqual(outside, [], "cells pushed off a 360px screen");
+      assert.equal(await row.locator('td[data-label="Last status"]').isVisible(), true);
+    }
     await done();
   }
+});
+
+test("every page has the common bar and look, and an error is a page for a person", async () => {
+  for (const path of ["/", "/docs", "/plugins/my_awesome_plugin/dashboard/", "/plugins/test_manager/dashboard/"]) {
+    const { page, done } = await open(`look${path.replaceAll(/[^a-z0-9]+/gi, "-")}`);
+    await goto(page, path);
+    const sheets = await page.evaluate(() => [...document.styleSheets].map((sheet) => new URL(sheet.href).pathname));
+    assert.ok(sheets.includes("/ui/plexichat.css"), `${path}: ${sheets}`);
+    await page.locator(".px-bar .px-brand").first().waitFor();
+    assert.equal(await page.locator(".px-bar .px-brand").first().getAttribute("href"), "/");
+    await done();
+  }
+  // A browser asking for what is not there gets a page in the same look; a script, JSON.
+  const { page, done } = await open("error-page", { expected: [/status of 404/] });
+  const response = await page.goto(new URL("/no/such/page", base).href);
+  assert.equal(response.status(), 404);
+  assert.match(response.headers()["content-type"], /^text\/html/);
+  await page.getByRole("heading", { name: "Not Found" }).waitFor();
+  assert.match(await page.locator("main").textContent(), /no route for GET \/no\/such\/page/);
+  await page.locator('.px-bar nav a[href="/docs"]').waitFor();
+  const json = await fetch(new URL("/no/such/page", base));
+  assert.match(json.headers.get("content-type"), /^application\/json/);
+  await done();
 });

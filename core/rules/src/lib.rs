@@ -232,7 +232,7 @@ pub const RESERVED_PLUGIN_NAMES: [&str; 2] = ["admin", "plugins"];
 
 /// The paths core serves, each with everything below it; no plugin path may fall on or under
 /// one of them, so a plugin can never answer in core's place.
-pub const CORE_PATHS: [&str; 7] = [
+pub const CORE_PATHS: [&str; 8] = [
     "/health",
     "/ready",
     "/openapi.json",
@@ -241,6 +241,8 @@ pub const CORE_PATHS: [&str; 7] = [
     "/api/v1/admin",
     // Plugins' UI pages and static files.
     "/plugins",
+    // The stylesheet and script every page shares.
+    "/ui",
 ];
 
 /// The core path that `path` falls on or under, if any.

@@ -164,6 +164,37 @@ impl PluginAssets {
     }
 }
 
+/// Core's own page files, shared by every page: the one stylesheet and the page script (the
+/// bar at the top, readable times). One source each, in `core/web/src/ui/`.
+pub(crate) const SHARED: [(&str, &str, &[u8]); 2] = [
+    (
+        crate::paths::UI_CSS,
+        "ui/plexichat.css",
+        include_bytes!("ui/plexichat.css"),
+    ),
+    (
+        crate::paths::UI_JS,
+        "ui/plexichat.js",
+        include_bytes!("ui/plexichat.js"),
+    ),
+];
+
+/// Answers a request for one of [`SHARED`], by its route path, as a plugin's file is answered
+/// (ETag and 304, compression, revalidation).
+pub(crate) fn shared(path: &'static str, request: &HeaderMap) -> Response {
+    static ASSETS: OnceLock<Vec<(&'static str, Asset)>> = OnceLock::new();
+    let assets = ASSETS.get_or_init(|| {
+        SHARED
+            .iter()
+            .map(|(route, file, bytes)| (*route, Asset::new(&EmbeddedFile { path: file, bytes })))
+            .collect()
+    });
+    match assets.iter().find(|(route, _)| *route == path) {
+        Some((_, asset)) => asset.respond(request),
+        None => ApiError::not_found(format!("no file {path}")).into_response(),
+    }
+}
+
 impl Asset {
     fn new(file: &EmbeddedFile) -> Asset {
         Asset {

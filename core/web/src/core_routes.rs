@@ -18,7 +18,8 @@ use serde_json::json;
 
 use crate::admin::{self, Guard};
 use crate::metrics::HttpMetrics;
-use crate::{Hosted, ServerOptions, openapi, paths};
+use crate::{Hosted, ServerOptions, assets, openapi, paths};
+use axum::http::HeaderMap;
 use plexichat_kernel::abi::openapi::Describer;
 use plexichat_kernel::abi::route::Method;
 use plexichat_kernel::runtime::{Host, Runtime};
@@ -209,6 +210,42 @@ const PUBLIC: &[CoreRoute] = &[
         only_with_metrics_on_main: false,
         describe: json_any,
         handler: openapi_handler,
+    },
+    CoreRoute {
+        method: Method::Get,
+        path: paths::UI_CSS,
+        id: "core.ui_stylesheet",
+        doc: "The stylesheet every page of the server links: one look for the shell, the docs, the dashboards and the plugins' pages.",
+        access: Access::Public,
+        only_with_metrics_on_main: false,
+        describe: |d| {
+            d.response(
+                "200",
+                "the stylesheet",
+                Some(("text/css", json!({ "type": "string" }))),
+            )
+        },
+        handler: |_| {
+            get(|headers: HeaderMap| async move { assets::shared(paths::UI_CSS, &headers) })
+        },
+    },
+    CoreRoute {
+        method: Method::Get,
+        path: paths::UI_JS,
+        id: "core.ui_script",
+        doc: "The script every page of the server loads: the bar at the top of the page, and times shown in the reader's zone with how long ago or how soon.",
+        access: Access::Public,
+        only_with_metrics_on_main: false,
+        describe: |d| {
+            d.response(
+                "200",
+                "the script",
+                Some(("text/javascript", json!({ "type": "string" }))),
+            )
+        },
+        handler: |_| {
+            get(|headers: HeaderMap| async move { assets::shared(paths::UI_JS, &headers) })
+        },
     },
 ];
 

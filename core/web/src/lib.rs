@@ -178,6 +178,10 @@ pub(crate) mod paths {
     pub(crate) const PLUGINS: &str = "/api/v1/plugins";
     pub(crate) const PLUGIN: &str = "/api/v1/plugins/{name}";
     pub(crate) const OPENAPI: &str = "/openapi.json";
+    /// The stylesheet every page links.
+    pub(crate) const UI_CSS: &str = "/ui/plexichat.css";
+    /// The script every page loads: the bar at the top, readable times.
+    pub(crate) const UI_JS: &str = "/ui/plexichat.js";
 }
 
 /// [`app_with`], and the request metrics its routes record into.
@@ -606,8 +610,12 @@ pub(crate) fn unknown_plugin(
 fn not_found(request: Request) -> std::future::Ready<Response> {
     let path = request.uri().path();
     let trimmed = path.trim_end_matches('/');
-    // Never `//host` or `/\host`, which a browser would read as another site.
-    let local = trimmed.len() > 1 && !trimmed.starts_with("//") && !trimmed.starts_with("/\\");
+    // Never `//host` or `/\host`, which a browser would read as another site; and not under
+    // `/plugins/`, where a page's folder is the form with the slash.
+    let local = trimmed.len() > 1
+        && !trimmed.starts_with("//")
+        && !trimmed.starts_with("/\\")
+        && !trimmed.starts_with("/plugins/");
     if matches!(
         *request.method(),
         axum::http::Method::GET | axum::http::Method::HEAD

@@ -1,5 +1,6 @@
-//! The layers every request passes: JSON bodies for every error answer, and the running-state
-//! gate in front of each plugin route (which also marks a trusted plugin's answers).
+//! The layers every request passes: a JSON body for every error answer (a page in the common
+//! look when a browser navigates to it), and the running-state gate in front of each plugin
+//! route (which also marks a trusted plugin's answers).
 //!
 //! They are tower services written out rather than axum's `map_response` and `from_fn`
 //! because those box a future and clone the inner service on every request; profiling the
@@ -70,9 +71,11 @@ where
     }
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        let for_a_person = wants_html(request.headers());
         JsonErrorsFuture {
             inner: self.inner.call(request),
             timeout: self.timeout,
+            for_a_person,
             rewriting: None,
         }
     }
@@ -85,6 +88,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         timeout: Duration,
+        // The request came from a browser's navigation: an error is answered as a page.
+        for_a_person: bool,
         rewriting: Option<BoxFuture<'static, Result<Response, E>>>,
     }
 }
@@ -108,16 +113,108 @@ where
             Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
             Poll::Pending => return Poll::Pending,
         };
-        if !needs_json_body(&response) {
-            return Poll::Ready(Ok(response));
-        }
         let timeout = *this.timeout;
-        let rewriting =
+        let rewriting = if *this.for_a_person {
+            if !needs_html_page(&response) {
+                return Poll::Ready(Ok(response));
+            }
+            this.rewriting.insert(Box::pin(async move {
+                // Worded as the JSON body would be, then shown as a page.
+                let response = if needs_json_body(&response) {
+                    json_body(response, timeout).await
+                } else {
+                    response
+                };
+                Ok(html_page(response).await)
+            }))
+        } else {
+            if !needs_json_body(&response) {
+                return Poll::Ready(Ok(response));
+            }
             this.rewriting.insert(Box::pin(
                 async move { Ok(json_body(response, timeout).await) },
-            ));
+            ))
+        };
         rewriting.as_mut().poll(cx)
     }
+}
+
+/// Whether a request is a browser's navigation, whose reader is a person: its `Accept` puts
+/// `text/html` first (as browsers do for pages; `fetch` and API clients send `*/*` or JSON).
+fn wants_html(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|accept| accept.split(',').next())
+        .is_some_and(|first| {
+            first
+                .split(';')
+                .next()
+                .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/html"))
+        })
+}
+
+/// An error answer that is not a page already (a plugin's own HTML error page stays).
+fn needs_html_page(response: &Response) -> bool {
+    let status = response.status();
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"));
+    !is_html && (status.is_client_error() || status.is_server_error())
+}
+
+/// The error page a person sees: the status, the message of the JSON error body, and the
+/// way back, in the common look. Every header of the answer is kept (`Retry-After`,
+/// `Allow`, the request id) but its type and length.
+async fn html_page(response: Response) -> Response {
+    let status = response.status();
+    let (parts, body) = response.into_parts();
+    let message = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|json| {
+            json.get("error")
+                .and_then(|error| error.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let page = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{code} {reason} · PlexiChat</title>
+<link rel="stylesheet" href="{css}">
+<script src="{js}" defer></script>
+</head>
+<body>
+<header class="px-bar" data-px-bar><a class="px-brand" href="/">PlexiChat</a></header>
+<main class="px-main px-problem">
+<p class="code">{code}</p>
+<h1>{reason}</h1>
+<p>{message}</p>
+<p><a href="/">All plugins</a></p>
+</main>
+</body>
+</html>
+"#,
+        code = status.as_u16(),
+        css = crate::paths::UI_CSS,
+        js = crate::paths::UI_JS,
+        message = crate::html::escape_html(&message),
+    );
+    let mut html = (status, axum::response::Html(page)).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            html.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    html
 }
 
 fn needs_json_body(response: &Response) -> bool {

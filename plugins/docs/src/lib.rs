@@ -404,13 +404,14 @@ fn layout(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · PlexiChat docs</title>
 <link rel="icon" href="/plugins/docs/static/icon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/ui/plexichat.css">
 <link rel="stylesheet" href="/plugins/docs/static/docs.css">
 <script src="/plugins/docs/static/docs.js" defer></script>
 </head>
 <body>
 <a class="skip" href="#content">Skip to the content</a>
-<header>
-<a class="home" href="/">PlexiChat</a>
+<header class="px-bar">
+<a class="px-brand" href="/">PlexiChat</a>
 <a href="/docs">Docs</a>
 <a href="/docs/api">API reference</a>
 <form role="search" action="/docs" method="get">

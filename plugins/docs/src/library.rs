@@ -392,7 +392,11 @@ fn decode(text: &str) -> String {
     while let Some(at) = rest.find('&') {
         out.push_str(&rest[..at]);
         rest = &rest[at..];
-        let Some(end) = rest[..rest.len().min(12)].find(';') else {
+        // Bytes, not a `str` slice: the twelfth byte may fall inside a character (`…`).
+        let Some(end) = rest.as_bytes()[..rest.len().min(12)]
+            .iter()
+            .position(|&byte| byte == b';')
+        else {
             out.push('&');
             rest = &rest[1..];
             continue;
@@ -430,6 +434,12 @@ fn decode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ampersand_before_a_wide_character_decodes_without_panicking() {
+        assert_eq!(decode("&quot;&gt;…&lt;/main&gt;"), "\">…</main>");
+        assert_eq!(decode("&…;"), "&…;");
+    }
 
     #[test]
     fn markdown_has_anchors_and_tables_and_escapes_raw_html() {

@@ -50,13 +50,15 @@ async fn home(context: PluginContext<Shell>) -> Html<String> {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>PlexiChat</title>
 <link rel="icon" href="/plugins/shell/static/icon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/ui/plexichat.css">
 <link rel="stylesheet" href="/plugins/shell/static/shell.css">
+<script src="/ui/plexichat.js" defer></script>
 <script src="/plugins/shell/static/shell.js" defer></script>
 </head>
 <body>
 <a class="skip" href="#content">Skip to the content</a>
-<header>
-<h1>PlexiChat</h1>
+<header class="px-bar">
+<h1><a class="px-brand" href="/">PlexiChat</a></h1>
 <nav aria-label="Sections">
 <ul>
 {docs_nav}<li><a href="/api/v1/plugins">API: plugins (JSON)</a></li>
@@ -78,7 +80,7 @@ async fn home(context: PluginContext<Shell>) -> Html<String> {
 <p id="admin-status" role="status" aria-live="polite"></p>
 </section>
 </header>
-<main id="content">
+<main id="content" class="px-main">
 <section aria-labelledby="plugins-heading">
 <h2 id="plugins-heading">Plugins <span class="count">({count} compiled in, version {version})</span></h2>
 <p id="refresh-status" class="muted" role="status" aria-live="polite"></p>

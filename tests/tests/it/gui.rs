@@ -146,8 +146,9 @@ impl Screen {
     }
 }
 
-/// The dashboard's accent (its buttons) and the window's tab strip.
-const ACCENT: [u8; 3] = [0x2e, 0x6f, 0xd8];
+/// The dashboard's accent (its buttons: `--accent` of /ui/plexichat.css) and the window's
+/// tab strip.
+const ACCENT: [u8; 3] = [0x2f, 0x6f, 0xb3];
 const TAB_STRIP: [u8; 3] = [0x20, 0x24, 0x2b];
 
 #[test]

@@ -28,6 +28,8 @@ const CORE: &[(&str, &str)] = &[
     ("POST", "/api/v1/admin/backups"),
     ("GET", "/api/v1/admin/backups/{id}"),
     ("GET", "/metrics"),
+    ("GET", "/ui/plexichat.css"),
+    ("GET", "/ui/plexichat.js"),
 ];
 
 /// axum's `{*rest}` is OpenAPI's `{rest}`.

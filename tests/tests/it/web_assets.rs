@@ -58,7 +58,7 @@ async fn the_awesome_dashboard_is_served_with_its_files() {
         (
             "/plugins/my_awesome_plugin/dashboard/style.css",
             "text/css; charset=utf-8",
-            "font-family",
+            "--accent",
         ),
         (
             "/plugins/my_awesome_plugin/static/star.svg",
@@ -80,6 +80,26 @@ async fn the_awesome_dashboard_is_served_with_its_files() {
         );
         let text = String::from_utf8(body(response).await).unwrap();
         assert!(text.contains(contains), "{path}: {text}");
+    }
+    // Core's shared stylesheet and page script, which every page links.
+    for (path, content_type, contains) in [
+        ("/ui/plexichat.css", "text/css; charset=utf-8", ".px-bar"),
+        (
+            "/ui/plexichat.js",
+            "text/javascript; charset=utf-8",
+            "PlexiChat",
+        ),
+    ] {
+        let response = get(&app, path, &[]).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            header(&response, "content-type"),
+            Some(content_type),
+            "{path}"
+        );
+        assert!(header(&response, "etag").is_some(), "{path}");
+        let text = String::from_utf8(body(response).await).unwrap();
+        assert!(text.contains(contains), "{path}");
     }
     // HEAD: the same headers, no body.
     let head = app.request("HEAD", PAGE).send_raw().await;

@@ -9,14 +9,26 @@ function show(id, value) {
   document.getElementById(id).textContent = value ?? "never";
 }
 
+// A time as people read it, by the shared page script (/ui/plexichat.js).
+function showTime(id, iso) {
+  const node = document.getElementById(id);
+  if (!iso) {
+    node.textContent = "never";
+  } else if (window.PlexiChat) {
+    node.replaceChildren(window.PlexiChat.time(iso));
+  } else {
+    node.textContent = iso;
+  }
+}
+
 function render(status) {
   const stats = status.stats || {};
   show("status", status.enabled ? "Enabled: actions are accepted." : "Disabled: actions are refused.");
   show("actions-performed", String(stats.actions_performed ?? 0));
-  show("last-action", stats.last_action);
+  showTime("last-action", stats.last_action);
   show("background-runs", String(stats.background_runs ?? 0));
-  show("last-background-run", stats.last_background_run);
-  show("started-at", stats.started_at);
+  showTime("last-background-run", stats.last_background_run);
+  showTime("started-at", stats.started_at);
   show("interval", `${status.config?.interval ?? "?"} s`);
 }
 
@@ -54,7 +66,7 @@ async function performAction(event) {
     result.textContent = `${body.message} Actions performed: ${body.actions_performed}.`;
     result.className = "ok";
     show("actions-performed", String(body.actions_performed));
-    show("last-action", body.timestamp);
+    showTime("last-action", body.timestamp);
   } catch (error) {
     result.textContent = `The action was not performed: ${error.message}`;
     result.className = "error";

@@ -27,6 +27,29 @@
     return node;
   }
 
+  // A time as people read it (local, with how long ago or how soon; ISO on hover), by the
+  // shared page script; the ISO text if that script did not load.
+  function when(iso) {
+    if (window.PlexiChat) return window.PlexiChat.time(iso);
+    const node = element("time", iso);
+    node.dateTime = iso;
+    return node;
+  }
+
+  function local(iso) {
+    return new Date(iso).toLocaleString();
+  }
+
+  // Each cell carries its column's name, which narrow screens show beside it.
+  function labelCells(table) {
+    const names = [...table.tHead.rows[0].cells].map((th) => th.textContent.trim());
+    for (const row of table.tBodies[0].rows) {
+      [...row.cells].forEach((td, index) => {
+        if (names[index]) td.dataset.label = names[index];
+      });
+    }
+  }
+
   function cell(row, text, className) {
     const td = element("td", text, className);
     row.append(td);
@@ -151,6 +174,7 @@
         return row;
       });
     $("plugins").tBodies[0].replaceChildren(...rows);
+    labelCells($("plugins"));
   }
 
   function renderTests(stats) {
@@ -179,14 +203,13 @@
       }
     }
     $("tests").tBodies[0].replaceChildren(...rows);
+    labelCells($("tests"));
   }
 
   function resultItem(run) {
     const item = element("li");
     item.dataset.run = run.run_id;
-    const time = element("time", run.started_at.replace("T", " ").replace(/\.\d+Z$/, " UTC"));
-    time.dateTime = run.started_at;
-    item.append(time, status(run.status), " ", element("strong", `${run.plugin_name}::${run.test_name}`),
+    item.append(when(run.started_at), " ", status(run.status), " ", element("strong", `${run.plugin_name}::${run.test_name}`),
       ` ${run.duration_ms} ms (${run.trigger})`);
     if (run.status !== "passed") item.append(element("div", run.message));
     return item;
@@ -221,7 +244,8 @@
         cell(row, `${s.plugin_name}::${s.test_name || "*"}`);
         cell(row, `${s.schedule_expression} (${s.timezone})`);
         cell(row, s.priority);
-        const next = cell(row, s.enabled ? (s.next_run_at || "never again") : "paused");
+        const next = cell(row, s.enabled ? (s.next_run_at ? null : "never again") : "paused");
+        if (s.enabled && s.next_run_at) next.append(when(s.next_run_at));
         next.dataset.next = "";
         const actions = cell(row);
         const toggle = element("button", s.enabled ? "Pause" : "Resume", "secondary");
@@ -239,6 +263,7 @@
         return row;
       });
     $("schedules").tBodies[0].replaceChildren(...rows);
+    labelCells($("schedules"));
   }
 
   $("more-schedules").addEventListener("click", () => {
@@ -353,7 +378,7 @@
     try {
       const body = await getJson(`/tests/schedule/preview?schedule_expression=${encodeURIComponent(expression)}&timezone=${encodeURIComponent(timezone)}`);
       line.className = "";
-      line.textContent = `Next runs: ${body.next_runs.join(", ")}`;
+      line.textContent = `Next runs: ${body.next_runs.map(local).join(", ")}`;
     } catch (error) {
       line.className = "error";
       line.textContent = error.message;
@@ -390,7 +415,7 @@
     if (timeout) body.timeout = Number(timeout);
     try {
       const created = await admin("POST", "/tests/schedule", body);
-      say(`Schedule ${created.id} created; next run ${created.next_run_at}.`);
+      say(`Schedule ${created.id} created; next run ${created.next_run_at ? local(created.next_run_at) : "never"}.`);
       await loadSchedules();
     } catch (error) {
       say(`The schedule was not created: ${error.message}`, true);
