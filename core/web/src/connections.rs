@@ -65,22 +65,40 @@ pub(crate) struct Limits {
 
 /// A connection's one of `max_connections`, shared by its socket and its requests: a request
 /// whose response becomes an event stream gives it back (the stream holds a stream slot
-/// instead), so streams never take ordinary requests' capacity.
+/// instead), and a socket upgraded to a WebSocket trades it for a stream slot it holds until
+/// it closes, so long-lived connections never take ordinary requests' capacity.
 #[derive(Clone)]
-struct ConnectionPermit(Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>);
+struct ConnectionPermit(Arc<std::sync::Mutex<Held>>);
+
+/// What a connection holds: an ordinary slot, or (upgraded) a stream slot.
+struct Held {
+    ordinary: Option<OwnedSemaphorePermit>,
+    stream: Option<streams::StreamSlot>,
+}
 
 impl ConnectionPermit {
     fn new(permit: OwnedSemaphorePermit) -> ConnectionPermit {
-        ConnectionPermit(Arc::new(std::sync::Mutex::new(Some(permit))))
+        ConnectionPermit(Arc::new(std::sync::Mutex::new(Held {
+            ordinary: Some(permit),
+            stream: None,
+        })))
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn release(&self) {
-        drop(
-            self.0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take(),
-        );
+        drop(self.held().ordinary.take());
+    }
+
+    /// Gives the ordinary slot back and holds `slot` for as long as the connection lives.
+    fn trade_for(&self, slot: streams::StreamSlot) {
+        let mut held = self.held();
+        held.ordinary = None;
+        held.stream = Some(slot);
     }
 }
 
@@ -596,18 +614,30 @@ impl Admission {
     /// `response` as sent: an ordinary one as it is; a stream admitted (its body ending at
     /// its lifetime or the drain, its connection's ordinary slot given back) or refused.
     fn admit(&self, peer: SocketAddr, response: Response) -> (Response, Option<StreamEnd>) {
-        if !streams::is_stream(&response) {
+        let upgrade = response.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS;
+        if !upgrade && !streams::is_stream(&response) {
             return (response, None);
         }
         match self.streams.admit(peer.ip()) {
+            // A WebSocket lives in the upgraded socket, not in a body: the connection holds
+            // the slot until the socket closes (the drain ends it with the others).
+            Ok(slot) if upgrade => {
+                self.permit.trade_for(slot);
+                (response, None)
+            }
             Ok(slot) => {
                 self.permit.release();
                 let end = StreamEnd::new(slot, self.streams.lifetime(), self.drain.clone());
                 (streams::closing(response), Some(end))
             }
+            // Refused instead of switching protocols: hyper does not upgrade, and the
+            // handler's upgrade never completes.
             Err(refusal) => {
-                tracing::debug!(%peer, ?refusal, "event stream refused");
-                (streams::refused(refusal, &self.streams.limits()), None)
+                tracing::debug!(%peer, ?refusal, upgrade, "long-lived connection refused");
+                (
+                    streams::refused(refusal, &self.streams.limits(), &response),
+                    None,
+                )
             }
         }
     }

@@ -1,6 +1,7 @@
-//! Long-lived responses (event streams): a budget of their own apart from `max_connections`,
-//! a cap per client address, and a lifetime, so that no client can hold every connection
-//! slot with streams that never end, and shutdown ends them as it starts draining.
+//! Long-lived connections (event streams and WebSockets): a budget of their own apart from
+//! `max_connections` and a cap per client address, so that no client can hold every
+//! connection slot with streams that never end; event streams also have a lifetime, and
+//! shutdown ends both as it starts draining.
 //!
 //! The connection layer asks [`Streams::admit`] when a response turns out to be a stream
 //! (`Content-Type: text/event-stream`). Admitted, the stream takes one of `max_streams` and
@@ -155,27 +156,53 @@ pub(crate) fn closing(mut response: Response) -> Response {
     response
 }
 
-/// What a refused stream's client gets instead.
-pub(crate) fn refused(refusal: Refusal, limits_hint: &StreamLimits) -> Response {
+/// What a refused stream's client gets instead: 429 or 503 with a problem body and
+/// `Retry-After`, carrying the headers the refused answer had (the request id, the security
+/// headers) but those of its body and its protocol switch.
+pub(crate) fn refused(
+    refusal: Refusal,
+    limits_hint: &StreamLimits,
+    instead_of: &Response,
+) -> Response {
     let (status, message) = match refusal {
-        Refusal::Client => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "this client has {} event streams open, the most one address may; close one or retry later",
-                limits_hint.max_per_client
-            ),
-        ),
+        Refusal::Client => {
+            let held = limits_hint.max_per_client;
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "this client address holds {held} long-lived connection{} (event streams and WebSockets), the most one address may; close one or retry later",
+                    if held == 1 { "" } else { "s" }
+                ),
+            )
+        }
         Refusal::Server => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "every event-stream slot of this server is taken; retry later".to_string(),
+            "every slot of this server for long-lived connections (event streams and WebSockets) is taken; retry later".to_string(),
         ),
     };
     let mut response = ApiError::new(status, message)
         .with_details(json!({ "retry_after_seconds": RETRY_AFTER_SECONDS }))
         .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    let headers = response.headers_mut();
+    for (name, value) in instead_of.headers() {
+        let body_or_protocol = [
+            header::CONTENT_TYPE,
+            header::CONTENT_LENGTH,
+            header::CONTENT_ENCODING,
+            header::TRANSFER_ENCODING,
+            header::CACHE_CONTROL,
+            header::CONNECTION,
+            header::UPGRADE,
+            header::SEC_WEBSOCKET_ACCEPT,
+            header::SEC_WEBSOCKET_PROTOCOL,
+            header::SEC_WEBSOCKET_EXTENSIONS,
+        ]
+        .contains(name);
+        if !body_or_protocol {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
     closing(response)
 }
 
@@ -264,13 +291,45 @@ mod tests {
             max_per_client: 4,
             lifetime: Duration::from_secs(1),
         };
-        let response = refused(Refusal::Client, &limits);
+        // What the refused answer was: an event stream with the security plugin's headers.
+        let mut stream = Response::new(axum::body::Body::empty());
+        let headers = stream.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert("x-request-id", HeaderValue::from_static("abc"));
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        let response = refused(Refusal::Client, &limits, &stream);
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::CONNECTION], "close");
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(response.headers()["x-request-id"], "abc");
         assert_eq!(
-            refused(Refusal::Server, &limits).status(),
+            response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+            "nosniff"
+        );
+        assert_eq!(
+            refused(Refusal::Server, &limits, &stream).status(),
             StatusCode::SERVICE_UNAVAILABLE
+        );
+        let one = StreamLimits {
+            max_per_client: 1,
+            ..limits
+        };
+        let response = refused(Refusal::Client, &one, &stream);
+        let body =
+            futures_util::FutureExt::now_or_never(axum::body::to_bytes(response.into_body(), 4096))
+                .unwrap()
+                .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.contains("holds 1 long-lived connection (event"),
+            "{text}"
         );
     }
 }

@@ -217,13 +217,13 @@ async fn event_streams_have_their_own_budget_and_never_starve_ordinary_requests(
     assert!(head.contains("retry-after: 5"), "{head}");
     assert!(head.contains("connection: close"), "{head}");
     let body = read_to_end(refused).await;
-    assert!(body.contains("event streams open"), "{body}");
+    assert!(body.contains("holds 3 long-lived connections"), "{body}");
     let (status, head, other) = open_stream(addr, [127, 0, 0, 2], "/test/events").await;
     assert_eq!(status, 200, "another address has its own cap: {head}");
     held.push(other);
     let (status, head, full) = open_stream(addr, [127, 0, 0, 3], "/test/events").await;
     assert_eq!(status, 503, "{head}");
-    assert!(read_to_end(full).await.contains("event-stream slot"));
+    assert!(read_to_end(full).await.contains("long-lived connections"));
     // Closing a stream gives its slot back.
     drop(held.pop());
     let mut answered = None;
@@ -248,6 +248,61 @@ async fn event_streams_have_their_own_budget_and_never_starve_ordinary_requests(
         .expect("the server waited out its drain timeout for the streams")
         .unwrap()
         .unwrap();
+}
+
+/// WebSockets share the long-lived budget: an upgraded socket trades its connection slot for
+/// a stream slot, so sockets held open leave ordinary requests served, and past its cap a
+/// client's handshake is answered 429 (with the request's headers) instead of switching.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_have_the_long_lived_budget_and_cap() {
+    let options = ServerOptions {
+        max_connections: 2,
+        max_streams: 8,
+        max_streams_per_client: 3,
+        drain_timeout: Duration::from_millis(300),
+        ..ServerOptions::default()
+    };
+    let (addr, stop, server) = crate::facade::serve(options).await;
+    let url = format!("ws://{addr}/test/ws/echo");
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        let (socket, response) = tokio_tungstenite::connect_async(&url)
+            .await
+            .expect("a socket within the cap is accepted");
+        assert_eq!(response.status(), 101);
+        sockets.push(socket);
+    }
+    // Three sockets and only two connection slots: ordinary requests are still served.
+    for _ in 0..3 {
+        let answer = tokio::time::timeout(Duration::from_secs(30), request(addr, "GET", "/health"))
+            .await
+            .expect("/health was not answered while sockets were open");
+        assert_eq!(answer.0, 200);
+    }
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            assert_eq!(response.headers()["retry-after"], "5");
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+                .into_owned();
+            assert!(body.contains("holds 3 long-lived connections"), "{body}");
+        }
+        other => panic!("a fourth socket from one address was not refused: {other:?}"),
+    }
+    // Closing a socket gives its slot back.
+    drop(sockets.pop());
+    let mut reopened = None;
+    for _ in 0..50 {
+        if let Ok((socket, _)) = tokio_tungstenite::connect_async(&url).await {
+            reopened = Some(socket);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sockets.push(reopened.expect("a closed socket's slot was never given back"));
+    stop.send(()).unwrap();
+    drop(sockets);
+    server.await.unwrap().unwrap();
 }
 
 /// A stream ends at `stream_lifetime`, so no client holds a slot forever; the client

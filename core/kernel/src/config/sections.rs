@@ -51,13 +51,14 @@ pub struct ServerSection {
     #[serde(with = "duration")]
     #[schemars(with = "String", example = "10s")]
     pub drain_timeout: Duration,
-    /// Most long-lived responses (event streams) open at once, counted apart from
-    /// `max_connections` so that streams never take ordinary requests' capacity; one more is
-    /// answered 503.
+    /// Most long-lived connections (event streams and WebSockets) open at once, counted
+    /// apart from `max_connections` so that they never take ordinary requests' capacity; one
+    /// more is answered 503.
     #[schemars(range(min = 1))]
     pub max_streams: u32,
-    /// Most event streams open at once from one client address; one more is answered 429.
-    /// 0 for no cap (behind a reverse proxy every client has the proxy's address).
+    /// Most long-lived connections (event streams and WebSockets) open at once from one
+    /// client address; one more is answered 429. 0 for no cap (behind a reverse proxy every
+    /// client has the proxy's address).
     pub max_streams_per_client: u32,
     /// How long one event stream lasts before the server ends it; clients reconnect
     /// (`EventSource` does by itself), so a stream cannot hold a slot forever.
