@@ -294,6 +294,38 @@ test("signing in on the shell carries to the Test Dashboard in the same tab and 
   await done();
 });
 
+test("an admin changes a plugin's setting on the settings page, a wrong value refused beside its field", async () => {
+  // The refused save is answered 400, which Chromium logs.
+  const { page, done } = await open("settings", { expected: [/status of 400/] });
+  await goto(page, "/");
+  await page.getByLabel("Admin token").fill(adminToken);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.waitForURL(/\/settings$/);
+  const awesome = page.locator('section[data-plugin="my_awesome_plugin"]');
+  const interval = awesome.getByLabel("interval");
+  await interval.waitFor();
+  const before = await interval.inputValue();
+  // Out of bounds: the server's message, the one `config check` gives, beside the field.
+  await interval.fill("0");
+  await awesome.getByRole("button", { name: "Save" }).click();
+  await awesome.getByText("0 is less than the minimum of 1", { exact: false }).waitFor();
+  // Saved: applied at once (the plugin's own API shows it) and still there after a reload.
+  await interval.fill("12");
+  await awesome.getByRole("button", { name: "Save" }).click();
+  await page.getByText(/Saved and applied/).first().waitFor();
+  const status = await (await fetch(new URL("/api/v1/awesome/status", base))).json();
+  assert.equal(status.config.interval, 12);
+  await page.reload();
+  await page.locator('section[data-plugin="my_awesome_plugin"]').getByLabel("interval").waitFor();
+  assert.equal(await page.locator('section[data-plugin="my_awesome_plugin"]').getByLabel("interval").inputValue(), "12");
+  // Back to plexichat.toml and the defaults.
+  await page.locator('section[data-plugin="my_awesome_plugin"]').getByRole("button", { name: "Back to plexichat.toml" }).click();
+  await page.getByText(/Back to plexichat.toml and the defaults/).first().waitFor();
+  assert.equal(await page.locator('section[data-plugin="my_awesome_plugin"]').getByLabel("interval").inputValue(), before);
+  await done();
+});
+
 test("docs search finds a word only awesome_audit's docs have and leads to the page", async () => {
   const { page, done } = await open("docs-search");
   await goto(page, "/docs");

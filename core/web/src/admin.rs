@@ -37,6 +37,8 @@ pub(crate) const RELOAD: &str = "/api/v1/admin/config/reload";
 pub(crate) const BACKUPS: &str = "/api/v1/admin/backups";
 pub(crate) const BACKUP: &str = "/api/v1/admin/backups/{id}";
 pub(crate) const METRICS: &str = "/metrics";
+pub(crate) const SETTINGS: &str = "/api/v1/admin/settings";
+pub(crate) const PLUGIN_SETTINGS: &str = "/api/v1/admin/settings/{name}";
 
 /// The admin API's routes, guarded by the token (with no token every admin request is
 /// refused) but for signing in, and `/metrics` when it is on the main address (bearer token
@@ -129,6 +131,41 @@ pub(crate) const ROUTES: &[CoreRoute] = &[
         only_with_metrics_on_main: false,
         describe: json_any,
         handler: |_| post(reload),
+    },
+    CoreRoute {
+        method: Method::Get,
+        path: SETTINGS,
+        id: "admin.settings",
+        doc: "Every plugin's settings with their schema: the values in force (secrets `null`), which keys are secrets, and which the settings file (`<data>/settings.toml`) sets.",
+        access: Access::Admin,
+        only_with_metrics_on_main: false,
+        describe: json_any,
+        handler: |_| get(crate::settings::list),
+    },
+    CoreRoute {
+        method: Method::Put,
+        path: PLUGIN_SETTINGS,
+        id: "admin.save_settings",
+        doc: "Saves some of a plugin's settings and applies them.
+
+The body is a JSON object of the keys to set (`null` removes a key from the settings file). They are written to `<data>/settings.toml`, which is read over `plexichat.toml`, and applied through the configuration reload; if the reload refuses them (400 with the same issues as `plexichat config check`, or 409 when a plugin vetoes them) the file is put back as it was.",
+        access: Access::Admin,
+        only_with_metrics_on_main: false,
+        describe: |d| {
+            d.body("application/json", json!({ "type": "object" }), true);
+            json_any(d);
+        },
+        handler: |_| axum::routing::put(crate::settings::save),
+    },
+    CoreRoute {
+        method: Method::Delete,
+        path: PLUGIN_SETTINGS,
+        id: "admin.reset_settings",
+        doc: "Removes a plugin's section from the settings file, so `plexichat.toml` and the defaults apply again, and reloads.",
+        access: Access::Admin,
+        only_with_metrics_on_main: false,
+        describe: json_any,
+        handler: |_| delete(crate::settings::reset),
     },
     CoreRoute {
         method: Method::Get,

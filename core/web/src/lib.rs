@@ -17,6 +17,7 @@ mod middleware;
 pub mod openapi;
 mod origins;
 mod session;
+mod settings;
 mod streams;
 
 use std::convert::Infallible;

@@ -74,6 +74,7 @@ async fn home(context: PluginContext<Shell>) -> Html<String> {
 </form>
 <div id="admin-actions" hidden>
 <span>Signed in as admin</span>
+<a href="/settings">Settings</a>
 <button type="button" id="reload-config">Reload configuration</button>
 <button type="button" id="sign-out">Sign out</button>
 </div>
@@ -108,6 +109,49 @@ async fn home(context: PluginContext<Shell>) -> Html<String> {
         version = escape(plexichat::VERSION),
     ))
 }
+
+/// The settings page: every plugin's settings as a form made from its configuration schema
+/// (types, bounds, choices, descriptions; secrets masked), for the admin. The form is built by
+/// `settings.js` from `GET /api/v1/admin/settings`; saving applies through the configuration
+/// reload and keeps the change in `<data>/settings.toml`.
+#[route(GET, "/settings")]
+async fn settings_page() -> Html<&'static str> {
+    Html(SETTINGS_PAGE)
+}
+
+const SETTINGS_PAGE: &str = r##"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Settings · PlexiChat</title>
+<link rel="icon" href="/plugins/shell/static/icon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/ui/plexichat.css">
+<link rel="stylesheet" href="/plugins/shell/static/shell.css">
+<script src="/ui/plexichat.js" defer></script>
+<script src="/plugins/shell/static/settings.js" defer></script>
+</head>
+<body>
+<a class="skip" href="#content">Skip to the content</a>
+<header class="px-bar" data-px-bar><a class="px-brand" href="/">PlexiChat</a></header>
+<main id="content" class="px-main">
+<h1>Settings</h1>
+<p class="muted">Each plugin's settings, from its configuration schema. Saving checks them as
+<code>plexichat config check</code> does, applies them at once through the configuration
+reload, and keeps them in <code id="settings-file">data/settings.toml</code>, which is read over
+<code>plexichat.toml</code>.</p>
+<noscript><p>This page needs JavaScript; the same is at <code>GET /api/v1/admin/settings</code>.</p></noscript>
+<form id="sign-in" class="admin" hidden>
+<label for="admin-token">Admin token</label>
+<input id="admin-token" name="token" type="password" autocomplete="off" required>
+<button type="submit">Sign in</button>
+</form>
+<p id="settings-status" role="status" aria-live="polite"></p>
+<div id="plugins"></div>
+</main>
+</body>
+</html>
+"##;
 
 /// `/favicon.ico`, which browsers ask for on pages that name no icon (plugin pages may not):
 /// the shell's icon instead of a 404 in every page's console.

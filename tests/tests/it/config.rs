@@ -912,3 +912,121 @@ fn durations_must_be_positive_and_at_most_a_year_and_tokens_sendable() {
         ]
     );
 }
+
+/// The settings page's API: a plugin's settings are saved to `<data>/settings.toml` (read over
+/// `plexichat.toml`), checked with the messages `config check` gives, applied through the
+/// reload, kept across a restart, and put back when refused.
+#[tokio::test]
+async fn settings_saved_through_the_admin_api_are_checked_applied_and_kept() {
+    let registry = registry();
+    let dir = plexichat::testing::fresh_dir("settings");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("plexichat.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[data]\ndir = \"{}\"\n[plugins.my_awesome_plugin]\ninterval = 60\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let located = config::ConfigFile::Given(file.clone());
+    let load = move |registry: &Registry| Config::load(&located, &[], &[], registry);
+    let config = load(&registry).unwrap();
+    let options = plexichat_web::ServerOptions {
+        admin_token: Some(Secret::new("settings-token-0123456789-0123456789")),
+        ..plexichat_web::ServerOptions::from(&config.server)
+    };
+    let source: plexichat_kernel::runtime::ConfigSource = std::sync::Arc::new(load.clone());
+    let runtime = Runtime::with_config_source(registry.clone(), config, Some(source));
+    let app = TestApp::with_options(runtime, &options);
+    assert!(app.runtime.start().await.is_empty());
+    let settings_file = dir.join("data").join(config::settings::SETTINGS_FILE);
+
+    let (status, listed) = app
+        .request("GET", "/api/v1/admin/settings")
+        .admin()
+        .send()
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    let awesome = listed["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|plugin| plugin["plugin"] == "my_awesome_plugin")
+        .unwrap()
+        .clone();
+    assert_eq!(awesome["values"]["interval"], 60);
+    assert_eq!(awesome["overridden"], json!([]));
+    assert!(awesome["schema"].is_object(), "{awesome}");
+
+    // Out of bounds: the message `config check` gives for the same file, and nothing saved.
+    let (status, refused) = app
+        .request("PUT", "/api/v1/admin/settings/my_awesome_plugin")
+        .admin()
+        .json(&json!({ "interval": 0 }))
+        .send()
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(!settings_file.exists(), "a refused setting was kept");
+    std::fs::create_dir_all(settings_file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &settings_file,
+        "[plugins.my_awesome_plugin]\ninterval = 0\n",
+    )
+    .unwrap();
+    let check = load(&registry).unwrap_err();
+    assert_eq!(refused["issues"][0]["problem"], check.issues[0].problem);
+    assert!(check.issues[0].problem.contains("settings.toml"), "{check}");
+    std::fs::remove_file(&settings_file).unwrap();
+
+    // Saved: applied at once, kept readable by the owner only, and read again at a restart.
+    let (status, saved) = app
+        .request("PUT", "/api/v1/admin/settings/my_awesome_plugin")
+        .admin()
+        .json(&json!({ "interval": 7 }))
+        .send()
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["overridden"], json!(["interval"]));
+    assert_eq!(
+        app.runtime
+            .config::<my_awesome_plugin::AwesomePlugin>()
+            .unwrap()
+            .interval,
+        7
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&settings_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let restarted = load(&registry).unwrap();
+    assert_eq!(
+        restarted.plugin_values["my_awesome_plugin"]["interval"], 7,
+        "a restart lost the saved setting"
+    );
+
+    // Back to plexichat.toml.
+    let (status, reset) = app
+        .request("DELETE", "/api/v1/admin/settings/my_awesome_plugin")
+        .admin()
+        .send()
+        .await;
+    assert_eq!(status, 200, "{reset}");
+    assert_eq!(reset["values"]["interval"], 60);
+    assert_eq!(reset["overridden"], json!([]));
+
+    // Admin only.
+    let (status, _) = app
+        .request("PUT", "/api/v1/admin/settings/my_awesome_plugin")
+        .json(&json!({ "interval": 9 }))
+        .send()
+        .await;
+    assert_eq!(status, 401);
+    app.runtime.shutdown().await;
+}

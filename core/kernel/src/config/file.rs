@@ -1,5 +1,5 @@
-//! Finding and reading the configuration file, at start and on a reload: the only I/O of
-//! the configuration.
+//! Finding and reading the configuration file (and the settings saved from the admin page,
+//! `<data>/settings.toml`), at start and on a reload: the only I/O of the configuration.
 
 use std::path::PathBuf;
 
@@ -124,9 +124,23 @@ impl Config {
         flags: &[Flag],
         registry: &Registry,
     ) -> Result<Config, ConfigErrors> {
-        match file.read(reloading)? {
-            Some((text, source)) => Config::parse_with_flags(&text, env, flags, registry, &source),
-            None => Config::parse_with_flags("", env, flags, registry, NO_FILE),
+        let (text, source) = file
+            .read(reloading)?
+            .unwrap_or_else(|| (String::new(), NO_FILE.to_string()));
+        let config = Config::parse_with_flags(&text, env, flags, registry, &source)?;
+        // The settings saved from the admin page live in the data folder the configuration
+        // names, so they are read once it is known.
+        let settings_path = super::settings::path(&config.data.dir);
+        match super::settings::read(&settings_path)? {
+            None => Ok(config),
+            Some(settings) => Config::parse_layers(
+                &text,
+                Some((&settings, &settings_path.display().to_string())),
+                env,
+                flags,
+                registry,
+                &source,
+            ),
         }
     }
 }

@@ -28,6 +28,7 @@ mod issues;
 mod parse;
 mod schema;
 mod sections;
+pub mod settings;
 mod suggest;
 mod validate;
 #[cfg(feature = "validation")]

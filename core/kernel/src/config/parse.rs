@@ -71,13 +71,37 @@ impl Config {
         registry: &Registry,
         source: &str,
     ) -> Result<Config, ConfigErrors> {
+        Config::parse_layers(text, None, env, flags, registry, source)
+    }
+
+    /// Like [`Config::parse_with_flags`], with the settings saved from the admin page
+    /// (`settings`: the text of `<data>/settings.toml` and its name) read over the file and
+    /// under the environment and the flags.
+    pub fn parse_layers(
+        text: &str,
+        settings: Option<(&str, &str)>,
+        env: &[(String, String)],
+        flags: &[Flag],
+        registry: &Registry,
+        source: &str,
+    ) -> Result<Config, ConfigErrors> {
         let errors = |issues| ConfigErrors {
             source: source.to_string(),
             issues,
         };
         let mut document: toml::Table =
             toml::from_str(text).map_err(|error| errors(vec![syntax_issue(text, &error)]))?;
+        // What set a value, for messages: the settings file first, so that a variable for
+        // the same key (applied after it) is named instead.
+        let mut origins: Vec<(String, String)> = Vec::new();
+        if let Some((settings, settings_source)) = settings {
+            for pointer in super::settings::overlay(&mut document, settings, settings_source)? {
+                origins.push((pointer, settings_source.to_string()));
+            }
+        }
         let from_env = apply_env(&mut document, env).map_err(errors)?;
+        origins.extend(from_env);
+        let from_env = origins;
         for flag in flags {
             let path: Vec<String> = flag.pointer[1..].split('/').map(String::from).collect();
             insert_at(&mut document, &path, flag.value.clone());
