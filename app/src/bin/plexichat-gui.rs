@@ -1,7 +1,7 @@
 //! `plexichat-gui`: the desktop window (the seed's "GUI integration"). A native window with a
-//! WebView (wry on WebKitGTK) showing the server's pages, with a tab strip for the Test
-//! Dashboard, the home page and every plugin's UI pages; `--page <plugin>/<page>` opens one
-//! page in a window of its own. It connects to a running server (`--server URL`) or starts
+//! toolbar (back, forward, reload, and a tab for the Test Dashboard, the home page and every
+//! plugin's UI page) over one WebView (wry on WebKitGTK) per tab, so a tab keeps its state
+//! while another is shown; `--page <plugin>/<page>` opens one page in a window of its own. It connects to a running server (`--server URL`) or starts
 //! one in-process on a free loopback port with the compiled-in plugins.
 //!
 //! A separate binary behind the `gui` feature: a WebView links many shared libraries and must
@@ -44,50 +44,35 @@ struct Gui {
     config: Option<PathBuf>,
 }
 
-/// The tab strip, injected into every page of the main window: a bar of links to the home page,
-/// the Test Dashboard and every plugin's UI pages (read from `/api/v1/plugins`), the current
-/// one marked. A user script, so the pages' Content-Security-Policy does not apply to it; it
-/// styles through the CSSOM, which that policy allows.
-const TAB_STRIP: &str = r##"
-(function () {
-  if (window.top !== window || document.getElementById("plexichat-gui-tabs")) return;
-  function build() {
-    fetch("/api/v1/plugins", { headers: { Accept: "application/json" } })
-      .then(function (response) { return response.json(); })
-      .then(function (body) {
-        var tabs = [{ title: "Home", url: "/" }];
-        body.plugins.forEach(function (plugin) {
-          (plugin.pages || []).forEach(function (page) {
-            var tab = { title: page.title, url: page.url };
-            if (plugin.name === "test_manager") tabs.splice(1, 0, tab); else tabs.push(tab);
-          });
-        });
-        var bar = document.createElement("nav");
-        bar.id = "plexichat-gui-tabs";
-        bar.setAttribute("aria-label", "Tabs");
-        var style = bar.style;
-        style.display = "flex"; style.gap = "0.25rem"; style.flexWrap = "wrap";
-        style.padding = "0.4rem"; style.background = "#20242b"; style.font = "14px system-ui, sans-serif";
-        tabs.forEach(function (tab) {
-          var link = document.createElement("a");
-          link.href = tab.url;
-          link.textContent = tab.title;
-          var current = location.pathname === tab.url;
-          if (current) link.setAttribute("aria-current", "page");
-          link.style.color = current ? "#20242b" : "#e8eaed";
-          link.style.background = current ? "#e8eaed" : "transparent";
-          link.style.padding = "0.3rem 0.8rem"; link.style.borderRadius = "0.3rem";
-          link.style.textDecoration = "none";
-          bar.appendChild(link);
-        });
-        document.body.insertBefore(bar, document.body.firstChild);
-      })
-      .catch(function () {});
-  }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", build);
-  else build();
-})();
-"##;
+/// One tab of the main window: its title and the path it opens.
+struct Tab {
+    title: String,
+    path: String,
+}
+
+/// The main window's tabs: the Test Dashboard first (what the window opens on), the home
+/// page, then every UI page of this binary's plugins. A server given with `--server` is
+/// expected to run the same plugins; a page it lacks shows its 404 page.
+fn tabs(registry: &Registry) -> Vec<Tab> {
+    let mut tabs = vec![Tab {
+        title: "Home".to_string(),
+        path: "/".to_string(),
+    }];
+    for plugin in registry.plugins() {
+        for page in plugin.ui_pages {
+            let tab = Tab {
+                title: page.title.to_string(),
+                path: format!("/plugins/{}/{}/", plugin.name, page.name),
+            };
+            if plugin.name == "test_manager" {
+                tabs.insert(0, tab);
+            } else {
+                tabs.push(tab);
+            }
+        }
+    }
+    tabs
+}
 
 fn main() -> ExitCode {
     let gui = Gui::parse();
@@ -133,10 +118,31 @@ fn run(gui: Gui) -> anyhow::Result<()> {
         .with_inner_size(tao::dpi::LogicalSize::new(1280.0, 900.0))
         .build(&event_loop)
         .context("cannot open a window")?;
-    let mut builder = WebViewBuilder::new().with_url(&url);
-    if page.is_none() {
-        builder = builder.with_initialization_script(TAB_STRIP);
-    }
+    // Whatever shows the pages lives as long as the window, in the loop, which never returns.
+    let keep: Box<dyn std::any::Any> = match page {
+        Some(_) => Box::new(single(&window, &url)?),
+        None => {
+            let registry =
+                Registry::linked().context("the compiled-in plugins cannot run together")?;
+            tabbed(&window, &base, &tabs(&registry))?
+        }
+    };
+    event_loop.run(move |event, _, control_flow| {
+        *control_flow = ControlFlow::Wait;
+        let _ = &keep;
+        if let Event::WindowEvent {
+            event: WindowEvent::CloseRequested,
+            ..
+        } = event
+        {
+            *control_flow = ControlFlow::Exit;
+        }
+    })
+}
+
+/// `--page`: one page, one WebView, as before.
+fn single(window: &tao::window::Window, url: &str) -> anyhow::Result<wry::WebView> {
+    let builder = WebViewBuilder::new().with_url(url);
     #[cfg(target_os = "linux")]
     let webview = {
         use tao::platform::unix::WindowExtUnix;
@@ -147,21 +153,112 @@ fn run(gui: Gui) -> anyhow::Result<()> {
         builder.build_gtk(vbox)
     };
     #[cfg(not(target_os = "linux"))]
-    let webview = builder.build(&window);
-    let webview = webview.context("cannot create the WebView")?;
+    let webview = builder.build(window);
+    webview.context("cannot create the WebView")
+}
 
-    event_loop.run(move |event, _, control_flow| {
-        *control_flow = ControlFlow::Wait;
-        // Owned by the loop, which never returns: the page lives as long as the window.
-        let _ = &webview;
-        if let Event::WindowEvent {
-            event: WindowEvent::CloseRequested,
-            ..
-        } = event
-        {
-            *control_flow = ControlFlow::Exit;
+/// The main window: a toolbar (back, forward, reload, and a switcher of tabs) over a stack of
+/// WebViews, one per tab, so that a tab keeps its page, its scroll and its state while
+/// another is shown. Back, forward and reload act on the tab in view.
+#[cfg(target_os = "linux")]
+fn tabbed(
+    window: &tao::window::Window,
+    base: &str,
+    tabs: &[Tab],
+) -> anyhow::Result<Box<dyn std::any::Any>> {
+    use std::rc::Rc;
+
+    use gtk::prelude::*;
+    use tao::platform::unix::WindowExtUnix;
+    use wry::WebViewBuilderExtUnix;
+
+    let vbox = window
+        .default_vbox()
+        .context("the window has no GTK box to put the pages in")?;
+    let toolbar = gtk::Box::new(gtk::Orientation::Horizontal, 4);
+    toolbar.set_margin_top(4);
+    toolbar.set_margin_bottom(4);
+    toolbar.set_margin_start(4);
+    toolbar.set_margin_end(4);
+    let button = |icon: &str, label: &str| {
+        let button = gtk::Button::from_icon_name(Some(icon), gtk::IconSize::Button);
+        button.set_tooltip_text(Some(label));
+        // What a screen reader says.
+        if let Some(accessible) = button.accessible() {
+            accessible.set_name(label);
         }
-    })
+        button
+    };
+    let back = button("go-previous", "Back");
+    let forward = button("go-next", "Forward");
+    let reload = button("view-refresh", "Reload");
+    let stack = gtk::Stack::new();
+    let switcher = gtk::StackSwitcher::new();
+    switcher.set_stack(Some(&stack));
+    toolbar.pack_start(&back, false, false, 0);
+    toolbar.pack_start(&forward, false, false, 0);
+    toolbar.pack_start(&reload, false, false, 0);
+    toolbar.pack_start(&switcher, false, false, 8);
+    vbox.pack_start(&toolbar, false, false, 0);
+    vbox.pack_start(&stack, true, true, 0);
+
+    let mut webviews = Vec::new();
+    for (index, tab) in tabs.iter().enumerate() {
+        let page = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        stack.add_titled(&page, &index.to_string(), &tab.title);
+        let webview = WebViewBuilder::new()
+            .with_url(format!("{base}{}", tab.path))
+            .build_gtk(&page)
+            .context("cannot create a WebView")?;
+        webviews.push(webview);
+    }
+    vbox.show_all();
+    let webviews = Rc::new(webviews);
+    let in_view = {
+        let stack = stack.clone();
+        let webviews = Rc::clone(&webviews);
+        move |act: &dyn Fn(&wry::WebView)| {
+            let index = stack
+                .visible_child_name()
+                .and_then(|name| name.parse::<usize>().ok())
+                .unwrap_or(0);
+            if let Some(webview) = webviews.get(index) {
+                act(webview);
+            }
+        }
+    };
+    let in_view = Rc::new(in_view);
+    {
+        let in_view = Rc::clone(&in_view);
+        back.connect_clicked(move |_| {
+            in_view(&|webview| drop(webview.evaluate_script("history.back()")));
+        });
+    }
+    {
+        let in_view = Rc::clone(&in_view);
+        forward.connect_clicked(move |_| {
+            in_view(&|webview| drop(webview.evaluate_script("history.forward()")));
+        });
+    }
+    reload.connect_clicked(move |_| {
+        in_view(&|webview| drop(webview.reload()));
+    });
+    Ok(Box::new(webviews))
+}
+
+/// Elsewhere than Linux, the window has no GTK box for a stack: one WebView on the
+/// dashboard, with the pages' own links.
+#[cfg(not(target_os = "linux"))]
+fn tabbed(
+    window: &tao::window::Window,
+    base: &str,
+    tabs: &[Tab],
+) -> anyhow::Result<Box<dyn std::any::Any>> {
+    let url = format!(
+        "{base}{}",
+        tabs.first().map_or("/", |tab| tab.path.as_str())
+    );
+    Ok(Box::new(single(window, &url)?))
 }
 
 /// A server with this binary's plugins on a free loopback port, on its own thread; it stops
