@@ -6,8 +6,10 @@
 // - Shows times as people read them: every `<time datetime="…">` (and every one added later)
 //   reads as a local date and time with how long ago or how soon ("in 3 h"), the ISO value on
 //   hover; `PlexiChat.time(iso)` makes such an element for a page's own script.
+// - `PlexiChat.session`: the tab's admin session, shared by the shell, the settings page and
+//   the Test Dashboard (one key, one sign-in).
 //
-// It reads and writes nothing but the page: it works in sandboxed plugin pages too.
+// It works in sandboxed plugin pages too, where there is no session to read.
 "use strict";
 
 (function () {
@@ -98,7 +100,56 @@
     setInterval(() => renderAll(document.body), 30000);
   }
 
-  window.PlexiChat = Object.freeze({ time });
+  // The admin session of this tab, for the server's own (`ui:trusted`) pages: its CSRF token
+  // in the tab's sessionStorage (a sandboxed plugin page cannot read it: there every call
+  // finds no session), signing in with the admin token, and admin requests.
+  const CSRF_KEY = "plexichat.admin.csrf";
+  const session = Object.freeze({
+    // The CSRF token of the tab's session, or null.
+    csrf() {
+      try {
+        return sessionStorage.getItem(CSRF_KEY);
+      } catch (_) {
+        return null;
+      }
+    },
+    // Keeps `token` for the tab (null forgets it).
+    keep(token) {
+      try {
+        if (token === null) sessionStorage.removeItem(CSRF_KEY);
+        else sessionStorage.setItem(CSRF_KEY, token);
+      } catch (_) {
+        // A sandboxed page has no session to keep.
+      }
+    },
+    // Signs the tab in with the admin token; the CSRF token, or an error with the server's
+    // reason.
+    async signIn(token) {
+      const response = await fetch("/api/v1/admin/session", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ token }),
+      });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+      session.keep(body.csrf_token);
+      return body.csrf_token;
+    },
+    // An admin request with the session's CSRF token: the response, whatever its status.
+    request(method, path, body) {
+      const headers = { Accept: "application/json", "X-CSRF-Token": session.csrf() || "" };
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      return fetch(path, {
+        method,
+        credentials: "same-origin",
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    },
+  });
+
+  window.PlexiChat = Object.freeze({ time, session });
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);
   } else {

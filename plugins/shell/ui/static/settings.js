@@ -11,10 +11,9 @@
 "use strict";
 
 (function () {
-  const CSRF_KEY = "plexichat.admin.csrf";
+  const session = window.PlexiChat.session;
   const $ = (id) => document.getElementById(id);
   const status = $("settings-status");
-  let csrf = sessionStorage.getItem(CSRF_KEY);
 
   function element(tag, text, className) {
     const node = document.createElement(tag);
@@ -24,18 +23,10 @@
   }
 
   async function admin(method, path, body) {
-    const headers = { Accept: "application/json", "X-CSRF-Token": csrf || "" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(path, {
-      method,
-      credentials: "same-origin",
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const response = await session.request(method, path, body);
     const answer = await response.json().catch(() => ({}));
     if (response.status === 401) {
-      csrf = null;
-      sessionStorage.removeItem(CSRF_KEY);
+      session.keep(null);
       $("sign-in").hidden = false;
       throw new Error("sign in with the admin token to see and change settings");
     }
@@ -212,9 +203,9 @@
     try {
       const path = `/api/v1/admin/settings/${encodeURIComponent(plugin.plugin)}`;
       await admin(method, path, method === "PUT" ? changes : undefined);
-      result.className = "result ok";
-      result.textContent = method === "PUT" ? "Saved and applied." : "Back to plexichat.toml and the defaults.";
-      await load(`${plugin.plugin}: ${result.textContent}`);
+      // Said once the forms show what is now in force.
+      const done = method === "PUT" ? "Saved and applied." : "Back to plexichat.toml and the defaults.";
+      await load(`${plugin.plugin}: ${done}`);
     } catch (error) {
       result.className = "result error";
       result.textContent = `Not saved: ${error.message}`;
@@ -248,16 +239,7 @@
     const token = input.value;
     input.value = "";
     try {
-      const response = await fetch("/api/v1/admin/session", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ token }),
-      });
-      const body = await response.json();
-      if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
-      csrf = body.csrf_token;
-      sessionStorage.setItem(CSRF_KEY, csrf);
+      await session.signIn(token);
       await load();
     } catch (error) {
       status.className = "error";
@@ -265,7 +247,7 @@
     }
   });
 
-  if (csrf === null) {
+  if (session.csrf() === null) {
     $("sign-in").hidden = false;
     status.textContent = "Sign in with the admin token to see and change settings.";
   } else {

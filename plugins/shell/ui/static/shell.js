@@ -16,8 +16,7 @@
   const tokenInput = document.getElementById("admin-token");
   const actions = document.getElementById("admin-actions");
   const adminStatus = document.getElementById("admin-status");
-  // The key the shell and the Test Dashboard share for the session's CSRF token.
-  const CSRF_KEY = "plexichat.admin.csrf";
+  const session = window.PlexiChat.session;
   let csrf = null;
 
   function showState(name, state) {
@@ -47,11 +46,7 @@
 
   function setSignedIn(token) {
     csrf = token;
-    if (token === null) {
-      sessionStorage.removeItem(CSRF_KEY);
-    } else {
-      sessionStorage.setItem(CSRF_KEY, token);
-    }
+    session.keep(token);
     signInForm.hidden = token !== null;
     actions.hidden = token === null;
     for (const element of document.querySelectorAll("[data-admin]")) {
@@ -62,11 +57,7 @@
   // An admin request with the session's CSRF token; answers with the JSON body, or throws
   // with the server's message.
   async function adminRequest(method, path) {
-    const response = await fetch(path, {
-      method,
-      credentials: "same-origin",
-      headers: { Accept: "application/json", "X-CSRF-Token": csrf || "" },
-    });
+    const response = await session.request(method, path);
     if (response.status === 401) {
       setSignedIn(null);
       tokenInput.focus();
@@ -84,17 +75,7 @@
     const token = tokenInput.value;
     tokenInput.value = "";
     try {
-      const response = await fetch("/api/v1/admin/session", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ token }),
-      });
-      const body = await response.json();
-      if (!response.ok) {
-        throw new Error(body.error || `HTTP ${response.status}`);
-      }
-      setSignedIn(body.csrf_token);
+      setSignedIn(await session.signIn(token));
       adminStatus.textContent = "Signed in.";
     } catch (error) {
       adminStatus.textContent = `Signing in failed: ${error.message}`;
@@ -145,7 +126,7 @@
   // A session this tab opened earlier: shown as signed in if the server still knows it (a
   // restart or the idle timeout ends it).
   async function resume() {
-    const kept = sessionStorage.getItem(CSRF_KEY);
+    const kept = session.csrf();
     setSignedIn(kept);
     if (kept === null) {
       return;

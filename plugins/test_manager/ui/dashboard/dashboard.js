@@ -13,8 +13,7 @@
 (function () {
   const plugin = new URLSearchParams(location.search).get("plugin");
   const $ = (id) => document.getElementById(id);
-  // The key the shell and this dashboard share for the session's CSRF token.
-  const CSRF_KEY = "plexichat.admin.csrf";
+  const session = window.PlexiChat.session;
   let csrf = null;
   let discovered = [];
   let fallback = null;
@@ -73,14 +72,7 @@
 
   // An admin request with the session's CSRF token; the JSON answer, or the server's message.
   async function admin(method, path, body) {
-    const headers = { Accept: "application/json", "X-CSRF-Token": csrf || "" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(path, {
-      method,
-      credentials: "same-origin",
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const response = await session.request(method, path, body);
     if (response.status === 401) {
       setSignedIn(null);
       throw new Error("the admin session has ended; sign in again");
@@ -98,8 +90,7 @@
 
   function setSignedIn(token) {
     csrf = token;
-    if (token === null) sessionStorage.removeItem(CSRF_KEY);
-    else sessionStorage.setItem(CSRF_KEY, token);
+    session.keep(token);
     $("sign-in").hidden = token !== null;
     $("signed-in").hidden = token === null;
     for (const node of document.querySelectorAll("[data-admin]")) node.hidden = token === null;
@@ -343,15 +334,7 @@
     const token = input.value;
     input.value = "";
     try {
-      const response = await fetch("/api/v1/admin/session", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ token }),
-      });
-      const body = await response.json();
-      if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
-      setSignedIn(body.csrf_token);
+      setSignedIn(await session.signIn(token));
       say("");
     } catch (error) {
       say(`Signing in failed: ${error.message}`, true);
@@ -470,7 +453,7 @@
   }
   $("schedule-timezone").value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   // A session this tab opened earlier (here or on the shell), if the server still knows it.
-  setSignedIn(sessionStorage.getItem(CSRF_KEY));
+  setSignedIn(session.csrf());
   if (csrf !== null) {
     admin("GET", "/api/v1/admin/session").catch(() => say("The earlier admin session has ended; sign in again.", true));
   }
