@@ -240,6 +240,10 @@ pub(crate) fn apply<'a, T>(
     errors: &mut Errors,
 ) -> Vec<String> {
     let mut seen: Vec<String> = Vec::new();
+    let args: Vec<&Arg> = args.into_iter().collect();
+    // The keys as written: a typo is read on as the key meant only when that key is not also
+    // written correctly, or the right one would be reported as a duplicate.
+    let written: Vec<String> = args.iter().map(|arg| arg.key.unraw().to_string()).collect();
     for arg in args {
         let mut name = arg.key.unraw().to_string();
         let check = match keys.iter().find(|(key, _)| *key == name) {
@@ -263,6 +267,9 @@ pub(crate) fn apply<'a, T>(
                 );
                 // Read on as the key meant, so that the rest of the expansion (what the value
                 // declares) holds and the typo is the only error, not the first of several.
+                if written.iter().any(|key| key == meant) {
+                    continue;
+                }
                 name = meant.to_string();
                 let Some((_, check)) = keys.iter().find(|(key, _)| *key == meant) else {
                     continue;

@@ -19,10 +19,10 @@
 //!   client address, a lifetime; ended as the drain begins) or refused there.
 //!
 //! An upgraded connection (a WebSocket) leaves hyper and its watchdog: the plugin that took it
-//! owns its timing (pings). It still counts against `max_connections` and the drain, because
-//! the socket carries its permit and a drain token wherever it goes; after `drain_timeout` its
-//! reads and writes fail (a read waiting for data is woken to fail), which ends the plugin's
-//! loop.
+//! owns its timing (pings). It trades its `max_connections` slot for one of the long-lived
+//! budget (`streams`), and still counts for the drain, because the socket carries its slot and
+//! a drain token wherever it goes; after `drain_timeout` its reads and writes fail (a read
+//! waiting for data is woken to fail), which ends the plugin's loop.
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -211,7 +211,7 @@ async fn html_page(response: Response) -> Response {
     let mut html = (status, axum::response::Html(page)).into_response();
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            html.headers_mut().insert(name.clone(), value.clone());
+            html.headers_mut().append(name.clone(), value.clone());
         }
     }
     html
@@ -248,7 +248,7 @@ async fn json_body(response: Response, timeout: Duration) -> Response {
     let mut json = ApiError::new(status, message).into_response();
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            json.headers_mut().insert(name.clone(), value.clone());
+            json.headers_mut().append(name.clone(), value.clone());
         }
     }
     json

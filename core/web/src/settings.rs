@@ -52,8 +52,8 @@ pub(crate) async fn list(Hosted(runtime): Hosted) -> Json<Value> {
     }))
 }
 
-/// `values` with the value of every secret key (at any depth) replaced by `null`, and the
-/// top-level keys that are or hold secrets.
+/// `values` with the value of every secret key (at any depth) and every URL with a password
+/// replaced by `null`, and the top-level keys that are or hold secrets.
 fn masked(values: Value) -> (Value, Vec<String>) {
     let Value::Object(map) = values else {
         return (values, Vec::new());
@@ -98,6 +98,10 @@ fn mask(key: &str, value: Value) -> (Value, bool) {
                 })
                 .collect();
             (Value::Array(items), holds)
+        }
+        // A URL's password (`postgres://user:password@host`) is a secret wherever it is.
+        Value::String(text) if plexichat_kernel::config::database::redact_url(&text) != text => {
+            (Value::Null, true)
         }
         other => (other, false),
     }
@@ -179,6 +183,14 @@ async fn apply(
         .get(name)
         .cloned()
         .unwrap_or(Value::Null);
+    // A `PLEXICHAT__…` variable or a flag for the same key wins over the file: say which
+    // saved values that keeps from taking effect.
+    let kept_by_environment: Vec<&String> = changes
+        .iter()
+        .flatten()
+        .filter(|(key, value)| !value.is_null() && values.get(key.as_str()) != Some(*value))
+        .map(|(key, _)| key)
+        .collect();
     let (values, secrets) = masked(values);
     Ok(Json(json!({
         "saved": true,
@@ -186,6 +198,7 @@ async fn apply(
         "values": values,
         "secrets": secrets,
         "overridden": settings::overridden(&data_dir, name),
+        "kept_by_environment": kept_by_environment,
         "file": settings::path(&data_dir).display().to_string(),
     })))
 }
@@ -201,11 +214,13 @@ mod tests {
             "api_key": "hunter2",
             "upstream": { "url": "x", "password": "p" },
             "names": ["a"],
+            "database_url": "postgres://app:hunter2@db/chat",
         }));
+        assert_eq!(values["database_url"], Value::Null);
         assert_eq!(values["interval"], 5);
         assert_eq!(values["api_key"], Value::Null);
         assert_eq!(values["upstream"]["url"], "x");
         assert_eq!(values["upstream"]["password"], Value::Null);
-        assert_eq!(secrets, ["api_key", "upstream"]);
+        assert_eq!(secrets, ["api_key", "database_url", "upstream"]);
     }
 }

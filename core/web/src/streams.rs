@@ -1,7 +1,7 @@
 //! Long-lived connections (event streams and WebSockets): a budget of their own apart from
 //! `max_connections` and a cap per client address, so that no client can hold every
-//! connection slot with streams that never end; event streams also have a lifetime, and
-//! shutdown ends both as it starts draining.
+//! connection slot with streams that never end. Event streams also have a lifetime and end
+//! as shutdown starts draining; a WebSocket's reads and writes fail once the drain times out.
 //!
 //! The connection layer asks [`Streams::admit`] when a response turns out to be a stream
 //! (`Content-Type: text/event-stream`). Admitted, the stream takes one of `max_streams` and

@@ -343,24 +343,27 @@ async fn page(
     })
 }
 
-/// The file as it is. An HTML doc gets a policy that lets it be framed by the docs page only
-/// and run no script even if opened on its own.
+/// The file as it is, always sandboxed: the docs plugin serves its pages in the server's own
+/// origin (`ui:trusted`), and a plugin's doc file (an SVG with a script, an HTML doc opened on
+/// its own) must never run there, where the admin session lives. An HTML doc may be framed
+/// by the docs page only; anything that reads as HTML but is not a readable HTML doc is sent
+/// as bytes to download.
 fn raw(doc: &Doc, html: bool) -> Response {
     let mut response = doc.bytes.into_response();
     let headers = response.headers_mut();
-    let content_type = if html {
-        "text/html; charset=utf-8"
-    } else {
-        content_type(doc.path)
+    let content_type = match (html, content_type(doc.path)) {
+        (true, _) => "text/html; charset=utf-8",
+        (false, kind) if kind.starts_with("text/html") => "application/octet-stream",
+        (false, kind) => kind,
     };
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "sandbox; default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'self'",
+        ),
+    );
     if html {
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "sandbox; default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'self'",
-            ),
-        );
         headers.insert(
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("SAMEORIGIN"),

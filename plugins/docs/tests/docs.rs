@@ -116,6 +116,23 @@ async fn an_html_doc_is_shown_in_a_sandboxed_frame_that_runs_no_script() {
     assert_eq!(response.headers()["x-frame-options"], "SAMEORIGIN");
 }
 
+/// Every file a plugin ships as a doc is served sandboxed: the docs run in the server's own
+/// origin (`ui:trusted`), and an SVG with a script opened on its own must not run there.
+#[tokio::test]
+async fn a_doc_file_is_served_sandboxed() {
+    let app = TestApp::linked().await;
+    let response = app
+        .request("GET", "/docs/my_awesome_plugin/round.svg")
+        .send_raw()
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(policy.starts_with("sandbox;"), "{policy}");
+}
+
 #[tokio::test]
 async fn search_finds_what_only_one_plugins_docs_say_with_marked_snippets() {
     let app = TestApp::linked().await;

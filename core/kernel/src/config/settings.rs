@@ -1,6 +1,6 @@
 //! The plugin settings an admin saves from the settings page: `<data>/settings.toml`, which
-//! holds `[plugins.<name>]` sections only and is read over `plexichat.toml` (a key set there
-//! wins over the file's) and under the environment and the command line.
+//! holds `[plugins.<name>]` sections only. A key set in it wins over the same key in
+//! `plexichat.toml`; the environment and the command line win over both.
 //!
 //! Why a file of its own: `plexichat.toml` is the operator's, often under version control or
 //! generated; the server never rewrites it. The page's changes live in the data folder, which

@@ -1,9 +1,10 @@
 // The settings page: one form per plugin, made from its configuration schema
 // (GET /api/v1/admin/settings): a checkbox for a boolean, a number field with the schema's
-// bounds, a list for a choice, a password field for a secret (left empty, it stays as it is),
-// one line per item for a list of words, JSON for anything else; each with its description.
-// Saving sends only what changed (PUT /api/v1/admin/settings/<plugin>); the server checks it
-// as `plexichat config check` does and shows its messages beside the fields.
+// bounds, a list for a choice, a password field for a secret (never sent to the page; left
+// empty, it stays as it is), one line per item for a list of words, JSON for anything else;
+// each with its description. Saving sends only the fields the admin changed
+// (PUT /api/v1/admin/settings/<plugin>); the server checks them as `plexichat config check`
+// does and shows its messages beside the fields.
 //
 // The admin session is the tab's, as on the home page: its CSRF token is in sessionStorage,
 // which only the server's own pages can read. No inline script: the page's policy allows
@@ -101,7 +102,7 @@
       if (node.maximum !== undefined) input.max = node.maximum;
       input.value = value ?? "";
       read = () => (input.value === "" ? null : Number(input.value));
-    } else if (type === "string" && secret) {
+    } else if (secret) {
       input = element("input");
       input.type = "password";
       input.autocomplete = "off";
@@ -126,6 +127,13 @@
     }
     input.id = id;
     input.name = key;
+    // Only a field the admin changed is sent: one left alone keeps what is in force, whatever
+    // the form can show of it (a masked secret, a value the field cannot hold).
+    let touched = false;
+    input.addEventListener("input", () => { touched = true; });
+    input.addEventListener("change", () => { touched = true; });
+    const readValue = read;
+    read = () => (touched ? readValue() : undefined);
     wrap.append(input);
     const bounds = [];
     if (node.minimum !== undefined) bounds.push(`at least ${node.minimum}`);
@@ -193,7 +201,7 @@
         return;
       }
       if (value === undefined) continue;
-      if (field.secret || JSON.stringify(value) !== JSON.stringify(field.original)) changes[key] = value;
+      if (JSON.stringify(value) !== JSON.stringify(field.original)) changes[key] = value;
     }
     if (method === "PUT" && Object.keys(changes).length === 0) {
       result.className = "result";
@@ -202,9 +210,14 @@
     }
     try {
       const path = `/api/v1/admin/settings/${encodeURIComponent(plugin.plugin)}`;
-      await admin(method, path, method === "PUT" ? changes : undefined);
+      const answer = await admin(method, path, method === "PUT" ? changes : undefined);
       // Said once the forms show what is now in force.
-      const done = method === "PUT" ? "Saved and applied." : "Back to plexichat.toml and the defaults.";
+      const kept = answer.kept_by_environment || [];
+      const done = method === "PUT"
+        ? (kept.length
+          ? `Saved, but ${kept.join(", ")} ${kept.length === 1 ? "is" : "are"} set by a PLEXICHAT__ variable or flag, which wins.`
+          : "Saved and applied.")
+        : "Back to plexichat.toml and the defaults.";
       await load(`${plugin.plugin}: ${done}`);
     } catch (error) {
       result.className = "result error";
