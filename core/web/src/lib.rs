@@ -316,17 +316,14 @@ fn guard_route(
         tracing::error!(plugin, error = %panic_message(panic.as_ref()), "route handler panicked");
         ApiError::plugin_failed(plugin).into_response()
     });
-    let trusted = runtime.registry().plugin(plugin).is_some_and(|descriptor| {
-        descriptor
-            .permissions
-            .contains(&plexichat_rules::UI_TRUSTED_PERMISSION)
-    });
-    let uses_storage = runtime.registry().plugin(plugin).is_some_and(|descriptor| {
-        descriptor
-            .permissions
-            .iter()
-            .any(|permission| plexichat_rules::STORAGE_PERMISSIONS.contains(permission))
-    });
+    let permissions = runtime
+        .registry()
+        .plugin(plugin)
+        .map_or(&[][..], |descriptor| descriptor.permissions);
+    let trusted = permissions.contains(&plexichat_rules::UI_TRUSTED_PERMISSION);
+    let uses_storage = permissions
+        .iter()
+        .any(|permission| plexichat_rules::STORAGE_PERMISSIONS.contains(permission));
     let only_when_running = RunningGateLayer {
         plugin,
         slot: Arc::clone(&entry.slot),

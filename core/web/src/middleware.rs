@@ -209,12 +209,18 @@ async fn html_page(response: Response) -> Response {
         message = crate::html::escape_html(&message),
     );
     let mut html = (status, axum::response::Html(page)).into_response();
-    for (name, value) in &parts.headers {
+    keep_headers(&parts.headers, &mut html);
+    html
+}
+
+/// Copies to `rewritten` every header of the answer it replaces (`Retry-After`, `Allow`, the
+/// request id, repeated ones too) but those of the old body.
+fn keep_headers(original: &axum::http::HeaderMap, rewritten: &mut Response) {
+    for (name, value) in original {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            html.headers_mut().append(name.clone(), value.clone());
+            rewritten.headers_mut().append(name.clone(), value.clone());
         }
     }
-    html
 }
 
 fn needs_json_body(response: &Response) -> bool {
@@ -246,11 +252,7 @@ async fn json_body(response: Response, timeout: Duration) -> Response {
         (true, _) => status.canonical_reason().unwrap_or("error").to_lowercase(),
     };
     let mut json = ApiError::new(status, message).into_response();
-    for (name, value) in &parts.headers {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            json.headers_mut().append(name.clone(), value.clone());
-        }
-    }
+    keep_headers(&parts.headers, &mut json);
     json
 }
 

@@ -674,27 +674,28 @@ async fn statistics(
     context: PluginContext<TestManager>,
     manager: PluginState<TestManager>,
 ) -> Result<Json<Statistics>, ApiError> {
-    let mut cached = match manager.statistics.try_lock() {
-        Ok(cached) => cached,
-        Err(_) => {
-            let last = manager
-                .statistics_last
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            match last {
-                Some(value) => return Ok(Json(Statistics::clone(&value))),
-                None => manager.statistics.lock().await,
-            }
-        }
+    let last = || {
+        manager
+            .statistics
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .map(|cached| (cached.span, std::sync::Arc::clone(&cached.value)))
+    };
+    let _computing = match manager.computing_statistics.try_lock() {
+        Ok(turn) => turn,
+        Err(_) => match last() {
+            Some((_, value)) => return Ok(Json(Statistics::clone(&value))),
+            None => manager.computing_statistics.lock().await,
+        },
     };
     let db = context.db();
     let pool = db.pool();
     let span = store::runs_span(pool).await.map_err(database)?;
-    if let Some(cached) = cached.as_ref()
-        && cached.span == span
+    if let Some((computed_over, value)) = last()
+        && computed_over == span
     {
-        return Ok(Json(Statistics::clone(&cached.value)));
+        return Ok(Json(Statistics::clone(&value)));
     }
     let facts = store::facts(pool).await.map_err(database)?;
     let value = tokio::task::spawn_blocking(move || crate::stats::compute(&facts))
@@ -702,10 +703,9 @@ async fn statistics(
         .map_err(ApiError::internal)?;
     let value = std::sync::Arc::new(value);
     *manager
-        .statistics_last
+        .statistics
         .lock()
-        .unwrap_or_else(|p| p.into_inner()) = Some(std::sync::Arc::clone(&value));
-    *cached = Some(crate::stats::Cached {
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(crate::stats::Cached {
         span,
         value: std::sync::Arc::clone(&value),
     });

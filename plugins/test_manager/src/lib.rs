@@ -48,11 +48,10 @@ pub struct TestManager {
     changes: OnceLock<broadcast::Sender<Value>>,
     /// Wakes the scheduler when a schedule changes.
     wake: Notify,
-    /// The statistics last computed, and what they were computed over; held while they are
-    /// recomputed.
-    statistics: tokio::sync::Mutex<Option<stats::Cached>>,
-    /// The same statistics, for the requests that come while they are recomputed.
-    statistics_last: std::sync::Mutex<Option<std::sync::Arc<stats::Statistics>>>,
+    /// The statistics last computed, and what they were computed over.
+    statistics: std::sync::Mutex<Option<stats::Cached>>,
+    /// Held while statistics are computed: one computation at a time.
+    computing_statistics: tokio::sync::Mutex<()>,
 }
 
 /// What to do with the runs a schedule missed while the server was down.
