@@ -4,6 +4,8 @@
 //! Each `extern crate` is what makes the linker keep that plugin's registrations: a crate
 //! that nothing references is dropped together with its link-section entries.
 
+#[cfg(feature = "accounts")]
+extern crate accounts as _;
 #[cfg(feature = "awesome_audit")]
 extern crate awesome_audit as _;
 #[cfg(feature = "docs")]
@@ -19,6 +21,8 @@ extern crate test_manager as _;
 
 /// The plugins the enabled features asked for; start-up checks that exactly these registered.
 pub(crate) const ENABLED: &[&str] = &[
+    #[cfg(feature = "accounts")]
+    "accounts",
     #[cfg(feature = "awesome_audit")]
     "awesome_audit",
     #[cfg(feature = "docs")]

@@ -134,7 +134,7 @@ pub mod extract {
     /// `upgrade.on_upgrade(|socket| async move { .. })`; see the plugin guide.
     pub use axum::extract::ws;
     pub use axum::extract::{ConnectInfo, MatchedPath, OriginalUri, RawQuery, Request};
-    pub use plexichat_kernel::extract::{PluginConfig, PluginState};
+    pub use plexichat_kernel::extract::{ClientAddress, PluginConfig, PluginState};
     pub use plexichat_web::admin::Admin;
     pub use plexichat_web::input::{Json, JsonRejection, Path, Query};
 }
@@ -147,7 +147,7 @@ pub mod openapi {
 /// The HTTP vocabulary: headers, methods, status codes, URIs.
 pub mod http {
     pub use axum::http::{
-        Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header,
+        Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header, request,
     };
 }
 /// What a `#[route]` handler can return: anything that is [`IntoResponse`](response::IntoResponse).

@@ -1,11 +1,15 @@
-//! The one HTTP error type: a status and a JSON body that names the problem.
+//! The one HTTP error type: a status and a problem body (RFC 9457) that names the problem.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-/// An error answered as `{"error": "...", ...details}` with its status code.
+/// An error answered as `application/problem+json` (RFC 9457): `{"type": "about:blank",
+/// "title": "Not Found", "status": 404, "detail": "...", "error": "...", "code": "not_found",
+/// ...details}` with its status code. `error` repeats `detail` for clients written before the
+/// problem fields; `code` is stable, for programs to branch on (`with_code`, else one per
+/// status: `bad_request`, `unauthorized`, `not_found`, `rate_limited`, …).
 ///
 /// Plugins return it from handlers (`Result<Json<T>, ApiError>`); the framework uses it for
 /// its own 4xx and 5xx answers so that every error body has the same shape.
@@ -13,6 +17,8 @@ use serde_json::{Value, json};
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// The stable code, when more precise than the status's.
+    code: Option<&'static str>,
     details: Option<Value>,
     /// Seconds for a `Retry-After` header.
     retry_after: Option<u32>,
@@ -38,6 +44,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            code: None,
             details: None,
             retry_after: None,
             database_unreachable: false,
@@ -78,6 +85,26 @@ impl ApiError {
         self
     }
 
+    /// Sets the stable `code` a program branches on (`mfa_required`, `username_taken`):
+    /// lowercase words joined by `_`.
+    pub fn with_code(mut self, code: &'static str) -> ApiError {
+        self.code = Some(code);
+        self
+    }
+
+    /// The stable code this error answers with.
+    pub fn code(&self) -> &'static str {
+        self.code.unwrap_or_else(|| default_code(self.status))
+    }
+
+    /// 400 naming the field at fault (`field`, a JSON pointer or a parameter's name) with a
+    /// stable `code`: `invalid_field` unless given.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::bad_request(message)
+            .with_code("invalid_field")
+            .with_details(json!({ "field": field }))
+    }
+
     /// Adds a `Retry-After` header of `seconds`.
     pub fn with_retry_after(mut self, seconds: u32) -> ApiError {
         self.retry_after = Some(seconds);
@@ -92,7 +119,7 @@ impl ApiError {
     /// 503 with `Retry-After` for a database that could not be reached.
     pub fn database_unreachable() -> ApiError {
         let mut error = ApiError::unavailable(DATABASE_UNREACHABLE)
-            .with_details(json!({ "code": "database_unreachable" }))
+            .with_code("database_unreachable")
             .with_retry_after(DATABASE_RETRY_AFTER);
         error.database_unreachable = true;
         error
@@ -190,12 +217,48 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The code of an error that set none: its status's, in words.
+fn default_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        406 => "not_acceptable",
+        408 => "request_timeout",
+        409 => "conflict",
+        410 => "gone",
+        411 => "length_required",
+        412 => "precondition_failed",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        416 => "range_not_satisfiable",
+        422 => "unprocessable",
+        428 => "precondition_required",
+        429 => "rate_limited",
+        431 => "headers_too_large",
+        500 => "internal",
+        501 => "not_implemented",
+        502 => "bad_gateway",
+        503 => "unavailable",
+        504 => "gateway_timeout",
+        _ if status.is_client_error() => "client_error",
+        _ => "server_error",
+    }
+}
+
 /// The longest message an error body carries, in characters: a message that quotes what a
 /// client sent (a name, a path) is cut there, so an error never echoes input of any size.
 const MAX_MESSAGE_CHARS: usize = 1024;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let code = self.code();
         let message = match self.message.char_indices().nth(MAX_MESSAGE_CHARS) {
             Some((cut, _)) => format!(
                 "{}… (cut at {MAX_MESSAGE_CHARS} characters)",
@@ -203,11 +266,25 @@ impl IntoResponse for ApiError {
             ),
             None => self.message,
         };
-        let mut body = json!({ "error": message });
+        let mut body = json!({
+            "type": "about:blank",
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "detail": message,
+            "error": message,
+            "code": code,
+        });
         if let (Some(Value::Object(details)), Value::Object(map)) = (self.details, &mut body) {
-            map.extend(details);
+            // Details add fields; they do not replace the problem's own.
+            for (key, value) in details {
+                map.entry(key).or_insert(value);
+            }
         }
         let mut response = (self.status, Json(body)).into_response();
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static(PROBLEM_JSON),
+        );
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

@@ -139,3 +139,34 @@ impl<P: Configurable> FromRequestParts<Host> for PluginConfig<P> {
             .ok_or_else(|| not_running(P::NAME, PluginStatus::Stopped))
     }
 }
+
+/// The client's IP address, for limits and session listings: what a middleware that knows
+/// the deployment's proxies put in the request's extensions (the `security` plugin, with
+/// `trust_forwarded_for`), else the connection's peer; `None` for an in-process request.
+///
+/// A middleware sets it with `request.extensions_mut().insert(ClientAddress(Some(ip)))`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl ClientAddress {
+    /// The address of a request's `parts`.
+    pub fn of(parts: &Parts) -> ClientAddress {
+        if let Some(address) = parts.extensions.get::<ClientAddress>() {
+            return *address;
+        }
+        ClientAddress(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        )
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress::of(parts))
+    }
+}

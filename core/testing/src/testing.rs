@@ -297,6 +297,13 @@ impl TestRequest<'_> {
         self
     }
 
+    /// As if the request came over a socket from `peer` (`ConnectInfo`, which
+    /// `ClientAddress` and the admin API's backoff read); in-process requests have no peer.
+    pub fn peer(mut self, peer: std::net::SocketAddr) -> Self {
+        self.builder = self.builder.extension(axum::extract::ConnectInfo(peer));
+        self
+    }
+
     /// The app's admin token as the bearer; panics when the app was built without one.
     pub fn admin(self) -> Self {
         let token = self.client.admin_token.clone().expect(

@@ -24,7 +24,7 @@ use serde_json::json;
 use tower::{Layer, Service};
 
 use crate::origins::Trusted;
-use plexichat_kernel::error::{ApiError, DatabaseUnreachable};
+use plexichat_kernel::error::{ApiError, DatabaseUnreachable, PROBLEM_JSON};
 use plexichat_kernel::runtime::state::{Busy, Slot};
 use plexichat_kernel::storage::Database;
 
@@ -229,7 +229,9 @@ fn needs_json_body(response: &Response) -> bool {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"));
+        .is_some_and(|value| {
+            value.starts_with("application/json") || value.starts_with(PROBLEM_JSON)
+        });
     !is_json && (status.is_client_error() || status.is_server_error())
 }
 

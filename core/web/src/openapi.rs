@@ -69,9 +69,17 @@ impl InputDoc for crate::admin::Admin {
 fn error_schema() -> Value {
     json!({
         "type": "object",
-        "description": "Every error: what went wrong, and sometimes details naming the field, plugin or state concerned.",
-        "required": ["error"],
-        "properties": { "error": { "type": "string" } },
+        "description": "Every error, as an RFC 9457 problem: what went wrong (`detail`, repeated as `error`), a stable `code` to branch on, and sometimes details naming the field, plugin or state concerned.",
+        "required": ["type", "title", "status", "detail", "error", "code"],
+        "properties": {
+            "type": { "type": "string" },
+            "title": { "type": "string" },
+            "status": { "type": "integer" },
+            "detail": { "type": "string" },
+            "error": { "type": "string" },
+            "code": { "type": "string" },
+            "field": { "type": "string" },
+        },
         "additionalProperties": true,
     })
 }
@@ -81,7 +89,7 @@ fn error_schema() -> Value {
 fn error_response() -> Value {
     json!({
         "description": "an error",
-        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
+        "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Error" } } },
     })
 }
 
@@ -97,7 +105,11 @@ struct Operation<'a> {
 
 impl Operation<'_> {
     /// The OpenAPI path (`{*rest}` becomes `{rest}`) and the operation object.
-    fn render(mut self, definitions: &mut Map<String, Value>) -> (String, Value) {
+    fn render(
+        mut self,
+        definitions: &mut Map<String, Value>,
+        schemes: &mut Map<String, Value>,
+    ) -> (String, Value) {
         let (path, names) = template(self.path);
         let mut parameters: Vec<Value> = names
             .iter()
@@ -141,6 +153,11 @@ impl Operation<'_> {
         operation["responses"] = Value::Object(responses);
         if self.admin {
             operation["security"] = json!([{ ADMIN_SCHEME: [] }]);
+        } else if let Some((scheme, description)) = self.describer.bearer {
+            operation["security"] = json!([{ scheme: [] }]);
+            schemes.entry(scheme).or_insert_with(
+                || json!({ "type": "http", "scheme": "bearer", "description": description }),
+            );
         }
         definitions.extend(self.describer.take_definitions());
         (path, operation)
@@ -213,6 +230,15 @@ pub fn document(registry: &Registry, metrics_on_main: bool) -> Value {
     core_operations(&mut paths, registry, metrics_on_main);
     plugin_operations(&mut paths, registry);
     ui_operations(&mut paths, registry);
+    let mut schemes = std::mem::take(&mut paths.schemes);
+    schemes.insert(
+        ADMIN_SCHEME.into(),
+        json!({
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The admin token: `[server] admin_token`, `PLEXICHAT_ADMIN_TOKEN`, or the data folder's `admin_token` file.",
+        }),
+    );
     let mut tags = vec![
         json!({ "name": CORE_TAG, "description": "The server's own routes: health, readiness, the plugin list." }),
         json!({ "name": ADMIN_TAG, "description": "The admin API: the bearer token, or a browser session with its CSRF token." }),
@@ -235,13 +261,7 @@ pub fn document(registry: &Registry, metrics_on_main: bool) -> Value {
         "paths": paths.paths,
         "components": {
             "schemas": paths.definitions,
-            "securitySchemes": {
-                ADMIN_SCHEME: {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "The admin token: `[server] admin_token`, `PLEXICHAT_ADMIN_TOKEN`, or the data folder's `admin_token` file.",
-                },
-            },
+            "securitySchemes": schemes,
         },
     })
 }
@@ -251,12 +271,14 @@ pub fn document(registry: &Registry, metrics_on_main: bool) -> Value {
 struct Paths {
     paths: Map<String, Value>,
     definitions: Map<String, Value>,
+    /// Plugins' bearer schemes, by name.
+    schemes: Map<String, Value>,
 }
 
 impl Paths {
     /// Renders `operation` under its path and `method`.
     fn add(&mut self, method: &str, operation: Operation<'_>) {
-        let (path, rendered) = operation.render(&mut self.definitions);
+        let (path, rendered) = operation.render(&mut self.definitions, &mut self.schemes);
         let entry = self.paths.entry(path).or_insert_with(|| json!({}));
         entry[method] = rendered;
     }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use plexichat::extract::ConnectInfo;
+use plexichat::extract::{ClientAddress, ConnectInfo};
 use plexichat::http::{HeaderName, HeaderValue, header};
 use plexichat::middleware::{Next, Request};
 use plexichat::prelude::*;
@@ -231,6 +231,15 @@ async fn rate_limit(
     next: Next,
 ) -> Result<Response, ApiError> {
     let config = settings(&context);
+    let mut request = request;
+    if config.trust_forwarded_for
+        && let Client::Address(address) = client_of(&request, Some(config.forwarded_hops), false)
+    {
+        // What other plugins read as the client's address (`ClientAddress`).
+        request
+            .extensions_mut()
+            .insert(ClientAddress(Some(address)));
+    }
     let path = request.uri().path();
     let Some((index, rule)) = config
         .rate_limits
@@ -242,7 +251,7 @@ async fn rate_limit(
         return Ok(next.run(request).await);
     };
     let forwarded_hops = config.trust_forwarded_for.then_some(config.forwarded_hops);
-    let client = client_of(&request, forwarded_hops);
+    let client = client_of(&request, forwarded_hops, true);
     let Some(plugin) = context.instance() else {
         return Ok(next.run(request).await);
     };
@@ -316,8 +325,9 @@ enum Client {
 }
 
 /// The address a request is counted against: with `forwarded_hops` (trusted proxies), the
-/// `X-Forwarded-For` entry the outermost of them added, else the peer's.
-fn client_of(request: &Request, forwarded_hops: Option<u32>) -> Client {
+/// `X-Forwarded-For` entry the outermost of them added, else the peer's; an IPv6 address cut
+/// to its /64 when `by_network`.
+fn client_of(request: &Request, forwarded_hops: Option<u32>, by_network: bool) -> Client {
     let forwarded = forwarded_hops.and_then(|hops| {
         let header = request.headers().get("x-forwarded-for")?.to_str().ok()?;
         forwarded_client(header, hops)
@@ -329,6 +339,7 @@ fn client_of(request: &Request, forwarded_hops: Option<u32>) -> Client {
             .map(|ConnectInfo(address)| address.ip())
     };
     match forwarded.or_else(peer) {
+        Some(IpAddr::V6(address)) if !by_network => Client::Address(IpAddr::V6(address)),
         Some(IpAddr::V6(address)) => match address.to_ipv4_mapped() {
             Some(v4) => Client::Address(IpAddr::V4(v4)),
             None => {

@@ -34,6 +34,10 @@ pub struct Describer {
     /// Whether the operation needs the admin token (the route takes `Admin`).
     #[doc(hidden)]
     pub admin: bool,
+    /// The bearer scheme the operation needs besides (name, description): a plugin's own
+    /// credentials, such as a person's access token.
+    #[doc(hidden)]
+    pub bearer: Option<(&'static str, &'static str)>,
 }
 
 fn generator(contract: Contract) -> SchemaGenerator {
@@ -57,6 +61,7 @@ impl Default for Describer {
             body: None,
             responses_by_status: BTreeMap::new(),
             admin: false,
+            bearer: None,
         }
     }
 }
@@ -107,6 +112,13 @@ impl Describer {
     /// The operation needs the admin token.
     pub fn requires_admin(&mut self) {
         self.admin = true;
+    }
+
+    /// The operation needs a bearer token of the scheme `name` (`"accessToken"`), which the
+    /// document's `securitySchemes` describes with `description`: what an extractor that
+    /// authenticates a plugin's own users says of itself.
+    pub fn requires_bearer(&mut self, name: &'static str, description: &'static str) {
+        self.bearer = Some((name, description));
     }
 
     /// The `Path<T>` extractor's `T`.
