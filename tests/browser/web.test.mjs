@@ -451,6 +451,6 @@ test("every page has the common bar and look, and an error is a page for a perso
   assert.match(await page.locator("main").textContent(), /no route for GET \/no\/such\/page/);
   await page.locator('.px-bar nav a[href="/docs"]').waitFor();
   const json = await fetch(new URL("/no/such/page", base));
-  assert.match(json.headers.get("content-type"), /^application\/json/);
+  assert.match(json.headers.get("content-type"), /^application\/problem\+json/);
   await done();
 });

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use fault_base::FaultBase;
 use fault_dependent::FaultDependent;
-use plexichat::testing::TestApp;
+use plexichat::testing::{TestApp, problem};
 use plexichat::{Registry, Secret};
 use plexichat_kernel::config::Config;
 use plexichat_kernel::runtime::Runtime;
@@ -377,11 +377,12 @@ async fn an_init_failure_is_contained_and_its_text_is_for_admins_only() {
         (status.as_u16(), body),
         (
             503,
-            json!({
-                "error": "plugin `fault_base` failed to start",
-                "plugin": "fault_base",
-                "state": { "state": "failed" },
-            })
+            problem(
+                503,
+                "unavailable",
+                "plugin `fault_base` failed to start",
+                json!({ "plugin": "fault_base", "state": { "state": "failed" } })
+            )
         )
     );
     let (status, body) = app.get("/ready").await;

@@ -416,3 +416,25 @@ impl TestAppBuilder {
         app
     }
 }
+
+/// The `application/problem+json` body (RFC 9457) a route's error becomes: the standard
+/// members for `status` with `detail`, the stable `code`, the `error` kept for older clients,
+/// and `extra`'s members (an object) beside them. For asserting a whole error body.
+pub fn problem(status: u16, code: &str, detail: &str, extra: Value) -> Value {
+    let title = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|status| status.canonical_reason())
+        .unwrap_or("Error");
+    let mut body = serde_json::json!({
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "error": detail,
+        "code": code,
+    });
+    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+        body.extend(extra);
+    }
+    body
+}

@@ -307,7 +307,10 @@ mod tests {
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::CONNECTION], "close");
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
-        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
         assert_eq!(response.headers()["x-request-id"], "abc");
         assert_eq!(
             response.headers()[header::X_CONTENT_TYPE_OPTIONS],

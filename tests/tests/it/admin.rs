@@ -3,7 +3,7 @@
 
 use plexichat::axum::body::Body;
 use plexichat::axum::http::Request;
-use plexichat::testing::TestApp;
+use plexichat::testing::{TestApp, problem};
 use serde_json::{Value, json};
 
 use crate::Harness;
@@ -50,11 +50,12 @@ async fn a_disabled_plugin_answers_503_and_takes_its_dependents_with_it() {
     assert_eq!(status, 503);
     assert_eq!(
         body,
-        json!({
-            "error": "plugin `my_awesome_plugin` is disabled",
-            "plugin": "my_awesome_plugin",
-            "state": { "state": "disabled" },
-        })
+        problem(
+            503,
+            "unavailable",
+            "plugin `my_awesome_plugin` is disabled",
+            json!({ "plugin": "my_awesome_plugin", "state": { "state": "disabled" } })
+        )
     );
     let (status, body) = app.get("/api/v1/awesome-audit/events").await;
     assert_eq!(status, 503);
@@ -97,12 +98,20 @@ async fn admin_endpoints_refuse_missing_and_wrong_tokens() {
         admin(&app, path, None).await,
         (
             401,
-            json!({ "error": "missing `Authorization: Bearer <token>` header" })
+            problem(
+                401,
+                "unauthorized",
+                "missing `Authorization: Bearer <token>` header",
+                json!({})
+            )
         )
     );
     assert_eq!(
         admin(&app, path, Some("test-token-0123456788")).await,
-        (401, json!({ "error": "wrong admin token" }))
+        (
+            401,
+            problem(401, "unauthorized", "wrong admin token", json!({}))
+        )
     );
     assert_eq!(admin(&app, path, Some("")).await.0, 401);
     // The scheme is case-insensitive.
@@ -131,7 +140,12 @@ async fn admin_endpoints_refuse_missing_and_wrong_tokens() {
         admin(&untokened, path, Some(TOKEN)).await,
         (
             401,
-            json!({ "error": "the admin API has no token configured" })
+            problem(
+                401,
+                "unauthorized",
+                "the admin API has no token configured",
+                json!({})
+            )
         )
     );
 }
@@ -386,7 +400,10 @@ async fn signing_in_needs_the_admin_token_in_a_json_body() {
     let app = app_with("").await;
     assert_eq!(
         try_sign_in(&app, json!({ "token": "test-token-0123456788" })).await,
-        (401, json!({ "error": "wrong admin token" }))
+        (
+            401,
+            problem(401, "unauthorized", "wrong admin token", json!({}))
+        )
     );
     // A form post, the one kind of body another site can make a browser send without asking,
     // is refused before the token is looked at.
@@ -413,7 +430,12 @@ async fn signing_in_needs_the_admin_token_in_a_json_body() {
         try_sign_in(&untokened, json!({ "token": "" })).await,
         (
             401,
-            json!({ "error": "the admin API has no token configured" })
+            problem(
+                401,
+                "unauthorized",
+                "the admin API has no token configured",
+                json!({})
+            )
         )
     );
 }

@@ -1,7 +1,7 @@
 //! Configuration: every problem at once with its JSON pointer, environment overrides,
 //! unknown sections, generated schema and example, and what plugins see.
 
-use plexichat::testing::TestApp;
+use plexichat::testing::{TestApp, problem};
 use plexichat_kernel::config::{self, Config};
 use std::time::Duration;
 
@@ -422,7 +422,10 @@ async fn plugins_see_their_configuration() {
     let (status, body) = app.post("/api/v1/awesome/action", ()).await;
     assert_eq!(
         (status.as_u16(), body),
-        (400, json!({ "error": "Plugin is disabled" }))
+        (
+            400,
+            problem(400, "bad_request", "Plugin is disabled", json!({}))
+        )
     );
 }
 

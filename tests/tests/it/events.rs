@@ -2,7 +2,7 @@
 //! proposals of vetoable events, which pre-handlers modify or reject first.
 
 use plexichat::serde_json::json;
-use plexichat::testing::{TestApp, TestBody};
+use plexichat::testing::{TestApp, TestBody, problem};
 use plexichat_kernel::runtime::Runtime;
 
 use crate::{Harness, Ping, Probe, Proposal};
@@ -283,13 +283,17 @@ async fn a_plugin_in_another_crate_modifies_and_vetoes_a_proposed_action_over_ht
     assert_eq!(status, 403, "{body}");
     assert_eq!(
         body,
-        json!({
-            "error": "plugin `awesome_audit` rejected `awesome.action.requested`: the note contains the refused word `Spam`",
-            "rejected_by": "awesome_audit",
-            "handler": "screen_action",
-            "event": "awesome.action.requested",
-            "reason": "the note contains the refused word `Spam`",
-        })
+        problem(
+            403,
+            "forbidden",
+            "plugin `awesome_audit` rejected `awesome.action.requested`: the note contains the refused word `Spam`",
+            json!({
+                "rejected_by": "awesome_audit",
+                "handler": "screen_action",
+                "event": "awesome.action.requested",
+                "reason": "the note contains the refused word `Spam`",
+            })
+        )
     );
     let (_, status) = app.get("/api/v1/awesome/status").await;
     assert_eq!(

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use plexichat::testing::{TestApp, TestBody};
+use plexichat::testing::{TestApp, TestBody, problem};
 use plexichat_kernel::registry::{Registrations, Registry, RegistryError};
 use plexichat_kernel::runtime::Runtime;
 use plexichat_web::{self as server, ServerOptions};
@@ -28,27 +28,39 @@ async fn a_json_body_that_does_not_fit_gets_400_naming_the_field_and_what_was_ex
     let cases = [
         (
             json!({ "items": [{ "name": "tea", "count": "two" }] }),
-            json!({
-                "error": "invalid `/items/0/count`: invalid type: string \"two\", expected u8",
-                "pointer": "/items/0/count",
-                "expected": "u8",
-            }),
+            problem(
+                400,
+                "bad_request",
+                "invalid `/items/0/count`: invalid type: string \"two\", expected u8",
+                json!({
+                    "pointer": "/items/0/count",
+                    "expected": "u8",
+                }),
+            ),
         ),
         (
             json!({ "items": [{ "count": 1 }] }),
-            json!({
-                "error": "invalid `/items/0/name`: missing field `name`",
-                "pointer": "/items/0/name",
-                "expected": "a value (the field is required)",
-            }),
+            problem(
+                400,
+                "bad_request",
+                "invalid `/items/0/name`: missing field `name`",
+                json!({
+                    "pointer": "/items/0/name",
+                    "expected": "a value (the field is required)",
+                }),
+            ),
         ),
         (
             json!({ "items": [], "coupon": "x" }),
-            json!({
-                "error": "invalid `/coupon`: unknown field `coupon`, expected `items`",
-                "pointer": "/coupon",
-                "expected": "`items`",
-            }),
+            problem(
+                400,
+                "bad_request",
+                "invalid `/coupon`: unknown field `coupon`, expected `items`",
+                json!({
+                    "pointer": "/coupon",
+                    "expected": "`items`",
+                }),
+            ),
         ),
     ];
     for (body, expected) in cases {
@@ -79,10 +91,12 @@ async fn a_json_body_that_does_not_fit_gets_400_naming_the_field_and_what_was_ex
         (status.as_u16(), answer),
         (
             415,
-            json!({
-                "error": "expected a JSON body: set `Content-Type: application/json`",
-                "expected": "application/json",
-            })
+            problem(
+                415,
+                "unsupported_media_type",
+                "expected a JSON body: set `Content-Type: application/json`",
+                json!({ "expected": "application/json" })
+            )
         )
     );
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use plexichat::Registry;
 use plexichat::axum::body::Body;
 use plexichat::axum::http::Request;
-use plexichat::testing::TestApp;
+use plexichat::testing::{TestApp, problem};
 use plexichat_kernel::runtime::Runtime;
 use plexichat_tests::request;
 use plexichat_web::{self as server, ServerOptions};
@@ -47,7 +47,12 @@ async fn a_panicking_route_fails_only_its_own_requests_under_concurrency() {
             assert_eq!(status, 500);
             assert_eq!(
                 body,
-                json!({ "error": "internal server error", "plugin": "test_harness" })
+                problem(
+                    500,
+                    "internal",
+                    "internal server error",
+                    json!({ "plugin": "test_harness" })
+                )
             );
         } else {
             assert_eq!((status, body), (200, json!({ "id": index })));
@@ -77,7 +82,15 @@ async fn a_request_over_the_timeout_gets_408() {
     app.runtime.start().await;
     let (status, body) = app.get("/test/slow").await;
     assert_eq!(status, 408);
-    assert_eq!(body, json!({ "error": "request not answered within 50ms" }));
+    assert_eq!(
+        body,
+        problem(
+            408,
+            "request_timeout",
+            "request not answered within 50ms",
+            json!({})
+        )
+    );
     let (status, _) = app.get("/health").await;
     assert_eq!(status, 200, "fast requests are unaffected");
 }
@@ -110,7 +123,10 @@ async fn errors_from_axum_itself_get_json_bodies() {
     let app = TestApp::linked().await;
     let (status, body) = app.get("/api/v1/awesome/action").await;
     assert_eq!(status, 405);
-    assert_eq!(body, json!({ "error": "method not allowed" }));
+    assert_eq!(
+        body,
+        problem(405, "method_not_allowed", "method not allowed", json!({}))
+    );
 
     let (status, body) = app.get("/test/items/not-a-number").await;
     assert_eq!(status, 400);

@@ -197,7 +197,7 @@ async fn no_path_reaches_anything_outside_the_embedded_files() {
         assert_eq!(response.status(), 404, "{path}");
         assert_eq!(
             header(&response, "content-type"),
-            Some("application/json"),
+            Some("application/problem+json"),
             "{path}"
         );
         let text = String::from_utf8(body(response).await).unwrap();
