@@ -8,6 +8,8 @@
 extern crate accounts as _;
 #[cfg(feature = "awesome_audit")]
 extern crate awesome_audit as _;
+#[cfg(feature = "channels")]
+extern crate channels as _;
 #[cfg(feature = "docs")]
 extern crate docs as _;
 #[cfg(feature = "my_awesome_plugin")]
@@ -25,6 +27,8 @@ pub(crate) const ENABLED: &[&str] = &[
     "accounts",
     #[cfg(feature = "awesome_audit")]
     "awesome_audit",
+    #[cfg(feature = "channels")]
+    "channels",
     #[cfg(feature = "docs")]
     "docs",
     #[cfg(feature = "my_awesome_plugin")]

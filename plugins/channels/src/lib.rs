@@ -1,0 +1,127 @@
+//! `channels`: conversations. Public, private and direct channels with their members;
+//! messages with threads, edits, tombstones and reactions; read markers and unread counts;
+//! search over what the caller may read.
+//!
+//! Every change to a channel is an event with the channel's next sequence number, taken in
+//! the transaction that writes the change and logged with it (`channels_events`), then
+//! published on the bus as [`ChannelEvent`]. The database is the truth: a client that missed
+//! events asks for those after the last number it saw (`GET /api/v1/channels/{id}/events`),
+//! whichever server it reaches.
+
+pub mod api;
+pub mod messages;
+mod self_tests;
+mod store;
+mod text;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use accounts::Accounts;
+use plexichat::prelude::*;
+use plexichat::sqlx::AnyPool;
+
+pub use api::{Channel, EventRecord, Member, Membership};
+pub use messages::{Message, ReactionSummary};
+
+/// Channels and their messages: public, private and direct conversations, threads,
+/// reactions, read markers and search.
+#[plugin(
+    author = "PlexiChat",
+    type = core,
+    prefix = "/api/v1",
+    dependencies = [Accounts],
+    permissions = ["database", "events:publish"],
+    migrations = "migrations",
+    config = ChannelsConfig,
+    lifecycle = true,
+    tags = ["chat"],
+)]
+#[derive(Default)]
+pub struct Channels {
+    /// The pool, set when the plugin starts.
+    pool: OnceLock<AnyPool>,
+}
+
+/// `[plugins.channels]`.
+#[config]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelsConfig {
+    /// The longest message, in characters.
+    #[schemars(range(min = 1, max = 65536))]
+    pub max_message_chars: u32,
+    /// How long a create's `Idempotency-Key` is remembered, in hours.
+    #[schemars(range(min = 1, max = 720))]
+    pub idempotency_hours: u32,
+}
+
+impl Default for ChannelsConfig {
+    fn default() -> Self {
+        ChannelsConfig {
+            max_message_chars: 4000,
+            idempotency_hours: 24,
+        }
+    }
+}
+
+impl Lifecycle for Channels {
+    async fn init(&self, context: &PluginContext<Self>) -> Result<(), BoxError> {
+        let _ = self.pool.set(context.db().pool().clone());
+        if context.runs_scheduled_jobs() {
+            context.spawn("prune", prune);
+        }
+        Ok(())
+    }
+}
+
+impl Channels {
+    /// The pool, once the plugin has started.
+    fn pool(&self) -> Result<&AnyPool, ApiError> {
+        self.pool
+            .get()
+            .ok_or_else(|| ApiError::unavailable("channels has not started"))
+    }
+}
+
+/// Forgets idempotency keys past their time, hourly.
+async fn prune(task: TaskContext<Channels>) -> Result<(), BoxError> {
+    loop {
+        let config = task.config::<Channels>().unwrap_or_default();
+        let keep = Duration::from_secs(u64::from(config.idempotency_hours) * 3600);
+        let before = store::now_ms() - i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+        store::prune(task.db().pool(), before).await?;
+        if !task.sleep(Duration::from_secs(3600)).await {
+            return Ok(());
+        }
+    }
+}
+
+/// Published after every change to a channel, once it is committed: `kind` is one of
+/// `channel.created`, `channel.updated`, `member.joined`, `member.left`, `message.created`,
+/// `message.updated`, `message.deleted`, `reaction.added`, `reaction.removed`. The same
+/// record `GET /api/v1/channels/{id}/events` answers, so a handler that missed one can read
+/// it there.
+#[event(name = "channels.event")]
+#[derive(Clone, Debug)]
+pub struct ChannelEvent {
+    /// The event.
+    #[serde(flatten)]
+    pub record: EventRecord,
+    /// Whether anyone signed in may read the channel (else only its members).
+    pub public: bool,
+}
+
+/// Proposed before a message is posted: a pre-handler may rewrite the body or refuse the
+/// message (the client gets 403 naming the plugin and its reason).
+#[event(name = "channels.message.posting", vetoable)]
+#[derive(Clone, Debug)]
+pub struct MessagePosting {
+    /// The channel.
+    pub channel_id: i64,
+    /// Who posts it.
+    pub author_id: i64,
+    /// The text, as the pre-handlers so far left it.
+    pub body: String,
+    /// The thread it replies to, if any.
+    pub thread_root_id: Option<i64>,
+}
