@@ -14,6 +14,8 @@ extern crate channels as _;
 extern crate docs as _;
 #[cfg(feature = "my_awesome_plugin")]
 extern crate my_awesome_plugin as _;
+#[cfg(feature = "realtime")]
+extern crate realtime as _;
 #[cfg(feature = "security")]
 extern crate security as _;
 #[cfg(feature = "shell")]
@@ -33,6 +35,8 @@ pub(crate) const ENABLED: &[&str] = &[
     "docs",
     #[cfg(feature = "my_awesome_plugin")]
     "my_awesome_plugin",
+    #[cfg(feature = "realtime")]
+    "realtime",
     #[cfg(feature = "security")]
     "security",
     #[cfg(feature = "shell")]

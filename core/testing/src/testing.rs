@@ -123,6 +123,25 @@ impl TestClient {
         }
     }
 
+    /// Serves these routes on a loopback port for the rest of the test (the task ends with
+    /// the test's runtime): for a client that needs a socket, such as a WebSocket's. The
+    /// address.
+    ///
+    /// The routes are served by axum alone: the server's connection limits and drain are
+    /// not in front of them.
+    pub async fn serve_on_loopback(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let address = listener.local_addr().expect("the port's address");
+        let service = self
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await });
+        address
+    }
+
     /// Sends a request and returns the whole response, headers included.
     pub async fn send_raw(&self, request: Request<Body>) -> axum::response::Response {
         self.router

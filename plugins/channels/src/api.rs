@@ -875,6 +875,66 @@ pub struct EventPage {
     pub has_more: bool,
 }
 
+impl EventRecord {
+    fn of(channel_id: i64, row: store::EventRow) -> EventRecord {
+        EventRecord {
+            event_id: format!("{channel_id}-{}", row.seq),
+            channel_id,
+            seq: row.seq,
+            kind: row.kind,
+            data: plexichat::serde_json::from_str(&row.payload).unwrap_or(Value::Null),
+            at: store::rfc3339(row.created_ms),
+        }
+    }
+}
+
+/// What a channel is to one person, for plugins that deliver its events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// They are a member: they read and write it.
+    Member,
+    /// A public channel they are not in: they may read it.
+    Reader,
+    /// No such channel, or a private one they are not in.
+    None,
+}
+
+/// The Rust API other plugins read channels through (a plugin that depends on `channels`).
+impl Channels {
+    /// The channels `user_id` is a member of.
+    pub async fn channel_ids_of(&self, user_id: i64) -> Result<Vec<i64>, ApiError> {
+        Ok(store::channel_ids_of(self.pool()?, user_id).await?)
+    }
+
+    /// What channel `channel_id` is to `user_id`.
+    pub async fn access(&self, channel_id: i64, user_id: i64) -> Result<Access, ApiError> {
+        let pool = self.pool()?;
+        let Some(channel) = store::channel(pool, channel_id).await? else {
+            return Ok(Access::None);
+        };
+        Ok(match store::membership(pool, channel_id, user_id).await? {
+            Some(_) => Access::Member,
+            None if channel.kind == "public" => Access::Reader,
+            None => Access::None,
+        })
+    }
+
+    /// Up to `limit` events of `channel_id` after sequence number `after`, in order. Says
+    /// nothing about who may see them: check [`Channels::access`] first.
+    pub async fn events_after(
+        &self,
+        channel_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRecord>, ApiError> {
+        let rows = store::events_after(self.pool()?, channel_id, after, limit).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| EventRecord::of(channel_id, row))
+            .collect())
+    }
+}
+
 /// A channel's events after a sequence number: what a client that was away catches up with.
 #[route(GET, "/channels/{id}/events")]
 async fn list_events(
@@ -891,14 +951,7 @@ async fn list_events(
     let events = rows
         .into_iter()
         .take(limit as usize)
-        .map(|row| EventRecord {
-            event_id: format!("{}-{}", path.id, row.seq),
-            channel_id: path.id,
-            seq: row.seq,
-            kind: row.kind,
-            data: plexichat::serde_json::from_str(&row.payload).unwrap_or(Value::Null),
-            at: store::rfc3339(row.created_ms),
-        })
+        .map(|row| EventRecord::of(path.id, row))
         .collect();
     Ok(Json(EventPage { events, has_more }))
 }

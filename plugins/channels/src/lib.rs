@@ -21,7 +21,7 @@ use accounts::Accounts;
 use plexichat::prelude::*;
 use plexichat::sqlx::AnyPool;
 
-pub use api::{Channel, EventRecord, Member, Membership};
+pub use api::{Access, Channel, EventRecord, Member, Membership};
 pub use messages::{Message, ReactionSummary};
 
 /// Channels and their messages: public, private and direct conversations, threads,

@@ -135,6 +135,17 @@ pub(crate) async fn membership(
     .transpose()
 }
 
+/// The channels `user_id` is a member of.
+pub(crate) async fn channel_ids_of(pool: &AnyPool, user_id: i64) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query("SELECT channel_id FROM channels_members WHERE user_id = $1 ORDER BY channel_id")
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| row.try_get("channel_id"))
+        .collect()
+}
+
 pub(crate) async fn members(
     pool: &AnyPool,
     channel_id: i64,
