@@ -12,6 +12,8 @@ extern crate awesome_audit as _;
 extern crate channels as _;
 #[cfg(feature = "docs")]
 extern crate docs as _;
+#[cfg(feature = "files")]
+extern crate files as _;
 #[cfg(feature = "my_awesome_plugin")]
 extern crate my_awesome_plugin as _;
 #[cfg(feature = "realtime")]
@@ -33,6 +35,8 @@ pub(crate) const ENABLED: &[&str] = &[
     "channels",
     #[cfg(feature = "docs")]
     "docs",
+    #[cfg(feature = "files")]
+    "files",
     #[cfg(feature = "my_awesome_plugin")]
     "my_awesome_plugin",
     #[cfg(feature = "realtime")]

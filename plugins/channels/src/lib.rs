@@ -124,4 +124,10 @@ pub struct MessagePosting {
     pub body: String,
     /// The thread it replies to, if any.
     pub thread_root_id: Option<i64>,
+    /// Files attached to it.
+    pub file_ids: Vec<i64>,
+    /// Set by the plugin that keeps files once it has checked that the author may attach
+    /// each of `file_ids` (and let the channel's readers read them); a message with files no
+    /// plugin accepted is refused.
+    pub files_accepted: bool,
 }

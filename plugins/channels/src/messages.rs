@@ -43,6 +43,8 @@ pub struct Message {
     pub thread_root_id: Option<i64>,
     /// Replies to it (a thread's root).
     pub reply_count: i64,
+    /// Attached files (`GET /api/v1/files/{id}`), in order.
+    pub file_ids: Vec<i64>,
     /// When it was posted (RFC 3339).
     pub created_at: String,
     /// When it was last edited (RFC 3339), if it was.
@@ -63,6 +65,7 @@ impl Message {
             body: row.body.clone(),
             thread_root_id: row.thread_root_id,
             reply_count: row.reply_count,
+            file_ids: row.file_ids.clone(),
             created_at: store::rfc3339(row.created_ms),
             edited_at: row.edited_ms.map(store::rfc3339),
             deleted: row.deleted_ms.is_some(),
@@ -144,6 +147,9 @@ pub struct PostMessage {
     /// A message of the channel to reply to, in its thread (a reply to a reply goes to the
     /// thread's root).
     pub thread_root_id: Option<i64>,
+    /// Files the caller uploaded (`POST /api/v1/files`) to attach, at most 10; the
+    /// channel's readers may then read them.
+    pub file_ids: Option<Vec<i64>>,
 }
 
 /// Posts a message (201), as a member of the channel (403 `not_a_member` otherwise). With an
@@ -167,11 +173,14 @@ async fn post_message(
         .thread_root_id
         .map(|id| id.to_string())
         .unwrap_or_default();
+    let file_ids = post.file_ids.clone().unwrap_or_default();
+    let files = format!("{file_ids:?}");
     let fingerprint = text::fingerprint(&[
         "POST /channels/{id}/messages",
         &path.id.to_string(),
         &post.body,
         &root,
+        &files,
     ]);
     if let Some(key) = &key
         && let Some(answer) = replay(pool, &caller, key, &fingerprint).await?
@@ -204,13 +213,27 @@ async fn post_message(
             Some(root.id)
         }
     };
+    if file_ids.len() > 10 {
+        return Err(ApiError::invalid_field(
+            "file_ids",
+            "a message has at most 10 files",
+        ));
+    }
     let mut posting = MessagePosting {
         channel_id: path.id,
         author_id: caller.user_id,
         body,
         thread_root_id,
+        file_ids: file_ids.clone(),
+        files_accepted: false,
     };
     context.propose(&mut posting).await?;
+    if !posting.file_ids.is_empty() && !posting.files_accepted {
+        return Err(ApiError::invalid_field(
+            "file_ids",
+            "this server keeps no files (the `files` plugin is not running)",
+        ));
+    }
     // A pre-handler's rewrite is held to the same rules.
     let body = text::body("body", &posting.body, config.max_message_chars)?;
     let terms = text::terms(&body);
@@ -226,6 +249,7 @@ async fn post_message(
         caller.user_id,
         &body,
         thread_root_id,
+        &posting.file_ids,
         &terms,
         now,
     )

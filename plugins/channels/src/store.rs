@@ -481,12 +481,13 @@ pub(crate) struct MessageRow {
     pub body: String,
     pub thread_root_id: Option<i64>,
     pub reply_count: i64,
+    pub file_ids: Vec<i64>,
     pub created_ms: i64,
     pub edited_ms: Option<i64>,
     pub deleted_ms: Option<i64>,
 }
 
-const MESSAGE_COLUMNS: &str = "id, channel_id, seq, author_id, body, thread_root_id, reply_count, created_ms, edited_ms, deleted_ms";
+const MESSAGE_COLUMNS: &str = "id, channel_id, seq, author_id, body, thread_root_id, reply_count, file_ids, created_ms, edited_ms, deleted_ms";
 
 fn message_row(row: &AnyRow) -> Result<MessageRow, sqlx::Error> {
     Ok(MessageRow {
@@ -497,6 +498,11 @@ fn message_row(row: &AnyRow) -> Result<MessageRow, sqlx::Error> {
         body: row.try_get("body")?,
         thread_root_id: row.try_get("thread_root_id")?,
         reply_count: row.try_get("reply_count")?,
+        file_ids: row
+            .try_get::<String, _>("file_ids")?
+            .split(',')
+            .filter_map(|id| id.parse().ok())
+            .collect(),
         created_ms: row.try_get("created_ms")?,
         edited_ms: row.try_get("edited_ms")?,
         deleted_ms: row.try_get("deleted_ms")?,
@@ -525,18 +531,25 @@ pub(crate) async fn insert_message(
     author_id: i64,
     body: &str,
     thread_root_id: Option<i64>,
+    file_ids: &[i64],
     terms: &[String],
     now: i64,
 ) -> Result<MessageRow, sqlx::Error> {
+    let files = file_ids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     let row = sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO channels_messages (channel_id, seq, author_id, body, thread_root_id, reply_count, created_ms) \
-         VALUES ($1, $2, $3, $4, $5, 0, $6) RETURNING {MESSAGE_COLUMNS}"
+        "INSERT INTO channels_messages (channel_id, seq, author_id, body, thread_root_id, reply_count, file_ids, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, 0, $6, $7) RETURNING {MESSAGE_COLUMNS}"
     )))
     .bind(channel_id)
     .bind(seq)
     .bind(author_id)
     .bind(body)
     .bind(thread_root_id)
+    .bind(files)
     .bind(now)
     .fetch_one(&mut *connection)
     .await?;

@@ -25,7 +25,8 @@ pub struct ServerSection {
     #[serde(with = "duration")]
     #[schemars(with = "String", example = "30s")]
     pub request_timeout: Duration,
-    /// Largest accepted request body in bytes; larger bodies get 413.
+    /// Largest accepted request body in bytes; larger bodies get 413. This bounds bodies
+    /// that stream (uploads); a JSON body is read whole and capped at 2 MiB regardless.
     #[schemars(range(min = 1))]
     pub body_limit: u64,
     /// Longest a plugin's `init` or `stop`, the handlers of a lifecycle event, or a
@@ -83,7 +84,7 @@ impl Default for ServerSection {
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
             admin_token: None,
             request_timeout: Duration::from_secs(30),
-            body_limit: 1024 * 1024,
+            body_limit: 32 * 1024 * 1024,
             phase_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),

@@ -36,6 +36,8 @@ CREATE TABLE channels_messages (
     body TEXT NOT NULL,
     thread_root_id BIGINT,
     reply_count BIGINT NOT NULL DEFAULT 0,
+    -- Attached files' ids, comma-separated, in order.
+    file_ids TEXT NOT NULL DEFAULT '',
     created_ms BIGINT NOT NULL,
     edited_ms BIGINT,
     deleted_ms BIGINT

@@ -36,6 +36,8 @@ CREATE TABLE channels_messages (
     body TEXT NOT NULL,
     thread_root_id INTEGER,
     reply_count INTEGER NOT NULL DEFAULT 0,
+    -- Attached files' ids, comma-separated, in order.
+    file_ids TEXT NOT NULL DEFAULT '',
     created_ms INTEGER NOT NULL,
     edited_ms INTEGER,
     deleted_ms INTEGER
