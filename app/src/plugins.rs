@@ -10,6 +10,8 @@ extern crate accounts as _;
 extern crate awesome_audit as _;
 #[cfg(feature = "channels")]
 extern crate channels as _;
+#[cfg(feature = "chat_web")]
+extern crate chat_web as _;
 #[cfg(feature = "docs")]
 extern crate docs as _;
 #[cfg(feature = "files")]
@@ -33,6 +35,8 @@ pub(crate) const ENABLED: &[&str] = &[
     "awesome_audit",
     #[cfg(feature = "channels")]
     "channels",
+    #[cfg(feature = "chat_web")]
+    "chat_web",
     #[cfg(feature = "docs")]
     "docs",
     #[cfg(feature = "files")]

@@ -432,6 +432,70 @@ test("the shell, the docs and the dashboard fit a narrow screen", async () => {
   }
 });
 
+// Registers `username` on the chat page, reached in one click from `/`.
+async function chatter(name, username, options) {
+  const { page, done } = await open(name, options);
+  await goto(page, "/");
+  await page.locator('.px-bar nav a[href="/plugins/chat_web/chat/"]').click();
+  await page.getByRole("tab", { name: "Register" }).click();
+  await page.locator("#username").fill(username);
+  await page.locator("#password").fill("correct horse battery");
+  await page.locator("#auth-submit").click();
+  await page.locator("#chat").waitFor();
+  await page.locator("#connection", { hasText: "connected" }).waitFor();
+  return { page, done };
+}
+
+test("two people chat live: sends, replies, typing, reactions and edits arrive without a reload", async () => {
+  const suffix = Date.now().toString(36);
+  const alice = await chatter("chat-alice", `alice-${suffix}`);
+  await alice.page.locator("summary", { hasText: "New channel" }).click();
+  await alice.page.locator("#channel-name").fill(`lobby-${suffix}`);
+  await alice.page.getByRole("button", { name: "Create" }).click();
+  await alice.page.locator("#room-name", { hasText: `lobby-${suffix}` }).waitFor();
+
+  // Bob, on a phone-sized screen, finds the public channel and joins it.
+  const bob = await chatter("chat-bob", `bob-${suffix}`, { width: 360, height: 740 });
+  await bob.page.getByRole("button", { name: "Channels" }).click();
+  await bob.page.locator("#joinable button", { hasText: `lobby-${suffix}` }).click();
+  await bob.page.locator("#join").click();
+  await bob.page.locator("#composer").waitFor();
+
+  await alice.page.locator("#message").fill("hello bob");
+  await alice.page.locator("#message").press("Enter");
+  const bobsView = bob.page.locator("#messages .message", { hasText: "hello bob" });
+  await bobsView.waitFor();
+
+  await bob.page.locator("#message").pressSequentially("hi alice", { delay: 20 });
+  await alice.page.locator("#typing", { hasText: "is typing" }).waitFor();
+  await bob.page.locator("#message").press("Enter");
+  const alicesView = alice.page.locator("#messages .message", { hasText: "hi alice" });
+  await alicesView.waitFor();
+
+  await alicesView.getByRole("button", { name: "React with 👍" }).click();
+  await bob.page.locator("#messages .message", { hasText: "hi alice" }).locator(".reaction", { hasText: "👍 1" }).waitFor();
+
+  const id = await alice.page.locator("#messages .message", { hasText: "hello bob" }).getAttribute("data-message");
+  const mine = alice.page.locator(`#messages [data-message="${id}"]`);
+  await mine.getByRole("button", { name: "Edit" }).click();
+  await mine.locator("textarea").fill("hello bob, edited");
+  await mine.getByRole("button", { name: "Save" }).click();
+  await bob.page.locator("#messages .message", { hasText: "hello bob, edited" }).locator("text=(edited)").waitFor();
+
+  // A reply in a thread shows on the root's reply count for the other side.
+  await bobsView.getByRole("button", { name: "Reply" }).click();
+  await bob.page.locator("#thread-message").fill("in the thread");
+  await bob.page.locator("#thread-message").press("Enter");
+  await alice.page.locator("#messages .message", { hasText: "hello bob, edited" }).getByRole("button", { name: "1 reply" }).waitFor();
+
+  const overflow = await bob.page.evaluate(
+    () => document.scrollingElement.scrollWidth - document.documentElement.clientWidth,
+  );
+  assert.ok(overflow <= 0, `the chat is ${overflow}px wider than a 360px screen`);
+  await alice.done();
+  await bob.done();
+});
+
 test("every page has the common bar and look, and an error is a page for a person", async () => {
   for (const path of ["/", "/docs", "/plugins/my_awesome_plugin/dashboard/", "/plugins/test_manager/dashboard/"]) {
     const { page, done } = await open(`look${path.replaceAll(/[^a-z0-9]+/gi, "-")}`);

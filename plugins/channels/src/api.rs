@@ -441,10 +441,16 @@ async fn create_channel(
     }
     let channel = Channel::read(pool, row.id, &caller).await?;
     if status == StatusCode::CREATED {
-        let members = store::member_count(pool, row.id).await?;
-        EventRecord::new(row.id, 1, "channel.created", created(&row, members), now)
-            .announce(&context, &row)
-            .await;
+        // The record as logged: the members it was created with.
+        if let Some(record) = store::events_after(pool, row.id, 0, 1)
+            .await?
+            .into_iter()
+            .next()
+        {
+            EventRecord::of(row.id, record)
+                .announce(&context, &row)
+                .await;
+        }
     }
     Ok((status, Json(channel)).into_response())
 }
@@ -453,9 +459,13 @@ fn store_error(error: plexichat::sqlx::Error) -> ApiError {
     ApiError::from(error)
 }
 
-/// What `channel.created` carries: the channel as anyone who may read it sees it.
-fn created(row: &ChannelRow, members: i64) -> Value {
-    Channel::of(row, members, None).public_view()
+/// What `channel.created` carries: the channel as anyone who may read it sees it, and its
+/// first members (`member_ids`), who hear it from then on.
+fn created(row: &ChannelRow, members: &[i64]) -> Value {
+    let count = i64::try_from(members.len()).unwrap_or(i64::MAX);
+    let mut view = Channel::of(row, count, None).public_view();
+    view["member_ids"] = json!(members);
+    view
 }
 
 /// `GET /api/v1/channels`' query.

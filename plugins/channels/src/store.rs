@@ -252,7 +252,7 @@ pub(crate) async fn list_channels(
 }
 
 /// A new channel with its first members (the first one its owner), whose event 1,
-/// `channel.created`, carries `payload(channel, member count)`; `Ok(None)` when the name (or
+/// `channel.created`, carries `payload(channel, members)`; `Ok(None)` when the name (or
 /// the pair of a direct channel) is taken.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn create_channel(
@@ -263,7 +263,7 @@ pub(crate) async fn create_channel(
     direct_key: Option<&str>,
     members: &[i64],
     now: i64,
-    payload: impl FnOnce(&ChannelRow, i64) -> serde_json::Value,
+    payload: impl FnOnce(&ChannelRow, &[i64]) -> serde_json::Value,
 ) -> Result<Option<ChannelRow>, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     let inserted = sqlx::query(AssertSqlSafe(format!(
@@ -301,8 +301,7 @@ pub(crate) async fn create_channel(
         .execute(&mut *transaction)
         .await?;
     }
-    let count = i64::try_from(members.len()).unwrap_or(i64::MAX);
-    let payload = payload(&channel, count).to_string();
+    let payload = payload(&channel, members).to_string();
     log_event(
         &mut transaction,
         channel.id,

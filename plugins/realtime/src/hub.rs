@@ -188,24 +188,8 @@ impl Hub {
 
     /// Passes a channel's event to its listeners. Someone joining starts listening before
     /// the event (they see themselves join); someone leaving stops after it.
-    pub(crate) fn event(
-        &self,
-        channel_id: i64,
-        seq: i64,
-        frame: Arc<str>,
-        member: Option<Membership>,
-    ) {
-        if let Some(Membership::Joined(user_id)) = member {
-            let mut index = self.write();
-            let ids: Vec<u64> = index
-                .by_user
-                .get(&user_id)
-                .map(|ids| ids.iter().copied().collect())
-                .unwrap_or_default();
-            for id in ids {
-                index.listen(id, channel_id);
-            }
-        }
+    pub(crate) fn event(&self, channel_id: i64, seq: i64, frame: Arc<str>, members: &[Membership]) {
+        self.follow(channel_id, members, true);
         let message = Outbound::Event {
             channel_id,
             seq,
@@ -218,15 +202,37 @@ impl Hub {
                 .map(|ids| ids.iter().copied().collect())
                 .unwrap_or_default()
         });
-        if let Some(Membership::Left(user_id)) = member {
-            let mut index = self.write();
+        self.follow(channel_id, members, false);
+    }
+
+    /// Applies the joins (`joining`) or else the departures among `members` to those
+    /// people's connections.
+    fn follow(&self, channel_id: i64, members: &[Membership], joining: bool) {
+        let people: Vec<i64> = members
+            .iter()
+            .filter_map(|member| match (member, joining) {
+                (Membership::Joined(user_id), true) | (Membership::Left(user_id), false) => {
+                    Some(*user_id)
+                }
+                _ => None,
+            })
+            .collect();
+        if people.is_empty() {
+            return;
+        }
+        let mut index = self.write();
+        for user_id in people {
             let ids: Vec<u64> = index
                 .by_user
                 .get(&user_id)
                 .map(|ids| ids.iter().copied().collect())
                 .unwrap_or_default();
             for id in ids {
-                index.ignore(id, channel_id);
+                if joining {
+                    index.listen(id, channel_id);
+                } else {
+                    index.ignore(id, channel_id);
+                }
             }
         }
     }
@@ -297,25 +303,25 @@ mod tests {
         let (bob_tx, mut bob) = mpsc::channel(8);
         hub.join(1, 10, &[7], alice_tx);
         let bob_id = hub.join(2, 20, &[], bob_tx);
-        hub.event(7, 1, frame("a"), None);
+        hub.event(7, 1, frame("a"), &[]);
         assert!(matches!(
             alice.try_recv(),
             Ok(Outbound::Event { seq: 1, .. })
         ));
         assert!(bob.try_recv().is_err(), "bob is not in channel 7");
 
-        hub.event(7, 2, frame("bob joined"), Some(Membership::Joined(2)));
+        hub.event(7, 2, frame("bob joined"), &[Membership::Joined(2)]);
         assert!(
             matches!(bob.try_recv(), Ok(Outbound::Event { seq: 2, .. })),
             "he sees himself join"
         );
         assert!(hub.listens(bob_id, 7));
-        hub.event(7, 3, frame("bob left"), Some(Membership::Left(2)));
+        hub.event(7, 3, frame("bob left"), &[Membership::Left(2)]);
         assert!(
             matches!(bob.try_recv(), Ok(Outbound::Event { seq: 3, .. })),
             "and himself leave"
         );
-        hub.event(7, 4, frame("after"), None);
+        hub.event(7, 4, frame("after"), &[]);
         assert!(bob.try_recv().is_err());
         assert_eq!(hub.len(), 2);
     }
@@ -328,7 +334,7 @@ mod tests {
         hub.join(1, 10, &[7], slow_tx);
         hub.join(2, 20, &[7], fast_tx);
         for seq in 1..=5 {
-            hub.event(7, seq, frame("x"), None);
+            hub.event(7, seq, frame("x"), &[]);
             assert!(fast.try_recv().is_ok());
         }
         assert_eq!(hub.cut_off.load(Ordering::Relaxed), 1);

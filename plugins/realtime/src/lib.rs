@@ -131,15 +131,22 @@ async fn websocket(
 fn deliver(realtime: &Realtime, event: &ChannelEvent) {
     let record = &event.record;
     let user = record.data["user_id"].as_i64();
-    let membership = match (record.kind.as_str(), user) {
-        ("member.joined", Some(user)) => Some(Membership::Joined(user)),
-        ("member.left", Some(user)) => Some(Membership::Left(user)),
-        _ => None,
+    let membership: Vec<Membership> = match (record.kind.as_str(), user) {
+        ("member.joined", Some(user)) => vec![Membership::Joined(user)],
+        ("member.left", Some(user)) => vec![Membership::Left(user)],
+        ("channel.created", _) => record.data["member_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_i64)
+            .map(Membership::Joined)
+            .collect(),
+        _ => Vec::new(),
     };
     let frame: Arc<str> = Arc::from(socket::event_frame(record));
     realtime
         .hub
-        .event(record.channel_id, record.seq, frame, membership);
+        .event(record.channel_id, record.seq, frame, &membership);
 }
 
 #[on_event]

@@ -549,3 +549,41 @@ async fn channel_seq(app: &TestClient, who: &Person, channel: i64) -> i64 {
         .as_i64()
         .unwrap()
 }
+
+#[tokio::test]
+async fn a_channel_created_while_connected_is_heard_by_its_first_members() {
+    let (app, address) = app().await;
+    let (alice, bob, eve) = (
+        person(&app, "alice").await,
+        person(&app, "bob").await,
+        person(&app, "eve").await,
+    );
+    let mut sockets = Vec::new();
+    for who in [&alice, &bob, &eve] {
+        let mut socket = connect(address).await;
+        sign_in(&mut socket, who, json!({})).await;
+        sockets.push(socket);
+    }
+    let created = call(
+        &app,
+        &alice,
+        "POST",
+        "/api/v1/channels",
+        json!({ "kind": "private", "name": "new", "member_ids": [bob.id] }),
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    for socket in &mut sockets[..2] {
+        let frame = next(socket).await;
+        assert_eq!(
+            (frame["type"].as_str(), frame["seq"].as_i64()),
+            (Some("channel.created"), Some(1))
+        );
+        assert_eq!(frame["data"]["member_ids"], json!([alice.id, bob.id]));
+    }
+    say(&app, &alice, id, "first").await;
+    for socket in &mut sockets[..2] {
+        assert_eq!(next(socket).await["data"]["body"], "first");
+    }
+    quiet(&mut sockets[2]).await;
+}

@@ -32,6 +32,7 @@ pub struct Shell;
 async fn home(context: PluginContext<Shell>) -> Html<String> {
     let view = context.plugins();
     let with_docs = view.descriptor("docs").is_some();
+    let with_chat = view.descriptor("chat_web").is_some();
     let plugins: Vec<PluginInfo> = view.describe_all();
     let mut cards = String::new();
     for info in &plugins {
@@ -61,7 +62,7 @@ async fn home(context: PluginContext<Shell>) -> Html<String> {
 <h1><a class="px-brand" href="/">PlexiChat</a></h1>
 <nav aria-label="Sections">
 <ul>
-{docs_nav}<li><a href="/api/v1/plugins">API: plugins (JSON)</a></li>
+{chat_nav}{docs_nav}<li><a href="/api/v1/plugins">API: plugins (JSON)</a></li>
 <li><a href="/openapi.json">OpenAPI</a></li>
 <li><a href="/ready">Readiness</a></li>
 </ul>
@@ -82,7 +83,7 @@ async fn home(context: PluginContext<Shell>) -> Html<String> {
 </section>
 </header>
 <main id="content" class="px-main">
-<section aria-labelledby="plugins-heading">
+{chat_card}<section aria-labelledby="plugins-heading">
 <h2 id="plugins-heading">Plugins <span class="count">({count} compiled in, version {version})</span></h2>
 <p id="refresh-status" class="muted" role="status" aria-live="polite"></p>
 <ul class="plugins">
@@ -100,6 +101,16 @@ async fn home(context: PluginContext<Shell>) -> Html<String> {
 </body>
 </html>
 "##,
+        chat_nav = if with_chat {
+            "<li><a href=\"/plugins/chat_web/chat/\">Chat</a></li>\n"
+        } else {
+            ""
+        },
+        chat_card = if with_chat {
+            "<section class=\"card\" aria-labelledby=\"chat-heading\">\n<h2 id=\"chat-heading\">Chat</h2>\n<p>Register or sign in, then talk in channels and direct messages: <a href=\"/plugins/chat_web/chat/\">open the chat</a>.</p>\n</section>\n"
+        } else {
+            ""
+        },
         docs_nav = if with_docs {
             "<li><a href=\"/docs\">Docs</a></li>\n<li><a href=\"/docs/api\">API reference</a></li>\n"
         } else {

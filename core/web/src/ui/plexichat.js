@@ -1,7 +1,7 @@
 // PlexiChat's shared page script, served by core at /ui/plexichat.js.
 //
 // - Fills an empty `<header class="px-bar" data-px-bar>` with the brand and the server's
-//   sections (the plugins list, and the docs, the API reference and the Test Dashboard when
+//   sections (the plugins list, and the chat, the docs, the API reference and the Test Dashboard when
 //   those plugins are compiled in), from /api/v1/plugins.
 // - Shows times as people read them: every `<time datetime="…">` (and every one added later)
 //   reads as a local date and time with how long ago or how soon ("in 3 h"), the ISO value on
@@ -63,6 +63,7 @@
     try {
       const response = await fetch("/api/v1/plugins", { headers: { Accept: "application/json" } });
       const names = new Set((await response.json()).plugins.map((plugin) => plugin.name));
+      if (names.has("chat_web")) links.push(["/plugins/chat_web/chat/", "Chat"]);
       if (names.has("docs")) links.push(["/docs", "Docs"], ["/docs/api", "API"]);
       if (names.has("test_manager")) links.push(["/plugins/test_manager/dashboard/", "Tests"]);
     } catch (_) {
