@@ -10,6 +10,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -494,6 +495,65 @@ test("two people chat live: sends, replies, typing, reactions and edits arrive w
   assert.ok(overflow <= 0, `the chat is ${overflow}px wider than a 360px screen`);
   await alice.done();
   await bob.done();
+});
+
+// The TOTP code of `secret` at `offset` seconds from now, by oathtool.
+function totp(secret, offset = 0) {
+  const at = new Date(Date.now() + offset * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  return execFileSync("oathtool", ["--totp", "-b", "--now", at, secret], { encoding: "utf8" }).trim();
+}
+
+test("settings: a profile, two-factor enrolment from the QR code on the page, and sessions", async () => {
+  const suffix = Date.now().toString(36);
+  const { page, done } = await chatter("chat-settings", `carol-${suffix}`, { expected: [/status of 401/] });
+  await page.getByRole("button", { name: "Settings" }).click();
+  await page.locator("#display-name").fill("Carol Example");
+  await page.locator("#status-text").fill("writing tests");
+  await page.getByRole("button", { name: "Save profile" }).click();
+  await page.locator("#profile-status", { hasText: "Saved." }).waitFor();
+  await page.locator("#me-name", { hasText: "Carol Example" }).waitFor();
+
+  // Enrol: the QR code drawn on the page carries the key, as zbar reads it.
+  await page.locator("#totp-password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+  const qr = page.locator("#totp-qr");
+  await page.locator("#totp-confirm").waitFor();
+  const image = join(screenshots, "totp-qr.png");
+  await qr.screenshot({ path: image });
+  const decoded = execFileSync("zbarimg", ["--quiet", "--raw", image], { encoding: "utf8" }).trim();
+  assert.equal(decoded, await qr.getAttribute("data-uri"));
+  const secret = new URL(decoded).searchParams.get("secret");
+  assert.equal(secret, await page.locator("#totp-secret").textContent());
+  await page.locator("#totp-code").fill(totp(secret));
+  await page.getByRole("button", { name: "Turn on" }).click();
+  await page.locator("#totp-status", { hasText: "is on" }).waitFor();
+  assert.equal(await page.locator("#recovery-codes li").count(), 10);
+  const recovery = await page.locator("#recovery-codes li").first().textContent();
+
+  // Signing in again asks for a code.
+  await page.locator("#sign-out").click();
+  await page.locator("#username").fill(`carol-${suffix}`);
+  await page.locator("#password").fill("correct horse battery");
+  await page.locator("#auth-submit").click();
+  await page.locator("#totp").waitFor();
+  await page.locator("#totp").fill(totp(secret, 30));
+  await page.locator("#auth-submit").click();
+  await page.locator("#chat").waitFor();
+
+  // Another client signs in with a recovery code; "sign out everywhere else" ends it.
+  const other = await fetch(new URL("/api/v1/auth/login", base), {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: `carol-${suffix}`, password: "correct horse battery", recovery_code: recovery }),
+  });
+  assert.equal(other.status, 200);
+  await page.getByRole("button", { name: "Settings" }).click();
+  await page.locator("#sessions li", { hasText: "This browser" }).waitFor();
+  assert.equal(await page.locator("#sessions li").count(), 2);
+  await page.getByRole("button", { name: "Sign out everywhere else" }).click();
+  await page.locator("#sessions-status", { hasText: "everywhere else" }).waitFor();
+  assert.equal(await page.locator("#sessions li").count(), 1);
+  await done();
 });
 
 test("every page has the common bar and look, and an error is a page for a person", async () => {

@@ -226,14 +226,21 @@ fn browser_prerequisites() -> anyhow::Result<()> {
         webkit,
         "WebKitGTK's development files are missing; the desktop window's test builds against them: run `apt-get install libwebkit2gtk-4.1-dev pkg-config`"
     );
-    for (tool, package) in [("Xvfb", "xvfb"), ("xwd", "x11-apps")] {
+    for (tool, package, why) in [
+        ("Xvfb", "xvfb", "the desktop window is tested on a virtual screen"),
+        ("xwd", "x11-apps", "the desktop window is tested on a virtual screen"),
+        ("oathtool", "oathtool", "TOTP codes are checked against it"),
+        ("zbarimg", "zbar-tools", "the chat client's QR code is read back with it"),
+        ("jq", "jq", "the chat API guide runs as a script"),
+        ("curl", "curl", "the chat API guide runs as a script"),
+    ] {
         let found = std::process::Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
             .is_ok_and(|output| output.status.success());
         anyhow::ensure!(
             found,
-            "`{tool}` is missing; the desktop window is tested on a virtual screen: run `apt-get install {package}`"
+            "`{tool}` is missing; {why}: run `apt-get install {package}`"
         );
     }
     for tool in ["node", "npm"] {

@@ -731,6 +731,9 @@ pub struct TotpSetup {
     pub digits: u32,
     /// 30 (seconds).
     pub period: u64,
+    /// The QR code of `otpauth_uri`, for a page to draw: rows of modules, `1` dark and `0`
+    /// light, without the quiet zone (leave 4 light modules around it).
+    pub qr_modules: Vec<String>,
 }
 
 /// Starts TOTP enrolment: a new secret (RFC 6238, SHA-1, 6 digits, 30 s) for any
@@ -764,8 +767,10 @@ async fn totp_setup(
     let secret = crypto::totp_secret();
     store::set_totp_pending(pool, user.id, &secret).await?;
     let issuer = config.totp_issuer.clone();
+    let otpauth_uri = crypto::otpauth_uri(&issuer, &user.username, &secret);
     Ok(Json(TotpSetup {
-        otpauth_uri: crypto::otpauth_uri(&issuer, &user.username, &secret),
+        qr_modules: crypto::qr_modules(&otpauth_uri),
+        otpauth_uri,
         secret,
         issuer,
         algorithm: "SHA1".to_string(),

@@ -156,6 +156,28 @@ pub(crate) fn normalize_recovery_code(code: &str) -> String {
     }
 }
 
+/// The QR code of `text` (error correction M), as rows of `1` (dark) and `0` (light); empty
+/// if it is too long for a QR code, which an `otpauth://` URI never is.
+pub(crate) fn qr_modules(text: &str) -> Vec<String> {
+    let Ok(code) = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M) else {
+        return Vec::new();
+    };
+    code.to_colors()
+        .chunks(code.width())
+        .map(|row| {
+            row.iter()
+                .map(|color| {
+                    if *color == qrcode::Color::Dark {
+                        '1'
+                    } else {
+                        '0'
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

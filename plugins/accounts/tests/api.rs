@@ -518,6 +518,47 @@ fn jiff_now_secs() -> i64 {
         .as_secs() as i64
 }
 
+/// What `zbarimg` reads in a QR code drawn from `rows` of modules ("1" dark), scaled up with
+/// a quiet zone, as a plain PBM image.
+fn zbar(rows: &Value) -> String {
+    let rows: Vec<&str> = rows
+        .as_array()
+        .expect("rows of modules")
+        .iter()
+        .map(|row| row.as_str().unwrap())
+        .collect();
+    let (scale, quiet) = (4, 4);
+    let size = (rows.len() + 2 * quiet) * scale;
+    let mut image = format!("P1\n{size} {size}\n");
+    for y in 0..size {
+        let line: Vec<&str> = (0..size)
+            .map(|x| {
+                let (row, column) = (
+                    (y / scale).wrapping_sub(quiet),
+                    (x / scale).wrapping_sub(quiet),
+                );
+                let dark = rows
+                    .get(row)
+                    .and_then(|row| row.as_bytes().get(column))
+                    .is_some_and(|module| *module == b'1');
+                if dark { "1" } else { "0" }
+            })
+            .collect();
+        image.push_str(&line.join(" "));
+        image.push('\n');
+    }
+    let path = plexichat::testing::fresh_dir("qr").with_extension("pbm");
+    std::fs::write(&path, image).unwrap();
+    let output = Command::new("zbarimg")
+        .args(["--quiet", "--raw"])
+        .arg(&path)
+        .output()
+        .expect("zbarimg (zbar-tools) runs: `apt-get install zbar-tools`");
+    let _ = std::fs::remove_file(&path);
+    assert!(output.status.success(), "zbarimg read no code");
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
 #[tokio::test]
 async fn totp_enrolment_works_with_any_authenticator_and_codes_work_once() {
     let app = app().await;
@@ -553,6 +594,11 @@ async fn totp_enrolment_works_with_any_authenticator_and_codes_work_once() {
         "{uri}"
     );
     assert!(uri.contains("&digits=6&period=30"));
+    assert_eq!(
+        zbar(&setup["qr_modules"]),
+        uri,
+        "the QR code's modules read back, with zbar, as the URI"
+    );
 
     // Not on until confirmed.
     let (status, _) = login(

@@ -851,7 +851,7 @@ fn environment_overrides_as_a_table() {
         "plexichat__server__body_limit",
         "2048",
         "/server/body_limit",
-        Ok(json!(1048576)),
+        Ok(json!(33554432)),
     );
     check(
         "PLEXICHAT__SERVER__BIND",

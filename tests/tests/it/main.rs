@@ -8,6 +8,9 @@ mod binary;
 // Drives a built binary, like `binary`.
 #[cfg(not(feature = "inventory"))]
 mod browser;
+// Drives a built binary, like `binary`.
+#[cfg(not(feature = "inventory"))]
+mod chat_docs;
 mod config;
 mod events;
 mod facade;

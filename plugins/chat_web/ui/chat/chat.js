@@ -195,6 +195,8 @@
     state.channels.clear();
     state.current = null;
     state.lastSeq.clear();
+    sidePanel(null);
+    setMode(false);
     showAuth();
   }
 
@@ -625,10 +627,8 @@
   // ---- Threads and search --------------------------------------------------------------
 
   async function openThread(id) {
+    sidePanel("thread");
     state.thread = id;
-    $("thread").hidden = false;
-    $("results").hidden = true;
-    $("chat").classList.add("with-side");
     const thread = await api("GET", `/api/v1/messages/${id}/thread?limit=200`);
     const box = $("thread-messages");
     box.replaceChildren();
@@ -639,9 +639,8 @@
   }
 
   function closeThread() {
+    if (!$("thread").hidden) sidePanel(null);
     state.thread = null;
-    $("thread").hidden = true;
-    if ($("results").hidden) $("chat").classList.remove("with-side");
   }
 
   async function reply(event) {
@@ -666,9 +665,7 @@
     event.preventDefault();
     const q = $("search").value.trim();
     if (!q) return;
-    $("results").hidden = false;
-    $("thread").hidden = true;
-    $("chat").classList.add("with-side");
+    sidePanel("results");
     const list = $("result-list");
     try {
       const found = await api("GET", `/api/v1/messages/search?q=${encodeURIComponent(q)}&limit=50`);
@@ -698,6 +695,186 @@
     } catch (error) {
       say($("results-title"), error.message);
       list.replaceChildren();
+    }
+  }
+
+  // ---- Settings ------------------------------------------------------------------------
+
+  function sidePanel(which) {
+    for (const id of ["thread", "results", "settings"]) $(id).hidden = id !== which;
+    $("chat").classList.toggle("with-side", which !== null);
+    if (which !== "thread") state.thread = null;
+  }
+
+  async function openSettings() {
+    // Nothing of an earlier opening (perhaps by someone else on this browser) stays shown.
+    $("sessions").replaceChildren();
+    $("recovery-codes").replaceChildren();
+    $("recovery").hidden = true;
+    for (const id of ["profile-status", "password-status", "totp-status", "sessions-status"]) say($(id), "");
+    sidePanel("settings");
+    $("chat").classList.remove("show-sidebar");
+    const me = await api("GET", "/api/v1/users/me");
+    state.me = me;
+    $("display-name").value = me.display_name;
+    $("about").value = me.about;
+    $("presence").value = me.presence;
+    $("status-text").value = me.status_text;
+    $("password-username").value = me.username;
+    showTotp(me);
+    await loadSessions();
+    $("display-name").focus();
+  }
+
+  function showTotp(me) {
+    say($("totp-state"), me.totp_enabled
+      ? `On: signing in asks for a code from your app (${me.recovery_codes_left} recovery codes left).`
+      : "Off: your password alone signs you in.");
+    $("totp-start").hidden = me.totp_enabled;
+    $("totp-off").hidden = !me.totp_enabled;
+    $("totp-confirm").hidden = true;
+  }
+
+  async function saveProfile(event) {
+    event.preventDefault();
+    try {
+      await api("PATCH", "/api/v1/users/me", { display_name: $("display-name").value, about: $("about").value });
+      const me = await api("PUT", "/api/v1/users/me/presence", {
+        presence: $("presence").value,
+        status_text: $("status-text").value,
+      });
+      state.users.delete(me.id);
+      say($("me-name"), me.display_name);
+      say($("profile-status"), "Saved.");
+    } catch (error) {
+      say($("profile-status"), error.message);
+    }
+  }
+
+  async function changePassword(event) {
+    event.preventDefault();
+    try {
+      await api("POST", "/api/v1/auth/password", {
+        current_password: $("current-password").value,
+        new_password: $("new-password").value,
+      });
+      $("current-password").value = "";
+      $("new-password").value = "";
+      say($("password-status"), "Changed; your other sessions are signed out.");
+      await loadSessions();
+    } catch (error) {
+      say($("password-status"), error.message);
+    }
+  }
+
+  // Draws a QR code from its rows of modules ("1" dark) with a quiet zone of 4.
+  function drawQr(canvas, rows) {
+    const size = rows.length + 8;
+    const scale = Math.floor(canvas.width / size);
+    const context = canvas.getContext("2d");
+    context.fillStyle = "#fff";
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    context.fillStyle = "#000";
+    const offset = Math.floor((canvas.width - size * scale) / 2) + 4 * scale;
+    rows.forEach((row, y) => {
+      for (let x = 0; x < row.length; x++) {
+        if (row[x] === "1") context.fillRect(offset + x * scale, offset + y * scale, scale, scale);
+      }
+    });
+  }
+
+  async function startTotp(event) {
+    event.preventDefault();
+    try {
+      const setup = await api("POST", "/api/v1/auth/2fa/totp/setup", { password: $("totp-password").value });
+      $("totp-password").value = "";
+      drawQr($("totp-qr"), setup.qr_modules);
+      $("totp-qr").dataset.uri = setup.otpauth_uri;
+      say($("totp-secret"), setup.secret);
+      $("totp-start").hidden = true;
+      $("totp-confirm").hidden = false;
+      say($("totp-status"), "");
+      $("totp-code").focus();
+    } catch (error) {
+      say($("totp-status"), error.message);
+    }
+  }
+
+  async function confirmTotp(event) {
+    event.preventDefault();
+    try {
+      const answer = await api("POST", "/api/v1/auth/2fa/totp/confirm", { code: $("totp-code").value.trim() });
+      $("totp-code").value = "";
+      $("recovery-codes").replaceChildren(
+        ...answer.recovery_codes.map((code) => {
+          const item = document.createElement("li");
+          item.textContent = code;
+          return item;
+        }),
+      );
+      $("recovery").hidden = false;
+      showTotp(await api("GET", "/api/v1/users/me"));
+      say($("totp-status"), "Two-factor sign-in is on.");
+    } catch (error) {
+      say($("totp-status"), error.message);
+    }
+  }
+
+  async function stopTotp(event) {
+    event.preventDefault();
+    const code = $("totp-off-code").value.trim();
+    const body = { password: $("totp-off-password").value };
+    if (/^\d{6}$/.test(code)) body.code = code;
+    else body.recovery_code = code;
+    try {
+      await api("DELETE", "/api/v1/auth/2fa/totp", body);
+      $("totp-off-password").value = "";
+      $("totp-off-code").value = "";
+      $("recovery").hidden = true;
+      showTotp(await api("GET", "/api/v1/users/me"));
+      say($("totp-status"), "Two-factor sign-in is off.");
+    } catch (error) {
+      say($("totp-status"), error.message);
+    }
+  }
+
+  async function loadSessions() {
+    const list = await api("GET", "/api/v1/auth/sessions");
+    $("sessions").replaceChildren(
+      ...list.sessions.map((session) => {
+        const item = document.createElement("li");
+        item.dataset.session = session.id;
+        const where = document.createElement("span");
+        where.textContent = `${session.current ? "This browser" : session.user_agent || "a client"} · ${session.address || "?"} · `;
+        where.append(PlexiChat.time(session.last_used_at));
+        item.append(where);
+        if (!session.current) {
+          const end = document.createElement("button");
+          end.type = "button";
+          end.className = "secondary";
+          end.textContent = "Sign out";
+          end.addEventListener("click", async () => {
+            try {
+              await api("DELETE", `/api/v1/auth/sessions/${session.id}`);
+              await loadSessions();
+            } catch (error) {
+              say($("sessions-status"), error.message);
+            }
+          });
+          item.append(end);
+        }
+        return item;
+      }),
+    );
+  }
+
+  async function endOthers() {
+    try {
+      await api("DELETE", "/api/v1/auth/sessions");
+      await loadSessions();
+      say($("sessions-status"), "Signed out everywhere else.");
+    } catch (error) {
+      say($("sessions-status"), error.message);
     }
   }
 
@@ -905,10 +1082,15 @@
     $("thread-composer").addEventListener("submit", reply);
     $("upload").addEventListener("change", upload);
     $("close-thread").addEventListener("click", closeThread);
-    $("close-results").addEventListener("click", () => {
-      $("results").hidden = true;
-      if ($("thread").hidden) $("chat").classList.remove("with-side");
-    });
+    $("close-results").addEventListener("click", () => sidePanel(null));
+    $("close-settings").addEventListener("click", () => sidePanel(null));
+    $("open-settings").addEventListener("click", openSettings);
+    $("profile").addEventListener("submit", saveProfile);
+    $("password-form").addEventListener("submit", changePassword);
+    $("totp-start").addEventListener("submit", startTotp);
+    $("totp-confirm").addEventListener("submit", confirmTotp);
+    $("totp-off").addEventListener("submit", stopTotp);
+    $("end-others").addEventListener("click", endOthers);
     $("search-form").addEventListener("submit", search);
     $("show-channels").addEventListener("click", () => $("chat").classList.toggle("show-sidebar"));
     setMode(false);
