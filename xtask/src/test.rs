@@ -227,10 +227,22 @@ fn browser_prerequisites() -> anyhow::Result<()> {
         "WebKitGTK's development files are missing; the desktop window's test builds against them: run `apt-get install libwebkit2gtk-4.1-dev pkg-config`"
     );
     for (tool, package, why) in [
-        ("Xvfb", "xvfb", "the desktop window is tested on a virtual screen"),
-        ("xwd", "x11-apps", "the desktop window is tested on a virtual screen"),
+        (
+            "Xvfb",
+            "xvfb",
+            "the desktop window is tested on a virtual screen",
+        ),
+        (
+            "xwd",
+            "x11-apps",
+            "the desktop window is tested on a virtual screen",
+        ),
         ("oathtool", "oathtool", "TOTP codes are checked against it"),
-        ("zbarimg", "zbar-tools", "the chat client's QR code is read back with it"),
+        (
+            "zbarimg",
+            "zbar-tools",
+            "the chat client's QR code is read back with it",
+        ),
         ("jq", "jq", "the chat API guide runs as a script"),
         ("curl", "curl", "the chat API guide runs as a script"),
     ] {

@@ -52,6 +52,9 @@ fn the_chat_api_guide_runs_verbatim() {
         "Minutes of the meeting",
         "1 channel.created",
     ] {
-        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
     }
 }
