@@ -133,8 +133,8 @@ pub const PERMISSIONS: [Permission; 9] = [
     Permission {
         name: "admin:api",
         marker: "AdminApi",
-        grants: "act as the server's admin in the plugin's own tests (`context.admin_app()`: requests carry the admin token)",
-        needs: "calling the admin API from a plugin test needs",
+        grants: "act as the server's admin in the plugin's own tests (`context.admin_app()`: requests carry the admin token), and vouch for other bearer tokens as admins' (`context.vouch_for_admins`)",
+        needs: "calling the admin API from a plugin test, or vouching for admins, needs",
     },
     Permission {
         name: "plugins:read",

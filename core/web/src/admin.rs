@@ -27,6 +27,7 @@ use plexichat_kernel::abi::route::Method;
 use plexichat_kernel::config::secret::Secret;
 use plexichat_kernel::error::ApiError;
 use plexichat_kernel::runtime::info::{Audience, PluginInfo};
+use plexichat_kernel::runtime::vouch::{AdminVouchers, Vouched};
 use plexichat_kernel::runtime::{Host, ReloadError, Runtime, TransitionError, behind};
 
 pub(crate) const SESSION: &str = "/api/v1/admin/session";
@@ -247,6 +248,7 @@ pub(crate) fn guard(runtime: &Runtime, token: Option<Secret>) -> Arc<Guard> {
         failures: LogLimit::new(Duration::from_secs(1)),
         backoff: Backoff::default(),
         sessions: Sessions::default(),
+        vouchers: runtime.admin_vouchers(),
     });
     runtime
         .extension(Gate::default)
@@ -284,6 +286,9 @@ fn bearer_of(headers: &HeaderMap) -> Option<&str> {
         })
 }
 
+/// What a bearer token that is not the admin token is told (unless a plugin vouches for it).
+const WRONG_TOKEN: &str = "wrong admin token";
+
 /// The admin API's check: the token, the browser sessions, and how refusals are logged.
 pub(crate) struct Guard {
     token: Option<Secret>,
@@ -292,6 +297,8 @@ pub(crate) struct Guard {
     /// Wrong tokens and sessions, per client address: guessing costs time.
     backoff: Backoff,
     sessions: Sessions,
+    /// Plugins that vouch for other bearer tokens as admins' (an `admin` user's session).
+    vouchers: Arc<AdminVouchers>,
 }
 
 /// Why a request is not an admin's.
@@ -340,11 +347,19 @@ impl FromRequestParts<Host> for Admin {
                 "the admin API has no token configured",
             )
             .into_response()),
-            Some(guard) => match guard.judge(peer, presents(&parts.headers), || {
-                guard.problem(&parts.headers)
-            }) {
-                Ok(()) => {
-                    tracing::info!(%client, action = path, "admin action");
+            Some(guard) => match {
+                let vouched = guard.vouched(peer, &parts.headers).await;
+                guard
+                    .judge(peer, presents(&parts.headers), || {
+                        guard.problem_unless(vouched.as_ref(), &parts.headers)
+                    })
+                    .map(|()| vouched)
+            } {
+                Ok(vouched) => {
+                    let by = vouched
+                        .as_ref()
+                        .map(|vouched| (vouched.plugin, vouched.who.as_str()));
+                    tracing::info!(%client, action = path, admin = ?by, "admin action");
                     Ok(Admin)
                 }
                 Err(denial) => Err(guard.deny(client, path, denial)),
@@ -396,7 +411,33 @@ impl Guard {
             {
                 None
             }
-            (Some(_), Some(_)) => Some("wrong admin token"),
+            (Some(_), Some(_)) => Some(WRONG_TOKEN),
+        }
+    }
+
+    /// Which plugin vouches for the request's bearer token as an admin's, when it presents
+    /// one that is not the admin token and its address is not waiting out a backoff.
+    async fn vouched(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<Vouched> {
+        let token = bearer_of(headers)?;
+        if self.token_problem(Some(token)) != Some(WRONG_TOKEN) {
+            return None;
+        }
+        if peer.and_then(|peer| self.backoff.wait(peer)).is_some() {
+            return None;
+        }
+        self.vouchers.vouch(token).await
+    }
+
+    /// [`Guard::problem`], or none for a request a plugin vouched for.
+    fn problem_unless(
+        &self,
+        vouched: Option<&Vouched>,
+        headers: &HeaderMap,
+    ) -> Option<&'static str> {
+        if vouched.is_some() {
+            None
+        } else {
+            self.problem(headers)
         }
     }
 
@@ -477,13 +518,17 @@ impl Guard {
 
     async fn authorize(&self, request: Request, next: Next) -> Response {
         let presented = presents(request.headers());
+        let vouched = self.vouched(peer(&request), request.headers()).await;
         match self.judge(peer(&request), presented, || {
-            self.problem(request.headers())
+            self.problem_unless(vouched.as_ref(), request.headers())
         }) {
             Ok(()) => {
                 let (client, action) = (client(&request), request.uri().path().to_string());
                 let response = next.run(request).await;
-                tracing::info!(%client, action, status = response.status().as_u16(), "admin action");
+                let by = vouched
+                    .as_ref()
+                    .map(|vouched| (vouched.plugin, vouched.who.as_str()));
+                tracing::info!(%client, action, admin = ?by, status = response.status().as_u16(), "admin action");
                 response
             }
             Err(denial) => self.deny(client(&request), request.uri().path(), denial),

@@ -5,7 +5,8 @@
 //!
 //! Other plugins authenticate people through this crate: a route takes [`Caller`] (the
 //! signed-in person, or 401), and a plugin that depends on `accounts` reaches the rest through
-//! [`Accounts`]' methods. Everything lives in the database, so any number of servers on one
+//! [`Accounts`]' methods. An `admin` user's access token is vouched for on the admin API, so
+//! an admin needs no admin token. Everything lives in the database, so any number of servers on one
 //! database agree on who is signed in.
 
 pub mod api;
@@ -31,7 +32,8 @@ pub use users::{PublicUser, UserError};
     author = "PlexiChat",
     type = core,
     prefix = "/api/v1",
-    permissions = ["database", "events:publish"],
+    // `admin:api`: an `admin` user's own session is vouched for on the admin API.
+    permissions = ["database", "events:publish", "admin:api"],
     migrations = "migrations",
     config = AccountsConfig,
     lifecycle = true,
@@ -155,6 +157,21 @@ impl Lifecycle for Accounts {
         let _ = self.pool.set(context.db().pool().clone());
         if context.runs_scheduled_jobs() {
             context.spawn("prune", prune);
+        }
+        // An admin's access token opens the admin API as the admin token does.
+        if let Some(accounts) = context.instance() {
+            context.vouch_for_admins(move |token| {
+                let accounts = std::sync::Arc::clone(&accounts);
+                async move {
+                    if !token.starts_with("pxa_") {
+                        return None;
+                    }
+                    match accounts.authenticate(&token).await {
+                        Ok(caller) if caller.is_admin() => Some(caller.username),
+                        _ => None,
+                    }
+                }
+            });
         }
         Ok(())
     }

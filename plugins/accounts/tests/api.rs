@@ -13,6 +13,16 @@ use plexichat::testing::TestApp;
 
 const ADMIN_TOKEN: &str = "accounts-test-admin-token-0123456789abcdef";
 
+/// Another plugin with an admin-only route, as the test manager has.
+#[plexichat::plugin(name = "admin_only", prefix = "/admin-only")]
+#[derive(Default)]
+pub struct AdminOnly;
+
+#[plexichat::route(GET, "/ping")]
+async fn ping(_admin: plexichat::extract::Admin) -> plexichat::extract::Json<&'static str> {
+    plexichat::extract::Json("pong")
+}
+
 /// Cheap password hashes: these tests are about the protocol, not the hash's cost (one test
 /// below keeps the default cost).
 fn cheap() -> AccountsConfig {
@@ -942,4 +952,60 @@ async fn every_account_route_is_in_the_openapi_document_with_its_security() {
         document["components"]["securitySchemes"]["accessToken"]["scheme"],
         "bearer"
     );
+}
+
+#[tokio::test]
+async fn an_admin_user_has_the_admin_api_through_their_own_session() {
+    let app = app().await;
+    let alice = member(&app, "alice").await;
+    assert_eq!(alice["user"]["role"], "admin", "the first account");
+    let bob = member(&app, "bob").await;
+    let list = "/api/v1/admin/plugins";
+    let (status, body) = get_as(&app, access(&alice), list).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = get_as(&app, access(&bob), list).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a member is not an admin");
+    let (status, _) = get_as(&app, ADMIN_TOKEN, list).await;
+    assert_eq!(status, StatusCode::OK, "the admin token still works");
+
+    // A plugin's route that takes `Admin` accepts it too.
+    let (status, body) = get_as(&app, access(&alice), "/admin-only/ping").await;
+    assert_eq!((status, body), (StatusCode::OK, json!("pong")));
+    let (status, _) = get_as(&app, access(&bob), "/admin-only/ping").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // With accounts disabled nobody vouches: only the admin token opens the admin API.
+    let (status, body) = send_as(
+        &app,
+        "POST",
+        access(&alice),
+        "/api/v1/admin/plugins/accounts/disable",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = get_as(&app, access(&alice), list).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = send_as(
+        &app,
+        "POST",
+        ADMIN_TOKEN,
+        "/api/v1/admin/plugins/accounts/enable",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A session that ended vouches for no one.
+    let (status, _) = send_as(
+        &app,
+        "POST",
+        access(&alice),
+        "/api/v1/auth/logout",
+        json!({}),
+    )
+    .await;
+    assert!(status.is_success());
+    let (status, _) = get_as(&app, access(&alice), list).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -30,6 +30,7 @@ mod reload;
 pub mod state;
 mod tasks;
 mod transitions;
+pub mod vouch;
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
