@@ -341,29 +341,26 @@ impl FromRequestParts<Host> for Admin {
         let client = connected.map_or_else(|| "unknown".to_string(), |info| info.0.to_string());
         let peer = connected.map(|info| info.0.ip());
         let path = parts.uri.path();
-        match guard {
-            None => Err(ApiError::new(
+        let Some(guard) = guard else {
+            return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "the admin API has no token configured",
             )
-            .into_response()),
-            Some(guard) => match {
-                let vouched = guard.vouched(peer, &parts.headers).await;
-                guard
-                    .judge(peer, presents(&parts.headers), || {
-                        guard.problem_unless(vouched.as_ref(), &parts.headers)
-                    })
-                    .map(|()| vouched)
-            } {
-                Ok(vouched) => {
-                    let by = vouched
-                        .as_ref()
-                        .map(|vouched| (vouched.plugin, vouched.who.as_str()));
-                    tracing::info!(%client, action = path, admin = ?by, "admin action");
-                    Ok(Admin)
-                }
-                Err(denial) => Err(guard.deny(client, path, denial)),
-            },
+            .into_response());
+        };
+        let vouched = guard.vouched(peer, &parts.headers).await;
+        let verdict = guard.judge(peer, presents(&parts.headers), || {
+            guard.problem_unless(vouched.as_ref(), &parts.headers)
+        });
+        match verdict {
+            Ok(()) => {
+                let by = vouched
+                    .as_ref()
+                    .map(|vouched| (vouched.plugin, vouched.who.as_str()));
+                tracing::info!(%client, action = path, admin = ?by, "admin action");
+                Ok(Admin)
+            }
+            Err(denial) => Err(guard.deny(client, path, denial)),
         }
     }
 }
