@@ -39,6 +39,9 @@ pub use sqlx;
 /// What a plugin stores through its context: the key-value store ([`PluginContext::kv`]), its
 /// data folder ([`PluginContext::files`]), and the database engine its SQL runs on.
 pub mod storage {
+    pub use plexichat_kernel::storage::database::{
+        is_unique_violation, now_millis, rfc3339_millis,
+    };
     pub use plexichat_kernel::storage::{DatabaseError, Engine, files, kv};
 }
 /// Typed events, the core lifecycle events, and what `#[on_event]` registers.

@@ -2,31 +2,9 @@
 //! Unix milliseconds; tokens and codes are stored as their SHA-256 digests.
 
 use plexichat::sqlx::{self, AnyPool, Row, any::AnyRow};
-
-/// Now, in Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
-
-/// Unix milliseconds as RFC 3339 (UTC, milliseconds).
-pub(crate) fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|time| format!("{time:.3}"))
-        .unwrap_or_default()
-}
-
-/// Whether `error` is a unique constraint refusing a duplicate.
-pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(error) => {
-            error.is_unique_violation()
-                // The `Any` driver may not carry the kind; the engines' own texts say it.
-                || error.message().contains("UNIQUE constraint failed")
-                || error.code().as_deref() == Some("23505")
-        }
-        _ => false,
-    }
-}
+pub(crate) use plexichat::storage::{
+    is_unique_violation, now_millis as now_ms, rfc3339_millis as rfc3339,
+};
 
 /// One account, as stored.
 #[derive(Clone)]

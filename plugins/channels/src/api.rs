@@ -142,6 +142,57 @@ impl EventRecord {
     }
 }
 
+/// One change to a channel, as one transaction: it takes the channel's next sequence number
+/// first (so a channel's changes commit in the order of their numbers), the change is written
+/// through [`Change::connection`], and [`Change::commit`] logs its event in the same
+/// transaction, commits, and then publishes it.
+pub(crate) struct Change {
+    transaction: plexichat::sqlx::Transaction<'static, plexichat::sqlx::Any>,
+    /// The channel.
+    pub channel_id: i64,
+    /// The change's sequence number.
+    pub seq: i64,
+    /// When it happens.
+    pub now: i64,
+}
+
+impl Change {
+    /// A change to `channel_id`; `None` when there is no such channel.
+    pub(crate) async fn begin(pool: &AnyPool, channel_id: i64) -> Result<Option<Change>, ApiError> {
+        let now = store::now_ms();
+        let mut transaction = pool.begin().await?;
+        let Some(seq) = store::next_seq(&mut transaction, channel_id, now).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Change {
+            transaction,
+            channel_id,
+            seq,
+            now,
+        }))
+    }
+
+    /// The transaction, to write the change through.
+    pub(crate) fn connection(&mut self) -> &mut AnyConnection {
+        &mut self.transaction
+    }
+
+    /// Logs the change as a `kind` event carrying `data`, commits, and publishes the event.
+    pub(crate) async fn commit(
+        mut self,
+        context: &PluginContext<Channels>,
+        channel: &ChannelRow,
+        kind: &str,
+        data: Value,
+    ) -> Result<(), ApiError> {
+        let record = EventRecord::new(self.channel_id, self.seq, kind, data, self.now);
+        record.log(&mut self.transaction, self.now).await?;
+        self.transaction.commit().await?;
+        record.announce(context, channel).await;
+        Ok(())
+    }
+}
+
 /// Public, private or direct.
 #[payload]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -591,12 +642,10 @@ async fn update_channel(
     }
     // Read before the transaction: a connection is not taken from the pool while one is held.
     let count = store::member_count(pool, path.id).await?;
-    let now = store::now_ms();
-    let mut transaction = pool.begin().await?;
-    let seq = store::next_seq(&mut transaction, path.id, now)
+    let mut change = Change::begin(pool, path.id)
         .await?
         .ok_or_else(|| channel_not_found(path.id))?;
-    if !store::update_channel(&mut transaction, path.id, &name, &topic).await? {
+    if !store::update_channel(change.connection(), path.id, &name, &topic).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!("a channel is already called `{name}`"),
@@ -605,17 +654,11 @@ async fn update_channel(
         .with_details(json!({ "field": "name" })));
     }
     let mut row = seen.channel.clone();
-    (row.name, row.topic, row.last_seq, row.updated_ms) = (name, topic, seq, now);
-    let record = EventRecord::new(
-        path.id,
-        seq,
-        "channel.updated",
-        Channel::of(&row, count, None).public_view(),
-        now,
-    );
-    record.log(&mut transaction, now).await?;
-    transaction.commit().await?;
-    record.announce(&context, &row).await;
+    (row.name, row.topic, row.last_seq, row.updated_ms) = (name, topic, change.seq, change.now);
+    let view = Channel::of(&row, count, None).public_view();
+    change
+        .commit(&context, &row, "channel.updated", view)
+        .await?;
     Ok(Json(Channel::read(pool, path.id, &caller).await?))
 }
 
@@ -731,29 +774,22 @@ async fn add_member(
     if let Some(member) = store::membership(pool, path.id, user_id).await? {
         return Ok((StatusCode::OK, Json(Member::of(&member))));
     }
-    let now = store::now_ms();
-    let mut transaction = pool.begin().await?;
-    let seq = store::next_seq(&mut transaction, path.id, now)
+    let mut change = Change::begin(pool, path.id)
         .await?
         .ok_or_else(|| channel_not_found(path.id))?;
+    let (seq, now) = (change.seq, change.now);
     // They have read nothing said before they came in: history is there, unread is not.
-    if !store::add_member(&mut transaction, path.id, user_id, seq, now).await? {
-        drop(transaction);
+    if !store::add_member(change.connection(), path.id, user_id, seq, now).await? {
+        drop(change);
         let member = store::membership(pool, path.id, user_id)
             .await?
             .ok_or_else(|| ApiError::unavailable("the membership changed meanwhile; try again"))?;
         return Ok((StatusCode::OK, Json(Member::of(&member))));
     }
-    let record = EventRecord::new(
-        path.id,
-        seq,
-        "member.joined",
-        json!({ "user_id": user_id, "role": "member", "by": caller.user_id }),
-        now,
-    );
-    record.log(&mut transaction, now).await?;
-    transaction.commit().await?;
-    record.announce(&context, &seen.channel).await;
+    let joined = json!({ "user_id": user_id, "role": "member", "by": caller.user_id });
+    change
+        .commit(&context, &seen.channel, "member.joined", joined)
+        .await?;
     let member = MemberRow {
         user_id,
         role: "member".to_string(),
@@ -792,28 +828,20 @@ async fn remove_member(
             "only the channel's owner or an admin may remove someone else",
         ));
     }
-    let now = store::now_ms();
-    let mut transaction = pool.begin().await?;
-    let seq = store::next_seq(&mut transaction, path.id, now)
+    let mut change = Change::begin(pool, path.id)
         .await?
         .ok_or_else(|| channel_not_found(path.id))?;
-    if !store::remove_member(&mut transaction, path.id, path.user_id).await? {
+    if !store::remove_member(change.connection(), path.id, path.user_id).await? {
         return Err(ApiError::not_found(format!(
             "user {} is not a member of channel {}",
             path.user_id, path.id
         ))
         .with_code("not_a_member"));
     }
-    let record = EventRecord::new(
-        path.id,
-        seq,
-        "member.left",
-        json!({ "user_id": path.user_id, "by": caller.user_id }),
-        now,
-    );
-    record.log(&mut transaction, now).await?;
-    transaction.commit().await?;
-    record.announce(&context, &seen.channel).await;
+    let left = json!({ "user_id": path.user_id, "by": caller.user_id });
+    change
+        .commit(&context, &seen.channel, "member.left", left)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

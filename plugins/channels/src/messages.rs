@@ -9,7 +9,7 @@ use plexichat::prelude::*;
 use plexichat::response::Response;
 use plexichat::sqlx::AnyPool;
 
-use crate::api::{ChannelPath, EventRecord, Seen, forbidden, limit, replayed};
+use crate::api::{Change, ChannelPath, Seen, forbidden, limit, replayed};
 use crate::store::{self, MessageRow, Page};
 use crate::{Channels, MessagePosting, text};
 
@@ -237,13 +237,12 @@ async fn post_message(
     // A pre-handler's rewrite is held to the same rules.
     let body = text::body("body", &posting.body, config.max_message_chars)?;
     let terms = text::terms(&body);
-    let now = store::now_ms();
-    let mut transaction = pool.begin().await?;
-    let seq = store::next_seq(&mut transaction, path.id, now)
+    let mut change = Change::begin(pool, path.id)
         .await?
         .ok_or_else(|| crate::api::channel_not_found(path.id))?;
+    let (seq, now) = (change.seq, change.now);
     let row = store::insert_message(
-        &mut transaction,
+        change.connection(),
         path.id,
         seq,
         caller.user_id,
@@ -256,7 +255,7 @@ async fn post_message(
     .await?;
     if let Some(key) = &key
         && !store::remember(
-            &mut transaction,
+            change.connection(),
             caller.user_id,
             key,
             &fingerprint,
@@ -266,36 +265,18 @@ async fn post_message(
         .await?
     {
         // The same key, sent again while the first was being written: that one stands.
-        drop(transaction);
+        drop(change);
         return replay(pool, &caller, key, &fingerprint)
             .await?
             .ok_or_else(|| ApiError::unavailable("a request with this key is in flight; retry"));
     }
     let message = Message::of(&row, Vec::new());
-    let record = EventRecord::new(path.id, seq, "message.created", message.value(), now);
-    record.log(&mut transaction, now).await?;
     // The author has read what they wrote.
-    sqlx_mark_read(&mut transaction, path.id, caller.user_id, seq).await?;
-    transaction.commit().await?;
-    record.announce(&context, &seen.channel).await;
+    store::mark_own_read(change.connection(), path.id, caller.user_id, seq).await?;
+    change
+        .commit(&context, &seen.channel, "message.created", message.value())
+        .await?;
     Ok((StatusCode::CREATED, Json(message)).into_response())
-}
-
-async fn sqlx_mark_read(
-    connection: &mut plexichat::sqlx::AnyConnection,
-    channel_id: i64,
-    user_id: i64,
-    seq: i64,
-) -> Result<(), ApiError> {
-    plexichat::sqlx::query(
-        "UPDATE channels_members SET last_read_seq = $3 WHERE channel_id = $1 AND user_id = $2 AND last_read_seq < $3",
-    )
-    .bind(channel_id)
-    .bind(user_id)
-    .bind(seq)
-    .execute(&mut *connection)
-    .await?;
-    Ok(())
 }
 
 /// The answer to a retried post: the message the key's first request posted, as it is now
@@ -440,28 +421,19 @@ async fn edit_message(
         return Ok(Json(Message::one(pool, &row).await?));
     }
     let terms = text::terms(&body);
-    let now = store::now_ms();
-    let mut transaction = pool.begin().await?;
-    let seq = store::next_seq(&mut transaction, row.channel_id, now)
+    let mut change = Change::begin(pool, row.channel_id)
         .await?
         .ok_or_else(|| message_not_found(row.id))?;
-    let Some(edited) = store::edit_message(&mut transaction, &row, &body, &terms, now).await?
+    let now = change.now;
+    let Some(edited) = store::edit_message(change.connection(), &row, &body, &terms, now).await?
     else {
         return Err(deleted(row.id));
     };
-    let message = Message::of(&edited, Vec::new());
-    let record = EventRecord::new(
-        edited.channel_id,
-        seq,
-        "message.updated",
-        message.value(),
-        now,
-    );
-    record.log(&mut transaction, now).await?;
-    transaction.commit().await?;
-    let message = Message::one(pool, &edited).await?;
-    record.announce(&context, &seen.channel).await;
-    Ok(Json(message))
+    let event = Message::of(&edited, Vec::new()).value();
+    change
+        .commit(&context, &seen.channel, "message.updated", event)
+        .await?;
+    Ok(Json(Message::one(pool, &edited).await?))
 }
 
 /// Deletes a message (204): its author, the channel's owner or an admin. It stays as a
@@ -484,25 +456,18 @@ async fn delete_message(
     if row.deleted_ms.is_some() {
         return Ok(StatusCode::NO_CONTENT);
     }
-    let now = store::now_ms();
-    let mut transaction = pool.begin().await?;
-    let seq = store::next_seq(&mut transaction, row.channel_id, now)
+    let mut change = Change::begin(pool, row.channel_id)
         .await?
         .ok_or_else(|| message_not_found(row.id))?;
-    let Some(tombstone) = store::delete_message(&mut transaction, &row, now).await? else {
+    let now = change.now;
+    let Some(tombstone) = store::delete_message(change.connection(), &row, now).await? else {
         // Deleted meanwhile; that deletion was the event.
         return Ok(StatusCode::NO_CONTENT);
     };
-    let record = EventRecord::new(
-        tombstone.channel_id,
-        seq,
-        "message.deleted",
-        Message::of(&tombstone, Vec::new()).value(),
-        now,
-    );
-    record.log(&mut transaction, now).await?;
-    transaction.commit().await?;
-    record.announce(&context, &seen.channel).await;
+    let event = Message::of(&tombstone, Vec::new()).value();
+    change
+        .commit(&context, &seen.channel, "message.deleted", event)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -605,13 +570,12 @@ async fn react(
     if store::has_reaction(pool, row.id, caller.user_id, &emoji).await? == present {
         return Ok(StatusCode::NO_CONTENT);
     }
-    let now = store::now_ms();
-    let mut transaction = pool.begin().await?;
-    let seq = store::next_seq(&mut transaction, row.channel_id, now)
+    let mut change = Change::begin(pool, row.channel_id)
         .await?
         .ok_or_else(|| message_not_found(row.id))?;
+    let now = change.now;
     if !store::set_reaction(
-        &mut transaction,
+        change.connection(),
         row.id,
         caller.user_id,
         &emoji,
@@ -627,16 +591,10 @@ async fn react(
     } else {
         "reaction.removed"
     };
-    let record = EventRecord::new(
-        row.channel_id,
-        seq,
-        kind,
-        json!({ "message_id": row.id, "emoji": emoji, "user_id": caller.user_id }),
-        now,
-    );
-    record.log(&mut transaction, now).await?;
-    transaction.commit().await?;
-    record.announce(context, &seen.channel).await;
+    let reaction = json!({ "message_id": row.id, "emoji": emoji, "user_id": caller.user_id });
+    change
+        .commit(context, &seen.channel, kind, reaction)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -9,31 +9,9 @@
 
 use plexichat::serde_json;
 use plexichat::sqlx::{self, AnyConnection, AnyPool, AssertSqlSafe, Row, any::AnyRow};
-
-/// Now, in Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
-
-/// Unix milliseconds as RFC 3339 (UTC, milliseconds).
-pub(crate) fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|time| format!("{time:.3}"))
-        .unwrap_or_default()
-}
-
-/// Whether `error` is a unique constraint refusing a duplicate.
-pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(error) => {
-            error.is_unique_violation()
-                // The `Any` driver may not carry the kind; the engines' own texts say it.
-                || error.message().contains("UNIQUE constraint failed")
-                || error.code().as_deref() == Some("23505")
-        }
-        _ => false,
-    }
-}
+pub(crate) use plexichat::storage::{
+    is_unique_violation, now_millis as now_ms, rfc3339_millis as rfc3339,
+};
 
 /// `$first, $first+1, …` for `count` bound values: an `IN (…)` list.
 fn placeholders(first: usize, count: usize) -> String {
@@ -468,6 +446,25 @@ pub(crate) async fn mark_read(
     .await?
     .map(|row| row.try_get("last_read_seq"))
     .transpose()
+}
+
+/// Moves `user_id`'s read marker of `channel_id` to `seq`, their own message, in its
+/// transaction.
+pub(crate) async fn mark_own_read(
+    connection: &mut AnyConnection,
+    channel_id: i64,
+    user_id: i64,
+    seq: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE channels_members SET last_read_seq = $3 WHERE channel_id = $1 AND user_id = $2 AND last_read_seq < $3",
+    )
+    .bind(channel_id)
+    .bind(user_id)
+    .bind(seq)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
 }
 
 /// A message, as stored.

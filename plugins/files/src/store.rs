@@ -1,18 +1,7 @@
 //! The files tables, on either engine: literal SQL with bound parameters only.
 
 use plexichat::sqlx::{self, AnyPool, Row, any::AnyRow};
-
-/// Now, in Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
-
-/// Unix milliseconds as RFC 3339 (UTC, milliseconds).
-pub(crate) fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|time| format!("{time:.3}"))
-        .unwrap_or_default()
-}
+pub(crate) use plexichat::storage::{now_millis as now_ms, rfc3339_millis as rfc3339};
 
 /// A file, as stored.
 #[derive(Clone, Debug)]

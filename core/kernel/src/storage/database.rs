@@ -483,9 +483,43 @@ pub fn now_millis() -> i64 {
         })
 }
 
+/// `ms` (milliseconds since the Unix epoch, as stored) as RFC 3339 in UTC with milliseconds,
+/// as answers show times: `2026-12-07T10:00:00.000Z`.
+pub fn rfc3339_millis(ms: i64) -> String {
+    let time = match u64::try_from(ms) {
+        Ok(ms) => std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+        Err(_) => std::time::UNIX_EPOCH,
+    };
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+/// Whether `error` is a unique constraint refusing a duplicate row, on either engine: how
+/// an insert learns that a name is taken without a race between a check and the write.
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(error) => {
+            error.is_unique_violation()
+                // The `Any` driver may not carry the kind; the engines' own texts say it.
+                || error.message().contains("UNIQUE constraint failed")
+                || error.code().as_deref() == Some("23505")
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_times_read_as_rfc_3339_with_milliseconds() {
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_millis(1_796_637_600_123),
+            "2026-12-07T10:00:00.123Z"
+        );
+        assert_eq!(rfc3339_millis(-5), "1970-01-01T00:00:00.000Z");
+    }
 
     #[test]
     fn sqlite_urls_name_their_file() {
