@@ -9,6 +9,7 @@
 //! whichever server it reaches.
 
 pub mod api;
+mod limit;
 pub mod messages;
 mod self_tests;
 mod store;
@@ -41,6 +42,8 @@ pub use messages::{Message, ReactionSummary};
 pub struct Channels {
     /// The pool, set when the plugin starts.
     pool: OnceLock<AnyPool>,
+    /// How fast each person posts.
+    sends: limit::SendLimiter,
 }
 
 /// `[plugins.channels]`.
@@ -53,6 +56,13 @@ pub struct ChannelsConfig {
     /// How long a create's `Idempotency-Key` is remembered, in hours.
     #[schemars(range(min = 1, max = 720))]
     pub idempotency_hours: u32,
+    /// Messages one person may post per second, on average (429 with `Retry-After` past
+    /// that); each server counts the posts it serves.
+    #[schemars(range(min = 1, max = 100000))]
+    pub messages_per_second: u32,
+    /// Messages one person may post at once before that rate applies.
+    #[schemars(range(min = 1, max = 100000))]
+    pub message_burst: u32,
 }
 
 impl Default for ChannelsConfig {
@@ -60,6 +70,8 @@ impl Default for ChannelsConfig {
         ChannelsConfig {
             max_message_chars: 4000,
             idempotency_hours: 24,
+            messages_per_second: 10,
+            message_burst: 50,
         }
     }
 }

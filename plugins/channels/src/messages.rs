@@ -189,6 +189,22 @@ async fn post_message(
     }
     let seen = Seen::of(pool, path.id, &caller).await?;
     seen.member()?;
+    // A retry of a post that went through is answered above, and costs nothing.
+    if let Err(wait) = plugin.sends.take(
+        caller.user_id,
+        config.messages_per_second,
+        config.message_burst,
+    ) {
+        let seconds = u32::try_from(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("you are posting faster than this server allows; try again in {seconds} s"),
+        )
+        .with_code("rate_limited")
+        .with_retry_after(seconds));
+    }
     let body = text::body("body", &post.body, config.max_message_chars)?;
     let thread_root_id = match post.thread_root_id {
         None => None,

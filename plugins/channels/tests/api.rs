@@ -1079,3 +1079,52 @@ async fn every_route_is_in_the_openapi_document_behind_the_access_token() {
         );
     }
 }
+
+#[tokio::test]
+async fn posting_faster_than_allowed_is_429_with_retry_after_and_retries_are_free() {
+    let app = TestApp::builder()
+        .plugin_config::<Accounts>(AccountsConfig {
+            password_memory_kib: 1024,
+            password_iterations: 1,
+            ..AccountsConfig::default()
+        })
+        .plugin_config::<channels::Channels>(channels::ChannelsConfig {
+            messages_per_second: 1,
+            message_burst: 2,
+            ..channels::ChannelsConfig::default()
+        })
+        .start()
+        .await;
+    let (alice, bob) = (person(&app, "alice").await, person(&app, "bob").await);
+    let general = channel(&app, &alice, "public", "general").await;
+    send(
+        &app,
+        &bob,
+        "POST",
+        &format!("/api/v1/channels/{general}/members"),
+        json!({}),
+    )
+    .await;
+    let path = format!("/api/v1/channels/{general}/messages");
+    let keyed = |key: &str| {
+        app.request("POST", &path)
+            .bearer(&alice.token)
+            .header("idempotency-key", key)
+            .json(&json!({ "body": key }))
+    };
+    assert_eq!(keyed("one").send().await.0, StatusCode::CREATED);
+    assert_eq!(keyed("two").send().await.0, StatusCode::CREATED);
+    let refused = keyed("three").send_raw().await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "Retry-After: {wait}");
+    // A retry of a post that went through is answered, not counted; others are not held back.
+    assert_eq!(keyed("two").send().await.0, StatusCode::CREATED);
+    post(&app, &bob, general, "bob is not limited by alice").await;
+    let (_, page) = get(&app, &bob.token, &path).await;
+    assert_eq!(bodies(&page), ["one", "two", "bob is not limited by alice"]);
+}

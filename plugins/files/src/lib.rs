@@ -73,6 +73,11 @@ impl Lifecycle for Files {
         for folder in ["blobs", "incoming"] {
             tokio::fs::create_dir_all(root.join(folder)).await?;
         }
+        // Uploads cut short by a crash or a restart were never recorded: nothing points at them.
+        let mut incoming = tokio::fs::read_dir(root.join("incoming")).await?;
+        while let Some(leftover) = incoming.next_entry().await? {
+            let _ = tokio::fs::remove_file(leftover.path()).await;
+        }
         let _ = self.root.set(root);
         Ok(())
     }
