@@ -483,6 +483,21 @@ test("two people chat live: sends, replies, typing, reactions and edits arrive w
   await mine.getByRole("button", { name: "Save" }).click();
   await bob.page.locator("#messages .message", { hasText: "hello bob, edited" }).locator("text=(edited)").waitFor();
 
+  // An image attached by one shows as a preview for the other.
+  const png = Buffer.from(
+    "iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEElEQVR4nGMQaPgARwzEcQBiUhgBrsojNwAAAABJRU5ErkJggg==",
+    "base64",
+  );
+  await alice.page.locator("#upload").setInputFiles({ name: "dot.png", mimeType: "image/png", buffer: png });
+  await alice.page.locator("#pending li", { hasText: "dot.png" }).waitFor();
+  await alice.page.locator("#send").click();
+  const preview = bob.page.locator("#messages .message .attachments img[alt='dot.png']");
+  await preview.waitFor();
+  await bob.page.waitForFunction(() => {
+    const image = document.querySelector("#messages .attachments img[alt='dot.png']");
+    return image && image.complete && image.naturalWidth === 4;
+  });
+
   // A reply in a thread shows on the root's reply count for the other side.
   await bobsView.getByRole("button", { name: "Reply" }).click();
   await bob.page.locator("#thread-message").fill("in the thread");

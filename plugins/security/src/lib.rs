@@ -72,7 +72,7 @@ impl Default for SecurityConfig {
     fn default() -> Self {
         SecurityConfig {
             headers: true,
-            content_security_policy: "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'".to_string(),
+            content_security_policy: "default-src 'self'; img-src 'self' blob: data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'".to_string(),
             frame_options: "DENY".to_string(),
             referrer_policy: "no-referrer".to_string(),
             request_id_header: "x-request-id".to_string(),
