@@ -479,7 +479,7 @@ async fn create_channel(
         }
     };
     if let Some(key) = &key {
-        let mut connection = pool.acquire().await.map_err(store_error)?;
+        let mut connection = pool.acquire().await.map_err(ApiError::from)?;
         store::remember(
             &mut connection,
             caller.user_id,
@@ -504,10 +504,6 @@ async fn create_channel(
         }
     }
     Ok((status, Json(channel)).into_response())
-}
-
-fn store_error(error: plexichat::sqlx::Error) -> ApiError {
-    ApiError::from(error)
 }
 
 /// What `channel.created` carries: the channel as anyone who may read it sees it, and its
@@ -881,11 +877,8 @@ async fn mark_read(
     let seq = body.seq.min(seen.channel.last_seq);
     let last_read_seq = store::mark_read(pool, path.id, caller.user_id, seq)
         .await?
-        .ok_or_else(|| {
-            seen.member()
-                .err()
-                .unwrap_or_else(|| channel_not_found(path.id))
-        })?;
+        // The membership ended since it was read.
+        .ok_or_else(|| channel_not_found(path.id))?;
     let unread = store::unread(pool, path.id, caller.user_id, last_read_seq).await?;
     Ok(Json(ReadMarker {
         last_read_seq,

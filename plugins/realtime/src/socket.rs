@@ -297,10 +297,10 @@ impl Connection<'_> {
             Err(_) => return Err((1011, "the database is unreachable; reconnect")),
         }
         self.last.insert(channel_id, after);
-        let before = self.last.get(&channel_id).copied().unwrap_or(after);
         self.fill(channel_id, i64::MAX).await?;
+        // Sequence numbers have no gaps: how far the last one moved is how many were sent.
         Ok(Some(
-            self.last.get(&channel_id).copied().unwrap_or(before) - before,
+            self.last.get(&channel_id).copied().unwrap_or(after) - after,
         ))
     }
 
