@@ -35,6 +35,9 @@ pub enum Scope {
     /// Only the test manager's load (runner, schedules, live updates); its section is
     /// replaced and the rest kept.
     Tests,
+    /// Only the chat workload against Synapse (not part of `Everything`: it installs and
+    /// runs a peer server); its section is replaced and the rest kept.
+    Chat,
 }
 
 /// Runs the measurements and writes the report; returns its path.
@@ -47,6 +50,15 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
     let path = plan.report_path(&root);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
+    }
+
+    if let Scope::Chat = scope {
+        write_section(
+            &path,
+            crate::chat_bench::HEADING,
+            &crate::chat_bench::run(plan, command)?,
+        )?;
+        return Ok(path);
     }
 
     eprintln!("bench: building the baseline");

@@ -30,6 +30,23 @@ pub struct Plan {
     pub backup_mib: u64,
     /// Rounds of the backup benchmark, alternating.
     pub backup_rounds: usize,
+    /// The chat benchmark's sizes.
+    pub chat: ChatPlan,
+}
+
+/// How much of the chat benchmark to run.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatPlan {
+    /// Seconds of each wrk step.
+    pub seconds: u64,
+    /// Idle WebSockets the fan-out opens.
+    pub clients: usize,
+    /// Messages in the channel history and search are timed on.
+    pub messages: u64,
+    /// Whether PostgreSQL is measured besides SQLite.
+    pub postgres: bool,
+    /// Whether Synapse runs as the peer.
+    pub synapse: bool,
 }
 
 impl Plan {
@@ -44,6 +61,13 @@ impl Plan {
         scale: &[10],
         backup_mib: 16,
         backup_rounds: 1,
+        chat: ChatPlan {
+            seconds: 2,
+            clients: 200,
+            messages: 20_000,
+            postgres: false,
+            synapse: false,
+        },
     };
     /// The run whose figures are published.
     pub const FULL: Plan = Plan {
@@ -55,6 +79,13 @@ impl Plan {
         scale: &[10, 100, 1000],
         backup_mib: 1024,
         backup_rounds: 3,
+        chat: ChatPlan {
+            seconds: 15,
+            clients: 10_000,
+            messages: 1_000_000,
+            postgres: true,
+            synapse: true,
+        },
     };
 
     /// Where this plan's report goes: the published `docs/BENCHMARKS.md`, or for a smoke run
@@ -165,6 +196,11 @@ impl Server {
         }
         let elapsed = started.elapsed();
         Ok((Server { child, addr }, elapsed))
+    }
+
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// [`Server::start`] and stop at once; the milliseconds to ready.

@@ -5,6 +5,7 @@ pub mod assets_bench;
 pub mod bench;
 pub mod bench_common;
 pub mod build;
+pub mod chat_bench;
 pub mod codegen;
 pub mod elf;
 pub mod new_plugin;

@@ -120,6 +120,9 @@ enum BenchCommand {
     /// Only the test manager: runner throughput against a loop, N schedules due at once,
     /// one live update to 1,000 SSE clients.
     Tests,
+    /// Only the chat workload the peers were measured with, against Synapse on SQLite and
+    /// PostgreSQL in the same run; then 10,000 idle WebSockets and a million messages.
+    Chat,
     /// Only the scale benchmark: N synthetic plugins built into the app, for each N.
     Scale {
         /// Comma-separated plugin counts.
@@ -233,6 +236,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     (Scope::Assets, "cargo xtask bench assets".to_string())
                 }
                 Some(BenchCommand::Tests) => (Scope::Tests, "cargo xtask bench tests".to_string()),
+                Some(BenchCommand::Chat) => (Scope::Chat, "cargo xtask bench chat".to_string()),
                 Some(BenchCommand::Scale { plugins }) => {
                     let list = plugins.iter().map(usize::to_string).collect::<Vec<_>>();
                     let command = format!("cargo xtask bench scale --plugins {}", list.join(","));

@@ -18,6 +18,7 @@ pub struct Cluster {
     bin: PathBuf,
     dir: PathBuf,
     as_postgres: bool,
+    port: u16,
     /// `postgres://plexichat@127.0.0.1:<port>/postgres`.
     pub url: String,
 }
@@ -55,14 +56,31 @@ impl Cluster {
         Ok((Some(cluster), url))
     }
 
-    /// Starts a cluster, or explains in one line how to make that possible.
+    /// Starts a cluster for tests (no fsync: nothing in it needs to survive a crash), or
+    /// explains in one line how to make that possible.
     pub fn start() -> anyhow::Result<Cluster> {
+        Cluster::start_with(false)
+    }
+
+    /// Starts a cluster with PostgreSQL's default durability (fsync, synchronous commit), as
+    /// a production server runs: what a benchmark measures against.
+    pub fn start_durable() -> anyhow::Result<Cluster> {
+        Cluster::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> anyhow::Result<Cluster> {
         let bin = bin_dir().context(
             "PostgreSQL is not installed; the storage tests need it: run `apt-get install postgresql` (or set PLEXICHAT_TEST_POSTGRES to a server URL)",
         )?;
         // SAFETY: `geteuid` takes no arguments and cannot fail.
         let as_postgres = unsafe { libc::geteuid() } == 0;
-        let dir = std::env::temp_dir().join(format!("plexichat-pg-{}", std::process::id()));
+        // One process may run several clusters, one after the other or at once.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "plexichat-pg-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -84,6 +102,7 @@ impl Cluster {
             bin,
             dir,
             as_postgres,
+            port,
             url: format!("postgres://plexichat@127.0.0.1:{port}/postgres"),
         };
         let data = cluster.dir.join("data");
@@ -100,8 +119,13 @@ impl Cluster {
                 "--no-sync".as_ref(),
             ],
         )?;
+        let speed = if durable {
+            ""
+        } else {
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        };
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300{speed}",
             cluster.dir.display()
         );
         let log = cluster.dir.join("server.log");
@@ -146,6 +170,39 @@ impl Cluster {
                 String::from_utf8_lossy(&output.stdout),
                 String::from_utf8_lossy(&output.stderr)
             );
+        }
+        Ok(())
+    }
+
+    /// The port it listens on, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's main process, whose children serve the connections.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join("data/postmaster.pid"))
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Runs each SQL statement with `psql` as the cluster's superuser.
+    pub fn psql(&self, statements: &[&str]) -> anyhow::Result<()> {
+        for statement in statements {
+            self.run(
+                "psql",
+                &[
+                    self.url.as_ref(),
+                    "-v".as_ref(),
+                    "ON_ERROR_STOP=1".as_ref(),
+                    "-c".as_ref(),
+                    statement.as_ref(),
+                ],
+            )?;
         }
         Ok(())
     }

@@ -40,10 +40,9 @@ impl Seen {
     /// The channel `id`, if the caller may read it: a public one, or one they are in. Any
     /// other is "not found", so that a private channel's existence does not leak.
     pub(crate) async fn of(pool: &AnyPool, id: i64, caller: &Caller) -> Result<Seen, ApiError> {
-        let channel = store::channel(pool, id)
+        let (channel, member) = store::channel_and_membership(pool, id, caller.user_id)
             .await?
             .ok_or_else(|| channel_not_found(id))?;
-        let member = store::membership(pool, id, caller.user_id).await?;
         if channel.kind != "public" && member.is_none() {
             return Err(channel_not_found(id));
         }
@@ -939,11 +938,12 @@ impl Channels {
 
     /// What channel `channel_id` is to `user_id`.
     pub async fn access(&self, channel_id: i64, user_id: i64) -> Result<Access, ApiError> {
-        let pool = self.pool()?;
-        let Some(channel) = store::channel(pool, channel_id).await? else {
+        let Some((channel, member)) =
+            store::channel_and_membership(self.pool()?, channel_id, user_id).await?
+        else {
             return Ok(Access::None);
         };
-        Ok(match store::membership(pool, channel_id, user_id).await? {
+        Ok(match member {
             Some(_) => Access::Member,
             None if channel.kind == "public" => Access::Reader,
             None => Access::None,

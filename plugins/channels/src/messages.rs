@@ -75,7 +75,11 @@ impl Message {
 
     /// `rows` with their reactions, read in one query.
     async fn all(pool: &AnyPool, rows: &[MessageRow]) -> Result<Vec<Message>, ApiError> {
-        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        let ids: Vec<i64> = rows
+            .iter()
+            .filter(|row| row.reaction_count > 0)
+            .map(|row| row.id)
+            .collect();
         let mut by_message: BTreeMap<i64, Vec<ReactionSummary>> = BTreeMap::new();
         for reaction in store::reactions(pool, &ids).await? {
             let summaries = by_message.entry(reaction.message_id).or_default();

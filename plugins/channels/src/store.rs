@@ -113,6 +113,39 @@ pub(crate) async fn membership(
     .transpose()
 }
 
+/// The channel `id` and `user_id`'s membership of it, in one query (every request about a
+/// channel asks both).
+pub(crate) async fn channel_and_membership(
+    pool: &AnyPool,
+    id: i64,
+    user_id: i64,
+) -> Result<Option<(ChannelRow, Option<MemberRow>)>, sqlx::Error> {
+    let Some(row) = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {CHANNEL_COLUMNS}, mb.user_id AS member_id, mb.role AS member_role, \
+         mb.joined_ms AS member_joined_ms, mb.last_read_seq AS member_last_read_seq \
+         FROM channels_channels c \
+         LEFT JOIN channels_members mb ON mb.channel_id = c.id AND mb.user_id = $2 \
+         WHERE c.id = $1"
+    )))
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let member = match row.try_get::<Option<i64>, _>("member_id")? {
+        Some(user_id) => Some(MemberRow {
+            user_id,
+            role: row.try_get("member_role")?,
+            joined_ms: row.try_get("member_joined_ms")?,
+            last_read_seq: row.try_get("member_last_read_seq")?,
+        }),
+        None => None,
+    };
+    Ok(Some((channel_row(&row)?, member)))
+}
+
 /// The channels `user_id` is a member of.
 pub(crate) async fn channel_ids_of(pool: &AnyPool, user_id: i64) -> Result<Vec<i64>, sqlx::Error> {
     sqlx::query("SELECT channel_id FROM channels_members WHERE user_id = $1 ORDER BY channel_id")
@@ -481,9 +514,11 @@ pub(crate) struct MessageRow {
     pub created_ms: i64,
     pub edited_ms: Option<i64>,
     pub deleted_ms: Option<i64>,
+    /// Reactions it has (0: no need to ask for them).
+    pub reaction_count: i64,
 }
 
-const MESSAGE_COLUMNS: &str = "id, channel_id, seq, author_id, body, thread_root_id, reply_count, file_ids, created_ms, edited_ms, deleted_ms";
+const MESSAGE_COLUMNS: &str = "id, channel_id, seq, author_id, body, thread_root_id, reply_count, file_ids, created_ms, edited_ms, deleted_ms, reaction_count";
 
 fn message_row(row: &AnyRow) -> Result<MessageRow, sqlx::Error> {
     Ok(MessageRow {
@@ -502,6 +537,7 @@ fn message_row(row: &AnyRow) -> Result<MessageRow, sqlx::Error> {
         created_ms: row.try_get("created_ms")?,
         edited_ms: row.try_get("edited_ms")?,
         deleted_ms: row.try_get("deleted_ms")?,
+        reaction_count: row.try_get("reaction_count")?,
     })
 }
 
@@ -622,7 +658,7 @@ pub(crate) async fn delete_message(
     now: i64,
 ) -> Result<Option<MessageRow>, sqlx::Error> {
     let row = sqlx::query(AssertSqlSafe(format!(
-        "UPDATE channels_messages SET body = '', deleted_ms = $2 WHERE id = $1 AND deleted_ms IS NULL \
+        "UPDATE channels_messages SET body = '', deleted_ms = $2, reaction_count = 0 WHERE id = $1 AND deleted_ms IS NULL \
          RETURNING {MESSAGE_COLUMNS}"
     )))
     .bind(message.id)
@@ -794,7 +830,17 @@ pub(crate) async fn set_reaction(
         .execute(&mut *connection)
         .await?
     };
-    Ok(result.rows_affected() == 1)
+    let changed = result.rows_affected() == 1;
+    if changed {
+        sqlx::query(
+            "UPDATE channels_messages SET reaction_count = reaction_count + $1 WHERE id = $2",
+        )
+        .bind(if present { 1_i64 } else { -1 })
+        .bind(message_id)
+        .execute(&mut *connection)
+        .await?;
+    }
+    Ok(changed)
 }
 
 /// Whether `message_id` has `user_id`'s `emoji`.
@@ -832,36 +878,60 @@ pub(crate) async fn search(
     before: i64,
     limit: i64,
 ) -> Result<Vec<MessageRow>, sqlx::Error> {
-    // One indexed lookup per term, intersected; bytewise order makes a prefix a range.
-    let mut matching = Vec::new();
+    if terms.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One term drives: its index entries are read newest first (the primary key is
+    // (term, message_id)), each candidate is kept if every other term has it too and its
+    // channel is readable, and reading stops at `limit`. A search for a word every message
+    // has thus costs `limit` lookups, not one per match. An exact word drives when there is
+    // one (its entries are already in id order); the longest is likely the rarest. Bytewise
+    // order makes a prefix a range.
+    let driver = terms
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, term)| (!term.prefix, term.word.len()))
+        .map_or(0, |(at, _)| at);
     let mut values: Vec<String> = Vec::new();
-    for term in terms {
+    let condition = |term: &Term, alias: &str, values: &mut Vec<String>| {
         values.push(term.word.clone());
         let low = values.len() + 4;
         if term.prefix {
             values.push(format!("{}\u{10FFFF}", term.word));
-            matching.push(format!(
-                "SELECT message_id FROM channels_search WHERE term >= ${low} AND term < ${}",
-                low + 1
-            ));
+            format!("{alias}.term >= ${low} AND {alias}.term < ${}", low + 1)
         } else {
-            matching.push(format!(
-                "SELECT message_id FROM channels_search WHERE term = ${low}"
-            ));
+            format!("{alias}.term = ${low}")
         }
+    };
+    let driving = condition(&terms[driver], "s", &mut values);
+    let mut others = String::new();
+    for (at, term) in terms.iter().enumerate().filter(|&(at, _)| at != driver) {
+        let alias = format!("o{at}");
+        let matches = condition(term, &alias, &mut values);
+        others.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM channels_search {alias} \
+             WHERE {matches} AND {alias}.message_id = s.message_id)"
+        ));
     }
+    // A prefix matches several words of one message: DISTINCT keeps it once.
+    let distinct = if terms[driver].prefix {
+        "DISTINCT "
+    } else {
+        ""
+    };
     let sql = format!(
-        "SELECT {columns} FROM channels_messages m \
-         WHERE m.id IN ({matching}) AND m.id < $2 AND m.deleted_ms IS NULL AND ($4 = 0 OR m.channel_id = $4) \
-           AND m.channel_id IN (SELECT channel_id FROM channels_members WHERE user_id = $1 \
-                                UNION SELECT id FROM channels_channels WHERE kind = 'public') \
+        "SELECT {distinct}{columns} FROM channels_search s \
+         JOIN channels_messages m ON m.id = s.message_id \
+         WHERE {driving} AND s.message_id < $2 AND ($4 = 0 OR s.channel_id = $4){others} \
+           AND m.deleted_ms IS NULL \
+           AND (m.channel_id IN (SELECT channel_id FROM channels_members WHERE user_id = $1) \
+                OR m.channel_id IN (SELECT id FROM channels_channels WHERE kind = 'public')) \
          ORDER BY m.id DESC LIMIT $3",
         columns = MESSAGE_COLUMNS
             .split(", ")
             .map(|column| format!("m.{column}"))
             .collect::<Vec<_>>()
             .join(", "),
-        matching = matching.join(" INTERSECT "),
     );
     let mut query = sqlx::query(AssertSqlSafe(sql))
         .bind(user_id)

@@ -543,6 +543,19 @@ async fn edits_deletes_and_reactions_follow_who_may_do_them() {
         ])
     );
     assert_eq!(delete(&app, &alice, &thumbs).await, StatusCode::NO_CONTENT);
+    assert_eq!(delete(&app, &alice, &thumbs).await, StatusCode::NO_CONTENT);
+    // History asks for the reactions of the messages that have some; what each has follows
+    // every add and removal (the same one twice counts once).
+    let (_, page) = get(
+        &app,
+        &bob.token,
+        &format!("/api/v1/channels/{general}/messages"),
+    )
+    .await;
+    assert_eq!(
+        page["messages"][0]["reactions"],
+        json!([{ "emoji": "tada", "count": 1, "user_ids": [bob.id] }])
+    );
     let (status, bad) = app
         .request("PUT", &format!("{path}/reactions/a%20b"))
         .bearer(&bob.token)
