@@ -27,7 +27,30 @@ const LOG_TARGET: &str = "plexichat::cli";
 
 fn main() -> ExitCode {
     keep_large_allocations_mapped();
+    raise_open_files_limit();
     cli::main(plugins::ENABLED)
+}
+
+/// Raises the soft limit on open files to the hard one, as Go's runtime does at start: the
+/// soft default (often 1,024) is far below what a chat server's WebSockets need, while the
+/// hard limit is what the operator allowed. The server still sizes `max_connections` to the
+/// limit it ends up with.
+fn raise_open_files_limit() {
+    #[cfg(unix)]
+    // SAFETY: `getrlimit` and `setrlimit` read and write only the struct given, which lives
+    // on this stack; a refused `setrlimit` changes nothing.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            // An unlimited hard limit is not a valid soft one for open files.
+            limit.rlim_cur = limit.rlim_max.min(1 << 20);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
 
 /// glibc's malloc raises its mmap threshold each time a large mapped block is freed, so

@@ -54,7 +54,9 @@ pub mod lifecycle {
     pub use crate::abi::backup::Backup;
     pub use crate::abi::health::{HealthCheckDescriptor, HealthKind};
     pub use crate::abi::hooks::*;
-    pub use crate::runtime::{Db, PluginContext, Plugins, TaskContext, TaskStatus};
+    pub use crate::runtime::{
+        Db, PluginContext, Plugins, TaskContext, TaskStatus, WriteTransaction,
+    };
 }
 pub use abi::{migration, plugin, route};
 pub use config::secret;

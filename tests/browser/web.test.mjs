@@ -571,6 +571,34 @@ test("settings: a profile, two-factor enrolment from the QR code on the page, an
   await done();
 });
 
+test("a reset link from an admin sets a new password, and signing in takes it", async () => {
+  const username = `rita-${Date.now().toString(36)}`;
+  const registered = await fetch(new URL("/api/v1/auth/register", base), {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username, password: "a forgotten password" }),
+  });
+  assert.equal(registered.status, 201);
+  const made = await fetch(new URL("/api/v1/auth/password-resets", base), {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${adminToken}` },
+    body: JSON.stringify({ username }),
+  });
+  assert.equal(made.status, 201);
+  const { code } = await made.json();
+  const { page, done } = await open("chat-reset");
+  await goto(page, `/plugins/chat_web/chat/#reset=${encodeURIComponent(code)}`);
+  await page.getByLabel("New password").fill("a remembered password");
+  await page.getByRole("button", { name: "Set password" }).click();
+  await page.locator("#auth-error", { hasText: "Your new password is set" }).waitFor();
+  assert.equal(new URL(page.url()).hash, "", "the spent code leaves the address bar");
+  await page.locator("#username").fill(username);
+  await page.locator("#password").fill("a remembered password");
+  await page.locator("#auth-submit").click();
+  await page.locator("#chat").waitFor();
+  await done();
+});
+
 test("every page has the common bar and look, and an error is a page for a person", async () => {
   for (const path of ["/", "/docs", "/plugins/my_awesome_plugin/dashboard/", "/plugins/test_manager/dashboard/"]) {
     const { page, done } = await open(`look${path.replaceAll(/[^a-z0-9]+/gi, "-")}`);

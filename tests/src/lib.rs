@@ -48,6 +48,32 @@ pub async fn request_with(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, Value) {
+    request_with_body(addr, method, path, headers, Bytes::new()).await
+}
+
+/// Like [`request`], with a JSON body and, if given, a bearer token.
+pub async fn request_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> (u16, Value) {
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(bearer) = &bearer {
+        headers.push(("authorization", bearer));
+    }
+    request_with_body(addr, method, path, &headers, Bytes::from(body.to_string())).await
+}
+
+async fn request_with_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> (u16, Value) {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .unwrap_or_else(|error| panic!("cannot connect to {addr}: {error}"));
@@ -62,9 +88,7 @@ pub async fn request_with(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let request = request
-        .body(Full::new(Bytes::new()))
-        .expect("valid request");
+    let request = request.body(Full::new(body)).expect("valid request");
     let response = sender.send_request(request).await.expect("response");
     let status = response.status().as_u16();
     let bytes = response

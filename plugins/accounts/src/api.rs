@@ -1009,3 +1009,137 @@ async fn create_invite(
         }),
     ))
 }
+
+/// `POST /api/v1/auth/password-resets`' body: whose password, by id or username.
+#[payload(request)]
+#[derive(Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetBody {
+    /// The person's id.
+    pub user_id: Option<i64>,
+    /// Or their username.
+    pub username: Option<String>,
+    /// Hours until the code expires (24 unless given).
+    #[schemars(range(min = 1, max = 168))]
+    pub expires_in_hours: Option<u32>,
+}
+
+/// A new password reset code.
+#[payload(response)]
+#[derive(Debug)]
+pub struct PasswordReset {
+    /// The code, shown only now: hand it to the person (the web client takes it as
+    /// `/plugins/chat_web/chat/#reset=<code>`), who sets a new password with
+    /// `POST /api/v1/auth/password/reset`.
+    pub code: String,
+    /// Whose password it resets.
+    pub user_id: i64,
+    /// When it expires (RFC 3339).
+    pub expires_at: String,
+}
+
+/// Makes a one-time code that sets someone's password without the old one (an admin, or
+/// the admin token), for a person locked out; any earlier code for them stops working.
+#[route(POST, "/auth/password-resets")]
+async fn create_password_reset(
+    plugin: PluginState<Accounts>,
+    operator: Operator,
+    Json(body): Json<PasswordResetBody>,
+) -> Result<(StatusCode, Json<PasswordReset>), ApiError> {
+    let pool = plugin.pool()?;
+    let user = match (body.user_id, body.username.as_deref()) {
+        (Some(id), None) => store::user_by_id(pool, id).await?,
+        (None, Some(name)) => store::user_by_name(pool, &name.trim().to_lowercase()).await?,
+        _ => {
+            return Err(ApiError::invalid_field(
+                "user_id",
+                "give `user_id` or `username`, one of them",
+            ));
+        }
+    };
+    let user =
+        user.ok_or_else(|| ApiError::not_found("no such person").with_code("user_not_found"))?;
+    let hours = body.expires_in_hours.unwrap_or(24);
+    if !(1..=168).contains(&hours) {
+        return Err(ApiError::invalid_field(
+            "expires_in_hours",
+            "`expires_in_hours` is 1 to 168",
+        ));
+    }
+    let code = crypto::token("pxr_");
+    let expires = store::now_ms() + i64::from(hours) * 3_600_000;
+    store::create_password_reset(
+        pool,
+        &crypto::digest(&code),
+        user.id,
+        operator.user_id,
+        expires,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PasswordReset {
+            code,
+            user_id: user.id,
+            expires_at: store::rfc3339(expires),
+        }),
+    ))
+}
+
+/// `POST /api/v1/auth/password/reset`'s body.
+#[payload(request)]
+#[derive(Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordBody {
+    /// The code an admin made (`POST /api/v1/auth/password-resets`).
+    pub code: String,
+    /// The new password.
+    pub new_password: String,
+}
+
+/// Sets a new password with a reset code, and ends every session of the account (signing
+/// in again is the next step). A code that is wrong, expired or already used is one answer,
+/// 400 `invalid_reset_code`, that says nothing about any account; wrong codes count against
+/// the client's address like failed sign-ins.
+#[route(POST, "/auth/password/reset")]
+async fn reset_password(
+    plugin: PluginState<Accounts>,
+    config: PluginConfig<Accounts>,
+    context: PluginContext<Accounts>,
+    address: ClientAddress,
+    Json(body): Json<ResetPasswordBody>,
+) -> Result<Json<Ended>, ApiError> {
+    let pool = plugin.pool()?;
+    let window = window(&config);
+    let keys = [Key::address(address.0, config.login_failures_per_address)];
+    limits::check(pool, &keys, window).await?;
+    let digest = crypto::digest(body.code.trim());
+    let invalid = || {
+        ApiError::invalid_field(
+            "code",
+            "the reset code is wrong, expired or already used: ask an admin for a new one",
+        )
+        .with_code("invalid_reset_code")
+    };
+    let Some(user_id) = store::password_reset_user(pool, &digest).await? else {
+        limits::count(pool, &keys, window).await?;
+        return Err(invalid());
+    };
+    let user = store::user_by_id(pool, user_id)
+        .await?
+        .ok_or_else(invalid)?;
+    // A password refused leaves the code for another try.
+    check_password(&config, "new_password", &body.new_password, &user.username)?;
+    let hash = crypto::hash_password(body.new_password.clone(), config.cost())
+        .await
+        .map_err(internal)?;
+    // Spent here, once: of two requests racing with one code, one sets the password.
+    if store::take_password_reset(pool, &digest).await? != Some(user.id) {
+        return Err(invalid());
+    }
+    store::set_password(pool, user.id, &hash).await?;
+    let ended = store::revoke_other_sessions(pool, user.id, None, "password_reset").await?;
+    let count = ended.len();
+    end_sessions(&context, user.id, ended, "password_reset").await;
+    Ok(Json(Ended { ended: count }))
+}

@@ -612,6 +612,64 @@ pub(crate) async fn create_invite(
     .try_get("id")
 }
 
+/// A password reset code for `user_id`, replacing any earlier one.
+pub(crate) async fn create_password_reset(
+    pool: &AnyPool,
+    code_hash: &str,
+    user_id: i64,
+    created_by: Option<i64>,
+    expires_ms: i64,
+) -> Result<(), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("DELETE FROM accounts_password_resets WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *transaction)
+        .await?;
+    sqlx::query(
+        "INSERT INTO accounts_password_resets (code_hash, user_id, created_by, created_ms, expires_ms) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(code_hash)
+    .bind(user_id)
+    .bind(created_by)
+    .bind(now_ms())
+    .bind(expires_ms)
+    .execute(&mut *transaction)
+    .await?;
+    transaction.commit().await
+}
+
+/// Whose password an unexpired reset code resets.
+pub(crate) async fn password_reset_user(
+    pool: &AnyPool,
+    code_hash: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT user_id FROM accounts_password_resets WHERE code_hash = $1 AND expires_ms > $2",
+    )
+    .bind(code_hash)
+    .bind(now_ms())
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| row.try_get("user_id")).transpose()
+}
+
+/// Spends a password reset code: whose account it resets, if it was valid and unexpired.
+/// Deleting it first makes it single-use even when two requests race.
+pub(crate) async fn take_password_reset(
+    pool: &AnyPool,
+    code_hash: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query(
+        "DELETE FROM accounts_password_resets WHERE code_hash = $1 AND expires_ms > $2 RETURNING user_id",
+    )
+    .bind(code_hash)
+    .bind(now_ms())
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| row.try_get("user_id")).transpose()
+}
+
 /// Uses an invitation once; whether it was valid.
 pub(crate) async fn consume_invite(pool: &AnyPool, code_hash: &str) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query(
@@ -703,6 +761,10 @@ pub(crate) async fn prune(pool: &AnyPool, now: i64, since: i64) -> Result<(), sq
         .execute(pool)
         .await?;
     sqlx::query("DELETE FROM accounts_invites WHERE expires_ms < $1 OR uses_left <= 0")
+        .bind(now)
+        .execute(pool)
+        .await?;
+    sqlx::query("DELETE FROM accounts_password_resets WHERE expires_ms < $1")
         .bind(now)
         .execute(pool)
         .await?;

@@ -509,6 +509,135 @@ async fn a_new_password_ends_the_other_sessions() {
     assert_eq!(status, StatusCode::OK);
 }
 
+#[tokio::test]
+async fn an_admin_reset_code_sets_a_new_password_once_and_ends_every_session() {
+    let app = app().await;
+    let admin = member(&app, "root").await;
+    let mia = member(&app, "mia").await;
+    let mia_id = mia["user"]["id"].as_i64().unwrap();
+    let other = member(&app, "ned").await;
+
+    // Only an admin (or the admin token) makes one; for someone who exists.
+    let (status, _) = send_as(
+        &app,
+        "POST",
+        access(&other),
+        "/api/v1/auth/password-resets",
+        json!({ "username": "mia" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = send_as(
+        &app,
+        "POST",
+        access(&admin),
+        "/api/v1/auth/password-resets",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("user_id"))
+    );
+    let (status, body) = send_as(
+        &app,
+        "POST",
+        access(&admin),
+        "/api/v1/auth/password-resets",
+        json!({ "username": "nobody" }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("user_not_found"))
+    );
+    let (status, first) = app
+        .request("POST", "/api/v1/auth/password-resets")
+        .admin()
+        .json(&json!({ "user_id": mia_id }))
+        .send()
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, reset) = send_as(
+        &app,
+        "POST",
+        access(&admin),
+        "/api/v1/auth/password-resets",
+        json!({ "username": "MIA", "expires_in_hours": 1 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{reset}");
+    assert_eq!(reset["user_id"], mia_id);
+    let code = reset["code"].as_str().unwrap();
+    assert!(code.starts_with("pxr_"), "{code}");
+
+    // A wrong, replaced or spent code is one answer that names no one.
+    let invalid = |body: &Value| {
+        (
+            body["code"].as_str().map(str::to_string),
+            body["field"].as_str().map(str::to_string),
+        )
+    };
+    let expected = (
+        Some("invalid_reset_code".to_string()),
+        Some("code".to_string()),
+    );
+    for wrong in ["pxr_nothing", first["code"].as_str().unwrap()] {
+        let (status, body) = app
+            .post(
+                "/api/v1/auth/password/reset",
+                json!({ "code": wrong, "new_password": "a fresh start here" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(invalid(&body), expected, "{body}");
+    }
+    // A refused password keeps the code.
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/password/reset",
+            json!({ "code": code, "new_password": "short" }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("weak_password"),
+            Some("new_password")
+        )
+    );
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/password/reset",
+            json!({ "code": code, "new_password": "a fresh start here" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ended"], 1, "mia's one session ended");
+    let (status, _) = get_as(&app, access(&mia), "/api/v1/users/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/password/reset",
+            json!({ "code": code, "new_password": "another fresh start" }),
+        )
+        .await;
+    assert_eq!(invalid(&body), expected, "spent: {status} {body}");
+    let (status, _) = login(
+        &app,
+        json!({ "username": "mia", "password": "correct horse battery" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = login(
+        &app,
+        json!({ "username": "mia", "password": "a fresh start here" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 /// The current code of `secret`, as oathtool (an independent RFC 6238 implementation)
 /// computes it: what an authenticator app would show.
 fn oathtool(secret: &str, offset_secs: i64) -> String {

@@ -4,6 +4,7 @@
 
 use accounts::{Accounts, Caller, UserError};
 use plexichat::http::{HeaderMap, HeaderValue};
+use plexichat::lifecycle::{Db, WriteTransaction};
 use plexichat::prelude::*;
 use plexichat::response::Response;
 use plexichat::sqlx::{AnyConnection, AnyPool};
@@ -146,7 +147,7 @@ impl EventRecord {
 /// through [`Change::connection`], and [`Change::commit`] logs its event in the same
 /// transaction, commits, and then publishes it.
 pub(crate) struct Change {
-    transaction: plexichat::sqlx::Transaction<'static, plexichat::sqlx::Any>,
+    transaction: WriteTransaction,
     /// The channel.
     pub channel_id: i64,
     /// The change's sequence number.
@@ -157,9 +158,13 @@ pub(crate) struct Change {
 
 impl Change {
     /// A change to `channel_id`; `None` when there is no such channel.
-    pub(crate) async fn begin(pool: &AnyPool, channel_id: i64) -> Result<Option<Change>, ApiError> {
+    pub(crate) async fn begin(
+        db: &Db<Channels>,
+        channel_id: i64,
+    ) -> Result<Option<Change>, ApiError> {
+        let mut transaction = db.begin_write().await?;
+        // After the turn came: the channel's events are numbered in time order.
         let now = store::now_ms();
-        let mut transaction = pool.begin().await?;
         let Some(seq) = store::next_seq(&mut transaction, channel_id, now).await? else {
             return Ok(None);
         };
@@ -637,7 +642,7 @@ async fn update_channel(
     }
     // Read before the transaction: a connection is not taken from the pool while one is held.
     let count = store::member_count(pool, path.id).await?;
-    let mut change = Change::begin(pool, path.id)
+    let mut change = Change::begin(plugin.db()?, path.id)
         .await?
         .ok_or_else(|| channel_not_found(path.id))?;
     if !store::update_channel(change.connection(), path.id, &name, &topic).await? {
@@ -769,7 +774,7 @@ async fn add_member(
     if let Some(member) = store::membership(pool, path.id, user_id).await? {
         return Ok((StatusCode::OK, Json(Member::of(&member))));
     }
-    let mut change = Change::begin(pool, path.id)
+    let mut change = Change::begin(plugin.db()?, path.id)
         .await?
         .ok_or_else(|| channel_not_found(path.id))?;
     let (seq, now) = (change.seq, change.now);
@@ -823,7 +828,7 @@ async fn remove_member(
             "only the channel's owner or an admin may remove someone else",
         ));
     }
-    let mut change = Change::begin(pool, path.id)
+    let mut change = Change::begin(plugin.db()?, path.id)
         .await?
         .ok_or_else(|| channel_not_found(path.id))?;
     if !store::remove_member(change.connection(), path.id, path.user_id).await? {

@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use accounts::Accounts;
+use plexichat::lifecycle::Db;
 use plexichat::prelude::*;
 use plexichat::sqlx::AnyPool;
 
@@ -42,6 +43,8 @@ pub use messages::{Message, ReactionSummary};
 pub struct Channels {
     /// The pool, set when the plugin starts.
     pool: OnceLock<AnyPool>,
+    /// The database, for writes that take SQLite's write turn ([`Db::begin_write`]).
+    db: OnceLock<Db<Channels>>,
     /// How fast each person posts.
     sends: limit::SendLimiter,
 }
@@ -79,6 +82,7 @@ impl Default for ChannelsConfig {
 impl Lifecycle for Channels {
     async fn init(&self, context: &PluginContext<Self>) -> Result<(), BoxError> {
         let _ = self.pool.set(context.db().pool().clone());
+        let _ = self.db.set(context.db());
         if context.runs_scheduled_jobs() {
             context.spawn("prune", prune);
         }
@@ -90,6 +94,13 @@ impl Channels {
     /// The pool, once the plugin has started.
     fn pool(&self) -> Result<&AnyPool, ApiError> {
         self.pool
+            .get()
+            .ok_or_else(|| ApiError::unavailable("channels has not started"))
+    }
+
+    /// The database, once the plugin has started.
+    fn db(&self) -> Result<&Db<Channels>, ApiError> {
+        self.db
             .get()
             .ok_or_else(|| ApiError::unavailable("channels has not started"))
     }

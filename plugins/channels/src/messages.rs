@@ -257,7 +257,7 @@ async fn post_message(
     // A pre-handler's rewrite is held to the same rules.
     let body = text::body("body", &posting.body, config.max_message_chars)?;
     let terms = text::terms(&body);
-    let mut change = Change::begin(pool, path.id)
+    let mut change = Change::begin(plugin.db()?, path.id)
         .await?
         .ok_or_else(|| crate::api::channel_not_found(path.id))?;
     let (seq, now) = (change.seq, change.now);
@@ -441,7 +441,7 @@ async fn edit_message(
         return Ok(Json(Message::one(pool, &row).await?));
     }
     let terms = text::terms(&body);
-    let mut change = Change::begin(pool, row.channel_id)
+    let mut change = Change::begin(plugin.db()?, row.channel_id)
         .await?
         .ok_or_else(|| message_not_found(row.id))?;
     let now = change.now;
@@ -476,7 +476,7 @@ async fn delete_message(
     if row.deleted_ms.is_some() {
         return Ok(StatusCode::NO_CONTENT);
     }
-    let mut change = Change::begin(pool, row.channel_id)
+    let mut change = Change::begin(plugin.db()?, row.channel_id)
         .await?
         .ok_or_else(|| message_not_found(row.id))?;
     let now = change.now;
@@ -590,7 +590,7 @@ async fn react(
     if store::has_reaction(pool, row.id, caller.user_id, &emoji).await? == present {
         return Ok(StatusCode::NO_CONTENT);
     }
-    let mut change = Change::begin(pool, row.channel_id)
+    let mut change = Change::begin(plugin.db()?, row.channel_id)
         .await?
         .ok_or_else(|| message_not_found(row.id))?;
     let now = change.now;

@@ -69,18 +69,6 @@ fn member_row(row: &AnyRow) -> Result<MemberRow, sqlx::Error> {
     })
 }
 
-pub(crate) async fn channel(pool: &AnyPool, id: i64) -> Result<Option<ChannelRow>, sqlx::Error> {
-    sqlx::query(AssertSqlSafe(format!(
-        "SELECT {CHANNEL_COLUMNS} FROM channels_channels c WHERE c.id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .as_ref()
-    .map(channel_row)
-    .transpose()
-}
-
 pub(crate) async fn channel_by_direct_key(
     pool: &AnyPool,
     key: &str,
@@ -913,11 +901,14 @@ pub(crate) async fn search(
              WHERE {matches} AND {alias}.message_id = s.message_id)"
         ));
     }
-    // A prefix matches several words of one message: DISTINCT keeps it once.
-    let distinct = if terms[driver].prefix {
-        "DISTINCT "
+    // A prefix matches several words of one message: DISTINCT keeps it once, and its range
+    // is not in id order anyway. An exact word's entries are: ordering by the index's own
+    // column lets both engines read it backwards and stop at `limit` (ordering by `m.id`
+    // made SQLite without statistics sort every match first).
+    let (distinct, order) = if terms[driver].prefix {
+        ("DISTINCT ", "m.id")
     } else {
-        ""
+        ("", "s.message_id")
     };
     let sql = format!(
         "SELECT {distinct}{columns} FROM channels_search s \
@@ -926,7 +917,7 @@ pub(crate) async fn search(
            AND m.deleted_ms IS NULL \
            AND (m.channel_id IN (SELECT channel_id FROM channels_members WHERE user_id = $1) \
                 OR m.channel_id IN (SELECT id FROM channels_channels WHERE kind = 'public')) \
-         ORDER BY m.id DESC LIMIT $3",
+         ORDER BY {order} DESC LIMIT $3",
         columns = MESSAGE_COLUMNS
             .split(", ")
             .map(|column| format!("m.{column}"))

@@ -282,6 +282,21 @@ impl<P: Plugin> Db<P> {
         self.database.engine()
     }
 
+    /// A transaction to write in. On SQLite it first waits for this process's writer before
+    /// it to finish, and holds that turn until it commits or is dropped: SQLite has one
+    /// writer at a time, and a second one does not queue but sleeps in the busy handler (1,
+    /// 2, 5 … 100 ms) and polls, which under 16 concurrent senders made the slowest percent
+    /// of chat posts take 0.9 s. On PostgreSQL it is a plain transaction; row locks order the
+    /// writers.
+    pub async fn begin_write(&self) -> Result<WriteTransaction, sqlx::Error> {
+        let turn = self.database.owned_writer().await;
+        let transaction = self.pool().begin().await?;
+        Ok(WriteTransaction {
+            transaction,
+            _turn: turn,
+        })
+    }
+
     /// The prefix every table of the plugin carries: `<name>_`.
     pub fn prefix(&self) -> String {
         format!("{}_", P::NAME)
@@ -299,6 +314,43 @@ impl<P: Plugin> std::fmt::Debug for Db<P> {
             .field("plugin", &P::NAME)
             .field("engine", &self.database.engine())
             .finish()
+    }
+}
+
+/// A transaction from [`Db::begin_write`]: used as the `sqlx` transaction it derefs to, and
+/// ended with [`WriteTransaction::commit`] (dropped, it rolls back). Holds the process's
+/// SQLite write turn until then.
+pub struct WriteTransaction {
+    // Declared first so that it ends before the turn is given back.
+    transaction: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTransaction {
+    /// Commits, then gives the write turn back.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.transaction.commit().await
+    }
+}
+
+impl Deref for WriteTransaction {
+    type Target = sqlx::Transaction<'static, sqlx::Any>;
+    fn deref(&self) -> &Self::Target {
+        &self.transaction
+    }
+}
+
+impl std::ops::DerefMut for WriteTransaction {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.transaction
+    }
+}
+
+impl std::fmt::Debug for WriteTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTransaction")
+            .field("turn", &self._turn.is_some())
+            .finish_non_exhaustive()
     }
 }
 

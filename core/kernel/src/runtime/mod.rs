@@ -52,7 +52,7 @@ pub use bus::Delivery;
 pub(crate) use bus::Subscriber;
 pub use bus::{DispatchReport, HandlerFailure, HandlerStats, Rejection, RejectionCause};
 pub use command::{CommandContext, Invocation, ServerClient};
-pub use context::{Db, PluginContext, TaskContext};
+pub use context::{Db, PluginContext, TaskContext, WriteTransaction};
 pub use liveness::LivenessStatus;
 pub use plugins::Plugins;
 pub use readiness::{NotReady, Readiness};

@@ -234,10 +234,19 @@ impl Database {
     /// SQLite has one writer at a time, and a second writer does not queue: it sleeps in the
     /// busy handler (1 ms, 2 ms, 5 ms…) and polls again. Writers in this process wait here
     /// instead and go the moment the previous one is done. Core's own writes (the key-value
-    /// store) take it; a plugin's SQL through [`Database::pool`] is not routed through it.
+    /// store) take it, and so does a plugin's [`Db::begin_write`](crate::runtime::Db::begin_write);
+    /// a plugin's other SQL through [`Database::pool`] is not routed through it.
     pub(crate) async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match self.engine {
             Engine::Sqlite => Some(self.writes.lock().await),
+            Engine::Postgres => None,
+        }
+    }
+
+    /// [`Database::writer`], owned: for a transaction that a plugin holds across awaits.
+    pub(crate) async fn owned_writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.engine {
+            Engine::Sqlite => Some(Arc::clone(&self.writes).lock_owned().await),
             Engine::Postgres => None,
         }
     }

@@ -185,6 +185,43 @@
     }
   }
 
+  // A reset link (`#reset=<code>`, made by an admin) sets a new password, then signing in
+  // with it is the next step.
+  function showReset(code) {
+    showAuth();
+    for (const id of ["auth-form", "forgot"]) $(id).hidden = true;
+    document.querySelector("#auth .tabs").hidden = true;
+    $("reset-form").hidden = false;
+    $("reset-password").focus();
+    $("reset-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      $("reset-submit").disabled = true;
+      try {
+        const response = await fetch("/api/v1/auth/password/reset", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Accept: "application/json" },
+          body: JSON.stringify({ code, new_password: $("reset-password").value }),
+        });
+        const answer = await response.json().catch(() => ({}));
+        if (!response.ok) {
+          say($("reset-error"), answer.detail || `HTTP ${response.status}`);
+          return;
+        }
+        history.replaceState(null, "", location.pathname);
+        $("reset-form").hidden = true;
+        for (const id of ["auth-form", "forgot"]) $(id).hidden = false;
+        document.querySelector("#auth .tabs").hidden = false;
+        setMode(false);
+        say($("auth-error"), "Your new password is set: sign in with it.");
+        $("username").focus();
+      } catch (error) {
+        say($("reset-error"), `The server did not answer: ${error.message}`);
+      } finally {
+        $("reset-submit").disabled = false;
+      }
+    });
+  }
+
   function signedOut() {
     keep(null);
     if (state.socket) {
@@ -1094,6 +1131,11 @@
     $("search-form").addEventListener("submit", search);
     $("show-channels").addEventListener("click", () => $("chat").classList.toggle("show-sidebar"));
     setMode(false);
+    const reset = new URLSearchParams(location.hash.slice(1)).get("reset");
+    if (reset) {
+      showReset(reset);
+      return;
+    }
     state.tokens = stored();
     if (state.tokens) enter();
     else showAuth();
