@@ -869,21 +869,23 @@ pub(crate) async fn search(
     if terms.is_empty() {
         return Ok(Vec::new());
     }
-    // One term drives: its index entries are read newest first (the primary key is
-    // (term, message_id)), each candidate is kept if every other term has it too and its
-    // channel is readable, and reading stops at `limit`. A search for a word every message
-    // has thus costs `limit` lookups, not one per match. An exact word drives when there is
-    // one (its entries are already in id order); the longest is likely the rarest. Bytewise
-    // order makes a prefix a range.
+    // One term drives: its index entries are read newest first, a batch at a time (the
+    // primary key is (term, message_id)); a second query keeps the candidates that are live,
+    // readable by the caller and have every other term; this stops once `limit + 1` are
+    // found. A word every message has thus costs a batch or two, not one step per match.
+    // Two single-purpose queries rather than one join: both engines plan them the same way
+    // with or without statistics, where a young PostgreSQL table (never analysed) turned the
+    // join into a scan of every message. An exact word drives when there is one (its entries
+    // are in id order already); the longest is likely the rarest. Bytewise order makes a
+    // prefix a range.
     let driver = terms
         .iter()
         .enumerate()
         .max_by_key(|(_, term)| (!term.prefix, term.word.len()))
         .map_or(0, |(at, _)| at);
-    let mut values: Vec<String> = Vec::new();
-    let condition = |term: &Term, alias: &str, values: &mut Vec<String>| {
+    let condition = |term: &Term, alias: &str, first: usize, values: &mut Vec<String>| {
         values.push(term.word.clone());
-        let low = values.len() + 4;
+        let low = first + values.len() - 1;
         if term.prefix {
             values.push(format!("{}\u{10FFFF}", term.word));
             format!("{alias}.term >= ${low} AND {alias}.term < ${}", low + 1)
@@ -891,54 +893,87 @@ pub(crate) async fn search(
             format!("{alias}.term = ${low}")
         }
     };
-    let driving = condition(&terms[driver], "s", &mut values);
+    let mut driving_values = Vec::new();
+    let driving = condition(&terms[driver], "s", 4, &mut driving_values);
+    // A prefix matches several words of one message: DISTINCT keeps it once.
+    let distinct = if terms[driver].prefix {
+        "DISTINCT "
+    } else {
+        ""
+    };
+    let candidates_sql = format!(
+        "SELECT {distinct}s.message_id FROM channels_search s \
+         WHERE {driving} AND s.message_id < $1 AND ($2 = 0 OR s.channel_id = $2) \
+         ORDER BY s.message_id DESC LIMIT $3"
+    );
+    // The candidates' placeholders come first, padded to a whole batch so that the statement
+    // is one prepared statement whatever the count (ids start at 1, so 0 matches nothing).
+    let mut other_values = Vec::new();
     let mut others = String::new();
     for (at, term) in terms.iter().enumerate().filter(|&(at, _)| at != driver) {
         let alias = format!("o{at}");
-        let matches = condition(term, &alias, &mut values);
+        let matches = condition(term, &alias, SEARCH_BATCH + 2, &mut other_values);
         others.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM channels_search {alias} \
-             WHERE {matches} AND {alias}.message_id = s.message_id)"
+             WHERE {matches} AND {alias}.message_id = m.id)"
         ));
     }
-    // A prefix matches several words of one message: DISTINCT keeps it once, and its range
-    // is not in id order anyway. An exact word's entries are: ordering by the index's own
-    // column lets both engines read it backwards and stop at `limit` (ordering by `m.id`
-    // made SQLite without statistics sort every match first).
-    let (distinct, order) = if terms[driver].prefix {
-        ("DISTINCT ", "m.id")
-    } else {
-        ("", "s.message_id")
-    };
-    let sql = format!(
-        "SELECT {distinct}{columns} FROM channels_search s \
-         JOIN channels_messages m ON m.id = s.message_id \
-         WHERE {driving} AND s.message_id < $2 AND ($4 = 0 OR s.channel_id = $4){others} \
-           AND m.deleted_ms IS NULL \
-           AND (m.channel_id IN (SELECT channel_id FROM channels_members WHERE user_id = $1) \
+    let keep_sql = format!(
+        "SELECT {columns} FROM channels_messages m \
+         WHERE m.id IN ({ids}) AND m.deleted_ms IS NULL{others} \
+           AND (m.channel_id IN (SELECT channel_id FROM channels_members WHERE user_id = ${user}) \
                 OR m.channel_id IN (SELECT id FROM channels_channels WHERE kind = 'public')) \
-         ORDER BY {order} DESC LIMIT $3",
+         ORDER BY m.id DESC",
         columns = MESSAGE_COLUMNS
             .split(", ")
             .map(|column| format!("m.{column}"))
             .collect::<Vec<_>>()
             .join(", "),
+        ids = placeholders(1, SEARCH_BATCH),
+        user = SEARCH_BATCH + 1,
     );
-    let mut query = sqlx::query(AssertSqlSafe(sql))
-        .bind(user_id)
-        .bind(before)
-        .bind(limit + 1)
-        .bind(channel_id.unwrap_or(0));
-    for value in &values {
-        query = query.bind(value);
+    let wanted = usize::try_from(limit + 1).unwrap_or(usize::MAX);
+    let mut found = Vec::new();
+    let mut cursor = before;
+    loop {
+        let mut query = sqlx::query(AssertSqlSafe(candidates_sql.as_str()))
+            .bind(cursor)
+            .bind(channel_id.unwrap_or(0))
+            .bind(SEARCH_BATCH as i64);
+        for value in &driving_values {
+            query = query.bind(value);
+        }
+        let candidates: Vec<i64> = query
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| row.try_get("message_id"))
+            .collect::<Result<_, _>>()?;
+        let Some(&last) = candidates.last() else {
+            break;
+        };
+        let mut query = sqlx::query(AssertSqlSafe(keep_sql.as_str()));
+        for at in 0..SEARCH_BATCH {
+            query = query.bind(candidates.get(at).copied().unwrap_or(0));
+        }
+        query = query.bind(user_id);
+        for value in &other_values {
+            query = query.bind(value);
+        }
+        for row in query.fetch_all(pool).await? {
+            found.push(message_row(&row)?);
+        }
+        if found.len() >= wanted || candidates.len() < SEARCH_BATCH {
+            break;
+        }
+        cursor = last;
     }
-    query
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(message_row)
-        .collect()
+    found.truncate(wanted);
+    Ok(found)
 }
+
+/// Candidates a search reads from its driving term's index at a time.
+const SEARCH_BATCH: usize = 100;
 
 /// What an earlier create with this `Idempotency-Key` made: its fingerprint and resource.
 pub(crate) async fn idempotent(

@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 
 use accounts::{Accounts, AccountsConfig};
-use channels::{ChannelEvent, MessagePosting};
+use channels::{ChannelEvent, Channels, ChannelsConfig, MessagePosting};
 use plexichat::http::StatusCode;
 use plexichat::prelude::*;
 use plexichat::serde_json::{Value, json};
@@ -825,6 +825,65 @@ async fn search_finds_every_word_and_prefixes_newest_first() {
 }
 
 #[tokio::test]
+async fn search_reads_past_more_hidden_matches_than_one_batch() {
+    // Search reads its first word's matches a hundred at a time and keeps the ones the caller
+    // may read: the readable ones behind 150 newer hidden ones are still found, in order,
+    // and a second word narrows across batches.
+    let app = TestApp::builder()
+        .plugin_config::<Accounts>(AccountsConfig {
+            password_memory_kib: 1024,
+            password_iterations: 1,
+            ..AccountsConfig::default()
+        })
+        .plugin_config::<Channels>(ChannelsConfig {
+            message_burst: 1000,
+            ..ChannelsConfig::default()
+        })
+        .start()
+        .await;
+    let (alice, bob) = (person(&app, "alice").await, person(&app, "bob").await);
+    let general = channel(&app, &alice, "public", "general").await;
+    let secret = channel(&app, &alice, "private", "secret").await;
+    for n in 0..3 {
+        post(&app, &alice, general, &format!("needle {n} in the open")).await;
+    }
+    for n in 0..150 {
+        post(&app, &alice, secret, &format!("needle {n} hidden")).await;
+    }
+    let search = |q: &'static str| {
+        let (app, token) = (TestClient::clone(&app), bob.token.clone());
+        async move {
+            let (status, page) = get(&app, &token, &format!("/api/v1/messages/search?{q}")).await;
+            assert_eq!(status, StatusCode::OK, "{q}: {page}");
+            bodies(&page)
+                .iter()
+                .map(|body| body.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        search("q=needle").await,
+        [
+            "needle 2 in the open",
+            "needle 1 in the open",
+            "needle 0 in the open"
+        ]
+    );
+    assert_eq!(
+        search("q=needle%20open&limit=1").await,
+        ["needle 2 in the open"]
+    );
+    assert_eq!(search("q=hidden").await, Vec::<String>::new());
+    let (_, page) = get(
+        &app,
+        &alice.token,
+        "/api/v1/messages/search?q=needle&limit=200",
+    )
+    .await;
+    assert_eq!(bodies(&page).len(), 153, "alice reads both channels");
+}
+
+#[tokio::test]
 async fn a_retried_send_with_its_idempotency_key_posts_once() {
     let app = app().await;
     let alice = person(&app, "alice").await;
@@ -1101,10 +1160,10 @@ async fn posting_faster_than_allowed_is_429_with_retry_after_and_retries_are_fre
             password_iterations: 1,
             ..AccountsConfig::default()
         })
-        .plugin_config::<channels::Channels>(channels::ChannelsConfig {
+        .plugin_config::<Channels>(ChannelsConfig {
             messages_per_second: 1,
             message_burst: 2,
-            ..channels::ChannelsConfig::default()
+            ..ChannelsConfig::default()
         })
         .start()
         .await;
