@@ -213,12 +213,7 @@ impl Server {
     /// VmRSS in KiB after half a second idle, once start-up's transient allocations settled.
     pub(crate) fn idle_rss_kib(&self) -> anyhow::Result<u64> {
         std::thread::sleep(Duration::from_millis(500));
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmRSS")
+        Ok(memory_kib(self.child.id())?.0)
     }
 }
 
@@ -237,6 +232,20 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A process's `VmRSS` and `VmHWM` (its peak), in KiB.
+pub(crate) fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("no process {pid}"))?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .with_context(|| format!("no {name} for process {pid}"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// The status code of `GET path`, or `None` if the server does not answer yet. A bench

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 
-use crate::bench_common::{Plan, Server, get_status};
+use crate::bench_common::{Plan, Server, get_status, memory_kib};
 use crate::build::{self, Selection};
 use crate::postgres::Cluster;
 use crate::workspace;
@@ -317,20 +317,6 @@ fn children(pid: u32) -> Vec<u32> {
                 == Some(pid)
         })
         .collect()
-}
-
-/// `VmRSS` and `VmHWM` of a process, in KiB.
-fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("no process {pid}"))?;
-    let field = |name: &str| -> anyhow::Result<u64> {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .with_context(|| format!("no {name} for {pid}"))
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// The configuration PlexiChat runs the benchmark with: its defaults, but with the limits

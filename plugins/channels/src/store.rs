@@ -869,21 +869,22 @@ pub(crate) async fn search(
     if terms.is_empty() {
         return Ok(Vec::new());
     }
-    // One term drives: its index entries are read newest first, a batch at a time (the
-    // primary key is (term, message_id)); a second query keeps the candidates that are live,
-    // readable by the caller and have every other term; this stops once `limit + 1` are
-    // found. A word every message has thus costs a batch or two, not one step per match.
-    // Two single-purpose queries rather than one join: both engines plan them the same way
-    // with or without statistics, where a young PostgreSQL table (never analysed) turned the
-    // join into a scan of every message. An exact word drives when there is one (its entries
-    // are in id order already); the longest is likely the rarest. Bytewise order makes a
-    // prefix a range.
+    // One word drives: a batch of its index entries is read newest first (the primary key is
+    // (term, message_id)), in a subquery with its own ORDER BY and LIMIT that both engines
+    // plan alone, as a backwards walk of that index, with or without statistics; the outer
+    // query keeps the candidates that are live, readable by the caller and have every other
+    // word, by primary key. One query answers a page when the batch holds enough; else the
+    // next, larger batch starts where this one ended. (One join of the index with the
+    // messages instead made SQLite without statistics sort every match, and PostgreSQL on a
+    // table never analysed scan every message.) An exact word drives when there is one (its
+    // entries are in id order already); the longest is likely the rarest. Bytewise order
+    // makes a prefix a range.
     let driver = terms
         .iter()
         .enumerate()
         .max_by_key(|(_, term)| (!term.prefix, term.word.len()))
         .map_or(0, |(at, _)| at);
-    let condition = |term: &Term, alias: &str, first: usize, values: &mut Vec<String>| {
+    let condition = |term: &Term, alias: &str, values: &mut Vec<String>, first: usize| {
         values.push(term.word.clone());
         let low = first + values.len() - 1;
         if term.prefix {
@@ -893,35 +894,42 @@ pub(crate) async fn search(
             format!("{alias}.term = ${low}")
         }
     };
-    let mut driving_values = Vec::new();
-    let driving = condition(&terms[driver], "s", 4, &mut driving_values);
-    // A prefix matches several words of one message: DISTINCT keeps it once.
-    let distinct = if terms[driver].prefix {
-        "DISTINCT "
-    } else {
-        ""
+    // A batch of the driving word's entries below a cursor ($1), in a channel or any ($2),
+    // at most $3, the word's values from $4; `first` numbers them from elsewhere.
+    let batch_sql = |first: usize| {
+        let mut values = Vec::new();
+        let driving = condition(&terms[driver], "s", &mut values, first + 3);
+        // A prefix matches several words of one message: DISTINCT keeps it once.
+        let distinct = if terms[driver].prefix {
+            "DISTINCT "
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {distinct}s.message_id FROM channels_search s \
+             WHERE {driving} AND s.message_id < ${first} AND (${channel} = 0 OR s.channel_id = ${channel}) \
+             ORDER BY s.message_id DESC LIMIT ${limit}",
+            channel = first + 1,
+            limit = first + 2,
+        );
+        (sql, values)
     };
-    let candidates_sql = format!(
-        "SELECT {distinct}s.message_id FROM channels_search s \
-         WHERE {driving} AND s.message_id < $1 AND ($2 = 0 OR s.channel_id = $2) \
-         ORDER BY s.message_id DESC LIMIT $3"
-    );
-    // The candidates' placeholders come first, padded to a whole batch so that the statement
-    // is one prepared statement whatever the count (ids start at 1, so 0 matches nothing).
+    // The page: the caller ($1), the other words' values ($2…), then the batch's.
     let mut other_values = Vec::new();
     let mut others = String::new();
     for (at, term) in terms.iter().enumerate().filter(|&(at, _)| at != driver) {
         let alias = format!("o{at}");
-        let matches = condition(term, &alias, SEARCH_BATCH + 2, &mut other_values);
+        let matches = condition(term, &alias, &mut other_values, 2);
         others.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM channels_search {alias} \
              WHERE {matches} AND {alias}.message_id = m.id)"
         ));
     }
-    let keep_sql = format!(
+    let (batch_in_page, driving_values) = batch_sql(2 + other_values.len());
+    let page_sql = format!(
         "SELECT {columns} FROM channels_messages m \
-         WHERE m.id IN ({ids}) AND m.deleted_ms IS NULL{others} \
-           AND (m.channel_id IN (SELECT channel_id FROM channels_members WHERE user_id = ${user}) \
+         WHERE m.id IN ({batch_in_page}) AND m.deleted_ms IS NULL{others} \
+           AND (m.channel_id IN (SELECT channel_id FROM channels_members WHERE user_id = $1) \
                 OR m.channel_id IN (SELECT id FROM channels_channels WHERE kind = 'public')) \
          ORDER BY m.id DESC",
         columns = MESSAGE_COLUMNS
@@ -929,51 +937,63 @@ pub(crate) async fn search(
             .map(|column| format!("m.{column}"))
             .collect::<Vec<_>>()
             .join(", "),
-        ids = placeholders(1, SEARCH_BATCH),
-        user = SEARCH_BATCH + 1,
     );
+    let (alone_sql, _) = batch_sql(1);
     let wanted = usize::try_from(limit + 1).unwrap_or(usize::MAX);
+    // The first batch is the smallest that holds a page; each next one the next size.
+    let mut batch = SEARCH_BATCHES
+        .iter()
+        .copied()
+        .find(|&size| size >= wanted)
+        .unwrap_or(SEARCH_BATCHES[SEARCH_BATCHES.len() - 1]);
     let mut found = Vec::new();
     let mut cursor = before;
+    let channel = channel_id.unwrap_or(0);
     loop {
-        let mut query = sqlx::query(AssertSqlSafe(candidates_sql.as_str()))
-            .bind(cursor)
-            .bind(channel_id.unwrap_or(0))
-            .bind(SEARCH_BATCH as i64);
-        for value in &driving_values {
+        let size = i64::try_from(batch).unwrap_or(i64::MAX);
+        let mut query = sqlx::query(AssertSqlSafe(page_sql.as_str())).bind(user_id);
+        for value in &other_values {
             query = query.bind(value);
         }
-        let candidates: Vec<i64> = query
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|row| row.try_get("message_id"))
-            .collect::<Result<_, _>>()?;
-        let Some(&last) = candidates.last() else {
-            break;
-        };
-        let mut query = sqlx::query(AssertSqlSafe(keep_sql.as_str()));
-        for at in 0..SEARCH_BATCH {
-            query = query.bind(candidates.get(at).copied().unwrap_or(0));
-        }
-        query = query.bind(user_id);
-        for value in &other_values {
+        query = query.bind(cursor).bind(channel).bind(size);
+        for value in &driving_values {
             query = query.bind(value);
         }
         for row in query.fetch_all(pool).await? {
             found.push(message_row(&row)?);
         }
-        if found.len() >= wanted || candidates.len() < SEARCH_BATCH {
+        if found.len() >= wanted {
             break;
         }
-        cursor = last;
+        // Too few kept: where did the batch end, and was it the last?
+        let mut query = sqlx::query(AssertSqlSafe(alone_sql.as_str()))
+            .bind(cursor)
+            .bind(channel)
+            .bind(size);
+        for value in &driving_values {
+            query = query.bind(value);
+        }
+        let candidates = query.fetch_all(pool).await?;
+        let Some(last) = candidates.last() else {
+            break;
+        };
+        if candidates.len() < batch {
+            break;
+        }
+        cursor = last.try_get("message_id")?;
+        batch = SEARCH_BATCHES
+            .iter()
+            .copied()
+            .find(|&size| size > batch)
+            .unwrap_or(batch);
     }
     found.truncate(wanted);
     Ok(found)
 }
 
-/// Candidates a search reads from its driving term's index at a time.
-const SEARCH_BATCH: usize = 100;
+/// How many candidates a search reads from its driving word's index at a time: the first
+/// batch the smallest that holds a page, each next one the next size.
+const SEARCH_BATCHES: [usize; 3] = [16, 64, 256];
 
 /// What an earlier create with this `Idempotency-Key` made: its fingerprint and resource.
 pub(crate) async fn idempotent(

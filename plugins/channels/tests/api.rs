@@ -38,14 +38,27 @@ fn screen(_watcher: &Watcher, post: &mut MessagePosting) -> Result<(), String> {
 }
 
 async fn app() -> TestApp {
+    app_with(ChannelsConfig::default()).await
+}
+
+/// The app with cheap password hashes and `config` for channels.
+async fn app_with(config: ChannelsConfig) -> TestApp {
     TestApp::builder()
         .plugin_config::<Accounts>(AccountsConfig {
             password_memory_kib: 1024,
             password_iterations: 1,
             ..AccountsConfig::default()
         })
+        .plugin_config::<Channels>(config)
         .start()
         .await
+}
+
+/// The bodies `GET /api/v1/messages/search?{query}` finds for `token`.
+async fn found(app: &TestClient, token: &str, query: &str) -> Vec<String> {
+    let (status, page) = get(app, token, &format!("/api/v1/messages/search?{query}")).await;
+    assert_eq!(status, StatusCode::OK, "{query}: {page}");
+    bodies(&page).iter().map(|body| body.to_string()).collect()
 }
 
 /// A signed-in person: their id and access token.
@@ -767,39 +780,33 @@ async fn search_finds_every_word_and_prefixes_newest_first() {
         "Grüße aus München: release party friday!",
     )
     .await;
-    let search = |q: &str| {
-        let (app, token, q) = (TestClient::clone(&app), alice.token.clone(), q.to_string());
-        async move {
-            let (status, page) = get(&app, &token, &format!("/api/v1/messages/search?{q}")).await;
-            assert_eq!(status, StatusCode::OK, "{q}: {page}");
-            bodies(&page)
-                .iter()
-                .map(|body| body.to_string())
-                .collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(search("q=release").await.len(), 3);
+    assert_eq!(found(&app, &alice.token, "q=release").await.len(), 3);
     assert_eq!(
-        search("q=release%20friday").await,
+        found(&app, &alice.token, "q=release%20friday").await,
         [
             "Grüße aus München: release party friday!",
             "Deploying the release on Friday"
         ]
     );
     assert_eq!(
-        search("q=deploy*").await,
+        found(&app, &alice.token, "q=deploy*").await,
         ["Deploying the release on Friday"]
     );
     assert_eq!(
-        search("q=m%C3%BCnchen").await.len(),
+        found(&app, &alice.token, "q=m%C3%BCnchen").await.len(),
         1,
         "words in any script"
     );
     assert_eq!(
-        search(&format!("q=release&channel_id={random}")).await,
+        found(
+            &app,
+            &alice.token,
+            &format!("q=release&channel_id={random}")
+        )
+        .await,
         ["the RELEASE notes are ready"]
     );
-    assert!(search("q=nothing").await.is_empty());
+    assert!(found(&app, &alice.token, "q=nothing").await.is_empty());
 
     let (_, first) = get(
         &app,
@@ -829,18 +836,11 @@ async fn search_reads_past_more_hidden_matches_than_one_batch() {
     // Search reads its first word's matches a hundred at a time and keeps the ones the caller
     // may read: the readable ones behind 150 newer hidden ones are still found, in order,
     // and a second word narrows across batches.
-    let app = TestApp::builder()
-        .plugin_config::<Accounts>(AccountsConfig {
-            password_memory_kib: 1024,
-            password_iterations: 1,
-            ..AccountsConfig::default()
-        })
-        .plugin_config::<Channels>(ChannelsConfig {
-            message_burst: 1000,
-            ..ChannelsConfig::default()
-        })
-        .start()
-        .await;
+    let app = app_with(ChannelsConfig {
+        message_burst: 1000,
+        ..ChannelsConfig::default()
+    })
+    .await;
     let (alice, bob) = (person(&app, "alice").await, person(&app, "bob").await);
     let general = channel(&app, &alice, "public", "general").await;
     let secret = channel(&app, &alice, "private", "secret").await;
@@ -850,19 +850,8 @@ async fn search_reads_past_more_hidden_matches_than_one_batch() {
     for n in 0..150 {
         post(&app, &alice, secret, &format!("needle {n} hidden")).await;
     }
-    let search = |q: &'static str| {
-        let (app, token) = (TestClient::clone(&app), bob.token.clone());
-        async move {
-            let (status, page) = get(&app, &token, &format!("/api/v1/messages/search?{q}")).await;
-            assert_eq!(status, StatusCode::OK, "{q}: {page}");
-            bodies(&page)
-                .iter()
-                .map(|body| body.to_string())
-                .collect::<Vec<_>>()
-        }
-    };
     assert_eq!(
-        search("q=needle").await,
+        found(&app, &bob.token, "q=needle").await,
         [
             "needle 2 in the open",
             "needle 1 in the open",
@@ -870,10 +859,13 @@ async fn search_reads_past_more_hidden_matches_than_one_batch() {
         ]
     );
     assert_eq!(
-        search("q=needle%20open&limit=1").await,
+        found(&app, &bob.token, "q=needle%20open&limit=1").await,
         ["needle 2 in the open"]
     );
-    assert_eq!(search("q=hidden").await, Vec::<String>::new());
+    assert_eq!(
+        found(&app, &bob.token, "q=hidden").await,
+        Vec::<String>::new()
+    );
     let (_, page) = get(
         &app,
         &alice.token,
@@ -1154,19 +1146,12 @@ async fn every_route_is_in_the_openapi_document_behind_the_access_token() {
 
 #[tokio::test]
 async fn posting_faster_than_allowed_is_429_with_retry_after_and_retries_are_free() {
-    let app = TestApp::builder()
-        .plugin_config::<Accounts>(AccountsConfig {
-            password_memory_kib: 1024,
-            password_iterations: 1,
-            ..AccountsConfig::default()
-        })
-        .plugin_config::<Channels>(ChannelsConfig {
-            messages_per_second: 1,
-            message_burst: 2,
-            ..ChannelsConfig::default()
-        })
-        .start()
-        .await;
+    let app = app_with(ChannelsConfig {
+        messages_per_second: 1,
+        message_burst: 2,
+        ..ChannelsConfig::default()
+    })
+    .await;
     let (alice, bob) = (person(&app, "alice").await, person(&app, "bob").await);
     let general = channel(&app, &alice, "public", "general").await;
     send(
