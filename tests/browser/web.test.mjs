@@ -588,7 +588,7 @@ test("a reset link from an admin sets a new password, and signing in takes it", 
   const { code } = await made.json();
   const { page, done } = await open("chat-reset");
   await goto(page, `/plugins/chat_web/chat/#reset=${encodeURIComponent(code)}`);
-  await page.getByLabel("New password").fill("a remembered password");
+  await page.locator("#reset-password").fill("a remembered password");
   await page.getByRole("button", { name: "Set password" }).click();
   await page.locator("#auth-error", { hasText: "Your new password is set" }).waitFor();
   assert.equal(new URL(page.url()).hash, "", "the spent code leaves the address bar");

@@ -245,6 +245,9 @@ async fn register(
                 store::return_invite(pool, invite).await?;
             }
             inserted?;
+            // A taken name counts like a registration, so that probing for names is as
+            // limited per address as registering is.
+            limits::count(pool, std::slice::from_ref(&per_address), window).await?;
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "this username is taken; choose another",

@@ -178,6 +178,31 @@ async fn a_taken_username_is_a_conflict_whatever_its_case() {
 }
 
 #[tokio::test]
+async fn probing_for_taken_usernames_is_limited_like_registering() {
+    let app = app_with(AccountsConfig {
+        registrations_per_address: 3,
+        ..cheap()
+    })
+    .await;
+    member(&app, "quinn").await;
+    for _ in 0..2 {
+        let (status, body) = register(&app, "quinn", "correct horse battery").await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::CONFLICT, Some("username_taken"))
+        );
+    }
+    let (status, body) = register(&app, "quinn", "correct horse battery").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let (status, _) = register(&app, "someone-new", "correct horse battery").await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address's window is spent"
+    );
+}
+
+#[tokio::test]
 async fn a_wrong_password_and_an_unknown_user_get_one_answer() {
     let app = app().await;
     member(&app, "dave").await;

@@ -345,13 +345,51 @@ pub struct CreateChannel {
     pub member_ids: Option<Vec<i64>>,
 }
 
-/// A response marked as a replay of an earlier request with the same `Idempotency-Key`.
-pub(crate) fn replayed<T: IntoResponse>(status: StatusCode, body: T) -> Response {
-    let mut response = (status, body).into_response();
-    response
-        .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    response
+/// What a create answers: the resource with its status (201, or 200 where an existing one
+/// is the answer), marked `Idempotent-Replayed: true` when it repeats what an earlier request
+/// with the same `Idempotency-Key` made. Documented in OpenAPI as `T`'s JSON.
+pub(crate) struct Created<T> {
+    status: StatusCode,
+    body: T,
+    replayed: bool,
+}
+
+impl<T> Created<T> {
+    /// `body`, answered with `status`.
+    pub(crate) fn new(status: StatusCode, body: T) -> Created<T> {
+        Created {
+            status,
+            body,
+            replayed: false,
+        }
+    }
+
+    /// `body` again, for a retry with the same key.
+    pub(crate) fn replayed(body: T) -> Created<T> {
+        Created {
+            status: StatusCode::CREATED,
+            body,
+            replayed: true,
+        }
+    }
+}
+
+impl<T: plexichat::serde::Serialize> IntoResponse for Created<T> {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if self.replayed {
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        response
+    }
+}
+
+impl<T: plexichat::schemars::JsonSchema> plexichat::openapi::OutputDoc for Created<T> {
+    fn describe_output(describer: &mut plexichat::openapi::Describer) {
+        <(StatusCode, Json<T>) as plexichat::openapi::OutputDoc>::describe_output(describer);
+    }
 }
 
 /// Creates a channel; the caller is its owner. A public or private channel needs a `name`
@@ -366,7 +404,7 @@ async fn create_channel(
     caller: Caller,
     headers: HeaderMap,
     Json(body): Json<CreateChannel>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<Channel>, ApiError> {
     let pool = plugin.pool()?;
     let key = text::idempotency_key(&headers)?;
     let request = format!(
@@ -381,7 +419,7 @@ async fn create_channel(
             return Err(text::key_reused());
         }
         let channel = Channel::read(pool, id, &caller).await?;
-        return Ok(replayed(StatusCode::CREATED, Json(channel)));
+        return Ok(Created::replayed(channel));
     }
     let topic = text::topic("topic", body.topic.as_deref().unwrap_or(""))?;
     let now = store::now_ms();
@@ -507,7 +545,7 @@ async fn create_channel(
                 .await;
         }
     }
-    Ok((status, Json(channel)).into_response())
+    Ok(Created::new(status, channel))
 }
 
 /// What `channel.created` carries: the channel as anyone who may read it sees it, and its

@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use accounts::Caller;
 use plexichat::http::HeaderMap;
 use plexichat::prelude::*;
-use plexichat::response::Response;
 use plexichat::sqlx::AnyPool;
 
-use crate::api::{Change, ChannelPath, Seen, forbidden, limit, replayed};
+use crate::api::{Change, ChannelPath, Created, Seen, forbidden, limit};
 use crate::store::{self, MessageRow, Page};
 use crate::{Channels, MessagePosting, text};
 
@@ -170,7 +169,7 @@ async fn post_message(
     headers: HeaderMap,
     Path(path): Path<ChannelPath>,
     Json(post): Json<PostMessage>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<Message>, ApiError> {
     let pool = plugin.pool()?;
     let key = text::idempotency_key(&headers)?;
     let root = post
@@ -296,7 +295,7 @@ async fn post_message(
     change
         .commit(&context, &seen.channel, "message.created", message.value())
         .await?;
-    Ok((StatusCode::CREATED, Json(message)).into_response())
+    Ok(Created::new(StatusCode::CREATED, message))
 }
 
 /// The answer to a retried post: the message the key's first request posted, as it is now
@@ -306,7 +305,7 @@ async fn replay(
     caller: &Caller,
     key: &str,
     fingerprint: &str,
-) -> Result<Option<Response>, ApiError> {
+) -> Result<Option<Created<Message>>, ApiError> {
     let Some((earlier, id)) = store::idempotent(pool, caller.user_id, key).await? else {
         return Ok(None);
     };
@@ -315,7 +314,7 @@ async fn replay(
     }
     let (row, _) = seen_message(pool, id, caller).await?;
     let message = Message::one(pool, &row).await?;
-    Ok(Some(replayed(StatusCode::CREATED, Json(message))))
+    Ok(Some(Created::replayed(message)))
 }
 
 /// `GET /api/v1/channels/{id}/messages`' query.

@@ -305,13 +305,12 @@ impl IntoResponse for Download {
 
 impl OutputDoc for Download {
     fn describe_output(describer: &mut Describer) {
+        // Any type: the one sniffed from the bytes at upload (never HTML, SVG or XML).
         describer.response(
             "200",
-            "the file's bytes (206 with the part a `Range` asked for)",
-            Some((
-                "application/octet-stream",
-                json!({ "type": "string", "format": "binary" }),
-            )),
+            "the file's bytes, as the type sniffed from them at upload (206 with the part a \
+             `Range` asked for)",
+            Some(("*/*", json!({ "type": "string", "format": "binary" }))),
         );
     }
 }

@@ -581,6 +581,57 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Writers in one process take turns on SQLite (what `Db::begin_write` holds): the
+    /// second waits for the first to finish instead of starting a transaction SQLite would
+    /// make sleep in its busy handler, and both commit.
+    #[tokio::test]
+    async fn sqlite_writers_take_turns_and_both_commit() {
+        let dir = std::env::temp_dir().join(format!("plexichat-turns-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = Database::open(&DatabaseUrl::sqlite_file(&dir.join("t.db")))
+            .await
+            .expect("open");
+        sqlx::query("CREATE TABLE t (x BIGINT)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let first = db.owned_writer().await.expect("a turn on SQLite");
+        let mut transaction = db.pool().begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut *transaction)
+            .await
+            .unwrap();
+        let other = db.clone();
+        let went = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let second_went = Arc::clone(&went);
+        let second = tokio::spawn(async move {
+            let _turn = other.owned_writer().await;
+            second_went.store(true, std::sync::atomic::Ordering::SeqCst);
+            let mut transaction = other.pool().begin().await?;
+            sqlx::query("INSERT INTO t VALUES (2)")
+                .execute(&mut *transaction)
+                .await?;
+            transaction.commit().await
+        });
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            !second.is_finished(),
+            "the second writer went before its turn"
+        );
+        transaction.commit().await.unwrap();
+        drop(first);
+        second.await.unwrap().expect("the second writer commits");
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(count, 2);
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[tokio::test]
     async fn a_refusing_server_is_named_without_its_password() {
         // Port 1 on loopback: nothing listens there.
