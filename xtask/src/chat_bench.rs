@@ -10,16 +10,16 @@
 //! figure.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 
-use crate::bench_common::{Plan, Server, get_status, memory_kib};
+use crate::bench_common::{Plan, Server, get_status, memory_kib, stop};
 use crate::build::{self, Selection};
-use crate::postgres::Cluster;
+use crate::postgres::{Cluster, free_port};
 use crate::workspace;
 
 /// The report's heading for this section.
@@ -667,18 +667,7 @@ struct Synapse {
 
 impl Drop for Synapse {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child, "-TERM", Duration::from_secs(15));
     }
 }
 
@@ -709,10 +698,6 @@ fn start_synapse(
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok((synapse, started.elapsed()))
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn measure_synapse(

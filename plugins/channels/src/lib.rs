@@ -41,9 +41,7 @@ pub use messages::{Message, ReactionSummary};
 )]
 #[derive(Default)]
 pub struct Channels {
-    /// The pool, set when the plugin starts.
-    pool: OnceLock<AnyPool>,
-    /// The database, for writes that take SQLite's write turn ([`Db::begin_write`]).
+    /// The database, set when the plugin starts.
     db: OnceLock<Db<Channels>>,
     /// How fast each person posts.
     sends: limit::SendLimiter,
@@ -81,7 +79,6 @@ impl Default for ChannelsConfig {
 
 impl Lifecycle for Channels {
     async fn init(&self, context: &PluginContext<Self>) -> Result<(), BoxError> {
-        let _ = self.pool.set(context.db().pool().clone());
         let _ = self.db.set(context.db());
         if context.runs_scheduled_jobs() {
             context.spawn("prune", prune);
@@ -93,12 +90,10 @@ impl Lifecycle for Channels {
 impl Channels {
     /// The pool, once the plugin has started.
     fn pool(&self) -> Result<&AnyPool, ApiError> {
-        self.pool
-            .get()
-            .ok_or_else(|| ApiError::unavailable("channels has not started"))
+        Ok(self.db()?.pool())
     }
 
-    /// The database, once the plugin has started.
+    /// The database (with [`Db::begin_write`] for changes), once the plugin has started.
     fn db(&self) -> Result<&Db<Channels>, ApiError> {
         self.db
             .get()

@@ -111,7 +111,7 @@ fn main() -> anyhow::Result<()> {
                 clients,
                 messages,
                 pid,
-            } => fanout(&State::read(&state)?, clients, messages, pid).await,
+            } => fanout(State::read(&state)?, clients, messages, pid).await,
             Command::Seed {
                 database,
                 channel,
@@ -437,7 +437,7 @@ fn fanout_index(text: &str, tag: &str) -> Option<usize> {
     rest[..digits].parse().ok()
 }
 
-async fn fanout(state: &State, clients: usize, messages: usize, pid: u32) -> anyhow::Result<()> {
+async fn fanout(state: State, clients: usize, messages: usize, pid: u32) -> anyhow::Result<()> {
     let (rss_before, _) = memory_kib(pid)?;
     let run = run_id();
     let tag: Arc<str> = format!("fanout{run}n").into();
@@ -447,11 +447,7 @@ async fn fanout(state: &State, clients: usize, messages: usize, pid: u32) -> any
     let gate = Arc::new(Semaphore::new(256));
     let connected = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let state = Arc::new(State {
-        base: state.base.clone(),
-        room: state.room,
-        users: state.users.clone(),
-    });
+    let state = Arc::new(state);
     for client in 0..clients {
         let (state, gate, tag) = (Arc::clone(&state), Arc::clone(&gate), Arc::clone(&tag));
         let (arrivals, ready_tx, connected) =

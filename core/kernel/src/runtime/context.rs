@@ -289,7 +289,7 @@ impl<P: Plugin> Db<P> {
     /// of chat posts take 0.9 s. On PostgreSQL it is a plain transaction; row locks order the
     /// writers.
     pub async fn begin_write(&self) -> Result<WriteTransaction, sqlx::Error> {
-        let turn = self.database.owned_writer().await;
+        let turn = self.database.writer().await;
         let transaction = self.pool().begin().await?;
         Ok(WriteTransaction {
             transaction,

@@ -236,15 +236,8 @@ impl Database {
     /// instead and go the moment the previous one is done. Core's own writes (the key-value
     /// store) take it, and so does a plugin's [`Db::begin_write`](crate::runtime::Db::begin_write);
     /// a plugin's other SQL through [`Database::pool`] is not routed through it.
-    pub(crate) async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.engine {
-            Engine::Sqlite => Some(self.writes.lock().await),
-            Engine::Postgres => None,
-        }
-    }
-
-    /// [`Database::writer`], owned: for a transaction that a plugin holds across awaits.
-    pub(crate) async fn owned_writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    /// The turn is owned, so a plugin's transaction may hold it across awaits.
+    pub(crate) async fn writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
         match self.engine {
             Engine::Sqlite => Some(Arc::clone(&self.writes).lock_owned().await),
             Engine::Postgres => None,
@@ -595,7 +588,7 @@ mod tests {
             .execute(db.pool())
             .await
             .unwrap();
-        let first = db.owned_writer().await.expect("a turn on SQLite");
+        let first = db.writer().await.expect("a turn on SQLite");
         let mut transaction = db.pool().begin().await.unwrap();
         sqlx::query("INSERT INTO t VALUES (1)")
             .execute(&mut *transaction)
@@ -605,7 +598,7 @@ mod tests {
         let went = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let second_went = Arc::clone(&went);
         let second = tokio::spawn(async move {
-            let _turn = other.owned_writer().await;
+            let _turn = other.writer().await;
             second_went.store(true, std::sync::atomic::Ordering::SeqCst);
             let mut transaction = other.pool().begin().await?;
             sqlx::query("INSERT INTO t VALUES (2)")
