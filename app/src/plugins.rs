@@ -26,6 +26,8 @@ extern crate security as _;
 extern crate shell as _;
 #[cfg(feature = "test_manager")]
 extern crate test_manager as _;
+#[cfg(feature = "webhooks")]
+extern crate webhooks as _;
 
 /// The plugins the enabled features asked for; start-up checks that exactly these registered.
 pub(crate) const ENABLED: &[&str] = &[
@@ -51,6 +53,8 @@ pub(crate) const ENABLED: &[&str] = &[
     "shell",
     #[cfg(feature = "test_manager")]
     "test_manager",
+    #[cfg(feature = "webhooks")]
+    "webhooks",
 ];
 
 /// Every plugin's command categories, whether this binary contains it or not, so that a

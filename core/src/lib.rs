@@ -34,6 +34,8 @@ use plexichat_testing::selftest;
 pub use reqwest;
 /// The outbound HTTP client of plugins that declare `http:client`.
 pub use runtime::http_client;
+/// Rate limits kept in memory: a burst, then a steady rate, per key.
+pub use runtime::limit;
 /// sqlx, for plugins' SQL through [`PluginContext::db`]: `sqlx::query("…").bind(…)`.
 pub use sqlx;
 /// What a plugin stores through its context: the key-value store ([`PluginContext::kv`]), its
@@ -54,6 +56,7 @@ pub mod lifecycle {
     pub use crate::abi::backup::Backup;
     pub use crate::abi::health::{HealthCheckDescriptor, HealthKind};
     pub use crate::abi::hooks::*;
+    pub use crate::runtime::outbox::{Outbox, OutboxEntry, OutboxError, OutboxWaiter};
     pub use crate::runtime::{
         Db, PluginContext, Plugins, TaskContext, TaskStatus, WriteTransaction,
     };
@@ -229,7 +232,8 @@ pub mod __private {
     pub use crate::abi::config_spec::{ConfigSpec, defaults_of, parse_as, schema_of};
     pub use crate::abi::debug::{check_argument, check_last_argument, check_response, check_send};
     pub use crate::abi::event::{
-        Event, EventDescriptor, EventHandlerDescriptor, HandlerFn, HandlerFuture, HandlerOutcome,
+        DeclaresWebhook, Event, EventDescriptor, EventHandlerDescriptor, HandlerFn, HandlerFuture,
+        HandlerOutcome,
     };
     pub use crate::abi::expansion::*;
     pub use crate::abi::health::{

@@ -7,7 +7,7 @@
 //! one mistake in the manifest gives one message.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Ident, LitStr};
@@ -146,7 +146,7 @@ struct Manifest {
     docs: Option<LitStr>,
     /// The files of the docs folder.
     doc_files: Vec<assets::File>,
-    webhooks: Vec<LitStr>,
+    webhooks: Vec<syn::Path>,
     auto_start: Option<bool>,
     prefix: Option<LitStr>,
     config: Option<syn::Path>,
@@ -580,17 +580,31 @@ fn ui_page(element: &args::Value) -> syn::Result<UiPage> {
     })
 }
 
-/// `webhooks = ["awesome.action.completed"]`: event names.
-fn webhooks(arg: &Arg) -> syn::Result<Vec<LitStr>> {
+/// `webhooks = [ActionCompleted]`: the event types (declared with `#[event]`) the plugin
+/// writes to the outbox for webhooks. Types, not names, so that rustc finds an unknown one
+/// at the mistake and the name has one source, the event's `#[event(name = ...)]`.
+fn webhooks(arg: &Arg) -> syn::Result<Vec<syn::Path>> {
     args::each(arg, |element| {
-        let hook = args::string_element(element, &arg.key)?;
-        if !args::is_dotted_name(&hook.value()) {
+        if let args::Value::Expr(syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(name),
+            ..
+        })) = element
+        {
             return Err(syn::Error::new_spanned(
-                &hook,
-                "a webhook is a dotted lowercase event name, e.g. `awesome.action.completed`",
+                name,
+                format!(
+                    "`webhooks` lists event types, not names: write the type declared with \
+                     `#[event(name = \"{}\")]`, e.g. `webhooks = [ActionCompleted]`",
+                    name.value()
+                ),
             ));
         }
-        Ok(hook)
+        args::path(element).cloned().ok_or_else(|| {
+            syn::Error::new_spanned(
+                element,
+                "a webhook is an event type declared with `#[event]`, e.g. `webhooks = [ActionCompleted]`",
+            )
+        })
     })
 }
 
@@ -727,7 +741,38 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
     let auto_start = manifest.auto_start.unwrap_or(true);
     let permissions = &manifest.permissions;
     let tags = &manifest.tags;
-    let webhooks = &manifest.webhooks;
+    // Each listed event through an alias, so that a type that does not resolve is one error
+    // (at the alias) rather than one per use.
+    let hook_alias = |index: usize| {
+        format_ident!(
+            "__PlexichatWebhook{}Of{}",
+            index,
+            ident,
+            span = manifest.webhooks[index].span()
+        )
+    };
+    let webhooks = manifest.webhooks.iter().enumerate().map(|(index, path)| {
+        let alias = hook_alias(index);
+        quote_spanned! {path.span()=> <#alias as ::plexichat::__private::Event>::NAME }
+    });
+    // `P: DeclaresWebhook<E>` for each listed event, which the outbox's `write` requires.
+    let mut seen_hooks = Vec::new();
+    let declares_webhooks = manifest.webhooks.iter().enumerate().map(|(index, path)| {
+        let alias = hook_alias(index);
+        let text = quote!(#path).to_string();
+        let declares = (!seen_hooks.contains(&text)).then(|| {
+            quote_spanned! {path.span()=>
+                #[automatically_derived]
+                impl ::plexichat::__private::DeclaresWebhook<#alias> for #ident {}
+            }
+        });
+        seen_hooks.push(text);
+        quote! {
+            #[doc(hidden)]
+            type #alias = #path;
+            #declares
+        }
+    });
     // One impl of a permission's marker trait per declared name (validation refused unknown
     // ones), spanned at the string.
     let grants = permissions.iter().filter_map(|permission| {
@@ -856,6 +901,7 @@ fn generate(item: &TokenStream, plugin: &Plugin) -> TokenStream {
             #(#depends_on)*
 
             #(#grants)*
+            #(#declares_webhooks)*
             #name_check
             #default_prefix
             #configurable

@@ -93,7 +93,7 @@ pub struct Permission {
 }
 
 /// Every permission, in the order listings show them.
-pub const PERMISSIONS: [Permission; 9] = [
+pub const PERMISSIONS: [Permission; 10] = [
     Permission {
         name: "plugin:read",
         marker: "ReadData",
@@ -141,6 +141,12 @@ pub const PERMISSIONS: [Permission; 9] = [
         marker: "ReadPlugins",
         grants: "read every compiled-in plugin's manifest, registrations and state (never change them)",
         needs: "reading other plugins' manifests and states needs",
+    },
+    Permission {
+        name: "outbox:read",
+        marker: "ReadOutbox",
+        grants: "take the events every plugin writes to the outbox (those its manifest lists in `webhooks`), to deliver them",
+        needs: "taking events from the outbox needs",
     },
     Permission {
         name: UI_TRUSTED_PERMISSION,

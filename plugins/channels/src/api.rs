@@ -131,14 +131,28 @@ impl EventRecord {
         Ok(())
     }
 
-    /// Tells the bus, once the change is committed.
-    pub(crate) async fn announce(self, context: &PluginContext<Channels>, channel: &ChannelRow) {
+    /// Logs the event in `transaction`, which makes the change, with its copy in the outbox
+    /// (for webhooks); commits; then tells the bus.
+    pub(crate) async fn commit(
+        self,
+        mut transaction: WriteTransaction,
+        context: &PluginContext<Channels>,
+        channel: &ChannelRow,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        self.log(&mut transaction, now).await?;
+        let event = ChannelEvent {
+            record: self,
+            public: channel.kind == "public",
+        };
         context
-            .publish(&ChannelEvent {
-                record: self,
-                public: channel.kind == "public",
-            })
-            .await;
+            .outbox()
+            .write(&mut transaction, &event)
+            .await
+            .map_err(|error| ApiError::internal(error.to_string()))?;
+        transaction.commit().await?;
+        context.publish(&event).await;
+        Ok(())
     }
 }
 
@@ -183,17 +197,15 @@ impl Change {
 
     /// Logs the change as a `kind` event carrying `data`, commits, and publishes the event.
     pub(crate) async fn commit(
-        mut self,
+        self,
         context: &PluginContext<Channels>,
         channel: &ChannelRow,
         kind: &str,
         data: Value,
     ) -> Result<(), ApiError> {
-        let record = EventRecord::new(self.channel_id, self.seq, kind, data, self.now);
-        record.log(&mut self.transaction, self.now).await?;
-        self.transaction.commit().await?;
-        record.announce(context, channel).await;
-        Ok(())
+        EventRecord::new(self.channel_id, self.seq, kind, data, self.now)
+            .commit(self.transaction, context, channel, self.now)
+            .await
     }
 }
 
@@ -355,6 +367,11 @@ pub(crate) struct Created<T> {
 }
 
 impl<T> Created<T> {
+    /// What it answers, and whether it answers an earlier request's.
+    pub(crate) fn into_parts(self) -> (T, bool) {
+        (self.body, self.replayed)
+    }
+
     /// `body`, answered with `status`.
     pub(crate) fn new(status: StatusCode, body: T) -> Created<T> {
         Created {
@@ -423,7 +440,7 @@ async fn create_channel(
     }
     let topic = text::topic("topic", body.topic.as_deref().unwrap_or(""))?;
     let now = store::now_ms();
-    let (status, row) = match body.kind {
+    let (status, row, members, transaction) = match body.kind {
         ChannelKind::Direct => {
             if body.name.is_some() || body.member_ids.is_some() {
                 return Err(ApiError::invalid_field(
@@ -450,26 +467,27 @@ async fn create_channel(
             } else {
                 vec![caller.user_id, other]
             };
+            let mut transaction = plugin.db()?.begin_write().await?;
             match store::create_channel(
-                pool,
+                &mut transaction,
                 "direct",
                 &name,
                 &topic,
                 Some(&key),
                 &members,
                 now,
-                created,
             )
             .await?
             {
-                Some(row) => (StatusCode::CREATED, row),
+                Some(row) => (StatusCode::CREATED, row, members, Some(transaction)),
                 None => {
+                    drop(transaction);
                     let row = store::channel_by_direct_key(pool, &key)
                         .await?
                         .ok_or_else(|| {
                             ApiError::unavailable("the direct channel vanished; try again")
                         })?;
-                    (StatusCode::OK, row)
+                    (StatusCode::OK, row, members, None)
                 }
             }
         }
@@ -498,15 +516,15 @@ async fn create_channel(
                     members.push(id);
                 }
             }
+            let mut transaction = plugin.db()?.begin_write().await?;
             let Some(row) = store::create_channel(
-                pool,
+                &mut transaction,
                 kind.as_str(),
                 &name,
                 &topic,
                 None,
                 &members,
                 now,
-                created,
             )
             .await?
             else {
@@ -517,9 +535,14 @@ async fn create_channel(
                 .with_code("name_taken")
                 .with_details(json!({ "field": "name" })));
             };
-            (StatusCode::CREATED, row)
+            (StatusCode::CREATED, row, members, Some(transaction))
         }
     };
+    if let Some(transaction) = transaction {
+        EventRecord::new(row.id, 1, "channel.created", created(&row, &members), now)
+            .commit(transaction, &context, &row, now)
+            .await?;
+    }
     if let Some(key) = &key {
         let mut connection = pool.acquire().await.map_err(ApiError::from)?;
         store::remember(
@@ -533,18 +556,6 @@ async fn create_channel(
         .await?;
     }
     let channel = Channel::read(pool, row.id, &caller).await?;
-    if status == StatusCode::CREATED {
-        // The record as logged: the members it was created with.
-        if let Some(record) = store::events_after(pool, row.id, 0, 1)
-            .await?
-            .into_iter()
-            .next()
-        {
-            EventRecord::of(row.id, record)
-                .announce(&context, &row)
-                .await;
-        }
-    }
     Ok(Created::new(status, channel))
 }
 

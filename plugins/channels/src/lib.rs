@@ -9,7 +9,6 @@
 //! whichever server it reaches.
 
 pub mod api;
-mod limit;
 pub mod messages;
 mod self_tests;
 mod store;
@@ -24,7 +23,7 @@ use plexichat::prelude::*;
 use plexichat::sqlx::AnyPool;
 
 pub use api::{Access, Channel, EventRecord, Member, Membership};
-pub use messages::{Message, ReactionSummary};
+pub use messages::{Message, PostMessage, ReactionSummary};
 
 /// Channels and their messages: public, private and direct conversations, threads,
 /// reactions, read markers and search.
@@ -34,6 +33,7 @@ pub use messages::{Message, ReactionSummary};
     prefix = "/api/v1",
     dependencies = [Accounts],
     permissions = ["database", "events:publish"],
+    webhooks = [ChannelEvent],
     migrations = "migrations",
     config = ChannelsConfig,
     lifecycle = true,
@@ -43,8 +43,10 @@ pub use messages::{Message, ReactionSummary};
 pub struct Channels {
     /// The database, set when the plugin starts.
     db: OnceLock<Db<Channels>>,
+    /// Its context, set when it starts: what [`Channels::post_as`] posts with.
+    context: OnceLock<PluginContext<Channels>>,
     /// How fast each person posts.
-    sends: limit::SendLimiter,
+    sends: plexichat::limit::RateLimiter<i64>,
 }
 
 /// `[plugins.channels]`.
@@ -80,6 +82,7 @@ impl Default for ChannelsConfig {
 impl Lifecycle for Channels {
     async fn init(&self, context: &PluginContext<Self>) -> Result<(), BoxError> {
         let _ = self.db.set(context.db());
+        let _ = self.context.set(context.clone());
         if context.runs_scheduled_jobs() {
             context.spawn("prune", prune);
         }
@@ -114,7 +117,8 @@ async fn prune(task: TaskContext<Channels>) -> Result<(), BoxError> {
     }
 }
 
-/// Published after every change to a channel, once it is committed: `kind` is one of
+/// Published after every change to a channel, once it is committed, and written to the outbox
+/// in the change's transaction (webhooks deliver it as `channels.event`): `kind` is one of
 /// `channel.created`, `channel.updated`, `member.joined`, `member.left`, `message.created`,
 /// `message.updated`, `message.deleted`, `reaction.added`, `reaction.removed`. The same
 /// record `GET /api/v1/channels/{id}/events` answers, so a handler that missed one can read

@@ -170,8 +170,54 @@ async fn post_message(
     Path(path): Path<ChannelPath>,
     Json(post): Json<PostMessage>,
 ) -> Result<Created<Message>, ApiError> {
-    let pool = plugin.pool()?;
     let key = text::idempotency_key(&headers)?;
+    post_to(&plugin, &context, &config, &caller, key, path.id, post).await
+}
+
+impl Channels {
+    /// Posts `post` to channel `channel_id` as `author`, exactly as `POST
+    /// /api/v1/channels/{id}/messages` does for them (membership, rate limit, the
+    /// `channels.message.posting` proposal, `idempotency_key`): for a plugin that posts on a
+    /// person's behalf, such as an incoming webhook. Answers the message, and whether it was
+    /// posted before under the same key.
+    pub async fn post_as(
+        &self,
+        author: &Caller,
+        channel_id: i64,
+        post: PostMessage,
+        idempotency_key: Option<String>,
+    ) -> Result<(Message, bool), ApiError> {
+        let context = self
+            .context
+            .get()
+            .ok_or_else(|| ApiError::unavailable("channels has not started"))?;
+        let config = context.config::<Channels>().unwrap_or_default();
+        let created = post_to(
+            self,
+            context,
+            &config,
+            author,
+            idempotency_key,
+            channel_id,
+            post,
+        )
+        .await?;
+        Ok(created.into_parts())
+    }
+}
+
+async fn post_to(
+    plugin: &Channels,
+    context: &PluginContext<Channels>,
+    config: &crate::ChannelsConfig,
+    caller: &Caller,
+    key: Option<String>,
+    channel_id: i64,
+    post: PostMessage,
+) -> Result<Created<Message>, ApiError> {
+    let pool = plugin.pool()?;
+    let path = ChannelPath { id: channel_id };
+    let caller = caller.clone();
     let root = post
         .thread_root_id
         .map(|id| id.to_string())
@@ -195,12 +241,10 @@ async fn post_message(
     // A retry of a post that went through is answered above, and costs nothing.
     if let Err(wait) = plugin.sends.take(
         caller.user_id,
-        config.messages_per_second,
+        std::time::Duration::from_secs(1) / config.messages_per_second.max(1),
         config.message_burst,
     ) {
-        let seconds = u32::try_from(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
-            .unwrap_or(u32::MAX)
-            .max(1);
+        let seconds = plexichat::limit::retry_after_seconds(wait);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!("you are posting faster than this server allows; try again in {seconds} s"),
@@ -293,7 +337,7 @@ async fn post_message(
     // The author has read what they wrote.
     store::mark_own_read(change.connection(), path.id, caller.user_id, seq).await?;
     change
-        .commit(&context, &seen.channel, "message.created", message.value())
+        .commit(context, &seen.channel, "message.created", message.value())
         .await?;
     Ok(Created::new(StatusCode::CREATED, message))
 }

@@ -7,7 +7,6 @@
 //! The SQL built at run time (under `AssertSqlSafe`) joins only constant column lists and
 //! numbered placeholders; every value is bound.
 
-use plexichat::serde_json;
 use plexichat::sqlx::{self, AnyConnection, AnyPool, AssertSqlSafe, Row, any::AnyRow};
 pub(crate) use plexichat::storage::{
     is_unique_violation, now_millis as now_ms, rfc3339_millis as rfc3339,
@@ -250,21 +249,19 @@ pub(crate) async fn list_channels(
         .collect()
 }
 
-/// A new channel with its first members (the first one its owner), whose event 1,
-/// `channel.created`, carries `payload(channel, members)`; `Ok(None)` when the name (or
-/// the pair of a direct channel) is taken.
+/// A new channel with its first members (the first one its owner), its `last_seq` at 1 for
+/// the `channel.created` event the caller logs in the same transaction; `Ok(None)` when the
+/// name (or the pair of a direct channel) is taken, and the transaction is then spoilt.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn create_channel(
-    pool: &AnyPool,
+    connection: &mut AnyConnection,
     kind: &str,
     name: &str,
     topic: &str,
     direct_key: Option<&str>,
     members: &[i64],
     now: i64,
-    payload: impl FnOnce(&ChannelRow, &[i64]) -> serde_json::Value,
 ) -> Result<Option<ChannelRow>, sqlx::Error> {
-    let mut transaction = pool.begin().await?;
     let inserted = sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO channels_channels (kind, name, topic, direct_key, created_by, created_ms, updated_ms, last_seq) \
          VALUES ($1, $2, $3, $4, $5, $6, $6, 1) RETURNING {}",
@@ -276,7 +273,7 @@ pub(crate) async fn create_channel(
     .bind(direct_key)
     .bind(members[0])
     .bind(now)
-    .fetch_one(&mut *transaction)
+    .fetch_one(&mut *connection)
     .await;
     let channel = match inserted {
         Ok(row) => channel_row(&row)?,
@@ -297,20 +294,9 @@ pub(crate) async fn create_channel(
         .bind(user_id)
         .bind(role)
         .bind(now)
-        .execute(&mut *transaction)
+        .execute(&mut *connection)
         .await?;
     }
-    let payload = payload(&channel, members).to_string();
-    log_event(
-        &mut transaction,
-        channel.id,
-        1,
-        "channel.created",
-        &payload,
-        now,
-    )
-    .await?;
-    transaction.commit().await?;
     Ok(Some(channel))
 }
 

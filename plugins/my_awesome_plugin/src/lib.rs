@@ -28,7 +28,7 @@ mod self_tests;
         title = "Awesome Dashboard",
         description = "Main dashboard for the awesome plugin",
     }],
-    webhooks = ["awesome.action.completed"],
+    webhooks = [ActionCompleted],
     auto_start = true,
     prefix = "/api/v1/awesome",
     config = AwesomeConfig,
@@ -217,7 +217,8 @@ async fn get_status(
     }))
 }
 
-/// Performs an awesome action: counts it and publishes `awesome.action.completed`.
+/// Performs an awesome action: counts it and publishes `awesome.action.completed` (which
+/// webhooks deliver).
 ///
 /// The optional note is first proposed as `awesome.action.requested`, whose pre-handlers may
 /// change it or refuse the action (403 naming the plugin and its reason; nothing is counted).
@@ -247,6 +248,13 @@ async fn perform_action(
         timestamp,
         note: request.note,
     };
+    // To the outbox for webhooks, then on the bus. The count lives in the key-value store,
+    // not in a SQL transaction the event could share, so the event has its own.
+    context
+        .outbox()
+        .emit(&event)
+        .await
+        .map_err(|error| ApiError::internal(error.to_string()))?;
     context.publish(&event).await;
     Ok(Json(ActionReport {
         success: true,

@@ -22,7 +22,7 @@ use plexichat::prelude::*;
     // trybuild compiles the cases in target/tests/trybuild/plexichat-tests.
     ui_pages = [{ name = "main", path = "../../../../tests/ui/pages/main", title = "Main" }],
     docs = "../../../../tests/ui/pages/docs",
-    webhooks = ["full.done"],
+    webhooks = [Done],
     auto_start = false,
     prefix = "/full",
 )]

@@ -29,6 +29,16 @@ pub trait Event: Serialize + Send + Sync + 'static {
     const NAME: &'static str;
 }
 
+/// Plugin `Self` hands event `E` to webhooks: implemented by `#[plugin(webhooks = [E])]`, and
+/// required to write `E` to the outbox ([`Outbox::write`](crate::storage::outbox::Outbox::write)),
+/// so that every event a webhook can carry is one the manifest lists.
+#[diagnostic::on_unimplemented(
+    message = "plugin `{Self}` does not declare `{E}` in its `webhooks`",
+    label = "only events the manifest lists go to the outbox",
+    note = "add the event type to the manifest: `#[plugin(webhooks = [{E}])]`"
+)]
+pub trait DeclaresWebhook<E: Event>: Plugin {}
+
 /// An event that is proposed before it happens: its pre-handlers (`#[on_event(pre)]`, taking
 /// `&mut Event`) may modify it or reject it, in priority order, and the first rejection wins;
 /// see [`Runtime::propose`]. Declared with `#[plexichat::event(name = "...", vetoable)]`.

@@ -17,6 +17,7 @@ use crate::abi::permission;
 use crate::abi::plugin::{Configurable, Plugin};
 use crate::config::database::Engine;
 use crate::runtime::http_client::HttpClient;
+use crate::runtime::outbox::Outbox;
 use crate::runtime::{
     Delivery, DispatchReport, HandlerFailure, Plugins, Rejection, RejectionCause, Runtime,
 };
@@ -160,6 +161,13 @@ impl<P: Plugin> PluginContext<P> {
         HttpClient::new()
     }
 
+    /// The outbox: events written in the transaction of the change that caused them, for
+    /// webhooks. Writing an event needs it in the manifest's `webhooks = [..]`; taking events
+    /// needs the `outbox:read` permission. See [`Outbox`].
+    pub fn outbox(&self) -> Outbox<P> {
+        Outbox::new(self.runtime.clone())
+    }
+
     /// Delivers `event` to every handler of its type whose plugin is running, in priority
     /// order; see [`Runtime::publish`]. Needs the `events:publish` permission.
     ///
@@ -289,12 +297,7 @@ impl<P: Plugin> Db<P> {
     /// of chat posts take 0.9 s. On PostgreSQL it is a plain transaction; row locks order the
     /// writers.
     pub async fn begin_write(&self) -> Result<WriteTransaction, sqlx::Error> {
-        let turn = self.database.writer().await;
-        let transaction = self.pool().begin().await?;
-        Ok(WriteTransaction {
-            transaction,
-            _turn: turn,
-        })
+        WriteTransaction::begin(&self.database).await
     }
 
     /// The prefix every table of the plugin carries: `<name>_`.
@@ -324,12 +327,42 @@ pub struct WriteTransaction {
     // Declared first so that it ends before the turn is given back.
     transaction: sqlx::Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Set when an event was written to the outbox: the commit wakes its consumers.
+    wrote_outbox: Option<Arc<tokio::sync::watch::Sender<u64>>>,
 }
 
 impl WriteTransaction {
-    /// Commits, then gives the write turn back.
+    /// A transaction to write in on `database`, after waiting for its write turn; what
+    /// [`Db::begin_write`] and core's own writers use.
+    pub(crate) async fn begin(database: &Database) -> Result<WriteTransaction, sqlx::Error> {
+        let turn = database.writer().await;
+        let transaction = database.pool().begin().await?;
+        Ok(WriteTransaction {
+            transaction,
+            _turn: turn,
+            wrote_outbox: None,
+        })
+    }
+
+    /// Commits, then gives the write turn back, then wakes the outbox's consumers if it
+    /// wrote an event there.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.transaction.commit().await
+        let WriteTransaction {
+            transaction,
+            _turn,
+            wrote_outbox,
+        } = self;
+        transaction.commit().await?;
+        drop(_turn);
+        if let Some(written) = wrote_outbox {
+            written.send_modify(|count| *count = count.wrapping_add(1));
+        }
+        Ok(())
+    }
+
+    /// Marks the transaction as one that wrote to the outbox of `database`.
+    pub(crate) fn wakes_outbox(&mut self, database: &Database) {
+        self.wrote_outbox = Some(Arc::clone(database.outbox_written()));
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Database {
     writes: Arc<tokio::sync::Mutex<()>>,
     /// Whether the server answers, as far as this process knows.
     health: Arc<Health>,
+    /// Counts commits that wrote to the outbox, for its consumers in this process to wake on.
+    outbox_written: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Whether a PostgreSQL server answers: marked down when a check cannot reach it, up again
@@ -218,6 +220,7 @@ impl Database {
             url: url.clone(),
             writes: Arc::default(),
             health: Arc::default(),
+            outbox_written: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         Ok((database, options))
     }
@@ -242,6 +245,12 @@ impl Database {
             Engine::Sqlite => Some(Arc::clone(&self.writes).lock_owned().await),
             Engine::Postgres => None,
         }
+    }
+
+    /// What counts commits that wrote to the outbox: its consumers in this process
+    /// subscribe, and a commit that wrote an event bumps it.
+    pub(crate) fn outbox_written(&self) -> &Arc<tokio::sync::watch::Sender<u64>> {
+        &self.outbox_written
     }
 
     /// Whether the server answers, as far as this process knows (always up on SQLite).

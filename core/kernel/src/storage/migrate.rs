@@ -17,11 +17,12 @@ use crate::storage::database::{Database, Engine, now_millis};
 /// The name core's own migrations are recorded under.
 pub const CORE: &str = "plexichat";
 
-/// Core's own tables: the key-value store.
-pub static CORE_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_key_value_store",
-    sqlite: "CREATE TABLE plexichat_kv (
+/// Core's own tables: the key-value store and the outbox.
+pub static CORE_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_key_value_store",
+        sqlite: "CREATE TABLE plexichat_kv (
     plugin TEXT NOT NULL,
     key TEXT NOT NULL,
     value BLOB NOT NULL,
@@ -29,8 +30,8 @@ pub static CORE_MIGRATIONS: &[Migration] = &[Migration {
     PRIMARY KEY (plugin, key)
 );
 CREATE INDEX plexichat_kv_expiry ON plexichat_kv (expires_at) WHERE expires_at IS NOT NULL;",
-    sqlite_file: "core:0001_key_value_store.sql",
-    postgres: "CREATE TABLE plexichat_kv (
+        sqlite_file: "core:0001_key_value_store.sql",
+        postgres: "CREATE TABLE plexichat_kv (
     plugin TEXT NOT NULL,
     key TEXT COLLATE \"C\" NOT NULL,
     value BYTEA NOT NULL,
@@ -38,8 +39,38 @@ CREATE INDEX plexichat_kv_expiry ON plexichat_kv (expires_at) WHERE expires_at I
     PRIMARY KEY (plugin, key)
 );
 CREATE INDEX plexichat_kv_expiry ON plexichat_kv (expires_at) WHERE expires_at IS NOT NULL;",
-    postgres_file: "core:0001_key_value_store.sql",
-}];
+        postgres_file: "core:0001_key_value_store.sql",
+    },
+    // One row per event and consumer (a plugin with `outbox:read`), written in the
+    // transaction of the change that caused the event and deleted in the consumer's
+    // transaction that handles it: see `runtime::outbox`.
+    Migration {
+        version: 2,
+        name: "0002_outbox",
+        sqlite: "CREATE TABLE plexichat_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    consumer TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    plugin TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX plexichat_outbox_by_consumer ON plexichat_outbox (consumer, id);",
+        sqlite_file: "core:0002_outbox.sql",
+        postgres: "CREATE TABLE plexichat_outbox (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    consumer TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    plugin TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX plexichat_outbox_by_consumer ON plexichat_outbox (consumer, id);",
+        postgres_file: "core:0002_outbox.sql",
+    },
+];
 
 /// The table that records applied migrations; created before anything else.
 pub const BOOTSTRAP: &str = "CREATE TABLE IF NOT EXISTS plexichat_migrations (

@@ -1,0 +1,78 @@
+-- Outgoing endpoints. `event_types` is a JSON array of event names; `[]` takes every event.
+-- While a rotated secret's overlap lasts, `previous_secret` signs beside `secret`.
+-- `failing_since`: when the first of the deliveries that have failed since the last success
+-- failed; past `disable_after_minutes` the endpoint is disabled.
+CREATE TABLE webhooks_endpoints (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    url TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    event_types TEXT NOT NULL DEFAULT '[]',
+    secret TEXT NOT NULL,
+    previous_secret TEXT,
+    previous_until_ms BIGINT,
+    owner_id BIGINT,
+    disabled_ms BIGINT,
+    disabled_reason TEXT,
+    failing_since_ms BIGINT,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+
+-- One event as it is delivered: the body is the JSON every endpoint receives.
+CREATE TABLE webhooks_messages (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE INDEX webhooks_messages_by_time ON webhooks_messages (created_ms);
+
+-- One message to one endpoint. `pending` until it succeeds or runs out of attempts.
+-- A worker claims it by setting `claim` and `claimed_until` (its lease); the attempt's result
+-- is recorded only while the claim is still its own.
+CREATE TABLE webhooks_deliveries (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    endpoint_id BIGINT NOT NULL REFERENCES webhooks_endpoints (id) ON DELETE CASCADE,
+    message_id BIGINT NOT NULL REFERENCES webhooks_messages (id) ON DELETE CASCADE,
+    status TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_ms BIGINT,
+    claim TEXT,
+    claimed_until_ms BIGINT,
+    last_status_code BIGINT,
+    last_error TEXT,
+    last_response TEXT,
+    last_latency_ms BIGINT,
+    created_ms BIGINT NOT NULL,
+    finished_ms BIGINT
+);
+CREATE INDEX webhooks_deliveries_due ON webhooks_deliveries (next_attempt_ms) WHERE status = 'pending';
+CREATE INDEX webhooks_deliveries_by_endpoint ON webhooks_deliveries (endpoint_id, id);
+CREATE INDEX webhooks_deliveries_by_message ON webhooks_deliveries (message_id);
+
+-- Every attempt, with what the endpoint answered (the first bytes of it).
+CREATE TABLE webhooks_attempts (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    delivery_id BIGINT NOT NULL REFERENCES webhooks_deliveries (id) ON DELETE CASCADE,
+    attempt BIGINT NOT NULL,
+    started_ms BIGINT NOT NULL,
+    latency_ms BIGINT NOT NULL,
+    status_code BIGINT,
+    error TEXT,
+    response TEXT,
+    outcome TEXT NOT NULL
+);
+CREATE INDEX webhooks_attempts_by_delivery ON webhooks_attempts (delivery_id, id);
+
+-- Incoming hooks: a token (kept as its SHA-256) that posts to one channel as its owner.
+CREATE TABLE webhooks_incoming (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    token_digest TEXT NOT NULL UNIQUE,
+    channel_id BIGINT NOT NULL,
+    owner_id BIGINT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created_ms BIGINT NOT NULL,
+    last_used_ms BIGINT
+);
+CREATE INDEX webhooks_incoming_by_owner ON webhooks_incoming (owner_id, id);
