@@ -47,6 +47,8 @@ pub struct ChatPlan {
     pub postgres: bool,
     /// Whether Synapse runs as the peer.
     pub synapse: bool,
+    /// Messages posted with a webhook endpoint taking every chat event.
+    pub webhook_messages: usize,
 }
 
 impl Plan {
@@ -67,6 +69,7 @@ impl Plan {
             messages: 20_000,
             postgres: false,
             synapse: false,
+            webhook_messages: 200,
         },
     };
     /// The run whose figures are published.
@@ -85,6 +88,7 @@ impl Plan {
             messages: 1_000_000,
             postgres: true,
             synapse: true,
+            webhook_messages: 10_000,
         },
     };
 

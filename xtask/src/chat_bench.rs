@@ -62,8 +62,10 @@ struct Column {
     /// Each step's figures by name (`send16`, `send1`, `history`, `search`, `upload`,
     /// `idle`, `loaded`).
     steps: BTreeMap<&'static str, Figures>,
-    /// PlexiChat only: the idle WebSockets, and the channel of many messages.
+    /// PlexiChat only: the idle WebSockets, posting with a webhook endpoint, and the channel
+    /// of many messages.
     fanout: Option<Figures>,
+    webhooks: Option<Figures>,
     stored: Option<Stored>,
 }
 
@@ -327,7 +329,8 @@ fn plexichat_config(database: Option<&str>) -> String {
         "[server]\nmax_connections = 20000\nmax_streams = 20000\nmax_streams_per_client = 0\n\n\
          [plugins.accounts]\naccess_token_ttl_secs = 86400\nregistrations_per_address = 100000\n\n\
          [plugins.channels]\nmessages_per_second = 100000\nmessage_burst = 100000\n\n\
-         [plugins.files]\nquota_bytes_per_user = 107374182400\n\n",
+         [plugins.files]\nquota_bytes_per_user = 107374182400\n\n\
+         [plugins.webhooks]\nallow_addresses = [\"127.0.0.1\"]\n\n",
     );
     if let Some(url) = database {
         config.push_str(&format!("[data]\ndatabase = \"{url}\"\n"));
@@ -434,6 +437,20 @@ fn measure_plexichat(
             &plan.chat.seconds.max(5).to_string(),
         ])
     })?;
+
+    eprintln!(
+        "bench chat: {} messages to a webhook endpoint",
+        plan.chat.webhook_messages
+    );
+    column.webhooks = Some(tools.chatload(&[
+        "webhooks",
+        "--state",
+        &path_str(&state)?,
+        "--messages",
+        &plan.chat.webhook_messages.to_string(),
+        "--senders",
+        "16",
+    ])?);
 
     eprintln!("bench chat: {} idle WebSockets", plan.chat.clients);
     column.fanout = Some(tools.chatload(&[
@@ -910,6 +927,29 @@ fn section(columns: &[Column], plan: Plan, command: &str) -> String {
                 get("to_all_p50_ms"),
                 get("delivered"),
                 get("expected"),
+            ));
+        }
+        if let Some(webhooks) = &ours.webhooks {
+            let get = |key: &str| webhooks.get(key).copied().unwrap_or(f64::NAN);
+            let without = step(ours, "send16", "rps");
+            text.push_str(&format!(
+                "**Webhooks, {}.** {} messages posted by 16 people at once while one endpoint \
+                 (a receiver on loopback that answers 200 at once) takes every chat event, each \
+                 signed and recorded with its attempt: posted at {} msg/s ({:.2}× the send \
+                 step's {} msg/s without an endpoint, which runs on wrk for a fixed time), \
+                 delivered at {} per second ({:.2}× the posting rate: the deliveries keep up \
+                 when it is near 1). From the event's time to its delivery: p50 {:.1} ms, \
+                 p99 {:.1} ms, slowest {:.1} ms.\n\n",
+                ours.title,
+                get("messages"),
+                group(get("posted_per_s")),
+                get("posted_per_s") / without,
+                group(without),
+                group(get("delivered_per_s")),
+                get("delivered_per_s") / get("posted_per_s"),
+                get("delay_p50_ms"),
+                get("delay_p99_ms"),
+                get("delay_max_ms"),
             ));
         }
         if let Some(stored) = &ours.stored {

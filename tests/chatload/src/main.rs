@@ -84,6 +84,18 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         iters: usize,
     },
+    /// Serves a webhook receiver on loopback, registers it (as the setup's first person, the
+    /// server's admin) for every chat event, then has `senders` people post `messages`
+    /// messages at once: the posting rate, deliveries per second, and each message's delay
+    /// from its event's time to its delivery. Removes the endpoint afterwards.
+    Webhooks {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long, default_value_t = 2000)]
+        messages: usize,
+        #[arg(long, default_value_t = 16)]
+        senders: usize,
+    },
     /// Posts one message as the setup's second person (for a word to search for).
     Post {
         #[arg(long)]
@@ -120,6 +132,11 @@ fn main() -> anyhow::Result<()> {
             Command::Probe { state, path, iters } => {
                 probe(&State::read(&state)?, &path, iters).await
             }
+            Command::Webhooks {
+                state,
+                messages,
+                senders,
+            } => webhooks(&State::read(&state)?, messages, senders).await,
             Command::Post { state, body } => {
                 let state = State::read(&state)?;
                 let started = Instant::now();
@@ -666,6 +683,174 @@ async fn probe(state: &State, path: &str, iters: usize) -> anyhow::Result<()> {
         percentile(&all, 50.0),
         percentile(&all, 99.0),
         all[all.len() - 1],
+    );
+    Ok(())
+}
+
+/// One delivery as the receiver saw it: when it arrived and when its event happened, in
+/// milliseconds since the epoch, and whether it was a posted message.
+struct Arrival {
+    at_ms: f64,
+    event_ms: f64,
+    message: bool,
+}
+
+/// A minimal HTTP/1.1 receiver: reads each request (keep-alive), answers 200 at once and
+/// reports it.
+async fn receive(listener: tokio::net::TcpListener, arrivals: mpsc::UnboundedSender<Arrival>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        let arrivals = arrivals.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut buffer = Vec::new();
+            let mut chunk = [0u8; 16 * 1024];
+            loop {
+                let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                    }
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&buffer[..end]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .and_then(|value| value.trim().parse().ok())
+                    .unwrap_or(0);
+                while buffer.len() < end + 4 + length {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let at_ms = now_ms();
+                let body: Value =
+                    serde_json::from_slice(&buffer[end + 4..end + 4 + length]).unwrap_or_default();
+                buffer.drain(..end + 4 + length);
+                if stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let event_ms = body["data"]["at"]
+                    .as_str()
+                    .and_then(|at| at.parse::<jiff::Timestamp>().ok())
+                    .map_or(f64::NAN, |at| at.as_millisecond() as f64);
+                let _ = arrivals.send(Arrival {
+                    at_ms,
+                    event_ms,
+                    message: body["data"]["kind"] == "message.created",
+                });
+            }
+        });
+    }
+}
+
+fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |elapsed| elapsed.as_secs_f64() * 1000.0)
+}
+
+async fn webhooks(state: &State, messages: usize, senders: usize) -> anyhow::Result<()> {
+    ensure!(
+        senders >= 1 && senders < state.users.len(),
+        "--senders must be 1 to {}",
+        state.users.len() - 1
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let (sender, mut arrivals) = mpsc::unbounded_channel();
+    let receiver = tokio::spawn(receive(listener, sender));
+    let client = reqwest::Client::new();
+    let admin = &state.users[0].1;
+    let endpoint = call(
+        &client,
+        reqwest::Method::POST,
+        &format!("{}/api/v1/webhooks", state.base),
+        Some(admin),
+        Some(json!({
+            "url": format!("http://127.0.0.1:{port}/hook"),
+            "event_types": ["channels.event"],
+        })),
+    )
+    .await
+    .context("registering the endpoint (the server must allow 127.0.0.1)")?;
+    let endpoint_id = endpoint["id"].as_i64().context("no endpoint id")?;
+
+    let started = Instant::now();
+    let started_ms = now_ms();
+    let per_sender = messages.div_ceil(senders);
+    let mut posting = Vec::new();
+    for sender in 1..=senders {
+        let (client, base, room, token) = (
+            client.clone(),
+            state.base.clone(),
+            state.room,
+            state.users[sender].1.clone(),
+        );
+        posting.push(tokio::spawn(async move {
+            for n in 0..per_sender {
+                call(
+                    &client,
+                    reqwest::Method::POST,
+                    &format!("{base}/api/v1/channels/{room}/messages"),
+                    Some(&token),
+                    Some(json!({ "body": format!("webhook benchmark {sender}-{n}") })),
+                )
+                .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in posting {
+        task.await??;
+    }
+    let posted = per_sender * senders;
+    let posting_s = started.elapsed().as_secs_f64();
+
+    let mut delays = Vec::with_capacity(posted);
+    let mut last_ms = started_ms;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while delays.len() < posted {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let Ok(Some(arrival)) = tokio::time::timeout(wait, arrivals.recv()).await else {
+            break;
+        };
+        if arrival.message {
+            delays.push(arrival.at_ms - arrival.event_ms);
+            last_ms = arrival.at_ms;
+        }
+    }
+    receiver.abort();
+    call(
+        &client,
+        reqwest::Method::DELETE,
+        &format!("{}/api/v1/webhooks/{endpoint_id}", state.base),
+        Some(admin),
+        None,
+    )
+    .await?;
+    ensure!(
+        delays.len() == posted,
+        "{} of {posted} messages were delivered within 120 s",
+        delays.len()
+    );
+    delays.sort_by(f64::total_cmp);
+    let pick = |q: f64| delays[((delays.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "RESULT webhooks messages={posted} posted_per_s={:.1} delivered_per_s={:.1} delay_p50_ms={:.1} delay_p99_ms={:.1} delay_max_ms={:.1}",
+        posted as f64 / posting_s,
+        posted as f64 / ((last_ms - started_ms) / 1000.0),
+        pick(0.5),
+        pick(0.99),
+        pick(1.0),
     );
     Ok(())
 }

@@ -187,7 +187,7 @@ fn unknown_plugins_are_refused_by_the_xtask() {
 
 /// A server process that is killed when the test ends, even by a failed assertion, so a
 /// failing test cannot leave it running (and holding the test's output pipe open).
-pub(crate) struct Server(std::process::Child);
+pub(crate) struct Server(pub(crate) std::process::Child);
 
 impl Drop for Server {
     fn drop(&mut self) {

@@ -24,6 +24,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod outage;
+mod outbox;
 mod registry;
 // Drives a built binary, like `binary`.
 #[cfg(not(feature = "inventory"))]
@@ -32,7 +33,10 @@ mod selftest;
 mod state;
 mod storage;
 mod tidy;
+// Drives a built binary, like `binary`.
 mod web_assets;
+#[cfg(not(feature = "inventory"))]
+mod webhooks;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,7 +50,8 @@ use plexichat::prelude::*;
     name = "test_harness",
     dependencies = [AwesomePlugin],
     prefix = "/test",
-    permissions = ["events:publish", "plugin:read", "plugin:write", "http:client"],
+    permissions = ["events:publish", "plugin:read", "plugin:write", "http:client", "database", "outbox:read"],
+    webhooks = [ActionCompleted],
     backup = true,
     lifecycle = true
 )]
