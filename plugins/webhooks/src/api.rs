@@ -7,7 +7,7 @@ use accounts::api::Operator;
 use plexichat::prelude::*;
 use plexichat::sqlx::AnyPool;
 
-use crate::store::{self, AttemptRow, DeliveryRow, EndpointFields, EndpointRow, Outcome};
+use crate::store::{self, AttemptRow, DeliveryRow, EndpointFields, EndpointRow};
 use crate::{Webhooks, deliver, signing};
 
 /// The event a test ping sends; delivered only to the endpoint pinged, whatever its filter.
@@ -687,10 +687,10 @@ async fn ping(
     let mut transaction = deliver::begin(&db).await?;
     let id = store::enqueue_one(&mut transaction, path.id, &event_id, PING, &body, now).await?;
     transaction.commit().await?;
-    let outcome: Option<Outcome> = deliver::send_now(&context, &plugin, id)
+    let sent = deliver::send_now(&context, &plugin, id)
         .await
         .map_err(ApiError::internal)?;
-    if outcome.is_none() {
+    if !sent {
         plexichat::tracing::debug!(delivery = id, "webhooks: a worker took the ping first");
     }
     Ok(Json(detail(&pool, path.id, id).await?))

@@ -54,14 +54,18 @@ impl Clients {
     }
 }
 
-/// The worker: runs until the plugin stops. Attempts in flight when it stops are abandoned;
-/// their claims expire and another pass sends them again.
+/// The worker: runs until the plugin stops. Each pass, in one write transaction (on SQLite
+/// every write transaction waits for the one writer, which the chat's posts want too, so a
+/// pass takes one turn, not three): takes what the outbox holds into deliveries, records the
+/// attempts that finished, and claims due deliveries for the free slots, which it then sends
+/// at once. Attempts in flight when it stops are abandoned; their claims expire and another
+/// pass sends them again.
 pub(crate) async fn run(task: TaskContext<Webhooks>) -> Result<(), BoxError> {
     let context = task.context().clone();
     let db = context.db();
     let outbox = context.outbox();
     let mut waiter = outbox.waiter();
-    let mut running: JoinSet<()> = JoinSet::new();
+    let mut running: JoinSet<Attempted> = JoinSet::new();
     let claim = format!(
         "w{}",
         data_encoding::HEXLOWER.encode(&signing::random_bytes::<8>())
@@ -69,42 +73,64 @@ pub(crate) async fn run(task: TaskContext<Webhooks>) -> Result<(), BoxError> {
     let webhooks = context
         .instance()
         .ok_or("the webhooks plugin has no instance")?;
+    let mut finished = Vec::new();
     loop {
         let config = context.config::<Webhooks>().unwrap_or_default();
-        // Everything the outbox holds becomes deliveries first.
-        loop {
-            let mut transaction = db.begin_write().await?;
-            let entries = outbox.take(&mut transaction, TAKE).await?;
-            if entries.is_empty() {
-                break;
-            }
-            store::fan_out(&mut transaction, &entries, store::now_ms()).await?;
-            transaction.commit().await?;
+        while let Some(done) = running.try_join_next() {
+            finished.extend(done.ok());
         }
-        while running.try_join_next().is_some() {}
+        let waiting = outbox.pending().await? > 0;
         let free = i64::from(config.concurrency).saturating_sub(running.len() as i64);
-        if free > 0 {
-            for claimed in claim_due(&db, &claim, &config, free, None).await? {
+        let due_now = store::next_due(db.pool())
+            .await?
+            .is_some_and(|due| due <= store::now_ms());
+        if waiting || !finished.is_empty() || (free > 0 && due_now) {
+            let now = store::now_ms();
+            let mut transaction = db.begin_write().await?;
+            let mut took = 0;
+            if waiting {
+                let entries = outbox.take(&mut transaction, TAKE).await?;
+                store::fan_out(&mut transaction, &entries, now).await?;
+                took = entries.len();
+            }
+            let disabled = record_in(
+                &mut transaction,
+                &context,
+                &config,
+                std::mem::take(&mut finished),
+            )
+            .await?;
+            let claimed = if free > 0 {
+                store::claim(
+                    &mut transaction,
+                    db.engine(),
+                    &claim,
+                    now,
+                    now + lease(&config).as_millis() as i64,
+                    free,
+                    None,
+                )
+                .await?
+            } else {
+                Vec::new()
+            };
+            transaction.commit().await?;
+            announce(&context, disabled).await;
+            for claimed in claimed {
                 let (context, webhooks, config) =
                     (context.clone(), webhooks.clone(), config.clone());
-                running.spawn(async move {
-                    let id = claimed.id;
-                    if let Err(error) = attempt(&context, &webhooks, claimed, &config).await {
-                        plexichat::tracing::warn!(delivery = id, %error, "webhooks: could not record an attempt; it will be retried when its claim expires");
-                    }
-                });
+                running.spawn(async move { perform(&context, &webhooks, claimed, &config).await });
+            }
+            if took == TAKE as usize {
+                // There may be more than one take's worth.
+                continue;
             }
         }
-        let wait = if running.len() >= config.concurrency as usize {
-            POLL
-        } else {
-            match store::next_due(db.pool()).await? {
-                Some(due) => {
-                    Duration::from_millis(u64::try_from(due - store::now_ms()).unwrap_or(0).max(5))
-                        .min(POLL)
-                }
-                None => POLL,
-            }
+        let wait = match store::next_due(db.pool()).await? {
+            _ if running.len() >= config.concurrency as usize => POLL,
+            Some(due) => Duration::from_millis(u64::try_from(due - store::now_ms()).unwrap_or(0))
+                .clamp(Duration::from_millis(5), POLL),
+            None => POLL,
         };
         tokio::select! {
             () = task.cancelled() => {
@@ -112,7 +138,9 @@ pub(crate) async fn run(task: TaskContext<Webhooks>) -> Result<(), BoxError> {
                 return Ok(());
             }
             () = waiter.wait(wait) => {}
-            Some(_) = running.join_next(), if !running.is_empty() => {}
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                finished.extend(done.ok());
+            }
         }
     }
 }
@@ -147,13 +175,21 @@ fn lease(config: &WebhooksConfig) -> Duration {
     Duration::from_secs(u64::from(config.timeout_seconds) + 10)
 }
 
-/// Sends `claimed` once and records what came of it; answers the outcome.
-pub(crate) async fn attempt(
+/// An attempt made, to record.
+pub(crate) struct Attempted {
+    claimed: Claimed,
+    outcome: Outcome,
+    /// The endpoint answered 410 Gone.
+    gone: bool,
+}
+
+/// Sends `claimed` once: what came of it, and what comes next.
+async fn perform(
     context: &PluginContext<Webhooks>,
     webhooks: &Webhooks,
     claimed: Claimed,
     config: &WebhooksConfig,
-) -> Result<Outcome, BoxError> {
+) -> Attempted {
     let started_ms = store::now_ms();
     let started = Instant::now();
     let sent = match webhooks.clients.get(context, config) {
@@ -200,44 +236,66 @@ pub(crate) async fn attempt(
             fail(&mut outcome, &claimed, config, false, None);
         }
     }
-    let now = store::now_ms();
-    let db = context.db();
-    let mut transaction = db.begin_write().await?;
-    if !store::record(&mut transaction, &claimed, &outcome, now).await? {
-        // Its claim expired and another worker took the delivery over: that one records.
-        return Ok(outcome);
+    Attempted {
+        claimed,
+        outcome,
+        gone,
     }
-    let mut disabled = None;
-    if outcome.status == "succeeded" {
-        store::endpoint_succeeded(&mut transaction, claimed.endpoint.id).await?;
-    } else {
-        let since = store::endpoint_failed(&mut transaction, claimed.endpoint.id, now).await?;
+}
+
+/// Records `attempts` in `transaction`, with what they mean for their endpoints: a success
+/// ends a failing streak; a failure starts one, and disables the endpoint when it answered
+/// 410 or the streak is older than `disable_after_minutes`. Answers the endpoints disabled,
+/// whose events are in the outbox and go on the bus once the transaction commits
+/// ([`announce`]). An attempt whose claim expired meanwhile is not recorded: the worker that
+/// took the delivery over records its own.
+async fn record_in(
+    transaction: &mut WriteTransaction,
+    context: &PluginContext<Webhooks>,
+    config: &WebhooksConfig,
+    attempts: Vec<Attempted>,
+) -> Result<Vec<EndpointDisabled>, BoxError> {
+    let now = store::now_ms();
+    let mut disabled = Vec::new();
+    for Attempted {
+        claimed,
+        outcome,
+        gone,
+    } in &attempts
+    {
+        if !store::record(transaction, claimed, outcome, now).await? {
+            continue;
+        }
+        if outcome.status == "succeeded" {
+            store::endpoint_succeeded(transaction, claimed.endpoint.id).await?;
+            continue;
+        }
+        let since = store::endpoint_failed(transaction, claimed.endpoint.id, now).await?;
         let limit = i64::from(config.disable_after_minutes) * 60_000;
-        let reason = if gone {
-            Some("it answered 410 Gone".to_string())
+        let reason = if *gone {
+            "it answered 410 Gone".to_string()
         } else if now - since >= limit {
-            Some(format!(
-                "its deliveries have failed since {}",
-                store::rfc3339(since)
-            ))
+            format!("its deliveries have failed since {}", store::rfc3339(since))
         } else {
-            None
+            continue;
         };
-        if let Some(reason) = reason
-            && store::disable(&mut transaction, claimed.endpoint.id, &reason, now).await?
-        {
+        if store::disable(transaction, claimed.endpoint.id, &reason, now).await? {
             let event = EndpointDisabled {
                 endpoint_id: claimed.endpoint.id,
                 url: claimed.endpoint.url.clone(),
                 owner_id: claimed.endpoint.owner_id,
                 reason,
             };
-            context.outbox().write(&mut transaction, &event).await?;
-            disabled = Some(event);
+            context.outbox().write(transaction, &event).await?;
+            disabled.push(event);
         }
     }
-    transaction.commit().await?;
-    if let Some(event) = disabled {
+    Ok(disabled)
+}
+
+/// Logs and publishes the endpoints disabled by a committed transaction.
+async fn announce(context: &PluginContext<Webhooks>, disabled: Vec<EndpointDisabled>) {
+    for event in disabled {
         plexichat::tracing::warn!(
             endpoint = event.endpoint_id,
             reason = %event.reason,
@@ -245,7 +303,6 @@ pub(crate) async fn attempt(
         );
         context.publish(&event).await;
     }
-    Ok(outcome)
 }
 
 /// Sets `outcome` to a retry (when `retry` and attempts are left) or a failure.
@@ -405,13 +462,14 @@ pub(crate) async fn prune(task: TaskContext<Webhooks>) -> Result<(), BoxError> {
     }
 }
 
-/// Sends delivery `id` now, in the caller's time (a test ping): claimed like any other, so a
-/// worker never sends it at the same time.
+/// Sends delivery `id` now, in the caller's time (a test ping), and records it: claimed
+/// like any other, so a worker never sends it at the same time. `false` when a worker had
+/// claimed it first.
 pub(crate) async fn send_now(
     context: &PluginContext<Webhooks>,
     webhooks: &Webhooks,
     id: i64,
-) -> Result<Option<Outcome>, BoxError> {
+) -> Result<bool, BoxError> {
     let config = context.config::<Webhooks>().unwrap_or_default();
     let claim = format!(
         "p{}",
@@ -419,9 +477,14 @@ pub(crate) async fn send_now(
     );
     let db = context.db();
     let Some(claimed) = claim_due(&db, &claim, &config, 1, Some(id)).await?.pop() else {
-        return Ok(None);
+        return Ok(false);
     };
-    attempt(context, webhooks, claimed, &config).await.map(Some)
+    let attempted = perform(context, webhooks, claimed, &config).await;
+    let mut transaction = db.begin_write().await?;
+    let disabled = record_in(&mut transaction, context, &config, vec![attempted]).await?;
+    transaction.commit().await?;
+    announce(context, disabled).await;
+    Ok(true)
 }
 
 /// A write transaction on the plugin's database, for routes.
