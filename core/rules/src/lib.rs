@@ -234,17 +234,22 @@ pub const STORAGE_PERMISSIONS: [&str; 3] = [DATABASE_PERMISSION, "plugin:read", 
 
 /// Plugin names core's own routes use below `/api/v1/`: a plugin named so would mount its
 /// routes on core's.
-pub const RESERVED_PLUGIN_NAMES: [&str; 2] = ["admin", "plugins"];
+pub const RESERVED_PLUGIN_NAMES: [&str; 5] =
+    ["admin", "plugins", "system", "performance", "backup"];
 
 /// The paths core serves, each with everything below it; no plugin path may fall on or under
 /// one of them, so a plugin can never answer in core's place.
-pub const CORE_PATHS: [&str; 8] = [
+pub const CORE_PATHS: [&str; 11] = [
     "/health",
     "/ready",
     "/openapi.json",
     "/metrics",
     "/api/v1/plugins",
     "/api/v1/admin",
+    // The seed's system areas: what runs, how it performs, backups.
+    "/api/v1/system",
+    "/api/v1/performance",
+    "/api/v1/backup",
     // Plugins' UI pages and static files.
     "/plugins",
     // The stylesheet and script every page shares.

@@ -662,7 +662,9 @@ async fn reload(Hosted(runtime): Hosted) -> Result<Json<Value>, ApiError> {
 
 /// `POST /api/v1/admin/backups`: writes a backup into `<data>/backups/` while the server
 /// keeps serving, and describes it.
-async fn create_backup(Hosted(runtime): Hosted) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub(crate) async fn create_backup(
+    Hosted(runtime): Hosted,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     use plexichat_backup as backup;
     let storage = runtime.storage().clone();
     let folder = backup::folder(storage.data_dir());
@@ -686,14 +688,14 @@ async fn create_backup(Hosted(runtime): Hosted) -> Result<(StatusCode, Json<Valu
 }
 
 /// `GET /api/v1/admin/backups`: the backups in `<data>/backups/`, newest first.
-async fn backups(Hosted(runtime): Hosted) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn backups(Hosted(runtime): Hosted) -> Result<Json<Value>, ApiError> {
     let listed =
         plexichat_backup::list(runtime.storage().data_dir()).map_err(ApiError::internal)?;
     Ok(Json(json!({ "backups": listed })))
 }
 
 /// `GET /api/v1/admin/backups/{id}`: the archive, streamed.
-async fn download_backup(
+pub(crate) async fn download_backup(
     Hosted(runtime): Hosted,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {

@@ -73,6 +73,8 @@ pub(crate) struct Wiring {
     pub(crate) openapi: Arc<OnceLock<Bytes>>,
     /// Whether `/metrics` is on the main address.
     pub(crate) metrics_on_main: bool,
+    /// When the application was built, for `/api/v1/system/info`.
+    pub(crate) started: crate::system::Started,
 }
 
 impl Wiring {
@@ -86,16 +88,18 @@ impl Wiring {
             metrics,
             openapi: Arc::default(),
             metrics_on_main: options.metrics_bind.is_none(),
+            started: crate::system::Started::now(),
         }
     }
 }
 
-/// Every core route a server serves: [`PUBLIC`], then the admin API's, `/metrics` only when
+/// Every core route a server serves: [`PUBLIC`], then the admin API's and the system areas', `/metrics` only when
 /// it is on the main address.
 pub(crate) fn all(metrics_on_main: bool) -> impl Iterator<Item = &'static CoreRoute> {
     PUBLIC
         .iter()
         .chain(admin::ROUTES)
+        .chain(crate::system::ROUTES)
         .filter(move |route| metrics_on_main || !route.only_with_metrics_on_main)
 }
 

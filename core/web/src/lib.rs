@@ -19,6 +19,7 @@ mod origins;
 mod session;
 mod settings;
 mod streams;
+mod system;
 
 use std::convert::Infallible;
 

@@ -124,6 +124,38 @@ impl HttpMetrics {
         }
     }
 
+    /// Requests that matched no route so far.
+    pub(crate) fn unmatched(&self) -> u64 {
+        self.unmatched.load(Ordering::Relaxed)
+    }
+
+    /// Each plugin's requests so far (core's routes under [`CORE`]), by plugin name.
+    pub(crate) fn summary(&self) -> Vec<PluginSummary> {
+        let mut by_plugin: std::collections::BTreeMap<&'static str, PluginSummary> =
+            std::collections::BTreeMap::new();
+        for route in self.routes.values().chain([&self.other]) {
+            for metrics in route.methods.iter().filter_map(OnceLock::get) {
+                let summary = by_plugin
+                    .entry(route.plugin)
+                    .or_insert_with(|| PluginSummary::new(route.plugin));
+                for (offset, count) in metrics.statuses.iter().enumerate() {
+                    let count = count.load(Ordering::Relaxed);
+                    summary.requests += count;
+                    match offset + 100 {
+                        400..=499 => summary.client_errors += count,
+                        500.. => summary.server_errors += count,
+                        _ => {}
+                    }
+                }
+                for (bucket, count) in summary.buckets.iter_mut().zip(&metrics.buckets) {
+                    *bucket += count.load(Ordering::Relaxed);
+                }
+                summary.sum_micros += metrics.sum_micros.load(Ordering::Relaxed);
+            }
+        }
+        by_plugin.into_values().collect()
+    }
+
     pub(crate) fn count_unmatched(&self) {
         self.unmatched.fetch_add(1, Ordering::Relaxed);
     }
@@ -131,6 +163,63 @@ impl HttpMetrics {
     fn route(&self, path: Option<&MatchedPath>) -> &RouteMetrics {
         path.and_then(|path| self.routes.get(path.as_str()))
             .unwrap_or(&self.other)
+    }
+}
+
+/// One plugin's requests, summed over its routes and methods.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PluginSummary {
+    pub(crate) plugin: &'static str,
+    pub(crate) requests: u64,
+    pub(crate) client_errors: u64,
+    pub(crate) server_errors: u64,
+    buckets: [u64; BUCKETS.len() + 1],
+    sum_micros: u64,
+}
+
+impl PluginSummary {
+    fn new(plugin: &'static str) -> PluginSummary {
+        PluginSummary {
+            plugin,
+            requests: 0,
+            client_errors: 0,
+            server_errors: 0,
+            buckets: [0; BUCKETS.len() + 1],
+            sum_micros: 0,
+        }
+    }
+
+    /// The mean latency in milliseconds, if it served any request.
+    pub(crate) fn mean_ms(&self) -> Option<f64> {
+        let count: u64 = self.buckets.iter().sum();
+        (count > 0).then(|| self.sum_micros as f64 / count as f64 / 1000.0)
+    }
+
+    /// The `q` quantile of its latency in milliseconds, interpolated linearly inside the
+    /// bucket it falls in (Prometheus' `histogram_quantile`); past the last bound, that bound.
+    pub(crate) fn quantile_ms(&self, q: f64) -> Option<f64> {
+        let count: u64 = self.buckets.iter().sum();
+        if count == 0 {
+            return None;
+        }
+        let rank = q * count as f64;
+        let mut below = 0u64;
+        for (index, &in_bucket) in self.buckets.iter().enumerate() {
+            if in_bucket > 0 && (below + in_bucket) as f64 >= rank {
+                let Some(&upper) = BUCKET_MICROS.get(index) else {
+                    return Some(BUCKET_MICROS[BUCKET_MICROS.len() - 1] as f64 / 1000.0);
+                };
+                let lower = if index == 0 {
+                    0
+                } else {
+                    BUCKET_MICROS[index - 1]
+                };
+                let within = (rank - below as f64) / in_bucket as f64;
+                return Some((lower as f64 + (upper - lower) as f64 * within) / 1000.0);
+            }
+            below += in_bucket;
+        }
+        None
     }
 }
 

@@ -1121,6 +1121,103 @@ fn a_backup_taken_through_the_admin_api_restores_every_row_and_file() {
     assert!(bytes == stored, "the download is the stored archive");
     let (status, _) = download(addr, "/api/v1/admin/backups/..%2Fadmin_token", &bearer);
     assert_eq!(status, 404);
+    // The seed's paths: the same backups, checked without a restore.
+    let (status, bytes_again) = download(addr, &format!("/api/v1/backup/{id}"), &bearer);
+    assert_eq!(status, 200);
+    assert!(bytes_again == stored);
+    std::fs::write(dir.join("data/backups/tampered-copy.tar"), {
+        let mut tampered = stored.clone();
+        tampered[1024] ^= 0x55;
+        tampered
+    })
+    .unwrap();
+    runtime.block_on(async {
+        let auth = [("authorization", bearer.as_str())];
+        let (status, body) =
+            plexichat_tests::request_with(addr, "GET", "/api/v1/backup", &auth).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body["backups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|b| b["id"] == id.as_str()),
+            "{body}"
+        );
+        let (status, body) = plexichat_tests::request_with(
+            addr,
+            "POST",
+            &format!("/api/v1/backup/{id}/verify"),
+            &auth,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["valid"], true);
+        assert_eq!(body["manifest"]["entries"].as_array().unwrap().len(), 2);
+        let (status, body) = plexichat_tests::request_with(
+            addr,
+            "POST",
+            "/api/v1/backup/tampered-copy/verify",
+            &auth,
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["code"], "backup_invalid");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("fails its checksum"),
+            "{body}"
+        );
+        let (status, body) =
+            plexichat_tests::request_with(addr, "POST", "/api/v1/backup/none/verify", &auth).await;
+        assert_eq!(status, 404, "{body}");
+        // What runs, and how it has done so far.
+        let (status, _) = plexichat_tests::request(addr, "GET", "/api/v1/system/info").await;
+        assert_eq!(status, 401);
+        let (status, info) =
+            plexichat_tests::request_with(addr, "GET", "/api/v1/system/info", &auth).await;
+        assert_eq!(status, 200, "{info}");
+        assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(info["database"]["engine"], "sqlite");
+        assert!(info["uptime_seconds"].as_f64().unwrap() > 0.0);
+        let plugins: Vec<(&str, &str)> = info["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap(), p["state"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            plugins,
+            [
+                ("my_awesome_plugin", "running"),
+                ("awesome_audit", "running")
+            ]
+        );
+        let (status, performance) =
+            plexichat_tests::request_with(addr, "GET", "/api/v1/performance", &auth).await;
+        assert_eq!(status, 200, "{performance}");
+        let awesome = performance["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["plugin"] == "my_awesome_plugin")
+            .unwrap_or_else(|| panic!("{performance}"));
+        assert_eq!(awesome["requests"], 3, "{performance}");
+        assert_eq!(awesome["server_errors"], 0);
+        let (p50, p99) = (
+            awesome["latency_ms"]["p50"].as_f64().unwrap(),
+            awesome["latency_ms"]["p99"].as_f64().unwrap(),
+        );
+        assert!(p50 > 0.0 && p50 <= p99, "{awesome}");
+        assert!(
+            performance["requests"]["total"].as_u64().unwrap() >= 10,
+            "{performance}"
+        );
+        assert!(performance["memory"]["rss_bytes"].as_u64().unwrap() > 1 << 20);
+        assert!(performance["open_files"].as_u64().unwrap() > 0);
+    });
     let copy = dir.join("copy.tar");
     std::fs::write(&copy, &bytes).unwrap();
 

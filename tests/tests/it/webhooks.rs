@@ -1,7 +1,8 @@
-//! Webhook deliveries across a crash: the served binary is killed (`SIGKILL`) while a
-//! delivery is in flight, started again on the same data folder, and the delivery arrives,
-//! verified by the Standard Webhooks reference library, with one record of success; killed
-//! again after a success, it sends nothing twice.
+//! Webhook deliveries across a crash and across servers: the served binary is killed
+//! (`SIGKILL`) while a delivery is in flight, started again on the same data folder, and the
+//! delivery arrives, verified by the Standard Webhooks reference library, with one record of
+//! success; killed again after a success, it sends nothing twice. Two servers on one
+//! PostgreSQL database deliver every event once.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -142,4 +143,74 @@ fn a_delivery_in_flight_at_a_crash_arrives_after_the_restart_once_recorded() {
         1,
         "{detail}"
     );
+}
+
+#[test]
+fn two_servers_on_one_postgresql_deliver_each_event_once() {
+    let binary = build_app("all", &["--all"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let database = runtime.block_on(plexichat::testing::fresh_postgres_database());
+    let url = database.url().expose().to_string();
+    let receiver = support::Receiver::start();
+    let servers: Vec<(Server, std::net::SocketAddr)> = ["one", "two"]
+        .iter()
+        .map(|name| {
+            let dir = plexichat_tests::scratch(&format!("webhooks-pair-{name}"));
+            std::fs::write(
+                dir.join("plexichat.toml"),
+                format!(
+                    "[data]\ndatabase = \"{url}\"\n\n[plugins.webhooks]\nallow_addresses = [\"127.0.0.1\"]\nconcurrency = 4\n"
+                ),
+            )
+            .unwrap();
+            start(&binary, &dir)
+        })
+        .collect();
+    let (status, endpoint) = runtime.block_on(request_json(
+        servers[0].1,
+        "POST",
+        "/api/v1/webhooks",
+        Some(TOKEN),
+        &json!({ "url": receiver.url("/pair"), "event_types": ["awesome.action.completed"] }),
+    ));
+    assert_eq!(status, 201, "{endpoint}");
+    runtime.block_on(receiver.secrets("/pair", &[endpoint["secret"].as_str().unwrap()]));
+    // Events through both servers at once; both deliver.
+    const EVENTS: usize = 60;
+    runtime.block_on(async {
+        let posts = (0..EVENTS).map(|n| {
+            let addr = servers[n % 2].1;
+            async move {
+                let (status, body) = request_json(
+                    addr,
+                    "POST",
+                    "/api/v1/awesome/action",
+                    Some(TOKEN),
+                    &json!({ "note": format!("event {n}") }),
+                )
+                .await;
+                assert_eq!(status, 200, "{body}");
+            }
+        });
+        futures_util::future::join_all(posts).await;
+    });
+    let received = runtime.block_on(receiver.wait_for("/pair", EVENTS, 60));
+    // A moment for a second delivery of any of them to show.
+    std::thread::sleep(Duration::from_secs(2));
+    let received = runtime.block_on(receiver.wait_for("/pair", received.len() + 1, 0));
+    let mut ids: Vec<&str> = received
+        .iter()
+        .map(|entry| entry["headers"]["webhook-id"].as_str().unwrap())
+        .collect();
+    assert!(
+        received
+            .iter()
+            .all(|entry| entry["verified"] == json!([true]))
+    );
+    ids.sort_unstable();
+    let count = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), EVENTS, "every event delivered");
+    assert_eq!(count, EVENTS, "none twice");
+    drop(servers);
 }
