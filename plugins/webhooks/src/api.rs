@@ -303,6 +303,18 @@ async fn list_endpoints(
     }))
 }
 
+/// 409 `endpoint_disabled` for a disabled endpoint, which is sent nothing.
+fn enabled(endpoint: &EndpointRow) -> Result<(), ApiError> {
+    match endpoint.disabled_ms {
+        None => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "the endpoint is disabled; enable it first (`PATCH` with `enabled: true`)",
+        )
+        .with_code("endpoint_disabled")),
+    }
+}
+
 async fn existing(pool: &AnyPool, id: i64) -> Result<EndpointRow, ApiError> {
     store::endpoint(pool, id)
         .await?
@@ -629,13 +641,7 @@ async fn replay_delivery(
     let db = plugin.db()?;
     let pool = db.pool().clone();
     let endpoint = existing(&pool, path.id).await?;
-    if endpoint.disabled_ms.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "the endpoint is disabled; enable it first (`PATCH` with `enabled: true`)",
-        )
-        .with_code("endpoint_disabled"));
-    }
+    enabled(&endpoint)?;
     let mut transaction = deliver::begin(&db).await?;
     let id = store::replay(&mut transaction, path.id, path.delivery_id, store::now_ms())
         .await?
@@ -665,13 +671,7 @@ async fn ping(
     let db = plugin.db()?;
     let pool = db.pool().clone();
     let endpoint = existing(&pool, path.id).await?;
-    if endpoint.disabled_ms.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "the endpoint is disabled; enable it first (`PATCH` with `enabled: true`)",
-        )
-        .with_code("endpoint_disabled"));
-    }
+    enabled(&endpoint)?;
     let now = store::now_ms();
     let event_id = format!(
         "ping_{}",

@@ -23,30 +23,33 @@ pub const MAX_REDIRECTS: usize = 5;
 fn shared() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
-        // Another part of the program may have installed a provider first; either is rustls.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let builder = || {
+        build(|| {
             reqwest::Client::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
                 .timeout(REQUEST_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
                 .pool_idle_timeout(Duration::from_secs(90))
-        };
-        builder().build().unwrap_or_else(|error| {
-            // The system's verifier could not start (a container without a CA bundle):
-            // plain HTTP still works, and HTTPS fails verification instead of every request
-            // failing.
-            tracing::warn!(
-                %error,
-                "outbound HTTP: the system's root certificates are unavailable; HTTPS requests will fail certificate verification"
-            );
-            builder()
-                .tls_certs_only(Vec::<reqwest::Certificate>::new())
-                .build()
-                // With a provider installed above and no certificates to parse, nothing is
-                // left that can fail.
-                .unwrap_or_else(|error| panic!("cannot build the outbound HTTP client: {error}"))
         })
+    })
+}
+
+/// Builds the client `builder` describes, with rustls and ring. When the system's verifier
+/// cannot start (a container without a CA bundle) plain HTTP still works, and HTTPS fails
+/// verification instead of every request failing.
+fn build(builder: impl Fn() -> reqwest::ClientBuilder) -> reqwest::Client {
+    // Another part of the program may have installed a provider first; either is rustls.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    builder().build().unwrap_or_else(|error| {
+        tracing::warn!(
+            %error,
+            "outbound HTTP: the system's root certificates are unavailable; HTTPS requests will fail certificate verification"
+        );
+        builder()
+            .tls_certs_only(Vec::<reqwest::Certificate>::new())
+            .build()
+            // With a provider installed above and no certificates to parse, nothing is left
+            // that can fail.
+            .unwrap_or_else(|error| panic!("cannot build the outbound HTTP client: {error}"))
     })
 }
 
@@ -110,11 +113,10 @@ impl<P: Plugin> HttpClient<P> {
     /// name that resolves to a private address later is still refused), follows no
     /// redirect and ignores proxy settings. Requests go through [`RestrictedClient::send`].
     pub fn restricted(&self, destinations: Destinations) -> RestrictedClient<P> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let resolver = Guard {
             destinations: destinations.clone(),
         };
-        let builder = || {
+        let client = build(|| {
             reqwest::Client::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
                 .timeout(REQUEST_TIMEOUT)
@@ -122,16 +124,6 @@ impl<P: Plugin> HttpClient<P> {
                 .no_proxy()
                 .pool_idle_timeout(Duration::from_secs(90))
                 .dns_resolver(resolver.clone())
-        };
-        let client = builder().build().unwrap_or_else(|error| {
-            tracing::warn!(
-                %error,
-                "outbound HTTP: the system's root certificates are unavailable; HTTPS requests will fail certificate verification"
-            );
-            builder()
-                .tls_certs_only(Vec::<reqwest::Certificate>::new())
-                .build()
-                .unwrap_or_else(|error| panic!("cannot build the outbound HTTP client: {error}"))
         });
         RestrictedClient {
             client,
