@@ -1067,7 +1067,7 @@ mod tests {
             messages,
             [
                 "`#[plugin]` must be placed on a struct or enum, the type that holds the plugin's state",
-                "plugin name `admin` is reserved for core routes (`/api/v1/admin`); choose another name (reserved: admin, plugins)",
+                "plugin name `admin` is reserved for core routes (`/api/v1/admin`); choose another name (reserved: admin, plugins, system, performance, backup)",
                 "unknown key `colour` in `#[plugin]`; expected one of: name, version, description, author, type, dependencies, permissions, api_version, min_plexichat_version, category, tags, homepage, repository, license, icon, ui_pages, docs, webhooks, auto_start, prefix, config, lifecycle, backup, migrations",
                 "`auto_start` expects `true` or `false`",
                 "`tags` expects a list of string literals, e.g. `tags = [\"...\"]`",

@@ -171,50 +171,72 @@ async fn post_message(
     Json(post): Json<PostMessage>,
 ) -> Result<Created<Message>, ApiError> {
     let key = text::idempotency_key(&headers)?;
-    post_to(&plugin, &context, &config, &caller, key, path.id, post).await
+    let posting = Posting {
+        caller: &caller,
+        key,
+        channel_id: path.id,
+        post,
+        admit: &|| Ok(()),
+    };
+    post_to(&plugin, &context, &config, posting).await
 }
 
 impl Channels {
     /// Posts `post` to channel `channel_id` as `author`, exactly as `POST
     /// /api/v1/channels/{id}/messages` does for them (membership, rate limit, the
     /// `channels.message.posting` proposal, `idempotency_key`): for a plugin that posts on a
-    /// person's behalf, such as an incoming webhook. Answers the message, and whether it was
-    /// posted before under the same key.
+    /// person's behalf, such as an incoming webhook. `admit` is asked once a retry under the
+    /// same key has been answered and before anything is posted (the caller's own rate
+    /// limit); its error is the answer. Answers the message, and whether it was posted before
+    /// under the same key.
     pub async fn post_as(
         &self,
         author: &Caller,
         channel_id: i64,
         post: PostMessage,
         idempotency_key: Option<String>,
+        admit: &(dyn Fn() -> Result<(), ApiError> + Sync),
     ) -> Result<(Message, bool), ApiError> {
         let context = self
             .context
             .get()
             .ok_or_else(|| ApiError::unavailable("channels has not started"))?;
         let config = context.config::<Channels>().unwrap_or_default();
-        let created = post_to(
-            self,
-            context,
-            &config,
-            author,
-            idempotency_key,
+        let posting = Posting {
+            caller: author,
+            key: idempotency_key,
             channel_id,
             post,
-        )
-        .await?;
+            admit,
+        };
+        let created = post_to(self, context, &config, posting).await?;
         Ok(created.into_parts())
     }
+}
+
+/// One post to make: by whom, where, what, under which `Idempotency-Key`, and what the
+/// caller asks before anything is posted.
+struct Posting<'a> {
+    caller: &'a Caller,
+    key: Option<String>,
+    channel_id: i64,
+    post: PostMessage,
+    admit: &'a (dyn Fn() -> Result<(), ApiError> + Sync),
 }
 
 async fn post_to(
     plugin: &Channels,
     context: &PluginContext<Channels>,
     config: &crate::ChannelsConfig,
-    caller: &Caller,
-    key: Option<String>,
-    channel_id: i64,
-    post: PostMessage,
+    posting: Posting<'_>,
 ) -> Result<Created<Message>, ApiError> {
+    let Posting {
+        caller,
+        key,
+        channel_id,
+        post,
+        admit,
+    } = posting;
     let pool = plugin.pool()?;
     let path = ChannelPath { id: channel_id };
     let caller = caller.clone();
@@ -236,6 +258,7 @@ async fn post_to(
     {
         return Ok(answer);
     }
+    admit()?;
     let seen = Seen::of(pool, path.id, &caller).await?;
     seen.member()?;
     // A retry of a post that went through is answered above, and costs nothing.

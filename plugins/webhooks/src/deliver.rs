@@ -85,8 +85,9 @@ pub(crate) async fn run(task: TaskContext<Webhooks>) -> Result<(), BoxError> {
             .await?
             .is_some_and(|due| due <= store::now_ms());
         if waiting || !finished.is_empty() || (free > 0 && due_now) {
-            let now = store::now_ms();
             let mut transaction = db.begin_write().await?;
+            // After the write turn came: a lease counts from when the claim is made.
+            let now = store::now_ms();
             let mut took = 0;
             if waiting {
                 let entries = outbox.take(&mut transaction, TAKE).await?;
@@ -153,8 +154,8 @@ pub(crate) async fn claim_due(
     limit: i64,
     only: Option<i64>,
 ) -> Result<Vec<Claimed>, BoxError> {
-    let now = store::now_ms();
     let mut transaction = db.begin_write().await?;
+    let now = store::now_ms();
     let claimed = store::claim(
         &mut transaction,
         db.engine(),
@@ -194,8 +195,9 @@ async fn perform(
     let started = Instant::now();
     let sent = match webhooks.clients.get(context, config) {
         Ok(client) => send(&client, &claimed, config, started_ms).await,
-        Err(problem) => Err(Failure::Final(format!(
-            "the allowed addresses are misconfigured: {problem}"
+        // The operator's mistake, not the receiver's: worth another attempt once fixed.
+        Err(problem) => Err(Failure::Retry(format!(
+            "[plugins.webhooks] allow_addresses is not valid: {problem}"
         ))),
     };
     let latency_ms = started.elapsed().as_millis() as i64;
@@ -282,7 +284,7 @@ async fn record_in(
         if store::disable(transaction, claimed.endpoint.id, &reason, now).await? {
             let event = EndpointDisabled {
                 endpoint_id: claimed.endpoint.id,
-                url: claimed.endpoint.url.clone(),
+                origin: origin(&claimed.endpoint.url),
                 owner_id: claimed.endpoint.owner_id,
                 reason,
             };
@@ -291,6 +293,14 @@ async fn record_in(
         }
     }
     Ok(disabled)
+}
+
+/// `scheme://host:port` of `url`, without its path, query or credentials.
+fn origin(url: &str) -> String {
+    Url::parse(url).map_or_else(
+        |_| "(not a URL)".to_string(),
+        |url| url.origin().ascii_serialization(),
+    )
 }
 
 /// Logs and publishes the endpoints disabled by a committed transaction.

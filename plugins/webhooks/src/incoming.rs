@@ -218,19 +218,6 @@ async fn post_through_hook(
     let hook = store::hook_by_digest(&pool, &signing::digest(&path.token))
         .await?
         .ok_or_else(unknown)?;
-    let interval = std::time::Duration::from_secs(60) / config.incoming_per_minute.max(1);
-    if let Err(wait) = plugin
-        .incoming
-        .take(hook.id, interval, config.incoming_per_minute)
-    {
-        let seconds = plexichat::limit::retry_after_seconds(wait);
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("this hook posts faster than this server allows; try again in {seconds} s"),
-        )
-        .with_code("rate_limited")
-        .with_retry_after(seconds));
-    }
     let owner = accounts
         .user(hook.owner_id)
         .await
@@ -264,6 +251,24 @@ async fn post_through_hook(
         .and_then(|value| value.to_str().ok())
         .filter(|key| (1..=255).contains(&key.len()))
         .map(|key| format!("hook-{}-{key}", hook.id));
+    // Charged once a retry under the same key has been answered: a retry costs nothing.
+    let admit = || {
+        let interval = std::time::Duration::from_secs(60) / config.incoming_per_minute.max(1);
+        plugin
+            .incoming
+            .take(hook.id, interval, config.incoming_per_minute)
+            .map_err(|wait| {
+                let seconds = plexichat::limit::retry_after_seconds(wait);
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "this hook posts faster than this server allows; try again in {seconds} s"
+                    ),
+                )
+                .with_code("rate_limited")
+                .with_retry_after(seconds)
+            })
+    };
     let (message, replayed) = channels
         .post_as(
             &author,
@@ -274,9 +279,13 @@ async fn post_through_hook(
                 file_ids: None,
             },
             key,
+            &admit,
         )
         .await?;
-    store::touch_hook(&pool, hook.id, store::now_ms()).await?;
+    // The message is posted: failing to note the hook's use must not make the client retry.
+    if let Err(error) = store::touch_hook(&pool, hook.id, store::now_ms()).await {
+        plexichat::tracing::warn!(hook = hook.id, %error, "webhooks: could not record an incoming hook's use");
+    }
     Ok((
         if replayed {
             StatusCode::OK

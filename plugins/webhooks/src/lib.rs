@@ -80,8 +80,8 @@ pub struct WebhooksConfig {
     /// How long finished deliveries and their attempts are kept, in days.
     #[schemars(range(min = 1, max = 3650))]
     pub keep_days: u32,
-    /// Messages one incoming hook may post per minute (429 with `Retry-After` past that);
-    /// each server counts the posts it serves.
+    /// Messages one incoming hook may post per minute, and at once (429 with `Retry-After`
+    /// past that); each server counts the posts it serves.
     #[schemars(range(min = 1, max = 100000))]
     pub incoming_per_minute: u32,
 }
@@ -116,8 +116,9 @@ impl WebhooksConfig {
 pub struct EndpointDisabled {
     /// The endpoint.
     pub endpoint_id: i64,
-    /// Its URL.
-    pub url: String,
+    /// Where it is: its scheme, host and port only (its path, query and any credentials in
+    /// the URL are the receiver's secrets, and this event goes to other endpoints).
+    pub origin: String,
     /// Who registered it (`None`: the admin token).
     pub owner_id: Option<i64>,
     /// Why.
@@ -134,6 +135,22 @@ impl Lifecycle for Webhooks {
             context.spawn("prune", deliver::prune);
         }
         Ok(())
+    }
+}
+
+/// Refuses a reload whose `allow_addresses` has an entry that is not an address or range:
+/// every delivery would fail on it.
+#[on_event]
+fn check_reload(
+    _plugin: &Webhooks,
+    change: &plexichat::event::ConfigChanging,
+) -> Result<(), String> {
+    match change.config_of::<Webhooks>() {
+        Some(config) => config
+            .destinations()
+            .map(|_| ())
+            .map_err(|problem| format!("[plugins.webhooks] allow_addresses: {problem}")),
+        None => Ok(()),
     }
 }
 

@@ -383,8 +383,9 @@ pub(crate) struct Outcome {
     pub response: Option<String>,
 }
 
-/// Records `outcome` of `claimed`'s attempt, if the claim is still its own (a claim that
-/// outlived its lease was taken over, and the attempt that took it over records instead).
+/// Records `outcome` of `claimed`'s attempt, if the claim is still its own: the same claim
+/// and the same attempt number (a claim that outlived its lease was taken over, even by the
+/// same worker, and the attempt that took it over records instead).
 /// Answers whether it was recorded.
 pub(crate) async fn record(
     transaction: &mut WriteTransaction,
@@ -401,7 +402,7 @@ pub(crate) async fn record(
     let done = sqlx::query(
         "UPDATE webhooks_deliveries SET status = $3, next_attempt_ms = $4, claim = NULL, claimed_until_ms = NULL, \
          last_status_code = $5, last_error = $6, last_response = $7, last_latency_ms = $8, finished_ms = $9 \
-         WHERE id = $1 AND claim = $2",
+         WHERE id = $1 AND claim = $2 AND attempts = $10",
     )
     .bind(claimed.id)
     .bind(&claimed.claim)
@@ -412,6 +413,7 @@ pub(crate) async fn record(
     .bind(&outcome.response)
     .bind(outcome.latency_ms)
     .bind(finished)
+    .bind(claimed.attempt)
     .execute(&mut ***transaction)
     .await?;
     if done.rows_affected() == 0 {

@@ -400,6 +400,12 @@ async fn an_endpoint_that_is_gone_is_disabled_and_the_others_are_told() {
         Value::Null,
         "made with the admin token"
     );
+    assert_eq!(
+        body["data"]["origin"],
+        format!("http://127.0.0.1:{}", receiver.port),
+        "the origin only: a URL's path may be the receiver's secret"
+    );
+    assert!(body["data"].get("url").is_none(), "{body}");
     assert_eq!(body["data"]["reason"], "it answered 410 Gone");
     let (_, endpoint_now) = as_admin(
         &app,
@@ -858,7 +864,15 @@ async fn an_incoming_hook_posts_as_its_maker_at_a_bounded_rate() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(problem["field"], "text", "{problem}");
-    // Three a minute: the fourth waits.
+    // Three a minute (the retry above was not counted): the fourth waits.
+    for text in ["second", "third"] {
+        let (status, body) = app
+            .request("POST", &path)
+            .json(&json!({ "text": text }))
+            .send()
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
     let (status, problem) = app
         .request("POST", &path)
         .json(&json!({ "text": "too many" }))
@@ -866,6 +880,15 @@ async fn an_incoming_hook_posts_as_its_maker_at_a_bounded_rate() {
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{problem}");
     assert_eq!(problem["code"], "rate_limited");
+    // A retry of a post that went through is still answered.
+    let (status, again) = app
+        .request("POST", &path)
+        .header("idempotency-key", "build-41")
+        .json(&json!({ "text": "build 41 passed" }))
+        .send()
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["message_id"], posted["message_id"]);
 
     let (status, problem) = app
         .request("POST", "/hooks/pxh_madeup")

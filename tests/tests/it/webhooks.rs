@@ -143,6 +143,22 @@ fn a_delivery_in_flight_at_a_crash_arrives_after_the_restart_once_recorded() {
         1,
         "{detail}"
     );
+
+    // A reload whose allowed addresses are not addresses is refused, naming the setting.
+    std::fs::write(
+        dir.join("plexichat.toml"),
+        "[plugins.webhooks]\nallow_addresses = [\"localhost\"]\n",
+    )
+    .unwrap();
+    let (status, refused) = runtime.block_on(request_json(
+        addr,
+        "POST",
+        "/api/v1/admin/config/reload",
+        Some(TOKEN),
+        &Value::Null,
+    ));
+    assert_eq!(status, 409, "{refused}");
+    assert!(refused.to_string().contains("allow_addresses"), "{refused}");
 }
 
 #[test]

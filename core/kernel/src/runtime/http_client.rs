@@ -136,8 +136,9 @@ impl<P: Plugin> HttpClient<P> {
 /// Which addresses a [`RestrictedClient`] may connect to: public ones, and the ranges the
 /// operator allows besides. Refused unless allowed: loopback, private (RFC 1918, unique
 /// local), carrier-grade NAT, link-local (with the cloud metadata address 169.254.169.254),
-/// unspecified, multicast, broadcast, documentation and benchmarking ranges, and IPv6
-/// addresses that embed one of those (mapped, NAT64).
+/// unspecified, multicast, broadcast, documentation and benchmarking ranges, site-local,
+/// Teredo and local-use NAT64, and IPv6 addresses that embed one of those (mapped,
+/// compatible, translated, 6to4, NAT64).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Destinations {
     allowed: Vec<(IpAddr, u8)>,
@@ -365,6 +366,23 @@ fn special(ip: IpAddr) -> Option<&'static str> {
                 Some("private")
             } else if segments[0] & 0xffc0 == 0xfe80 {
                 Some("link-local")
+            } else if segments[0] & 0xffc0 == 0xfec0 {
+                // Site-local, deprecated but still routed on some networks.
+                Some("private")
+            } else if segments[0] == 0x2002 {
+                // 6to4: the IPv4 address in bits 16 to 48.
+                v4(Ipv4Addr::from(
+                    (u32::from(segments[1]) << 16) | u32::from(segments[2]),
+                ))
+            } else if segments[..3] == [0x64, 0xff9b, 1] {
+                // Local-use NAT64 (RFC 8215): where it embeds IPv4 depends on the network.
+                Some("NAT64 (local use)")
+            } else if segments[..2] == [0x2001, 0] {
+                Some("Teredo")
+            } else if segments[..6] == [0, 0, 0, 0, 0xffff, 0] {
+                // IPv4-translated (SIIT): the IPv4 address in the last 32 bits.
+                let [.., high, low] = segments;
+                v4(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low)))
             } else if segments[0] == 0x2001 && segments[1] == 0x0db8 {
                 Some("documentation or benchmarking")
             } else if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
@@ -451,10 +469,22 @@ mod tests {
             ("::ffff:127.0.0.1", "loopback"),
             ("::ffff:169.254.169.254", "link-local"),
             ("64:ff9b::a9fe:a9fe", "link-local"),
+            ("2002:a9fe:a9fe::", "link-local"),
+            ("2002:7f00:1::1", "loopback"),
+            ("64:ff9b:1::a9fe:a9fe", "NAT64 (local use)"),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+            ("::ffff:0:a9fe:a9fe", "link-local"),
+            ("fec0::1", "private"),
         ] {
             assert_eq!(refused(&public, ip), Some(kind), "{ip}");
         }
-        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111", "172.32.0.1"] {
+        for ip in [
+            "1.1.1.1",
+            "93.184.216.34",
+            "2606:4700::1111",
+            "172.32.0.1",
+            "2002:5db8:d822::1",
+        ] {
             assert_eq!(refused(&public, ip), None, "{ip}");
         }
         let loopback = Destinations::allowing(&["127.0.0.1", "::1", "10.8.0.0/16"]).unwrap();
