@@ -23,6 +23,7 @@ use crate::input::Json;
 use crate::log_limit::LogLimit;
 use crate::session::{self, Refusal, Sessions};
 use crate::{Hosted, unknown_plugin};
+use plexichat_kernel::abi::openapi::Describer;
 use plexichat_kernel::abi::route::Method;
 use plexichat_kernel::config::secret::Secret;
 use plexichat_kernel::error::ApiError;
@@ -185,13 +186,7 @@ The body is a JSON object of the keys to set (`null` removes a key from the sett
         doc: "Writes a backup while the server keeps serving.",
         access: Access::Admin,
         only_with_metrics_on_main: false,
-        describe: |d| {
-            d.response(
-                "201",
-                "the backup, described",
-                Some(("application/json", json!({}))),
-            );
-        },
+        describe: created_backup,
         handler: |_| post(create_backup),
     },
     CoreRoute {
@@ -201,7 +196,7 @@ The body is a JSON object of the keys to set (`null` removes a key from the sett
         doc: "One backup archive, streamed.",
         access: Access::Admin,
         only_with_metrics_on_main: false,
-        describe: |d| d.response("200", "the archive", Some(("application/x-tar", json!({})))),
+        describe: backup_archive,
         handler: |_| get(download_backup),
     },
     CoreRoute {
@@ -221,6 +216,20 @@ The body is a JSON object of the keys to set (`null` removes a key from the sett
         handler: metrics_handler,
     },
 ];
+
+/// A created backup's answer, in the document.
+pub(crate) fn created_backup(describer: &mut Describer) {
+    describer.response(
+        "201",
+        "the backup, described",
+        Some(("application/json", json!({}))),
+    );
+}
+
+/// A backup archive's answer, in the document.
+pub(crate) fn backup_archive(describer: &mut Describer) {
+    describer.response("200", "the archive", Some(("application/x-tar", json!({}))));
+}
 
 /// `/metrics` on the main address: checked like the admin API, but scraped every few seconds,
 /// so not logged as an action.

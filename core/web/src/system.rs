@@ -88,13 +88,7 @@ pub(crate) const ROUTES: &[CoreRoute] = &[
         doc: "Writes a backup while the server keeps serving (as `POST /api/v1/admin/backups`).",
         access: Access::Admin,
         only_with_metrics_on_main: false,
-        describe: |d| {
-            d.response(
-                "201",
-                "the backup, described",
-                Some(("application/json", json!({}))),
-            );
-        },
+        describe: crate::admin::created_backup,
         handler: |_| post(crate::admin::create_backup),
     },
     CoreRoute {
@@ -104,7 +98,7 @@ pub(crate) const ROUTES: &[CoreRoute] = &[
         doc: "One backup archive, streamed (as `GET /api/v1/admin/backups/{id}`).",
         access: Access::Admin,
         only_with_metrics_on_main: false,
-        describe: |d| d.response("200", "the archive", Some(("application/x-tar", json!({})))),
+        describe: crate::admin::backup_archive,
         handler: |_| get(crate::admin::download_backup),
     },
     CoreRoute {

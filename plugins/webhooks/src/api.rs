@@ -642,7 +642,7 @@ async fn replay_delivery(
     let pool = db.pool().clone();
     let endpoint = existing(&pool, path.id).await?;
     enabled(&endpoint)?;
-    let mut transaction = deliver::begin(&db).await?;
+    let mut transaction = db.begin_write().await?;
     let id = store::replay(&mut transaction, path.id, path.delivery_id, store::now_ms())
         .await?
         .ok_or_else(|| {
@@ -684,7 +684,7 @@ async fn ping(
         now,
         &json!({ "endpoint_id": path.id, "by": operator.user_id }),
     );
-    let mut transaction = deliver::begin(&db).await?;
+    let mut transaction = db.begin_write().await?;
     let id = store::enqueue_one(&mut transaction, path.id, &event_id, PING, &body, now).await?;
     transaction.commit().await?;
     let sent = deliver::send_now(&context, &plugin, id)

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use plexichat::http_client::{Destinations, Method, OutboundError, RestrictedClient};
-use plexichat::lifecycle::{Db, WriteTransaction};
+use plexichat::lifecycle::WriteTransaction;
 use plexichat::prelude::*;
 use plexichat::reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use plexichat::reqwest::{Response, Url};
@@ -107,7 +107,7 @@ pub(crate) async fn run(task: TaskContext<Webhooks>) -> Result<(), BoxError> {
                     db.engine(),
                     &claim,
                     now,
-                    now + lease(&config).as_millis() as i64,
+                    lease_until(now, &config),
                     free,
                     None,
                 )
@@ -146,34 +146,10 @@ pub(crate) async fn run(task: TaskContext<Webhooks>) -> Result<(), BoxError> {
     }
 }
 
-/// Claims up to `limit` due deliveries (or only `only`) for this worker.
-pub(crate) async fn claim_due(
-    db: &Db<Webhooks>,
-    claim: &str,
-    config: &WebhooksConfig,
-    limit: i64,
-    only: Option<i64>,
-) -> Result<Vec<Claimed>, BoxError> {
-    let mut transaction = db.begin_write().await?;
-    let now = store::now_ms();
-    let claimed = store::claim(
-        &mut transaction,
-        db.engine(),
-        claim,
-        now,
-        now + lease(config).as_millis() as i64,
-        limit,
-        only,
-    )
-    .await?;
-    transaction.commit().await?;
-    Ok(claimed)
-}
-
-/// How long a claim holds: the attempt's time limit and a margin for recording it. A worker
-/// that dies holding one delays that delivery by at most this.
-fn lease(config: &WebhooksConfig) -> Duration {
-    Duration::from_secs(u64::from(config.timeout_seconds) + 10)
+/// When a claim made at `now` ends: the attempt's time limit and a margin for recording it.
+/// A worker that dies holding one delays that delivery by at most this.
+fn lease_until(now: i64, config: &WebhooksConfig) -> i64 {
+    now + (i64::from(config.timeout_seconds) + 10) * 1000
 }
 
 /// An attempt made, to record.
@@ -486,7 +462,22 @@ pub(crate) async fn send_now(
         data_encoding::HEXLOWER.encode(&signing::random_bytes::<8>())
     );
     let db = context.db();
-    let Some(claimed) = claim_due(&db, &claim, &config, 1, Some(id)).await?.pop() else {
+    let mut transaction = db.begin_write().await?;
+    let now = store::now_ms();
+    let lease = lease_until(now, &config);
+    let claimed = store::claim(
+        &mut transaction,
+        db.engine(),
+        &claim,
+        now,
+        lease,
+        1,
+        Some(id),
+    )
+    .await?
+    .pop();
+    transaction.commit().await?;
+    let Some(claimed) = claimed else {
         return Ok(false);
     };
     let attempted = perform(context, webhooks, claimed, &config).await;
@@ -495,11 +486,6 @@ pub(crate) async fn send_now(
     transaction.commit().await?;
     announce(context, disabled).await;
     Ok(true)
-}
-
-/// A write transaction on the plugin's database, for routes.
-pub(crate) async fn begin(db: &Db<Webhooks>) -> Result<WriteTransaction, ApiError> {
-    Ok(db.begin_write().await?)
 }
 
 #[cfg(test)]
