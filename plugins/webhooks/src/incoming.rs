@@ -246,6 +246,17 @@ async fn post_through_hook(
             "`text` is the message: it cannot be blank",
         ));
     }
+    // Checked here too, so that the problem names this route's field (`text`), not the chat's.
+    let max = plugin
+        .context()?
+        .config::<Channels>()
+        .map_or(4000, |config| config.max_message_chars);
+    if post.text.chars().count() > max as usize {
+        return Err(ApiError::invalid_field(
+            "text",
+            format!("`text` is at most {max} characters"),
+        ));
+    }
     let key = headers
         .get("idempotency-key")
         .and_then(|value| value.to_str().ok())

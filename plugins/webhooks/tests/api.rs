@@ -864,6 +864,13 @@ async fn an_incoming_hook_posts_as_its_maker_at_a_bounded_rate() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(problem["field"], "text", "{problem}");
+    let (status, problem) = app
+        .request("POST", &path)
+        .json(&json!({ "text": "x".repeat(4001) }))
+        .send()
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(problem["field"], "text", "{problem}");
     // Three a minute (the retry above was not counted): the fourth waits.
     for text in ["second", "third"] {
         let (status, body) = app
