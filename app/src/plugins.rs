@@ -6,6 +6,10 @@
 
 #[cfg(feature = "accounts")]
 extern crate accounts as _;
+#[cfg(feature = "ai")]
+extern crate ai as _;
+#[cfg(feature = "analytics")]
+extern crate analytics as _;
 #[cfg(feature = "awesome_audit")]
 extern crate awesome_audit as _;
 #[cfg(feature = "channels")]
@@ -33,6 +37,10 @@ extern crate webhooks as _;
 pub(crate) const ENABLED: &[&str] = &[
     #[cfg(feature = "accounts")]
     "accounts",
+    #[cfg(feature = "ai")]
+    "ai",
+    #[cfg(feature = "analytics")]
+    "analytics",
     #[cfg(feature = "awesome_audit")]
     "awesome_audit",
     #[cfg(feature = "channels")]

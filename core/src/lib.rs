@@ -30,6 +30,18 @@
 use plexichat_kernel::{abi, config, registry, runtime};
 use plexichat_testing::selftest;
 
+/// The AI service a plugin with the `ai` permission calls (`context.ai()`), and what a
+/// provider implements.
+pub use runtime::ai;
+/// The analytics service a plugin with the `analytics` permission records to and queries
+/// (`context.analytics()`), and what a provider implements.
+pub mod analytics {
+    pub use plexichat_kernel::runtime::analytics::{
+        Analytics, AnalyticsError, AnalyticsFeed, AnalyticsFuture, AnalyticsProvider,
+        AnalyticsQuery, AnalyticsRecord, AnalyticsRow, AnalyticsStats, MAX_DIMENSIONS, MAX_NAME,
+        MAX_VALUE, valid_name,
+    };
+}
 /// reqwest, for what [`PluginContext::http`] returns (headers, bodies, errors).
 pub use reqwest;
 /// The outbound HTTP client of plugins that declare `http:client`.

@@ -93,7 +93,7 @@ pub struct Permission {
 }
 
 /// Every permission, in the order listings show them.
-pub const PERMISSIONS: [Permission; 10] = [
+pub const PERMISSIONS: [Permission; 13] = [
     Permission {
         name: "plugin:read",
         marker: "ReadData",
@@ -147,6 +147,24 @@ pub const PERMISSIONS: [Permission; 10] = [
         marker: "ReadOutbox",
         grants: "take the events every plugin writes to the outbox (those its manifest lists in `webhooks`), to deliver them",
         needs: "taking events from the outbox needs",
+    },
+    Permission {
+        name: "ai",
+        marker: "UseAi",
+        grants: "ask the AI service for chat completions and its models (`context.ai()`), counted against the plugin's quota",
+        needs: "the AI service needs",
+    },
+    Permission {
+        name: "analytics",
+        marker: "UseAnalytics",
+        grants: "record analytics events and query the daily rollups of every plugin's (`context.analytics()`)",
+        needs: "recording and querying analytics needs",
+    },
+    Permission {
+        name: "services:provide",
+        marker: "ProvideServices",
+        grants: "provide a service core defines (AI, analytics) to every plugin that declares it (`context.provide_ai`, `context.provide_analytics`)",
+        needs: "providing a core service needs",
     },
     Permission {
         name: UI_TRUSTED_PERMISSION,

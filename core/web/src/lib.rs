@@ -367,6 +367,10 @@ pub async fn serve(
             lifetime: options.stream_lifetime,
         },
     };
+    let analytics_feed = tokio::spawn(metrics::feed_analytics(
+        Arc::clone(&metrics),
+        runtime.clone(),
+    ));
     let metrics_server = metrics_listener
         .map(|listener| serve_metrics(listener, metrics, &runtime))
         .transpose()?;
@@ -375,6 +379,7 @@ pub async fn serve(
     let watcher = tokio::spawn(async move { database.watch().await });
     connections::serve(listener, router, limits, shutdown).await;
     watcher.abort();
+    analytics_feed.abort();
     // Scrapes are short and read-only: nothing to drain.
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();

@@ -129,6 +129,23 @@ impl HttpMetrics {
         self.unmatched.load(Ordering::Relaxed)
     }
 
+    /// Requests so far per plugin and status code (unmatched ones are not a plugin's).
+    fn by_status(&self) -> std::collections::BTreeMap<(&'static str, u16), u64> {
+        let mut counts = std::collections::BTreeMap::new();
+        for route in self.routes.values().chain([&self.other]) {
+            for metrics in route.methods.iter().filter_map(OnceLock::get) {
+                for (offset, count) in metrics.statuses.iter().enumerate() {
+                    let count = count.load(Ordering::Relaxed);
+                    if count > 0 {
+                        let status = u16::try_from(offset + 100).unwrap_or(u16::MAX);
+                        *counts.entry((route.plugin, status)).or_default() += count;
+                    }
+                }
+            }
+        }
+        counts
+    }
+
     /// Each plugin's requests so far (core's routes under [`CORE`]), by plugin name.
     pub(crate) fn summary(&self) -> Vec<PluginSummary> {
         let mut by_plugin: std::collections::BTreeMap<&'static str, PluginSummary> =
@@ -646,5 +663,37 @@ mod tests {
     fn label_values_are_escaped() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         assert_eq!(escape("/api/v1/{name}"), "/api/v1/{name}");
+    }
+}
+
+/// How often the HTTP layer's counts go to analytics.
+const FEED_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Records, every [`FEED_EVERY`], the requests answered since the last time as analytics'
+/// `http.requests` of plugin `plexichat`, per `plugin` and `status`: read from the counters
+/// the metrics already keep, so a request costs nothing more. Runs until aborted; skips its
+/// work while no analytics provider runs.
+pub(crate) async fn feed_analytics(metrics: Arc<HttpMetrics>, runtime: Runtime) {
+    let mut sent = std::collections::BTreeMap::new();
+    let mut ticks = tokio::time::interval(FEED_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if !plexichat_kernel::runtime::analytics::has_provider(&runtime) {
+            continue;
+        }
+        let now = metrics.by_status();
+        for (&(plugin, status), &count) in &now {
+            let before = sent.get(&(plugin, status)).copied().unwrap_or(0);
+            if count > before {
+                plexichat_kernel::runtime::analytics::record_for_core(
+                    &runtime,
+                    "http.requests",
+                    &[("plugin", plugin), ("status", &status.to_string())],
+                    i64::try_from(count - before).unwrap_or(i64::MAX),
+                );
+            }
+        }
+        sent = now;
     }
 }

@@ -32,7 +32,7 @@ pub use messages::{Message, PostMessage, ReactionSummary};
     type = core,
     prefix = "/api/v1",
     dependencies = [Accounts],
-    permissions = ["database", "events:publish"],
+    permissions = ["analytics", "database", "events:publish"],
     webhooks = [ChannelEvent],
     migrations = "migrations",
     config = ChannelsConfig,

@@ -362,6 +362,14 @@ async fn post_to(
     change
         .commit(context, &seen.channel, "message.created", message.value())
         .await?;
+    // For messages per channel per day and daily active people; never waits.
+    context.analytics().record(
+        "chat.messages",
+        &[
+            ("channel", &path.id.to_string()),
+            ("user", &caller.user_id.to_string()),
+        ],
+    );
     Ok(Created::new(StatusCode::CREATED, message))
 }
 

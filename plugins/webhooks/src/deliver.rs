@@ -6,10 +6,10 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use plexichat::http_client::{Destinations, Method, OutboundError, RestrictedClient};
+use plexichat::http_client::{self, Destinations, Method, OutboundError, RestrictedClient};
 use plexichat::lifecycle::WriteTransaction;
 use plexichat::prelude::*;
-use plexichat::reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use plexichat::reqwest::header::{CONTENT_TYPE, HeaderValue};
 use plexichat::reqwest::{Response, Url};
 use tokio::task::JoinSet;
 
@@ -380,7 +380,7 @@ async fn send(
         OutboundError::Transport(error) => Failure::Retry(describe(&error)),
     })?;
     let status = response.status();
-    let retry_after = retry_after(response.headers().get(RETRY_AFTER));
+    let retry_after = http_client::retry_after(response.headers());
     let snippet = snippet(response).await;
     Ok(Answer {
         status,
@@ -421,19 +421,6 @@ async fn snippet(mut response: Response) -> String {
         }
     }
     String::from_utf8_lossy(&kept).into_owned()
-}
-
-/// `Retry-After` as a wait: seconds, or an HTTP date.
-fn retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
-    let text = value?.to_str().ok()?.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = jiff::fmt::rfc2822::DateTimeParser::new()
-        .parse_timestamp(text)
-        .ok()?;
-    let wait = at.as_millisecond() - store::now_ms();
-    Some(Duration::from_millis(u64::try_from(wait).unwrap_or(0)))
 }
 
 /// Forgets finished deliveries past `keep_days`, hourly.
@@ -515,26 +502,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn retry_after_takes_seconds_or_a_date() {
-        let header = |text: &str| HeaderValue::from_str(text).unwrap();
-        assert_eq!(
-            retry_after(Some(&header("7"))),
-            Some(Duration::from_secs(7))
-        );
-        let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(30);
-        let date = jiff::fmt::rfc2822::DateTimePrinter::new()
-            .timestamp_to_rfc9110_string(&soon)
-            .unwrap();
-        let wait = retry_after(Some(&header(&date))).unwrap();
-        assert!(
-            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
-            "{wait:?}"
-        );
-        assert_eq!(retry_after(Some(&header("soon"))), None);
-        assert_eq!(retry_after(None), None);
     }
 
     #[test]

@@ -145,6 +145,14 @@ impl Describer {
             .insert(status.to_string(), response);
     }
 
+    /// Adds another representation of the response described under `status` (an answer
+    /// that is JSON, or server-sent events when asked).
+    pub fn alternative(&mut self, status: &str, content_type: &str, schema: Value) {
+        if let Some(response) = self.responses_by_status.get_mut(status) {
+            response["content"][content_type] = json!({ "schema": schema });
+        }
+    }
+
     /// Re-files the responses described so far under `status`: what a `(StatusCode, R)`
     /// does to `R`'s.
     pub fn restatus(&mut self, status: &str) {

@@ -16,6 +16,8 @@ use crate::abi::hooks::BoxError;
 use crate::abi::permission;
 use crate::abi::plugin::{Configurable, Plugin};
 use crate::config::database::Engine;
+use crate::runtime::ai::{Ai, AiProvider};
+use crate::runtime::analytics::{Analytics, AnalyticsFeed, AnalyticsProvider};
 use crate::runtime::http_client::HttpClient;
 use crate::runtime::outbox::Outbox;
 use crate::runtime::{
@@ -159,6 +161,58 @@ impl<P: Plugin> PluginContext<P> {
         P: permission::HttpClient,
     {
         HttpClient::new()
+    }
+
+    /// The AI service: chat completions, streamed or whole, and the models, from the
+    /// provider plugin the binary has (the `ai` plugin); [`AiError::Unavailable`] without
+    /// one. Needs the `ai` permission. See [`Ai`].
+    ///
+    /// [`AiError::Unavailable`]: crate::runtime::ai::AiError::Unavailable
+    pub fn ai(&self) -> Ai<P>
+    where
+        P: permission::UseAi,
+    {
+        Ai::new(self.runtime.clone())
+    }
+
+    /// Analytics: `record` counts without waiting, `query` reads the daily rollups of the
+    /// provider plugin (the `analytics` plugin). Needs the `analytics` permission. See
+    /// [`Analytics`].
+    pub fn analytics(&self) -> Analytics<P>
+    where
+        P: permission::UseAnalytics,
+    {
+        Analytics::new(&self.runtime)
+    }
+
+    /// Makes this plugin the AI service's provider: every `context.ai()` call goes to
+    /// `provider` while this plugin runs. An error if another plugin provides it. Needs
+    /// `services:provide`.
+    pub fn provide_ai(&self, provider: std::sync::Arc<dyn AiProvider>) -> Result<(), BoxError>
+    where
+        P: permission::ProvideServices,
+    {
+        Ok(crate::runtime::ai::install(&self.runtime, P::NAME, provider)?)
+    }
+
+    /// Makes this plugin the analytics provider: queries go to `provider`, and records come
+    /// through the returned feed, which holds at most `capacity` waiting records (past that,
+    /// recording counts drops). An error if another plugin provides it. Needs
+    /// `services:provide`.
+    pub fn provide_analytics(
+        &self,
+        provider: std::sync::Arc<dyn AnalyticsProvider>,
+        capacity: usize,
+    ) -> Result<AnalyticsFeed, BoxError>
+    where
+        P: permission::ProvideServices,
+    {
+        Ok(crate::runtime::analytics::install(
+            &self.runtime,
+            P::NAME,
+            provider,
+            capacity,
+        )?)
     }
 
     /// The outbox: events written in the transaction of the change that caused them, for

@@ -437,6 +437,24 @@ fn in_range(ip: IpAddr, range: IpAddr, bits: u8) -> bool {
     }
 }
 
+/// An answer's `Retry-After` as a wait: delta seconds, or an HTTP date (a date in the past is
+/// no wait); `None` when absent or unreadable.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let text = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(text)
+        .ok()?;
+    let wait = at.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,6 +464,30 @@ mod tests {
             .check(ip.parse().unwrap())
             .err()
             .map(|why| why.kind)
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let headers = |text: &str| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(
+                reqwest::header::RETRY_AFTER,
+                reqwest::header::HeaderValue::from_str(text).unwrap(),
+            );
+            headers
+        };
+        assert_eq!(retry_after(&headers("7")), Some(Duration::from_secs(7)));
+        let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(30);
+        let date = jiff::fmt::rfc2822::DateTimePrinter::new()
+            .timestamp_to_rfc9110_string(&soon)
+            .unwrap();
+        let wait = retry_after(&headers(&date)).unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert_eq!(retry_after(&headers("soon")), None);
+        assert_eq!(retry_after(&reqwest::header::HeaderMap::new()), None);
     }
 
     #[test]

@@ -16,6 +16,8 @@
 //! - `backups`: calling plugins' backup handlers.
 //! - `command`: what a plugin's CLI command receives.
 
+pub mod ai;
+pub mod analytics;
 mod backups;
 pub mod behind;
 mod bus;
