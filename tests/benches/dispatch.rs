@@ -2,6 +2,10 @@
 //! handlers, against calling the same handler bodies directly through a slice of function
 //! pointers. Allocations per publish are counted by a counting global allocator and written
 //! to `target/bench/dispatch-allocations.json` for `cargo xtask bench`.
+//!
+//! Also `analytics.record` (validation, sorted dimensions as JSON, the bounded queue) against
+//! a bare `try_send` of a record with the same fields on a tokio channel of the same size,
+//! both drained by a thread.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -35,9 +39,69 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// The benchmark's plugin; its handlers do the same work as the direct calls.
-#[plugin(name = "bench")]
+/// It also provides analytics, answering no queries: the benchmark measures recording only.
+#[plugin(name = "bench", permissions = ["analytics", "services:provide"])]
 #[derive(Default)]
 pub struct Bench;
+
+struct NoQueries;
+
+impl plexichat::analytics::AnalyticsProvider for NoQueries {
+    fn query(
+        &self,
+        _: plexichat::analytics::AnalyticsQuery,
+    ) -> plexichat::analytics::AnalyticsFuture<'_, Vec<plexichat::analytics::AnalyticsRow>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn distinct(
+        &self,
+        _: String,
+        _: String,
+        _: String,
+        _: String,
+        _: String,
+    ) -> plexichat::analytics::AnalyticsFuture<'_, Vec<(String, i64)>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+/// The queue's size in both cases.
+const QUEUE: usize = 65_536;
+
+/// `analytics.record` against the bare channel send.
+fn analytics(c: &mut Criterion, runtime: &Runtime) {
+    let feed = PluginContext::<Bench>::new(runtime.clone())
+        .provide_analytics(std::sync::Arc::new(NoQueries), QUEUE)
+        .expect("the provider installs");
+    let analytics = PluginContext::<Bench>::new(runtime.clone()).analytics();
+    // Drained as the provider would, so the queue never fills.
+    fn drain<T: Send + 'static>(mut feed: tokio::sync::mpsc::Receiver<T>) {
+        std::thread::spawn(move || while feed.blocking_recv().is_some() {});
+    }
+    drain(feed);
+    c.bench_function("analytics/record", |b| {
+        b.iter(|| {
+            analytics.record(
+                black_box("chat.messages"),
+                black_box(&[("user", "12"), ("channel", "4")]),
+            )
+        })
+    });
+    let (sender, receiver) = tokio::sync::mpsc::channel::<(i64, &str, &str, String, i64)>(QUEUE);
+    drain(receiver);
+    c.bench_function("analytics/bare_channel", |b| {
+        b.iter(|| {
+            let _ = sender.try_send((
+                black_box(plexichat::storage::now_millis()),
+                "bench",
+                black_box("chat.messages"),
+                black_box(r#"{"channel":"4","user":"12"}"#).to_owned(),
+                1,
+            ));
+        })
+    });
+    println!("analytics: {:?}", analytics.stats());
+}
 
 #[event(name = "bench.one")]
 /// Published to one handler.
@@ -169,6 +233,7 @@ fn dispatch(c: &mut Criterion) {
     c.bench_function("direct/async_10", |b| {
         b.iter(|| tokio.block_on(async { direct(black_box(&handlers), black_box(1)) }))
     });
+    analytics(c, &runtime);
 }
 
 criterion_group!(benches, dispatch);

@@ -129,9 +129,7 @@ async fn chat(
 
 /// The chunks as events: each as JSON, then `[DONE]`; a failure as an `error` event with the
 /// problem body, and no `[DONE]` (the provider's stream ends after an error).
-fn events(
-    chunks: plexichat::ai::ChunkStream,
-) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+fn events(chunks: plexichat::ai::ChunkStream) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     futures_util::stream::unfold(Some(chunks), |chunks| async move {
         let mut chunks = chunks?;
         let event = match chunks.next().await {
@@ -143,7 +141,10 @@ fn events(
                     "code": error.code(),
                     "detail": error.to_string(),
                 });
-                return Some((Ok(SseEvent::default().event("error").data(problem.to_string())), None));
+                return Some((
+                    Ok(SseEvent::default().event("error").data(problem.to_string())),
+                    None,
+                ));
             }
             None => return Some((Ok(SseEvent::default().data("[DONE]")), None)),
         };
@@ -226,7 +227,10 @@ async fn usage_report(
     let first = today
         .parse::<jiff::civil::Date>()
         .ok()
-        .and_then(|date| date.checked_sub(jiff::Span::new().days(i64::from(days) - 1)).ok())
+        .and_then(|date| {
+            date.checked_sub(jiff::Span::new().days(i64::from(days) - 1))
+                .ok()
+        })
         .map_or_else(|| today.clone(), |date| date.to_string());
     let db = plugin.context()?.db();
     let rows = sqlx::query(
@@ -246,7 +250,9 @@ async fn usage_report(
             requests: row.try_get("requests").map_err(ApiError::internal)?,
             failures: row.try_get("failures").map_err(ApiError::internal)?,
             prompt_tokens: row.try_get("prompt_tokens").map_err(ApiError::internal)?,
-            completion_tokens: row.try_get("completion_tokens").map_err(ApiError::internal)?,
+            completion_tokens: row
+                .try_get("completion_tokens")
+                .map_err(ApiError::internal)?,
         });
     }
     let used_today = report

@@ -174,7 +174,11 @@ impl Client {
         Ok(Box::pin(futures_util::stream::unfold(state, Reader::next)))
     }
 
-    pub(crate) async fn models(&self, config: &AiConfig, base: &str) -> Result<Vec<Model>, AiError> {
+    pub(crate) async fn models(
+        &self,
+        config: &AiConfig,
+        base: &str,
+    ) -> Result<Vec<Model>, AiError> {
         let deadline = deadline(config);
         let url = join(base, "models");
         let response = self.send(config, deadline, || self.http.get(&url)).await?;
@@ -317,7 +321,8 @@ impl Reader {
                 Ok(Some(Ok(bytes))) => {
                     // Events end with a blank line, `\n\n` or `\r\n\r\n`; JSON never holds a
                     // bare carriage return, so dropping them leaves one separator.
-                    self.buffer.extend(bytes.iter().filter(|&&byte| byte != b'\r'));
+                    self.buffer
+                        .extend(bytes.iter().filter(|&&byte| byte != b'\r'));
                 }
                 Ok(Some(Err(error))) => {
                     let failure = AiError::Provider {
@@ -392,8 +397,13 @@ fn join(base: &str, path: &str) -> String {
 
 /// 0.5 s doubling per attempt, at most 8 s, each between half and all of it.
 fn backoff(attempt: u32) -> Duration {
-    let full = (0.5 * 2f64.powi(i32::try_from(attempt.saturating_sub(1)).unwrap_or(30).min(30)))
-        .min(8.0);
+    let full = (0.5
+        * 2f64.powi(
+            i32::try_from(attempt.saturating_sub(1))
+                .unwrap_or(30)
+                .min(30),
+        ))
+    .min(8.0);
     let mut random = [0u8; 4];
     getrandom::fill(&mut random).expect("the operating system's random generator failed");
     let random = f64::from(u32::from_le_bytes(random)) / f64::from(u32::MAX);
@@ -510,7 +520,10 @@ mod tests {
         for attempt in 1..40 {
             let wait = backoff(attempt).as_secs_f64();
             let full = (0.5 * 2f64.powi(i32::try_from(attempt).unwrap() - 1)).min(8.0);
-            assert!(wait >= full / 2.0 - 1e-9 && wait <= full + 1e-9, "{attempt}: {wait}");
+            assert!(
+                wait >= full / 2.0 - 1e-9 && wait <= full + 1e-9,
+                "{attempt}: {wait}"
+            );
         }
     }
 }

@@ -67,7 +67,11 @@ pub(crate) async fn admit(
     if request.messages.is_empty() {
         return Err(invalid("messages", "send at least one message".into()));
     }
-    if request.messages.iter().all(|message| message.content.trim().is_empty()) {
+    if request
+        .messages
+        .iter()
+        .all(|message| message.content.trim().is_empty())
+    {
         return Err(invalid("messages", "every message is empty".into()));
     }
     let chars: usize = request
@@ -117,7 +121,11 @@ pub(crate) async fn admit(
     {
         let used = tokens_used(pool, &day, Who::User(user)).await?;
         if used >= config.user_tokens_per_day {
-            return Err(exceeded(format!("user {user}"), used, config.user_tokens_per_day));
+            return Err(exceeded(
+                format!("user {user}"),
+                used,
+                config.user_tokens_per_day,
+            ));
         }
     }
     if config.plugin_tokens_per_day > 0 {

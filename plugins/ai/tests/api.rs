@@ -38,8 +38,15 @@ fn config(base_url: Option<&str>) -> AiConfig {
     }
 }
 
+const ADMIN: &str = "ai-test-admin-token-0123456789abcdef";
+
 async fn app_with(config: AiConfig) -> TestApp {
     TestApp::builder()
+        .admin_token(ADMIN)
+        .plugin_config::<analytics::Analytics>(analytics::AnalyticsConfig {
+            flush_seconds: 1,
+            ..analytics::AnalyticsConfig::default()
+        })
         .plugin_config::<Accounts>(AccountsConfig {
             password_memory_kib: 1024,
             password_iterations: 1,
@@ -75,7 +82,10 @@ fn hello(max_tokens: u32) -> Value {
 
 /// Checks a completion's shape and returns its usage's total.
 fn assert_completion(body: &Value, max_tokens: u64) -> u64 {
-    assert!(!body["content"].as_str().unwrap().trim().is_empty(), "{body}");
+    assert!(
+        !body["content"].as_str().unwrap().trim().is_empty(),
+        "{body}"
+    );
     assert!(!body["model"].as_str().unwrap().is_empty(), "{body}");
     let reason = body["finish_reason"].as_str().unwrap();
     assert!(["stop", "length"].contains(&reason), "{body}");
@@ -84,7 +94,10 @@ fn assert_completion(body: &Value, max_tokens: u64) -> u64 {
         usage["prompt_tokens"].as_u64().unwrap(),
         usage["completion_tokens"].as_u64().unwrap(),
     );
-    assert!(prompt > 0 && completion > 0 && completion <= max_tokens, "{body}");
+    assert!(
+        prompt > 0 && completion > 0 && completion <= max_tokens,
+        "{body}"
+    );
     assert_eq!(usage["total_tokens"].as_u64().unwrap(), prompt + completion);
     prompt + completion
 }
@@ -120,6 +133,34 @@ async fn a_person_gets_an_answer_and_its_usage_is_counted() {
         .send()
         .await;
     assert_eq!(theirs["used_today"], 0, "{theirs}");
+
+    // Operators see it in analytics' summary (written a second later).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, summary) = app
+            .request("GET", "/api/v1/analytics/summary")
+            .admin()
+            .send()
+            .await;
+        assert_eq!(status, StatusCode::OK, "{summary}");
+        let today = summary["days"]
+            .as_array()
+            .and_then(|days| days.last())
+            .cloned();
+        if let Some(today) = today.filter(|today| today["ai_requests"] == 1) {
+            assert_eq!(today["ai_tokens"].as_u64(), Some(spent), "{summary}");
+            assert_eq!(
+                summary["ai_tokens_by_model"][0]["total"].as_u64(),
+                Some(spent)
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never counted: {summary}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]
@@ -129,7 +170,10 @@ async fn a_streamed_answer_is_server_sent_events_ending_in_done() {
     let token = person(&app, "streamer").await;
 
     for (body, accept) in [
-        (json!({ "messages": [{ "role": "user", "content": "Count to five." }], "max_tokens": 12, "stream": true }), None),
+        (
+            json!({ "messages": [{ "role": "user", "content": "Count to five." }], "max_tokens": 12, "stream": true }),
+            None,
+        ),
         (hello(12), Some("text/event-stream")),
     ] {
         let mut request = app
@@ -167,7 +211,11 @@ async fn a_streamed_answer_is_server_sent_events_ending_in_done() {
         assert!(last["finish_reason"].is_string(), "{text}");
         let completion = last["usage"]["completion_tokens"].as_u64().unwrap();
         assert!(completion > 0 && completion <= 12, "{text}");
-        assert!(chunks[..chunks.len() - 1].iter().all(|chunk| chunk.get("usage").is_none()));
+        assert!(
+            chunks[..chunks.len() - 1]
+                .iter()
+                .all(|chunk| chunk.get("usage").is_none())
+        );
     }
     let (_, usage) = app
         .request("GET", "/api/v1/ai/usage")
@@ -192,12 +240,18 @@ async fn models_are_listed_with_the_default_marked() {
     let models = body["models"].as_array().unwrap();
     assert!(!models.is_empty(), "{body}");
     assert_eq!(
-        models.iter().filter(|model| model["default"] == true).count(),
+        models
+            .iter()
+            .filter(|model| model["default"] == true)
+            .count(),
         1,
         "{body}"
     );
     // llama.cpp names the model by its file.
-    assert!(models[0]["id"].as_str().unwrap().ends_with(".gguf"), "{body}");
+    assert!(
+        models[0]["id"].as_str().unwrap().ends_with(".gguf"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -225,9 +279,10 @@ async fn a_person_past_their_daily_tokens_is_told_when_to_come_back() {
         .parse()
         .unwrap();
     assert!(wait > 0 && wait <= 86_400, "{wait}");
-    let body: Value =
-        plexichat::serde_json::from_slice(&to_bytes(response.into_body(), usize::MAX).await.unwrap())
-            .unwrap();
+    let body: Value = plexichat::serde_json::from_slice(
+        &to_bytes(response.into_body(), usize::MAX).await.unwrap(),
+    )
+    .unwrap();
     assert_eq!(body["code"], "quota_exceeded", "{body}");
     let (_, usage) = app
         .request("GET", "/api/v1/ai/usage")
@@ -251,7 +306,10 @@ async fn a_plugin_calls_the_service_and_its_own_quota_holds() {
     let (status, body) = app.post("/api/v1/poet/line", json!({})).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(body["code"], "quota_exceeded", "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("plugin poet"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("plugin poet"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -261,12 +319,30 @@ async fn bad_requests_name_the_field() {
     let token = person(&app, "careless").await;
     for (body, field) in [
         (json!({ "messages": [] }), "messages"),
-        (json!({ "messages": [{ "role": "user", "content": "  " }] }), "messages"),
-        (json!({ "messages": [{ "role": "user", "content": "hi" }], "max_tokens": 33 }), "max_tokens"),
-        (json!({ "messages": [{ "role": "user", "content": "hi" }], "max_tokens": 0 }), "max_tokens"),
-        (json!({ "messages": [{ "role": "user", "content": "hi" }], "temperature": 3 }), "temperature"),
-        (json!({ "messages": [{ "role": "robot", "content": "hi" }] }), "messages"),
-        (json!({ "messages": [{ "role": "user", "content": "x".repeat(32_001) }] }), "messages"),
+        (
+            json!({ "messages": [{ "role": "user", "content": "  " }] }),
+            "messages",
+        ),
+        (
+            json!({ "messages": [{ "role": "user", "content": "hi" }], "max_tokens": 33 }),
+            "max_tokens",
+        ),
+        (
+            json!({ "messages": [{ "role": "user", "content": "hi" }], "max_tokens": 0 }),
+            "max_tokens",
+        ),
+        (
+            json!({ "messages": [{ "role": "user", "content": "hi" }], "temperature": 3 }),
+            "temperature",
+        ),
+        (
+            json!({ "messages": [{ "role": "robot", "content": "hi" }] }),
+            "messages",
+        ),
+        (
+            json!({ "messages": [{ "role": "user", "content": "x".repeat(32_001) }] }),
+            "messages",
+        ),
     ] {
         let (status, problem) = ask(&app, &token, body.clone()).await;
         assert!(status.is_client_error(), "{body} → {status} {problem}");
@@ -311,7 +387,10 @@ async fn failures_are_problems_that_say_what_failed() {
     let (status, body) = ask(&app, &token, hello(4)).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert_eq!(body["code"], "ai_provider", "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("cannot reach"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("cannot reach"),
+        "{body}"
+    );
     // A configured server that cannot be reached makes the server not ready, naming `ai`.
     let (status, ready) = app.get("/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
@@ -329,8 +408,10 @@ async fn failures_are_problems_that_say_what_failed() {
     let (status, body) = ask(&app, &token, hello(4)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["code"], "ai_unavailable", "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("base_url"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("base_url"),
+        "{body}"
+    );
     let (status, _) = app.get("/ready").await;
     assert_eq!(status, StatusCode::OK);
 }
-

