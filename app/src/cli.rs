@@ -247,14 +247,23 @@ pub(crate) fn main(enabled: &[&str]) -> ExitCode {
             .is_ok_and(|registry| crate::commands::is_category(registry, name))
     });
     let default_filter = if plugin_command { "warn" } else { "info" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // Standard error, and plugins' log sinks (`#[log_sink]`), both behind `RUST_LOG`'s filter.
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+            )
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
+            .with(plexichat_kernel::runtime::log_sinks::LogSinkLayer)
+            .init();
+    }
     match run(matches, registry, enabled) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -248,6 +248,18 @@ fn write_registrations(
             check.name
         )?;
     }
+    for sink in &info.log_sinks {
+        let from = if sink.plugins.is_empty() {
+            "every plugin".to_string()
+        } else {
+            sink.plugins.join(", ")
+        };
+        writeln!(
+            out,
+            "{indent}logs   {} ({} and above, from {from}; {} queued at most)",
+            sink.name, sink.level, sink.capacity
+        )?;
+    }
     for test in &info.tests {
         let limits = test_limits(test.timeout_ms, test.retries);
         writeln!(

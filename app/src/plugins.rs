@@ -20,6 +20,8 @@ extern crate chat_web as _;
 extern crate docs as _;
 #[cfg(feature = "files")]
 extern crate files as _;
+#[cfg(feature = "log_files")]
+extern crate log_files as _;
 #[cfg(feature = "my_awesome_plugin")]
 extern crate my_awesome_plugin as _;
 #[cfg(feature = "realtime")]
@@ -51,6 +53,8 @@ pub(crate) const ENABLED: &[&str] = &[
     "docs",
     #[cfg(feature = "files")]
     "files",
+    #[cfg(feature = "log_files")]
+    "log_files",
     #[cfg(feature = "my_awesome_plugin")]
     "my_awesome_plugin",
     #[cfg(feature = "realtime")]

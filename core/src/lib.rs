@@ -76,6 +76,11 @@ pub mod lifecycle {
 pub use abi::{migration, plugin, route};
 pub use config::secret;
 pub use plexichat_kernel::error;
+/// Log sinks: what a `#[log_sink]` function receives.
+pub mod logging {
+    pub use crate::abi::log_sink::{LogLevel, LogRecord, LogSinkDescriptor};
+    pub use crate::runtime::log_sinks::CORE;
+}
 /// Plugin CLI commands: what a `#[command]` function receives and may return.
 pub mod command {
     pub use crate::abi::command::{
@@ -190,8 +195,8 @@ pub use event::{ConfigChanged, ConfigChanging, Event, Shutdown, Starting, Startu
 pub use extract::{PluginConfig, PluginState};
 pub use lifecycle::{Backup, BoxError, Lifecycle, PluginContext, TaskContext};
 pub use plexichat_macros::{
-    command, config, debug_handler, event, health_check, middleware, on_event, payload, plugin,
-    plugin_test, route,
+    command, config, debug_handler, event, health_check, log_sink, middleware, on_event, payload,
+    plugin, plugin_test, route,
 };
 pub use plugin::{Plugin, PluginDescriptor, PluginType};
 pub use registry::{Registry, RegistryError, RegistryErrors};
@@ -224,7 +229,7 @@ pub mod prelude {
     pub use crate::{
         ApiError, Backup, BoxError, ConfigChanged, ConfigChanging, Event, Lifecycle, PluginConfig,
         PluginContext, PluginState, Shutdown, Starting, Startup, Stopped, TaskContext, config,
-        event, health_check, middleware, on_event, payload, plugin, plugin_test, route,
+        event, health_check, log_sink, middleware, on_event, payload, plugin, plugin_test, route,
     };
     // Not the `command` attribute: clap's derives use `#[command(...)]` as a helper, and both
     // in scope would be ambiguous. Write `#[plexichat::command]`.
@@ -253,6 +258,7 @@ pub mod __private {
         check_argument as health_check_argument,
     };
     pub use crate::abi::hooks::{HooksOf, LifecycleHooks};
+    pub use crate::abi::log_sink::{LogSinkDescriptor, LogSinkFuture, SinkOutcome, sink_argument};
     pub use crate::abi::middleware::{
         BoxedService, ErasedLayer, MiddlewareCall, MiddlewareContext, MiddlewareDescriptor,
         MiddlewareFuture, MiddlewareLayer, MiddlewareScope,

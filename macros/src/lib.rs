@@ -15,6 +15,7 @@ mod config;
 mod debug_handler;
 mod event;
 mod health_check;
+mod log_sink;
 mod middleware;
 mod migrations;
 mod on_event;
@@ -61,6 +62,15 @@ pub fn on_event(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn middleware(args: TokenStream, item: TokenStream) -> TokenStream {
     middleware::expand(args.into(), item.into()).into()
+}
+
+/// Registers a log sink of a plugin: `#[log_sink(plugins = ["channels"], level = "warn",
+/// capacity = 4096)]` (every key optional: everyone's records, `info` and above, 4096
+/// waiting) on `fn(&PluginContext<MyPlugin>, &[LogRecord]) -> Result<(), E>` (or `&MyPlugin`
+/// first), sync or async. It receives the records in batches, in order, from a bounded queue.
+#[proc_macro_attribute]
+pub fn log_sink(args: TokenStream, item: TokenStream) -> TokenStream {
+    log_sink::expand(args.into(), item.into()).into()
 }
 
 /// Registers a named health check of a plugin: `#[health_check(liveness)]` (failing

@@ -352,7 +352,13 @@ pub async fn serve(
         Some(address) => Some(TcpListener::bind(address).await?),
         None => None,
     };
-    start_plugins(&runtime, options.strict).await?;
+    // Plugins' log sinks get records from here (what plugins log as they start included)
+    // until the connections are drained.
+    let log_sinks = plexichat_kernel::runtime::log_sinks::start(&runtime);
+    if let Err(error) = start_plugins(&runtime, options.strict).await {
+        log_sinks.stop(runtime.phase_timeout()).await;
+        return Err(error);
+    }
     // A stable target, not the module path: operators filter on it (`RUST_LOG=
     // plexichat::server=info`) and tools read the address from this line.
     tracing::info!(target: LOG_TARGET, address = %listener.local_addr()?, "serving");
@@ -384,6 +390,8 @@ pub async fn serve(
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
     }
+    // What the sinks have queued is written while their plugins still run.
+    log_sinks.stop(runtime.phase_timeout()).await;
     stop_plugins(&runtime).await;
     tracing::info!(target: LOG_TARGET, "stopped");
     Ok(())

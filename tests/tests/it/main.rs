@@ -21,6 +21,7 @@ mod gui;
 mod health;
 mod http;
 mod limits;
+mod log_sinks;
 mod metrics;
 mod middleware;
 mod openapi;

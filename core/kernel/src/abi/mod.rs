@@ -14,6 +14,7 @@ pub mod event;
 pub mod expansion;
 pub mod health;
 pub mod hooks;
+pub mod log_sink;
 pub mod middleware;
 pub mod migration;
 pub mod openapi;

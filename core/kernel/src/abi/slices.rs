@@ -1,5 +1,5 @@
 //! The only distributed slices in the program: every `#[plugin]`, `#[route]`, `#[event]`,
-//! `#[on_event]`, `#[command]`, `#[middleware]`, `#[health_check]` and `#[plugin_test]` registers its
+//! `#[on_event]`, `#[command]`, `#[middleware]`, `#[health_check]`, `#[plugin_test]` and `#[log_sink]` registers its
 //! descriptor here, through linkme's link sections or, with the
 //! `inventory` feature, inventory's constructors. Neither orders nor de-duplicates what it
 //! collects; the registry does.
@@ -7,6 +7,7 @@
 use crate::abi::command::CommandDescriptor;
 use crate::abi::event::{EventDescriptor, EventHandlerDescriptor};
 use crate::abi::health::HealthCheckDescriptor;
+use crate::abi::log_sink::LogSinkDescriptor;
 use crate::abi::middleware::MiddlewareDescriptor;
 use crate::abi::plugin::PluginDescriptor;
 use crate::abi::plugin_test::PluginTestDescriptor;
@@ -64,6 +65,8 @@ collections! {
     PLEXICHAT_HEALTH_CHECKS, health_checks: HealthCheckDescriptor;
     /// Every `#[plugin_test]` in the program.
     PLEXICHAT_PLUGIN_TESTS, plugin_tests: PluginTestDescriptor;
+    /// Every `#[log_sink]` in the program.
+    PLEXICHAT_LOG_SINKS, log_sinks: LogSinkDescriptor;
 }
 
 /// The collection backends, for the registration macro's `$crate` paths.

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::abi::command::CommandDescriptor;
 use crate::abi::event::{EventDescriptor, EventHandlerDescriptor};
 use crate::abi::health::HealthCheckDescriptor;
+use crate::abi::log_sink::LogSinkDescriptor;
 use crate::abi::middleware::MiddlewareDescriptor;
 use crate::abi::plugin::PluginDescriptor;
 use crate::abi::plugin_test::PluginTestDescriptor;
@@ -17,8 +18,8 @@ use crate::abi::route::{Method, RouteDescriptor};
 
 use super::{
     CORE_COMMANDS, CORE_TABLE_PREFIX, RegistryError, ResolvedCommand, ResolvedEvent,
-    ResolvedHandler, ResolvedHealthCheck, ResolvedMiddleware, ResolvedPluginTest, ResolvedRoute,
-    join_path, reserved,
+    ResolvedHandler, ResolvedHealthCheck, ResolvedLogSink, ResolvedMiddleware, ResolvedPluginTest,
+    ResolvedRoute, join_path, reserved,
 };
 
 /// Each plugin's crate, for finding the plugin a registration belongs to.
@@ -576,6 +577,29 @@ pub(super) fn resolve_health_checks(
             check.descriptor.location,
         )
     });
+    resolved
+}
+
+/// Refuses a log sink in a crate without a plugin; returns the others sorted by plugin, name
+/// and location. A sink may name plugins this build leaves out (it receives nothing of
+/// theirs), so its `plugins` list is not checked against the registry.
+pub(super) fn resolve_log_sinks(
+    log_sinks: Vec<&'static LogSinkDescriptor>,
+    by_crate: &ByCrate,
+    errors: &mut Vec<RegistryError>,
+) -> Vec<ResolvedLogSink> {
+    let mut resolved = owned(
+        log_sinks,
+        by_crate,
+        errors,
+        "log sink",
+        |sink| (sink.crate_name, sink.name, sink.location),
+        |plugin, descriptor| ResolvedLogSink {
+            plugin: plugin.name,
+            descriptor,
+        },
+    );
+    resolved.sort_by_key(|sink| (sink.plugin, sink.descriptor.name, sink.descriptor.location));
     resolved
 }
 

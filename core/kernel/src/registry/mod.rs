@@ -16,6 +16,7 @@ use std::fmt;
 use crate::abi::command::CommandDescriptor;
 use crate::abi::event::{EventDescriptor, EventHandlerDescriptor};
 use crate::abi::health::HealthCheckDescriptor;
+use crate::abi::log_sink::LogSinkDescriptor;
 use crate::abi::middleware::MiddlewareDescriptor;
 use crate::abi::plugin::PluginDescriptor;
 use crate::abi::plugin_test::PluginTestDescriptor;
@@ -24,8 +25,8 @@ use crate::abi::route::{Method, RouteDescriptor};
 use crate::abi::slices as backend;
 
 pub use resolved::{
-    ResolvedCommand, ResolvedEvent, ResolvedHandler, ResolvedHealthCheck, ResolvedMiddleware,
-    ResolvedPluginTest, ResolvedRoute,
+    ResolvedCommand, ResolvedEvent, ResolvedHandler, ResolvedHealthCheck, ResolvedLogSink,
+    ResolvedMiddleware, ResolvedPluginTest, ResolvedRoute,
 };
 
 /// Which collection mechanism this build uses, for listings and bug reports.
@@ -267,6 +268,8 @@ pub struct Registrations {
     pub health_checks: Vec<&'static HealthCheckDescriptor>,
     /// `#[plugin_test]` functions.
     pub plugin_tests: Vec<&'static PluginTestDescriptor>,
+    /// `#[log_sink]` functions.
+    pub log_sinks: Vec<&'static LogSinkDescriptor>,
 }
 
 /// The checked, ordered set of everything compiled in.
@@ -290,6 +293,8 @@ pub struct Registry {
     health_checks: Vec<ResolvedHealthCheck>,
     /// Plugin tests by plugin, then name.
     plugin_tests: Vec<ResolvedPluginTest>,
+    /// Log sinks by plugin, then name.
+    log_sinks: Vec<ResolvedLogSink>,
     /// For the lists kept in another order, where each plugin's items are.
     index: PluginIndex,
 }
@@ -343,6 +348,7 @@ impl Registry {
             middleware: backend::middleware().collect(),
             health_checks: backend::health_checks().collect(),
             plugin_tests: backend::plugin_tests().collect(),
+            log_sinks: backend::log_sinks().collect(),
         })
     }
 
@@ -371,6 +377,7 @@ impl Registry {
             middleware,
             health_checks,
             plugin_tests,
+            log_sinks,
         } = registrations;
         // Every check appends what it refuses and goes on, in this order, which is the order
         // of the messages.
@@ -388,6 +395,7 @@ impl Registry {
         let middleware = checks::resolve_middleware(middleware, &by_crate, &mut errors);
         let health_checks = checks::resolve_health_checks(health_checks, &by_crate, &mut errors);
         let plugin_tests = checks::resolve_plugin_tests(plugin_tests, &by_crate, &mut errors);
+        let log_sinks = checks::resolve_log_sinks(log_sinks, &by_crate, &mut errors);
         if !errors.is_empty() {
             return Err(RegistryErrors(errors));
         }
@@ -414,6 +422,7 @@ impl Registry {
             middleware,
             health_checks,
             plugin_tests,
+            log_sinks,
         })
     }
 
@@ -502,6 +511,22 @@ impl Registry {
         self.health_checks[start..]
             .iter()
             .take_while(move |c| c.plugin == plugin)
+    }
+
+    /// Log sinks of one plugin, by name.
+    pub fn log_sinks_of<'a>(
+        &'a self,
+        plugin: &'a str,
+    ) -> impl Iterator<Item = &'a ResolvedLogSink> {
+        let start = self.log_sinks.partition_point(|s| s.plugin < plugin);
+        self.log_sinks[start..]
+            .iter()
+            .take_while(move |s| s.plugin == plugin)
+    }
+
+    /// Every log sink, by plugin and name.
+    pub fn log_sinks(&self) -> &[ResolvedLogSink] {
+        &self.log_sinks
     }
 
     /// Every health check, by plugin, kind and name.

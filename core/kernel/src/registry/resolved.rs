@@ -4,6 +4,7 @@
 use crate::abi::command::CommandDescriptor;
 use crate::abi::event::{EventDescriptor, EventHandlerDescriptor};
 use crate::abi::health::HealthCheckDescriptor;
+use crate::abi::log_sink::LogSinkDescriptor;
 use crate::abi::middleware::MiddlewareDescriptor;
 use crate::abi::plugin_test::PluginTestDescriptor;
 use crate::abi::route::RouteDescriptor;
@@ -55,6 +56,15 @@ pub struct ResolvedHealthCheck {
     pub plugin: &'static str,
     /// The registration.
     pub descriptor: &'static HealthCheckDescriptor,
+}
+
+/// A log sink with its owning plugin resolved.
+#[derive(Debug, Clone)]
+pub struct ResolvedLogSink {
+    /// Owning plugin.
+    pub plugin: &'static str,
+    /// The registration.
+    pub descriptor: &'static LogSinkDescriptor,
 }
 
 /// A plugin test with its owning plugin resolved.

@@ -47,6 +47,8 @@ pub struct PluginInfo {
     pub middleware: Vec<MiddlewareInfo>,
     /// Its named health checks, liveness first.
     pub health_checks: Vec<HealthCheckInfo>,
+    /// Its log sinks, by name.
+    pub log_sinks: Vec<LogSinkInfo>,
     /// Its `#[plugin_test]`s, by name: what `plugins self-test` and the test manager run.
     pub tests: Vec<PluginTestInfo>,
     /// Its UI pages with the URL each is served at.
@@ -123,6 +125,19 @@ pub struct HealthCheckInfo {
     pub name: &'static str,
     /// `liveness` or `readiness`.
     pub kind: crate::abi::health::HealthKind,
+}
+
+/// One `#[log_sink]` of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogSinkInfo {
+    /// The function's name.
+    pub name: &'static str,
+    /// The plugins whose records it receives (`plexichat`: core's); empty: everyone's.
+    pub plugins: &'static [&'static str],
+    /// The least severe level it receives.
+    pub level: crate::abi::log_sink::LogLevel,
+    /// Records it may fall behind by before they are dropped.
+    pub capacity: usize,
 }
 
 /// One `#[plugin_test]` of a plugin.
@@ -305,6 +320,15 @@ impl PluginInfo {
                 .map(|check| HealthCheckInfo {
                     name: check.descriptor.name,
                     kind: check.descriptor.kind,
+                })
+                .collect(),
+            log_sinks: registry
+                .log_sinks_of(plugin.name)
+                .map(|sink| LogSinkInfo {
+                    name: sink.descriptor.name,
+                    plugins: sink.descriptor.plugins,
+                    level: sink.descriptor.level,
+                    capacity: sink.descriptor.capacity,
                 })
                 .collect(),
             tests: registry

@@ -27,6 +27,7 @@ pub mod http_client;
 pub mod info;
 pub mod limit;
 mod liveness;
+pub mod log_sinks;
 pub mod outbox;
 mod plugins;
 mod readiness;

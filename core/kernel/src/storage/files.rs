@@ -140,6 +140,37 @@ impl Folder {
         })
     }
 
+    /// Appends `bytes` to `relative`, creating it and its folders; answers its new length.
+    /// For logs and journals: a crash may leave the last append cut short.
+    pub fn append(&self, relative: &str, bytes: &[u8]) -> Result<u64, FilesError> {
+        let path = self.resolve(relative)?;
+        let parent = path.parent().unwrap_or(&self.root);
+        crate::storage::data_dir::create(parent).map_err(|error| FilesError::Io {
+            path: relative.to_string(),
+            source: std::io::Error::other(error.to_string()),
+        })?;
+        let path = self.resolve(relative)?;
+        let append = || -> std::io::Result<u64> {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            file.write_all(bytes)?;
+            Ok(file.metadata()?.len())
+        };
+        append().map_err(Self::io(relative))
+    }
+
+    /// Renames `from` to `to` inside the folder, replacing `to`; returns whether `from`
+    /// existed.
+    pub fn rename(&self, from: &str, to: &str) -> Result<bool, FilesError> {
+        match std::fs::rename(self.resolve(from)?, self.resolve(to)?) {
+            Ok(()) => Ok(true),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(error) => Err(Self::io(from)(error)),
+        }
+    }
+
     /// Removes the file `relative`; returns whether it existed.
     pub fn remove(&self, relative: &str) -> Result<bool, FilesError> {
         match std::fs::remove_file(self.resolve(relative)?) {
@@ -251,6 +282,25 @@ impl<P: Plugin> DataFolder<P> {
     {
         let (folder, relative, bytes) = (self.folder.clone(), relative.to_string(), bytes.into());
         blocking(move || folder.write(&relative, &bytes)).await
+    }
+
+    /// Appends `bytes` to `relative`, creating it and its folders; answers its new length.
+    pub async fn append(&self, relative: &str, bytes: impl Into<Vec<u8>>) -> Result<u64, FilesError>
+    where
+        P: permission::WriteData,
+    {
+        let (folder, relative, bytes) = (self.folder.clone(), relative.to_string(), bytes.into());
+        blocking(move || folder.append(&relative, &bytes)).await
+    }
+
+    /// Renames `from` to `to` inside the folder, replacing `to`; returns whether `from`
+    /// existed.
+    pub async fn rename(&self, from: &str, to: &str) -> Result<bool, FilesError>
+    where
+        P: permission::WriteData,
+    {
+        let (folder, from, to) = (self.folder.clone(), from.to_string(), to.to_string());
+        blocking(move || folder.rename(&from, &to)).await
     }
 
     /// Removes the file `relative`; returns whether it existed.
