@@ -38,8 +38,8 @@ pub use runtime::ai;
 pub mod analytics {
     pub use plexichat_kernel::runtime::analytics::{
         Analytics, AnalyticsError, AnalyticsFeed, AnalyticsFuture, AnalyticsProvider,
-        AnalyticsQuery, AnalyticsRecord, AnalyticsRow, AnalyticsStats, MAX_DIMENSIONS, MAX_NAME,
-        MAX_VALUE, valid_name,
+        AnalyticsQuery, AnalyticsRecord, AnalyticsRow, AnalyticsStats, MAX_DIMENSIONS,
+        MAX_DIMENSIONS_JSON, MAX_NAME, MAX_VALUE, valid_name,
     };
 }
 /// reqwest, for what [`PluginContext::http`] returns (headers, bodies, errors).

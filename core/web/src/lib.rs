@@ -373,9 +373,11 @@ pub async fn serve(
             lifetime: options.stream_lifetime,
         },
     };
+    let (stop_feed, feed_stopped) = tokio::sync::oneshot::channel();
     let analytics_feed = tokio::spawn(metrics::feed_analytics(
         Arc::clone(&metrics),
         runtime.clone(),
+        feed_stopped,
     ));
     let metrics_server = metrics_listener
         .map(|listener| serve_metrics(listener, metrics, &runtime))
@@ -385,7 +387,9 @@ pub async fn serve(
     let watcher = tokio::spawn(async move { database.watch().await });
     connections::serve(listener, router, limits, shutdown).await;
     watcher.abort();
-    analytics_feed.abort();
+    // The requests since the last record go to analytics while it still runs.
+    let _ = stop_feed.send(());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), analytics_feed).await;
     // Scrapes are short and read-only: nothing to drain.
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();

@@ -673,12 +673,21 @@ const FEED_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 /// `http.requests` of plugin `plexichat`, per `plugin` and `status`: read from the counters
 /// the metrics already keep, so a request costs nothing more. Runs until aborted; skips its
 /// work while no analytics provider runs.
-pub(crate) async fn feed_analytics(metrics: Arc<HttpMetrics>, runtime: Runtime) {
+/// When `stop` fires it sends once more and returns, so a graceful shutdown loses nothing.
+pub(crate) async fn feed_analytics(
+    metrics: Arc<HttpMetrics>,
+    runtime: Runtime,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
     let mut sent = std::collections::BTreeMap::new();
     let mut ticks = tokio::time::interval(FEED_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
+    let mut last = false;
+    while !last {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = &mut stop => last = true,
+        }
         if !plexichat_kernel::runtime::analytics::has_provider(&runtime) {
             continue;
         }

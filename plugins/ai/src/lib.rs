@@ -11,7 +11,8 @@ pub mod api;
 mod openai;
 mod usage;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use accounts::Accounts;
 use plexichat::ai::{
@@ -48,8 +49,11 @@ pub struct AiConfig {
     pub base_url: Option<String>,
     /// Sent as `Authorization: Bearer …`; never logged or shown.
     pub api_key: Option<Secret>,
-    /// The model used when a request names none; unset: the server's first.
+    /// The model used when a request names none; unset: the first `GET {base_url}/models`
+    /// lists (or of `allowed_models`).
     pub model: Option<String>,
+    /// The models people and plugins may name (besides `model`); empty: any.
+    pub allowed_models: Vec<String>,
     /// The longest a request may take, retries included, in seconds.
     #[schemars(range(min = 1, max = 3600))]
     pub timeout_seconds: u32,
@@ -79,6 +83,7 @@ impl Default for AiConfig {
             base_url: None,
             api_key: None,
             model: None,
+            allowed_models: Vec::new(),
             timeout_seconds: 120,
             max_attempts: 3,
             max_tokens: 1024,
@@ -96,15 +101,24 @@ impl Lifecycle for Ai {
         context.provide_ai(Arc::new(Provider {
             context: context.clone(),
             client: openai::Client::new(context.http()),
+            reservations: usage::Reservations::default(),
+            models: Mutex::new(None),
         }))?;
         Ok(())
     }
 }
 
+/// How long the model list is kept: a new model shows within a minute.
+const MODELS_FOR: Duration = Duration::from_secs(60);
+
 /// The provider other plugins reach through `context.ai()`.
 struct Provider {
     context: PluginContext<Ai>,
     client: openai::Client,
+    /// Tokens held by requests in flight, for the quotas.
+    reservations: usage::Reservations,
+    /// The server's models as last listed, and when, with the `base_url` they came from.
+    models: Mutex<Option<(Instant, String, Vec<Model>)>>,
 }
 
 impl Provider {
@@ -118,19 +132,79 @@ impl Provider {
         })?;
         Ok((config, base))
     }
+
+    /// The server's models, offered ones only, listed at most once a minute.
+    async fn models(&self, config: &AiConfig, base: &str) -> Result<Vec<Model>, AiError> {
+        let cached = self
+            .models
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone();
+        let models = match cached {
+            Some((at, from, models)) if at.elapsed() < MODELS_FOR && from == base => models,
+            _ => {
+                let models = self.client.models(config, base).await?;
+                *self
+                    .models
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner()) =
+                    Some((Instant::now(), base.to_owned(), models.clone()));
+                models
+            }
+        };
+        let offered = |model: &Model| {
+            config.allowed_models.is_empty()
+                || config.allowed_models.contains(&model.id)
+                || config.model.as_ref() == Some(&model.id)
+        };
+        let mut models: Vec<Model> = models.into_iter().filter(offered).collect();
+        let default = config
+            .model
+            .clone()
+            .or_else(|| models.first().map(|model| model.id.clone()));
+        for model in &mut models {
+            model.default = Some(&model.id) == default.as_ref();
+        }
+        Ok(models)
+    }
+
+    /// Checks and reserves `request`, naming the default model when it names none.
+    async fn admit(
+        &self,
+        config: &AiConfig,
+        base: &str,
+        caller: Caller,
+        request: ChatRequest,
+    ) -> Result<(ChatRequest, usage::Reservation), AiError> {
+        let (mut request, reservation) =
+            usage::admit(&self.context, config, &self.reservations, caller, request).await?;
+        // The default model is the first the server lists. If it cannot list them, the
+        // request goes without one (servers of a single model take that), and its own
+        // failure, if any, is what the caller hears and what is recorded.
+        if request.model.is_none()
+            && let Ok(models) = self.models(config, base).await
+        {
+            request.model = models
+                .into_iter()
+                .find(|model| model.default)
+                .map(|model| model.id);
+        }
+        Ok((request, reservation))
+    }
 }
 
 impl AiProvider for Provider {
     fn chat(&self, caller: Caller, request: ChatRequest) -> AiFuture<'_, Completion> {
         Box::pin(async move {
             let (config, base) = self.config()?;
-            let request = usage::admit(&self.context, &config, caller, request).await?;
+            let (request, reservation) = self.admit(&config, &base, caller, request).await?;
+            let spent = usage::Spent::before(&request);
             let result = self.client.chat(&config, &base, &request).await;
             let spent = match &result {
-                Ok(completion) => usage::Spent::of(completion),
-                Err(_) => usage::Spent::failed(request.model.clone().unwrap_or_default()),
+                Ok(completion) => spent.of(completion),
+                Err(_) => spent,
             };
-            usage::settle(&self.context, caller, spent).await;
+            usage::settle(&self.context, caller, spent, reservation).await;
             result
         })
     }
@@ -138,19 +212,22 @@ impl AiProvider for Provider {
     fn stream(&self, caller: Caller, request: ChatRequest) -> AiFuture<'_, ChunkStream> {
         Box::pin(async move {
             let (config, base) = self.config()?;
-            let request = usage::admit(&self.context, &config, caller, request).await?;
+            let (request, reservation) = self.admit(&config, &base, caller, request).await?;
             let context = self.context.clone();
             let settle: openai::Settler = Box::new(move |spent| {
-                Box::pin(async move { usage::settle(&context, caller, spent).await })
+                Box::pin(async move { usage::settle(&context, caller, spent, reservation).await })
             });
-            self.client.stream(&config, &base, &request, settle).await
+            let spent = usage::Spent::before(&request);
+            self.client
+                .stream(&config, &base, &request, spent, settle)
+                .await
         })
     }
 
     fn models(&self) -> AiFuture<'_, Vec<Model>> {
         Box::pin(async move {
             let (config, base) = self.config()?;
-            self.client.models(&config, &base).await
+            Provider::models(self, &config, &base).await
         })
     }
 }

@@ -20,6 +20,8 @@ use crate::{Ai, AiConfig};
 const MAX_ANSWER: usize = 4 << 20;
 /// The most of an error answer quoted.
 const MAX_QUOTE: usize = 300;
+/// The most of an error answer read.
+const MAX_ERROR_BODY: usize = 8 << 10;
 
 pub(crate) struct Client {
     http: HttpClient<Ai>,
@@ -62,21 +64,46 @@ impl Client {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = http_client::retry_after(response.headers());
-                    let failure = AiError::Provider {
-                        status: Some(status.as_u16()),
-                        message: quote(response).await,
-                        retry_after,
-                    };
-                    if !(status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) {
-                        return Err(failure);
+                    let said = quote(response).await;
+                    match status.as_u16() {
+                        429 | 500.. => (
+                            AiError::Provider {
+                                status: Some(status.as_u16()),
+                                message: said,
+                                retry_after,
+                            },
+                            retry_after.unwrap_or_else(|| backoff(attempt)),
+                        ),
+                        // The server's credentials are the operator's business: the person
+                        // asking is told no more than that, the log says the rest.
+                        401 | 403 => {
+                            plexichat::tracing::warn!(%status, "the AI server refused this server's credentials: {said}");
+                            return Err(AiError::Provider {
+                                status: Some(status.as_u16()),
+                                message: "the AI server refused this server's credentials; an operator should check `[plugins.ai] api_key`".into(),
+                                retry_after: None,
+                            });
+                        }
+                        400 | 404 | 413 | 422 => {
+                            return Err(AiError::Rejected {
+                                status: status.as_u16(),
+                                message: said,
+                            });
+                        }
+                        _ => {
+                            return Err(AiError::Provider {
+                                status: Some(status.as_u16()),
+                                message: said,
+                                retry_after,
+                            });
+                        }
                     }
-                    (failure, retry_after.unwrap_or_else(|| backoff(attempt)))
                 }
                 Err(error) if error.is_timeout() => return Err(AiError::Timeout(total)),
                 Err(error) => (
                     AiError::Provider {
                         status: None,
-                        message: format!("cannot reach the AI server: {}", source_chain(&error)),
+                        message: format!("cannot reach the AI server: {}", describe(error)),
                         retry_after: None,
                     },
                     backoff(attempt),
@@ -143,6 +170,7 @@ impl Client {
         config: &AiConfig,
         base: &str,
         request: &ChatRequest,
+        spent: Spent,
         settle: Settler,
     ) -> Result<ChunkStream, AiError> {
         let deadline = deadline(config);
@@ -150,7 +178,7 @@ impl Client {
         let body = Client::body(request, true);
         let mut guard = Settle {
             settle: Some(settle),
-            spent: Spent::failed(request.model.clone().unwrap_or_default()),
+            spent,
         };
         let response = match self
             .send(config, deadline, || self.http.post(&url).json(&body))
@@ -162,9 +190,12 @@ impl Client {
                 return Err(error);
             }
         };
+        // The server took the request: from here on it costs, whatever becomes of it.
+        guard.spent.started = true;
         let state = Reader {
             body: Box::pin(response.bytes_stream()),
             buffer: Vec::new(),
+            scanned: 0,
             finish_reason: None,
             deadline,
             total: Duration::from_secs(u64::from(config.timeout_seconds)),
@@ -186,7 +217,7 @@ impl Client {
         let listed = answer["data"]
             .as_array()
             .ok_or_else(|| malformed("the model list has no `data` array"))?;
-        let mut models: Vec<Model> = listed
+        let models: Vec<Model> = listed
             .iter()
             .filter_map(|model| {
                 Some(Model {
@@ -196,13 +227,7 @@ impl Client {
                 })
             })
             .collect();
-        let default = config
-            .model
-            .clone()
-            .or_else(|| models.first().map(|model| model.id.clone()));
-        for model in &mut models {
-            model.default = Some(&model.id) == default.as_ref();
-        }
+        // Which is the default, and which are offered, is the provider's to say.
         Ok(models)
     }
 
@@ -215,7 +240,7 @@ impl Client {
             .await
             .map_err(|error| AiError::Provider {
                 status: None,
-                message: format!("cannot reach the AI server: {}", source_chain(&error)),
+                message: format!("cannot reach the AI server: {}", describe(error)),
                 retry_after: None,
             })?;
         if response.status().is_success() {
@@ -256,8 +281,6 @@ impl Drop for Settle {
         if let Some(settle) = self.settle.take() {
             let mut spent = self.spent.clone();
             spent.failed = true;
-            spent.usage.completion_tokens = spent.streamed;
-            spent.usage.total_tokens = spent.usage.prompt_tokens + spent.streamed;
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(settle(spent));
             }
@@ -269,6 +292,8 @@ impl Drop for Settle {
 struct Reader {
     body: std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, plexichat::reqwest::Error>> + Send>>,
     buffer: Vec<u8>,
+    /// How much of `buffer` is known to hold no complete event.
+    scanned: usize,
     finish_reason: Option<String>,
     deadline: Instant,
     total: Duration,
@@ -282,7 +307,7 @@ impl Reader {
             return None;
         }
         loop {
-            if let Some(data) = next_event(&mut self.buffer) {
+            if let Some(data) = next_event(&mut self.buffer, &mut self.scanned) {
                 if data == "[DONE]" {
                     return self.end().await;
                 }
@@ -323,11 +348,14 @@ impl Reader {
                     // bare carriage return, so dropping them leaves one separator.
                     self.buffer
                         .extend(bytes.iter().filter(|&&byte| byte != b'\r'));
+                    if self.buffer.len() > MAX_ANSWER {
+                        return self.fail(malformed("an event is larger than 4 MiB")).await;
+                    }
                 }
                 Ok(Some(Err(error))) => {
                     let failure = AiError::Provider {
                         status: None,
-                        message: format!("the answer broke off: {}", source_chain(&error)),
+                        message: format!("the answer broke off: {}", describe(error)),
                         retry_after: None,
                     };
                     return self.fail(failure).await;
@@ -348,14 +376,10 @@ impl Reader {
         self.ended = true;
         let spent = &mut self.guard.spent;
         spent.failed = false;
-        if spent.usage.total_tokens == 0 {
-            spent.usage.completion_tokens = spent.streamed;
-            spent.usage.total_tokens = spent.streamed;
-        }
         let chunk = ChatChunk {
             delta: String::new(),
             finish_reason: Some(self.finish_reason.take().unwrap_or_else(|| "stop".into())),
-            usage: Some(spent.usage),
+            usage: Some(spent.charged()),
         };
         self.guard.finish().await;
         Some((Ok(chunk), self))
@@ -370,10 +394,19 @@ impl Reader {
 }
 
 /// The data of the next complete event in `buffer`, removed from it; comments and other
-/// fields are skipped, and an event without data yields nothing.
-fn next_event(buffer: &mut Vec<u8>) -> Option<String> {
+/// fields are skipped, and an event without data yields nothing. `scanned` keeps how far
+/// earlier calls searched, so each byte is searched about once.
+fn next_event(buffer: &mut Vec<u8>, scanned: &mut usize) -> Option<String> {
     loop {
-        let end = buffer.windows(2).position(|pair| pair == b"\n\n")?;
+        // `scanned` bytes held no event end when last searched; the separator may straddle
+        // their end, hence one byte back.
+        let from = scanned.saturating_sub(1).min(buffer.len());
+        let Some(end) = buffer[from..].windows(2).position(|pair| pair == b"\n\n") else {
+            *scanned = buffer.len();
+            return None;
+        };
+        let end = from + end;
+        *scanned = 0;
         let event: Vec<u8> = buffer.drain(..end + 2).collect();
         let event = String::from_utf8_lossy(&event);
         let data: Vec<&str> = event
@@ -458,7 +491,7 @@ async fn read_json(
             Ok(Err(error)) => {
                 return Err(AiError::Provider {
                     status: None,
-                    message: format!("the answer broke off: {}", source_chain(&error)),
+                    message: format!("the answer broke off: {}", describe(error)),
                     retry_after: None,
                 });
             }
@@ -468,9 +501,17 @@ async fn read_json(
 }
 
 /// What an error answer says: OpenAI's `error.message`, or the start of its text.
-async fn quote(response: Response) -> String {
+async fn quote(mut response: Response) -> String {
     let status = response.status();
-    let text = response.text().await.unwrap_or_default();
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    body.truncate(MAX_ERROR_BODY);
+    let text = String::from_utf8_lossy(&body).into_owned();
     let said = plexichat::serde_json::from_str::<Value>(&text)
         .ok()
         .and_then(|body| {
@@ -484,7 +525,13 @@ async fn quote(response: Response) -> String {
     format!("the AI server answered {status}: {}", said.trim())
 }
 
-/// An error with its causes, which say what actually failed (refused, DNS, TLS).
+/// A request's error with its causes, which say what actually failed (refused, DNS, TLS),
+/// without the URL: people read it, and the AI server's address is the operator's.
+fn describe(error: plexichat::reqwest::Error) -> String {
+    source_chain(&error.without_url())
+}
+
+/// An error with its causes.
 fn source_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -503,16 +550,31 @@ mod tests {
     #[test]
     fn events_are_split_on_blank_lines_with_comments_skipped() {
         let mut buffer = b": ping\n\ndata: {\"a\":1}\n\ndata: [DONE]\n\ndata: par".to_vec();
-        assert_eq!(next_event(&mut buffer).as_deref(), Some("{\"a\":1}"));
-        assert_eq!(next_event(&mut buffer).as_deref(), Some("[DONE]"));
-        assert_eq!(next_event(&mut buffer), None);
+        let mut scanned = 0;
+        assert_eq!(
+            next_event(&mut buffer, &mut scanned).as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(
+            next_event(&mut buffer, &mut scanned).as_deref(),
+            Some("[DONE]")
+        );
+        assert_eq!(next_event(&mut buffer, &mut scanned), None);
         assert_eq!(buffer, b"data: par");
+        // The rest arrives, its separator straddling what was already searched.
+        buffer.extend_from_slice(b"t\n");
+        assert_eq!(next_event(&mut buffer, &mut scanned), None);
+        buffer.extend_from_slice(b"\n");
+        assert_eq!(
+            next_event(&mut buffer, &mut scanned).as_deref(),
+            Some("part")
+        );
     }
 
     #[test]
     fn multi_line_data_is_joined() {
         let mut buffer = b"event: x\ndata: one\ndata:two\n\n".to_vec();
-        assert_eq!(next_event(&mut buffer).as_deref(), Some("one\ntwo"));
+        assert_eq!(next_event(&mut buffer, &mut 0).as_deref(), Some("one\ntwo"));
     }
 
     #[test]

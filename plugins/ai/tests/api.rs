@@ -343,6 +343,14 @@ async fn bad_requests_name_the_field() {
             json!({ "messages": [{ "role": "user", "content": "x".repeat(32_001) }] }),
             "messages",
         ),
+        (
+            json!({ "messages": [{ "role": "user", "content": "hi" }], "model": "x".repeat(200) }),
+            "model",
+        ),
+        (
+            json!({ "messages": [{ "role": "user", "content": "hi" }], "model": "a model; DROP" }),
+            "model",
+        ),
     ] {
         let (status, problem) = ask(&app, &token, body.clone()).await;
         assert!(status.is_client_error(), "{body} → {status} {problem}");
@@ -369,7 +377,11 @@ async fn throttling_and_server_errors_are_retried_after_their_wait() {
     assert_completion(&body, 8);
     // The 429 said to wait a second, and it was waited.
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
-    assert_eq!(flaky.answers(), ["429", "503", "forwarded"]);
+    // The model list (for the default model) is asked once; the completion three times.
+    assert_eq!(
+        flaky.answers(),
+        ["GET forwarded", "POST 429", "POST 503", "POST forwarded"]
+    );
 }
 
 #[tokio::test]
@@ -394,7 +406,7 @@ async fn failures_are_problems_that_say_what_failed() {
     // A configured server that cannot be reached makes the server not ready, naming `ai`.
     let (status, ready) = app.get("/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
-    assert!(ready.to_string().contains("ai"), "{ready}");
+    assert!(ready["plugins"]["ai"].is_string(), "{ready}");
     let (_, usage) = app
         .request("GET", "/api/v1/ai/usage")
         .bearer(&token)
@@ -414,4 +426,96 @@ async fn failures_are_problems_that_say_what_failed() {
     );
     let (status, _) = app.get("/ready").await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn requests_sent_together_cannot_all_pass_a_quota() {
+    let model = support::model();
+    let app = app_with(AiConfig {
+        user_tokens_per_day: 10,
+        ..config(Some(&model.base_url))
+    })
+    .await;
+    let token = person(&app, "eager").await;
+    // Each may use up to its conversation and 16 tokens: once one is in flight, the others
+    // would cross the quota of 10 with it.
+    let asks = (0..3).map(|_| ask(&app, &token, hello(16)));
+    let answers = futures_util::future::join_all(asks).await;
+    let passed = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|(status, body)| {
+            *status == StatusCode::TOO_MANY_REQUESTS && body["code"] == "quota_exceeded"
+        })
+        .count();
+    assert_eq!((passed, refused), (1, 2), "{answers:?}");
+}
+
+#[tokio::test]
+async fn an_answer_abandoned_midway_is_still_charged() {
+    let model = support::model();
+    let app = app_with(config(Some(&model.base_url))).await;
+    let token = person(&app, "impatient").await;
+    let long = "Tell me a long story about the sea. ".repeat(20);
+    let response = app
+        .request("POST", "/api/v1/ai/chat")
+        .bearer(&token)
+        .json(&json!({ "messages": [{ "role": "user", "content": long }], "max_tokens": 32, "stream": true }))
+        .send_raw()
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // Read the first event, then hang up.
+    let mut body = response.into_body().into_data_stream();
+    let first = futures_util::StreamExt::next(&mut body).await;
+    assert!(first.is_some());
+    drop(body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, usage) = app
+            .request("GET", "/api/v1/ai/usage")
+            .bearer(&token)
+            .send()
+            .await;
+        if usage["days"][0]["requests"] == 1 {
+            // At least the conversation it sent, estimated at four characters a token.
+            let prompt = usage["days"][0]["prompt_tokens"].as_u64().unwrap();
+            assert!(prompt >= (long.len() / 4) as u64 / 2, "{usage}");
+            assert_eq!(usage["days"][0]["failures"], 1, "{usage}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recorded: {usage}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn only_the_models_an_operator_allows_are_offered() {
+    let model = support::model();
+    let app = app_with(AiConfig {
+        allowed_models: vec!["some-other-model".into()],
+        ..config(Some(&model.base_url))
+    })
+    .await;
+    let token = person(&app, "chooser").await;
+    let (status, body) = app
+        .request("GET", "/api/v1/ai/models")
+        .bearer(&token)
+        .send()
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["models"], json!([]), "{body}");
+    let (status, problem) = ask(
+        &app,
+        &token,
+        json!({ "messages": [{ "role": "user", "content": "hi" }], "model": "gpt-4-turbo" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["field"], "model", "{problem}");
 }

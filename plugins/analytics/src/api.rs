@@ -13,8 +13,10 @@ use crate::rollup::check_range;
 
 /// Who records the summary's figures, and under which metric.
 mod feeds {
-    /// `channels`: one per message, dimensions `channel` and `user`.
+    /// `channels`: one per message, dimension `channel`.
     pub(super) const MESSAGES: (&str, &str) = ("channels", "chat.messages");
+    /// `channels`: one per message, dimension `user`.
+    pub(super) const POSTERS: (&str, &str) = ("channels", "chat.posters");
     /// Core's HTTP layer (`plexichat`): requests per `plugin` and `status`, as totals.
     pub(super) const HTTP: (&str, &str) = ("plexichat", "http.requests");
     /// `ai`: one per request, dimensions `plugin`, `model`, `outcome`, `user`.
@@ -122,7 +124,7 @@ async fn summary(
     let http = rows(feeds::HTTP, &["plugin", "status"]).await?;
     let ai_requests = rows(feeds::AI_REQUESTS, &[]).await?;
     let ai_tokens = rows(feeds::AI_TOKENS, &["model"]).await?;
-    let (plugin, metric) = feeds::MESSAGES;
+    let (plugin, metric) = feeds::POSTERS;
     let active = analytics
         .distinct(plugin, metric, "user", &from, &to)
         .await?;

@@ -101,26 +101,59 @@ async fn write(db: &Db<Analytics>, records: &[AnalyticsRecord]) -> Result<(), Bo
         sum.0 += 1;
         sum.1 = sum.1.saturating_add(record.value);
     }
-    let mut transaction = db.begin_write().await?;
-    for ((day, plugin, metric, dimensions), (count, total)) in sums {
-        sqlx::query(
-            "INSERT INTO analytics_daily (day, plugin, metric, dimensions, count, total) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (plugin, metric, day, dimensions) DO UPDATE SET \
-             count = analytics_daily.count + excluded.count, \
-             total = analytics_daily.total + excluded.total",
-        )
-        .bind(day)
-        .bind(plugin)
-        .bind(metric)
-        .bind(dimensions)
-        .bind(count)
-        .bind(total)
-        .execute(&mut **transaction)
-        .await?;
+    let sums: Vec<_> = sums.into_iter().collect();
+    let together = async {
+        let mut transaction = db.begin_write().await?;
+        for (key, sum) in &sums {
+            add(&mut **transaction, key, *sum).await?;
+        }
+        transaction.commit().await
+    };
+    let Err(error) = together.await else {
+        return Ok(());
+    };
+    // One row the database refuses must not cost the others: each is tried on its own, and
+    // what still fails is logged and left out.
+    plexichat::tracing::warn!(%error, "analytics: writing a batch failed; writing its rows one by one");
+    let mut failed = 0;
+    for (key, sum) in &sums {
+        let mut transaction = db.begin_write().await?;
+        match add(&mut **transaction, key, *sum).await {
+            Ok(()) => transaction.commit().await?,
+            Err(error) => {
+                failed += 1;
+                plexichat::tracing::warn!(%error, plugin = key.1, metric = key.2, "analytics: a rollup row was refused");
+            }
+        }
     }
-    transaction.commit().await?;
+    if failed == sums.len() {
+        return Err(error.into());
+    }
     Ok(())
+}
+
+/// Adds one sum to its rollup row.
+async fn add(
+    connection: &mut sqlx::AnyConnection,
+    (day, plugin, metric, dimensions): &(String, &str, &str, &str),
+    (count, total): (i64, i64),
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO analytics_daily (day, plugin, metric, dimensions, count, total) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (plugin, metric, day, dimensions) DO UPDATE SET \
+         count = analytics_daily.count + excluded.count, \
+         total = analytics_daily.total + excluded.total",
+    )
+    .bind(day.as_str())
+    .bind(*plugin)
+    .bind(*metric)
+    .bind(*dimensions)
+    .bind(count)
+    .bind(total)
+    .execute(connection)
+    .await
+    .map(|_| ())
 }
 
 /// Forgets rollups older than `keep_days`, daily.
@@ -149,6 +182,39 @@ impl Store {
         Store { db }
     }
 
+    /// The sums of `metric` of `plugin` per day, added up by the database.
+    async fn per_day(
+        &self,
+        plugin: &str,
+        metric: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<AnalyticsRow>, AnalyticsError> {
+        check(metric, from, to)?;
+        let rows = sqlx::query(
+            "SELECT day, CAST(SUM(count) AS BIGINT) AS count, CAST(SUM(total) AS BIGINT) AS total \
+             FROM analytics_daily WHERE plugin = $1 AND metric = $2 AND day >= $3 AND day <= $4 \
+             GROUP BY day ORDER BY day",
+        )
+        .bind(plugin)
+        .bind(metric)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(storage)?;
+        rows.iter()
+            .map(|row| {
+                Ok(AnalyticsRow {
+                    day: row.try_get("day").map_err(storage)?,
+                    group: BTreeMap::new(),
+                    count: row.try_get("count").map_err(storage)?,
+                    total: row.try_get("total").map_err(storage)?,
+                })
+            })
+            .collect()
+    }
+
     /// Every row of `metric` of `plugin` from `from` to `to`: (day, dimensions, count, total).
     async fn rows(
         &self,
@@ -157,15 +223,7 @@ impl Store {
         from: &str,
         to: &str,
     ) -> Result<Vec<(String, BTreeMap<String, String>, i64, i64)>, AnalyticsError> {
-        check_range(from, to)?;
-        if !valid_name(metric) {
-            return Err(AnalyticsError::Invalid {
-                field: "metric",
-                message: format!(
-                    "`{metric}` is not a metric name (lowercase letters, digits, `_`, `.`)"
-                ),
-            });
-        }
+        check(metric, from, to)?;
         let rows = sqlx::query(
             "SELECT day, dimensions, count, total FROM analytics_daily \
              WHERE plugin = $1 AND metric = $2 AND day >= $3 AND day <= $4 ORDER BY day",
@@ -192,6 +250,20 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Checks a query's metric and range.
+fn check(metric: &str, from: &str, to: &str) -> Result<(), AnalyticsError> {
+    check_range(from, to)?;
+    if !valid_name(metric) {
+        return Err(AnalyticsError::Invalid {
+            field: "metric",
+            message: format!(
+                "`{metric}` is not a metric name (lowercase letters, digits, `_`, `.`)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn storage(error: sqlx::Error) -> AnalyticsError {
@@ -240,6 +312,11 @@ impl AnalyticsProvider for Store {
                     field: "group_by",
                     message: format!("`{bad}` is not a dimension name"),
                 });
+            }
+            if query.group_by.is_empty() {
+                return self
+                    .per_day(&query.plugin, &query.metric, &query.from, &query.to)
+                    .await;
             }
             let rows = self
                 .rows(&query.plugin, &query.metric, &query.from, &query.to)

@@ -146,7 +146,7 @@ async fn messages_become_daily_counts_per_channel_and_active_people() {
     let (status, body) = as_admin(
         &app,
         &format!(
-            "/api/v1/analytics/query?plugin=channels&metric=chat.messages&from={day}&to={day}&group_by=user",
+            "/api/v1/analytics/query?plugin=channels&metric=chat.posters&from={day}&to={day}&group_by=user",
             day = today()
         ),
     )

@@ -10,8 +10,9 @@ use plexichat::prelude::*;
 /// JSON-lines log files under the data directory, rotated by size.
 #[plugin(
     author = "PlexiChat",
-    permissions = ["plugin:write"],
+    permissions = ["plugin:read", "plugin:write"],
     config = LogFilesConfig,
+    lifecycle = true,
     tags = ["logging", "operations"],
 )]
 #[derive(Default)]
@@ -61,6 +62,14 @@ impl LogFilesConfig {
     }
 }
 
+impl Lifecycle for LogFiles {
+    async fn init(&self, context: &PluginContext<Self>) -> Result<(), BoxError> {
+        // A level it cannot write fails the start, not every batch after it.
+        context.config::<LogFiles>().unwrap_or_default().least()?;
+        Ok(())
+    }
+}
+
 /// One line per record: `{"at", "level", "plugin", "target", "message", "fields"}`, `at` in
 /// RFC 3339 with milliseconds and `plugin` `null` for core.
 fn line(record: &LogRecord) -> String {
@@ -98,23 +107,54 @@ async fn json_lines(
     if text.is_empty() {
         return Ok(());
     }
+    // Every name resolved inside the data folder first; then one blocking job appends and
+    // rotates, under a lock, so that a call abandoned at its time limit (whose job runs on)
+    // never interleaves with the next.
     let files = context.files();
-    let length = files.append(&config.file, text).await?;
-    if length >= config.max_bytes {
-        // Oldest first, so that no rename replaces a file still to be shifted.
-        for index in (1..config.keep).rev() {
-            files
-                .rename(
-                    &format!("{}.{index}", config.file),
-                    &format!("{}.{}", config.file, index + 1),
-                )
-                .await?;
-        }
-        files
-            .rename(&config.file, &format!("{}.1", config.file))
-            .await?;
-    }
+    let current = files.path(&config.file)?;
+    let rotated = (1..=config.keep)
+        .map(|index| files.path(&format!("{}.{index}", config.file)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let max_bytes = config.max_bytes;
+    tokio::task::spawn_blocking(move || write(&current, &rotated, text.as_bytes(), max_bytes))
+        .await??;
     Ok(())
+}
+
+/// Appends `text` to `current`; past `max_bytes`, shifts `current` into `rotated[0]` and each
+/// older file one further, the last falling off.
+fn write(
+    current: &std::path::Path,
+    rotated: &[std::path::PathBuf],
+    text: &[u8],
+    max_bytes: u64,
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = WRITING.lock().unwrap_or_else(|poison| poison.into_inner());
+    if let Some(folder) = current.parent() {
+        std::fs::create_dir_all(folder)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(current)?;
+    file.write_all(text)?;
+    if file.metadata()?.len() < max_bytes {
+        return Ok(());
+    }
+    drop(file);
+    // Oldest first, so that no rename replaces a file still to be shifted.
+    for pair in rotated.windows(2).rev() {
+        match std::fs::rename(&pair[0], &pair[1]) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+    }
+    match rotated.first() {
+        Some(first) => std::fs::rename(current, first),
+        None => std::fs::remove_file(current),
+    }
 }
 
 /// Refuses a reload whose `level` is not a level this sink writes.
@@ -152,6 +192,26 @@ mod tests {
         assert_eq!(value["plugin"], "channels");
         assert_eq!(value["fields"]["status"], 503);
         assert_eq!(value["message"], "a \"quoted\"\nmessage");
+    }
+
+    #[test]
+    fn a_full_file_is_rotated_and_the_oldest_falls_off() {
+        let folder = std::env::temp_dir().join(format!("log-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&folder);
+        let current = folder.join("x.jsonl");
+        let rotated: Vec<_> = (1..=2)
+            .map(|index| folder.join(format!("x.jsonl.{index}")))
+            .collect();
+        for round in 0..4u8 {
+            write(&current, &rotated, &[b'a' + round; 10], 10).unwrap();
+        }
+        // Four files' worth, two kept: the newest rotated is the last written.
+        assert!(!current.exists());
+        assert_eq!(std::fs::read(&rotated[0]).unwrap(), [b'd'; 10]);
+        assert_eq!(std::fs::read(&rotated[1]).unwrap(), [b'c'; 10]);
+        write(&current, &rotated, b"small", 10).unwrap();
+        assert_eq!(std::fs::read(&current).unwrap(), b"small");
+        let _ = std::fs::remove_dir_all(&folder);
     }
 
     #[test]

@@ -160,6 +160,15 @@ pub enum AiError {
         /// When it renews.
         retry_after: Duration,
     },
+    /// The AI server refused the request itself (an unknown model, a conversation longer
+    /// than the model's context): asking again the same way fails the same way.
+    #[error("the AI server refused the request: {message}")]
+    Rejected {
+        /// Its HTTP status.
+        status: u16,
+        /// What it said, shortened.
+        message: String,
+    },
     /// The provider kept refusing or failing after the retries.
     #[error("the AI provider failed: {message}")]
     Provider {
@@ -186,6 +195,9 @@ impl From<AiError> for ApiError {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, message)
                     .with_code("quota_exceeded")
                     .with_retry_after(seconds(retry_after))
+            }
+            AiError::Rejected { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, message).with_code("ai_rejected")
             }
             AiError::Provider { retry_after, .. } => {
                 let error =

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use crate::abi::plugin::Plugin;
 use crate::error::ApiError;
 use crate::runtime::Runtime;
+use crate::runtime::state::PluginStatus;
 use crate::storage::database::now_millis;
 
 /// The longest metric name or dimension key, in bytes.
@@ -26,6 +27,8 @@ pub const MAX_NAME: usize = 64;
 pub const MAX_VALUE: usize = 200;
 /// The most dimensions on one record.
 pub const MAX_DIMENSIONS: usize = 8;
+/// The longest a record's dimensions may be as JSON, in bytes: they are part of a key.
+pub const MAX_DIMENSIONS_JSON: usize = 1024;
 
 /// One recorded occurrence, as the provider receives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -259,12 +262,19 @@ fn canonical(dimensions: &[(&str, &str)]) -> Result<String, String> {
         }
     }
     json.push('}');
+    if json.len() > MAX_DIMENSIONS_JSON {
+        return Err(format!(
+            "the dimensions take {} bytes as JSON; at most {MAX_DIMENSIONS_JSON}",
+            json.len()
+        ));
+    }
     Ok(json)
 }
 
 /// Plugin `P`'s handle on analytics, from `context.analytics()`. Cheap to clone.
 pub struct Analytics<P> {
     hub: Arc<Hub>,
+    runtime: Runtime,
     plugin: PhantomData<fn() -> P>,
 }
 
@@ -272,6 +282,7 @@ impl<P> Clone for Analytics<P> {
     fn clone(&self) -> Self {
         Analytics {
             hub: Arc::clone(&self.hub),
+            runtime: self.runtime.clone(),
             plugin: PhantomData,
         }
     }
@@ -289,6 +300,7 @@ impl<P: Plugin> Analytics<P> {
     pub(crate) fn new(runtime: &Runtime) -> Analytics<P> {
         Analytics {
             hub: runtime.extension(Hub::default),
+            runtime: runtime.clone(),
             plugin: PhantomData,
         }
     }
@@ -342,15 +354,18 @@ impl<P: Plugin> Analytics<P> {
             .provider
             .read()
             .unwrap_or_else(|poison| poison.into_inner());
-        provider
-            .as_ref()
-            .map(|(_, provider)| Arc::clone(provider))
-            .ok_or_else(|| {
-                AnalyticsError::Unavailable(
-                    "no analytics provider is compiled in (build with the `analytics` plugin)"
-                        .into(),
-                )
-            })
+        let Some((plugin, provider)) = provider.as_ref() else {
+            return Err(AnalyticsError::Unavailable(
+                "no analytics provider is compiled in (build with the `analytics` plugin)".into(),
+            ));
+        };
+        match self.runtime.status(plugin) {
+            Some(PluginStatus::Running) => Ok(Arc::clone(provider)),
+            status => Err(AnalyticsError::Unavailable(format!(
+                "the provider plugin `{plugin}` is not running ({})",
+                status.map_or("unknown", |status| status.name())
+            ))),
+        }
     }
 
     /// The daily rollups of `query`.
@@ -433,6 +448,11 @@ mod tests {
         assert!(canonical(&[("a", &long)]).unwrap_err().contains("longer"));
         let many = [("a", ""); MAX_DIMENSIONS + 1];
         assert!(canonical(&many).is_err());
+        // Eight values of 200 quotes each are 3,200 escaped bytes: too long for a key.
+        let quotes = "\"".repeat(MAX_VALUE);
+        let keys = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let wide: Vec<(&str, &str)> = keys.iter().map(|key| (*key, quotes.as_str())).collect();
+        assert!(canonical(&wide).unwrap_err().contains("as JSON"));
         assert!(!valid_name("http requests"));
         assert!(valid_name("http.requests_2"));
     }

@@ -51,6 +51,13 @@ struct Installed {
 }
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+tokio::task_local! {
+    /// The plugin whose sink is being called: whatever is logged during the call (by the
+    /// sink, or by a library it calls) is that plugin's, so its own sink skips it even when
+    /// `RUST_LOG` disables the span that would say so.
+    static CALLING: &'static str;
+}
 static INSTALLED: RwLock<Option<Arc<Installed>>> = RwLock::new(None);
 
 fn installed() -> Option<Arc<Installed>> {
@@ -163,7 +170,7 @@ async fn run(
         }
         if runtime.status(plugin) == Some(PluginStatus::Running) {
             let call = (descriptor.call)(&host, &batch).instrument(span.clone());
-            match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            match tokio::time::timeout(CALL_TIMEOUT, CALLING.scope(plugin, call)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => tracing::warn!(
                     plugin,
@@ -232,9 +239,10 @@ where
         }
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let plugin = fields
-            .plugin
-            .take()
+        let plugin = CALLING
+            .try_with(|plugin| (*plugin).to_owned())
+            .ok()
+            .or_else(|| fields.plugin.take())
             .or_else(|| {
                 context.event_scope(event).and_then(|scope| {
                     scope.from_root().fold(None, |found, span| {

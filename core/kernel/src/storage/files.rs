@@ -357,6 +357,20 @@ mod tests {
         assert!(!folder.remove("notes/a.txt").unwrap());
     }
 
+    #[test]
+    fn appends_grow_a_file_and_renames_stay_inside() {
+        let (_, folder) = folder();
+        assert_eq!(folder.append("logs/a.log", b"one\n").unwrap(), 4);
+        assert_eq!(folder.append("logs/a.log", b"two\n").unwrap(), 8);
+        assert!(folder.rename("logs/a.log", "logs/a.log.1").unwrap());
+        assert_eq!(folder.read("logs/a.log.1").unwrap(), b"one\ntwo\n");
+        assert!(!folder.rename("logs/a.log", "logs/a.log.2").unwrap());
+        assert!(matches!(
+            folder.rename("logs/a.log.1", "../escaped"),
+            Err(FilesError::Outside { .. })
+        ));
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_symbolic_link_out_of_the_folder_is_refused() {
