@@ -622,6 +622,47 @@ fn escape(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// How often the HTTP layer's counts go to analytics.
+const FEED_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Records, every [`FEED_EVERY`], the requests answered since the last time as analytics'
+/// `http.requests` of plugin `plexichat`, per `plugin` and `status`: read from the counters
+/// the metrics already keep, so a request costs nothing more. Runs until aborted; skips its
+/// work while no analytics provider runs.
+/// When `stop` fires it sends once more and returns, so a graceful shutdown loses nothing.
+pub(crate) async fn feed_analytics(
+    metrics: Arc<HttpMetrics>,
+    runtime: Runtime,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut sent = std::collections::BTreeMap::new();
+    let mut ticks = tokio::time::interval(FEED_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = false;
+    while !last {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = &mut stop => last = true,
+        }
+        if !plexichat_kernel::runtime::analytics::has_provider(&runtime) {
+            continue;
+        }
+        let now = metrics.by_status();
+        for (&(plugin, status), &count) in &now {
+            let before = sent.get(&(plugin, status)).copied().unwrap_or(0);
+            if count > before {
+                plexichat_kernel::runtime::analytics::record_for_core(
+                    &runtime,
+                    "http.requests",
+                    &[("plugin", plugin), ("status", &status.to_string())],
+                    i64::try_from(count - before).unwrap_or(i64::MAX),
+                );
+            }
+        }
+        sent = now;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -663,46 +704,5 @@ mod tests {
     fn label_values_are_escaped() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         assert_eq!(escape("/api/v1/{name}"), "/api/v1/{name}");
-    }
-}
-
-/// How often the HTTP layer's counts go to analytics.
-const FEED_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Records, every [`FEED_EVERY`], the requests answered since the last time as analytics'
-/// `http.requests` of plugin `plexichat`, per `plugin` and `status`: read from the counters
-/// the metrics already keep, so a request costs nothing more. Runs until aborted; skips its
-/// work while no analytics provider runs.
-/// When `stop` fires it sends once more and returns, so a graceful shutdown loses nothing.
-pub(crate) async fn feed_analytics(
-    metrics: Arc<HttpMetrics>,
-    runtime: Runtime,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) {
-    let mut sent = std::collections::BTreeMap::new();
-    let mut ticks = tokio::time::interval(FEED_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last = false;
-    while !last {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = &mut stop => last = true,
-        }
-        if !plexichat_kernel::runtime::analytics::has_provider(&runtime) {
-            continue;
-        }
-        let now = metrics.by_status();
-        for (&(plugin, status), &count) in &now {
-            let before = sent.get(&(plugin, status)).copied().unwrap_or(0);
-            if count > before {
-                plexichat_kernel::runtime::analytics::record_for_core(
-                    &runtime,
-                    "http.requests",
-                    &[("plugin", plugin), ("status", &status.to_string())],
-                    i64::try_from(count - before).unwrap_or(i64::MAX),
-                );
-            }
-        }
-        sent = now;
     }
 }

@@ -105,7 +105,7 @@ async fn write(db: &Db<Analytics>, records: &[AnalyticsRecord]) -> Result<(), Bo
     let together = async {
         let mut transaction = db.begin_write().await?;
         for (key, sum) in &sums {
-            add(&mut **transaction, key, *sum).await?;
+            add(&mut transaction, key, *sum).await?;
         }
         transaction.commit().await
     };
@@ -118,7 +118,7 @@ async fn write(db: &Db<Analytics>, records: &[AnalyticsRecord]) -> Result<(), Bo
     let mut failed = 0;
     for (key, sum) in &sums {
         let mut transaction = db.begin_write().await?;
-        match add(&mut **transaction, key, *sum).await {
+        match add(&mut transaction, key, *sum).await {
             Ok(()) => transaction.commit().await?,
             Err(error) => {
                 failed += 1;

@@ -781,6 +781,7 @@
         status_text: $("status-text").value,
       });
       state.users.delete(me.id);
+      state.profileSaves = (state.profileSaves || 0) + 1;
       say($("me-name"), me.display_name);
       say($("profile-status"), "Saved.");
     } catch (error) {
@@ -1087,9 +1088,11 @@
     $("chat").hidden = false;
     say($("me-name"), state.me.display_name || state.me.username);
     try {
+      // A profile saved while this was on its way is newer than what it brings back.
+      const saves = state.profileSaves || 0;
       const me = await api("GET", "/api/v1/users/me");
       state.me = me;
-      say($("me-name"), me.display_name);
+      if ((state.profileSaves || 0) === saves) say($("me-name"), me.display_name);
       await loadChannels();
     } catch (error) {
       if (!state.tokens) return;
