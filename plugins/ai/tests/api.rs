@@ -76,6 +76,21 @@ async fn ask(app: &TestClient, token: &str, body: Value) -> (StatusCode, Value) 
         .await
 }
 
+/// The person's `GET /api/v1/ai/usage`.
+async fn usage_of(app: &TestClient, token: &str) -> (StatusCode, Value) {
+    app.request("GET", "/api/v1/ai/usage")
+        .bearer(token)
+        .send()
+        .await
+}
+
+/// The person's usage, which must be answered.
+async fn usage(app: &TestClient, token: &str) -> Value {
+    let (status, usage) = usage_of(app, token).await;
+    assert_eq!(status, StatusCode::OK, "{usage}");
+    usage
+}
+
 fn hello(max_tokens: u32) -> Value {
     json!({ "messages": [{ "role": "user", "content": "Say hello." }], "max_tokens": max_tokens })
 }
@@ -112,26 +127,17 @@ async fn a_person_gets_an_answer_and_its_usage_is_counted() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let spent = assert_completion(&body, 16);
 
-    let (status, usage) = app
-        .request("GET", "/api/v1/ai/usage")
-        .bearer(&token)
-        .send()
-        .await;
-    assert_eq!(status, StatusCode::OK, "{usage}");
-    assert_eq!(usage["used_today"].as_u64(), Some(spent), "{usage}");
-    assert_eq!(usage["days"][0]["requests"], 1, "{usage}");
-    assert_eq!(usage["days"][0]["failures"], 0, "{usage}");
+    let mine = usage(&app, &token).await;
+    assert_eq!(mine["used_today"].as_u64(), Some(spent), "{mine}");
+    assert_eq!(mine["days"][0]["requests"], 1, "{mine}");
+    assert_eq!(mine["days"][0]["failures"], 0, "{mine}");
     assert_eq!(
-        usage["remaining_today"].as_u64(),
+        mine["remaining_today"].as_u64(),
         Some(AiConfig::default().user_tokens_per_day - spent)
     );
     // Someone else's usage is their own.
     let other = person(&app, "bystander").await;
-    let (_, theirs) = app
-        .request("GET", "/api/v1/ai/usage")
-        .bearer(&other)
-        .send()
-        .await;
+    let theirs = usage(&app, &other).await;
     assert_eq!(theirs["used_today"], 0, "{theirs}");
 
     // Operators see it in analytics' summary (written a second later).
@@ -217,11 +223,7 @@ async fn a_streamed_answer_is_server_sent_events_ending_in_done() {
                 .all(|chunk| chunk.get("usage").is_none())
         );
     }
-    let (_, usage) = app
-        .request("GET", "/api/v1/ai/usage")
-        .bearer(&token)
-        .send()
-        .await;
+    let usage = usage(&app, &token).await;
     assert_eq!(usage["days"][0]["requests"], 2, "{usage}");
     assert!(usage["used_today"].as_u64().unwrap() > 0, "{usage}");
 }
@@ -284,11 +286,7 @@ async fn a_person_past_their_daily_tokens_is_told_when_to_come_back() {
     )
     .unwrap();
     assert_eq!(body["code"], "quota_exceeded", "{body}");
-    let (_, usage) = app
-        .request("GET", "/api/v1/ai/usage")
-        .bearer(&token)
-        .send()
-        .await;
+    let usage = usage(&app, &token).await;
     assert_eq!(usage["remaining_today"], 0, "{usage}");
 }
 
@@ -407,11 +405,7 @@ async fn failures_are_problems_that_say_what_failed() {
     let (status, ready) = app.get("/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
     assert!(ready["plugins"]["ai"].is_string(), "{ready}");
-    let (_, usage) = app
-        .request("GET", "/api/v1/ai/usage")
-        .bearer(&token)
-        .send()
-        .await;
+    let usage = usage(&app, &token).await;
     assert_eq!(usage["days"][0]["failures"], 1, "{usage}");
 
     // Without a server configured: 503 saying what to set, and ready all the same.
@@ -474,11 +468,7 @@ async fn an_answer_abandoned_midway_is_still_charged() {
     drop(body);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let (_, usage) = app
-            .request("GET", "/api/v1/ai/usage")
-            .bearer(&token)
-            .send()
-            .await;
+        let usage = usage(&app, &token).await;
         if usage["days"][0]["requests"] == 1 {
             // At least the conversation it sent, estimated at four characters a token.
             let prompt = usage["days"][0]["prompt_tokens"].as_u64().unwrap();

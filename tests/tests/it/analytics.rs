@@ -2,30 +2,21 @@
 //! read from the counters the metrics keep and written every ten seconds, appear in the
 //! operators' summary.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::binary::{build_app, spawn_command};
+use crate::binary::serve_all_plugins_configured;
 
 const TOKEN: &str = "analytics-http-admin-token-0123456789";
 
 #[test]
 fn requests_per_plugin_and_status_reach_the_summary() {
-    let binary = build_app("all", &["--all"]);
-    let dir = plexichat_tests::scratch("analytics-http");
-    std::fs::write(
-        dir.join("plexichat.toml"),
+    let (_, _, _server, addr, _log) = serve_all_plugins_configured(
+        "analytics-http",
+        TOKEN,
         "[plugins.analytics]\nflush_seconds = 1\n",
-    )
-    .unwrap();
-    let mut command = Command::new(&binary);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("PLEXICHAT_ADMIN_TOKEN", TOKEN);
-    let (_server, addr, log) = spawn_command(command, &dir);
-    std::thread::spawn(move || log.map_while(Result::ok).for_each(drop));
+    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         for _ in 0..3 {

@@ -219,15 +219,34 @@ pub(crate) fn serve_all_plugins(
     std::net::SocketAddr,
     std::thread::JoinHandle<Vec<String>>,
 ) {
+    let (binary, _, server, addr, log) = serve_all_plugins_configured(test, token, "");
+    (binary, server, addr, log)
+}
+
+/// Like [`serve_all_plugins`], with `config` as the folder's `plexichat.toml`; answers the
+/// folder too.
+#[allow(clippy::type_complexity)]
+pub(crate) fn serve_all_plugins_configured(
+    test: &str,
+    token: &str,
+    config: &str,
+) -> (
+    PathBuf,
+    PathBuf,
+    Server,
+    std::net::SocketAddr,
+    std::thread::JoinHandle<Vec<String>>,
+) {
     let binary = build_app("all", &["--all"]);
     let dir = plexichat_tests::scratch(test);
+    std::fs::write(dir.join("plexichat.toml"), config).unwrap();
     let mut command = Command::new(&binary);
     command
         .args(["serve", "--bind", "127.0.0.1:0"])
         .env("PLEXICHAT_ADMIN_TOKEN", token);
     let (server, addr, log) = spawn_command(command, &dir);
     let log = std::thread::spawn(move || log.map_while(Result::ok).collect());
-    (binary, server, addr, log)
+    (binary, dir, server, addr, log)
 }
 
 /// Starts `command` (a `plexichat serve`) in `dir` like [`spawn_server`].

@@ -2,12 +2,11 @@
 //! plugins' records as JSON lines under the data directory, attributes each to its plugin,
 //! and rotates by size, keeping `keep` files.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::binary::{build_app, spawn_command};
+use crate::binary::serve_all_plugins_configured;
 
 const TOKEN: &str = "log-sinks-admin-token-0123456789abcdef";
 
@@ -42,19 +41,11 @@ fn eventually(folder: &std::path::Path, what: &str, matches: impl Fn(&Value) -> 
 
 #[test]
 fn log_files_writes_attributed_json_lines_and_rotates() {
-    let binary = build_app("all", &["--all"]);
-    let dir = plexichat_tests::scratch("log-sinks");
-    std::fs::write(
-        dir.join("plexichat.toml"),
+    let (_, dir, _server, addr, _log) = serve_all_plugins_configured(
+        "log-sinks",
+        TOKEN,
         "[plugins.log_files]\nmax_bytes = 4096\nkeep = 2\n",
-    )
-    .unwrap();
-    let mut command = Command::new(&binary);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("PLEXICHAT_ADMIN_TOKEN", TOKEN);
-    let (_server, addr, log) = spawn_command(command, &dir);
-    std::thread::spawn(move || log.map_while(Result::ok).for_each(drop));
+    );
     let folder = dir.join("data/plugins/log_files");
 
     // Core's own line, with its fields.
