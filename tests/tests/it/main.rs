@@ -2,6 +2,8 @@
 //! the `test_harness` plugin below, whose handlers record what the event bus delivers.
 
 mod admin;
+// Drives a built binary, like `binary`.
+#[cfg(not(feature = "inventory"))]
 mod analytics;
 // Builds the app through the xtask; the backend switch does not change what it checks.
 #[cfg(not(feature = "inventory"))]
@@ -21,6 +23,8 @@ mod gui;
 mod health;
 mod http;
 mod limits;
+// Drives a built binary, like `binary`.
+#[cfg(not(feature = "inventory"))]
 mod log_sinks;
 mod metrics;
 mod middleware;
