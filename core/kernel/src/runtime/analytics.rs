@@ -163,6 +163,41 @@ impl Hub {
         }
     }
 
+    /// Checks and queues `value` of `metric` for `plugin`, or counts why not: no provider
+    /// (an atomic load, before any work), a bad name (also logged), or a full queue.
+    fn record(
+        &self,
+        plugin: &'static str,
+        metric: &'static str,
+        dimensions: &[(&str, &str)],
+        value: i64,
+    ) {
+        if !self.open.load(Ordering::Acquire) {
+            self.dropped_no_provider.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let dimensions = if valid_name(metric) {
+            canonical(dimensions)
+        } else {
+            Err(format!(
+                "use lowercase letters, digits, `_` and `.` (at most {MAX_NAME})"
+            ))
+        };
+        match dimensions {
+            Ok(dimensions) => self.push(AnalyticsRecord {
+                at: now_millis(),
+                plugin,
+                metric,
+                dimensions,
+                value,
+            }),
+            Err(problem) => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(plugin, metric, "analytics record refused: {problem}");
+            }
+        }
+    }
+
     /// Queues one record, or counts why not.
     fn push(&self, record: AnalyticsRecord) {
         let sender = self
@@ -313,34 +348,7 @@ impl<P: Plugin> Analytics<P> {
 
     /// Records `value` (tokens, bytes, cents) of `metric`: queries sum it as `total`.
     pub fn record_value(&self, metric: &'static str, dimensions: &[(&str, &str)], value: i64) {
-        if !self.hub.open.load(Ordering::Acquire) {
-            self.hub.dropped_no_provider.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let dimensions = if valid_name(metric) {
-            canonical(dimensions)
-        } else {
-            Err(format!(
-                "use lowercase letters, digits, `_` and `.` (at most {MAX_NAME})"
-            ))
-        };
-        match dimensions {
-            Ok(dimensions) => self.hub.push(AnalyticsRecord {
-                at: now_millis(),
-                plugin: P::NAME,
-                metric,
-                dimensions,
-                value,
-            }),
-            Err(problem) => {
-                self.hub.rejected.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    plugin = P::NAME,
-                    metric,
-                    "analytics record refused: {problem}"
-                );
-            }
-        }
+        self.hub.record(P::NAME, metric, dimensions, value);
     }
 
     /// What recording has done since start, for every plugin.
@@ -402,20 +410,12 @@ pub fn record_for_core(
     dimensions: &[(&str, &str)],
     value: i64,
 ) {
-    let hub = runtime.extension(Hub::default);
-    match canonical(dimensions) {
-        Ok(dimensions) => hub.push(AnalyticsRecord {
-            at: now_millis(),
-            plugin: "plexichat",
-            metric,
-            dimensions,
-            value,
-        }),
-        Err(problem) => {
-            hub.rejected.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(metric, "analytics record refused: {problem}");
-        }
-    }
+    runtime.extension(Hub::default).record(
+        crate::runtime::log_sinks::CORE,
+        metric,
+        dimensions,
+        value,
+    );
 }
 
 /// Whether a provider has opened the queue: core's own feeds skip their work otherwise.
