@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use accounts::{Accounts, AccountsConfig, Registration};
 use plexichat::http::StatusCode;
@@ -231,7 +231,9 @@ async fn a_wrong_password_and_an_unknown_user_get_one_answer() {
 
 /// With the default (real) hash cost, a sign-in for an unknown name takes as long as one
 /// with a wrong password: both compute one Argon2id hash. Without the decoy hash the unknown
-/// name would answer a hundred times sooner; the bounds leave room for a busy machine.
+/// name would answer a hundred times sooner. The two kinds alternate and each keeps its
+/// fastest time, so that a busy machine slowing some samples down slows both kinds alike and
+/// the bounds only have to tell "one hash" from "none".
 #[tokio::test]
 async fn an_unknown_user_takes_as_long_as_a_wrong_password() {
     let app = app_with(AccountsConfig {
@@ -244,26 +246,24 @@ async fn an_unknown_user_takes_as_long_as_a_wrong_password() {
     let time = |username: &'static str| {
         let app = &app;
         async move {
-            let mut samples = Vec::new();
-            for _ in 0..7 {
-                let started = Instant::now();
-                let (status, _) = login(
-                    app,
-                    json!({ "username": username, "password": "wrong password!" }),
-                )
-                .await;
-                samples.push(started.elapsed());
-                assert_eq!(status, StatusCode::UNAUTHORIZED);
-            }
-            samples.sort();
-            samples[samples.len() / 2]
+            let started = Instant::now();
+            let (status, _) = login(
+                app,
+                json!({ "username": username, "password": "wrong password!" }),
+            )
+            .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            started.elapsed()
         }
     };
-    let known = time("erin").await;
-    let unknown = time("no-such-person").await;
+    let (mut known, mut unknown) = (Duration::MAX, Duration::MAX);
+    for _ in 0..9 {
+        known = known.min(time("erin").await);
+        unknown = unknown.min(time("no-such-person").await);
+    }
     let ratio = unknown.as_secs_f64() / known.as_secs_f64();
     assert!(
-        (0.5..2.0).contains(&ratio),
+        (0.33..3.0).contains(&ratio),
         "unknown user {unknown:?}, wrong password {known:?}: ratio {ratio:.2}"
     );
 }

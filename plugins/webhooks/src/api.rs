@@ -684,14 +684,13 @@ async fn ping(
         now,
         &json!({ "endpoint_id": path.id, "by": operator.user_id }),
     );
-    let mut transaction = db.begin_write().await?;
-    let id = store::enqueue_one(&mut transaction, path.id, &event_id, PING, &body, now).await?;
-    transaction.commit().await?;
-    let sent = deliver::send_now(&context, &plugin, id)
+    let message = store::NewMessage {
+        event_id: &event_id,
+        event: PING,
+        body: &body,
+    };
+    let id = deliver::send_now(&context, &plugin, path.id, message)
         .await
         .map_err(ApiError::internal)?;
-    if !sent {
-        plexichat::tracing::debug!(delivery = id, "webhooks: a worker took the ping first");
-    }
     Ok(Json(detail(&pool, path.id, id).await?))
 }

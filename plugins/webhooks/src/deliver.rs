@@ -435,14 +435,15 @@ pub(crate) async fn prune(task: TaskContext<Webhooks>) -> Result<(), BoxError> {
     }
 }
 
-/// Sends delivery `id` now, in the caller's time (a test ping), and records it: claimed
-/// like any other, so a worker never sends it at the same time. `false` when a worker had
-/// claimed it first.
+/// Writes a message of its own for one endpoint (a test ping) and sends it at once: the
+/// delivery is claimed in the transaction that writes it, so no worker can take it first and
+/// the caller can answer with the attempt's result. Answers the delivery's id.
 pub(crate) async fn send_now(
     context: &PluginContext<Webhooks>,
     webhooks: &Webhooks,
-    id: i64,
-) -> Result<bool, BoxError> {
+    endpoint_id: i64,
+    message: store::NewMessage<'_>,
+) -> Result<i64, BoxError> {
     let config = context.config::<Webhooks>().unwrap_or_default();
     let claim = format!(
         "p{}",
@@ -451,6 +452,7 @@ pub(crate) async fn send_now(
     let db = context.db();
     let mut transaction = db.begin_write().await?;
     let now = store::now_ms();
+    let id = store::enqueue_one(&mut transaction, endpoint_id, &message, now).await?;
     let lease = lease_until(now, &config);
     let claimed = store::claim(
         &mut transaction,
@@ -462,17 +464,15 @@ pub(crate) async fn send_now(
         Some(id),
     )
     .await?
-    .pop();
+    .pop()
+    .ok_or("the delivery just written could not be claimed")?;
     transaction.commit().await?;
-    let Some(claimed) = claimed else {
-        return Ok(false);
-    };
     let attempted = perform(context, webhooks, claimed, &config).await;
     let mut transaction = db.begin_write().await?;
     let disabled = record_in(&mut transaction, context, &config, vec![attempted]).await?;
     transaction.commit().await?;
     announce(context, disabled).await;
-    Ok(true)
+    Ok(id)
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub(crate) struct EndpointRow {
     pub disabled_ms: Option<i64>,
     pub disabled_reason: Option<String>,
     pub failing_since_ms: Option<i64>,
+    /// Since when it takes events: created, or enabled again.
+    pub enabled_ms: i64,
     pub created_ms: i64,
     pub updated_ms: i64,
 }
@@ -44,7 +46,7 @@ impl EndpointRow {
     }
 }
 
-const ENDPOINT_COLUMNS: &str = "e.id, e.url, e.description, e.event_types, e.secret, e.previous_secret, e.previous_until_ms, e.owner_id, e.disabled_ms, e.disabled_reason, e.failing_since_ms, e.created_ms, e.updated_ms";
+const ENDPOINT_COLUMNS: &str = "e.id, e.url, e.description, e.event_types, e.secret, e.previous_secret, e.previous_until_ms, e.owner_id, e.disabled_ms, e.disabled_reason, e.failing_since_ms, e.enabled_ms, e.created_ms, e.updated_ms";
 
 fn endpoint_row(row: &AnyRow) -> Result<EndpointRow, sqlx::Error> {
     let types: String = row.try_get("event_types")?;
@@ -60,6 +62,7 @@ fn endpoint_row(row: &AnyRow) -> Result<EndpointRow, sqlx::Error> {
         disabled_ms: row.try_get("disabled_ms")?,
         disabled_reason: row.try_get("disabled_reason")?,
         failing_since_ms: row.try_get("failing_since_ms")?,
+        enabled_ms: row.try_get("enabled_ms")?,
         created_ms: row.try_get("created_ms")?,
         updated_ms: row.try_get("updated_ms")?,
     })
@@ -80,8 +83,8 @@ pub(crate) async fn insert_endpoint(
     now: i64,
 ) -> Result<EndpointRow, sqlx::Error> {
     let row = sqlx::query(
-        "INSERT INTO webhooks_endpoints (url, description, event_types, secret, owner_id, created_ms, updated_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        "INSERT INTO webhooks_endpoints (url, description, event_types, secret, owner_id, enabled_ms, created_ms, updated_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING id",
     )
     .bind(fields.url)
     .bind(fields.description)
@@ -136,12 +139,15 @@ pub(crate) async fn update_endpoint(
     .execute(pool)
     .await?;
     match enabled {
-        // Enabled again: its failures so far are forgiven.
+        // Enabled again: its failures so far are forgiven, and what happened while it was
+        // disabled stays undelivered.
         Some(true) => {
             sqlx::query(
-                "UPDATE webhooks_endpoints SET disabled_ms = NULL, disabled_reason = NULL, failing_since_ms = NULL WHERE id = $1",
+                "UPDATE webhooks_endpoints SET disabled_ms = NULL, disabled_reason = NULL, failing_since_ms = NULL, \
+                 enabled_ms = CASE WHEN disabled_ms IS NULL THEN enabled_ms ELSE $2 END WHERE id = $1",
             )
             .bind(id)
+            .bind(now)
             .execute(pool)
             .await?;
         }
@@ -231,7 +237,8 @@ async fn insert_delivery(
 }
 
 /// Records, in the transaction that took `entries` from the outbox, one delivery per enabled
-/// endpoint that wants each; answers how many.
+/// endpoint that wants each and was taking events when it was written (the worker may read
+/// an event after the endpoint was disabled and enabled again); answers how many.
 pub(crate) async fn fan_out(
     transaction: &mut WriteTransaction,
     entries: &[OutboxEntry],
@@ -249,7 +256,9 @@ pub(crate) async fn fan_out(
     for entry in entries {
         let wanting: Vec<&EndpointRow> = endpoints
             .iter()
-            .filter(|endpoint| endpoint.wants(&entry.event))
+            .filter(|endpoint| {
+                endpoint.wants(&entry.event) && entry.created_at >= endpoint.enabled_ms
+            })
             .collect();
         if wanting.is_empty() {
             continue;
@@ -271,17 +280,29 @@ pub(crate) async fn fan_out(
     Ok(count)
 }
 
-/// A message of its own for one endpoint (a test ping); answers the delivery's id.
+/// A message written for one endpoint only (a test ping).
+pub(crate) struct NewMessage<'a> {
+    pub event_id: &'a str,
+    pub event: &'a str,
+    pub body: &'a str,
+}
+
+/// A message of its own for one endpoint, due at `now`; answers the delivery's id.
 pub(crate) async fn enqueue_one(
     transaction: &mut WriteTransaction,
     endpoint_id: i64,
-    event_id: &str,
-    event: &str,
-    body: &str,
+    message: &NewMessage<'_>,
     now: i64,
 ) -> Result<i64, sqlx::Error> {
-    let message = insert_message(&mut *transaction, event_id, event, body, now).await?;
-    insert_delivery(&mut *transaction, endpoint_id, message, now).await
+    let id = insert_message(
+        &mut *transaction,
+        message.event_id,
+        message.event,
+        message.body,
+        now,
+    )
+    .await?;
+    insert_delivery(&mut *transaction, endpoint_id, id, now).await
 }
 
 /// A new delivery of an earlier delivery's message to the same endpoint, due now.
