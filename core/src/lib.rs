@@ -95,11 +95,14 @@ pub mod command {
 /// own without a tower dependency.
 pub mod middleware {
     pub use crate::abi::middleware::{
-        MiddlewareCall, MiddlewareDescriptor, MiddlewareForm, MiddlewareScope,
+        MiddlewareCall, MiddlewareDescriptor, MiddlewareForm, MiddlewareScope, Next,
     };
     pub use axum::extract::Request;
+    /// What a function given to [`from_fn`] takes last (a `#[middleware]` function takes
+    /// [`Next`]).
+    pub use axum::middleware::Next as FromFnNext;
     pub use axum::middleware::{
-        FromFnLayer, MapRequestLayer, MapResponseLayer, Next, from_fn, map_request, map_response,
+        FromFnLayer, MapRequestLayer, MapResponseLayer, from_fn, map_request, map_response,
     };
     pub use axum::routing::Route;
     pub use tower::{Layer, Service};
@@ -259,6 +262,7 @@ pub mod __private {
     };
     pub use crate::abi::hooks::{HooksOf, LifecycleHooks};
     pub use crate::abi::log_sink::{LogSinkDescriptor, LogSinkFuture, SinkOutcome, sink_argument};
+    pub use crate::abi::middleware::Next;
     pub use crate::abi::middleware::{
         BoxedService, ErasedLayer, MiddlewareCall, MiddlewareContext, MiddlewareDescriptor,
         MiddlewareFuture, MiddlewareLayer, MiddlewareScope,
@@ -283,7 +287,6 @@ pub mod __private {
     pub use crate::selftest::TestContext;
     /// What a `#[middleware]` function's shim takes: the request and the rest of the chain.
     pub use axum::extract::Request;
-    pub use axum::middleware::Next;
     pub use clap;
     pub use plexichat_kernel::__plexichat_register as register;
 

@@ -172,7 +172,10 @@ fn allocations_per_publish(
     const ROUNDS: u64 = 1000;
     let mut result = serde_json::Map::new();
     macro_rules! measure {
-        ($label:literal, $event:expr) => {{
+        ($label:literal, $event:expr, $handlers:expr) => {{
+            // A publish that reached no handler would measure nothing.
+            let report = tokio.block_on(runtime.publish(&$event));
+            assert_eq!(report.succeeded, $handlers, "{} handlers ran", $label);
             let before = ALLOCATIONS.load(Ordering::Relaxed);
             tokio.block_on(async {
                 for value in 0..ROUNDS {
@@ -187,19 +190,26 @@ fn allocations_per_publish(
             );
         }};
     }
-    measure!("sync_1", One(1));
-    measure!("sync_10", Ten(1));
-    measure!("sync_100", Hundred(1));
-    measure!("async_10", TenAsync(1));
+    measure!("sync_1", One(1), 1);
+    measure!("sync_10", Ten(1), 10);
+    measure!("sync_100", Hundred(1), 100);
+    measure!("async_10", TenAsync(1), 10);
     serde_json::Value::Object(result)
 }
 
 fn dispatch(c: &mut Criterion) {
     let runtime = Runtime::new(Registry::linked().expect("registry"));
     let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("tokio");
 
+    // Handlers run only for plugins that are running.
+    let failures = tokio.block_on(runtime.start());
+    assert!(
+        failures.is_empty(),
+        "the benchmark's plugin starts: {failures:?}"
+    );
     let allocations = allocations_per_publish(&runtime, &tokio);
     let out = plexichat_tests::workspace_root().join("target/bench");
     std::fs::create_dir_all(&out).expect("target/bench");

@@ -4,27 +4,29 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::middleware::{Next, from_fn_with_state};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, Route};
 use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, CatchUnwind};
+use tower::util::Oneshot;
 use tower::{Layer, Service, ServiceExt};
 
 use plexichat_kernel::abi::middleware::{
     BoxedService, ErasedLayer, MiddlewareCall, MiddlewareDescriptor, MiddlewareFuture,
-    MiddlewareScope,
+    MiddlewareScope, Next,
 };
 use plexichat_kernel::error::ApiError;
 use plexichat_kernel::registry::ResolvedMiddleware;
-use plexichat_kernel::runtime::state::Slot;
+use plexichat_kernel::runtime::state::{Busy, Slot};
 use plexichat_kernel::runtime::{Host, RouteCounters, Runtime, behind, panic_message};
 
 /// One middleware with what running it needs: its plugin's state and counters.
@@ -81,13 +83,13 @@ pub(crate) struct Chain {
 
 /// One middleware, ready to put around a route or the application.
 enum Wrapper {
-    /// An `async fn(request, next)`, called per request through axum's `from_fn`.
+    /// An `async fn(request, next)`, called per request by [`Called`].
     Function(Shim),
     /// A tower layer, under [`Guard`].
     Layer(Guard),
 }
 
-/// What `from_fn` is given for a function middleware: the link and the shim to call.
+/// A function middleware as a layer: the link and the shim to call.
 #[derive(Clone)]
 struct Shim {
     link: Arc<Link>,
@@ -143,7 +145,7 @@ impl Chain {
         // `layer` wraps what is there, so the last applied is the first to see a request.
         for wrapper in self.own.get(plugin).into_iter().flatten().rev() {
             route = match wrapper {
-                Wrapper::Function(shim) => route.layer(from_fn_with_state(shim.clone(), run)),
+                Wrapper::Function(shim) => route.layer(shim.clone()),
                 Wrapper::Layer(guard) => route.layer(guard.clone()),
             };
         }
@@ -155,7 +157,7 @@ impl Chain {
     pub(crate) fn wrap_app(&self, mut router: Router<Host>) -> Router<Host> {
         for wrapper in self.global.iter().rev() {
             router = match wrapper {
-                Wrapper::Function(shim) => router.layer(from_fn_with_state(shim.clone(), run)),
+                Wrapper::Function(shim) => router.layer(shim.clone()),
                 Wrapper::Layer(guard) => router.layer(guard.clone()),
             };
         }
@@ -163,20 +165,83 @@ impl Chain {
     }
 }
 
-/// Runs one function middleware: passed over while its plugin is not running; a panic in it
-/// is a 500 for this request, logged with the plugin's name and counted in its route stats.
-async fn run(State(shim): State<Shim>, request: Request, next: Next) -> Response {
-    let link = shim.link;
-    // Counted in flight like a route, so the plugin's `stop` waits for code of its own.
-    let Some(_busy) = link.slot.enter() else {
-        return next.run(request).await;
-    };
-    let call = (shim.call)(behind::host(link.runtime.clone()), request, next);
-    match AssertUnwindSafe(call).catch_unwind().await {
-        Ok(response) => response,
-        Err(panic) => {
-            link.count_panic(panic.as_ref(), "");
-            link.failed()
+impl Layer<Route> for Shim {
+    type Service = Called;
+
+    fn layer(&self, inner: Route) -> Called {
+        Called {
+            shim: self.clone(),
+            inner: Arc::new(inner),
+        }
+    }
+}
+
+/// One route (or the application) behind a function middleware: passed over while its plugin
+/// is not running; a panic in it is a 500 for this request, logged with the plugin's name and
+/// counted in its route stats. Unlike axum's `from_fn`, it neither boxes the rest of the chain
+/// again nor boxes a future of its own: per request it clones the rest of the chain once (for
+/// [`Next`]) and the shim boxes the middleware's future; nothing else allocates.
+///
+/// axum clones a route's service for every request it answers, so what this holds is behind
+/// `Arc`s: cloning it allocates nothing.
+#[derive(Clone)]
+struct Called {
+    shim: Shim,
+    inner: Arc<Route>,
+}
+
+impl Service<Request> for Called {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = CalledFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // A route is always ready: axum readies a clone of it per call.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> CalledFuture {
+        let link = &self.shim.link;
+        let next = Next::new(Route::clone(&self.inner));
+        // Counted in flight like a route, so the plugin's `stop` waits for code of its own.
+        let Some(busy) = link.slot.enter() else {
+            return CalledFuture::Passed(Box::pin(next.run(request)));
+        };
+        let call = (self.shim.call)(behind::host(link.runtime.clone()), request, next);
+        CalledFuture::Running {
+            call: AssertUnwindSafe(call).catch_unwind(),
+            link: Arc::clone(link),
+            _busy: busy,
+        }
+    }
+}
+
+/// The answer of a function middleware, or of the rest of the chain while its plugin is not
+/// running.
+enum CalledFuture {
+    Running {
+        call: CatchUnwind<AssertUnwindSafe<MiddlewareFuture>>,
+        link: Arc<Link>,
+        _busy: Busy,
+    },
+    Passed(Pin<Box<dyn Future<Output = Response> + Send>>),
+}
+
+impl Future for CalledFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        // Every field is `Unpin` (the futures are boxed), so no projection is needed.
+        match self.get_mut() {
+            CalledFuture::Running { call, link, .. } => match call.poll_unpin(context) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(response)) => Poll::Ready(Ok(response)),
+                Poll::Ready(Err(panic)) => {
+                    link.count_panic(panic.as_ref(), "");
+                    Poll::Ready(Ok(link.failed()))
+                }
+            },
+            CalledFuture::Passed(rest) => rest.poll_unpin(context).map(Ok),
         }
     }
 }
@@ -206,27 +271,34 @@ impl Layer<Route> for Guard {
                 .ok()
         });
         Guarded {
-            layered,
-            bypass: inner,
+            paths: Arc::new(Paths {
+                layered,
+                bypass: inner,
+            }),
             link: Arc::clone(&self.link),
         }
     }
 }
 
 /// One route behind a layer: the layered service, or the route itself while the plugin is
-/// not running.
+/// not running. Cloned by axum for every request, so what it holds is behind an `Arc`.
 #[derive(Clone)]
 struct Guarded {
+    paths: Arc<Paths>,
+    link: Arc<Link>,
+}
+
+/// The two ways through a [`Guarded`].
+struct Paths {
     /// `None` when the layer could not be built: its requests answer 500.
     layered: Option<BoxedService>,
     bypass: Route,
-    link: Arc<Link>,
 }
 
 impl Service<Request> for Guarded {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = GuardedFuture;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // Each call readies a clone of the path it takes with `oneshot`, as axum's own
@@ -234,29 +306,53 @@ impl Service<Request> for Guarded {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, request: Request) -> GuardedFuture {
         let Some(busy) = self.link.slot.enter() else {
-            return Box::pin(self.bypass.clone().oneshot(request));
+            return GuardedFuture::Passed(Box::pin(self.paths.bypass.clone().oneshot(request)));
         };
-        let link = Arc::clone(&self.link);
-        let Some(layered) = self.layered.clone() else {
-            return Box::pin(std::future::ready(Ok(link.failed())));
+        let Some(layered) = self.paths.layered.clone() else {
+            return GuardedFuture::Failed(Some(self.link.failed()));
         };
-        Box::pin(async move {
-            // Counted in flight like a route, so the plugin's `stop` waits for it.
-            let _busy = busy;
+        GuardedFuture::Running {
             // `oneshot` calls the layer's service inside the future, so a panic in its
             // synchronous part is caught here too.
-            match AssertUnwindSafe(layered.oneshot(request))
-                .catch_unwind()
-                .await
-            {
-                Ok(answer) => answer,
-                Err(panic) => {
+            call: AssertUnwindSafe(layered.oneshot(request)).catch_unwind(),
+            link: Arc::clone(&self.link),
+            // Counted in flight like a route, so the plugin's `stop` waits for it.
+            _busy: busy,
+        }
+    }
+}
+
+/// The answer of a layered route, of the route itself while the plugin is not running, or a
+/// 500 when the layer could not be built.
+enum GuardedFuture {
+    Running {
+        call: CatchUnwind<AssertUnwindSafe<Oneshot<BoxedService, Request>>>,
+        link: Arc<Link>,
+        _busy: Busy,
+    },
+    Passed(BoxFuture<'static, Result<Response, Infallible>>),
+    Failed(Option<Response>),
+}
+
+impl Future for GuardedFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            GuardedFuture::Running { call, link, .. } => match call.poll_unpin(context) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(answer)) => Poll::Ready(answer),
+                Poll::Ready(Err(panic)) => {
                     link.count_panic(panic.as_ref(), "");
-                    Ok(link.failed())
+                    Poll::Ready(Ok(link.failed()))
                 }
-            }
-        })
+            },
+            GuardedFuture::Passed(rest) => rest.poll_unpin(context),
+            GuardedFuture::Failed(answer) => Poll::Ready(Ok(answer
+                .take()
+                .expect("a GuardedFuture is not polled after it answered"))),
+        }
     }
 }

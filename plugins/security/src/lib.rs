@@ -178,7 +178,7 @@ async fn request_id(
         .cloned();
     let id = match given {
         Some(id) => id,
-        None => HeaderValue::from_str(&new_id()).expect("hex digits are a valid header value"),
+        None => new_id(),
     };
     request.headers_mut().insert(name.clone(), id.clone());
     let span = plexichat::tracing::info_span!(
@@ -302,17 +302,23 @@ fn is_valid_id(value: &[u8]) -> bool {
 }
 
 /// 32 hex digits, unique in this process and not guessable from the previous one: the
-/// request counter hashed twice with a key drawn from the OS at first use.
-fn new_id() -> String {
+/// request counter hashed twice with a key drawn from the OS at first use. Written on the
+/// stack: the header value is its only allocation.
+fn new_id() -> HeaderValue {
     static KEYS: OnceLock<RandomState> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let keys = KEYS.get_or_init(RandomState::new);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{:016x}{:016x}",
-        keys.hash_one((count, 0u8)),
-        keys.hash_one((count, 1u8))
-    )
+    let mut digits = [0u8; 32];
+    for (half, word) in [keys.hash_one((count, 0u8)), keys.hash_one((count, 1u8))]
+        .into_iter()
+        .enumerate()
+    {
+        for (at, nibble) in (0..16).rev().enumerate() {
+            digits[half * 16 + at] = b"0123456789abcdef"[((word >> (nibble * 4)) & 0xf) as usize];
+        }
+    }
+    HeaderValue::from_bytes(&digits).expect("hex digits are a valid header value")
 }
 
 /// Who a rate limit counts a request against.
@@ -587,6 +593,12 @@ mod tests {
         let (first, second) = (new_id(), new_id());
         assert_ne!(first, second);
         assert_eq!(first.len(), 32);
+        assert!(
+            first
+                .as_bytes()
+                .iter()
+                .all(|digit| b"0123456789abcdef".contains(digit))
+        );
         assert!(is_valid_id(b"req-42"));
         assert!(!is_valid_id(b""));
         assert!(!is_valid_id(b"has space"));

@@ -8,9 +8,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::Route;
+use axum::routing::future::RouteFuture;
 use serde::Serialize;
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceExt};
@@ -41,6 +41,55 @@ impl MiddlewareScope {
             MiddlewareScope::Global => "global",
             MiddlewareScope::PluginRoutes => "plugin",
         }
+    }
+}
+
+/// The rest of the chain after a `#[middleware]` function: the middleware further in, then
+/// the route's handler. Pass the request on with [`Next::run`], or answer without calling it.
+///
+/// It holds the inner route itself, not a boxed copy of it as axum's `from_fn` does, so
+/// passing a request on costs what calling the route costs.
+pub struct Next {
+    inner: Route,
+}
+
+impl Next {
+    /// The chain after a middleware (the core builds it per request).
+    #[doc(hidden)]
+    pub fn new(inner: Route) -> Next {
+        Next { inner }
+    }
+
+    /// Runs the rest of the chain on `request` and answers its response.
+    pub async fn run(mut self, request: Request) -> Response {
+        match self.inner.call(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+}
+
+impl fmt::Debug for Next {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Next").finish_non_exhaustive()
+    }
+}
+
+/// A `Next` is a tower service too, for code that takes one (`ServiceExt::oneshot`).
+impl Service<Request> for Next {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = RouteFuture<Infallible>;
+
+    fn poll_ready(
+        &mut self,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        Service::<Request>::poll_ready(&mut self.inner, context)
+    }
+
+    fn call(&mut self, request: Request) -> RouteFuture<Infallible> {
+        self.inner.call(request)
     }
 }
 

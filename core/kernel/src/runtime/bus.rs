@@ -19,7 +19,7 @@ use crate::abi::event::{Event, EventHandlerDescriptor, HandlerFn, Vetoable};
 use crate::config::PreHandlerFailure;
 use crate::registry::Registry;
 use crate::runtime::Host;
-use crate::runtime::state::Slot;
+use crate::runtime::state::{BusyHere, Slot};
 
 /// One handler, with the state of its plugin and its counters.
 pub(crate) struct Subscriber {
@@ -39,7 +39,7 @@ pub(crate) struct Subscriber {
 pub(super) fn subscribers(
     registry: &Registry,
     entries: &HashMap<&'static str, Arc<Entry>>,
-) -> HashMap<TypeId, Box<[Subscriber]>> {
+) -> super::type_map::TypeMap<Box<[Subscriber]>> {
     let mut grouped: HashMap<TypeId, Vec<Subscriber>> = HashMap::new();
     for handler in registry.handlers() {
         grouped
@@ -187,24 +187,40 @@ impl Runtime {
             return report;
         };
         let erased: &(dyn Any + Send + Sync) = event;
+        // A handler of a running plugin is counted in flight, so its `stop` waits for it; a
+        // plugin's consecutive handlers share one count (each still runs only while the
+        // plugin does), which spares two atomic updates per handler.
+        let mut held: Option<BusyHere<'_>> = None;
         for subscriber in subscribers
             .iter()
             .filter(|subscriber| !subscriber.descriptor.call.is_pre())
         {
-            // A handler of a running plugin is counted in flight, so its `stop` waits for it.
-            let _busy = match delivery {
-                Delivery::Running => match subscriber.slot.enter() {
-                    Some(busy) => Some(busy),
-                    None => continue,
-                },
-                Delivery::Only(plugins) if plugins.contains(subscriber.plugin) => None,
+            match delivery {
+                Delivery::Running => {
+                    if held.as_ref().is_some_and(|busy| busy.is(&subscriber.slot)) {
+                        if !subscriber.slot.is_running() {
+                            continue;
+                        }
+                    } else {
+                        held = None;
+                        match subscriber.slot.enter_here() {
+                            Some(busy) => held = Some(busy),
+                            None => continue,
+                        }
+                    }
+                }
+                Delivery::Only(plugins) if plugins.contains(subscriber.plugin) => {}
                 Delivery::Only(_) => continue,
-            };
+            }
             let outcome = if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 Err("skipped: the phase's time was up before this handler could run".to_string())
             } else {
                 subscriber.calls.fetch_add(1, Ordering::Relaxed);
-                self.call(subscriber, erased, deadline).await
+                match subscriber.descriptor.call {
+                    // Inline, without the async call's state machine: most handlers are sync.
+                    HandlerFn::Sync(call) => self.call_sync(call, erased),
+                    _ => self.call(subscriber, erased, deadline).await,
+                }
             };
             match outcome {
                 Ok(()) => report.succeeded += 1,
@@ -228,6 +244,16 @@ impl Runtime {
         report
     }
 
+    /// Calls a sync handler, its panic an error.
+    fn call_sync(
+        &self,
+        call: fn(&Host, &(dyn Any + Send + Sync)) -> Result<(), String>,
+        event: &(dyn Any + Send + Sync),
+    ) -> Result<(), String> {
+        std::panic::catch_unwind(AssertUnwindSafe(|| call(Host::of(self), event)))
+            .unwrap_or_else(|panic| Err(panic_message(panic.as_ref())))
+    }
+
     async fn call(
         &self,
         subscriber: &Subscriber,
@@ -237,10 +263,7 @@ impl Runtime {
         match subscriber.descriptor.call {
             // Pre-handlers are grouped with the others but only `decide` calls them.
             HandlerFn::PreSync(_) | HandlerFn::PreAsync(_) => Ok(()),
-            HandlerFn::Sync(call) => {
-                std::panic::catch_unwind(AssertUnwindSafe(|| call(Host::of(self), event)))
-                    .unwrap_or_else(|panic| Err(panic_message(panic.as_ref())))
-            }
+            HandlerFn::Sync(call) => self.call_sync(call, event),
             HandlerFn::Async(call) => {
                 let guarded = AssertUnwindSafe(call(Host::of(self), event)).catch_unwind();
                 let outcome = match deadline {
@@ -309,7 +332,7 @@ impl Runtime {
             .filter(|subscriber| subscriber.descriptor.call.is_pre())
         {
             // A pre-handler of a plugin that is not running has no say.
-            let Some(_busy) = subscriber.slot.enter() else {
+            let Some(_busy) = subscriber.slot.enter_here() else {
                 continue;
             };
             subscriber.calls.fetch_add(1, Ordering::Relaxed);

@@ -35,6 +35,7 @@ mod reload;
 pub mod state;
 mod tasks;
 mod transitions;
+mod type_map;
 pub mod vouch;
 
 use std::any::{Any, TypeId};
@@ -75,11 +76,11 @@ pub struct Runtime {
 struct Inner {
     registry: Registry,
     /// Each plugin by type (the extractors' one lookup) and by name.
-    by_type: HashMap<TypeId, Arc<Entry>>,
+    by_type: type_map::TypeMap<Arc<Entry>>,
     by_name: HashMap<&'static str, Arc<Entry>>,
     /// Handlers per event type, already in dispatch order, so that publishing is one hash
     /// lookup and a walk over a slice.
-    handlers: HashMap<TypeId, Box<[Subscriber]>>,
+    handlers: type_map::TypeMap<Box<[Subscriber]>>,
     /// The whole current configuration; each plugin's own section is also in its entry.
     config: RwLock<Arc<Config>>,
     /// Where a reload reads the configuration from.
@@ -204,7 +205,7 @@ impl Runtime {
     ) -> Runtime {
         let control = transitions::Control::new(&registry, &config);
         let resolved = crate::runtime::state::resolve(&registry, &control.wishes);
-        let mut by_type = HashMap::new();
+        let mut by_type = type_map::TypeMap::default();
         let mut by_name = HashMap::new();
         for plugin in registry.plugins() {
             let resolved = resolved[plugin.name];

@@ -232,14 +232,25 @@ pub struct Busy(Arc<Slot>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        // Only a stop waits, and it clears `running` before it reads the count: if this load
-        // still sees `running`, the stop's read comes after this decrement and sees it, so
-        // the (locking) notification is needed only for a plugin that is stopping.
-        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
-            && !self.0.running.load(Ordering::SeqCst)
-        {
-            self.0.idle.notify_waiters();
-        }
+        self.0.leave();
+    }
+}
+
+/// [`Busy`] for code that holds its slot by reference for as long (an event dispatch): no
+/// reference count to take and give back.
+#[derive(Debug)]
+pub(crate) struct BusyHere<'a>(&'a Slot);
+
+impl BusyHere<'_> {
+    /// Whether it counts `slot`.
+    pub(crate) fn is(&self, slot: &Slot) -> bool {
+        std::ptr::eq(self.0, slot)
+    }
+}
+
+impl Drop for BusyHere<'_> {
+    fn drop(&mut self) {
+        self.0.leave();
     }
 }
 
@@ -265,6 +276,25 @@ impl Slot {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let busy = Busy(Arc::clone(self));
         self.running.load(Ordering::SeqCst).then_some(busy)
+    }
+
+    /// [`Slot::enter`], for as long as the slot is borrowed.
+    pub(crate) fn enter_here(&self) -> Option<BusyHere<'_>> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let busy = BusyHere(self);
+        self.running.load(Ordering::SeqCst).then_some(busy)
+    }
+
+    /// Ends what [`Slot::enter`] counted in.
+    fn leave(&self) {
+        // Only a stop waits, and it clears `running` before it reads the count: if this load
+        // still sees `running`, the stop's read comes after this decrement and sees it, so
+        // the (locking) notification is needed only for a plugin that is stopping.
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
+            && !self.running.load(Ordering::SeqCst)
+        {
+            self.idle.notify_waiters();
+        }
     }
 
     /// Waits until nothing of this plugin is under way, up to `timeout`; whether it is idle.
