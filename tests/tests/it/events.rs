@@ -54,6 +54,36 @@ async fn failures_are_counted_per_handler() {
 }
 
 #[tokio::test]
+async fn handlers_passed_over_when_time_is_up_are_reported_and_not_counted_as_called() {
+    let app = TestApp::linked().await;
+    app.runtime.publish(&Ping { id: 1 }).await;
+    // A deadline already past: every handler of the run is passed over, and says so.
+    let past = tokio::time::Instant::now() - std::time::Duration::from_millis(1);
+    let report = app
+        .runtime
+        .dispatch(
+            &Ping { id: 2 },
+            plexichat_kernel::runtime::Delivery::Running,
+            Some(past),
+        )
+        .await;
+    assert_eq!(report.succeeded, 0);
+    assert!(
+        report.failures.iter().all(|failure| failure
+            .error
+            .starts_with("skipped: the phase's time was up")),
+        "{report:?}"
+    );
+    assert_eq!(report.failures.len(), 5, "{report:?}");
+    let stats = app.runtime.handler_stats("test_harness");
+    let first = stats
+        .iter()
+        .find(|stat| stat.handler == "ping_first")
+        .unwrap();
+    assert_eq!((first.calls, first.failures), (1, 1), "{stats:?}");
+}
+
+#[tokio::test]
 async fn an_event_reaches_handlers_in_other_crates_in_priority_order() {
     let app = TestApp::linked().await;
     let (status, _) = app.post("/api/v1/awesome/action", ()).await;

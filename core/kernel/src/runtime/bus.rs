@@ -19,7 +19,7 @@ use crate::abi::event::{Event, EventHandlerDescriptor, HandlerFn, Vetoable};
 use crate::config::PreHandlerFailure;
 use crate::registry::Registry;
 use crate::runtime::Host;
-use crate::runtime::state::{BusyHere, Slot};
+use crate::runtime::state::Slot;
 
 /// One handler, with the state of its plugin and its counters.
 pub(crate) struct Subscriber {
@@ -27,6 +27,9 @@ pub(crate) struct Subscriber {
     /// A handler of a plugin that is not running is skipped.
     slot: Arc<Slot>,
     descriptor: &'static EventHandlerDescriptor,
+    /// Times it was called (a pre-handler); for a post-handler, the times its run was entered
+    /// but it was passed over (its plugin stopped mid-run, or time was up), which its run's
+    /// count less gives its calls.
     calls: AtomicU64,
     failures: AtomicU64,
     /// Proposals this pre-handler rejected.
@@ -35,29 +38,74 @@ pub(crate) struct Subscriber {
     timeouts: AtomicU64,
 }
 
+/// Consecutive post-handlers of one plugin: entered once per publish (one in-flight count,
+/// one call count), which spares each handler its own atomic updates.
+pub(crate) struct Run {
+    plugin: &'static str,
+    slot: Arc<Slot>,
+    /// Publishes that entered this run.
+    entered: AtomicU64,
+    handlers: Box<[Subscriber]>,
+}
+
+/// An event type's handlers in dispatch order: what `publish` calls, in runs, and what
+/// `propose` asks first.
+pub(crate) struct Handlers {
+    post: Box<[Run]>,
+    pre: Box<[Subscriber]>,
+}
+
 /// Groups the registry's handlers (already in dispatch order) by event type.
 pub(super) fn subscribers(
     registry: &Registry,
     entries: &HashMap<&'static str, Arc<Entry>>,
-) -> super::type_map::TypeMap<Box<[Subscriber]>> {
-    let mut grouped: HashMap<TypeId, Vec<Subscriber>> = HashMap::new();
+) -> super::type_map::TypeMap<Handlers> {
+    // Per event type: the post-handlers' runs (a plugin and its consecutive handlers) and the
+    // pre-handlers.
+    type Building = (Vec<(&'static str, Vec<Subscriber>)>, Vec<Subscriber>);
+    let mut grouped: HashMap<TypeId, Building> = HashMap::new();
     for handler in registry.handlers() {
-        grouped
+        let (post, pre) = grouped
             .entry((handler.descriptor.event_type)())
-            .or_default()
-            .push(Subscriber {
-                plugin: handler.plugin,
-                slot: Arc::clone(&entries[handler.plugin].slot),
-                descriptor: handler.descriptor,
-                calls: AtomicU64::new(0),
-                failures: AtomicU64::new(0),
-                rejections: AtomicU64::new(0),
-                timeouts: AtomicU64::new(0),
-            });
+            .or_default();
+        let subscriber = Subscriber {
+            plugin: handler.plugin,
+            slot: Arc::clone(&entries[handler.plugin].slot),
+            descriptor: handler.descriptor,
+            calls: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            rejections: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+        };
+        if handler.descriptor.call.is_pre() {
+            pre.push(subscriber);
+        } else if let Some((_, run)) = post
+            .last_mut()
+            .filter(|(plugin, _)| *plugin == handler.plugin)
+        {
+            run.push(subscriber);
+        } else {
+            post.push((handler.plugin, vec![subscriber]));
+        }
     }
     grouped
         .into_iter()
-        .map(|(event, subscribers)| (event, subscribers.into_boxed_slice()))
+        .map(|(event, (post, pre))| {
+            let post = post
+                .into_iter()
+                .map(|(plugin, handlers)| Run {
+                    plugin,
+                    slot: Arc::clone(&entries[plugin].slot),
+                    entered: AtomicU64::new(0),
+                    handlers: handlers.into_boxed_slice(),
+                })
+                .collect();
+            let handlers = Handlers {
+                post,
+                pre: pre.into_boxed_slice(),
+            };
+            (event, handlers)
+        })
         .collect()
 }
 
@@ -183,61 +231,61 @@ impl Runtime {
         deadline: Option<Instant>,
     ) -> DispatchReport {
         let mut report = DispatchReport::default();
-        let Some(subscribers) = self.inner.handlers.get(&TypeId::of::<E>()) else {
+        let Some(handlers) = self.inner.handlers.get(&TypeId::of::<E>()) else {
             return report;
         };
         let erased: &(dyn Any + Send + Sync) = event;
-        // A handler of a running plugin is counted in flight, so its `stop` waits for it; a
-        // plugin's consecutive handlers share one count (each still runs only while the
-        // plugin does), which spares two atomic updates per handler.
-        let mut held: Option<BusyHere<'_>> = None;
-        for subscriber in subscribers
-            .iter()
-            .filter(|subscriber| !subscriber.descriptor.call.is_pre())
-        {
-            match delivery {
-                Delivery::Running => {
-                    if held.as_ref().is_some_and(|busy| busy.is(&subscriber.slot)) {
-                        if !subscriber.slot.is_running() {
-                            continue;
-                        }
-                    } else {
-                        held = None;
-                        match subscriber.slot.enter_here() {
-                            Some(busy) => held = Some(busy),
-                            None => continue,
-                        }
-                    }
-                }
-                Delivery::Only(plugins) if plugins.contains(subscriber.plugin) => {}
+        for run in &handlers.post {
+            // A handler of a running plugin is counted in flight, so its `stop` waits for it.
+            let _busy = match delivery {
+                Delivery::Running => match run.slot.enter_here() {
+                    Some(busy) => Some(busy),
+                    None => continue,
+                },
+                Delivery::Only(plugins) if plugins.contains(run.plugin) => None,
                 Delivery::Only(_) => continue,
-            }
-            let outcome = if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                Err("skipped: the phase's time was up before this handler could run".to_string())
-            } else {
-                subscriber.calls.fetch_add(1, Ordering::Relaxed);
-                match subscriber.descriptor.call {
-                    // Inline, without the async call's state machine: most handlers are sync.
-                    HandlerFn::Sync(call) => self.call_sync(call, erased),
-                    _ => self.call(subscriber, erased, deadline).await,
-                }
             };
-            match outcome {
-                Ok(()) => report.succeeded += 1,
-                Err(error) => {
-                    subscriber.failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(
-                        plugin = subscriber.plugin,
-                        handler = subscriber.descriptor.handler,
-                        event = E::NAME,
-                        %error,
-                        "event handler failed"
-                    );
-                    report.failures.push(HandlerFailure {
-                        plugin: subscriber.plugin,
-                        handler: subscriber.descriptor.handler,
-                        error,
-                    });
+            run.entered.fetch_add(1, Ordering::Relaxed);
+            for (index, subscriber) in run.handlers.iter().enumerate() {
+                // Each handler still runs only while its plugin does: one stopping mid-run
+                // has the rest of its handlers passed over.
+                if index > 0 && matches!(delivery, Delivery::Running) && !run.slot.is_running() {
+                    for passed in &run.handlers[index..] {
+                        passed.calls.fetch_add(1, Ordering::Relaxed);
+                    }
+                    break;
+                }
+                let outcome = if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    subscriber.calls.fetch_add(1, Ordering::Relaxed);
+                    Err(
+                        "skipped: the phase's time was up before this handler could run"
+                            .to_string(),
+                    )
+                } else {
+                    match subscriber.descriptor.call {
+                        // Inline, without the async call's state machine: most handlers are
+                        // sync.
+                        HandlerFn::Sync(call) => self.call_sync(call, erased),
+                        _ => self.call(subscriber, erased, deadline).await,
+                    }
+                };
+                match outcome {
+                    Ok(()) => report.succeeded += 1,
+                    Err(error) => {
+                        subscriber.failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(
+                            plugin = subscriber.plugin,
+                            handler = subscriber.descriptor.handler,
+                            event = E::NAME,
+                            %error,
+                            "event handler failed"
+                        );
+                        report.failures.push(HandlerFailure {
+                            plugin: subscriber.plugin,
+                            handler: subscriber.descriptor.handler,
+                            error,
+                        });
+                    }
                 }
             }
         }
@@ -283,24 +331,34 @@ impl Runtime {
 
     /// Counters of every handler of `plugin`, sorted by event and handler.
     pub fn handler_stats(&self, plugin: &str) -> Vec<HandlerStats> {
-        let mut stats: Vec<HandlerStats> = self
-            .inner
-            .handlers
-            .values()
-            .flat_map(|subscribers| subscribers.iter())
-            .filter(|subscriber| subscriber.plugin == plugin)
-            .map(|subscriber| HandlerStats {
-                event: subscriber.descriptor.event,
-                handler: subscriber.descriptor.handler,
-                pre: subscriber.descriptor.call.is_pre(),
-                calls: subscriber.calls.load(Ordering::Relaxed),
-                failures: subscriber.failures.load(Ordering::Relaxed),
-                rejections: subscriber.rejections.load(Ordering::Relaxed),
-                timeouts: subscriber.timeouts.load(Ordering::Relaxed),
-            })
-            .collect();
-        stats.sort_by_key(|stat| (stat.event, stat.handler));
-        stats
+        let stats = |subscriber: &Subscriber, calls: u64| HandlerStats {
+            event: subscriber.descriptor.event,
+            handler: subscriber.descriptor.handler,
+            pre: subscriber.descriptor.call.is_pre(),
+            calls,
+            failures: subscriber.failures.load(Ordering::Relaxed),
+            rejections: subscriber.rejections.load(Ordering::Relaxed),
+            timeouts: subscriber.timeouts.load(Ordering::Relaxed),
+        };
+        let mut all: Vec<HandlerStats> = Vec::new();
+        for handlers in self.inner.handlers.values() {
+            for run in handlers.post.iter().filter(|run| run.plugin == plugin) {
+                let entered = run.entered.load(Ordering::Relaxed);
+                all.extend(run.handlers.iter().map(|subscriber| {
+                    let passed = subscriber.calls.load(Ordering::Relaxed);
+                    stats(subscriber, entered.saturating_sub(passed))
+                }));
+            }
+            all.extend(
+                handlers
+                    .pre
+                    .iter()
+                    .filter(|subscriber| subscriber.plugin == plugin)
+                    .map(|subscriber| stats(subscriber, subscriber.calls.load(Ordering::Relaxed))),
+            );
+        }
+        all.sort_by_key(|stat| (stat.event, stat.handler));
+        all
     }
 
     /// Proposes a vetoable event: its pre-handlers run in priority order, each may modify
@@ -321,16 +379,16 @@ impl Runtime {
 
     /// The pre-handler half of [`Runtime::propose`].
     pub(crate) async fn decide<E: Vetoable>(&self, event: &mut E) -> Result<(), Rejection> {
-        let Some(subscribers) = self.inner.handlers.get(&TypeId::of::<E>()) else {
+        let Some(handlers) = self.inner.handlers.get(&TypeId::of::<E>()) else {
             return Ok(());
         };
+        if handlers.pre.is_empty() {
+            return Ok(());
+        }
         let settings = self.current_config().events.clone();
         let limit = settings.pre_handler_timeout;
         let erased: &mut (dyn Any + Send + Sync) = event;
-        for subscriber in subscribers
-            .iter()
-            .filter(|subscriber| subscriber.descriptor.call.is_pre())
-        {
+        for subscriber in &handlers.pre {
             // A pre-handler of a plugin that is not running has no say.
             let Some(_busy) = subscriber.slot.enter_here() else {
                 continue;

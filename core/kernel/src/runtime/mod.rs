@@ -55,7 +55,6 @@ use crate::storage::migrate::{self, MigrateError, MigrateReport};
 
 pub use backups::HandlerError;
 pub use bus::Delivery;
-pub(crate) use bus::Subscriber;
 pub use bus::{DispatchReport, HandlerFailure, HandlerStats, Rejection, RejectionCause};
 pub use command::{CommandContext, Invocation, ServerClient};
 pub use context::{Db, PluginContext, TaskContext, WriteTransaction};
@@ -80,7 +79,7 @@ struct Inner {
     by_name: HashMap<&'static str, Arc<Entry>>,
     /// Handlers per event type, already in dispatch order, so that publishing is one hash
     /// lookup and a walk over a slice.
-    handlers: type_map::TypeMap<Box<[Subscriber]>>,
+    handlers: type_map::TypeMap<bus::Handlers>,
     /// The whole current configuration; each plugin's own section is also in its entry.
     config: RwLock<Arc<Config>>,
     /// Where a reload reads the configuration from.

@@ -241,13 +241,6 @@ impl Drop for Busy {
 #[derive(Debug)]
 pub(crate) struct BusyHere<'a>(&'a Slot);
 
-impl BusyHere<'_> {
-    /// Whether it counts `slot`.
-    pub(crate) fn is(&self, slot: &Slot) -> bool {
-        std::ptr::eq(self.0, slot)
-    }
-}
-
 impl Drop for BusyHere<'_> {
     fn drop(&mut self) {
         self.0.leave();
