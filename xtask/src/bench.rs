@@ -63,7 +63,7 @@ pub fn run(plan: Plan, scope: Scope, command: &str) -> anyhow::Result<PathBuf> {
 
     eprintln!("bench: building the baseline");
     let baseline = baseline_binary(&flavor, &bench_dir, "baseline-axum", plan.release)?;
-    // The HTTP benchmark's baseline does the route's storage read as well.
+    // The baseline doing the route's storage read too: HTTP's, and start-up's and memory's.
     let baseline_kv = if matches!(scope, Scope::Http | Scope::StartUp | Scope::Everything) {
         baseline_binary(&flavor, &bench_dir, "baseline-axum-kv", plan.release)?
     } else {

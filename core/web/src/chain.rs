@@ -180,7 +180,8 @@ impl Layer<Route> for Shim {
 /// is not running; a panic in it is a 500 for this request, logged with the plugin's name and
 /// counted in its route stats. Unlike axum's `from_fn`, it neither boxes the rest of the chain
 /// again nor boxes a future of its own: per request it clones the rest of the chain once (for
-/// [`Next`]) and the shim boxes the middleware's future; nothing else allocates.
+/// [`Next`]) and the shim boxes the middleware's future. (Calling `next.run` then costs what
+/// calling any axum route costs: another clone of its boxed service and a boxed future.)
 ///
 /// axum clones a route's service for every request it answers, so what this holds is behind
 /// `Arc`s: cloning it allocates nothing.

@@ -307,12 +307,16 @@ async fn list_endpoints(
 fn enabled(endpoint: &EndpointRow) -> Result<(), ApiError> {
     match endpoint.disabled_ms {
         None => Ok(()),
-        Some(_) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "the endpoint is disabled; enable it first (`PATCH` with `enabled: true`)",
-        )
-        .with_code("endpoint_disabled")),
+        Some(_) => Err(disabled()),
     }
+}
+
+fn disabled() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "the endpoint is disabled; enable it first (`PATCH` with `enabled: true`)",
+    )
+    .with_code("endpoint_disabled")
 }
 
 async fn existing(pool: &AnyPool, id: i64) -> Result<EndpointRow, ApiError> {
@@ -691,6 +695,7 @@ async fn ping(
     };
     let id = deliver::send_now(&context, &plugin, path.id, message)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::internal)?
+        .ok_or_else(disabled)?;
     Ok(Json(detail(&pool, path.id, id).await?))
 }

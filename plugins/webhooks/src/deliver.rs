@@ -437,13 +437,14 @@ pub(crate) async fn prune(task: TaskContext<Webhooks>) -> Result<(), BoxError> {
 
 /// Writes a message of its own for one endpoint (a test ping) and sends it at once: the
 /// delivery is claimed in the transaction that writes it, so no worker can take it first and
-/// the caller can answer with the attempt's result. Answers the delivery's id.
+/// the caller can answer with the attempt's result. Answers the delivery's id; `None` when
+/// the endpoint was disabled meanwhile (nothing is written then).
 pub(crate) async fn send_now(
     context: &PluginContext<Webhooks>,
     webhooks: &Webhooks,
     endpoint_id: i64,
     message: store::NewMessage<'_>,
-) -> Result<i64, BoxError> {
+) -> Result<Option<i64>, BoxError> {
     let config = context.config::<Webhooks>().unwrap_or_default();
     let claim = format!(
         "p{}",
@@ -464,15 +465,19 @@ pub(crate) async fn send_now(
         Some(id),
     )
     .await?
-    .pop()
-    .ok_or("the delivery just written could not be claimed")?;
+    .pop();
+    // Claims skip disabled endpoints: this one was disabled since the caller looked. Dropping
+    // the transaction takes the message back.
+    let Some(claimed) = claimed else {
+        return Ok(None);
+    };
     transaction.commit().await?;
     let attempted = perform(context, webhooks, claimed, &config).await;
     let mut transaction = db.begin_write().await?;
     let disabled = record_in(&mut transaction, context, &config, vec![attempted]).await?;
     transaction.commit().await?;
     announce(context, disabled).await;
-    Ok(id)
+    Ok(Some(id))
 }
 
 #[cfg(test)]

@@ -21,8 +21,10 @@ pub(crate) struct EndpointRow {
     pub disabled_ms: Option<i64>,
     pub disabled_reason: Option<String>,
     pub failing_since_ms: Option<i64>,
-    /// Since when it takes events: created, or enabled again.
-    pub enabled_ms: i64,
+    /// Its last disabled period, once it was enabled again: events written then are not
+    /// sent to it.
+    pub paused_from_ms: Option<i64>,
+    pub paused_until_ms: Option<i64>,
     pub created_ms: i64,
     pub updated_ms: i64,
 }
@@ -31,6 +33,16 @@ impl EndpointRow {
     /// Whether it takes events named `event`.
     pub(crate) fn wants(&self, event: &str) -> bool {
         self.event_types.is_empty() || self.event_types.iter().any(|wanted| wanted == event)
+    }
+
+    /// Whether `ms` falls in its last disabled period. Times are the servers' clocks, so an
+    /// event written within their skew of the period's ends may be taken for one side or
+    /// the other; everything well inside the period is skipped, everything outside sent.
+    pub(crate) fn paused_at(&self, ms: i64) -> bool {
+        matches!(
+            (self.paused_from_ms, self.paused_until_ms),
+            (Some(from), Some(until)) if from <= ms && ms < until
+        )
     }
 
     /// The secrets that sign at `now`: the current one, and the previous one while its
@@ -46,7 +58,7 @@ impl EndpointRow {
     }
 }
 
-const ENDPOINT_COLUMNS: &str = "e.id, e.url, e.description, e.event_types, e.secret, e.previous_secret, e.previous_until_ms, e.owner_id, e.disabled_ms, e.disabled_reason, e.failing_since_ms, e.enabled_ms, e.created_ms, e.updated_ms";
+const ENDPOINT_COLUMNS: &str = "e.id, e.url, e.description, e.event_types, e.secret, e.previous_secret, e.previous_until_ms, e.owner_id, e.disabled_ms, e.disabled_reason, e.failing_since_ms, e.paused_from_ms, e.paused_until_ms, e.created_ms, e.updated_ms";
 
 fn endpoint_row(row: &AnyRow) -> Result<EndpointRow, sqlx::Error> {
     let types: String = row.try_get("event_types")?;
@@ -62,7 +74,8 @@ fn endpoint_row(row: &AnyRow) -> Result<EndpointRow, sqlx::Error> {
         disabled_ms: row.try_get("disabled_ms")?,
         disabled_reason: row.try_get("disabled_reason")?,
         failing_since_ms: row.try_get("failing_since_ms")?,
-        enabled_ms: row.try_get("enabled_ms")?,
+        paused_from_ms: row.try_get("paused_from_ms")?,
+        paused_until_ms: row.try_get("paused_until_ms")?,
         created_ms: row.try_get("created_ms")?,
         updated_ms: row.try_get("updated_ms")?,
     })
@@ -83,8 +96,8 @@ pub(crate) async fn insert_endpoint(
     now: i64,
 ) -> Result<EndpointRow, sqlx::Error> {
     let row = sqlx::query(
-        "INSERT INTO webhooks_endpoints (url, description, event_types, secret, owner_id, enabled_ms, created_ms, updated_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING id",
+        "INSERT INTO webhooks_endpoints (url, description, event_types, secret, owner_id, created_ms, updated_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
     )
     .bind(fields.url)
     .bind(fields.description)
@@ -140,11 +153,13 @@ pub(crate) async fn update_endpoint(
     .await?;
     match enabled {
         // Enabled again: its failures so far are forgiven, and what happened while it was
-        // disabled stays undelivered.
+        // disabled stays undelivered (every expression reads the row as it was).
         Some(true) => {
             sqlx::query(
                 "UPDATE webhooks_endpoints SET disabled_ms = NULL, disabled_reason = NULL, failing_since_ms = NULL, \
-                 enabled_ms = CASE WHEN disabled_ms IS NULL THEN enabled_ms ELSE $2 END WHERE id = $1",
+                 paused_from_ms = CASE WHEN disabled_ms IS NULL THEN paused_from_ms ELSE disabled_ms END, \
+                 paused_until_ms = CASE WHEN disabled_ms IS NULL THEN paused_until_ms ELSE $2 END \
+                 WHERE id = $1",
             )
             .bind(id)
             .bind(now)
@@ -237,8 +252,9 @@ async fn insert_delivery(
 }
 
 /// Records, in the transaction that took `entries` from the outbox, one delivery per enabled
-/// endpoint that wants each and was taking events when it was written (the worker may read
-/// an event after the endpoint was disabled and enabled again); answers how many.
+/// endpoint that wants each, unless it was written while the endpoint was disabled (the
+/// worker may read an event after the endpoint was disabled and enabled again); answers how
+/// many.
 pub(crate) async fn fan_out(
     transaction: &mut WriteTransaction,
     entries: &[OutboxEntry],
@@ -257,7 +273,7 @@ pub(crate) async fn fan_out(
         let wanting: Vec<&EndpointRow> = endpoints
             .iter()
             .filter(|endpoint| {
-                endpoint.wants(&entry.event) && entry.created_at >= endpoint.enabled_ms
+                endpoint.wants(&entry.event) && !endpoint.paused_at(entry.created_at)
             })
             .collect();
         if wanting.is_empty() {

@@ -48,7 +48,9 @@ impl MiddlewareScope {
 /// the route's handler. Pass the request on with [`Next::run`], or answer without calling it.
 ///
 /// It holds the inner route itself, not a boxed copy of it as axum's `from_fn` does, so
-/// passing a request on costs what calling the route costs.
+/// passing a request on costs what calling the route costs. Clone it to call the rest of the
+/// chain more than once (a retry).
+#[derive(Clone)]
 pub struct Next {
     inner: Route,
 }

@@ -27,9 +27,8 @@ pub(crate) struct Subscriber {
     /// A handler of a plugin that is not running is skipped.
     slot: Arc<Slot>,
     descriptor: &'static EventHandlerDescriptor,
-    /// Times it was called (a pre-handler); for a post-handler, the times its run was entered
-    /// but it was passed over (its plugin stopped mid-run, or time was up), which its run's
-    /// count less gives its calls.
+    /// Times it was called; for a post-handler, those outside its run's completed passes
+    /// (see [`RunCount`]).
     calls: AtomicU64,
     failures: AtomicU64,
     /// Proposals this pre-handler rejected.
@@ -43,9 +42,57 @@ pub(crate) struct Subscriber {
 pub(crate) struct Run {
     plugin: &'static str,
     slot: Arc<Slot>,
-    /// Publishes that entered this run.
-    entered: AtomicU64,
+    /// Publishes that called every handler of this run.
+    completed: AtomicU64,
     handlers: Box<[Subscriber]>,
+}
+
+/// Counts the calls of one pass through a [`Run`] when the pass ends, however it ends (the
+/// publish's future may be dropped mid-run): once for the whole run when every handler was
+/// called, else once for each handler that was. A handler is counted only after it was
+/// called, and counts only go up.
+struct RunCount<'a> {
+    run: &'a Run,
+    /// Handlers called so far, all of them from the first (while nothing was passed over).
+    called: usize,
+    /// A handler was passed over: each call since is counted on its own handler.
+    gaps: bool,
+}
+
+impl RunCount<'_> {
+    fn called(&mut self, index: usize) {
+        if self.gaps {
+            self.run.handlers[index]
+                .calls
+                .fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.called = index + 1;
+        }
+    }
+
+    fn passed_over(&mut self) {
+        if !self.gaps {
+            self.gaps = true;
+            for handler in &self.run.handlers[..self.called] {
+                handler.calls.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for RunCount<'_> {
+    fn drop(&mut self) {
+        if self.gaps {
+            return;
+        }
+        if self.called == self.run.handlers.len() {
+            self.run.completed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            for handler in &self.run.handlers[..self.called] {
+                handler.calls.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 /// An event type's handlers in dispatch order: what `publish` calls, in runs, and what
@@ -96,7 +143,7 @@ pub(super) fn subscribers(
                 .map(|(plugin, handlers)| Run {
                     plugin,
                     slot: Arc::clone(&entries[plugin].slot),
-                    entered: AtomicU64::new(0),
+                    completed: AtomicU64::new(0),
                     handlers: handlers.into_boxed_slice(),
                 })
                 .collect();
@@ -245,29 +292,32 @@ impl Runtime {
                 Delivery::Only(plugins) if plugins.contains(run.plugin) => None,
                 Delivery::Only(_) => continue,
             };
-            run.entered.fetch_add(1, Ordering::Relaxed);
+            let mut count = RunCount {
+                run,
+                called: 0,
+                gaps: false,
+            };
             for (index, subscriber) in run.handlers.iter().enumerate() {
                 // Each handler still runs only while its plugin does: one stopping mid-run
                 // has the rest of its handlers passed over.
                 if index > 0 && matches!(delivery, Delivery::Running) && !run.slot.is_running() {
-                    for passed in &run.handlers[index..] {
-                        passed.calls.fetch_add(1, Ordering::Relaxed);
-                    }
                     break;
                 }
                 let outcome = if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                    subscriber.calls.fetch_add(1, Ordering::Relaxed);
+                    count.passed_over();
                     Err(
                         "skipped: the phase's time was up before this handler could run"
                             .to_string(),
                     )
                 } else {
-                    match subscriber.descriptor.call {
+                    let outcome = match subscriber.descriptor.call {
                         // Inline, without the async call's state machine: most handlers are
                         // sync.
                         HandlerFn::Sync(call) => self.call_sync(call, erased),
                         _ => self.call(subscriber, erased, deadline).await,
-                    }
+                    };
+                    count.called(index);
+                    outcome
                 };
                 match outcome {
                     Ok(()) => report.succeeded += 1,
@@ -343,10 +393,12 @@ impl Runtime {
         let mut all: Vec<HandlerStats> = Vec::new();
         for handlers in self.inner.handlers.values() {
             for run in handlers.post.iter().filter(|run| run.plugin == plugin) {
-                let entered = run.entered.load(Ordering::Relaxed);
+                let completed = run.completed.load(Ordering::Relaxed);
                 all.extend(run.handlers.iter().map(|subscriber| {
-                    let passed = subscriber.calls.load(Ordering::Relaxed);
-                    stats(subscriber, entered.saturating_sub(passed))
+                    stats(
+                        subscriber,
+                        completed + subscriber.calls.load(Ordering::Relaxed),
+                    )
                 }));
             }
             all.extend(
